@@ -1,0 +1,141 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { connect } from "node:net";
+import pg from "pg";
+import { WebSocketServer } from "ws";
+
+export interface NeonProxy {
+  /** Base URL, e.g. http://127.0.0.1:PORT: WebSocket at /v1, Neon HTTP queries at /sql. */
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
+/** Postgres error fields the Neon HTTP API returns on a 400 (the driver copies them onto its error). */
+const PG_ERROR_FIELDS = ["severity", "code", "detail", "hint", "position", "internalPosition", "internalQuery",
+  "where", "schema", "table", "column", "dataType", "constraint", "file", "line", "routine"] as const;
+/** Raw text for every type: the driver parses values itself from each field's dataTypeID. */
+const RAW_TYPES = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
+
+interface SqlQuery { query: string; params?: unknown[] }
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function toResult(r: pg.QueryResult) {
+  return {
+    command: r.command,
+    rowCount: r.rowCount,
+    rows: r.rows,
+    fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, tableID: f.tableID, columnID: f.columnID,
+      dataTypeSize: f.dataTypeSize, dataTypeModifier: f.dataTypeModifier, format: f.format })),
+    rowAsArray: true,
+  };
+}
+
+/**
+ * The subset of Neon's HTTP query API that `neon()` uses: one query, or a batch run as one
+ * transaction (`{queries:[...]}`), with the connection string in a header.
+ */
+function sqlHandler(pools: Map<string, pg.Pool>) {
+  const poolFor = (cs: string) => {
+    let pool = pools.get(cs);
+    if (!pool) {
+      pool = new pg.Pool({ connectionString: cs, max: 20, idleTimeoutMillis: 10_000 });
+      pool.on("error", () => {});
+      pools.set(cs, pool);
+    }
+    return pool;
+  };
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    };
+    let client: pg.PoolClient | undefined;
+    let inTx = false;
+    try {
+      const cs = String(req.headers["neon-connection-string"] ?? "");
+      const host = new URL(cs.replace(/^postgres(ql)?:/, "http:")).hostname;
+      if (!LOOPBACK.has(host)) return send(400, { message: "only loopback databases are served" });
+      const body = JSON.parse(await readBody(req)) as SqlQuery | { queries: SqlQuery[] };
+      client = await poolFor(cs).connect();
+      const exec = (q: SqlQuery) => client!.query({ text: q.query, values: q.params ?? [], rowMode: "array", types: RAW_TYPES });
+      if ("queries" in body) {
+        const iso = req.headers["neon-batch-isolation-level"];
+        const ro = req.headers["neon-batch-read-only"] === "true";
+        const isoSql = iso ? ` ISOLATION LEVEL ${String(iso).replace(/([a-z])([A-Z])/g, "$1 $2").toUpperCase()}` : "";
+        await client.query(`BEGIN${isoSql}${ro ? " READ ONLY" : ""}`);
+        inTx = true;
+        const results = [];
+        for (const q of body.queries) results.push(toResult(await exec(q)));
+        await client.query("COMMIT");
+        inTx = false;
+        return send(200, { results });
+      }
+      return send(200, toResult(await exec(body)));
+    } catch (e) {
+      if (inTx) await client?.query("ROLLBACK").catch(() => {});
+      const err = e as Record<string, unknown>;
+      const out: Record<string, unknown> = { message: String(err.message ?? e) };
+      for (const f of PG_ERROR_FIELDS) if (err[f] !== undefined) out[f] = err[f];
+      return send(err.code ? 400 : 500, out);
+    } finally {
+      client?.release();
+    }
+  };
+}
+
+/**
+ * Lets `@neondatabase/serverless` reach a plain Postgres unchanged: `Pool`/`Client` over a
+ * WebSocket tunnelled to TCP (loopback only), and `neon()` over HTTP through `/sql`.
+ */
+export async function startNeonProxy(opts: { port?: number } = {}): Promise<NeonProxy> {
+  const pools = new Map<string, pg.Pool>();
+  const handleSql = sqlHandler(pools);
+  const server = createServer((req, res) => {
+    if (req.method === "POST" && req.url?.startsWith("/sql")) return void handleSql(req, res);
+    res.writeHead(404).end();
+  });
+  const wss = new WebSocketServer({ noServer: true });
+  server.on("upgrade", (req, socket, head) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const [host, port] = (url.searchParams.get("address") ?? "").split(":");
+    if (url.pathname !== "/v1" || !LOOPBACK.has(host!) || !port) return socket.destroy();
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const tcp = connect(Number(port), host === "localhost" ? "127.0.0.1" : host);
+      const pending: Buffer[] = [];
+      tcp.on("connect", () => { for (const b of pending.splice(0)) tcp.write(b); });
+      tcp.on("data", (d) => ws.send(d));
+      tcp.on("end", () => ws.close());
+      tcp.on("error", () => ws.close());
+      ws.on("message", (data: Buffer) => {
+        if (tcp.connecting) pending.push(data);
+        else tcp.write(data);
+        // Terminate ('X'): half-close so Postgres ends the session promptly.
+        if (data.length === 5 && data[0] === 0x58) tcp.end();
+      });
+      ws.on("close", () => tcp.end());
+      ws.on("error", () => tcp.destroy());
+    });
+  });
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, "127.0.0.1", r));
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      for (const c of wss.clients) c.terminate();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await Promise.all([...pools.values()].map((p) => p.end().catch(() => {})));
+    },
+  };
+}

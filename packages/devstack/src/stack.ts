@@ -1,0 +1,111 @@
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import pg from "pg";
+import { startNeonProxy, type NeonProxy } from "./neon-proxy.js";
+import { freePort, portOr } from "./ports.js";
+import { effectiveDataDir, startPostgres, type RunningPostgres } from "./postgres.js";
+import { startRedisServer, type RunningRedis } from "./redis-server.js";
+import { startS3, type RunningS3 } from "./s3.js";
+import { startUpstashBridge, type UpstashBridge } from "./upstash-bridge.js";
+
+export interface StackOptions {
+  /** Root folder for the stack's data (Postgres cluster, Redis AOF, S3 objects). */
+  dataDir: string;
+  /** Keep data across restarts (npm start) or not (tests). @default true */
+  persistent?: boolean;
+  /** Database to create and hand out. @default "hitl" */
+  database?: string;
+  /** Preferred ports (reused from a previous run when free). */
+  ports?: Partial<Record<"postgres" | "neonProxy" | "redis" | "upstash" | "s3", number>>;
+  /** Upstash REST token; random when absent. */
+  upstashToken?: string;
+  bucket?: string;
+  log?: (line: string) => void;
+}
+
+/** Everything a client needs to reach the local stack; also written to DATA_DIR/stack.json. */
+export interface StackEndpoints {
+  databaseUrl: string;
+  neonProxyUrl: string;
+  upstashUrl: string;
+  upstashToken: string;
+  redisUrl: string;
+  s3Endpoint: string;
+  s3Bucket: string;
+  s3AccessKeyId: string;
+  s3SecretAccessKey: string;
+  ports: Record<"postgres" | "neonProxy" | "redis" | "upstash" | "s3", number>;
+  postgresDataDir: string;
+}
+
+export interface LocalStack extends StackEndpoints {
+  postgres: RunningPostgres;
+  redis: RunningRedis;
+  bridge: UpstashBridge;
+  proxy: NeonProxy;
+  s3: RunningS3;
+  /** Superuser URL for another database on the same cluster. */
+  adminUrl(database?: string): string;
+  endpoints(): StackEndpoints;
+  stop(): Promise<void>;
+}
+
+async function ensureDatabase(adminUrl: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+    if (!rowCount) await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Starts Postgres (+ Neon proxy), Redis (+ Upstash bridge) and S3 on loopback. */
+export async function startStack(opts: StackOptions): Promise<LocalStack> {
+  const persistent = opts.persistent ?? true;
+  const database = opts.database ?? "hitl";
+  const bucket = opts.bucket ?? "hitl-backups";
+  const p = opts.ports ?? {};
+  const pgDir = effectiveDataDir(path.join(opts.dataDir, "postgres"));
+  const started: { stop(): Promise<void> }[] = [];
+  try {
+    const postgres = await startPostgres({ dataDir: pgDir, port: await portOr(p.postgres), fast: !persistent, log: opts.log });
+    started.push(postgres);
+    await ensureDatabase(postgres.url(), database);
+    const proxy = await startNeonProxy({ port: p.neonProxy ? await portOr(p.neonProxy) : await freePort() });
+    started.push(proxy);
+    const redis = await startRedisServer({ port: await portOr(p.redis), dir: persistent ? path.join(opts.dataDir, "redis") : undefined });
+    started.push(redis);
+    const token = opts.upstashToken ?? randomBytes(24).toString("base64url");
+    const bridge = await startUpstashBridge({ redisUrl: redis.url, token, port: p.upstash ? await portOr(p.upstash) : undefined });
+    started.push(bridge);
+    const s3 = await startS3({ dir: path.join(opts.dataDir, "s3"), port: await portOr(p.s3), bucket });
+    started.push(s3);
+    const endpoints = (): StackEndpoints => ({
+      databaseUrl: postgres.url(database),
+      neonProxyUrl: proxy.url,
+      upstashUrl: bridge.url,
+      upstashToken: token,
+      redisUrl: redis.url,
+      s3Endpoint: s3.endpoint,
+      s3Bucket: bucket,
+      s3AccessKeyId: s3.accessKeyId,
+      s3SecretAccessKey: s3.secretAccessKey,
+      ports: { postgres: postgres.port, neonProxy: proxy.port, redis: redis.port, upstash: bridge.port, s3: s3.port },
+      postgresDataDir: pgDir,
+    });
+    return {
+      ...endpoints(),
+      postgres, redis, bridge, proxy, s3,
+      adminUrl: (db?: string) => postgres.url(db),
+      endpoints,
+      async stop() {
+        for (const s of started.reverse()) await s.stop().catch(() => {});
+      },
+    };
+  } catch (e) {
+    for (const s of started.reverse()) await s.stop().catch(() => {});
+    throw e;
+  }
+}

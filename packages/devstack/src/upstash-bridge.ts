@@ -1,0 +1,102 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { timingSafeEqual } from "node:crypto";
+import { Redis as IORedis } from "ioredis";
+
+export interface UpstashBridge {
+  url: string;
+  port: number;
+  token: string;
+  stop(): Promise<void>;
+}
+
+type Reply = Buffer | number | null | Reply[] | string;
+
+/** Upstash's base64 response encoding: every bulk/status string is base64 except the literal "OK". */
+function encode(v: Reply, base64: boolean): unknown {
+  if (v === null || typeof v === "number") return v;
+  if (Array.isArray(v)) return v.map((x) => encode(x, base64));
+  const s = typeof v === "string" ? v : v.toString("utf8");
+  if (s === "OK" || !base64) return s;
+  return (typeof v === "string" ? Buffer.from(v) : v).toString("base64");
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+/**
+ * Command name upper-cased: ioredis keys its reply transformers (hgetall -> object, ...) by the
+ * lower-case name, and the bridge must pass Redis's raw replies through.
+ */
+const asArgs = (cmd: unknown[]) =>
+  cmd.map((a, i) => (i === 0 ? String(a).toUpperCase() : typeof a === "string" ? a : JSON.stringify(a)));
+
+/**
+ * An Upstash-compatible REST front for a real redis-server, so tests and `npm start` use the real
+ * `@upstash/redis` client: `POST /` (one command), `/pipeline`, `/multi-exec`, bearer token,
+ * `Upstash-Encoding: base64`.
+ */
+export async function startUpstashBridge(opts: { redisUrl: string; token: string; port?: number }): Promise<UpstashBridge> {
+  const redis = new IORedis(opts.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true });
+  redis.on("error", () => {});
+  const expected = Buffer.from(`Bearer ${opts.token}`);
+  const authorized = (h: string | undefined) => {
+    const got = Buffer.from(h ?? "");
+    return got.length === expected.length && timingSafeEqual(got, expected);
+  };
+  const run = async (cmd: unknown[]): Promise<{ result?: Reply; error?: string }> => {
+    try {
+      const [name, ...args] = asArgs(cmd);
+      return { result: (await redis.callBuffer(name!, ...args)) as Reply };
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+  };
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    };
+    if (!authorized(req.headers.authorization)) return reply(401, { error: "Unauthorized" });
+    const base64 = String(req.headers["upstash-encoding"] ?? "").toLowerCase() === "base64";
+    const out = (r: { result?: Reply; error?: string }) => (r.error !== undefined ? { error: r.error } : { result: encode(r.result ?? null, base64) });
+    let body: unknown;
+    try { body = JSON.parse(await readBody(req)); } catch { return reply(400, { error: "ERR invalid JSON body" }); }
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/pipeline" || path === "/multi-exec") {
+      if (!Array.isArray(body) || !body.every(Array.isArray)) return reply(400, { error: "ERR body must be an array of commands" });
+      const cmds = body as unknown[][];
+      if (path === "/pipeline") return reply(200, (await Promise.all(cmds.map(run))).map(out));
+      const tx = redis.multi();
+      for (const c of cmds) { const [n, ...a] = asArgs(c); tx.callBuffer(n!, ...a); }
+      try {
+        const results = (await tx.exec()) ?? [];
+        return reply(200, results.map(([err, r]) => out(err ? { error: err.message } : { result: r as Reply })));
+      } catch (e) {
+        return reply(400, { error: (e as Error).message });
+      }
+    }
+    if (!Array.isArray(body)) return reply(400, { error: "ERR body must be a command array" });
+    const r = await run(body);
+    return r.error !== undefined ? reply(400, { error: r.error }) : reply(200, out(r));
+  };
+  const server = createServer((req, res) => void handle(req, res).catch(() => { res.writeHead(500).end(); }));
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, "127.0.0.1", r));
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    token: opts.token,
+    async stop() {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      redis.disconnect();
+    },
+  };
+}
