@@ -1,0 +1,26 @@
+import { AppError, UnavailableError, RateLimitedError } from "@hitl/core";
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { AppEnv } from "./env.js";
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+/** The single place where errors become API.md's error shape. Never a stack, SQL text or secret. */
+export function toErrorResponse(err: unknown, c: Context<AppEnv>): Response {
+  if (err instanceof AppError) {
+    const headers: Record<string, string> = {};
+    if (err instanceof UnavailableError || err instanceof RateLimitedError) headers["Retry-After"] = String(err.retryAfterSeconds);
+    const body: ErrorBody = { error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } };
+    return c.json(body, err.status as 400, headers);
+  }
+  if (err instanceof HTTPException && err.status < 500) {
+    // Hono's own 4xx (e.g. malformed JSON from the validator).
+    const code = err.status === 400 ? "invalid_request" : err.status === 404 ? "not_found" : err.status === 413 ? "payload_too_large" : "invalid_request";
+    return c.json({ error: { code, message: err.message || "bad request" } } satisfies ErrorBody, err.status);
+  }
+  const log = c.get("log");
+  log?.error("unhandled error", { err: err instanceof Error ? err : String(err) });
+  return c.json({ error: { code: "internal", message: "internal error" } } satisfies ErrorBody, 500);
+}

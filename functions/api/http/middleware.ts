@@ -1,0 +1,70 @@
+import { hasScope, NotFoundError, PayloadTooLargeError, UnauthorizedError, ForbiddenError, UnsupportedMediaTypeError, type Scope, type Services } from "@hitl/core";
+import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { routePath } from "hono/route";
+import type { AppEnv } from "./env.js";
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const JSON_TYPE = /^application\/(?:[a-z.+-]+\+)?json(?:\s*;|$)/i;
+
+/** Provides the instance's services (created on the first request: a "pool miss"). */
+export function withServices(provide: () => Promise<Services>, onDeadline?: (deadline: number | undefined) => void): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const services = await provide();
+    c.set("services", services);
+    const remaining = c.env?.lambdaContext?.getRemainingTimeInMillis?.();
+    onDeadline?.(remaining !== undefined ? Date.now() + remaining - 500 : undefined);
+    await next();
+  };
+}
+
+/** Request id (echoed in X-Request-Id), one structured log line and metrics per request. */
+export function requestContext(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    const { log: baseLog, metrics } = c.get("services");
+    const log = baseLog.child({ request_id: requestId });
+    c.set("requestId", requestId);
+    c.set("log", log);
+    const start = performance.now();
+    try {
+      await next();
+    } finally {
+      c.header("X-Request-Id", requestId);
+      const route = routePath(c) || "unmatched";
+      const seconds = (performance.now() - start) / 1000;
+      metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+      metrics.httpDuration.observe({ method: c.req.method, route }, seconds);
+      log.info("request", { method: c.req.method, route, status: c.res.status, duration_ms: Math.round(seconds * 1e4) / 10, key_id: c.get("principal")?.id });
+    }
+  };
+}
+
+/** 415 for a body that is not JSON; 413 over the size limit (streamed bodies are counted too). */
+export function bodyGuards(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const { maxBodyBytes } = c.get("services").config;
+    if (["POST", "PUT", "PATCH"].includes(c.req.method)) {
+      const length = c.req.header("content-length");
+      const hasBody = length !== undefined ? Number(length) > 0 : c.req.raw.body !== null;
+      if (hasBody && !JSON_TYPE.test(c.req.header("content-type") ?? "")) throw new UnsupportedMediaTypeError();
+    }
+    return bodyLimit({ maxSize: maxBodyBytes, onError: () => { throw new PayloadTooLargeError(maxBodyBytes); } })(c, next);
+  };
+}
+
+/** Bearer key -> principal (401 when missing/unknown), then the route's scopes (403). */
+export function requireScopes(scopes: readonly Scope[]): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    const principal = c.get("services").keys.authenticate(match?.[1]);
+    if (!principal) throw new UnauthorizedError();
+    c.set("principal", principal);
+    if (!hasScope(principal, scopes)) throw new ForbiddenError();
+    await next();
+  };
+}
+
+export const notFound = (): never => { throw new NotFoundError("no such route"); };

@@ -1,0 +1,38 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { checkHealth, checkLiveness } from "@hitl/core";
+import { createOpenApiApp, securedRoute } from "../http/openapi.js";
+import { jsonContent, securedErrors } from "../http/schemas.js";
+
+/** The public answer is cached briefly per instance so a load balancer's polling costs no round trips. */
+const LIVENESS_CACHE_MS = 2000;
+
+const Liveness = z.object({ status: z.enum(["ok", "degraded"]) }).openapi("Liveness");
+const Check = z.object({ ok: z.boolean(), latency_ms: z.number() });
+const HealthReport = z.object({
+  status: z.enum(["ok", "degraded"]),
+  postgres: Check,
+  redis: Check.extend({ breaker: z.enum(["closed", "open", "half_open"]) }),
+  storage: z.object({ ok: z.boolean() }),
+}).openapi("HealthReport");
+
+const publicHealth = createRoute({
+  method: "get", path: "/health", summary: "Liveness: 200 ok or 503 degraded, nothing else revealed",
+  responses: { 200: jsonContent(Liveness), 503: jsonContent(Liveness, "a store is down") },
+});
+
+const detailedHealth = securedRoute(["admin"], {
+  method: "get", path: "/v1/health", summary: "Checks Postgres, Redis (through the breaker) and storage",
+  responses: { 200: jsonContent(HealthReport), ...securedErrors },
+});
+
+export function healthRoutes() {
+  let last: { at: number; ok: boolean } | undefined;
+  return createOpenApiApp()
+    .openapi(publicHealth, async (c) => {
+      if (!last || Date.now() - last.at > LIVENESS_CACHE_MS) {
+        last = { at: Date.now(), ok: await checkLiveness(c.get("services")) };
+      }
+      return last.ok ? c.json({ status: "ok" as const }, 200) : c.json({ status: "degraded" as const }, 503);
+    })
+    .openapi(detailedHealth, async (c) => c.json(await checkHealth(c.get("services")), 200));
+}

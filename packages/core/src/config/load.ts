@@ -1,0 +1,68 @@
+import { ConfigError } from "../errors.js";
+import { ConfigSchema } from "./schema.js";
+import type { Config } from "./types.js";
+
+type Source = Record<string, string | undefined>;
+
+/** Parses a settings source into a Config, or throws a one-line ConfigError naming the setting. */
+export function parseConfig(source: Source): Config {
+  const result = ConfigSchema.safeParse(source);
+  if (!result.success) {
+    const first = result.error.issues[0]!;
+    const name = first.path.length ? String(first.path[0]) : "configuration";
+    const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more)` : "";
+    const msg = first.code === "invalid_type" && source[name] === undefined ? "is required" : first.message;
+    throw new ConfigError(`invalid configuration: ${name} ${msg}${more}`);
+  }
+  const c = result.data;
+  return {
+    mode: c.HITL_MODE,
+    databaseUrl: c.DATABASE_URL,
+    localNeonProxyUrl: c.LOCAL_NEON_PROXY_URL,
+    redis: { url: c.UPSTASH_REDIS_REST_URL, token: c.UPSTASH_REDIS_REST_TOKEN, prefix: c.REDIS_PREFIX, retries: c.REDIS_RETRIES },
+    apiKeys: c.API_KEYS,
+    s3: {
+      bucket: c.S3_BUCKET, region: c.S3_REGION, endpoint: c.S3_ENDPOINT,
+      credentials: c.AWS_ACCESS_KEY_ID && c.AWS_SECRET_ACCESS_KEY
+        ? { accessKeyId: c.AWS_ACCESS_KEY_ID, secretAccessKey: c.AWS_SECRET_ACCESS_KEY, sessionToken: c.AWS_SESSION_TOKEN }
+        : undefined,
+    },
+    logLevel: c.LOG_LEVEL,
+    breaker: { failureThreshold: c.BREAKER_FAILURE_THRESHOLD, cooldownMs: c.BREAKER_COOLDOWN_MS },
+    postgres: { connectAttempts: c.PG_CONNECT_ATTEMPTS, backoffBaseMs: c.PG_BACKOFF_BASE_MS },
+    maxBodyBytes: c.MAX_BODY_BYTES,
+  };
+}
+
+/** SST link/secret names mapped onto setting names (see sst.config.ts). */
+const SST_SETTINGS: Record<string, [resource: string, field: string]> = {
+  DATABASE_URL: ["DatabaseUrl", "value"],
+  UPSTASH_REDIS_REST_URL: ["UpstashUrl", "value"],
+  UPSTASH_REDIS_REST_TOKEN: ["UpstashToken", "value"],
+  API_KEYS: ["ApiKeys", "value"],
+  S3_BUCKET: ["Backups", "name"],
+};
+
+/** In Lambda, SST injects links and secrets; read them through `sst/resource` when present. */
+async function sstSource(env: Source): Promise<Source> {
+  if (!env.SST_RESOURCE_App && !env.SST_KEY_FILE) return {};
+  const { Resource } = await import("sst/resource");
+  const out: Source = {};
+  for (const [name, [resource, field]] of Object.entries(SST_SETTINGS)) {
+    try {
+      const value = (Resource as unknown as Record<string, Record<string, unknown>>)[resource]?.[field];
+      if (typeof value === "string") out[name] = value;
+    } catch {
+      // not linked to this function: the environment may still provide it
+    }
+  }
+  return out;
+}
+
+let cached: Promise<Config> | undefined;
+
+/** The process's configuration, parsed once (environment, overlaid by SST resources in Lambda). */
+export function loadConfig(env: Source = process.env): Promise<Config> {
+  cached ??= sstSource(env).then((sst) => parseConfig({ ...env, ...sst }));
+  return cached;
+}

@@ -1,0 +1,75 @@
+import { z } from "zod";
+
+export const SCOPES = ["bot", "agent", "reviewer", "admin"] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export const ApiKeyEntry = z.object({
+  id: z.string().min(1).max(64),
+  scopes: z.array(z.enum(SCOPES)).min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, "must be the hex sha-256 of the key"),
+});
+export type ApiKeyEntry = z.infer<typeof ApiKeyEntry>;
+
+const jsonOf = <T extends z.ZodType>(schema: T) =>
+  z.string().transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown;
+    } catch {
+      ctx.addIssue({ code: "custom", message: "is not valid JSON" });
+      return z.NEVER;
+    }
+  }).pipe(schema);
+
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const TLS_MODES = ["require", "verify-ca", "verify-full"];
+
+/**
+ * Every setting of the service, parsed once at cold start. Names are the environment variables
+ * (in Lambda the SST links and secrets are mapped onto the same names).
+ */
+export const ConfigSchema = z.object({
+  /** `local` relaxes the transport rules for the loopback stack. @default "cloud" */
+  HITL_MODE: z.enum(["local", "cloud"]).default("cloud"),
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/\S+$/, "must be a postgres:// URL"),
+  /** Local only: the devstack's Neon proxy (WebSocket at /v1, HTTP queries at /sql). */
+  LOCAL_NEON_PROXY_URL: z.url().optional(),
+  UPSTASH_REDIS_REST_URL: z.url(),
+  UPSTASH_REDIS_REST_TOKEN: z.string().min(1, "must not be empty"),
+  /** Prefix of every Redis key. @default "hitl:" */
+  REDIS_PREFIX: z.string().default("hitl:"),
+  /** Upstash client network retries (WAL writes are idempotent Lua, so retries are safe). @default 2 */
+  REDIS_RETRIES: int(2),
+  API_KEYS: jsonOf(z.array(ApiKeyEntry).min(1, "needs at least one key")),
+  S3_BUCKET: z.string().min(3),
+  S3_REGION: z.string().default("us-east-1"),
+  /** Local only: S3-compatible endpoint (path-style). */
+  S3_ENDPOINT: z.url().optional(),
+  AWS_ACCESS_KEY_ID: z.string().optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().optional(),
+  AWS_SESSION_TOKEN: z.string().optional(),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  /** Consecutive Redis failures that open the breaker. @default 3 */
+  BREAKER_FAILURE_THRESHOLD: int(3, 1),
+  /** Open-state cooldown before one half-open probe. @default 60000 */
+  BREAKER_COOLDOWN_MS: int(60_000),
+  /** Postgres connection attempts and the base of the 2^n backoff. @default 3, 1000 */
+  PG_CONNECT_ATTEMPTS: int(3, 1),
+  PG_BACKOFF_BASE_MS: int(1000),
+  /** Body size limit. @default 1048576 */
+  MAX_BODY_BYTES: int(1024 * 1024, 1024),
+}).superRefine((c, ctx) => {
+  if (c.HITL_MODE === "local") {
+    if (!c.LOCAL_NEON_PROXY_URL) ctx.addIssue({ code: "custom", path: ["LOCAL_NEON_PROXY_URL"], message: "is required when HITL_MODE=local" });
+    return;
+  }
+  if (!c.UPSTASH_REDIS_REST_URL.startsWith("https://")) {
+    ctx.addIssue({ code: "custom", path: ["UPSTASH_REDIS_REST_URL"], message: "must be https:// outside local mode" });
+  }
+  const sslmode = new URL(c.DATABASE_URL.replace(/^postgres(ql)?:/, "http:")).searchParams.get("sslmode");
+  if (!sslmode || !TLS_MODES.includes(sslmode)) {
+    ctx.addIssue({ code: "custom", path: ["DATABASE_URL"], message: "must use TLS (sslmode=require or stronger) outside local mode" });
+  }
+  if (c.LOCAL_NEON_PROXY_URL) ctx.addIssue({ code: "custom", path: ["LOCAL_NEON_PROXY_URL"], message: "is only allowed when HITL_MODE=local" });
+});
+
+export type RawConfig = z.output<typeof ConfigSchema>;

@@ -1,0 +1,42 @@
+export interface RetryOptions {
+  /** Total attempts (seed: 3). */
+  attempts: number;
+  /** Backoff base: waits base·2^n between attempts (seed: 1 s, so 1 s, 2 s). */
+  baseMs: number;
+  /** Absolute deadline (epoch ms), e.g. from the Lambda's remaining time; no wait crosses it. */
+  deadline?: () => number | undefined;
+}
+
+const CONNECT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_SOCKET"]);
+
+/**
+ * A failure to reach Postgres at all (no SQLSTATE): refused connection, DNS, a proxy that cannot
+ * reach the server. Errors that carry a SQLSTATE came from Postgres and are never retried here,
+ * except the "cannot connect now" class (57P03) and admin shutdowns.
+ */
+export function isConnectionError(e: unknown): boolean {
+  const err = e as { code?: unknown; sourceError?: unknown; cause?: unknown; message?: unknown };
+  if (typeof err?.code === "string" && /^[0-9A-Z]{5}$/.test(err.code)) return ["57P01", "57P03", "08000", "08001", "08003", "08006"].includes(err.code);
+  const chain = [err, err?.sourceError, err?.cause, (err?.sourceError as { cause?: unknown })?.cause];
+  for (const c of chain) {
+    const code = (c as { code?: unknown })?.code;
+    if (typeof code === "string" && CONNECT_CODES.has(code)) return true;
+  }
+  const msg = String(err?.message ?? "");
+  return /Error connecting to database|fetch failed|ECONNREFUSED|Connection terminated|connect ECONN/i.test(msg);
+}
+
+/** Retries only connection failures, with exponential backoff bounded by the deadline. */
+export async function withConnectRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const wait = opts.baseMs * 2 ** attempt;
+      const deadline = opts.deadline?.();
+      const last = attempt + 1 >= opts.attempts || !isConnectionError(e) || (deadline !== undefined && Date.now() + wait >= deadline);
+      if (last) throw e;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}

@@ -1,0 +1,14 @@
+export * from "./errors.js";
+export * from "./config/index.js";
+export { createLogger, type Logger, type LogLevel } from "./log.js";
+export { KeyRing, hashKey, generateKey, hasScope, type Principal } from "./auth/keys.js";
+export { CircuitBreaker, type BreakerState } from "./cache/breaker.js";
+export { RedisGateway } from "./cache/redis.js";
+export { NeonDb, type Db, type Statement } from "./db/db.js";
+export { useLocalNeonProxy } from "./db/neon-local.js";
+export { isConnectionError, withConnectRetry } from "./db/retry.js";
+export { migrate, readMigrations, MigrationChecksumError, DEFAULT_MIGRATIONS_DIR, type Migration } from "./db/migrate.js";
+export { createMetrics, type Metrics } from "./metrics/registry.js";
+export { StorageProbe } from "./storage/probe.js";
+export { checkHealth, checkLiveness, type HealthReport } from "./health/check.js";
+export { createServices, type Services, type ServiceOverrides } from "./services.js";

@@ -1,0 +1,32 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Latency buckets (seconds) from sub-millisecond Redis to multi-second cold Postgres. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * One registry for the process. Names follow the seed addendum exactly (pool_size_active, ...);
+ * later features add their metrics here so /metrics (and EMF in Lambda) export everything.
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  const reg = [registry];
+  return {
+    registry,
+    httpRequests: new Counter({ name: "http_requests_total", help: "HTTP requests by route and status", labelNames: ["method", "route", "status"], registers: reg }),
+    httpDuration: new Histogram({ name: "http_request_duration_seconds", help: "HTTP request duration", labelNames: ["method", "route"], buckets: LATENCY_BUCKETS, registers: reg }),
+    // Postgres (seed: database_metrics)
+    poolActive: new Gauge({ name: "pool_size_active", help: "Postgres connections/requests in use by this instance", registers: reg }),
+    poolWaiting: new Gauge({ name: "pool_size_waiting", help: "Postgres requests waiting for a connection in this instance", registers: reg }),
+    queryDuration: new Histogram({ name: "query_duration_seconds", help: "Postgres round-trip duration", labelNames: ["kind"], buckets: LATENCY_BUCKETS, registers: reg }),
+    connectionErrors: new Counter({ name: "connection_errors_total", help: "Failed connections or requests to a store", labelNames: ["store"], registers: reg }),
+    // Redis (seed: redis_metrics)
+    poolHits: new Counter({ name: "connection_pool_hits", help: "Requests served by a warm instance whose store clients were already initialised", registers: reg }),
+    poolMisses: new Counter({ name: "connection_pool_misses", help: "Requests that had to initialise store clients (cold start)", registers: reg }),
+    operationLatency: new Histogram({ name: "operation_latency_seconds", help: "Redis operation latency (one REST round trip)", labelNames: ["op"], buckets: LATENCY_BUCKETS, registers: reg }),
+    memoryUsage: new Gauge({ name: "memory_usage_bytes", help: "Redis used memory as last reported by INFO", registers: reg }),
+    breakerState: new Gauge({ name: "redis_breaker_state", help: "Redis circuit breaker: 0 closed, 1 half-open, 2 open", registers: reg }),
+    breakerTransitions: new Counter({ name: "redis_breaker_transitions_total", help: "Redis circuit breaker state changes", labelNames: ["to"], registers: reg }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

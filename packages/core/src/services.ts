@@ -1,0 +1,45 @@
+import { KeyRing } from "./auth/keys.js";
+import { RedisGateway } from "./cache/redis.js";
+import type { Config } from "./config/types.js";
+import { NeonDb } from "./db/db.js";
+import { useLocalNeonProxy } from "./db/neon-local.js";
+import { createLogger, type Logger } from "./log.js";
+import { createMetrics, type Metrics } from "./metrics/registry.js";
+import { StorageProbe } from "./storage/probe.js";
+
+/** Everything a handler needs, built once per instance (cold start) from the configuration. */
+export interface Services {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  keys: KeyRing;
+  db: NeonDb;
+  redis: RedisGateway;
+  storage: StorageProbe;
+}
+
+export interface ServiceOverrides {
+  log?: Logger;
+  metrics?: Metrics;
+  /** Absolute deadline for Postgres retries (Lambda: now + remaining time). */
+  deadline?: () => number | undefined;
+}
+
+export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
+  if (config.mode === "local" && config.localNeonProxyUrl) useLocalNeonProxy(config.localNeonProxyUrl);
+  const log = overrides.log ?? createLogger(config.logLevel);
+  const metrics = overrides.metrics ?? createMetrics();
+  return {
+    config,
+    log,
+    metrics,
+    keys: new KeyRing(config.apiKeys),
+    db: new NeonDb({
+      url: config.databaseUrl,
+      metrics,
+      retry: { attempts: config.postgres.connectAttempts, baseMs: config.postgres.backoffBaseMs, deadline: overrides.deadline },
+    }),
+    redis: new RedisGateway({ ...config.redis, breaker: config.breaker, metrics, log }),
+    storage: new StorageProbe(config.s3),
+  };
+}
