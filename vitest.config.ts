@@ -8,5 +8,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // 2-core machines: two workers keep the shared stack responsive.
     maxWorkers: 2,
+    reporters: ["default", "./test/support/summary-reporter.ts"],
   },
 });

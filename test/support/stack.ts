@@ -13,7 +13,16 @@ export async function createTestDatabase(): Promise<string> {
   const admin = new pg.Client({ connectionString: s.adminUrl });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${s.templateDb}`);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await admin.query(`CREATE DATABASE ${name} TEMPLATE ${s.templateDb}`);
+        break;
+      } catch (e) {
+        // 55006: the template is briefly in use (e.g. another worker's clone); try again.
+        if ((e as { code?: string }).code !== "55006" || attempt >= 20) throw e;
+        await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+      }
+    }
   } finally {
     await admin.end();
   }

@@ -21,6 +21,7 @@ export interface RunningPostgres {
   port: number;
   /** Superuser URL for a database. */
   url(database?: string): string;
+  /** Where the cluster really lives (moved under the temp dir when the postgres user cannot reach `dataDir`). */
   dataDir: string;
   stop(): Promise<void>;
 }
@@ -129,7 +130,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<RunningPostg
   const log = opts.log ?? (() => {});
   const ids = postgresIds();
   const bin = await binaries(ids);
-  const dataDir = opts.dataDir;
+  const dataDir = effectiveDataDir(opts.dataDir);
   if (!existsSync(path.join(dataDir, "PG_VERSION"))) await initialise(bin, dataDir, ids);
   await clearStalePid(dataDir, log);
   const flags = ["-D", dataDir, "-p", String(opts.port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
@@ -156,7 +157,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<RunningPostg
     url: (db = "postgres") => `postgres://${SUPERUSER}:${PASSWORD}@127.0.0.1:${opts.port}/${db}`,
     stop() {
       stopped ??= new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once("exit", () => resolve());
         child.kill("SIGINT");
       });

@@ -47,7 +47,7 @@ export async function startRedisServer(opts: { port: number; dir?: string }): Pr
     url: `redis://127.0.0.1:${opts.port}`,
     stop() {
       stopped ??= new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once("exit", () => resolve());
         child.kill("SIGTERM");
       });

@@ -38,7 +38,7 @@ export async function startS3(opts: { dir: string; port: number; bucket: string 
     ...S3RVER_CREDENTIALS,
     stop() {
       stopped ??= new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once("exit", () => resolve());
         child.kill("SIGTERM");
       });

@@ -3,7 +3,7 @@ import path from "node:path";
 import pg from "pg";
 import { startNeonProxy, type NeonProxy } from "./neon-proxy.js";
 import { freePort, portOr } from "./ports.js";
-import { effectiveDataDir, startPostgres, type RunningPostgres } from "./postgres.js";
+import { startPostgres, type RunningPostgres } from "./postgres.js";
 import { startRedisServer, type RunningRedis } from "./redis-server.js";
 import { startS3, type RunningS3 } from "./s3.js";
 import { startUpstashBridge, type UpstashBridge } from "./upstash-bridge.js";
@@ -67,7 +67,7 @@ export async function startStack(opts: StackOptions): Promise<LocalStack> {
   const database = opts.database ?? "hitl";
   const bucket = opts.bucket ?? "hitl-backups";
   const p = opts.ports ?? {};
-  const pgDir = effectiveDataDir(path.join(opts.dataDir, "postgres"));
+  const pgDir = path.join(opts.dataDir, "postgres");
   const started: { stop(): Promise<void> }[] = [];
   try {
     const postgres = await startPostgres({ dataDir: pgDir, port: await portOr(p.postgres), fast: !persistent, log: opts.log });
@@ -93,7 +93,7 @@ export async function startStack(opts: StackOptions): Promise<LocalStack> {
       s3AccessKeyId: s3.accessKeyId,
       s3SecretAccessKey: s3.secretAccessKey,
       ports: { postgres: postgres.port, neonProxy: proxy.port, redis: redis.port, upstash: bridge.port, s3: s3.port },
-      postgresDataDir: pgDir,
+      postgresDataDir: postgres.dataDir,
     });
     return {
       ...endpoints(),

@@ -42,7 +42,8 @@ const asArgs = (cmd: unknown[]) =>
  * `Upstash-Encoding: base64`.
  */
 export async function startUpstashBridge(opts: { redisUrl: string; token: string; port?: number }): Promise<UpstashBridge> {
-  const redis = new IORedis(opts.redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true });
+  // RESP2, as Upstash's REST API answers: flat arrays for WITHSCORES/HGETALL, scores as strings.
+  const redis = new IORedis(opts.redisUrl, { protocol: 2, lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true });
   redis.on("error", () => {});
   const expected = Buffer.from(`Bearer ${opts.token}`);
   const authorized = (h: string | undefined) => {

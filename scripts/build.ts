@@ -1,0 +1,40 @@
+import { build } from "esbuild";
+import { cp, rm, stat } from "node:fs/promises";
+import path from "node:path";
+
+/** Lambda entry points: name -> source. Each becomes dist/<name>/index.mjs. */
+export const FUNCTIONS: Record<string, string> = {
+  api: "functions/api/handler.ts",
+  migrate: "functions/migrate.ts",
+};
+
+/** Files copied beside a bundle (read at run time). */
+const COPY: Record<string, { from: string; to: string }[]> = {
+  migrate: [{ from: "packages/core/migrations", to: "migrations" }],
+};
+
+// ESM bundles still meet CommonJS dependencies that call require().
+const BANNER = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
+
+async function main() {
+  await rm("dist", { recursive: true, force: true });
+  const rows: string[] = [];
+  for (const [name, entry] of Object.entries(FUNCTIONS)) {
+    const outfile = path.join("dist", name, "index.mjs");
+    const result = await build({
+      entryPoints: [entry], outfile, bundle: true, platform: "node", target: "node20", format: "esm",
+      minify: true, sourcemap: "linked", metafile: true, banner: { js: BANNER }, legalComments: "none",
+      // The Lambda runtime provides the AWS SDK; optional native speed-ups of ws are not needed.
+      external: ["@aws-sdk/*", "bufferutil", "utf-8-validate", "pg-native"],
+      logLevel: "warning",
+    });
+    for (const c of COPY[name] ?? []) await cp(c.from, path.join("dist", name, c.to), { recursive: true });
+    const { size } = await stat(outfile);
+    const inputs = Object.keys(result.metafile.inputs).length;
+    rows.push(`${name.padEnd(18)} ${(size / 1024).toFixed(1).padStart(8)} KiB  ${String(inputs).padStart(4)} modules  ${outfile}`);
+  }
+  console.log(rows.join("\n"));
+  console.log(`built ${rows.length} functions into dist/`);
+}
+
+await main();

@@ -1,0 +1,49 @@
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { generateKey, type ApiKeyEntry } from "@hitl/core";
+import type { StackEndpoints } from "@hitl/devstack";
+
+export const DATA_DIR = path.resolve(process.env.DATA_DIR ?? ".data");
+export const STACK_FILE = path.join(DATA_DIR, "stack.json");
+const LOCAL_KEY_FILE = path.join(DATA_DIR, "local-admin-key.json");
+
+export interface StackFile extends StackEndpoints {
+  apiUrl: string;
+  pid: number;
+  startedAt: string;
+}
+
+export async function readStackFile(): Promise<StackFile | undefined> {
+  if (!existsSync(STACK_FILE)) return undefined;
+  try { return JSON.parse(await readFile(STACK_FILE, "utf8")) as StackFile; } catch { return undefined; }
+}
+
+/** The local admin key: created once, kept under DATA_DIR (mode 600) so restarts keep it. */
+export async function localAdminKey(): Promise<{ key: string; entry: ApiKeyEntry; created: boolean }> {
+  if (existsSync(LOCAL_KEY_FILE)) return { ...(JSON.parse(await readFile(LOCAL_KEY_FILE, "utf8")) as { key: string; entry: ApiKeyEntry }), created: false };
+  const made = generateKey("local-admin", ["admin"]);
+  await mkdir(DATA_DIR, { recursive: true });
+  await writeFile(LOCAL_KEY_FILE, JSON.stringify(made, null, 2), { mode: 0o600 });
+  return { ...made, created: true };
+}
+
+/** Tuning settings a person may set in the environment for `npm start`; endpoints always come from the stack. */
+const PASS_THROUGH = /^(LOG_LEVEL|REDIS_PREFIX|REDIS_RETRIES|BREAKER_[A-Z_]+|PG_[A-Z_]+|MAX_BODY_BYTES)$/;
+
+/** Settings for the service on the local stack. */
+export function localSettings(s: StackEndpoints, apiKeysJson: string): Record<string, string | undefined> {
+  return {
+    HITL_MODE: "local",
+    DATABASE_URL: s.databaseUrl,
+    LOCAL_NEON_PROXY_URL: s.neonProxyUrl,
+    UPSTASH_REDIS_REST_URL: s.upstashUrl,
+    UPSTASH_REDIS_REST_TOKEN: s.upstashToken,
+    API_KEYS: apiKeysJson,
+    S3_BUCKET: s.s3Bucket,
+    S3_ENDPOINT: s.s3Endpoint,
+    AWS_ACCESS_KEY_ID: s.s3AccessKeyId,
+    AWS_SECRET_ACCESS_KEY: s.s3SecretAccessKey,
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => PASS_THROUGH.test(k))),
+  };
+}

@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, hashKey, parseConfig } from "@hitl/core";
+
+const keys = JSON.stringify([{ id: "admin", scopes: ["admin"], sha256: hashKey("k") }]);
+const cloud = {
+  DATABASE_URL: "postgres://u:p@ep-x.neon.tech/db?sslmode=require",
+  UPSTASH_REDIS_REST_URL: "https://x.upstash.io",
+  UPSTASH_REDIS_REST_TOKEN: "t",
+  API_KEYS: keys,
+  S3_BUCKET: "bucket",
+};
+
+const failure = (src: Record<string, string | undefined>) => {
+  try { parseConfig(src); } catch (e) { expect(e).toBeInstanceOf(ConfigError); return (e as Error).message; }
+  throw new Error("expected a ConfigError");
+};
+
+describe("config", () => {
+  it("parses a complete cloud configuration with the seed defaults", () => {
+    const c = parseConfig(cloud);
+    expect(c.mode).toBe("cloud");
+    expect(c.breaker).toEqual({ failureThreshold: 3, cooldownMs: 60_000 });
+    expect(c.postgres).toEqual({ connectAttempts: 3, backoffBaseMs: 1000 });
+    expect(c.redis.prefix).toBe("hitl:");
+    expect(c.apiKeys[0]!.id).toBe("admin");
+  });
+
+  it("names a missing setting in one line", () => {
+    const msg = failure({ ...cloud, DATABASE_URL: undefined });
+    expect(msg).toBe("invalid configuration: DATABASE_URL is required");
+    expect(msg).not.toContain("\n");
+  });
+
+  it("names a malformed API_KEYS", () => {
+    expect(failure({ ...cloud, API_KEYS: "not json" })).toMatch(/^invalid configuration: API_KEYS is not valid JSON$/);
+    expect(failure({ ...cloud, API_KEYS: JSON.stringify([{ id: "a", scopes: ["root"], sha256: hashKey("k") }]) })).toMatch(/^invalid configuration: API_KEYS /);
+    expect(failure({ ...cloud, API_KEYS: JSON.stringify([{ id: "a", scopes: ["bot"], sha256: "abc" }]) })).toMatch(/API_KEYS .*sha-256/);
+  });
+
+  it("refuses plain-text transports outside local mode", () => {
+    expect(failure({ ...cloud, UPSTASH_REDIS_REST_URL: "http://x.upstash.io" })).toMatch(/UPSTASH_REDIS_REST_URL must be https/);
+    expect(failure({ ...cloud, DATABASE_URL: "postgres://u:p@h/db" })).toMatch(/DATABASE_URL must use TLS/);
+    expect(failure({ ...cloud, UPSTASH_REDIS_REST_TOKEN: "" })).toMatch(/UPSTASH_REDIS_REST_TOKEN/);
+  });
+
+  it("accepts loopback plain text in local mode, which needs the proxy URL", () => {
+    const local = { ...cloud, HITL_MODE: "local", DATABASE_URL: "postgres://u:p@127.0.0.1:5/db", UPSTASH_REDIS_REST_URL: "http://127.0.0.1:6" };
+    expect(failure(local)).toMatch(/LOCAL_NEON_PROXY_URL is required/);
+    expect(parseConfig({ ...local, LOCAL_NEON_PROXY_URL: "http://127.0.0.1:7" }).mode).toBe("local");
+  });
+
+  it("rejects a non-numeric tuning value by name", () => {
+    expect(failure({ ...cloud, BREAKER_COOLDOWN_MS: "soon" })).toMatch(/^invalid configuration: BREAKER_COOLDOWN_MS /);
+  });
+});
