@@ -5,6 +5,11 @@ import { bodyGuards, notFound, requestContext, withServices } from "./http/middl
 import { createOpenApiApp } from "./http/openapi.js";
 import { healthRoutes } from "./routes/health.js";
 import { openApiRoute, opsRoutes } from "./routes/ops.js";
+import { messageRoutes } from "./routes/messages.js";
+import { interactionRoutes } from "./routes/interactions.js";
+import { reviewRoutes } from "./routes/reviews.js";
+import { outboxRoutes } from "./routes/outbox.js";
+import { dashboardRoutes } from "./routes/dashboard.js";
 
 export const API_VERSION = "1.0.0";
 
@@ -30,6 +35,11 @@ export function createApp(provide: () => Promise<Services>) {
   app.use("*", bodyGuards());
   app.route("/", healthRoutes());
   app.route("/", opsRoutes());
+  app.route("/", messageRoutes());
+  app.route("/", interactionRoutes());
+  app.route("/", reviewRoutes());
+  app.route("/", outboxRoutes());
+  app.route("/", dashboardRoutes());
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer" });
   app.openapi(openApiRoute, (c) => c.json(app.getOpenAPI31Document({
     openapi: "3.1.0",

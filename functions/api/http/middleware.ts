@@ -49,9 +49,18 @@ export function bodyGuards(): MiddlewareHandler<AppEnv> {
       const length = c.req.header("content-length");
       const hasBody = length !== undefined ? Number(length) > 0 : c.req.raw.body !== null;
       if (hasBody && !JSON_TYPE.test(c.req.header("content-type") ?? "")) throw new UnsupportedMediaTypeError();
+      // An empty body is an empty object: optional bodies then get their schema's defaults.
+      if (!hasBody) c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers: withJsonType(c.req.raw.headers), body: "{}" });
     }
     return bodyLimit({ maxSize: maxBodyBytes, onError: () => { throw new PayloadTooLargeError(maxBodyBytes); } })(c, next);
   };
+}
+
+function withJsonType(headers: Headers): Headers {
+  const h = new Headers(headers);
+  h.set("content-type", "application/json");
+  h.delete("content-length");
+  return h;
 }
 
 /** Bearer key -> principal (401 when missing/unknown), then the route's scopes (403). */

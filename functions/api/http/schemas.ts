@@ -17,3 +17,8 @@ export const securedErrors = {
 export const jsonContent = <T extends z.ZodType>(schema: T, description = "OK") => ({
   description, content: { "application/json": { schema } },
 });
+
+/** A JSON request body; `required: false` lets an empty body take the schema's defaults. */
+export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({
+  required, content: { "application/json": { schema } },
+});

@@ -6,6 +6,8 @@ import { useLocalNeonProxy } from "./db/neon-local.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics/registry.js";
 import { StorageProbe } from "./storage/probe.js";
+import { ReviewLifecycle } from "./reviews/lifecycle.js";
+import { WalQueue } from "./wal/queue.js";
 
 /** Everything a handler needs, built once per instance (cold start) from the configuration. */
 export interface Services {
@@ -16,6 +18,8 @@ export interface Services {
   db: NeonDb;
   redis: RedisGateway;
   storage: StorageProbe;
+  wal: WalQueue;
+  reviews: ReviewLifecycle;
 }
 
 export interface ServiceOverrides {
@@ -29,17 +33,17 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   if (config.mode === "local" && config.localNeonProxyUrl) useLocalNeonProxy(config.localNeonProxyUrl);
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = overrides.metrics ?? createMetrics();
-  return {
-    config,
-    log,
-    metrics,
-    keys: new KeyRing(config.apiKeys),
-    db: new NeonDb({
+  const db = new NeonDb({
       url: config.databaseUrl,
       metrics,
       retry: { attempts: config.postgres.connectAttempts, baseMs: config.postgres.backoffBaseMs, deadline: overrides.deadline },
-    }),
-    redis: new RedisGateway({ ...config.redis, breaker: config.breaker, metrics, log }),
+  });
+  const redis = new RedisGateway({ ...config.redis, breaker: config.breaker, metrics, log });
+  return {
+    config, log, metrics, db, redis,
+    keys: new KeyRing(config.apiKeys),
     storage: new StorageProbe(config.s3),
+    wal: new WalQueue(redis, metrics),
+    reviews: new ReviewLifecycle(db, metrics),
   };
 }

@@ -34,6 +34,8 @@ export class RedisGateway {
       token: opts.token,
       enableAutoPipelining: false,
       enableTelemetry: false,
+      // Values are our own text (JSON we parse ourselves, envelopes, user text): never guess types.
+      automaticDeserialization: false,
       retry: { retries: opts.retries, backoff: (n) => 25 * 2 ** n },
     });
     this.breaker = new CircuitBreaker("redis", {

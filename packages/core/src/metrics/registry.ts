@@ -26,6 +26,15 @@ export function createMetrics() {
     memoryUsage: new Gauge({ name: "memory_usage_bytes", help: "Redis used memory as last reported by INFO", registers: reg }),
     breakerState: new Gauge({ name: "redis_breaker_state", help: "Redis circuit breaker: 0 closed, 1 half-open, 2 open", registers: reg }),
     breakerTransitions: new Counter({ name: "redis_breaker_transitions_total", help: "Redis circuit breaker state changes", labelNames: ["to"], registers: reg }),
+    // WAL, reviews (project metrics)
+    walDepth: new Gauge({ name: "wal_depth", help: "WAL queue depth as last observed", labelNames: ["queue"], registers: reg }),
+    walIngested: new Counter({ name: "wal_ingested_total", help: "Messages received by POST /v1/messages", labelNames: ["status"], registers: reg }),
+    walClaims: new Counter({ name: "wal_claims_total", help: "Messages handed out by claims (re-deliveries included)", registers: reg }),
+    walAcks: new Counter({ name: "wal_acks_total", help: "Acks applied", registers: reg }),
+    walStaleAcks: new Counter({ name: "wal_stale_acks_total", help: "Acks refused for a stale lease token", registers: reg }),
+    walDeadLetters: new Counter({ name: "wal_dead_letters_total", help: "Messages moved to the dead-letter list", registers: reg }),
+    reviewTransitions: new Counter({ name: "review_transitions_total", help: "Review state transitions", labelNames: ["to"], registers: reg }),
+    outboxSent: new Counter({ name: "outbox_sent_total", help: "Approved replies marked sent", registers: reg }),
   };
 }
 

@@ -1,0 +1,34 @@
+import { z } from "@hono/zod-openapi";
+import { CreateInteractionBody, Interaction, InteractionId, NotesBody, createInteraction, getInteraction, setReviewerNotes } from "@hitl/core";
+import { createOpenApiApp, securedRoute } from "../http/openapi.js";
+import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+
+export const IdParam = z.object({ id: InteractionId });
+
+const create = securedRoute(["agent"], {
+  method: "post", path: "/v1/interactions", tags: ["interactions"],
+  summary: "Store an interaction (idempotent on message_id) and append the user turn to the history",
+  request: { body: jsonBody(CreateInteractionBody) },
+  responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), 200: jsonContent(z.object({ id: z.string() }), "already stored (same message_id)"), ...securedErrors },
+});
+const get = securedRoute(["agent", "reviewer"], {
+  method: "get", path: "/v1/interactions/{id}", tags: ["interactions"], summary: "One interaction",
+  request: { params: IdParam },
+  responses: { 200: jsonContent(Interaction), ...securedErrors },
+});
+const notes = securedRoute(["reviewer"], {
+  method: "patch", path: "/v1/interactions/{id}/notes", tags: ["interactions"], summary: "Set reviewer notes",
+  request: { params: IdParam, body: jsonBody(NotesBody) },
+  responses: { 200: jsonContent(Interaction), ...securedErrors },
+});
+
+export function interactionRoutes() {
+  return createOpenApiApp()
+    .openapi(create, async (c) => {
+      const s = c.get("services");
+      const r = await createInteraction({ db: s.db, redis: s.redis, log: c.get("log") }, c.req.valid("json"));
+      return c.json({ id: r.id }, r.created ? 201 : 200);
+    })
+    .openapi(get, async (c) => c.json(await getInteraction(c.get("services").db, c.req.valid("param").id), 200))
+    .openapi(notes, async (c) => c.json(await setReviewerNotes(c.get("services").db, c.req.valid("param").id, c.req.valid("json").reviewer_notes), 200));
+}

@@ -1,0 +1,39 @@
+import { z } from "@hono/zod-openapi";
+import { AckBody, AckResult, ClaimBody, ClaimedMessage, IngestBody, IngestResult, WalStats, ingestMessages } from "@hitl/core";
+import { createOpenApiApp, securedRoute } from "../http/openapi.js";
+import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+
+const ingest = securedRoute(["bot"], {
+  method: "post", path: "/v1/messages", tags: ["messages"],
+  summary: "Ingest one message or a batch of up to 100 into the WAL (or quarantine)",
+  request: { body: jsonBody(IngestBody) },
+  responses: { 202: jsonContent(z.object({ items: z.array(IngestResult) }), "accepted"), ...securedErrors },
+});
+const claim = securedRoute(["agent"], {
+  method: "post", path: "/v1/messages/claim", tags: ["messages"], summary: "Claim messages under a lease",
+  request: { body: jsonBody(ClaimBody, false) },
+  responses: { 200: jsonContent(z.object({ items: z.array(ClaimedMessage) })), ...securedErrors },
+});
+const ack = securedRoute(["agent"], {
+  method: "post", path: "/v1/messages/ack", tags: ["messages"], summary: "Acknowledge claimed messages",
+  request: { body: jsonBody(AckBody) },
+  responses: { 200: jsonContent(AckResult), ...securedErrors },
+});
+const stats = securedRoute(["agent"], {
+  method: "get", path: "/v1/messages/stats", tags: ["messages"], summary: "WAL depths",
+  responses: { 200: jsonContent(WalStats), ...securedErrors },
+});
+
+export function messageRoutes() {
+  return createOpenApiApp()
+    .openapi(ingest, async (c) => {
+      const s = c.get("services");
+      return c.json({ items: await ingestMessages({ redis: s.redis, db: s.db, wal: s.wal, metrics: s.metrics }, c.req.valid("json")) }, 202);
+    })
+    .openapi(claim, async (c) => {
+      const b = c.req.valid("json");
+      return c.json({ items: await c.get("services").wal.claim(b.max, b.lease_seconds) }, 200);
+    })
+    .openapi(ack, async (c) => c.json(await c.get("services").wal.ack(c.req.valid("json").items), 200))
+    .openapi(stats, async (c) => c.json(await c.get("services").wal.stats(), 200));
+}

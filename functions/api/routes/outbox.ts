@@ -1,0 +1,39 @@
+import { z } from "@hono/zod-openapi";
+import { IsoDateTime, claimOutbox, markSent } from "@hitl/core";
+import { createOpenApiApp, securedRoute } from "../http/openapi.js";
+import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+import { IdParam } from "./interactions.js";
+
+const ClaimBody = z.object({
+  max: z.number().int().min(1).max(50).default(10),
+  lease_seconds: z.number().int().min(5).max(600).default(120),
+}).strict();
+const SentBody = z.object({ lease_token: z.string().min(1).max(64), sent_at: IsoDateTime.optional() }).strict();
+const Item = z.object({ interaction_id: z.string(), user_id: z.string(), chat_id: z.number().nullable(), final_bubbles: z.array(z.string()), lease_token: z.string() });
+
+const claim = securedRoute(["bot"], {
+  method: "post", path: "/v1/outbox/claim", tags: ["outbox"], summary: "Claim approved, unsent replies (oldest approval first)",
+  request: { body: jsonBody(ClaimBody, false) },
+  responses: { 200: jsonContent(z.object({ items: z.array(Item) })), ...securedErrors },
+});
+const sent = securedRoute(["bot"], {
+  method: "post", path: "/v1/outbox/{id}/sent", tags: ["outbox"], summary: "Mark a reply sent (idempotent); appends the assistant turn",
+  request: { params: IdParam, body: jsonBody(SentBody) },
+  responses: {
+    200: jsonContent(z.object({ interaction_id: z.string(), messages_sent_at: z.string(), already_sent: z.boolean() })),
+    404: jsonContent(z.any(), "unknown id"), 409: jsonContent(z.any(), "lease token does not match"), ...securedErrors,
+  },
+});
+
+export function outboxRoutes() {
+  return createOpenApiApp()
+    .openapi(claim, async (c) => {
+      const b = c.req.valid("json");
+      return c.json({ items: await claimOutbox(c.get("services").db, b.max, b.lease_seconds) }, 200);
+    })
+    .openapi(sent, async (c) => {
+      const s = c.get("services");
+      const b = c.req.valid("json");
+      return c.json(await markSent({ db: s.db, redis: s.redis, log: c.get("log"), metrics: s.metrics }, c.req.valid("param").id, b.lease_token, b.sent_at), 200);
+    });
+}

@@ -1,0 +1,85 @@
+import type { RedisGateway } from "../cache/redis.js";
+import type { Db } from "../db/db.js";
+import { NotFoundError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { appendToHistoryCacheSafely } from "../memory/history.js";
+import { INTERACTION_COLUMNS, interactionFromRow } from "./row.js";
+import type { CreateInteractionBody, Interaction } from "./schemas.js";
+
+export interface InteractionDeps {
+  db: Db;
+  redis: RedisGateway;
+  log?: Logger;
+}
+
+/**
+ * Inserts the interaction and its user turn of the durable history in one statement, idempotent
+ * on message_id (the key table holds the global uniqueness a partitioned table cannot). Priority,
+ * when not given, follows the reference: min(1, 0.5 + 0.3·risk + 0.1 if the context has a name).
+ */
+const INSERT = `
+WITH k AS (
+  INSERT INTO interaction_keys (message_id, interaction_id, user_id)
+  SELECT $1, gen_random_uuid(), $2 WHERE $1::text IS NOT NULL
+  ON CONFLICT (message_id) DO NOTHING RETURNING interaction_id
+), newid AS (
+  SELECT CASE WHEN $1::text IS NULL THEN gen_random_uuid() ELSE (SELECT interaction_id FROM k) END AS id
+), ins AS (
+  INSERT INTO interactions (id, message_id, user_id, chat_id, conversation_id, user_message, user_message_timestamp,
+    llm1_raw_response, llm1_model, llm2_model, llm1_cost_usd, llm2_cost_usd, llm2_bubbles, constitution_risk_score,
+    constitution_flags, constitution_recommendation, priority_score, telegram_message_id, telegram_date,
+    is_recovered_message, cta_data, customer_status)
+  SELECT newid.id, $1::text, $2::text, $3::bigint, $2::text || '_' || to_char($5::timestamptz AT TIME ZONE 'UTC', 'YYYYMMDD'), $4::text, $5::timestamptz,
+    $6::text, $7::text, $8::text, $9::numeric, $10::numeric, $11::text[], $12::float8, $13::text[], $14::text,
+    coalesce($15::float8, least(1, 0.5 + 0.3 * $12::float8 + CASE WHEN EXISTS (SELECT 1 FROM user_memory m WHERE m.user_id = $2::text AND m.context ? 'name') THEN 0.1 ELSE 0 END)),
+    $16::bigint, $17::timestamptz, coalesce($18::boolean, false), $19::jsonb,
+    coalesce((SELECT customer_status FROM user_current_status u WHERE u.user_id = $2::text), 'PROSPECT')
+  FROM newid WHERE newid.id IS NOT NULL
+  RETURNING id
+), mem AS (
+  INSERT INTO memory_messages (user_id, role, content, sent_at) SELECT $2, 'user', $4, $5 FROM ins RETURNING id, sent_at
+)
+SELECT coalesce((SELECT id FROM ins), (SELECT interaction_id FROM interaction_keys WHERE message_id = $1)) AS id,
+  (SELECT id FROM mem) AS memory_id, (SELECT sent_at FROM mem) AS sent_at,
+  NOT EXISTS (SELECT 1 FROM memory_messages WHERE user_id = $2) AS first_message`;
+
+export interface CreateResult {
+  id: string;
+  created: boolean;
+}
+
+/** POST /v1/interactions: Postgres first (1 round trip), then the user turn into the history cache (1). */
+export async function createInteraction(deps: InteractionDeps, b: CreateInteractionBody): Promise<CreateResult> {
+  const params = [b.message_id ?? null, b.user_id, b.chat_id ?? null, b.user_message, b.user_message_timestamp,
+    b.llm1_raw_response, b.llm1_model ?? null, b.llm2_model ?? null, b.llm1_cost_usd ?? null, b.llm2_cost_usd ?? null,
+    b.llm2_bubbles, b.constitution_risk_score, b.constitution_flags, b.constitution_recommendation, b.priority_score ?? null,
+    b.telegram_message_id ?? null, b.telegram_date ?? null, b.is_recovered_message ?? null,
+    b.cta_data === undefined ? null : JSON.stringify(b.cta_data)];
+  const [row] = await deps.db.query(INSERT, params);
+  let id = row?.id as string | null;
+  if (!id) {
+    // A concurrent request with the same message_id committed after this statement's snapshot.
+    const [again] = await deps.db.query("SELECT interaction_id AS id FROM interaction_keys WHERE message_id = $1", [b.message_id]);
+    id = again?.id as string;
+  }
+  const memoryId = row?.memory_id;
+  if (memoryId !== null && memoryId !== undefined) {
+    const ts = row!.sent_at instanceof Date ? row!.sent_at.toISOString() : String(row!.sent_at);
+    await appendToHistoryCacheSafely(deps.redis, deps.log, b.user_id,
+      [{ id: Number(memoryId), role: "user", content: b.user_message, timestamp: ts }], row!.first_message === true);
+    return { id, created: true };
+  }
+  return { id, created: false };
+}
+
+export async function getInteraction(db: Db, id: string): Promise<Interaction> {
+  const [row] = await db.query(`SELECT ${INTERACTION_COLUMNS} FROM interactions WHERE id = $1`, [id]);
+  if (!row) throw new NotFoundError("interaction not found");
+  return interactionFromRow(row);
+}
+
+export async function setReviewerNotes(db: Db, id: string, notes: string): Promise<Interaction> {
+  const [row] = await db.query(`UPDATE interactions SET reviewer_notes = $2 WHERE id = $1 RETURNING ${INTERACTION_COLUMNS}`, [id, notes]);
+  if (!row) throw new NotFoundError("interaction not found");
+  return interactionFromRow(row);
+}

@@ -1,0 +1,74 @@
+import type { RedisGateway } from "../cache/redis.js";
+import type { Db } from "../db/db.js";
+
+/** Protocol cache TTL (seed/reference: 5 minutes). */
+export const PROTOCOL_CACHE_TTL_SECONDS = 300;
+/** Cost the earlier system credited per quarantined message (REFERENCE.md section 6). */
+export const COST_SAVED_PER_MESSAGE_USD = 0.000307;
+
+export interface ProtocolStatus {
+  user_id: string;
+  status: "ACTIVE" | "INACTIVE";
+  activated_by: string | null;
+  activated_at: string | null;
+  reason: string | null;
+  messages_quarantined: number;
+  cost_saved_usd: number;
+  last_message_at: string | null;
+}
+
+export const inactiveProtocol = (userId: string): ProtocolStatus => ({
+  user_id: userId, status: "INACTIVE", activated_by: null, activated_at: null, reason: null,
+  messages_quarantined: 0, cost_saved_usd: 0, last_message_at: null,
+});
+
+export const PROTOCOL_COLUMNS = `user_id, status, activated_by, activated_at, reason, messages_quarantined,
+  cost_saved_usd::float8 AS cost_saved_usd, last_message_at`;
+
+const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : (v as string | null) ?? null);
+
+export function protocolFromRow(row: Record<string, unknown>): ProtocolStatus {
+  return {
+    user_id: String(row.user_id), status: row.status === "ACTIVE" ? "ACTIVE" : "INACTIVE",
+    activated_by: (row.activated_by as string | null) ?? null, activated_at: iso(row.activated_at),
+    reason: (row.reason as string | null) ?? null, messages_quarantined: Number(row.messages_quarantined ?? 0),
+    cost_saved_usd: Number(row.cost_saved_usd ?? 0), last_message_at: iso(row.last_message_at),
+  };
+}
+
+export const protocolKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "protocol");
+
+/**
+ * Protocol status of several users: one MGET; the misses from Postgres (one query) and written
+ * back to the cache (one pipeline). Postgres stays authoritative.
+ */
+export async function protocolStatuses(redis: RedisGateway, db: Db, userIds: string[]): Promise<Map<string, ProtocolStatus>> {
+  const unique = [...new Set(userIds)];
+  const cached = await redis.run("protocol.mget", (r) => r.mget<(string | null)[]>(...unique.map((u) => protocolKey(redis, u))));
+  const result = new Map<string, ProtocolStatus>();
+  const misses: string[] = [];
+  unique.forEach((u, i) => {
+    const raw = cached[i];
+    if (raw) {
+      try { result.set(u, JSON.parse(raw) as ProtocolStatus); return; } catch { /* rebuilt below */ }
+    }
+    misses.push(u);
+  });
+  if (misses.length === 0) return result;
+  const rows = await db.query(`SELECT ${PROTOCOL_COLUMNS} FROM user_protocol_status WHERE user_id = ANY($1)`, [misses]);
+  const found = new Map(rows.map((r) => [String(r.user_id), protocolFromRow(r)]));
+  const fresh = misses.map((u) => found.get(u) ?? inactiveProtocol(u));
+  for (const p of fresh) result.set(p.user_id, p);
+  await cacheProtocols(redis, fresh);
+  return result;
+}
+
+/** Writes protocol statuses to the cache (one round trip). */
+export async function cacheProtocols(redis: RedisGateway, statuses: ProtocolStatus[]): Promise<void> {
+  if (statuses.length === 0) return;
+  await redis.run("protocol.set", (r) => {
+    const p = r.pipeline();
+    for (const s of statuses) p.set(protocolKey(redis, s.user_id), JSON.stringify(s), { ex: PROTOCOL_CACHE_TTL_SECONDS });
+    return p.exec();
+  });
+}

@@ -1,0 +1,83 @@
+import { randomUUID } from "node:crypto";
+import type { RedisGateway } from "../cache/redis.js";
+import type { Metrics } from "../metrics/registry.js";
+import { ACK, CLAIM, INGEST, STATS } from "./scripts.js";
+import { ACKED_MARKER_TTL_SECONDS, DEDUPE_TTL_SECONDS, MAX_DELIVERIES, walKeys } from "./keys.js";
+import type { ClaimedMessage, IncomingMessage, IngestResult, WalStats } from "./schemas.js";
+
+export interface QueuedMessage extends IncomingMessage {
+  message_id: string;
+  received_at: string;
+}
+
+const orNull = (s: string) => (s === "" ? null : s);
+const numOrNull = (s: string) => (s === "" ? null : Number(s));
+
+/** The message WAL in Redis: ingest, claim with a lease, ack. Each call is one atomic EVAL. */
+export class WalQueue {
+  private readonly keys;
+
+  constructor(private readonly redis: RedisGateway, private readonly metrics?: Metrics) {
+    this.keys = walKeys(redis);
+  }
+
+  /** Enqueues in order; a (user_id, telegram_message_id) seen within 7 days answers duplicate. */
+  async enqueue(messages: QueuedMessage[], now = Date.now()): Promise<IngestResult[]> {
+    if (messages.length === 0) return [];
+    const k = this.keys;
+    const keys = [k.pending, k.inflight, k.dead];
+    const args: string[] = [String(now), String(DEDUPE_TTL_SECONDS)];
+    for (const m of messages) {
+      const hasDedupe = m.telegram_message_id !== undefined;
+      keys.push(k.msg(m.message_id), hasDedupe ? k.dedupe(m.user_id, m.telegram_message_id!) : k.msg(m.message_id));
+      args.push(m.message_id, m.user_id, m.text, m.chat_id?.toString() ?? "", m.telegram_message_id?.toString() ?? "",
+        m.telegram_date ?? "", m.received_at, hasDedupe ? "1" : "0");
+    }
+    const out = await this.redis.run("wal.ingest", (r) => r.eval<string[], string[]>(INGEST, keys, args));
+    return out.map((s, i) => s.startsWith("duplicate:")
+      ? { message_id: s.slice("duplicate:".length), status: "duplicate" as const }
+      : { message_id: messages[i]!.message_id, status: "queued" as const });
+  }
+
+  /** Hands out up to `max` messages under a lease: expired leases first, then FIFO. */
+  async claim(max: number, leaseSeconds: number, now = Date.now()): Promise<ClaimedMessage[]> {
+    const k = this.keys;
+    const args = [String(now), String(leaseSeconds * 1000), String(max), String(MAX_DELIVERIES), randomUUID(), k.msgPrefix];
+    const [dead, flat] = await this.redis.run("wal.claim", (r) => r.eval<string[], [number, (string | number)[]]>(CLAIM, [k.pending, k.inflight, k.dead], args));
+    const items: ClaimedMessage[] = [];
+    for (let i = 0; i < flat.length; i += 9) {
+      const f = flat.slice(i, i + 9).map(String);
+      items.push({
+        message_id: f[0]!, lease_token: f[1]!, attempts: Number(f[2]), user_id: f[3]!, text: f[4]!,
+        chat_id: numOrNull(f[5]!), telegram_message_id: numOrNull(f[6]!), telegram_date: orNull(f[7]!), received_at: f[8]!,
+      });
+    }
+    this.metrics?.walClaims.inc(items.length);
+    if (dead) this.metrics?.walDeadLetters.inc(dead);
+    return items;
+  }
+
+  /** Acks messages whose lease token still matches; the others are reported stale. */
+  async ack(items: { message_id: string; lease_token: string }[]): Promise<{ acked: number; stale: string[] }> {
+    const k = this.keys;
+    const args = [k.msgPrefix, String(ACKED_MARKER_TTL_SECONDS), ...items.flatMap((i) => [i.message_id, i.lease_token])];
+    const [acked, stale] = await this.redis.run("wal.ack", (r) => r.eval<string[], [number, string[]]>(ACK, [k.pending, k.inflight, k.dead], args));
+    this.metrics?.walAcks.inc(acked);
+    if (stale.length) this.metrics?.walStaleAcks.inc(stale.length);
+    return { acked, stale: stale.map(String) };
+  }
+
+  async stats(now = Date.now()): Promise<WalStats> {
+    const k = this.keys;
+    const [pending, inFlight, dead, oldest] = await this.redis.run("wal.stats",
+      (r) => r.eval<string[], [number, number, number, string | null]>(STATS, [k.pending, k.inflight, k.dead], [k.msgPrefix]));
+    this.metrics?.walDepth.set({ queue: "pending" }, pending);
+    this.metrics?.walDepth.set({ queue: "in_flight" }, inFlight);
+    this.metrics?.walDepth.set({ queue: "dead_letter" }, dead);
+    const oldestMs = oldest ? Number(oldest) : NaN;
+    return {
+      pending, in_flight: inFlight, dead_letter: dead,
+      oldest_pending_age_seconds: Number.isFinite(oldestMs) ? Math.max(0, Math.round((now - oldestMs) / 1000)) : null,
+    };
+  }
+}

@@ -1,0 +1,142 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { MAX_DELIVERIES } from "@hitl/core";
+import { createTestContext, type TestContext } from "./support/stack.js";
+import { countRoundTrips } from "./support/round-trips.js";
+
+let t: TestContext;
+beforeAll(async () => { t = await createTestContext(); });
+
+const ingest = async (body: unknown) => {
+  const res = await t.call("POST", "/v1/messages", { key: t.keys.bot, body });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { items: { message_id: string; status: string }[] }).items;
+};
+const claim = async (body: unknown = {}) => {
+  const res = await t.call("POST", "/v1/messages/claim", { key: t.keys.agent, body });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { items: any[] }).items;
+};
+const ack = async (items: { message_id: string; lease_token: string }[]) => {
+  const res = await t.call("POST", "/v1/messages/ack", { key: t.keys.agent, body: { items } });
+  expect(res.status).toBe(200);
+  return (await res.json()) as { acked: number; stale: string[] };
+};
+/** Drains whatever earlier tests left, so each test reasons about its own messages. */
+const drain = async () => { for (;;) { const items = await claim({ max: 100 }); if (!items.length) return; await ack(items); } };
+
+describe("WAL ingest", () => {
+  it("queues a single message and a batch, in order, with fresh ids", async () => {
+    await drain();
+    const one = await ingest({ user_id: "u1", text: "hello", chat_id: 42, telegram_message_id: 1001, telegram_date: "2026-11-25T10:00:00Z" });
+    expect(one).toEqual([{ message_id: expect.stringMatching(/^[0-9a-f-]{36}$/), status: "queued" }]);
+    const batch = await ingest({ messages: [{ user_id: "u1", text: "a" }, { user_id: "u2", text: "b" }, { user_id: "u1", text: "c" }] });
+    expect(batch.map((b) => b.status)).toEqual(["queued", "queued", "queued"]);
+    const claimed = await claim({ max: 10 });
+    expect(claimed.map((c) => c.text)).toEqual(["hello", "a", "b", "c"]);
+    expect(claimed[0]).toMatchObject({ message_id: one[0]!.message_id, user_id: "u1", chat_id: 42, telegram_message_id: 1001,
+      telegram_date: "2026-11-25T10:00:00Z", attempts: 1 });
+    expect(claimed[1]).toMatchObject({ chat_id: null, telegram_message_id: null, telegram_date: null });
+    expect(new Date(claimed[1].received_at).getTime()).toBeGreaterThan(0);
+    await ack(claimed);
+  });
+
+  it("answers duplicate for the same user and telegram id within 7 days, with the first id", async () => {
+    await drain();
+    const [first] = await ingest({ user_id: "dup", text: "x", telegram_message_id: 7 });
+    const [again] = await ingest({ user_id: "dup", text: "x again", telegram_message_id: 7 });
+    expect(again).toEqual({ message_id: first!.message_id, status: "duplicate" });
+    const [otherUser] = await ingest({ user_id: "dup2", text: "x", telegram_message_id: 7 });
+    expect(otherUser!.status).toBe("queued");
+    const inBatch = await ingest({ messages: [{ user_id: "dup3", text: "1", telegram_message_id: 9 }, { user_id: "dup3", text: "2", telegram_message_id: 9 }] });
+    expect(inBatch.map((b) => b.status)).toEqual(["queued", "duplicate"]);
+    expect(inBatch[1]!.message_id).toBe(inBatch[0]!.message_id);
+    const claimed = await claim({ max: 10 });
+    expect(claimed.map((c) => c.text).sort()).toEqual(["1", "x", "x"]);
+    await ack(claimed);
+  });
+
+  it("ingests a warm-protocol message in at most 2 Redis round trips and no Postgres", async () => {
+    await ingest({ user_id: "rt-user", text: "warm up the protocol cache" });
+    const rt = countRoundTrips(t.services);
+    try {
+      await ingest({ user_id: "rt-user", text: "counted" });
+      expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 2, postgres: 0 });
+      rt.reset();
+      await ingest({ messages: Array.from({ length: 100 }, (_, i) => ({ user_id: "rt-user", text: `m${i}` })) });
+      expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 2, postgres: 0 });
+    } finally { rt.restore(); }
+    await drain();
+  });
+});
+
+describe("WAL claim and ack", () => {
+  it("claims and acks in one Redis round trip each, no Postgres", async () => {
+    await drain();
+    await ingest({ messages: [{ user_id: "r", text: "1" }, { user_id: "r", text: "2" }] });
+    const rt = countRoundTrips(t.services);
+    try {
+      const items = await claim({ max: 2 });
+      expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 1, postgres: 0 });
+      rt.reset();
+      expect(await ack(items)).toEqual({ acked: 2, stale: [] });
+      expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 1, postgres: 0 });
+    } finally { rt.restore(); }
+  });
+
+  it("50 concurrent claims never deliver a message twice while its lease is live", async () => {
+    await drain();
+    await ingest({ messages: Array.from({ length: 100 }, (_, i) => ({ user_id: `c${i % 7}`, text: `msg ${i}` })) });
+    const results = await Promise.all(Array.from({ length: 50 }, () => claim({ max: 3, lease_seconds: 60 })));
+    const ids = results.flat().map((m) => m.message_id);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBe(100);
+    expect(await claim({ max: 10 })).toEqual([]);
+    await ack(results.flat());
+  });
+
+  it("re-delivers an expired lease first, and reports the old token stale", async () => {
+    await drain();
+    await ingest({ messages: [{ user_id: "lease", text: "first" }, { user_id: "lease", text: "second" }] });
+    const [first] = await claim({ max: 1, lease_seconds: 5 });
+    // Expire the lease: move its in-flight score into the past.
+    await t.services.redis.client.zadd(t.services.redis.key("wal", "inflight"), { score: Date.now() - 1, member: first.message_id });
+    const again = await claim({ max: 2 });
+    expect(again.map((m) => m.text)).toEqual(["first", "second"]);
+    expect(again[0]).toMatchObject({ message_id: first.message_id, attempts: 2 });
+    expect(again[0].lease_token).not.toBe(first.lease_token);
+    const res = await ack([{ message_id: first.message_id, lease_token: first.lease_token }]);
+    expect(res).toEqual({ acked: 0, stale: [first.message_id] });
+    expect(await ack(again)).toEqual({ acked: 2, stale: [] });
+    // A retried ack of an applied one is recognised, not reported stale.
+    expect(await ack([again[0]])).toEqual({ acked: 1, stale: [] });
+  });
+
+  it("dead-letters a message instead of its 6th delivery", async () => {
+    await drain();
+    const [m] = await ingest({ user_id: "dead", text: "poison" });
+    const inflight = t.services.redis.key("wal", "inflight");
+    for (let i = 1; i <= MAX_DELIVERIES; i++) {
+      const [got] = await claim({ max: 1, lease_seconds: 5 });
+      expect(got).toMatchObject({ message_id: m!.message_id, attempts: i });
+      await t.services.redis.client.zadd(inflight, { score: Date.now() - 1, member: m!.message_id });
+    }
+    const before = await (await t.call("GET", "/v1/messages/stats", { key: t.keys.agent })).json() as any;
+    expect(await claim({ max: 1 })).toEqual([]);
+    const stats = await (await t.call("GET", "/v1/messages/stats", { key: t.keys.agent })).json() as any;
+    expect(stats.dead_letter).toBe(before.dead_letter + 1);
+    expect(stats.in_flight).toBe(0);
+    const deadList = await t.services.redis.client.lrange(t.services.redis.key("wal", "dead"), 0, -1);
+    expect(deadList).toContain(m!.message_id);
+  });
+
+  it("reports depths and the oldest pending age", async () => {
+    await drain();
+    const empty = await (await t.call("GET", "/v1/messages/stats", { key: t.keys.agent })).json() as any;
+    expect(empty).toMatchObject({ pending: 0, in_flight: 0, oldest_pending_age_seconds: null });
+    await ingest({ messages: [{ user_id: "s", text: "1" }, { user_id: "s", text: "2" }] });
+    await claim({ max: 1 });
+    const stats = await (await t.call("GET", "/v1/messages/stats", { key: t.keys.agent })).json() as any;
+    expect(stats).toMatchObject({ pending: 1, in_flight: 1 });
+    expect(stats.oldest_pending_age_seconds).toBeGreaterThanOrEqual(0);
+  });
+});
