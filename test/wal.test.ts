@@ -140,3 +140,32 @@ describe("WAL claim and ack", () => {
     expect(stats.oldest_pending_age_seconds).toBeGreaterThanOrEqual(0);
   });
 });
+
+describe("silence protocol on ingest", () => {
+  it("quarantines messages of a user whose protocol is ACTIVE, once, updating the counters", async () => {
+    await drain();
+    const pg = (await import("pg")).default;
+    const c = new pg.Client({ connectionString: t.databaseUrl });
+    await c.connect();
+    try {
+      await c.query("INSERT INTO user_protocol_status (user_id, status, activated_by) VALUES ('silenced', 'ACTIVE', 'reviewer-key')");
+      const items = await ingest({ messages: [
+        { user_id: "silenced", text: "let me in", telegram_message_id: 50 },
+        { user_id: "free", text: "hello" },
+        { user_id: "silenced", text: "again", telegram_message_id: 50 },
+      ] });
+      expect(items.map((i) => i.status)).toEqual(["quarantined", "queued", "duplicate"]);
+      expect(items[2]!.message_id).toBe(items[0]!.message_id);
+      const q = (await c.query("SELECT message_id, message_text, telegram_message_id, processed, expires_at > now() + interval '6 days' AS week FROM quarantine_messages WHERE user_id = 'silenced'")).rows;
+      expect(q).toEqual([{ message_id: items[0]!.message_id, message_text: "let me in", telegram_message_id: "50", processed: false, week: true }]);
+      const p = (await c.query("SELECT messages_quarantined, cost_saved_usd::float8 AS saved FROM user_protocol_status WHERE user_id = 'silenced'")).rows[0];
+      expect(p).toEqual({ messages_quarantined: 1, saved: 0.000307 });
+      // The cache was refreshed with the new counters, and only the free user's message is queued.
+      const cached = JSON.parse((await t.services.redis.client.get<string>(t.services.redis.key("user", "silenced", "protocol")))!);
+      expect(cached).toMatchObject({ status: "ACTIVE", messages_quarantined: 1 });
+      const claimed = await claim({ max: 10 });
+      expect(claimed.map((m) => m.user_id)).toEqual(["free"]);
+      await ack(claimed);
+    } finally { await c.end(); }
+  });
+});

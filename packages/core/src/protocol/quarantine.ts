@@ -35,10 +35,13 @@ export async function quarantineMessages(db: Db, messages: QuarantineInput[]): P
       counts AS (SELECT user_id, count(*) AS n FROM ins GROUP BY user_id),
       upd AS (
         UPDATE user_protocol_status p SET messages_quarantined = p.messages_quarantined + c.n,
-          cost_saved_usd = p.cost_saved_usd + c.n * $2, last_message_at = now()
+          cost_saved_usd = p.cost_saved_usd + c.n * $2::numeric, last_message_at = now()
         FROM counts c WHERE p.user_id = c.user_id RETURNING p.user_id)
       SELECT i.ord, i.message_id AS requested, ins.message_id AS inserted,
-        (SELECT q.message_id FROM quarantine_messages q WHERE q.user_id = i.user_id AND q.telegram_message_id = i.telegram_message_id) AS existing
+        coalesce(
+          (SELECT i2.message_id FROM ins JOIN input i2 ON i2.message_id = ins.message_id
+            WHERE i2.user_id = i.user_id AND i2.telegram_message_id = i.telegram_message_id LIMIT 1),
+          (SELECT q.message_id FROM quarantine_messages q WHERE q.user_id = i.user_id AND q.telegram_message_id = i.telegram_message_id)) AS existing
       FROM input i LEFT JOIN ins ON ins.message_id = i.message_id ORDER BY i.ord`,
     params: [JSON.stringify(messages.map((m, ord) => ({ ord, ...m }))), COST_SAVED_PER_MESSAGE_USD],
   }, {

@@ -28,7 +28,8 @@ const COLUMNS = INTERACTION_COLUMNS.split(",").map((c) => `i.${c.trim()}`).join(
 export async function listPendingReviews(db: Db, q: { limit: number; min_priority?: number; cursor?: string }): Promise<{ items: PendingReview[]; next_cursor: string | null }> {
   const after = q.cursor ? decode(q.cursor) : null;
   const rows = await db.query(`
-    SELECT ${COLUMNS}, coalesce(u.customer_status, 'PROSPECT') AS current_customer_status, u.nickname
+    SELECT ${COLUMNS}, coalesce(u.customer_status, 'PROSPECT') AS current_customer_status, u.nickname,
+      i.created_at::text AS cursor_created
     FROM interactions i LEFT JOIN user_current_status u ON u.user_id = i.user_id
     WHERE (i.review_status = 'pending' OR (i.review_status = 'reviewing' AND i.review_lease_expires_at < now()))
       AND i.priority_score >= $1
@@ -36,9 +37,12 @@ export async function listPendingReviews(db: Db, q: { limit: number; min_priorit
            OR (i.priority_score = $2::float8 AND (i.created_at, i.id) > ($3::timestamptz, $4::uuid)))
     ORDER BY i.priority_score DESC, i.created_at ASC, i.id ASC
     LIMIT $5`, [q.min_priority ?? 0, after?.p ?? null, after?.c ?? null, after?.i ?? null, q.limit + 1]);
-  const page = rows.slice(0, q.limit).map((r) => ({
+  const page = rows.slice(0, q.limit);
+  const items = page.map(({ cursor_created: _, ...r }) => ({
     ...interactionFromRow(r), current_customer_status: String(r.current_customer_status), nickname: (r.nickname as string | null) ?? null,
   }));
+  // The cursor keeps created_at at full (microsecond) precision: an ISO string would round it.
   const last = page[page.length - 1];
-  return { items: page, next_cursor: rows.length > q.limit && last ? encode({ p: last.priority_score, c: last.created_at, i: last.id }) : null };
+  const next = rows.length > q.limit && last ? encode({ p: Number(last.priority_score), c: String(last.cursor_created), i: String(last.id) }) : null;
+  return { items, next_cursor: next };
 }
