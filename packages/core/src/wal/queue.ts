@@ -3,7 +3,10 @@ import type { RedisGateway } from "../cache/redis.js";
 import type { Metrics } from "../metrics/registry.js";
 import { ACK, CLAIM, INGEST, STATS } from "./scripts.js";
 import { ACKED_MARKER_TTL_SECONDS, DEDUPE_TTL_SECONDS, MAX_DELIVERIES, walKeys } from "./keys.js";
+import { protocolKey } from "../protocol/status.js";
 import type { ClaimedMessage, IncomingMessage, IngestResult, WalStats } from "./schemas.js";
+
+export type EnqueueResult = IngestResult | { message_id: string; status: "check" };
 
 export interface QueuedMessage extends IncomingMessage {
   message_id: string;
@@ -21,22 +24,26 @@ export class WalQueue {
     this.keys = walKeys(redis);
   }
 
-  /** Enqueues in order; a (user_id, telegram_message_id) seen within 7 days answers duplicate. */
-  async enqueue(messages: QueuedMessage[], now = Date.now()): Promise<IngestResult[]> {
+  /**
+   * Enqueues in order; a (user_id, telegram_message_id) seen within 7 days answers duplicate.
+   * With `checkProtocol`, messages whose user's protocol is not cached as INACTIVE are left out and
+   * answered "check".
+   */
+  async enqueue(messages: QueuedMessage[], opts: { checkProtocol: boolean; now?: number }): Promise<EnqueueResult[]> {
     if (messages.length === 0) return [];
     const k = this.keys;
     const keys = [k.pending, k.inflight, k.dead];
-    const args: string[] = [String(now), String(DEDUPE_TTL_SECONDS)];
+    const args: string[] = [String(opts.now ?? Date.now()), String(DEDUPE_TTL_SECONDS), opts.checkProtocol ? "1" : "0"];
     for (const m of messages) {
       const hasDedupe = m.telegram_message_id !== undefined;
-      keys.push(k.msg(m.message_id), hasDedupe ? k.dedupe(m.user_id, m.telegram_message_id!) : k.msg(m.message_id));
+      keys.push(k.msg(m.message_id), hasDedupe ? k.dedupe(m.user_id, m.telegram_message_id!) : k.msg(m.message_id), protocolKey(this.redis, m.user_id));
       args.push(m.message_id, m.user_id, m.text, m.chat_id?.toString() ?? "", m.telegram_message_id?.toString() ?? "",
         m.telegram_date ?? "", m.received_at, hasDedupe ? "1" : "0");
     }
     const out = await this.redis.run("wal.ingest", (r) => r.eval<string[], string[]>(INGEST, keys, args));
     return out.map((s, i) => s.startsWith("duplicate:")
       ? { message_id: s.slice("duplicate:".length), status: "duplicate" as const }
-      : { message_id: messages[i]!.message_id, status: "queued" as const });
+      : { message_id: messages[i]!.message_id, status: s === "check" ? "check" as const : "queued" as const });
   }
 
   /** Hands out up to `max` messages under a lease: expired leases first, then FIFO. */

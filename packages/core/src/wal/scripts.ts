@@ -11,23 +11,36 @@
  */
 
 /**
- * ARGV: now_ms, dedupe_ttl_s, then per message 8 values: id, user_id, text, chat_id,
- * telegram_message_id, telegram_date, received_at, dedupe ("1" when KEYS has a dedupe key for it).
- * KEYS[4 + 2i] = message hash, KEYS[5 + 2i] = dedupe key (or the hash key again when none).
- * Returns per message: "queued" | "duplicate:<existing id>".
+ * ARGV: now_ms, dedupe_ttl_s, check_protocol ("1": consult the protocol cache), then per message
+ * 8 values: id, user_id, text, chat_id, telegram_message_id, telegram_date, received_at, dedupe
+ * ("1" when it has a dedupe key). KEYS[4 + 3i] = message hash, KEYS[5 + 3i] = dedupe key (or the
+ * hash key again when none), KEYS[6 + 3i] = the user's protocol cache key.
+ *
+ * With check_protocol, the first message whose user's protocol is not cached, or is ACTIVE, and
+ * every message after it, are left alone and answered "check" (the caller asks Postgres,
+ * quarantines, and enqueues the rest in order); so the common case, a warm INACTIVE cache, is this
+ * one round trip, and FIFO order holds across the batch.
+ * Returns per message: "queued" | "duplicate:<existing id>" | "check".
  */
 export const INGEST = `
 local now = ARGV[1]
 local ttl = tonumber(ARGV[2])
+local checkProtocol = ARGV[3] == '1'
+local stopped = false
 local out = {}
-local n = (#ARGV - 2) / 8
+local n = (#ARGV - 3) / 8
 for i = 0, n - 1 do
-  local a = 3 + i * 8
+  local a = 4 + i * 8
   local id = ARGV[a]
-  local msgKey = KEYS[4 + i * 2]
-  local dedupeKey = KEYS[5 + i * 2]
+  local msgKey = KEYS[4 + i * 3]
+  local dedupeKey = KEYS[5 + i * 3]
   local status = 'queued'
-  if ARGV[a + 7] == '1' then
+  if checkProtocol and not stopped then
+    local p = redis.call('GET', KEYS[6 + i * 3])
+    if not p or string.find(p, '"status":"ACTIVE"', 1, true) then stopped = true end
+  end
+  if stopped then status = 'check' end
+  if status == 'queued' and ARGV[a + 7] == '1' then
     local existing = redis.call('GET', dedupeKey)
     if existing and existing ~= id then
       status = 'duplicate:' .. existing
@@ -38,7 +51,7 @@ for i = 0, n - 1 do
   if status == 'queued' and redis.call('EXISTS', msgKey) == 0 then
     redis.call('HSET', msgKey, 'id', id, 'user_id', ARGV[a + 1], 'text', ARGV[a + 2], 'chat_id', ARGV[a + 3],
       'telegram_message_id', ARGV[a + 4], 'telegram_date', ARGV[a + 5], 'received_at', ARGV[a + 6],
-      'enqueued_at', now, 'attempts', 0, 'dedupe_key', ARGV[a + 7] == '1' and dedupeKey or '')
+      'enqueued_at', now, 'attempts', 0)
     redis.call('RPUSH', KEYS[1], id)
   end
   out[#out + 1] = status

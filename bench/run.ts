@@ -1,0 +1,30 @@
+import { printTable, startBenchEnv, writeResults, type BenchResult } from "./support.js";
+import { walBench } from "./wal.bench.js";
+
+/** `npm run bench [-- name...]`: runs the benchmarks against a private local stack, prints and records figures. */
+const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) => Promise<BenchResult[]>> = {
+  wal: walBench,
+};
+
+async function main() {
+  const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+  const names = wanted.length ? wanted : Object.keys(BENCHES);
+  const env = await startBenchEnv();
+  const all: BenchResult[] = [];
+  try {
+    for (const name of names) {
+      const bench = BENCHES[name];
+      if (!bench) throw new Error(`unknown bench ${name}; have ${Object.keys(BENCHES).join(", ")}`);
+      console.log(`bench ${name}:`);
+      const results = await bench(env);
+      printTable(results);
+      all.push(...results);
+    }
+  } finally {
+    await env.stop();
+  }
+  await writeResults(all);
+  console.log(`${all.length} figures written to bench-results.json`);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
