@@ -10,6 +10,7 @@ import { interactionRoutes } from "./routes/interactions.js";
 import { reviewRoutes } from "./routes/reviews.js";
 import { outboxRoutes } from "./routes/outbox.js";
 import { dashboardRoutes } from "./routes/dashboard.js";
+import { memoryRoutes } from "./routes/memory.js";
 
 export const API_VERSION = "1.0.0";
 
@@ -40,6 +41,7 @@ export function createApp(provide: () => Promise<Services>) {
   app.route("/", reviewRoutes());
   app.route("/", outboxRoutes());
   app.route("/", dashboardRoutes());
+  app.route("/", memoryRoutes());
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer" });
   app.openapi(openApiRoute, (c) => c.json(app.getOpenAPI31Document({
     openapi: "3.1.0",

@@ -8,6 +8,7 @@ import { createMetrics, type Metrics } from "./metrics/registry.js";
 import { StorageProbe } from "./storage/probe.js";
 import { ReviewLifecycle } from "./reviews/lifecycle.js";
 import { WalQueue } from "./wal/queue.js";
+import { MemoryManager } from "./memory/manager.js";
 
 /** Everything a handler needs, built once per instance (cold start) from the configuration. */
 export interface Services {
@@ -20,6 +21,7 @@ export interface Services {
   storage: StorageProbe;
   wal: WalQueue;
   reviews: ReviewLifecycle;
+  memory: MemoryManager;
 }
 
 export interface ServiceOverrides {
@@ -45,5 +47,6 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     storage: new StorageProbe(config.s3),
     wal: new WalQueue(redis, metrics),
     reviews: new ReviewLifecycle(db, metrics),
+    memory: new MemoryManager({ db, redis, metrics, log }),
   };
 }

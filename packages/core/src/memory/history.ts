@@ -1,13 +1,14 @@
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import type { Logger } from "../log.js";
+import { decodeEnvelope, encodeEnvelope } from "./envelope.js";
 
 /** Messages kept in the cached window (reference: 50). */
 export const HISTORY_WINDOW = 50;
 /** History cache TTL, refreshed on every write (reference: 7 days). */
 export const HISTORY_TTL_SECONDS = 7 * 24 * 3600;
 /** Member at score -1 that says the cached window is complete (rebuilt from Postgres). */
-const COMPLETE_MARKER = "__complete";
+export const COMPLETE_MARKER = "__complete";
 
 export interface HistoryEntry {
   id: number;
@@ -20,36 +21,45 @@ export interface HistoryEntry {
 /**
  * The history cache is a sorted set scored by the durable row id, so concurrent appends and a
  * concurrent rebuild merge instead of overwriting each other (the earlier system's
- * read-modify-write of a JSON string lost messages). Appends to a cold key are skipped unless the
- * message is the user's first: a partial window is never mistaken for the whole.
+ * read-modify-write of a JSON string lost messages). Each member is an envelope (checksummed).
+ * Appends to a cold key are skipped unless `first` (the user's first message, or a rebuild): a
+ * partial window is never mistaken for the whole. Returns the window's length (0 when skipped).
  */
-const APPEND = `
+export const APPEND_SCRIPT = `
 local exists = redis.call('EXISTS', KEYS[1]) == 1
-if not exists and ARGV[5] ~= '1' then return 0 end
+if not exists and ARGV[2] ~= '1' then return 0 end
 if not exists then redis.call('ZADD', KEYS[1], -1, '${COMPLETE_MARKER}') end
-for i = 6, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 3, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
 local n = redis.call('ZCARD', KEYS[1])
-local keep = tonumber(ARGV[3]) + 1
+local keep = tonumber(ARGV[1]) + 1
 if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[1], 1, n - keep) end
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-return 1
+redis.call('EXPIRE', KEYS[1], ${HISTORY_TTL_SECONDS})
+return math.min(n, keep) - 1
 `;
 
 export const historyKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "history");
 
-const member = (e: HistoryEntry) => JSON.stringify(e);
+/** EVAL arguments of an append: window size, first flag, then score/member pairs. */
+export function appendArgs(entries: HistoryEntry[], first: boolean): string[] {
+  return [String(HISTORY_WINDOW), first ? "1" : "0", ...entries.flatMap((e) => [String(e.id), encodeEnvelope(JSON.stringify(e)).envelope])];
+}
+
+/** Members of the cached window -> entries; `null` when the window is not cached. Throws EnvelopeError on corruption. */
+export function parseWindow(members: string[]): HistoryEntry[] | null {
+  if (members[0] !== COMPLETE_MARKER) return null;
+  return members.slice(1).map((m) => JSON.parse(decodeEnvelope(m)) as HistoryEntry);
+}
 
 export function entryFromRow(r: Record<string, unknown>): HistoryEntry {
-  const ts = r.sent_at instanceof Date ? r.sent_at.toISOString() : String(r.sent_at);
+  const ts = r.sent_at instanceof Date ? r.sent_at.toISOString() : new Date(String(r.sent_at)).toISOString();
   const e: HistoryEntry = { id: Number(r.id), role: r.role as HistoryEntry["role"], content: String(r.content), timestamp: ts };
   if (Array.isArray(r.bubbles)) e.bubbles = r.bubbles as string[];
   return e;
 }
 
-/** Adds entries to the cached window (one round trip). `first` creates the window for a new user. */
-export async function appendToHistoryCache(redis: RedisGateway, userId: string, entries: HistoryEntry[], first: boolean): Promise<void> {
-  const args = ["", "", String(HISTORY_WINDOW), String(HISTORY_TTL_SECONDS), first ? "1" : "0", ...entries.flatMap((e) => [String(e.id), member(e)])];
-  await redis.run("history.append", (r) => r.eval(APPEND, [historyKey(redis, userId)], args));
+/** Adds entries to the cached window (one round trip). */
+export async function appendToHistoryCache(redis: RedisGateway, userId: string, entries: HistoryEntry[], first: boolean): Promise<number> {
+  return redis.run("history.append", (r) => r.eval<string[], number>(APPEND_SCRIPT, [historyKey(redis, userId)], appendArgs(entries, first)));
 }
 
 /**
@@ -64,14 +74,11 @@ export async function appendToHistoryCacheSafely(redis: RedisGateway, log: Logge
   }
 }
 
-/** The last `HISTORY_WINDOW` messages: the cache when complete, else Postgres (then cached). */
-export async function readHistory(redis: RedisGateway, db: Db, userId: string): Promise<HistoryEntry[]> {
-  const key = historyKey(redis, userId);
-  const cached = await redis.run("history.read", (r) => r.zrange<string[]>(key, 0, -1));
-  if (cached[0] === COMPLETE_MARKER) return cached.slice(1).map((m) => JSON.parse(m) as HistoryEntry);
-  const rows = await db.query(
-    `SELECT id, role, content, bubbles, sent_at FROM memory_messages WHERE user_id = $1 ORDER BY id DESC LIMIT ${HISTORY_WINDOW}`, [userId]);
-  const entries = rows.reverse().map(entryFromRow);
-  if (entries.length) await appendToHistoryCache(redis, userId, entries, true);
-  return entries;
+export const HISTORY_SQL = `SELECT coalesce(json_agg(m ORDER BY m.id), '[]') FROM (
+  SELECT id, role, content, bubbles, sent_at FROM memory_messages WHERE user_id = $1 ORDER BY id DESC LIMIT ${HISTORY_WINDOW}) m`;
+
+/** The durable window, oldest first. */
+export async function historyFromPostgres(db: Db, userId: string): Promise<HistoryEntry[]> {
+  const [row] = await db.query<{ history: Record<string, unknown>[] }>(`SELECT (${HISTORY_SQL}) AS history`, [userId]);
+  return (row?.history ?? []).map(entryFromRow);
 }

@@ -34,6 +34,12 @@ export function createMetrics() {
     walStaleAcks: new Counter({ name: "wal_stale_acks_total", help: "Acks refused for a stale lease token", registers: reg }),
     walDeadLetters: new Counter({ name: "wal_dead_letters_total", help: "Messages moved to the dead-letter list", registers: reg }),
     reviewTransitions: new Counter({ name: "review_transitions_total", help: "Review state transitions", labelNames: ["to"], registers: reg }),
+    // Memory manager (seed: memory_metrics)
+    contextSize: new Histogram({ name: "context_size_bytes", help: "Logical size of a user's context on write", buckets: [256, 1024, 4096, 16384, 65536, 102400, 262144, 1048576], registers: reg }),
+    compressionEvents: new Counter({ name: "compression_events_total", help: "Compressions applied, by level (lossless, 1, 2, 3)", labelNames: ["level"], registers: reg }),
+    compressionDuration: new Histogram({ name: "compression_duration_seconds", help: "Time spent compressing, by level", labelNames: ["level"], buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05], registers: reg }),
+    compressionFailures: new Counter({ name: "compression_failures_total", help: "Compressions that failed (the value was stored uncompressed)", registers: reg }),
+    memoryCorruption: new Counter({ name: "memory_corruption_total", help: "Cached memory values that failed their checksum or decode (rebuilt from Postgres)", labelNames: ["kind"], registers: reg }),
     outboxSent: new Counter({ name: "outbox_sent_total", help: "Approved replies marked sent", registers: reg }),
   };
 }

@@ -1,0 +1,45 @@
+import { z } from "@hono/zod-openapi";
+import { AppendHistoryBody, MemoryQuery, MemoryStats, MemoryView, PatchContextBody, UserId, globalMemoryStats, userMemoryStats } from "@hitl/core";
+import { createOpenApiApp, securedRoute } from "../http/openapi.js";
+import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+
+const UserParam = z.object({ id: UserId });
+
+const get = securedRoute(["agent", "reviewer"], {
+  method: "get", path: "/v1/users/{id}/memory", tags: ["memory"],
+  summary: "Context, recent messages, temporal summary of older ones, and the anti-interrogation flag",
+  request: { params: UserParam, query: MemoryQuery },
+  responses: { 200: jsonContent(MemoryView), ...securedErrors },
+});
+const patch = securedRoute(["agent"], {
+  method: "patch", path: "/v1/users/{id}/memory/context", tags: ["memory"],
+  summary: "Merge into the context; over 100 KB the compression levels apply in turn",
+  request: { params: UserParam, body: jsonBody(PatchContextBody) },
+  responses: { 200: jsonContent(z.object({ context: z.record(z.string(), z.unknown()), compression_level: z.number().int().min(0).max(3) })), ...securedErrors },
+});
+const append = securedRoute(["agent", "bot"], {
+  method: "post", path: "/v1/users/{id}/memory/history", tags: ["memory"], summary: "Append one message to the history",
+  request: { params: UserParam, body: jsonBody(AppendHistoryBody) },
+  responses: { 201: jsonContent(z.object({ total_messages: z.number() }), "appended"), ...securedErrors },
+});
+const stats = securedRoute(["reviewer", "agent"], {
+  method: "get", path: "/v1/users/{id}/memory/stats", tags: ["memory"], summary: "Sizes and limits of one user's memory",
+  request: { params: UserParam },
+  responses: { 200: jsonContent(MemoryStats), ...securedErrors },
+});
+const allStats = securedRoute(["admin"], {
+  method: "get", path: "/v1/memory/stats", tags: ["memory"], summary: "Totals across users, largest contexts, compression levels",
+  responses: { 200: jsonContent(z.record(z.string(), z.unknown())), ...securedErrors },
+});
+
+export function memoryRoutes() {
+  return createOpenApiApp()
+    .openapi(get, async (c) => c.json(await c.get("services").memory.get(c.req.valid("param").id, c.req.valid("query").recent), 200))
+    .openapi(patch, async (c) => c.json(await c.get("services").memory.patchContext(c.req.valid("param").id, c.req.valid("json").updates), 200))
+    .openapi(append, async (c) => {
+      const r = await c.get("services").memory.appendHistory(c.req.valid("param").id, c.req.valid("json"));
+      return c.json({ total_messages: r.total_messages }, 201);
+    })
+    .openapi(stats, async (c) => c.json(await userMemoryStats(c.get("services").db, c.req.valid("param").id), 200))
+    .openapi(allStats, async (c) => c.json(await globalMemoryStats(c.get("services").db), 200));
+}

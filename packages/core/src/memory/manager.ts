@@ -1,0 +1,203 @@
+import type { RedisGateway } from "../cache/redis.js";
+import type { Db } from "../db/db.js";
+import { ConflictError, UnavailableError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics/registry.js";
+import { decodeEnvelope, encodeEnvelope, EnvelopeError } from "./envelope.js";
+import { APPEND_SCRIPT, HISTORY_SQL, HISTORY_WINDOW, appendArgs, entryFromRow, historyKey, parseWindow, type HistoryEntry } from "./history.js";
+import { applyContextLimits, type Context } from "./levels.js";
+import type { AppendHistoryBody } from "./schemas.js";
+import { lastAssistantAskedQuestion, temporalSummary } from "./summary.js";
+
+/** Context cache TTL (reference: 30 days). */
+export const CONTEXT_TTL_SECONDS = 30 * 24 * 3600;
+const PATCH_ATTEMPTS = 3;
+
+export interface MemoryDeps {
+  db: Db;
+  redis: RedisGateway;
+  metrics?: Metrics;
+  log?: Logger;
+  now?: () => Date;
+}
+
+export interface MemoryView {
+  user_id: string;
+  context: Context;
+  recent_messages: HistoryEntry[];
+  temporal_summary: string;
+  total_messages: number;
+  last_assistant_asked_question: boolean;
+}
+
+/**
+ * The memory manager: Postgres holds the context and the history; Redis caches the context
+ * (30 days) and the last 50 messages (7 days), every value in a checksummed envelope. A value that
+ * fails its checksum is counted, dropped and rebuilt from Postgres within the same request.
+ */
+export class MemoryManager {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: MemoryDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  private ctxKey = (userId: string) => this.deps.redis.key("user", userId, "ctx");
+
+  /** Warm: one pipelined Redis round trip. Cold: one Postgres query and one Redis write-back. */
+  async get(userId: string, recent: number): Promise<MemoryView> {
+    const { redis } = this.deps;
+    let context: Context | null = null;
+    let window: HistoryEntry[] | null = null;
+    let corrupt = { ctx: false, history: false };
+    let redisUp = true;
+    try {
+      const [ctxEnv, members] = await redis.run("memory.read", (r) => {
+        const p = r.pipeline();
+        p.get<string>(this.ctxKey(userId));
+        p.zrange<string[]>(historyKey(redis, userId), 0, -1);
+        return p.exec<[string | null, string[]]>();
+      });
+      ({ value: context, corrupt: corrupt.ctx } = this.decodeContext(ctxEnv));
+      ({ value: window, corrupt: corrupt.history } = this.decodeWindow(members));
+    } catch (e) {
+      if (!(e instanceof UnavailableError)) throw e;
+      redisUp = false;
+    }
+    if (context === null || window === null) {
+      const [row] = await this.deps.db.query<{ context: Context | null; history: Record<string, unknown>[] }>(
+        `SELECT (SELECT context FROM user_memory WHERE user_id = $1) AS context, (${HISTORY_SQL}) AS history`, [userId]);
+      const needCtx = context === null;
+      const needHistory = window === null;
+      context ??= row?.context ?? {};
+      window ??= (row?.history ?? []).map(entryFromRow);
+      if (redisUp) await this.writeBack(userId, needCtx ? context : null, needHistory ? window : null, corrupt.history);
+    }
+    return this.view(userId, context, window, recent);
+  }
+
+  private view(userId: string, context: Context, window: HistoryEntry[], recent: number): MemoryView {
+    const recentMessages = window.slice(-recent);
+    const older = window.slice(0, Math.max(0, window.length - recent));
+    return {
+      user_id: userId, context, recent_messages: recentMessages,
+      temporal_summary: window.length ? temporalSummary(older, this.now()) : "",
+      total_messages: window.length,
+      last_assistant_asked_question: lastAssistantAskedQuestion(recentMessages),
+    };
+  }
+
+  private decodeContext(envelope: string | null): { value: Context | null; corrupt: boolean } {
+    if (envelope === null) return { value: null, corrupt: false };
+    try {
+      return { value: JSON.parse(decodeEnvelope(envelope)) as Context, corrupt: false };
+    } catch (e) {
+      this.corrupted("context", e);
+      return { value: null, corrupt: true };
+    }
+  }
+
+  private decodeWindow(members: string[]): { value: HistoryEntry[] | null; corrupt: boolean } {
+    try {
+      return { value: parseWindow(members), corrupt: false };
+    } catch (e) {
+      this.corrupted("history", e);
+      return { value: null, corrupt: true };
+    }
+  }
+
+  private corrupted(kind: string, e: unknown): void {
+    this.deps.metrics?.memoryCorruption.inc({ kind });
+    this.deps.log?.warn("corrupt cached memory value; rebuilding from Postgres", { kind, reason: e instanceof EnvelopeError ? e.message : "unparseable JSON" });
+  }
+
+  /** One pipeline: the context envelope and/or the rebuilt window (a corrupt window is deleted first). */
+  private async writeBack(userId: string, context: Context | null, window: HistoryEntry[] | null, dropWindow: boolean): Promise<void> {
+    const { redis } = this.deps;
+    try {
+      await redis.run("memory.writeback", (r) => {
+        const p = r.pipeline();
+        if (context) p.set(this.ctxKey(userId), this.envelope(context), { ex: CONTEXT_TTL_SECONDS });
+        if (window) {
+          if (dropWindow) p.del(historyKey(redis, userId));
+          p.eval(APPEND_SCRIPT, [historyKey(redis, userId)], appendArgs(window, true));
+        }
+        return p.exec();
+      });
+    } catch (e) {
+      this.deps.log?.warn("memory cache write-back failed", { user_id: userId, err: e as Error });
+    }
+  }
+
+  private envelope(context: Context): string {
+    const start = performance.now();
+    const enc = encodeEnvelope(JSON.stringify(context));
+    if (enc.codec !== "none") {
+      this.deps.metrics?.compressionEvents.inc({ level: "lossless" });
+      this.deps.metrics?.compressionDuration.observe({ level: "lossless" }, (performance.now() - start) / 1000);
+    }
+    return enc.envelope;
+  }
+
+  /**
+   * Shallow-merges `updates` into the context in Postgres (one atomic upsert: concurrent patches
+   * never lose each other), applies the lossy levels when over 100 KB (a second, version-checked
+   * write), then refreshes the cache.
+   */
+  async patchContext(userId: string, updates: Context): Promise<{ context: Context; compression_level: 0 | 1 | 2 | 3 }> {
+    const { db, metrics } = this.deps;
+    for (let attempt = 1; ; attempt++) {
+      const [row] = await db.query<{ context: Context; version: string }>(`
+        INSERT INTO user_memory (user_id, context, context_bytes, version) VALUES ($1, $2::jsonb, octet_length($2::text), 1)
+        ON CONFLICT (user_id) DO UPDATE SET context = user_memory.context || EXCLUDED.context, version = user_memory.version + 1,
+          context_bytes = octet_length((user_memory.context || EXCLUDED.context)::text), compression_level = 0
+        RETURNING context, version`, [userId, JSON.stringify(updates)]);
+      let limited;
+      try {
+        limited = applyContextLimits(row!.context, this.now(), undefined, (level, ms) => {
+          metrics?.compressionEvents.inc({ level: String(level) });
+          metrics?.compressionDuration.observe({ level: String(level) }, ms / 1000);
+        });
+      } catch (e) {
+        metrics?.compressionFailures.inc();
+        throw e;
+      }
+      metrics?.contextSize.observe(limited.bytesAfter);
+      if (limited.level > 0) {
+        const updated = await db.query(`UPDATE user_memory SET context = $2::jsonb, compression_level = $3, context_bytes = $4, version = version + 1
+          WHERE user_id = $1 AND version = $5 RETURNING version`, [userId, JSON.stringify(limited.context), limited.level, limited.bytesAfter, row!.version]);
+        if (updated.length === 0) {
+          if (attempt >= PATCH_ATTEMPTS) throw new ConflictError("the context changed concurrently; retry");
+          continue;
+        }
+      }
+      await this.cacheContext(userId, limited.context);
+      return { context: limited.context, compression_level: limited.level };
+    }
+  }
+
+  private async cacheContext(userId: string, context: Context): Promise<void> {
+    try {
+      await this.deps.redis.run("memory.ctx.set", (r) => r.set(this.ctxKey(userId), this.envelope(context), { ex: CONTEXT_TTL_SECONDS }));
+    } catch (e) {
+      this.deps.log?.warn("context cache refresh failed; Postgres has the context", { user_id: userId, err: e as Error });
+    }
+  }
+
+  /** Appends one message: Postgres first (one statement), then the cached window (one EVAL). */
+  async appendHistory(userId: string, b: AppendHistoryBody): Promise<{ total_messages: number; id: number }> {
+    const [row] = await this.deps.db.query<{ id: string; sent_at: Date; total: number }>(`
+      WITH ins AS (INSERT INTO memory_messages (user_id, role, content, bubbles, sent_at)
+        VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, now())) RETURNING id, sent_at)
+      SELECT ins.id, ins.sent_at, (SELECT count(*) FROM memory_messages WHERE user_id = $1)::int + 1 AS total FROM ins`,
+    [userId, b.role, b.content, b.bubbles ?? null, b.timestamp ?? null]);
+    const entry: HistoryEntry = { id: Number(row!.id), role: b.role, content: b.content, timestamp: new Date(row!.sent_at).toISOString() };
+    if (b.bubbles) entry.bubbles = b.bubbles;
+    try {
+      await this.deps.redis.run("history.append", (r) => r.eval(APPEND_SCRIPT, [historyKey(this.deps.redis, userId)], appendArgs([entry], row!.total === 1)));
+    } catch (e) {
+      this.deps.log?.warn("history cache append failed; Postgres has the message", { user_id: userId, err: e as Error });
+    }
+    return { id: entry.id, total_messages: Math.min(HISTORY_WINDOW, row!.total) };
+  }
+}
