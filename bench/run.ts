@@ -1,15 +1,19 @@
 import { printTable, startBenchEnv, writeResults, type BenchResult } from "./support.js";
 import { walBench } from "./wal.bench.js";
+import { memoryBench } from "./memory.bench.js";
 
 /** `npm run bench [-- name...]`: runs the benchmarks against a private local stack, prints and records figures. */
 const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) => Promise<BenchResult[]>> = {
   wal: walBench,
+  memory: memoryBench,
 };
 
 async function main() {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
   const names = wanted.length ? wanted : Object.keys(BENCHES);
-  const env = await startBenchEnv();
+  // Only the benches that talk to the service start it.
+  const needsStack = names.some((n) => n !== "memory");
+  const env = needsStack ? await startBenchEnv() : (undefined as unknown as Awaited<ReturnType<typeof startBenchEnv>>);
   const all: BenchResult[] = [];
   try {
     for (const name of names) {
@@ -21,7 +25,7 @@ async function main() {
       all.push(...results);
     }
   } finally {
-    await env.stop();
+    await env?.stop();
   }
   await writeResults(all);
   console.log(`${all.length} figures written to bench-results.json`);

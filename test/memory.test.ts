@@ -51,7 +51,7 @@ describe("memory: context", () => {
     const [row] = await sql("SELECT compression_level, context_bytes FROM user_memory WHERE user_id = 'big2'");
     expect(row.compression_level).toBe(2);
     const cached = (await t.services.redis.client.get<string>(ctxKey("big2")))!;
-    expect(cached.startsWith("1|d|")).toBe(true);
+    expect(cached.startsWith("1|b|")).toBe(true);
     expect(cached.length).toBeLessThan(JSON.stringify(r2.context).length / 3);
     expect(await metric("compression_events_total")).toBeGreaterThanOrEqual(6);
   });

@@ -17,9 +17,9 @@ describe("lossless codec and envelope", () => {
     expect(encodeEnvelope("{\"a\":1}").codec).toBe("none");
     const big = JSON.stringify({ notes: "hello world ".repeat(500) });
     const enc = encodeEnvelope(big);
-    expect(enc.codec).toBe("deflate");
+    expect(enc.codec).toBe("brotli");
     expect(enc.storedBytes).toBeLessThan(enc.rawBytes / 5);
-    expect(enc.envelope.startsWith("1|d|")).toBe(true);
+    expect(enc.envelope.startsWith("1|b|")).toBe(true);
   });
 
   it("detects a flipped byte in the payload, a bad header and bad base64", () => {
@@ -27,7 +27,7 @@ describe("lossless codec and envelope", () => {
     const flipped = plain.slice(0, -3) + (plain.at(-3) === "A" ? "B" : "A") + plain.slice(-2);
     expect(() => decodeEnvelope(flipped)).toThrow(EnvelopeError);
     const packed = encodeEnvelope(JSON.stringify({ notes: "lorem ipsum dolor ".repeat(400) })).envelope;
-    const mid = "1|d|00000000|".length + 4;
+    const mid = "1|b|00000000|".length + 4;
     expect(() => decodeEnvelope(packed.slice(0, mid) + (packed[mid] === "Q" ? "R" : "Q") + packed.slice(mid + 1))).toThrow(EnvelopeError);
     expect(() => decodeEnvelope("garbage")).toThrow(EnvelopeError);
     expect(() => decodeEnvelope("2|n|00000000|{}")).toThrow(EnvelopeError);
