@@ -11,6 +11,9 @@ import { reviewRoutes } from "./routes/reviews.js";
 import { outboxRoutes } from "./routes/outbox.js";
 import { dashboardRoutes } from "./routes/dashboard.js";
 import { memoryRoutes } from "./routes/memory.js";
+import { userRoutes } from "./routes/users.js";
+import { quarantineRoutes } from "./routes/quarantine.js";
+import { recoveryRoutes } from "./routes/recovery.js";
 
 export const API_VERSION = "1.0.0";
 
@@ -42,6 +45,9 @@ export function createApp(provide: () => Promise<Services>) {
   app.route("/", outboxRoutes());
   app.route("/", dashboardRoutes());
   app.route("/", memoryRoutes());
+  app.route("/", userRoutes());
+  app.route("/", quarantineRoutes());
+  app.route("/", recoveryRoutes());
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer" });
   app.openapi(openApiRoute, (c) => c.json(app.getOpenAPI31Document({
     openapi: "3.1.0",

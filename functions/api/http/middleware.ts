@@ -72,6 +72,7 @@ export function requireScopes(scopes: readonly Scope[]): MiddlewareHandler<AppEn
     if (!principal) throw new UnauthorizedError();
     c.set("principal", principal);
     if (!hasScope(principal, scopes)) throw new ForbiddenError();
+    await c.get("services").rateLimit?.check(principal.id);
     await next();
   };
 }

@@ -15,7 +15,7 @@ const metrics = securedRoute(["reviewer"], {
       popular_edit_tags: z.array(z.object({ tag: z.string(), count: z.number() })),
       cost_today: z.object({ llm1_usd: z.number(), llm2_usd: z.number(), interactions: z.number(), users: z.number() }),
       model_distribution: z.array(z.object({ llm1_model: z.string().nullable(), llm2_model: z.string().nullable(), count: z.number(), cost_usd: z.number() })),
-      wal: z.object({ pending: z.number(), in_flight: z.number(), dead_letter: z.number() }),
+      wal: z.object({ pending: z.number(), in_flight: z.number(), dead_letter: z.number() }).nullable().describe("null while Redis is unavailable"),
     })),
     ...securedErrors,
   },
@@ -26,6 +26,6 @@ export function dashboardRoutes() {
     .openapi(taxonomy, async (c) => c.json({ items: await editTaxonomy(c.get("services").db) }, 200))
     .openapi(metrics, async (c) => {
       const s = c.get("services");
-      return c.json(await dashboardMetrics({ db: s.db, redis: s.redis, wal: s.wal }), 200);
+      return c.json(await dashboardMetrics({ db: s.db, redis: s.redis, wal: s.wal, log: c.get("log") }), 200);
     });
 }

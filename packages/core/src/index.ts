@@ -32,3 +32,10 @@ export { applyContextLimits, level1, level2, level3, logicalSize, MAX_CONTEXT_BY
 export { encodeEnvelope, decodeEnvelope, EnvelopeError } from "./memory/envelope.js";
 export { compress, decompress, DEFAULT_CODEC, type Codec } from "./memory/codec.js";
 export { temporalSummary, timeLabel, lastAssistantAskedQuestion } from "./memory/summary.js";
+export { readThrough, writeCache } from "./cache/cached.js";
+export { RateLimiter } from "./cache/ratelimit.js";
+export { getUserStatus, setUserStatus, setNickname, PutStatusBody, PutNicknameBody, UserStatus, CUSTOMER_STATUSES } from "./users/status.js";
+export { getProtocol, setProtocol, PutProtocolBody } from "./protocol/manage.js";
+export * from "./protocol/admin.js";
+export * from "./recovery/recovery.js";
+export { eraseUser, erasureStatements, userHash, USER_TABLES, type ErasureResult } from "./gdpr/erase.js";

@@ -9,6 +9,7 @@ import { StorageProbe } from "./storage/probe.js";
 import { ReviewLifecycle } from "./reviews/lifecycle.js";
 import { WalQueue } from "./wal/queue.js";
 import { MemoryManager } from "./memory/manager.js";
+import { RateLimiter } from "./cache/ratelimit.js";
 
 /** Everything a handler needs, built once per instance (cold start) from the configuration. */
 export interface Services {
@@ -22,6 +23,8 @@ export interface Services {
   wal: WalQueue;
   reviews: ReviewLifecycle;
   memory: MemoryManager;
+  /** Present only when RATE_LIMIT_REQUESTS is set. */
+  rateLimit?: RateLimiter;
 }
 
 export interface ServiceOverrides {
@@ -48,5 +51,6 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     wal: new WalQueue(redis, metrics),
     reviews: new ReviewLifecycle(db, metrics),
     memory: new MemoryManager({ db, redis, metrics, log }),
+    rateLimit: config.rateLimit ? new RateLimiter(redis, config.rateLimit, log) : undefined,
   };
 }

@@ -31,6 +31,7 @@ export function parseConfig(source: Source): Config {
     breaker: { failureThreshold: c.BREAKER_FAILURE_THRESHOLD, cooldownMs: c.BREAKER_COOLDOWN_MS },
     postgres: { connectAttempts: c.PG_CONNECT_ATTEMPTS, backoffBaseMs: c.PG_BACKOFF_BASE_MS },
     maxBodyBytes: c.MAX_BODY_BYTES,
+    rateLimit: c.RATE_LIMIT_REQUESTS > 0 ? { requests: c.RATE_LIMIT_REQUESTS, windowSeconds: c.RATE_LIMIT_WINDOW_SECONDS } : undefined,
   };
 }
 

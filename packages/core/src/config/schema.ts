@@ -55,6 +55,10 @@ export const ConfigSchema = z.object({
   /** Postgres connection attempts and the base of the 2^n backoff. @default 3, 1000 */
   PG_CONNECT_ATTEMPTS: int(3, 1),
   PG_BACKOFF_BASE_MS: int(1000),
+  /** Per-key rate limit: requests per window (0 = off). @default 0 */
+  RATE_LIMIT_REQUESTS: int(0),
+  /** Rate limit window. @default 60 */
+  RATE_LIMIT_WINDOW_SECONDS: int(60, 1),
   /** Body size limit. @default 1048576 */
   MAX_BODY_BYTES: int(1024 * 1024, 1024),
 }).superRefine((c, ctx) => {

@@ -16,4 +16,6 @@ export interface Config {
   breaker: { failureThreshold: number; cooldownMs: number };
   postgres: { connectAttempts: number; backoffBaseMs: number };
   maxBodyBytes: number;
+  /** Per-key rate limit; absent = off. */
+  rateLimit?: { requests: number; windowSeconds: number };
 }

@@ -1,4 +1,7 @@
+import { readThrough } from "../cache/cached.js";
 import type { RedisGateway } from "../cache/redis.js";
+import { UnavailableError } from "../errors.js";
+import type { Logger } from "../log.js";
 import type { Db } from "../db/db.js";
 import type { WalQueue } from "../wal/queue.js";
 import type { WalStats } from "../wal/schemas.js";
@@ -15,7 +18,8 @@ export interface DashboardAggregates {
   model_distribution: { llm1_model: string | null; llm2_model: string | null; count: number; cost_usd: number }[];
 }
 
-export type DashboardMetrics = DashboardAggregates & { wal: Omit<WalStats, "oldest_pending_age_seconds"> };
+/** `wal` is null while Redis is unavailable: the review figures still come from Postgres. */
+export type DashboardMetrics = DashboardAggregates & { wal: Omit<WalStats, "oldest_pending_age_seconds"> | null };
 
 /** "Today" is the UTC day; the week is the last 7 days. One statement, partition-pruned by created_at. */
 const AGGREGATES = `
@@ -41,19 +45,11 @@ SELECT
  * GET /v1/dashboard/metrics: the cached aggregates and live WAL depths in one Redis round trip;
  * on a miss, one Postgres query and a cache write.
  */
-export async function dashboardMetrics(deps: { db: Db; redis: RedisGateway; wal: WalQueue }): Promise<DashboardMetrics> {
+export async function dashboardMetrics(deps: { db: Db; redis: RedisGateway; wal: WalQueue; log?: Logger }): Promise<DashboardMetrics> {
   const key = deps.redis.key("metrics", "dashboard");
-  const [cached, wal] = await Promise.all([
-    deps.redis.run("dashboard.get", (r) => r.get<string>(key)),
-    deps.wal.stats(),
+  const [aggregates, wal] = await Promise.all([
+    readThrough(deps.redis, key, DASHBOARD_CACHE_TTL_SECONDS, async () => (await deps.db.query<DashboardAggregates>(AGGREGATES))[0]!, deps.log),
+    deps.wal.stats().catch((e) => { if (e instanceof UnavailableError) return null; throw e; }),
   ]);
-  let aggregates: DashboardAggregates;
-  if (cached) {
-    aggregates = JSON.parse(cached) as DashboardAggregates;
-  } else {
-    const [row] = await deps.db.query<DashboardAggregates>(AGGREGATES);
-    aggregates = row!;
-    await deps.redis.run("dashboard.set", (r) => r.set(key, JSON.stringify(aggregates), { ex: DASHBOARD_CACHE_TTL_SECONDS }));
-  }
-  return { ...aggregates, wal: { pending: wal.pending, in_flight: wal.in_flight, dead_letter: wal.dead_letter } };
+  return { ...aggregates, wal: wal && { pending: wal.pending, in_flight: wal.in_flight, dead_letter: wal.dead_letter } };
 }

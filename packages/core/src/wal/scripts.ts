@@ -16,31 +16,34 @@
  * ("1" when it has a dedupe key). KEYS[4 + 3i] = message hash, KEYS[5 + 3i] = dedupe key (or the
  * hash key again when none), KEYS[6 + 3i] = the user's protocol cache key.
  *
- * With check_protocol, the first message whose user's protocol is not cached, or is ACTIVE, and
- * every message after it, are left alone and answered "check" (the caller asks Postgres,
- * quarantines, and enqueues the rest in order); so the common case, a warm INACTIVE cache, is this
- * one round trip, and FIFO order holds across the batch.
+ * With check_protocol, if any message's user has no cached protocol, or an ACTIVE one, nothing is
+ * written and every message is answered "check": the caller asks Postgres, quarantines, then
+ * enqueues without the check. All or nothing, so a batch is never half-queued when Postgres is
+ * down; the common case, a warm INACTIVE cache, is this one round trip.
  * Returns per message: "queued" | "duplicate:<existing id>" | "check".
  */
 export const INGEST = `
 local now = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local checkProtocol = ARGV[3] == '1'
-local stopped = false
 local out = {}
 local n = (#ARGV - 3) / 8
+if checkProtocol then
+  for i = 0, n - 1 do
+    local p = redis.call('GET', KEYS[6 + i * 3])
+    if not p or string.find(p, '"status":"ACTIVE"', 1, true) then
+      for j = 1, n do out[j] = 'check' end
+      return out
+    end
+  end
+end
 for i = 0, n - 1 do
   local a = 4 + i * 8
   local id = ARGV[a]
   local msgKey = KEYS[4 + i * 3]
   local dedupeKey = KEYS[5 + i * 3]
   local status = 'queued'
-  if checkProtocol and not stopped then
-    local p = redis.call('GET', KEYS[6 + i * 3])
-    if not p or string.find(p, '"status":"ACTIVE"', 1, true) then stopped = true end
-  end
-  if stopped then status = 'check' end
-  if status == 'queued' and ARGV[a + 7] == '1' then
+  if ARGV[a + 7] == '1' then
     local existing = redis.call('GET', dedupeKey)
     if existing and existing ~= id then
       status = 'duplicate:' .. existing

@@ -1,0 +1,57 @@
+import { z } from "@hono/zod-openapi";
+import { AuditQuery, BatchBody, ProcessBody, QuarantineQuery, deleteQuarantined, listQuarantine, processOne, processQuarantined, protocolAudit, protocolStats } from "@hitl/core";
+import { NotFoundError } from "@hitl/core";
+import { createOpenApiApp, securedRoute } from "../http/openapi.js";
+import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+
+const MessageParam = z.object({ message_id: z.string().min(1).max(64) });
+const Page = jsonContent(z.object({ items: z.array(z.record(z.string(), z.unknown())), next_cursor: z.string().nullable() }));
+
+const list = securedRoute(["reviewer"], {
+  method: "get", path: "/v1/quarantine", tags: ["protocol"], summary: "Quarantined messages, newest first",
+  request: { query: QuarantineQuery }, responses: { 200: Page, ...securedErrors },
+});
+const processRoute = securedRoute(["reviewer"], {
+  method: "post", path: "/v1/quarantine/{message_id}/process", tags: ["protocol"],
+  summary: "Let one message through: back on the WAL queue, marked processed, audited ONE_TIME_PASS",
+  request: { params: MessageParam, body: jsonBody(ProcessBody, false) },
+  responses: { 200: jsonContent(z.record(z.string(), z.unknown())), 404: jsonContent(z.any(), "unknown message"), 409: jsonContent(z.any(), "already processed"), ...securedErrors },
+});
+const del = securedRoute(["reviewer"], {
+  method: "delete", path: "/v1/quarantine/{message_id}", tags: ["protocol"], summary: "Delete a quarantined message",
+  request: { params: MessageParam }, responses: { 200: jsonContent(z.object({ deleted: z.number() })), 404: jsonContent(z.any(), "unknown message"), ...securedErrors },
+});
+const batch = securedRoute(["reviewer"], {
+  method: "post", path: "/v1/quarantine/batch", tags: ["protocol"], summary: "Process or delete up to 100 messages",
+  request: { body: jsonBody(BatchBody) }, responses: { 200: jsonContent(z.record(z.string(), z.unknown())), ...securedErrors },
+});
+const stats = securedRoute(["reviewer"], {
+  method: "get", path: "/v1/protocol/stats", tags: ["protocol"], summary: "Active protocols, quarantine counters, savings",
+  responses: { 200: jsonContent(z.object({ active_protocols: z.number(), total_messages_quarantined: z.number(), total_cost_saved_usd: z.number(), messages_last_24h: z.number() })), ...securedErrors },
+});
+const audit = securedRoute(["reviewer"], {
+  method: "get", path: "/v1/protocol/audit", tags: ["protocol"], summary: "Protocol audit rows, newest first",
+  request: { query: AuditQuery }, responses: { 200: Page, ...securedErrors },
+});
+
+export function quarantineRoutes() {
+  const deps = (c: { get(k: "services"): import("@hitl/core").Services; get(k: "log"): import("@hitl/core").Logger }) =>
+    ({ db: c.get("services").db, redis: c.get("services").redis, wal: c.get("services").wal, log: c.get("log") });
+  return createOpenApiApp()
+    .openapi(list, async (c) => c.json(await listQuarantine(c.get("services").db, c.req.valid("query")), 200))
+    .openapi(processRoute, async (c) =>
+      c.json(await processOne(deps(c), c.req.valid("param").message_id, c.get("principal")!.id, c.req.valid("json").deactivate_protocol), 200))
+    .openapi(del, async (c) => {
+      const r = await deleteQuarantined(c.get("services").db, [c.req.valid("param").message_id]);
+      if (!r.deleted) throw new NotFoundError("quarantined message not found");
+      return c.json({ deleted: r.deleted }, 200);
+    })
+    .openapi(batch, async (c) => {
+      const b = c.req.valid("json");
+      if (b.action === "delete") return c.json(await deleteQuarantined(c.get("services").db, b.message_ids), 200);
+      const r = await processQuarantined(deps(c), b.message_ids, c.get("principal")!.id, false);
+      return c.json({ processed: r.processed, not_found: r.not_found, already_processed: r.already_processed }, 200);
+    })
+    .openapi(stats, async (c) => c.json(await protocolStats(c.get("services").db) as never, 200))
+    .openapi(audit, async (c) => c.json(await protocolAudit(c.get("services").db, c.req.valid("query")), 200));
+}

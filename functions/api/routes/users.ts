@@ -1,0 +1,54 @@
+import { z } from "@hono/zod-openapi";
+import { PutNicknameBody, PutProtocolBody, PutStatusBody, UserId, UserStatus, eraseUser, getProtocol, getUserStatus, setNickname, setProtocol, setUserStatus } from "@hitl/core";
+import { createOpenApiApp, securedRoute } from "../http/openapi.js";
+import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+
+const UserParam = z.object({ id: UserId });
+const Protocol = z.object({
+  user_id: z.string(), status: z.enum(["ACTIVE", "INACTIVE"]), activated_by: z.string().nullable(), activated_at: z.string().nullable(),
+  reason: z.string().nullable(), messages_quarantined: z.number(), cost_saved_usd: z.number(), last_message_at: z.string().nullable(),
+});
+const Erasure = z.object({
+  user_id: z.string(),
+  deleted: z.object({ postgres: z.record(z.string(), z.number()), redis_keys: z.number(), wal_messages: z.number(), archives_rewritten: z.number() }),
+});
+
+const getStatus = securedRoute(["reviewer", "agent"], {
+  method: "get", path: "/v1/users/{id}/status", tags: ["users"], summary: "Customer status, LTV and nickname (PROSPECT/0/null when unknown)",
+  request: { params: UserParam }, responses: { 200: jsonContent(UserStatus), ...securedErrors },
+});
+const putStatus = securedRoute(["reviewer"], {
+  method: "put", path: "/v1/users/{id}/status", tags: ["users"], summary: "Set the customer status; LTV grows only on CUSTOMER",
+  request: { params: UserParam, body: jsonBody(PutStatusBody) }, responses: { 200: jsonContent(UserStatus), ...securedErrors },
+});
+const putNickname = securedRoute(["reviewer"], {
+  method: "put", path: "/v1/users/{id}/nickname", tags: ["users"], summary: "Set the nickname",
+  request: { params: UserParam, body: jsonBody(PutNicknameBody) }, responses: { 200: jsonContent(UserStatus), ...securedErrors },
+});
+const getProto = securedRoute(["reviewer", "agent"], {
+  method: "get", path: "/v1/users/{id}/protocol", tags: ["protocol"], summary: "Silence-protocol status",
+  request: { params: UserParam }, responses: { 200: jsonContent(Protocol), ...securedErrors },
+});
+const putProto = securedRoute(["reviewer"], {
+  method: "put", path: "/v1/users/{id}/protocol", tags: ["protocol"], summary: "Activate or deactivate; audited with the true previous status",
+  request: { params: UserParam, body: jsonBody(PutProtocolBody) }, responses: { 200: jsonContent(Protocol), ...securedErrors },
+});
+const erase = securedRoute(["admin"], {
+  method: "delete", path: "/v1/users/{id}", tags: ["users"], summary: "GDPR erasure from every tier (recorded in the erasure log)",
+  request: { params: UserParam }, responses: { 200: jsonContent(Erasure), ...securedErrors },
+});
+
+export function userRoutes() {
+  const deps = (c: { get(k: "services"): import("@hitl/core").Services; get(k: "log"): import("@hitl/core").Logger }) =>
+    ({ db: c.get("services").db, redis: c.get("services").redis, log: c.get("log") });
+  return createOpenApiApp()
+    .openapi(getStatus, async (c) => c.json(await getUserStatus(deps(c), c.req.valid("param").id), 200))
+    .openapi(putStatus, async (c) => c.json(await setUserStatus(deps(c), c.req.valid("param").id, c.req.valid("json")), 200))
+    .openapi(putNickname, async (c) => c.json(await setNickname(deps(c), c.req.valid("param").id, c.req.valid("json").nickname), 200))
+    .openapi(getProto, async (c) => c.json(await getProtocol(deps(c), c.req.valid("param").id), 200))
+    .openapi(putProto, async (c) => {
+      const b = c.req.valid("json");
+      return c.json(await setProtocol(deps(c), c.req.valid("param").id, b.status, c.get("principal")!.id, b.reason), 200);
+    })
+    .openapi(erase, async (c) => c.json(await eraseUser(deps(c), c.req.valid("param").id, c.get("principal")!.id), 200));
+}

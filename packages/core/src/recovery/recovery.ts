@@ -1,0 +1,118 @@
+import { z } from "zod";
+import type { Db } from "../db/db.js";
+import { NotFoundError, ValidationError } from "../errors.js";
+import { IsoDateTime, TelegramId, UserId } from "../wal/schemas.js";
+
+export const OPERATION_TYPES = ["startup", "periodic", "manual"] as const;
+export const OPERATION_STATUSES = ["running", "completed", "failed"] as const;
+
+export const PutCursorBody = z.object({
+  last_processed_telegram_id: TelegramId.nonnegative(),
+  last_processed_telegram_date: IsoDateTime,
+  messages_recovered: z.number().int().min(0).max(1_000_000).optional(),
+}).strict();
+export const CreateOperationBody = z.object({ operation_type: z.enum(OPERATION_TYPES), metadata: z.record(z.string(), z.unknown()).optional() }).strict();
+const Count = z.number().int().min(0).max(10_000_000);
+export const PatchOperationBody = z.object({
+  status: z.enum(OPERATION_STATUSES).optional(), users_checked: Count.optional(), messages_recovered: Count.optional(),
+  messages_skipped: Count.optional(), errors_encountered: Count.optional(), error_details: z.unknown().optional(),
+}).strict();
+export const HighWaterQuery = z.object({
+  user_ids: z.string().min(1).transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)).pipe(z.array(UserId).min(1).max(500)),
+});
+export const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), cursor: z.string().max(200).optional() });
+export const OperationsQuery = ListQuery.extend({ operation_type: z.enum(OPERATION_TYPES).optional() });
+
+const CURSOR_COLUMNS = `user_id, last_processed_telegram_id, last_processed_telegram_date, last_recovery_check, total_recovered_messages, created_at, updated_at`;
+const OPERATION_COLUMNS = `id, operation_type, started_at, completed_at, users_checked, messages_recovered, messages_skipped, errors_encountered, status, error_details, metadata`;
+
+const cursorRow = (r: Record<string, unknown>) => ({ ...r, last_processed_telegram_id: Number(r.last_processed_telegram_id) });
+const page = <T>(rows: T[], limit: number) => rows.slice(0, limit);
+const encode = (v: unknown[]) => Buffer.from(JSON.stringify(v)).toString("base64url");
+function decode(c: string | undefined, len: number): string[] | null {
+  if (!c) return null;
+  try {
+    const v = JSON.parse(Buffer.from(c, "base64url").toString("utf8"));
+    if (Array.isArray(v) && v.length === len && v.every((x) => typeof x === "string")) return v;
+  } catch { /* below */ }
+  throw new ValidationError("invalid cursor", [{ in: "query", path: "cursor", message: "not a cursor this API returned", code: "invalid_value" }]);
+}
+
+/** All cursors, least recently checked first (keyset paged). */
+export async function listCursors(db: Db, q: z.infer<typeof ListQuery>) {
+  const after = decode(q.cursor, 2);
+  const rows = await db.query(`SELECT ${CURSOR_COLUMNS}, last_recovery_check::text AS k FROM message_processing_cursors
+    WHERE $1::timestamptz IS NULL OR (last_recovery_check, user_id) > ($1::timestamptz, $2::text)
+    ORDER BY last_recovery_check ASC, user_id ASC LIMIT $3`, [after?.[0] ?? null, after?.[1] ?? null, q.limit + 1]);
+  const items = page(rows, q.limit);
+  const last = items[items.length - 1];
+  return { items: items.map(({ k: _k, ...r }) => cursorRow(r)), next_cursor: rows.length > q.limit && last ? encode([String(last.k), String(last.user_id)]) : null };
+}
+
+export async function getCursor(db: Db, userId: string) {
+  const [row] = await db.query(`SELECT ${CURSOR_COLUMNS} FROM message_processing_cursors WHERE user_id = $1`, [userId]);
+  if (!row) throw new NotFoundError("no cursor for this user");
+  return cursorRow(row);
+}
+
+/** Upsert; the Telegram id never moves backwards (nor its date with it); recovered counts add up. */
+export async function putCursor(db: Db, userId: string, b: z.infer<typeof PutCursorBody>) {
+  const [row] = await db.query(`
+    INSERT INTO message_processing_cursors (user_id, last_processed_telegram_id, last_processed_telegram_date, total_recovered_messages)
+    VALUES ($1, $2, $3, $4)
+    ON CONFLICT (user_id) DO UPDATE SET
+      last_processed_telegram_date = CASE WHEN EXCLUDED.last_processed_telegram_id > message_processing_cursors.last_processed_telegram_id
+        THEN EXCLUDED.last_processed_telegram_date ELSE message_processing_cursors.last_processed_telegram_date END,
+      last_processed_telegram_id = greatest(message_processing_cursors.last_processed_telegram_id, EXCLUDED.last_processed_telegram_id),
+      total_recovered_messages = message_processing_cursors.total_recovered_messages + EXCLUDED.total_recovered_messages,
+      last_recovery_check = now()
+    RETURNING ${CURSOR_COLUMNS}`, [userId, b.last_processed_telegram_id, b.last_processed_telegram_date, b.messages_recovered ?? 0]);
+  return cursorRow(row!);
+}
+
+/** The newest Telegram message stored per user, from the interactions themselves. */
+export async function highWater(db: Db, userIds: string[]) {
+  const rows = await db.query(`SELECT user_id, max(telegram_message_id) AS telegram_message_id, max(telegram_date) AS telegram_date
+    FROM interactions WHERE user_id = ANY($1) AND telegram_message_id IS NOT NULL GROUP BY user_id ORDER BY user_id`, [userIds]);
+  return { items: rows.map((r) => ({ user_id: r.user_id, telegram_message_id: Number(r.telegram_message_id), telegram_date: r.telegram_date })) };
+}
+
+export async function createOperation(db: Db, b: z.infer<typeof CreateOperationBody>) {
+  const [row] = await db.query("INSERT INTO recovery_operations (operation_type, metadata) VALUES ($1, $2::jsonb) RETURNING id",
+    [b.operation_type, b.metadata === undefined ? null : JSON.stringify(b.metadata)]);
+  return { id: String(row!.id) };
+}
+
+/** Only the given fields change; completed/failed also set completed_at. */
+export async function updateOperation(db: Db, id: string, b: z.infer<typeof PatchOperationBody>) {
+  const [row] = await db.query(`UPDATE recovery_operations SET
+      status = coalesce($2, status), users_checked = coalesce($3, users_checked), messages_recovered = coalesce($4, messages_recovered),
+      messages_skipped = coalesce($5, messages_skipped), errors_encountered = coalesce($6, errors_encountered),
+      error_details = CASE WHEN $7::boolean THEN $8::jsonb ELSE error_details END,
+      completed_at = CASE WHEN $2 IN ('completed', 'failed') THEN coalesce(completed_at, now()) ELSE completed_at END
+    WHERE id = $1 RETURNING ${OPERATION_COLUMNS}`,
+  [id, b.status ?? null, b.users_checked ?? null, b.messages_recovered ?? null, b.messages_skipped ?? null, b.errors_encountered ?? null,
+    b.error_details !== undefined, b.error_details === undefined ? null : JSON.stringify(b.error_details)]);
+  if (!row) throw new NotFoundError("no such recovery operation");
+  return row;
+}
+
+export async function listOperations(db: Db, q: z.infer<typeof OperationsQuery>) {
+  const after = decode(q.cursor, 2);
+  const rows = await db.query(`SELECT ${OPERATION_COLUMNS}, started_at::text AS k FROM recovery_operations
+    WHERE ($1::text IS NULL OR operation_type = $1) AND ($2::timestamptz IS NULL OR (started_at, id) < ($2::timestamptz, $3::uuid))
+    ORDER BY started_at DESC, id DESC LIMIT $4`, [q.operation_type ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1]);
+  const items = page(rows, q.limit);
+  const last = items[items.length - 1];
+  return { items: items.map(({ k: _k, ...r }) => r), next_cursor: rows.length > q.limit && last ? encode([String(last.k), String(last.id)]) : null };
+}
+
+export async function recoveryStats(db: Db) {
+  const [r] = await db.query(`SELECT
+    (SELECT coalesce(sum(total_recovered_messages), 0)::int FROM message_processing_cursors) AS total_recovered_messages,
+    (SELECT coalesce(json_object_agg(status, n), '{}') FROM (SELECT status, count(*)::int AS n FROM recovery_operations
+       WHERE started_at > now() - interval '24 hours' GROUP BY status) s) AS recent_operations,
+    (SELECT row_to_json(o) FROM (SELECT started_at, messages_recovered, users_checked FROM recovery_operations
+       WHERE status = 'completed' AND messages_recovered > 0 ORDER BY started_at DESC LIMIT 1) o) AS last_successful_recovery`);
+  return r!;
+}

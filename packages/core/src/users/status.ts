@@ -1,0 +1,65 @@
+import { z } from "zod";
+import { readThrough, writeCache } from "../cache/cached.js";
+import type { RedisGateway } from "../cache/redis.js";
+import type { Db } from "../db/db.js";
+import type { Logger } from "../log.js";
+
+/** Status cache TTL (reference: 5 minutes). */
+export const STATUS_CACHE_TTL_SECONDS = 300;
+export const CUSTOMER_STATUSES = ["PROSPECT", "LEAD_QUALIFIED", "CUSTOMER", "CHURNED", "LEAD_EXHAUSTED"] as const;
+
+export const PutStatusBody = z.object({
+  customer_status: z.enum(CUSTOMER_STATUSES),
+  ltv_amount: z.number().min(0).max(10_000).optional(),
+  reason: z.string().max(200).optional(),
+}).strict();
+export const PutNicknameBody = z.object({ nickname: z.string().trim().min(1).max(50) }).strict();
+export const UserStatus = z.object({
+  user_id: z.string(), customer_status: z.enum(CUSTOMER_STATUSES), ltv_usd: z.number(), nickname: z.string().nullable(), updated_at: z.string().nullable(),
+});
+export type UserStatus = z.infer<typeof UserStatus>;
+
+export interface UserDeps { db: Db; redis: RedisGateway; log?: Logger }
+
+const COLUMNS = "user_id, customer_status, ltv_usd::float8 AS ltv_usd, nickname, updated_at";
+const statusKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "status");
+
+function fromRow(userId: string, r: Record<string, unknown> | undefined): UserStatus {
+  if (!r) return { user_id: userId, customer_status: "PROSPECT", ltv_usd: 0, nickname: null, updated_at: null };
+  return {
+    user_id: userId, customer_status: r.customer_status as UserStatus["customer_status"], ltv_usd: Number(r.ltv_usd),
+    nickname: (r.nickname as string | null) ?? null, updated_at: r.updated_at ? new Date(r.updated_at as string).toISOString() : null,
+  };
+}
+
+/** Cached 5 minutes; Postgres is authoritative. Unknown users are PROSPECT with no LTV. */
+export function getUserStatus(deps: UserDeps, userId: string): Promise<UserStatus> {
+  return readThrough(deps.redis, statusKey(deps.redis, userId), STATUS_CACHE_TTL_SECONDS, async () => {
+    const [row] = await deps.db.query(`SELECT ${COLUMNS} FROM user_current_status WHERE user_id = $1`, [userId]);
+    return fromRow(userId, row);
+  }, deps.log);
+}
+
+/** Postgres first (LTV grows only when the new status is CUSTOMER), then the cache is refreshed. */
+export async function setUserStatus(deps: UserDeps, userId: string, b: z.infer<typeof PutStatusBody>): Promise<UserStatus> {
+  const [row] = await deps.db.query(`
+    INSERT INTO user_current_status (user_id, customer_status, ltv_usd, reason)
+    VALUES ($1, $2, CASE WHEN $2 = 'CUSTOMER' THEN $3::numeric ELSE 0 END, $4)
+    ON CONFLICT (user_id) DO UPDATE SET customer_status = EXCLUDED.customer_status,
+      ltv_usd = user_current_status.ltv_usd + CASE WHEN EXCLUDED.customer_status = 'CUSTOMER' THEN $3::numeric ELSE 0 END,
+      reason = coalesce(EXCLUDED.reason, user_current_status.reason)
+    RETURNING ${COLUMNS}`, [userId, b.customer_status, b.ltv_amount ?? 0, b.reason ?? null]);
+  const status = fromRow(userId, row);
+  await writeCache(deps.redis, statusKey(deps.redis, userId), status, STATUS_CACHE_TTL_SECONDS, deps.log);
+  return status;
+}
+
+export async function setNickname(deps: UserDeps, userId: string, nickname: string): Promise<UserStatus> {
+  const [row] = await deps.db.query(`
+    INSERT INTO user_current_status (user_id, nickname) VALUES ($1, $2)
+    ON CONFLICT (user_id) DO UPDATE SET nickname = EXCLUDED.nickname
+    RETURNING ${COLUMNS}`, [userId, nickname]);
+  const status = fromRow(userId, row);
+  await writeCache(deps.redis, statusKey(deps.redis, userId), status, STATUS_CACHE_TTL_SECONDS, deps.log);
+  return status;
+}
