@@ -17,24 +17,24 @@ export function getProtocol(deps: ProtocolDeps, userId: string): Promise<Protoco
 }
 
 /**
- * One statement: locks the row, sets the status, and audits with the true previous status (the
- * earlier system always wrote 'ACTIVE'). Parameters: $1 user, $2 status, $3 actor, $4 reason,
- * $5 audit action override (ONE_TIME_PASS keeps the status and only audits).
+ * One statement: the upsert locks the row, records the status it replaces, and the audit row is
+ * written from that, so it carries the true previous status (the earlier system always wrote
+ * 'ACTIVE'). Parameters: $1 user, $2 status, $3 actor, $4 reason.
  */
 export function setProtocolStatement(userId: string, status: "ACTIVE" | "INACTIVE", actor: string, reason: string | null): Statement {
   return {
-    text: `WITH prev AS (SELECT status FROM user_protocol_status WHERE user_id = $1 FOR UPDATE),
-      up AS (
+    text: `WITH up AS (
         INSERT INTO user_protocol_status (user_id, status, activated_by, activated_at, reason)
-        VALUES ($1, $2, CASE WHEN $2 = 'ACTIVE' THEN $3 END, CASE WHEN $2 = 'ACTIVE' THEN now() END, $4)
-        ON CONFLICT (user_id) DO UPDATE SET status = EXCLUDED.status,
-          activated_by = CASE WHEN EXCLUDED.status = 'ACTIVE' THEN $3 ELSE user_protocol_status.activated_by END,
+        VALUES ($1::text, $2::text, CASE WHEN $2::text = 'ACTIVE' THEN $3::text END, CASE WHEN $2::text = 'ACTIVE' THEN now() END, $4::text)
+        ON CONFLICT (user_id) DO UPDATE SET status = EXCLUDED.status, previous_status = user_protocol_status.status,
+          activated_by = CASE WHEN EXCLUDED.status = 'ACTIVE' THEN $3::text ELSE user_protocol_status.activated_by END,
           activated_at = CASE WHEN EXCLUDED.status = 'ACTIVE' THEN now() ELSE user_protocol_status.activated_at END,
-          reason = coalesce($4, user_protocol_status.reason)
-        RETURNING ${PROTOCOL_COLUMNS}),
+          reason = coalesce($4::text, user_protocol_status.reason)
+        RETURNING ${PROTOCOL_COLUMNS}, previous_status),
       audit AS (
         INSERT INTO protocol_audit_log (user_id, action, performed_by, reason, previous_status, new_status)
-        VALUES ($1, CASE WHEN $2 = 'ACTIVE' THEN 'ACTIVATED' ELSE 'DEACTIVATED' END, $3, $4, coalesce((SELECT status FROM prev), 'INACTIVE'), $2))
+        SELECT user_id, CASE WHEN status = 'ACTIVE' THEN 'ACTIVATED' ELSE 'DEACTIVATED' END, $3::text, $4::text,
+          coalesce(previous_status, 'INACTIVE'), status FROM up)
       SELECT * FROM up`,
     params: [userId, status, actor, reason],
   };

@@ -44,7 +44,7 @@ export function getUserStatus(deps: UserDeps, userId: string): Promise<UserStatu
 export async function setUserStatus(deps: UserDeps, userId: string, b: z.infer<typeof PutStatusBody>): Promise<UserStatus> {
   const [row] = await deps.db.query(`
     INSERT INTO user_current_status (user_id, customer_status, ltv_usd, reason)
-    VALUES ($1, $2, CASE WHEN $2 = 'CUSTOMER' THEN $3::numeric ELSE 0 END, $4)
+    VALUES ($1::text, $2::text, CASE WHEN $2::text = 'CUSTOMER' THEN $3::numeric ELSE 0 END, $4::text)
     ON CONFLICT (user_id) DO UPDATE SET customer_status = EXCLUDED.customer_status,
       ltv_usd = user_current_status.ltv_usd + CASE WHEN EXCLUDED.customer_status = 'CUSTOMER' THEN $3::numeric ELSE 0 END,
       reason = coalesce(EXCLUDED.reason, user_current_status.reason)
