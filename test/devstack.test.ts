@@ -62,6 +62,14 @@ describe("local stack", () => {
     expect(await redis.ttl(`${k}:s`)).toBeGreaterThan(50);
   });
 
+  it("runs Upstash-only script flags (allow-key-locking) and keeps EVALSHA of the original script working", async () => {
+    const redis = new Redis({ url: stack().upstashUrl, token: stack().upstashToken, enableTelemetry: false });
+    const script = "#!lua flags=allow-key-locking\nreturn ARGV[1]";
+    expect(await redis.eval(script, [], ["ok"])).toBe("ok");
+    const { createHash } = await import("node:crypto");
+    expect(await redis.evalsha(createHash("sha1").update(script).digest("hex"), [], ["again"])).toBe("again");
+  });
+
   it("rejects the REST bridge without the bearer token", async () => {
     const res = await fetch(stack().upstashUrl, { method: "POST", body: JSON.stringify(["PING"]) });
     expect(res.status).toBe(401);

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { Redis as IORedis } from "ioredis";
 
 export interface UpstashBridge {
@@ -36,6 +36,34 @@ function readBody(req: IncomingMessage): Promise<string> {
 const asArgs = (cmd: unknown[]) =>
   cmd.map((a, i) => (i === 0 ? String(a).toUpperCase() : typeof a === "string" ? a : JSON.stringify(a)));
 
+/** Script flags Upstash accepts and open-source Redis rejects ("Unexpected flag in script shebang"). */
+const UPSTASH_ONLY_FLAGS = /^(#!lua[^\n]*?)\bflags=([^\n]*)/;
+const sha1 = (s: string) => createHash("sha1").update(s).digest("hex");
+
+/**
+ * Rewrites scripts the way Upstash runs them on a plain redis-server: Upstash-only shebang flags
+ * (`allow-key-locking`, used by @upstash/ratelimit) are dropped, and EVALSHA of the original
+ * script's sha is mapped to the rewritten one, so clients keep their one-round-trip EVALSHA.
+ */
+function scriptShim() {
+  const shas = new Map<string, string>();
+  const rewrite = (script: string) => {
+    const m = UPSTASH_ONLY_FLAGS.exec(script);
+    if (!m) return script;
+    const kept = m[2]!.split(",").map((f) => f.trim()).filter((f) => f && f !== "allow-key-locking");
+    const out = script.replace(UPSTASH_ONLY_FLAGS, kept.length ? `${m[1]}flags=${kept.join(",")}` : m[1]!.trimEnd());
+    shas.set(sha1(script), sha1(out));
+    return out;
+  };
+  return (args: string[]): string[] => {
+    const name = args[0];
+    if ((name === "EVAL" || name === "EVAL_RO") && args[1]) return [name, rewrite(args[1]), ...args.slice(2)];
+    if (name === "SCRIPT" && args[1]?.toUpperCase() === "LOAD" && args[2]) { rewrite(args[2]); return ["SCRIPT", "LOAD", rewrite(args[2])]; }
+    if ((name === "EVALSHA" || name === "EVALSHA_RO") && args[1] && shas.has(args[1])) return [name, shas.get(args[1])!, ...args.slice(2)];
+    return args;
+  };
+}
+
 /**
  * An Upstash-compatible REST front for a real redis-server, so tests and `npm start` use the real
  * `@upstash/redis` client: `POST /` (one command), `/pipeline`, `/multi-exec`, bearer token,
@@ -50,9 +78,10 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
     const got = Buffer.from(h ?? "");
     return got.length === expected.length && timingSafeEqual(got, expected);
   };
+  const shim = scriptShim();
   const run = async (cmd: unknown[]): Promise<{ result?: Reply; error?: string }> => {
     try {
-      const [name, ...args] = asArgs(cmd);
+      const [name, ...args] = shim(asArgs(cmd));
       return { result: (await redis.callBuffer(name!, ...args)) as Reply };
     } catch (e) {
       return { error: (e as Error).message };
@@ -74,7 +103,7 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
       const cmds = body as unknown[][];
       if (path === "/pipeline") return reply(200, (await Promise.all(cmds.map(run))).map(out));
       const tx = redis.multi();
-      for (const c of cmds) { const [n, ...a] = asArgs(c); tx.callBuffer(n!, ...a); }
+      for (const c of cmds) { const [n, ...a] = shim(asArgs(c)); tx.callBuffer(n!, ...a); }
       try {
         const results = (await tx.exec()) ?? [];
         return reply(200, results.map(([err, r]) => out(err ? { error: err.message } : { result: r as Reply })));
