@@ -50,5 +50,5 @@ export function userRoutes() {
       const b = c.req.valid("json");
       return c.json(await setProtocol(deps(c), c.req.valid("param").id, b.status, c.get("principal")!.id, b.reason), 200);
     })
-    .openapi(erase, async (c) => c.json(await eraseUser(deps(c), c.req.valid("param").id, c.get("principal")!.id), 200));
+    .openapi(erase, async (c) => c.json(await eraseUser({ ...deps(c), storage: c.get("services").storage }, c.req.valid("param").id, c.get("principal")!.id), 200));
 }

@@ -9,7 +9,8 @@ export { useLocalNeonProxy } from "./db/neon-local.js";
 export { isConnectionError, withConnectRetry } from "./db/retry.js";
 export { migrate, readMigrations, MigrationChecksumError, DEFAULT_MIGRATIONS_DIR, type Migration } from "./db/migrate.js";
 export { createMetrics, type Metrics } from "./metrics/registry.js";
-export { StorageProbe } from "./storage/probe.js";
+export { FetchBlobStore } from "./storage/fetch-blob.js";
+export type { BlobStore, StreamingBlobStore } from "./storage/blob.js";
 export { checkHealth, checkLiveness, type HealthReport } from "./health/check.js";
 export { createServices, type Services, type ServiceOverrides } from "./services.js";
 export * from "./wal/schemas.js";
@@ -39,3 +40,6 @@ export { getProtocol, setProtocol, PutProtocolBody } from "./protocol/manage.js"
 export * from "./protocol/admin.js";
 export * from "./recovery/recovery.js";
 export { eraseUser, erasureStatements, userHash, USER_TABLES, type ErasureResult } from "./gdpr/erase.js";
+export { listBackupSets } from "./backup/catalog.js";
+export { recordErasure, ERASURE_PREFIX } from "./backup/erasure-log.js";
+export { eraseFromArchives } from "./backup/archive.js";

@@ -5,7 +5,7 @@ import { NeonDb } from "./db/db.js";
 import { useLocalNeonProxy } from "./db/neon-local.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics/registry.js";
-import { StorageProbe } from "./storage/probe.js";
+import { FetchBlobStore } from "./storage/fetch-blob.js";
 import { ReviewLifecycle } from "./reviews/lifecycle.js";
 import { WalQueue } from "./wal/queue.js";
 import { MemoryManager } from "./memory/manager.js";
@@ -19,7 +19,7 @@ export interface Services {
   keys: KeyRing;
   db: NeonDb;
   redis: RedisGateway;
-  storage: StorageProbe;
+  storage: FetchBlobStore;
   wal: WalQueue;
   reviews: ReviewLifecycle;
   memory: MemoryManager;
@@ -47,7 +47,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   return {
     config, log, metrics, db, redis,
     keys: new KeyRing(config.apiKeys),
-    storage: new StorageProbe(config.s3),
+    storage: new FetchBlobStore(config.s3),
     wal: new WalQueue(redis, metrics),
     reviews: new ReviewLifecycle(db, metrics),
     memory: new MemoryManager({ db, redis, metrics, log }),

@@ -2,10 +2,12 @@ import { createHash } from "node:crypto";
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db, Statement } from "../db/db.js";
 import { walKeys } from "../wal/keys.js";
+import { eraseFromArchives } from "../backup/archive.js";
+import { recordErasure } from "../backup/erasure-log.js";
+import type { BlobStore } from "../storage/blob.js";
+import { USER_TABLES } from "./tables.js";
 
-/** Tables holding a user's rows, erased by user_id (interactions: every partition). */
-export const USER_TABLES = ["interactions", "interaction_keys", "user_current_status", "user_protocol_status", "quarantine_messages",
-  "message_processing_cursors", "user_memory", "memory_messages"] as const;
+export { USER_TABLES };
 /** Per-user cache keys (DESIGN.md). */
 const USER_KEY_SUFFIXES = ["ctx", "history", "status", "protocol", "processing"];
 const SCAN_COUNT = 1000;
@@ -53,11 +55,12 @@ export function erasureStatements(userId: string, actor: string): Statement[] {
 }
 
 /**
- * DELETE /v1/users/:id: Postgres first (one transaction), then Redis (the user's keys, dedupe keys
- * and queued WAL messages). Idempotent: a repeat answers zeros. Archives are rewritten by the
- * archive module when it is wired in (`archives` callback).
+ * DELETE /v1/users/:id. The erasure is first recorded in the bucket (so any later restore re-applies
+ * it), then Postgres (one transaction), Redis (the user's keys, dedupe keys and queued WAL
+ * messages) and the archived objects that hold the user. Idempotent: a repeat answers zeros.
  */
-export async function eraseUser(deps: { db: Db; redis: RedisGateway; archives?: (userId: string) => Promise<number> }, userId: string, actor: string): Promise<ErasureResult> {
+export async function eraseUser(deps: { db: Db; redis: RedisGateway; storage?: BlobStore }, userId: string, actor: string): Promise<ErasureResult> {
+  if (deps.storage) await recordErasure(deps.storage, userHash(userId), new Date(), actor);
   const results = await deps.db.transaction(erasureStatements(userId, actor));
   const postgres: Record<string, number> = {};
   USER_TABLES.forEach((t, i) => (postgres[t] = Number(results[i + 1]![0]!.n)));
@@ -65,7 +68,7 @@ export async function eraseUser(deps: { db: Db; redis: RedisGateway; archives?: 
   postgres.recovery_operations = Number(results[USER_TABLES.length + 2]![0]!.n);
   const walMessages = await eraseWal(deps.redis, userId);
   const redisKeys = await eraseKeys(deps.redis, userId);
-  const archives = deps.archives ? await deps.archives(userId) : 0;
+  const archives = deps.storage ? await eraseFromArchives(deps.db, deps.storage, userId) : 0;
   const counts = { postgres, redis_keys: redisKeys, wal_messages: walMessages, archives_rewritten: archives };
   await deps.db.query("UPDATE erasures SET counts = $2::jsonb WHERE id = $1", [results[0]![0]!.id, JSON.stringify(counts)]);
   return { user_id: userId, deleted: counts };

@@ -1,7 +1,7 @@
 import type { BreakerState } from "../cache/breaker.js";
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
-import type { StorageProbe } from "../storage/probe.js";
+import type { FetchBlobStore } from "../storage/fetch-blob.js";
 
 export interface HealthReport {
   status: "ok" | "degraded";
@@ -27,7 +27,7 @@ async function timed(fn: () => Promise<unknown>): Promise<{ ok: boolean; latency
 }
 
 /** Real checks of every store, in parallel: a Postgres query, a Redis PING through the breaker, a bucket HEAD. */
-export async function checkHealth(deps: { db: Db; redis: RedisGateway; storage: StorageProbe }): Promise<HealthReport> {
+export async function checkHealth(deps: { db: Db; redis: RedisGateway; storage: FetchBlobStore }): Promise<HealthReport> {
   const [postgres, redis, storage] = await Promise.all([
     timed(() => deps.db.query("SELECT 1")),
     timed(() => deps.redis.run("ping", (r) => r.ping())),

@@ -1,0 +1,130 @@
+import { createHash } from "node:crypto";
+import { gunzipSync, gzipSync } from "node:zlib";
+import type { Db } from "../db/db.js";
+import type { Logger } from "../log.js";
+import type { BlobStore, StreamingBlobStore } from "../storage/blob.js";
+import { userHash } from "../gdpr/erase.js";
+import { purgeExpiredQuarantine } from "../protocol/admin.js";
+import { recordSet } from "./catalog.js";
+import { newSetId, type Manifest, type ObjectEntry } from "./manifest.js";
+import { NdjsonObjectWriter, readNdjson } from "./ndjson.js";
+import { listTables, readPage } from "./pg-tables.js";
+
+/** Interactions younger than this stay in Postgres (the hot window). */
+export const HOT_WINDOW_DAYS = 90;
+/** Rows per archive object: an erasure rewrites only the objects holding the user. */
+export const ARCHIVE_OBJECT_ROWS = 50_000;
+const PAGE = 5000;
+/** Months of partitions kept created ahead of time. */
+const MONTHS_AHEAD = 3;
+
+export const archivePrefix = (partition: string) => `archives/interactions/${partition}/`;
+
+export interface ArchiveDeps { db: Db; store: StreamingBlobStore; log?: Logger; now?: () => Date; progress?: (l: string) => void }
+
+/** `interactions_2026_01` -> the first instant after its month. */
+function partitionEnd(name: string): Date | null {
+  const m = /^interactions_(\d{4})_(\d{2})$/.exec(name);
+  return m ? new Date(Date.UTC(Number(m[1]), Number(m[2]), 1)) : null;
+}
+
+/**
+ * The daily archival job: month partitions of `interactions` wholly older than the hot window are
+ * exported to S3 (objects + manifest), read back and verified, then detached and dropped in one
+ * transaction. Expired quarantine messages are purged and future partitions created.
+ */
+export async function archiveOldPartitions(deps: ArchiveDeps, hotDays = HOT_WINDOW_DAYS) {
+  const now = deps.now?.() ?? new Date();
+  const cutoff = new Date(now.getTime() - hotDays * 86_400_000);
+  const parts = await deps.db.query<{ name: string }>("SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'interactions'::regclass ORDER BY 1");
+  const old = parts.map((p) => p.name).filter((n) => { const end = partitionEnd(n); return end !== null && end <= cutoff; });
+  const archived: { partition: string; rows: number }[] = [];
+  for (const partition of old) archived.push({ partition, rows: await archivePartition(deps, partition, now) });
+  const purged = await purgeExpiredQuarantine(deps.db);
+  const [created] = await deps.db.query<{ n: number }>("SELECT hitl_ensure_interaction_partitions(date_trunc('month', now())::date, $1) AS n", [MONTHS_AHEAD + 1]);
+  deps.progress?.(`archived ${archived.length} partition(s), purged ${purged} expired quarantine message(s), created ${created?.n ?? 0} partition(s)`);
+  return { archived, purged_quarantine: purged, partitions_created: Number(created?.n ?? 0) };
+}
+
+export async function archivePartition(deps: ArchiveDeps, partition: string, now = new Date()): Promise<number> {
+  const prefix = archivePrefix(partition);
+  const [info] = (await listTables(deps.db)).filter((t) => t.name === "interactions");
+  const table = { ...info!, name: partition };
+  const objects: (ObjectEntry & { users: string[] })[] = [];
+  let after: string[] | null = null;
+  let done = false;
+  while (!done) {
+    const writer = new NdjsonObjectWriter(deps.store, `${prefix}part-${String(objects.length).padStart(4, "0")}.ndjson.gz`);
+    const users = new Set<string>();
+    while (writer.rows < ARCHIVE_OBJECT_ROWS) {
+      const page = await readPage(deps.db, table, after, PAGE);
+      for (const line of page.lines) users.add(userHash((JSON.parse(line) as { user_id: string }).user_id));
+      await writer.write(page.lines);
+      if (page.last) after = page.last;
+      if (page.lines.length < PAGE) { done = true; break; }
+    }
+    objects.push({ ...(await writer.close()), users: [...users] });
+  }
+  const rows = objects.reduce((s, o) => s + o.rows, 0);
+  const [count] = await deps.db.query<{ n: string }>(`SELECT count(*) AS n FROM "${partition}"`);
+  for (const o of objects) {
+    const back = await readNdjson(await deps.store.read(o.key), () => {});
+    if (back.sha256 !== o.sha256 || back.rows !== o.rows) throw new Error(`archive object ${o.key} did not read back intact; ${partition} kept`);
+  }
+  if (Number(count!.n) !== rows) throw new Error(`${partition} changed during export (${count!.n} rows now, ${rows} exported); kept`);
+  const manifest: Manifest = {
+    format: 1, kind: "archive", id: newSetId(now), prefix, started_at: now.toISOString(), finished_at: new Date().toISOString(),
+    objects: objects.map(({ users: _u, ...o }) => o), totals: { objects: objects.length, bytes: objects.reduce((s, o) => s + o.bytes, 0), rows },
+  };
+  await deps.store.put(`${prefix}manifest.json`, JSON.stringify(manifest, null, 2), "application/json");
+  await deps.db.transaction([
+    { text: "INSERT INTO archived_partitions (partition, prefix, rows, bytes) VALUES ($1, $2, $3, $4)", params: [partition, prefix, rows, manifest.totals.bytes] },
+    ...objects.map((o) => ({ text: "INSERT INTO archive_objects (key, partition, rows, bytes, sha256) VALUES ($1, $2, $3, $4, $5)", params: [o.key, partition, o.rows, o.bytes, o.sha256] })),
+    ...objects.filter((o) => o.users.length).map((o) => ({ text: "INSERT INTO archive_users (user_hash, object_key) SELECT unnest($1::text[]), $2", params: [o.users, o.key] })),
+    { text: `ALTER TABLE interactions DETACH PARTITION "${partition}"` },
+    { text: `DROP TABLE "${partition}"` },
+  ]);
+  await recordSet(deps.db, manifest, true);
+  deps.progress?.(`  ${partition}: ${rows} rows in ${objects.length} object(s), detached and dropped`);
+  return rows;
+}
+
+/** `npm run archive -- read <partition>`: every archived row, in order. */
+export async function readArchive(store: StreamingBlobStore, partition: string, onRow: (line: string) => void): Promise<{ rows: number }> {
+  const raw = await store.get(`${archivePrefix(partition)}manifest.json`);
+  if (!raw) throw new Error(`no archive for ${partition}`);
+  const manifest = JSON.parse(raw.toString()) as Manifest;
+  let rows = 0;
+  for (const o of manifest.objects ?? []) rows += (await readNdjson(await store.read(o.key), onRow)).rows;
+  return { rows };
+}
+
+/**
+ * GDPR erasure in archives: rewrites only the objects that hold the user (archive_users says
+ * which), updates their manifest entries and the index. Small objects (<= 50,000 rows) keep this
+ * within an API request. Returns the number of objects rewritten.
+ */
+export async function eraseFromArchives(db: Db, store: BlobStore, userId: string): Promise<number> {
+  const hash = userHash(userId);
+  const targets = await db.query<{ key: string; partition: string; prefix: string }>(`SELECT o.key, o.partition, p.prefix FROM archive_users u
+    JOIN archive_objects o ON o.key = u.object_key JOIN archived_partitions p ON p.partition = o.partition WHERE u.user_hash = $1`, [hash]);
+  for (const t of targets) {
+    const body = await store.get(t.key);
+    if (!body) continue;
+    const kept = gunzipSync(body).toString("utf8").split("\n").filter((l) => l && (JSON.parse(l) as { user_id: string }).user_id !== userId);
+    const out = gzipSync(kept.length ? kept.join("\n") + "\n" : "");
+    const sha = createHash("sha256").update(out).digest("hex");
+    await store.put(t.key, out, "application/x-ndjson+gzip");
+    const manifestKey = `${t.prefix}manifest.json`;
+    const manifest = JSON.parse((await store.get(manifestKey))!.toString()) as Manifest;
+    for (const o of manifest.objects ?? []) if (o.key === t.key) Object.assign(o, { rows: kept.length, bytes: out.length, sha256: sha });
+    manifest.totals = { objects: manifest.objects!.length, bytes: manifest.objects!.reduce((s, o) => s + o.bytes, 0), rows: manifest.objects!.reduce((s, o) => s + o.rows, 0) };
+    await store.put(manifestKey, JSON.stringify(manifest, null, 2), "application/json");
+    await db.transaction([
+      { text: "UPDATE archive_objects SET rows = $2, bytes = $3, sha256 = $4 WHERE key = $1", params: [t.key, kept.length, out.length, sha] },
+      { text: "UPDATE archived_partitions SET rows = (SELECT sum(rows) FROM archive_objects WHERE partition = $1) WHERE partition = $1", params: [t.partition] },
+      { text: "DELETE FROM archive_users WHERE user_hash = $1 AND object_key = $2", params: [hash, t.key] },
+    ]);
+  }
+  return targets.length;
+}

@@ -1,0 +1,34 @@
+import type { BlobStore, StreamingBlobStore } from "../storage/blob.js";
+import type { Db } from "../db/db.js";
+import { USER_TABLES } from "../gdpr/tables.js";
+
+/** Erasure records live in the bucket too, so a restore into a fresh database still finds them. */
+export const ERASURE_PREFIX = "erasures/";
+
+export async function recordErasure(store: BlobStore, userHash: string, at: Date, actor: string): Promise<void> {
+  await store.put(`${ERASURE_PREFIX}${at.toISOString().replace(/[:.]/g, "-")}-${userHash}.json`,
+    JSON.stringify({ user_hash: userHash, erased_at: at.toISOString(), requested_by: actor }), "application/json");
+}
+
+/** Every erased user's hash: the bucket's records plus the target database's own log. */
+export async function erasedHashes(store: StreamingBlobStore, db?: Db): Promise<Set<string>> {
+  const hashes = new Set<string>();
+  for (const o of await store.list(ERASURE_PREFIX)) {
+    const m = /-([0-9a-f]{64})\.json$/.exec(o.key);
+    if (m) hashes.add(m[1]!);
+  }
+  if (db) for (const r of await db.query<{ user_hash: string }>("SELECT DISTINCT user_hash FROM erasures")) hashes.add(r.user_hash);
+  return hashes;
+}
+
+/** Re-applies erasures to restored data: rows of users whose id hashes to an erased hash go. */
+export async function reapplyErasures(db: Db, hashes: Set<string>): Promise<number> {
+  if (hashes.size === 0) return 0;
+  const list = [...hashes];
+  const match = "encode(sha256(convert_to(user_id, 'UTF8')), 'hex') = ANY($1)";
+  const results = await db.transaction([
+    ...USER_TABLES.map((t) => ({ text: `WITH d AS (DELETE FROM ${t} WHERE ${match} RETURNING 1) SELECT count(*)::int AS n FROM d`, params: [list] })),
+    { text: `WITH d AS (UPDATE protocol_audit_log SET user_id = 'erased:restore', reason = NULL WHERE ${match} RETURNING 1) SELECT count(*)::int AS n FROM d`, params: [list] },
+  ]);
+  return results.reduce((s, r) => s + Number(r[0]!.n), 0);
+}

@@ -1,0 +1,11 @@
+export * from "./manifest.js";
+export { backupPostgres, type BackupOutcome } from "./pg-backup.js";
+export { backupRedis, snapshotKeys } from "./redis-backup.js";
+export { verifySet, type Verification } from "./verify.js";
+export { restorePostgres, restoreRedis, RestoreRefusedError } from "./restore.js";
+export { planRetention, pruneBackups, listSets, RETENTION, type RetentionPolicy, type SetInfo } from "./retention.js";
+export { archiveOldPartitions, archivePartition, readArchive, HOT_WINDOW_DAYS } from "./archive.js";
+export { erasedHashes, reapplyErasures } from "./erasure-log.js";
+export { listTables } from "./pg-tables.js";
+export { S3BlobStore } from "../storage/s3-blob.js";
+export { markVerified } from "./catalog.js";

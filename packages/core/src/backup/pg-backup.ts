@@ -1,0 +1,134 @@
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import type { Db } from "../db/db.js";
+import { DEFAULT_MIGRATIONS_DIR } from "../db/migrate.js";
+import type { Logger } from "../log.js";
+import type { StreamingBlobStore } from "../storage/blob.js";
+import { recordSet } from "./catalog.js";
+import { newSetId, setPrefix, type Manifest, type ObjectEntry, type TableEntry } from "./manifest.js";
+import { NdjsonObjectWriter } from "./ndjson.js";
+import { listTables, readPage, type TableInfo } from "./pg-tables.js";
+import { verifySet } from "./verify.js";
+import { createHash } from "node:crypto";
+
+/** Rows fetched per keyset page (one HTTP round trip each). */
+export const PAGE_ROWS = 5000;
+/** Rows per data object: a resumed backup restarts at most one object's worth of work. */
+export const OBJECT_ROWS = 250_000;
+/** An unfinished set older than this is abandoned (pruned), not resumed. */
+const RESUME_WINDOW_MS = 24 * 3600_000;
+
+interface TableState extends TableEntry { done: boolean; after: string[] | null }
+interface State { id: string; started_at: string; schema_version: string; schema_objects: ObjectEntry[]; tables: TableState[] }
+
+export interface BackupDeps { db: Db; store: StreamingBlobStore; log?: Logger; now?: () => Date; migrationsDir?: string; progress?: (line: string) => void }
+export interface BackupOptions {
+  /** Stop between objects once this returns true (Lambda: remaining time low); state is saved. */
+  shouldStop?: () => boolean;
+  /** Called after each table completes (tests use it to simulate a crash). */
+  afterTable?: (name: string) => void | Promise<void>;
+}
+export type BackupOutcome = { status: "complete"; manifest: Manifest; verified: boolean } | { status: "incomplete"; id: string; tables_done: number };
+
+const stateKey = (id: string) => setPrefix("postgres", id) + "state.json";
+
+/**
+ * A logical Postgres backup to S3: schema (the migration files) and every table, streamed page by
+ * page (keyset on the primary key; COPY does not pass through the Neon driver) through gzip into
+ * multipart uploads. Progress is checkpointed after every object, so a run cut short (the 15-minute
+ * Lambda limit, a crash) is resumed by the next invocation. The manifest is written last.
+ */
+export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {}): Promise<BackupOutcome> {
+  const now = deps.now ?? (() => new Date());
+  const say = deps.progress ?? (() => {});
+  const state = (await resumable(deps, now())) ?? (await start(deps, now()));
+  const prefix = setPrefix("postgres", state.id);
+  say(`postgres backup ${state.id}: ${state.tables.filter((t) => t.done).length}/${state.tables.length} tables done`);
+  const tables = new Map((await listTables(deps.db)).map((t) => [t.name, t]));
+  for (const ts of state.tables) {
+    if (ts.done) continue;
+    const info = tables.get(ts.name);
+    if (!info) throw new Error(`table ${ts.name} disappeared during the backup`);
+    while (!ts.done) {
+      if (opts.shouldStop?.()) return { status: "incomplete", id: state.id, tables_done: state.tables.filter((t) => t.done).length };
+      await exportObject(deps, info, ts, `${prefix}data/${ts.name}/${String(ts.objects.length).padStart(5, "0")}.ndjson.gz`);
+      await deps.store.put(stateKey(state.id), JSON.stringify(state), "application/json");
+    }
+    say(`  ${ts.name}: ${ts.rows} rows in ${ts.objects.length} object(s)`);
+    await opts.afterTable?.(ts.name);
+  }
+  const manifest = await finish(deps, state, now());
+  const verification = await verifySet(deps.store, "postgres", state.id);
+  await recordSet(deps.db, manifest, verification.ok);
+  say(`postgres backup ${state.id}: ${manifest.totals.rows} rows, ${manifest.totals.objects} objects, ${(manifest.totals.bytes / 1e6).toFixed(1)} MB, verified ${verification.ok}`);
+  return { status: "complete", manifest, verified: verification.ok };
+}
+
+async function exportObject(deps: BackupDeps, info: TableInfo, ts: TableState, key: string): Promise<void> {
+  const writer = new NdjsonObjectWriter(deps.store, key);
+  let after = ts.after;
+  for (;;) {
+    const page = await readPage(deps.db, info, after, PAGE_ROWS);
+    await writer.write(page.lines);
+    if (page.last) after = page.last;
+    if (page.lines.length < PAGE_ROWS) { ts.done = true; break; }
+    if (writer.rows >= OBJECT_ROWS) break;
+  }
+  const entry = await writer.close();
+  ts.objects.push(entry);
+  ts.rows += entry.rows;
+  ts.after = after;
+}
+
+async function start(deps: BackupDeps, now: Date): Promise<State> {
+  const id = newSetId(now);
+  const prefix = setPrefix("postgres", id);
+  const dir = deps.migrationsDir ?? DEFAULT_MIGRATIONS_DIR;
+  const files = (await readdir(dir)).filter((f) => f.endsWith(".sql")).sort();
+  const schema_objects: ObjectEntry[] = [];
+  for (const f of files) {
+    const body = await readFile(path.join(dir, f));
+    const key = `${prefix}schema/${f}`;
+    await deps.store.put(key, body, "application/sql");
+    schema_objects.push({ key, bytes: body.length, sha256: createHash("sha256").update(body).digest("hex"), rows: 0 });
+  }
+  const [v] = await deps.db.query<{ version: string }>("SELECT max(version) AS version FROM schema_migrations");
+  const tables = (await listTables(deps.db)).map((t) => ({ name: t.name, primary_key: t.key.map((k) => k.column), rows: 0, objects: [], done: false, after: null }));
+  const state: State = { id, started_at: now.toISOString(), schema_version: v?.version ?? "", schema_objects, tables };
+  await deps.store.put(stateKey(id), JSON.stringify(state), "application/json");
+  await recordSet(deps.db, { kind: "postgres", id, prefix, started_at: state.started_at });
+  return state;
+}
+
+/** The newest set with a checkpoint and no manifest, if it is recent enough to resume. */
+async function resumable(deps: BackupDeps, now: Date): Promise<State | null> {
+  const objects = await deps.store.list(`${setPrefix("postgres", "")}`);
+  const byId = new Map<string, Set<string>>();
+  for (const o of objects) {
+    const [, , id, file] = o.key.split("/");
+    if (!id || !file) continue;
+    byId.set(id, (byId.get(id) ?? new Set()).add(file));
+  }
+  const open = [...byId.entries()].filter(([, files]) => files.has("state.json") && !files.has("manifest.json")).map(([id]) => id).sort().reverse();
+  for (const id of open) {
+    const raw = await deps.store.get(stateKey(id));
+    if (!raw) continue;
+    const state = JSON.parse(raw.toString()) as State;
+    if (now.getTime() - Date.parse(state.started_at) < RESUME_WINDOW_MS) return state;
+  }
+  return null;
+}
+
+async function finish(deps: BackupDeps, state: State, now: Date): Promise<Manifest> {
+  const tables: TableEntry[] = state.tables.map(({ name, primary_key, rows, objects }) => ({ name, primary_key, rows, objects }));
+  const [months] = await deps.db.query<{ m: string[] | null }>(
+    "SELECT array_agg(DISTINCT to_char(created_at AT TIME ZONE 'UTC', 'YYYY_MM')) AS m FROM interactions");
+  const all = [...state.schema_objects, ...tables.flatMap((t) => t.objects)];
+  const manifest: Manifest = {
+    format: 1, kind: "postgres", id: state.id, prefix: setPrefix("postgres", state.id), started_at: state.started_at, finished_at: now.toISOString(),
+    schema_version: state.schema_version, schema_objects: state.schema_objects, tables, partitions: months?.m ?? [],
+    totals: { objects: all.length, bytes: all.reduce((s, o) => s + o.bytes, 0), rows: tables.reduce((s, t) => s + t.rows, 0) },
+  };
+  await deps.store.put(`${manifest.prefix}manifest.json`, JSON.stringify(manifest, null, 2), "application/json");
+  return manifest;
+}

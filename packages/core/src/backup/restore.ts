@@ -1,0 +1,147 @@
+import type { Redis } from "@upstash/redis";
+import { createHash } from "node:crypto";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { Db } from "../db/db.js";
+import { migrate } from "../db/migrate.js";
+import type { StreamingBlobStore } from "../storage/blob.js";
+import { erasedHashes, reapplyErasures } from "./erasure-log.js";
+import { readNdjson } from "./ndjson.js";
+import { listTables, quoteIdent } from "./pg-tables.js";
+import type { RedisLine } from "./redis-backup.js";
+import { verifySet } from "./verify.js";
+
+/** Rows per INSERT on restore (one round trip each). */
+const INSERT_ROWS = 1000;
+const sha = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
+
+export class RestoreRefusedError extends Error {
+  override name = "RestoreRefusedError";
+}
+
+export interface PgRestoreOptions {
+  /** The target's URL, for the migration runner. */
+  databaseUrl: string;
+  /** Restore into a database that already holds data (it is emptied first). */
+  confirmOverwrite?: boolean;
+  progress?: (line: string) => void;
+}
+
+/**
+ * Restores a verified Postgres set: schema from the set's own migration files, partitions the data
+ * needs, every table in batches, identity sequences, then the erasure log is re-applied so erased
+ * users never come back. Refuses a set that fails verification, and a non-empty target unless
+ * confirmed.
+ */
+export async function restorePostgres(store: StreamingBlobStore, id: string, db: Db, opts: PgRestoreOptions): Promise<{ rows: number; erased_rows: number }> {
+  const say = opts.progress ?? (() => {});
+  const v = await verifySet(store, "postgres", id);
+  if (!v.ok || !v.manifest) throw new RestoreRefusedError(`set ${id} failed verification: ${v.problems.map((p) => `${p.key}: ${p.problem}`).join("; ")}`);
+  const m = v.manifest;
+  const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-restore-schema-"));
+  for (const o of m.schema_objects ?? []) await writeFile(path.join(dir, path.basename(o.key)), (await store.get(o.key))!);
+  await migrate(opts.databaseUrl, { dir });
+  const tables = new Map((await listTables(db)).map((t) => [t.name, t]));
+  const nonEmpty = [];
+  for (const t of tables.keys()) if ((await db.query(`SELECT 1 FROM ${quoteIdent(t)} LIMIT 1`)).length) nonEmpty.push(t);
+  if (nonEmpty.length && !opts.confirmOverwrite) throw new RestoreRefusedError(`target database is not empty (${nonEmpty.join(", ")}); pass the confirmation flag to overwrite it`);
+  if (nonEmpty.length) await db.query(`TRUNCATE ${[...tables.keys()].map(quoteIdent).join(", ")}`);
+  if (m.partitions?.length) {
+    await db.transaction(m.partitions.map((p) => ({ text: "SELECT hitl_ensure_interaction_partitions(to_date($1, 'YYYY_MM'), 1)", params: [p] })));
+  }
+  let rows = 0;
+  for (const t of m.tables ?? []) {
+    const info = tables.get(t.name);
+    if (!info) throw new RestoreRefusedError(`table ${t.name} does not exist in schema ${m.schema_version}`);
+    const cols = info.columns.map(quoteIdent).join(", ");
+    const insert = `INSERT INTO ${quoteIdent(t.name)} (${cols}) ${info.identity.length ? "OVERRIDING SYSTEM VALUE" : ""}
+      SELECT ${cols} FROM json_populate_recordset(NULL::${quoteIdent(t.name)}, $1::json)`;
+    let batch: string[] = [];
+    const flush = async () => { if (batch.length) { await db.query(insert, [`[${batch.join(",")}]`]); rows += batch.length; batch = []; } };
+    for (const o of t.objects) {
+      await readNdjson(await store.read(o.key), async (line) => { batch.push(line); if (batch.length >= INSERT_ROWS) await flush(); });
+    }
+    await flush();
+    for (const col of info.identity) {
+      await db.query(`SELECT setval(pg_get_serial_sequence($1, $2), coalesce((SELECT max(${quoteIdent(col)}) FROM ${quoteIdent(t.name)}), 0) + 1, false)`, [t.name, col]);
+    }
+    say(`  ${t.name}: ${t.rows} rows`);
+  }
+  const erased = await reapplyErasures(db, await erasedHashes(store, db));
+  say(`restored ${rows} rows; erasure log re-applied (${erased} rows removed)`);
+  return { rows, erased_rows: erased };
+}
+
+/** The user id a key belongs to, for keys under user:{id}:... and wal:dedupe:{id}:... */
+function keyUser(prefix: string, key: string): string | null {
+  const rest = key.slice(prefix.length);
+  const m = /^user:(.+):[a-z_]+$/.exec(rest) ?? /^wal:dedupe:(.+):\d+$/.exec(rest) ?? /^buffer:(.+)$/.exec(rest);
+  return m ? m[1]! : null;
+}
+
+/**
+ * Restores a verified Redis snapshot with each key's remaining TTL (as of the snapshot), skipping
+ * every key and queued message of an erased user.
+ */
+export async function restoreRedis(store: StreamingBlobStore, id: string, redis: Redis, opts: { prefix: string; db?: Db; confirmOverwrite?: boolean; progress?: (l: string) => void }): Promise<{ keys: number; skipped: number }> {
+  const v = await verifySet(store, "redis", id);
+  if (!v.ok || !v.manifest) throw new RestoreRefusedError(`set ${id} failed verification: ${v.problems.map((p) => `${p.key}: ${p.problem}`).join("; ")}`);
+  const [, existing] = await redis.scan(0, { match: `${opts.prefix}*`, count: 100 });
+  if (existing.length && !opts.confirmOverwrite) throw new RestoreRefusedError("target Redis already holds keys under this prefix; pass the confirmation flag to overwrite");
+  const erased = await erasedHashes(store, opts.db);
+  const objects = v.manifest.objects ?? [];
+  // Pass 1: queued WAL messages of erased users (their ids also appear in the queue lists).
+  const erasedMessages = new Set<string>();
+  for (const o of objects) {
+    await readNdjson(await store.read(o.key), (raw) => {
+      const l = JSON.parse(raw) as RedisLine;
+      const owner = l.t === "hash" ? (l.v as Record<string, string>).user_id : undefined;
+      if (owner !== undefined && erased.has(sha(String(owner)))) erasedMessages.add(l.k.slice(l.k.lastIndexOf(":") + 1));
+    });
+  }
+  // Pass 2: restore in pipelined batches; memory holds one batch.
+  let keys = 0;
+  let skipped = 0;
+  let batch: RedisLine[] = [];
+  const flush = async () => {
+    const p = redis.pipeline();
+    let n = 0;
+    for (const l of batch) {
+      const user = keyUser(opts.prefix, l.k);
+      if ((user && erased.has(sha(user))) || erasedMessages.has(l.k.slice(l.k.lastIndexOf(":") + 1))) { skipped++; continue; }
+      if (restoreCommands(p, l, erasedMessages)) { keys++; n++; }
+    }
+    if (n) await p.exec();
+    batch = [];
+    opts.progress?.(`  ${keys} keys restored`);
+  };
+  for (const o of objects) {
+    await readNdjson(await store.read(o.key), async (raw) => { batch.push(JSON.parse(raw) as RedisLine); if (batch.length >= 500) await flush(); });
+  }
+  if (batch.length) await flush();
+  return { keys, skipped };
+}
+
+type Pipeline = ReturnType<Redis["pipeline"]>;
+
+/** Queues the commands that recreate one key (and its TTL); false when nothing is left of it. */
+function restoreCommands(p: Pipeline, l: RedisLine, erasedMessages: Set<string>): boolean {
+  p.del(l.k);
+  if (l.t === "string") p.set(l.k, l.v as string);
+  else if (l.t === "hash") p.hset(l.k, l.v as Record<string, string>);
+  else if (l.t === "list") {
+    const items = (l.v as string[]).filter((x) => !erasedMessages.has(x));
+    if (!items.length) return false;
+    p.rpush(l.k, ...items);
+  } else if (l.t === "set") p.sadd(l.k, ...(l.v as [string, ...string[]]));
+  else if (l.t === "zset") {
+    const flat = l.v as (string | number)[];
+    const members: { member: string; score: number }[] = [];
+    for (let j = 0; j < flat.length; j += 2) if (!erasedMessages.has(String(flat[j]))) members.push({ member: String(flat[j]), score: Number(flat[j + 1]) });
+    if (!members.length) return false;
+    p.zadd(l.k, members[0]!, ...members.slice(1));
+  }
+  if (l.ttl > 0) p.pexpire(l.k, l.ttl);
+  return true;
+}
