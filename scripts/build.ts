@@ -6,11 +6,15 @@ import path from "node:path";
 export const FUNCTIONS: Record<string, string> = {
   api: "functions/api/handler.ts",
   migrate: "functions/migrate.ts",
+  "backup-postgres": "functions/backup-postgres.ts",
+  "backup-redis": "functions/backup-redis.ts",
+  archive: "functions/archive.ts",
 };
 
 /** Files copied beside a bundle (read at run time). */
 const COPY: Record<string, { from: string; to: string }[]> = {
   migrate: [{ from: "packages/core/migrations", to: "migrations" }],
+  "backup-postgres": [{ from: "packages/core/migrations", to: "migrations" }],
 };
 
 // ESM bundles still meet CommonJS dependencies that call require().
@@ -24,8 +28,9 @@ async function main() {
     const result = await build({
       entryPoints: [entry], outfile, bundle: true, platform: "node", target: "node20", format: "esm",
       minify: true, sourcemap: "linked", metafile: true, banner: { js: BANNER }, legalComments: "none",
-      // The Lambda runtime provides the AWS SDK; optional native speed-ups of ws are not needed.
-      external: ["@aws-sdk/*", "bufferutil", "utf-8-validate", "pg-native"],
+      // The API must not carry the AWS SDK (it never imports it); the jobs bundle the SDK version
+      // they were tested with rather than trusting the runtime's. Native speed-ups of ws are optional.
+      external: ["bufferutil", "utf-8-validate", "pg-native"],
       logLevel: "warning",
     });
     for (const c of COPY[name] ?? []) await cp(c.from, path.join("dist", name, c.to), { recursive: true });

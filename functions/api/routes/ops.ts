@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { listBackupSets } from "@hitl/core";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { securedErrors } from "../http/schemas.js";
 
@@ -12,9 +13,20 @@ export const openApiRoute = createRoute({
   responses: { 200: { description: "OpenAPI 3.1 document", content: { "application/json": { schema: z.object({}).passthrough() } } } },
 });
 
+const BackupSet = z.object({
+  id: z.string(), kind: z.enum(["postgres", "redis", "archive"]), started_at: z.string(), finished_at: z.string().nullable(),
+  complete: z.boolean(), verified: z.boolean(), bytes: z.number(), objects: z.number(),
+});
+const backupsRoute = securedRoute(["admin"], {
+  method: "get", path: "/v1/backups", summary: "Backup sets and archives, newest first",
+  responses: { 200: { description: "OK", content: { "application/json": { schema: z.object({ items: z.array(BackupSet) }) } } }, ...securedErrors },
+});
+
 export function opsRoutes() {
-  return createOpenApiApp().openapi(metricsRoute, async (c) => {
-    const { registry } = c.get("services").metrics;
-    return c.text(await registry.metrics(), 200, { "Content-Type": registry.contentType });
-  });
+  return createOpenApiApp()
+    .openapi(metricsRoute, async (c) => {
+      const { registry } = c.get("services").metrics;
+      return c.text(await registry.metrics(), 200, { "Content-Type": registry.contentType });
+    })
+    .openapi(backupsRoute, async (c) => c.json(await listBackupSets(c.get("services").db) as never, 200));
 }

@@ -9,3 +9,4 @@ export { erasedHashes, reapplyErasures } from "./erasure-log.js";
 export { listTables } from "./pg-tables.js";
 export { S3BlobStore } from "../storage/s3-blob.js";
 export { markVerified } from "./catalog.js";
+export { JOBS, runJob, jobContext, type JobName } from "./jobs.js";

@@ -1,11 +1,11 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Db } from "../db/db.js";
-import { DEFAULT_MIGRATIONS_DIR } from "../db/migrate.js";
+import { findMigrationsDir } from "../db/migrate.js";
 import type { Logger } from "../log.js";
 import type { StreamingBlobStore } from "../storage/blob.js";
 import { recordSet } from "./catalog.js";
-import { newSetId, setPrefix, type Manifest, type ObjectEntry, type TableEntry } from "./manifest.js";
+import { BACKUP_ROOT, newSetId, setPrefix, type Manifest, type ObjectEntry, type TableEntry } from "./manifest.js";
 import { NdjsonObjectWriter } from "./ndjson.js";
 import { listTables, readPage, type TableInfo } from "./pg-tables.js";
 import { verifySet } from "./verify.js";
@@ -83,7 +83,7 @@ async function exportObject(deps: BackupDeps, info: TableInfo, ts: TableState, k
 async function start(deps: BackupDeps, now: Date): Promise<State> {
   const id = newSetId(now);
   const prefix = setPrefix("postgres", id);
-  const dir = deps.migrationsDir ?? DEFAULT_MIGRATIONS_DIR;
+  const dir = deps.migrationsDir ?? findMigrationsDir();
   const files = (await readdir(dir)).filter((f) => f.endsWith(".sql")).sort();
   const schema_objects: ObjectEntry[] = [];
   for (const f of files) {
@@ -102,7 +102,7 @@ async function start(deps: BackupDeps, now: Date): Promise<State> {
 
 /** The newest set with a checkpoint and no manifest, if it is recent enough to resume. */
 async function resumable(deps: BackupDeps, now: Date): Promise<State | null> {
-  const objects = await deps.store.list(`${setPrefix("postgres", "")}`);
+  const objects = await deps.store.list(`${BACKUP_ROOT}/postgres/`);
   const byId = new Map<string, Set<string>>();
   for (const o of objects) {
     const [, , id, file] = o.key.split("/");
@@ -130,5 +130,7 @@ async function finish(deps: BackupDeps, state: State, now: Date): Promise<Manife
     totals: { objects: all.length, bytes: all.reduce((s, o) => s + o.bytes, 0), rows: tables.reduce((s, t) => s + t.rows, 0) },
   };
   await deps.store.put(`${manifest.prefix}manifest.json`, JSON.stringify(manifest, null, 2), "application/json");
+  // The checkpoint has served its purpose: the manifest is the set's record now.
+  await deps.store.delete([stateKey(state.id)]);
   return manifest;
 }

@@ -68,5 +68,13 @@ export async function snapshotKeys(redis: Redis, keys: string[]): Promise<RedisL
   });
   if (kept.length === 0) return [];
   const v = await values.exec<RedisValue[]>();
-  return kept.map((x, i) => ({ ...x, v: v[i]! })).filter((l) => l.v !== null);
+  return kept.map((x, i) => ({ ...x, v: x.t === "hash" ? pairsToObject(v[i]!) : v[i]! })).filter((l) => l.v !== null);
+}
+
+/** HGETALL arrives as a flat field/value list when the client does not deserialize. */
+function pairsToObject(v: RedisValue): RedisValue {
+  if (!Array.isArray(v)) return v;
+  const out: Record<string, string> = {};
+  for (let i = 0; i < v.length; i += 2) out[String(v[i])] = String(v[i + 1]);
+  return out;
 }

@@ -39,14 +39,15 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
   const v = await verifySet(store, "postgres", id);
   if (!v.ok || !v.manifest) throw new RestoreRefusedError(`set ${id} failed verification: ${v.problems.map((p) => `${p.key}: ${p.problem}`).join("; ")}`);
   const m = v.manifest;
+  const nonEmpty: string[] = [];
+  for (const t of await listTables(db)) if ((await db.query(`SELECT 1 FROM ${quoteIdent(t.name)} LIMIT 1`)).length) nonEmpty.push(t.name);
+  if (nonEmpty.length && !opts.confirmOverwrite) throw new RestoreRefusedError(`target database is not empty (${nonEmpty.join(", ")}); pass the confirmation flag to overwrite it`);
   const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-restore-schema-"));
   for (const o of m.schema_objects ?? []) await writeFile(path.join(dir, path.basename(o.key)), (await store.get(o.key))!);
   await migrate(opts.databaseUrl, { dir });
   const tables = new Map((await listTables(db)).map((t) => [t.name, t]));
-  const nonEmpty = [];
-  for (const t of tables.keys()) if ((await db.query(`SELECT 1 FROM ${quoteIdent(t)} LIMIT 1`)).length) nonEmpty.push(t);
-  if (nonEmpty.length && !opts.confirmOverwrite) throw new RestoreRefusedError(`target database is not empty (${nonEmpty.join(", ")}); pass the confirmation flag to overwrite it`);
-  if (nonEmpty.length) await db.query(`TRUNCATE ${[...tables.keys()].map(quoteIdent).join(", ")}`);
+  // The set holds every table's rows, seed data included: start from empty tables.
+  await db.query(`TRUNCATE ${[...tables.keys()].map(quoteIdent).join(", ")}`);
   if (m.partitions?.length) {
     await db.transaction(m.partitions.map((p) => ({ text: "SELECT hitl_ensure_interaction_partitions(to_date($1, 'YYYY_MM'), 1)", params: [p] })));
   }

@@ -1,5 +1,6 @@
 import { Pool } from "@neondatabase/serverless";
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +24,12 @@ export class MigrationChecksumError extends Error {
 }
 
 export const DEFAULT_MIGRATIONS_DIR = fileURLToPath(new URL("../../migrations", import.meta.url));
+
+/** In a bundle the SQL files sit beside it (copied by the build / sst `copyFiles`); from source, in core. */
+export function findMigrationsDir(): string {
+  const bundled = fileURLToPath(new URL("./migrations", import.meta.url));
+  return existsSync(bundled) ? bundled : DEFAULT_MIGRATIONS_DIR;
+}
 
 export async function readMigrations(dir = DEFAULT_MIGRATIONS_DIR): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((f) => FILE_PATTERN.test(f)).sort();

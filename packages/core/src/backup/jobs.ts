@@ -1,0 +1,47 @@
+import type { Config } from "../config/types.js";
+import { createServices, type Services } from "../services.js";
+import { S3BlobStore } from "../storage/s3-blob.js";
+import { archiveOldPartitions } from "./archive.js";
+import { backupPostgres } from "./pg-backup.js";
+import { backupRedis } from "./redis-backup.js";
+import { pruneBackups } from "./retention.js";
+
+export const JOBS = ["backup-postgres", "backup-redis", "archive"] as const;
+export type JobName = (typeof JOBS)[number];
+
+/** Leave this much of the Lambda's time for the checkpoint write and the response. */
+const SAFETY_MARGIN_MS = 60_000;
+
+export interface JobContext {
+  services: Services;
+  store: S3BlobStore;
+  /** Epoch ms by which the job must have stopped (Lambda: now + remaining time). */
+  deadline?: number;
+  progress?: (line: string) => void;
+}
+
+export function jobContext(config: Config, opts: { deadline?: number; progress?: (line: string) => void } = {}): JobContext {
+  return { services: createServices(config), store: new S3BlobStore(config.s3), ...opts };
+}
+
+/** Runs one scheduled job; each is idempotent, so a retried or overlapping invocation is safe. */
+export async function runJob(name: JobName, ctx: JobContext): Promise<Record<string, unknown>> {
+  const { services: s, store, progress } = ctx;
+  const deps = { db: s.db, store, log: s.log, progress };
+  switch (name) {
+    case "backup-postgres": {
+      const out = await backupPostgres(deps, { shouldStop: () => ctx.deadline !== undefined && Date.now() > ctx.deadline - SAFETY_MARGIN_MS });
+      const pruned = out.status === "complete" ? await pruneBackups({ store, db: s.db, log: s.log }, "postgres") : undefined;
+      return out.status === "complete"
+        ? { status: out.status, id: out.manifest.id, verified: out.verified, rows: out.manifest.totals.rows, bytes: out.manifest.totals.bytes, pruned: pruned?.remove.length }
+        : out;
+    }
+    case "backup-redis": {
+      const out = await backupRedis({ redis: s.redis.client, prefix: s.config.redis.prefix, store, db: s.db, progress });
+      const pruned = await pruneBackups({ store, db: s.db, log: s.log }, "redis");
+      return { status: "complete", id: out.manifest.id, verified: out.verified, keys: out.manifest.totals.rows, pruned: pruned.remove.length };
+    }
+    case "archive":
+      return archiveOldPartitions(deps);
+  }
+}

@@ -1,0 +1,164 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { Redis } from "@upstash/redis";
+import { createServices, parseConfig, useLocalNeonProxy, NeonDb } from "@hitl/core";
+import { archiveOldPartitions, backupPostgres, backupRedis, readArchive, restorePostgres, restoreRedis, verifySet, RestoreRefusedError, type S3BlobStore } from "@hitl/core/backup";
+import { createTestContext, stack, type TestContext } from "./support/stack.js";
+import { createEmptyDatabase, createTestBucket, tableFingerprints, withPg } from "./support/backup.js";
+import { approveBody, interactionBody } from "./support/fixtures.js";
+
+let t: TestContext;
+let store: S3BlobStore;
+beforeAll(async () => {
+  const b = await createTestBucket();
+  store = b.store;
+  t = await createTestContext({ S3_BUCKET: b.bucket });
+  useLocalNeonProxy(stack().neonProxyUrl);
+});
+const json = async (res: Response) => (await res.json()) as any;
+const dbFor = (url: string) => new NeonDb({ url, retry: { attempts: 1, baseMs: 10 } });
+
+/** Every table gets rows: several partitions, unicode, nulls, arrays, JSON. */
+async function populate() {
+  const call = (m: string, p: string, key: string, body?: unknown) => t.call(m, p, { key, body });
+  for (const [i, user] of ["ana", "bø-ñ", "李雷"].map((u, i) => [i, u] as const)) {
+    const { id } = await json(await call("POST", "/v1/interactions", t.keys.agent, interactionBody({ user_id: `u${i}`, user_message: `héllo ${user} 🎉`, cta_data: i ? { nested: { a: [1, null, "x"] } } : undefined, llm1_model: i === 2 ? undefined : "m" })));
+    if (i < 2) await call("POST", `/v1/reviews/${id}/approve`, t.keys.reviewer, approveBody({ edit_tags: ["TONE_CASUAL", "CTA_SOFT"] }));
+    await call("PATCH", `/v1/users/u${i}/memory/context`, t.keys.agent, { updates: { name: user, tags: ["a", "b"], n: i } });
+    await call("PUT", `/v1/users/u${i}/nickname`, t.keys.reviewer, { nickname: user });
+    await call("PUT", `/v1/users/u${i}/protocol`, t.keys.reviewer, { status: "ACTIVE", reason: i ? undefined : "spam" });
+    await call("POST", "/v1/messages", t.keys.bot, { user_id: `u${i}`, text: `quarantined ${user}`, telegram_message_id: 10 + i });
+    await call("PUT", `/v1/recovery/cursors/u${i}`, t.keys.bot, { last_processed_telegram_id: 100 + i, last_processed_telegram_date: "2026-11-25T10:00:00Z" });
+  }
+  await call("POST", "/v1/recovery/operations", t.keys.bot, { operation_type: "manual", metadata: { note: "ünïcode" } });
+  await withPg(t.databaseUrl, (c) => c.query(`INSERT INTO interactions (user_id, conversation_id, user_message, user_message_timestamp, created_at, constitution_flags)
+    VALUES ('old1', 'old1_20250701', 'from july', '2025-07-03T10:00:00Z', '2025-07-03T10:00:00Z', '{a,"b c"}'),
+           ('old2', 'old2_20250815', 'from august', '2025-08-15T10:00:00Z', '2025-08-15T10:00:00.123456Z', '{}')`));
+}
+
+describe("Postgres backup and restore", () => {
+  it("round-trips every table into a fresh database: identical row counts and content hashes", async () => {
+    await populate();
+    const out = await backupPostgres({ db: t.services.db, store });
+    expect(out.status).toBe("complete");
+    if (out.status !== "complete") return;
+    expect(out.verified).toBe(true);
+    expect(out.manifest.partitions).toEqual(expect.arrayContaining(["2025_07", "2025_08"]));
+    const before = await tableFingerprints(t.databaseUrl, ["backup_sets", "schema_migrations"]);
+    const target = await createEmptyDatabase();
+    const restored = await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target });
+    expect(restored.rows).toBe(out.manifest.totals.rows);
+    const after = await tableFingerprints(target, ["backup_sets", "schema_migrations"]);
+    expect(after).toEqual(before);
+    expect(before.interactions!.rows).toBeGreaterThanOrEqual(5);
+    // Identity sequences continue after the restored ids.
+    await withPg(target, async (c) => {
+      const r = await c.query("INSERT INTO protocol_audit_log (user_id, action, performed_by) VALUES ('x', 'ACTIVATED', 'y') RETURNING id");
+      const max = (await c.query("SELECT max(id) AS m FROM protocol_audit_log WHERE user_id <> 'x'")).rows[0].m;
+      expect(Number(r.rows[0].id)).toBeGreaterThan(Number(max));
+    });
+    const listed = await json(await t.call("GET", "/v1/backups", { key: t.keys.admin }));
+    expect(listed.items[0]).toMatchObject({ id: out.manifest.id, kind: "postgres", complete: true, verified: true, objects: out.manifest.totals.objects });
+  });
+
+  it("refuses a non-empty target without the confirmation flag", async () => {
+    const out = await backupPostgres({ db: t.services.db, store });
+    if (out.status !== "complete") throw new Error("incomplete");
+    await expect(restorePostgres(store, out.manifest.id, t.services.db, { databaseUrl: t.databaseUrl })).rejects.toBeInstanceOf(RestoreRefusedError);
+  });
+
+  it("a flipped byte fails verification naming the object, and the restore refuses the set", async () => {
+    const out = await backupPostgres({ db: t.services.db, store });
+    if (out.status !== "complete") throw new Error("incomplete");
+    const victim = out.manifest.tables!.find((x) => x.name === "interactions")!.objects[0]!;
+    const body = (await store.get(victim.key))!;
+    const at = Math.floor(body.length / 2);
+    body[at] = body[at]! ^ 0xff;
+    await store.put(victim.key, body);
+    const v = await verifySet(store, "postgres", out.manifest.id);
+    expect(v.ok).toBe(false);
+    expect(v.problems.map((p) => p.key)).toEqual([victim.key]);
+    const target = await createEmptyDatabase();
+    await expect(restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target })).rejects.toThrow(victim.key);
+  });
+
+  it("an interrupted backup leaves no manifest; the next run resumes and completes", async () => {
+    const crash = new Error("killed");
+    let first = "";
+    await expect(backupPostgres({ db: t.services.db, store }, { afterTable: (name) => { first = name; throw crash; } })).rejects.toBe(crash);
+    const sets = (await store.list("backups/postgres/")).map((o) => o.key);
+    const id = sets.find((k) => k.endsWith("state.json"))!.split("/")[2]!;
+    expect(sets.filter((k) => k.startsWith(`backups/postgres/${id}/`)).some((k) => k.endsWith("manifest.json"))).toBe(false);
+    const firstObjects = sets.filter((k) => k.startsWith(`backups/postgres/${id}/data/${first}/`));
+    expect(firstObjects.length).toBe(1);
+    const resumed = await backupPostgres({ db: t.services.db, store });
+    expect(resumed.status).toBe("complete");
+    if (resumed.status !== "complete") return;
+    expect(resumed.manifest.id).toBe(id);
+    expect(resumed.manifest.tables!.find((x) => x.name === first)!.objects.map((o) => o.key)).toEqual(firstObjects);
+    expect(resumed.verified).toBe(true);
+  });
+
+  it("restore re-applies erasures: a user erased after the backup stays gone", async () => {
+    const out = await backupPostgres({ db: t.services.db, store });
+    if (out.status !== "complete") throw new Error("incomplete");
+    const erase = await json(await t.call("DELETE", "/v1/users/u1", { key: t.keys.admin }));
+    expect(erase.deleted.postgres.interactions).toBe(1);
+    const target = await createEmptyDatabase();
+    const r = await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target });
+    expect(r.erased_rows).toBeGreaterThan(0);
+    const left = await withPg(target, async (c) => (await c.query("SELECT (SELECT count(*) FROM interactions WHERE user_id = 'u1') + (SELECT count(*) FROM user_memory WHERE user_id = 'u1') + (SELECT count(*) FROM quarantine_messages WHERE user_id = 'u1') AS n")).rows[0].n);
+    expect(Number(left)).toBe(0);
+    const others = await withPg(target, async (c) => (await c.query("SELECT count(*)::int AS n FROM interactions WHERE user_id = 'u0'")).rows[0].n);
+    expect(others).toBe(1);
+  });
+});
+
+describe("Redis snapshot and restore", () => {
+  it("round-trips strings, hashes, lists, zsets and sets with their TTLs", async () => {
+    const r = t.services.redis.client;
+    const p = `${t.config.redis.prefix}snap:`;
+    await r.set(`${p}s`, "välue ✓", { ex: 300 });
+    await r.set(`${p}forever`, "no ttl");
+    await r.hset(`${p}h`, { a: "1", b: "two" });
+    await r.expire(`${p}h`, 600);
+    await r.rpush(`${p}l`, "x", "y", "x");
+    await r.zadd(`${p}z`, { score: 1.5, member: "m1" }, { score: -2, member: "m2" });
+    await r.sadd(`${p}set`, "a", "b");
+    await r.expire(`${p}set`, 900);
+    const { manifest, verified } = await backupRedis({ redis: r, prefix: p, store, db: t.services.db });
+    expect(verified).toBe(true);
+    expect(manifest.key_counts).toEqual({ string: 2, hash: 1, list: 1, zset: 1, set: 1 });
+    await r.del(`${p}s`, `${p}forever`, `${p}h`, `${p}l`, `${p}z`, `${p}set`);
+    await expect(restoreRedis(store, manifest.id, r, { prefix: p })).resolves.toEqual({ keys: 6, skipped: 0 });
+    expect(await r.get(`${p}s`)).toBe("välue ✓");
+    expect(await r.get(`${p}forever`)).toBe("no ttl");
+    expect(await r.hgetall(`${p}h`)).toEqual(["a", "1", "b", "two"]);
+    expect(await r.lrange(`${p}l`, 0, -1)).toEqual(["x", "y", "x"]);
+    expect(await r.zrange(`${p}z`, 0, -1, { withScores: true })).toEqual(["m2", "-2", "m1", "1.5"]);
+    expect((await r.smembers(`${p}set`)).sort()).toEqual(["a", "b"]);
+    for (const [k, ttl] of [["s", 300], ["h", 600], ["set", 900]] as const) expect(Math.abs((await r.ttl(`${p}${k}`)) - ttl)).toBeLessThanOrEqual(2);
+    expect(await r.ttl(`${p}forever`)).toBe(-1);
+    await expect(restoreRedis(store, manifest.id, r, { prefix: p })).rejects.toBeInstanceOf(RestoreRefusedError);
+  });
+});
+
+describe("archival", () => {
+  it("moves partitions older than the hot window to S3, out of Postgres, readable back identically; erasure rewrites them", async () => {
+    const before = await withPg(t.databaseUrl, async (c) => (await c.query("SELECT row_to_json(i)::text AS j FROM interactions_2025_07 i ORDER BY id")).rows.map((r) => r.j));
+    expect(before.length).toBe(1);
+    await withPg(t.databaseUrl, (c) => c.query("INSERT INTO quarantine_messages (message_id, user_id, message_text, expires_at) VALUES ('expired', 'q', 'x', now() - interval '1 day')"));
+    const out = await archiveOldPartitions({ db: t.services.db, store, now: () => new Date("2025-12-01T00:00:00Z") });
+    expect(out.archived.map((a) => a.partition)).toEqual(["interactions_2025_06", "interactions_2025_07", "interactions_2025_08"]);
+    expect(out.purged_quarantine).toBe(1);
+    const gone = await withPg(t.databaseUrl, async (c) => (await c.query("SELECT to_regclass('interactions_2025_07') AS t")).rows[0].t);
+    expect(gone).toBeNull();
+    const lines: string[] = [];
+    await readArchive(store, "interactions_2025_07", (l) => lines.push(l));
+    expect(lines).toEqual(before);
+    const erased = await json(await t.call("DELETE", "/v1/users/old1", { key: t.keys.admin }));
+    expect(erased.deleted.archives_rewritten).toBe(1);
+    const after: string[] = [];
+    await readArchive(store, "interactions_2025_07", (l) => after.push(l));
+    expect(after).toEqual([]);
+  });
+});
