@@ -17,10 +17,12 @@ export default $config({
     const { secrets } = await import("./infra/secrets");
     const { backupBucket } = await import("./infra/storage");
     const { api, migrator } = await import("./infra/api");
+    const { jobs } = await import("./infra/jobs");
     const s = secrets();
     const bucket = backupBucket();
     const { fn, migrate } = api(s, bucket);
     migrator(migrate);
+    jobs(s, bucket);
     return { api: fn.url, bucket: bucket.name };
   },
 });

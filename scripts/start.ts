@@ -3,6 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { createServices, migrate, parseConfig, useLocalNeonProxy } from "@hitl/core";
 import { startStack } from "@hitl/devstack";
 import { createApp } from "../functions/api/app.js";
+import { JOBS, jobContext, runJob, type JobName } from "@hitl/core/backup";
 import { DATA_DIR, STACK_FILE, localAdminKey, localSettings, readStackFile } from "./local-env.js";
 
 /**
@@ -37,6 +38,7 @@ HITL data layer running (${Date.now() - t0} ms; ${migrated.applied.length} migra
   S3         ${stack.s3Endpoint}   bucket ${stack.s3Bucket} (key ${stack.s3AccessKeyId}/${stack.s3SecretAccessKey})
   endpoints  ${STACK_FILE}`);
   if (admin) console.log(`  admin key  ${admin.key}   (${admin.created ? "created" : "kept"} in ${DATA_DIR}/local-admin-key.json)`);
+  const timers = schedule(config);
   console.log("Ctrl-C stops everything; data stays in DATA_DIR.");
 
   let stopping = false;
@@ -44,6 +46,7 @@ HITL data layer running (${Date.now() - t0} ms; ${migrated.applied.length} migra
     if (stopping) return;
     stopping = true;
     console.log(`\n${signal}: stopping ...`);
+    for (const t of timers) clearInterval(t);
     await new Promise<void>((r) => server.close(() => r()));
     await stack.stop();
     console.log("stopped");
@@ -51,6 +54,32 @@ HITL data layer running (${Date.now() - t0} ms; ${migrated.applied.length} migra
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+/** The scheduled functions, run in-process on intervals (ms; `SCHEDULES=off` disables them). */
+const INTERVALS: Record<JobName, [env: string, defaultMs: number]> = {
+  "backup-postgres": ["BACKUP_POSTGRES_EVERY_MS", 24 * 3600_000],
+  "backup-redis": ["BACKUP_REDIS_EVERY_MS", 6 * 3600_000],
+  archive: ["ARCHIVE_EVERY_MS", 24 * 3600_000],
+};
+
+function schedule(config: Parameters<typeof jobContext>[0]): NodeJS.Timeout[] {
+  if (process.env.SCHEDULES === "off") { console.log("  schedules  off (SCHEDULES=off)"); return []; }
+  const ctx = jobContext(config);
+  return JOBS.map((name) => {
+    const [env, def] = INTERVALS[name];
+    const every = Number(process.env[env] ?? def);
+    let running = false;
+    console.log(`  schedule   ${name} every ${(every / 3600_000).toFixed(2)} h (${env})`);
+    return setInterval(() => {
+      if (running) return;
+      running = true;
+      runJob(name, ctx)
+        .then((r) => console.log(JSON.stringify({ time: new Date().toISOString(), level: "info", msg: "job done", job: name, ...r })))
+        .catch((e) => console.error(JSON.stringify({ time: new Date().toISOString(), level: "error", msg: "job failed", job: name, err: String(e?.message ?? e) })))
+        .finally(() => { running = false; });
+    }, every);
+  });
 }
 
 function isAlive(pid: number): boolean {

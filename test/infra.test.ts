@@ -9,10 +9,10 @@ const g = globalThis as any;
 /** Recording stand-ins for SST's globals: every construct records its kind, name and arguments. */
 function recorder(kind: string) {
   return class {
-    name: string; url: string; arn: string;
+    name: string; url: string; arn: string; id: string;
     constructor(name: string, args: Record<string, any> = {}) {
       declared.push({ kind, name, args });
-      this.name = `${name}-name`; this.url = `https://${name}.lambda-url`; this.arn = `arn:${name}`;
+      this.name = `${name}-name`; this.url = `https://${name}.lambda-url`; this.arn = `arn:${name}`; this.id = `${name}-id`;
     }
   };
 }
@@ -20,13 +20,18 @@ function recorder(kind: string) {
 beforeAll(() => {
   g.$config = (c: unknown) => c;
   g.$app = { name: "hitl-data-layer", stage: "test" };
-  g.sst = { Secret: recorder("sst.Secret"), aws: { Function: recorder("sst.aws.Function"), Bucket: recorder("sst.aws.Bucket"), CronV2: recorder("sst.aws.CronV2") } };
+  g.sst = { Secret: recorder("sst.Secret"), aws: { Function: recorder("sst.aws.Function"), Bucket: recorder("sst.aws.Bucket"), CronV2: recorder("sst.aws.CronV2"), Queue: recorder("sst.aws.Queue") } };
   g.aws = {
-    s3: { BucketServerSideEncryptionConfigurationV2: recorder("aws.s3.Encryption"), BucketLifecycleConfigurationV2: recorder("aws.s3.Lifecycle") },
+    s3: { BucketServerSideEncryptionConfigurationV2: recorder("aws.s3.Encryption"), BucketLifecycleConfigurationV2: recorder("aws.s3.Lifecycle"),
+      BucketV2: recorder("aws.s3.BucketV2"), BucketVersioningV2: recorder("aws.s3.Versioning"), BucketReplicationConfig: recorder("aws.s3.Replication") },
     lambda: { Invocation: recorder("aws.lambda.Invocation") },
+    iam: { Role: recorder("aws.iam.Role"), RolePolicy: recorder("aws.iam.RolePolicy") },
+    Provider: recorder("aws.Provider"),
   };
+  g.$interpolate = (strings: TemplateStringsArray, ...v: unknown[]) => strings.reduce((a, s, i) => a + s + (i < v.length ? String(v[i]) : ""), "");
+  g.$jsonStringify = JSON.stringify;
 });
-afterAll(() => { for (const k of ["$config", "$app", "sst", "aws"]) delete g[k]; });
+afterAll(() => { for (const k of ["$config", "$app", "sst", "aws", "$interpolate", "$jsonStringify"]) delete g[k]; });
 
 const byKind = (kind: string) => declared.filter((d) => d.kind === kind);
 
@@ -43,6 +48,31 @@ describe("sst.config.ts", () => {
 
   it("declares the four secrets", () => {
     expect(byKind("sst.Secret").map((d) => d.name).sort()).toEqual(["ApiKeys", "DatabaseUrl", "UpstashToken", "UpstashUrl"]);
+  });
+
+  it("schedules the three jobs with CronV2, retries and a dead-letter queue, linked to the bucket", async () => {
+    const crons = byKind("sst.aws.CronV2");
+    expect(crons.map((c) => [c.name, c.args.schedule])).toEqual([
+      ["BackupPostgres", "cron(0 3 * * ? *)"], ["BackupRedis", "rate(6 hours)"], ["Archive", "cron(30 4 * * ? *)"]]);
+    const [dlq] = byKind("sst.aws.Queue");
+    for (const c of crons) {
+      expect(c.args).toMatchObject({ retries: 2, dlq: dlq && `arn:${dlq.name}` });
+      expect(c.args.function.link.map((l: any) => l.name)).toContain("Backups-name");
+      const file = path.resolve(c.args.function.handler.replace(/\.[^.]+$/, "") + ".ts");
+      expect(typeof (await import(file)).handler).toBe("function");
+    }
+  });
+
+  it("replicates the bucket to another region only when BACKUP_REPLICA_REGION is set", async () => {
+    expect(byKind("aws.s3.Replication")).toHaveLength(0);
+    process.env.BACKUP_REPLICA_REGION = "eu-west-1";
+    try {
+      const { backupBucket } = await import(/* @vite-ignore */ path.resolve("infra/storage.ts"));
+      backupBucket();
+      const [rep] = byKind("aws.s3.Replication");
+      expect(rep!.args.rules[0]).toMatchObject({ status: "Enabled", destination: { bucket: "arn:BackupsReplica" } });
+      expect(byKind("aws.Provider")[0]!.args).toEqual({ region: "eu-west-1" });
+    } finally { delete process.env.BACKUP_REPLICA_REGION; }
   });
 
   it("points every function at a handler file that exists and exports it", async () => {

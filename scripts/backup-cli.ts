@@ -1,0 +1,121 @@
+import { randomUUID } from "node:crypto";
+import { parseArgs } from "node:util";
+import { NeonDb, createServices, useLocalNeonProxy } from "@hitl/core";
+import { JOBS, jobContext, listSets, markVerified, readArchive, restorePostgres, restoreRedis, runJob, verifySet, type JobName } from "@hitl/core/backup";
+import { Redis } from "@upstash/redis";
+import { cliConfig } from "./cli-env.js";
+
+/**
+ * The operations CLI (README, "Backups"): backup, backups, verify, restore, archive, job.
+ * Progress goes to stderr; each command ends with a one-line summary on stdout.
+ */
+const USAGE = `usage:
+  npm run backup -- postgres|redis
+  npm run backups
+  npm run verify -- <set id>
+  npm run restore -- <set id> [--database URL] [--redis URL --redis-token TOKEN] [--yes]
+  npm run archive -- run | read <partition>
+  npm run job -- ${JOBS.join("|")}`;
+
+const progress = (line: string) => process.stderr.write(line + "\n");
+
+async function main() {
+  const [command, ...rest] = process.argv.slice(2);
+  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true,
+    options: { database: { type: "string" }, redis: { type: "string" }, "redis-token": { type: "string" }, yes: { type: "boolean", default: false } } });
+  if (!command) throw new UsageError();
+  const { config, settings, stop } = await cliConfig(progress);
+  try {
+    const ctx = jobContext(config, { progress });
+    const t0 = Date.now();
+    const took = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    switch (command) {
+      case "backup": {
+        const kind = positionals[0];
+        if (kind !== "postgres" && kind !== "redis") throw new UsageError();
+        const r = await runJob(`backup-${kind}`, ctx);
+        console.log(`backup ${kind}: ${r.status} ${r.id ?? ""} verified=${r.verified ?? "-"} in ${took()}`);
+        return;
+      }
+      case "backups": {
+        for (const kind of ["postgres", "redis"] as const) {
+          for (const s of (await listSets(ctx.store, kind)).sort((a, b) => b.started_at.getTime() - a.started_at.getTime())) {
+            console.log(`${kind.padEnd(9)} ${s.id}  ${s.complete ? "complete  " : "INCOMPLETE"}  ${s.verified ? "verified" : "unverified"}`);
+          }
+        }
+        return;
+      }
+      case "verify": {
+        const id = positionals[0];
+        if (!id) throw new UsageError();
+        const kind = await kindOf(ctx.store, id);
+        const v = await verifySet(ctx.store, kind, id, (key) => progress(`  checking ${key}`));
+        await markVerified(ctx.services.db, id, v.ok).catch(() => {});
+        for (const p of v.problems) console.error(`  ${p.key}: ${p.problem}`);
+        console.log(`verify ${kind} ${id}: ${v.ok ? "OK" : "FAILED"} (${v.checked} objects, ${v.problems.length} problems) in ${took()}`);
+        process.exitCode = v.ok ? 0 : 1;
+        return;
+      }
+      case "restore": {
+        const id = positionals[0];
+        if (!id) throw new UsageError();
+        const kind = await kindOf(ctx.store, id);
+        if (kind === "postgres") {
+          const url = values.database ?? config.databaseUrl;
+          if (!values.database && !values.yes) throw new Error("restoring into the service's own database needs --yes (or name one with --database URL)");
+          if (config.localNeonProxyUrl) useLocalNeonProxy(config.localNeonProxyUrl);
+          const r = await restorePostgres(ctx.store, id, new NeonDb({ url, retry: { attempts: 3, baseMs: 500 } }), { databaseUrl: url, confirmOverwrite: values.yes, progress });
+          console.log(`restore postgres ${id}: ${r.rows} rows, ${r.erased_rows} erased rows re-removed, in ${took()}`);
+        } else {
+          const redis = values.redis
+            ? new Redis({ url: values.redis, token: values["redis-token"] ?? process.env.UPSTASH_REDIS_REST_TOKEN ?? "", enableTelemetry: false, automaticDeserialization: false })
+            : createServices(config).redis.client;
+          const r = await restoreRedis(ctx.store, id, redis, { prefix: config.redis.prefix, db: ctx.services.db, confirmOverwrite: values.yes, progress });
+          console.log(`restore redis ${id}: ${r.keys} keys restored, ${r.skipped} skipped (erased users), in ${took()}`);
+        }
+        return;
+      }
+      case "archive": {
+        if (positionals[0] === "read" && positionals[1]) {
+          const r = await readArchive(ctx.store, positionals[1], (line) => process.stdout.write(line + "\n"));
+          console.error(`archive ${positionals[1]}: ${r.rows} rows in ${took()}`);
+          return;
+        }
+        if (positionals[0] !== "run") throw new UsageError();
+        const r = await runJob("archive", ctx);
+        console.log(`archive: ${JSON.stringify(r)} in ${took()}`);
+        return;
+      }
+      case "job": {
+        // The deployed handler itself, with a synthetic EventBridge Scheduler event.
+        const name = positionals[0] as JobName;
+        if (!JOBS.includes(name)) throw new UsageError();
+        Object.assign(process.env, settings);
+        const { handler } = (await import(`../functions/${name}.ts`)) as { handler: (e: unknown, c: unknown) => Promise<unknown> };
+        const deadline = Date.now() + 15 * 60_000;
+        const event = { version: "0", id: randomUUID(), "detail-type": "Scheduled Event", source: "aws.scheduler", account: "000000000000",
+          time: new Date().toISOString(), region: config.s3.region, resources: [`arn:aws:scheduler:local:schedule/default/${name}`], detail: {} };
+        const r = await handler(event, { getRemainingTimeInMillis: () => deadline - Date.now(), functionName: name, awsRequestId: randomUUID() });
+        console.log(`job ${name}: ${JSON.stringify(r)} in ${took()}`);
+        return;
+      }
+      default:
+        throw new UsageError();
+    }
+  } finally {
+    await stop();
+  }
+}
+
+class UsageError extends Error {}
+
+async function kindOf(store: Awaited<ReturnType<typeof jobContext>>["store"], id: string): Promise<"postgres" | "redis"> {
+  for (const kind of ["postgres", "redis"] as const) if ((await store.list(`backups/${kind}/${id}/`)).length) return kind;
+  throw new Error(`no backup set ${id}`);
+}
+
+main().catch((e) => {
+  if (e instanceof UsageError) { console.error(USAGE); process.exit(2); }
+  console.error(`failed: ${e instanceof Error ? e.message : e}`);
+  process.exit(1);
+});

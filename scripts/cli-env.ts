@@ -1,0 +1,37 @@
+import { parseConfig, useLocalNeonProxy, type Config } from "@hitl/core";
+import { startStack, type LocalStack } from "@hitl/devstack";
+import { DATA_DIR, localAdminKey, localSettings, readStackFile } from "./local-env.js";
+
+function alive(pid: number) {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/**
+ * The configuration a CLI command runs against: the cloud settings in the environment when given
+ * (HITL_MODE unset or cloud, DATABASE_URL set), else the running `npm start` stack found through
+ * DATA_DIR/stack.json, else a local stack started for the command and stopped after it.
+ */
+export async function cliConfig(log: (l: string) => void = console.error): Promise<{ config: Config; settings: Record<string, string | undefined>; stop: () => Promise<void> }> {
+  if (process.env.DATABASE_URL && process.env.HITL_MODE !== "local") {
+    const settings = { API_KEYS: JSON.stringify([{ id: "cli", scopes: ["admin"], sha256: "0".repeat(64) }]), ...process.env };
+    return { config: parseConfig(settings), settings, stop: async () => {} };
+  }
+  const running = await readStackFile();
+  let stack: LocalStack | undefined;
+  let endpoints = running && alive(running.pid) ? running : undefined;
+  if (endpoints) log(`using the running local stack (pid ${endpoints.pid})`);
+  else {
+    log(`starting the local stack in ${DATA_DIR} for this command ...`);
+    stack = await startStack({ dataDir: DATA_DIR, ports: running?.ports, upstashToken: running?.upstashToken });
+    endpoints = { ...stack.endpoints(), apiUrl: "", pid: process.pid, startedAt: new Date().toISOString() };
+  }
+  const admin = await localAdminKey();
+  const settings = localSettings(endpoints, JSON.stringify([admin.entry]));
+  const config = parseConfig(settings);
+  useLocalNeonProxy(config.localNeonProxyUrl!);
+  if (stack) {
+    const { migrate } = await import("@hitl/core");
+    await migrate(config.databaseUrl);
+  }
+  return { config, settings, stop: async () => { await stack?.stop(); } };
+}
