@@ -27,7 +27,7 @@ describe("memory: context", () => {
     expect((await json(await patch("ctx1", { age: 30, location: "MTY" }))).context).toEqual({ name: "Ana", age: 30, location: "MTY" });
     expect((await sql("SELECT context FROM user_memory WHERE user_id = 'ctx1'"))[0].context).toEqual({ name: "Ana", age: 30, location: "MTY" });
     const cached = await t.services.redis.client.get<string>(ctxKey("ctx1"));
-    expect(cached).toMatch(/^1\|n\|[0-9a-f]{8}\|/);
+    expect(cached).toMatch(/^2#1\|n\|[0-9a-f]{8}\|/);
     expect(await t.services.redis.client.ttl(ctxKey("ctx1"))).toBeGreaterThan(29 * 86_400);
     expect((await json(await get("ctx1"))).context).toEqual({ name: "Ana", age: 30, location: "MTY" });
   });
@@ -51,7 +51,7 @@ describe("memory: context", () => {
     const [row] = await sql("SELECT compression_level, context_bytes FROM user_memory WHERE user_id = 'big2'");
     expect(row.compression_level).toBe(2);
     const cached = (await t.services.redis.client.get<string>(ctxKey("big2")))!;
-    expect(cached.startsWith("1|b|")).toBe(true);
+    expect(cached).toMatch(/^\d+#1\|b\|/);
     expect(cached.length).toBeLessThan(JSON.stringify(r2.context).length / 3);
     expect(await metric("compression_events_total")).toBeGreaterThanOrEqual(6);
   });
@@ -142,7 +142,7 @@ describe("memory: cache behaviour", () => {
     await get("corrupt");
     const before = await metric("memory_corruption_total");
     const ctx = (await t.services.redis.client.get<string>(ctxKey("corrupt")))!;
-    const at = ctx.indexOf("|", 4) + 1 + 10;
+    const at = ctx.indexOf("|", ctx.indexOf("#") + 4) + 1 + 10;
     await t.services.redis.client.set(ctxKey("corrupt"), ctx.slice(0, at) + (ctx[at] === "A" ? "B" : "A") + ctx.slice(at + 1));
     const [member] = await t.services.redis.client.zrange<string[]>(historyKey("corrupt"), 1, 1);
     await t.services.redis.client.zrem(historyKey("corrupt"), member!);

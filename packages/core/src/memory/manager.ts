@@ -13,6 +13,21 @@ import { lastAssistantAskedQuestion, temporalSummary } from "./summary.js";
 export const CONTEXT_TTL_SECONDS = 30 * 24 * 3600;
 const PATCH_ATTEMPTS = 3;
 
+/**
+ * The context cache holds `<version>#<envelope>`. Concurrent writers finish in any order, so a
+ * write only lands when its Postgres version is newer than the cached one: the cache never goes
+ * back to an older merge.
+ */
+const SET_IF_NEWER = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local v = tonumber(string.match(cur, '^(%d+)#'))
+  if v and v >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '#' .. ARGV[2], 'EX', ARGV[3])
+return 1
+`;
+
 export interface MemoryDeps {
   db: Db;
   redis: RedisGateway;
@@ -65,13 +80,15 @@ export class MemoryManager {
       redisUp = false;
     }
     if (context === null || window === null) {
-      const [row] = await this.deps.db.query<{ context: Context | null; history: Record<string, unknown>[] }>(
-        `SELECT (SELECT context FROM user_memory WHERE user_id = $1) AS context, (${HISTORY_SQL}) AS history`, [userId]);
+      const [row] = await this.deps.db.query<{ context: Context | null; version: string | null; history: Record<string, unknown>[] }>(
+        `SELECT (SELECT context FROM user_memory WHERE user_id = $1) AS context, (SELECT version FROM user_memory WHERE user_id = $1) AS version,
+          (${HISTORY_SQL}) AS history`, [userId]);
       const needCtx = context === null;
       const needHistory = window === null;
       context ??= row?.context ?? {};
       window ??= (row?.history ?? []).map(entryFromRow);
-      if (redisUp) await this.writeBack(userId, needCtx ? context : null, needHistory ? window : null, corrupt.history);
+      const version = Number(row?.version ?? 0);
+      if (redisUp) await this.writeBack(userId, needCtx ? { context, version, replace: corrupt.ctx } : null, needHistory ? window : null, corrupt.history);
     }
     return this.view(userId, context, window, recent);
   }
@@ -87,10 +104,11 @@ export class MemoryManager {
     };
   }
 
-  private decodeContext(envelope: string | null): { value: Context | null; corrupt: boolean } {
-    if (envelope === null) return { value: null, corrupt: false };
+  private decodeContext(cached: string | null): { value: Context | null; corrupt: boolean } {
+    if (cached === null) return { value: null, corrupt: false };
     try {
-      return { value: JSON.parse(decodeEnvelope(envelope)) as Context, corrupt: false };
+      const hash = cached.indexOf("#");
+      return { value: JSON.parse(decodeEnvelope(cached.slice(hash + 1))) as Context, corrupt: false };
     } catch (e) {
       this.corrupted("context", e);
       return { value: null, corrupt: true };
@@ -112,12 +130,15 @@ export class MemoryManager {
   }
 
   /** One pipeline: the context envelope and/or the rebuilt window (a corrupt window is deleted first). */
-  private async writeBack(userId: string, context: Context | null, window: HistoryEntry[] | null, dropWindow: boolean): Promise<void> {
+  private async writeBack(userId: string, ctx: { context: Context; version: number; replace: boolean } | null, window: HistoryEntry[] | null, dropWindow: boolean): Promise<void> {
     const { redis } = this.deps;
     try {
       await redis.run("memory.writeback", (r) => {
         const p = r.pipeline();
-        if (context) p.set(this.ctxKey(userId), this.envelope(context), { ex: CONTEXT_TTL_SECONDS });
+        if (ctx) {
+          if (ctx.replace) p.del(this.ctxKey(userId));
+          p.eval(SET_IF_NEWER, [this.ctxKey(userId)], [String(ctx.version), this.envelope(ctx.context), String(CONTEXT_TTL_SECONDS)]);
+        }
         if (window) {
           if (dropWindow) p.del(historyKey(redis, userId));
           p.eval(APPEND_SCRIPT, [historyKey(redis, userId)], appendArgs(window, true));
@@ -163,22 +184,24 @@ export class MemoryManager {
         throw e;
       }
       metrics?.contextSize.observe(limited.bytesAfter);
+      let version = Number(row!.version);
       if (limited.level > 0) {
-        const updated = await db.query(`UPDATE user_memory SET context = $2::jsonb, compression_level = $3, context_bytes = $4, version = version + 1
+        const updated = await db.query<{ version: string }>(`UPDATE user_memory SET context = $2::jsonb, compression_level = $3, context_bytes = $4, version = version + 1
           WHERE user_id = $1 AND version = $5 RETURNING version`, [userId, JSON.stringify(limited.context), limited.level, limited.bytesAfter, row!.version]);
         if (updated.length === 0) {
           if (attempt >= PATCH_ATTEMPTS) throw new ConflictError("the context changed concurrently; retry");
           continue;
         }
+        version = Number(updated[0]!.version);
       }
-      await this.cacheContext(userId, limited.context);
+      await this.cacheContext(userId, limited.context, version);
       return { context: limited.context, compression_level: limited.level };
     }
   }
 
-  private async cacheContext(userId: string, context: Context): Promise<void> {
+  private async cacheContext(userId: string, context: Context, version: number): Promise<void> {
     try {
-      await this.deps.redis.run("memory.ctx.set", (r) => r.set(this.ctxKey(userId), this.envelope(context), { ex: CONTEXT_TTL_SECONDS }));
+      await this.deps.redis.run("memory.ctx.set", (r) => r.eval(SET_IF_NEWER, [this.ctxKey(userId)], [String(version), this.envelope(context), String(CONTEXT_TTL_SECONDS)]));
     } catch (e) {
       this.deps.log?.warn("context cache refresh failed; Postgres has the context", { user_id: userId, err: e as Error });
     }
