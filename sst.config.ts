@@ -18,11 +18,13 @@ export default $config({
     const { backupBucket } = await import("./infra/storage");
     const { api, migrator } = await import("./infra/api");
     const { jobs } = await import("./infra/jobs");
+    const { alarms } = await import("./infra/alarms");
     const s = secrets();
     const bucket = backupBucket();
     const { fn, migrate } = api(s, bucket);
     migrator(migrate);
     jobs(s, bucket);
+    alarms();
     return { api: fn.url, bucket: bucket.name };
   },
 });

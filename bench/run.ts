@@ -1,11 +1,13 @@
 import { printTable, startBenchEnv, writeResults, type BenchResult } from "./support.js";
 import { walBench } from "./wal.bench.js";
 import { memoryBench } from "./memory.bench.js";
+import { backupBench } from "./backup.bench.js";
 
 /** `npm run bench [-- name...]`: runs the benchmarks against a private local stack, prints and records figures. */
 const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) => Promise<BenchResult[]>> = {
   wal: walBench,
   memory: memoryBench,
+  backup: backupBench,
 };
 
 async function main() {

@@ -24,6 +24,8 @@ async function main() {
   const migrated = await migrate(stack.databaseUrl, { log: (l) => console.log(`  migrate: ${l}`) });
   const admin = process.env.API_KEYS ? undefined : await localAdminKey();
   const config = parseConfig(localSettings(stack, process.env.API_KEYS ?? JSON.stringify([admin!.entry])));
+  // The server binds loopback only, so the status page may open without a key here.
+  process.env.STATUS_PAGE_OPEN ??= "1";
   const services = createServices(config);
   const app = createApp(async () => services);
   const server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" });
@@ -33,6 +35,7 @@ async function main() {
   console.log(`
 HITL data layer running (${Date.now() - t0} ms; ${migrated.applied.length} migrations applied, ${migrated.skipped.length} already there)
   API        ${apiUrl}   (try: curl ${apiUrl}/health)
+  status     ${apiUrl}/status
   Postgres   ${stack.databaseUrl}
   Redis      ${stack.redisUrl}   (Upstash REST: ${stack.upstashUrl}, token ${stack.upstashToken})
   S3         ${stack.s3Endpoint}   bucket ${stack.s3Bucket} (key ${stack.s3AccessKeyId}/${stack.s3SecretAccessKey})

@@ -14,6 +14,7 @@ import { memoryRoutes } from "./routes/memory.js";
 import { userRoutes } from "./routes/users.js";
 import { quarantineRoutes } from "./routes/quarantine.js";
 import { recoveryRoutes } from "./routes/recovery.js";
+import { statusRoutes } from "./routes/status.js";
 
 export const API_VERSION = "1.0.0";
 
@@ -48,6 +49,7 @@ export function createApp(provide: () => Promise<Services>) {
   app.route("/", userRoutes());
   app.route("/", quarantineRoutes());
   app.route("/", recoveryRoutes());
+  app.route("/", statusRoutes());
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer" });
   app.openapi(openApiRoute, (c) => c.json(app.getOpenAPI31Document({
     openapi: "3.1.0",
@@ -55,7 +57,7 @@ export function createApp(provide: () => Promise<Services>) {
   }) as never, 200));
   app.notFound(() => notFound());
   app.onError((err, c) => toErrorResponse(err, c));
-  return Object.assign(app, { currentDeadline: () => deadline });
+  return Object.assign(app, { currentDeadline: () => deadline, currentServices: () => services });
 }
 
 /** The deployed app: configuration from the environment (and SST resources in Lambda), parsed once. */

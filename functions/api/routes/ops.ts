@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { listBackupSets } from "@hitl/core";
+import { listBackupSets, refreshStoreGauges } from "@hitl/core";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { securedErrors } from "../http/schemas.js";
 
@@ -25,8 +25,9 @@ const backupsRoute = securedRoute(["admin"], {
 export function opsRoutes() {
   return createOpenApiApp()
     .openapi(metricsRoute, async (c) => {
-      const { registry } = c.get("services").metrics;
-      return c.text(await registry.metrics(), 200, { "Content-Type": registry.contentType });
+      const s = c.get("services");
+      await refreshStoreGauges(s.metrics, s.db, s.redis);
+      return c.text(await s.metrics.registry.metrics(), 200, { "Content-Type": s.metrics.registry.contentType });
     })
-    .openapi(backupsRoute, async (c) => c.json(await listBackupSets(c.get("services").db) as never, 200));
+    .openapi(backupsRoute, async (c) => c.json(await listBackupSets(c.get("services").db), 200));
 }

@@ -43,3 +43,7 @@ export { eraseUser, erasureStatements, userHash, USER_TABLES, type ErasureResult
 export { listBackupSets } from "./backup/catalog.js";
 export { recordErasure, ERASURE_PREFIX } from "./backup/erasure-log.js";
 export { eraseFromArchives } from "./backup/archive.js";
+export { EmfPublisher, type EmfSink } from "./metrics/emf.js";
+export { Timeline } from "./metrics/timeline.js";
+export { refreshStoreGauges } from "./metrics/store-gauges.js";
+export { statusSnapshot, type StatusSnapshot } from "./status/snapshot.js";

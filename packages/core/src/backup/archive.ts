@@ -58,10 +58,10 @@ export async function archivePartition(deps: ArchiveDeps, partition: string, now
     const users = new Set<string>();
     while (writer.rows < ARCHIVE_OBJECT_ROWS) {
       const page = await readPage(deps.db, table, after, PAGE);
-      for (const line of page.lines) users.add(userHash((JSON.parse(line) as { user_id: string }).user_id));
-      await writer.write(page.lines);
+      if (page.rows) for (const line of page.text.split("\n")) users.add(userHash((JSON.parse(line) as { user_id: string }).user_id));
+      await writer.writeText(page.text, page.rows);
       if (page.last) after = page.last;
-      if (page.lines.length < PAGE) { done = true; break; }
+      if (page.rows < PAGE) { done = true; break; }
     }
     objects.push({ ...(await writer.close()), users: [...users] });
   }

@@ -17,9 +17,15 @@ export async function markVerified(db: Db, id: string, verified: boolean): Promi
   await db.query("UPDATE backup_sets SET verified = $2 WHERE id = $1", [id, verified]);
 }
 
+export interface BackupSetRow {
+  id: string; kind: "postgres" | "redis" | "archive"; started_at: string; finished_at: string | null;
+  complete: boolean; verified: boolean; bytes: number; objects: number;
+}
+
 /** GET /v1/backups: newest first. */
-export async function listBackupSets(db: Db, limit = 200) {
+export async function listBackupSets(db: Db, limit = 200): Promise<{ items: BackupSetRow[] }> {
   const rows = await db.query(`SELECT id, kind, started_at, finished_at, complete, verified, bytes::float8 AS bytes, objects
     FROM backup_sets ORDER BY started_at DESC LIMIT $1`, [limit]);
-  return { items: rows.map((r) => ({ ...r, bytes: Number(r.bytes) })) };
+  const iso = (v: unknown) => (v ? new Date(v as string).toISOString() : null);
+  return { items: rows.map((r) => ({ ...r, started_at: iso(r.started_at)!, finished_at: iso(r.finished_at), bytes: Number(r.bytes) }) as BackupSetRow) };
 }

@@ -24,8 +24,24 @@ export function jobContext(config: Config, opts: { deadline?: number; progress?:
   return { services: createServices(config), store: new S3BlobStore(config.s3), ...opts };
 }
 
-/** Runs one scheduled job; each is idempotent, so a retried or overlapping invocation is safe. */
+const KIND: Record<JobName, string> = { "backup-postgres": "postgres", "backup-redis": "redis", archive: "archive" };
+
+/** Runs one scheduled job (idempotent: a retried or overlapping invocation is safe) and records its outcome. */
 export async function runJob(name: JobName, ctx: JobContext): Promise<Record<string, unknown>> {
+  const m = ctx.services.metrics;
+  try {
+    const r = await runJobOnce(name, ctx);
+    const ok = r.status !== "incomplete" && r.verified !== false;
+    m.backupRuns.inc({ kind: KIND[name], outcome: r.status === "incomplete" ? "incomplete" : ok ? "success" : "unverified" });
+    if (ok) { m.backupLastSuccess.set({ kind: KIND[name] }, Date.now() / 1000); m.backupAge.set({ kind: KIND[name] }, 0); }
+    return r;
+  } catch (e) {
+    m.backupRuns.inc({ kind: KIND[name], outcome: "failure" });
+    throw e;
+  }
+}
+
+async function runJobOnce(name: JobName, ctx: JobContext): Promise<Record<string, unknown>> {
   const { services: s, store, progress } = ctx;
   const deps = { db: s.db, store, log: s.log, progress };
   switch (name) {

@@ -9,6 +9,8 @@ export interface ObjectEntry {
 
 export interface TableEntry {
   name: string;
+  /** A partition's rows are restored into this partitioned table. */
+  parent?: string;
   primary_key: string[];
   rows: number;
   objects: ObjectEntry[];

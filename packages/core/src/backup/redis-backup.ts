@@ -6,7 +6,7 @@ import { newSetId, setPrefix, type Manifest } from "./manifest.js";
 import { NdjsonObjectWriter } from "./ndjson.js";
 import { verifySet } from "./verify.js";
 
-/** Keys per SCAN step and per pipeline: three REST round trips per batch. */
+/** Keys per SCAN step and per snapshot script: two REST round trips per batch. */
 export const REDIS_BATCH = 1000;
 
 export type RedisValue = string | string[] | Record<string, string> | (string | number)[];
@@ -16,7 +16,7 @@ export interface RedisBackupDeps { redis: Redis; prefix: string; store: Streamin
 
 /**
  * A logical Redis snapshot (Upstash has no DUMP/RESTORE): SCAN the service's keys, then per batch
- * one pipeline of TYPE + PTTL and one of the values, written as NDJSON through gzip to S3.
+ * one script returning type, PTTL and value, written as NDJSON through gzip to S3.
  */
 export async function backupRedis(deps: RedisBackupDeps): Promise<{ manifest: Manifest; verified: boolean }> {
   const now = deps.now ?? (() => new Date());
@@ -48,27 +48,34 @@ export async function backupRedis(deps: RedisBackupDeps): Promise<{ manifest: Ma
   return { manifest, verified: verification.ok };
 }
 
-/** Two pipelines: types and remaining TTLs, then values. Keys that vanish in between are skipped. */
+/**
+ * Type, remaining TTL and value of each key in one script (one round trip per batch, and a
+ * consistent view of each key). Keys that vanished since the SCAN come back as "none" and are skipped.
+ */
+const SNAPSHOT = `
+local out = {}
+for i, k in ipairs(KEYS) do
+  local t = redis.call('TYPE', k)['ok']
+  local v = false
+  if t == 'string' then v = redis.call('GET', k)
+  elseif t == 'hash' then v = redis.call('HGETALL', k)
+  elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1)
+  elseif t == 'set' then v = redis.call('SMEMBERS', k)
+  elseif t == 'zset' then v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
+  else t = 'none' end
+  out[i] = {t, redis.call('PTTL', k), v}
+end
+return out
+`;
+
 export async function snapshotKeys(redis: Redis, keys: string[]): Promise<RedisLine[]> {
-  const meta = redis.pipeline();
-  for (const k of keys) { meta.type(k); meta.pttl(k); }
-  const m = await meta.exec<(string | number)[]>();
-  const values = redis.pipeline();
-  const kept: { k: string; t: RedisLine["t"]; ttl: number }[] = [];
-  keys.forEach((k, i) => {
-    const t = m[i * 2] as string;
-    const ttl = Number(m[i * 2 + 1]);
-    if (t === "string") values.get(k);
-    else if (t === "hash") values.hgetall(k);
-    else if (t === "list") values.lrange(k, 0, -1);
-    else if (t === "set") values.smembers(k);
-    else if (t === "zset") values.zrange(k, 0, -1, { withScores: true });
-    else return;
-    kept.push({ k, t: t as RedisLine["t"], ttl });
+  const rows = await redis.eval<string[], [string, number, RedisValue][]>(SNAPSHOT, keys, []);
+  const out: RedisLine[] = [];
+  rows.forEach(([t, ttl, v], i) => {
+    if (t === "none" || v === null) return;
+    out.push({ k: keys[i]!, t: t as RedisLine["t"], ttl: Number(ttl), v: t === "hash" ? pairsToObject(v) : v });
   });
-  if (kept.length === 0) return [];
-  const v = await values.exec<RedisValue[]>();
-  return kept.map((x, i) => ({ ...x, v: x.t === "hash" ? pairsToObject(v[i]!) : v[i]! })).filter((l) => l.v !== null);
+  return out;
 }
 
 /** HGETALL arrives as a flat field/value list when the client does not deserialize. */

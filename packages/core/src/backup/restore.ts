@@ -53,11 +53,12 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
   }
   let rows = 0;
   for (const t of m.tables ?? []) {
-    const info = tables.get(t.name);
-    if (!info) throw new RestoreRefusedError(`table ${t.name} does not exist in schema ${m.schema_version}`);
+    const target = t.parent ?? t.name;
+    const info = tables.get(target);
+    if (!info) throw new RestoreRefusedError(`table ${target} does not exist in schema ${m.schema_version}`);
     const cols = info.columns.map(quoteIdent).join(", ");
-    const insert = `INSERT INTO ${quoteIdent(t.name)} (${cols}) ${info.identity.length ? "OVERRIDING SYSTEM VALUE" : ""}
-      SELECT ${cols} FROM json_populate_recordset(NULL::${quoteIdent(t.name)}, $1::json)`;
+    const insert = `INSERT INTO ${quoteIdent(target)} (${cols}) ${info.identity.length ? "OVERRIDING SYSTEM VALUE" : ""}
+      SELECT ${cols} FROM json_populate_recordset(NULL::${quoteIdent(target)}, $1::json)`;
     let batch: string[] = [];
     const flush = async () => { if (batch.length) { await db.query(insert, [`[${batch.join(",")}]`]); rows += batch.length; batch = []; } };
     for (const o of t.objects) {
@@ -65,7 +66,7 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
     }
     await flush();
     for (const col of info.identity) {
-      await db.query(`SELECT setval(pg_get_serial_sequence($1, $2), coalesce((SELECT max(${quoteIdent(col)}) FROM ${quoteIdent(t.name)}), 0) + 1, false)`, [t.name, col]);
+      await db.query(`SELECT setval(pg_get_serial_sequence($1, $2), coalesce((SELECT max(${quoteIdent(col)}) FROM ${quoteIdent(target)}), 0) + 1, false)`, [target, col]);
     }
     say(`  ${t.name}: ${t.rows} rows`);
   }

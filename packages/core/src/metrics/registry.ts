@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Timeline } from "./timeline.js";
 
 /** Latency buckets (seconds) from sub-millisecond Redis to multi-second cold Postgres. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -12,6 +13,7 @@ export function createMetrics() {
   const reg = [registry];
   return {
     registry,
+    timeline: new Timeline(),
     httpRequests: new Counter({ name: "http_requests_total", help: "HTTP requests by route and status", labelNames: ["method", "route", "status"], registers: reg }),
     httpDuration: new Histogram({ name: "http_request_duration_seconds", help: "HTTP request duration", labelNames: ["method", "route"], buckets: LATENCY_BUCKETS, registers: reg }),
     // Postgres (seed: database_metrics)
@@ -40,6 +42,10 @@ export function createMetrics() {
     compressionDuration: new Histogram({ name: "compression_duration_seconds", help: "Time spent compressing, by level", labelNames: ["level"], buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05], registers: reg }),
     compressionFailures: new Counter({ name: "compression_failures_total", help: "Compressions that failed (the value was stored uncompressed)", registers: reg }),
     memoryCorruption: new Counter({ name: "memory_corruption_total", help: "Cached memory values that failed their checksum or decode (rebuilt from Postgres)", labelNames: ["kind"], registers: reg }),
+    // Backups (set by the jobs; refreshed from the catalog when /metrics is scraped)
+    backupRuns: new Counter({ name: "backup_runs_total", help: "Backup and archive job runs by outcome", labelNames: ["kind", "outcome"], registers: reg }),
+    backupLastSuccess: new Gauge({ name: "backup_last_success_timestamp_seconds", help: "When the newest verified set of a kind finished", labelNames: ["kind"], registers: reg }),
+    backupAge: new Gauge({ name: "backup_age_seconds", help: "Age of the newest verified set of a kind", labelNames: ["kind"], registers: reg }),
     outboxSent: new Counter({ name: "outbox_sent_total", help: "Approved replies marked sent", registers: reg }),
   };
 }

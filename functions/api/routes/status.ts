@@ -1,0 +1,23 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { statusSnapshot } from "@hitl/core";
+import { createOpenApiApp } from "../http/openapi.js";
+import { requireScopes } from "../http/middleware.js";
+import { securedErrors } from "../http/schemas.js";
+import { renderStatus } from "../status/render.js";
+
+const statusRoute = createRoute({
+  method: "get", path: "/status", summary: "Status page (HTML): queues, reviews, breaker, backups, last hour's latency and throughput",
+  description: "Admin key required, except under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).",
+  security: [{ bearerAuth: [] }],
+  responses: { 200: { description: "HTML", content: { "text/html": { schema: z.string() } } }, ...securedErrors },
+});
+
+/** CSP: the page loads nothing and runs nothing. */
+const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+export function statusRoutes() {
+  const app = createOpenApiApp();
+  const admin = requireScopes(["admin"]);
+  app.use("/status", async (c, next) => (process.env.STATUS_PAGE_OPEN === "1" ? next() : admin(c, next)));
+  return app.openapi(statusRoute, async (c) => c.html(renderStatus(await statusSnapshot(c.get("services"))), 200, { "Content-Security-Policy": CSP }));
+}

@@ -1,0 +1,63 @@
+import type { Registry } from "prom-client";
+
+/** What we need of Powertools' Metrics: add values, then flush them as one EMF document. */
+export interface EmfSink {
+  addMetric(name: string, unit: string, value: number): void;
+  publishStoredMetrics(): void;
+}
+
+const UNIT: Record<string, string> = { seconds: "Seconds", bytes: "Bytes" };
+const unitOf = (name: string) => UNIT[Object.keys(UNIT).find((u) => name.includes(u)) ?? ""] ?? "Count";
+
+/**
+ * Emits the registry's metrics as CloudWatch Embedded Metric Format (through Powertools): counters
+ * as the increase since the last flush, gauges as their value, histograms as the mean of this
+ * flush's observations. In Lambda each instance flushes after each invocation; CloudWatch then
+ * aggregates across instances (Sum for counters, Average/Maximum for the rest).
+ */
+export class EmfPublisher {
+  private readonly last = new Map<string, number>();
+
+  constructor(private readonly registry: Registry, private readonly sink: EmfSink) {}
+
+  private delta(name: string, total: number): number {
+    const d = total - (this.last.get(name) ?? 0);
+    this.last.set(name, total);
+    return d;
+  }
+
+  async publish(): Promise<number> {
+    let emitted = 0;
+    for (const m of await this.registry.getMetricsAsJSON()) {
+      const type = String(m.type);
+      const values = m.values as { value: number; labels: Record<string, string | number>; metricName?: string }[];
+      if (type === "counter") {
+        const total = values.reduce((s, v) => s + v.value, 0);
+        this.sink.addMetric(m.name, "Count", this.delta(m.name, total));
+        // Labelled counters also go out per label set (EMF documents share one dimension set):
+        // backup_runs_total{kind="postgres",outcome="success"} -> backup_runs_total__kind_postgres__outcome_success
+        for (const v of values) {
+          const labels = Object.entries(v.labels);
+          if (!labels.length) continue;
+          const name = `${m.name}__${labels.map(([k, l]) => `${k}_${l}`).join("__")}`;
+          this.sink.addMetric(name, "Count", this.delta(name, v.value));
+        }
+      } else if (type === "gauge") {
+        if (!values.length) continue;
+        this.sink.addMetric(m.name, unitOf(m.name), values.reduce((s, v) => s + v.value, 0));
+      } else if (type === "histogram") {
+        const sum = values.filter((v) => v.metricName?.endsWith("_sum")).reduce((s, v) => s + v.value, 0);
+        const count = values.filter((v) => v.metricName?.endsWith("_count")).reduce((s, v) => s + v.value, 0);
+        const dSum = sum - (this.last.get(`${m.name}_sum`) ?? 0);
+        const dCount = count - (this.last.get(`${m.name}_count`) ?? 0);
+        this.last.set(`${m.name}_sum`, sum);
+        this.last.set(`${m.name}_count`, count);
+        if (dCount <= 0) continue;
+        this.sink.addMetric(m.name, unitOf(m.name), dSum / dCount);
+      } else continue;
+      emitted++;
+    }
+    this.sink.publishStoredMetrics();
+    return emitted;
+  }
+}
