@@ -1,0 +1,87 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { createTestContext, type TestContext } from "./support/stack.js";
+import { emfPublisher } from "../functions/lib/emf.js";
+
+/** The seed addendum's metric names (Monitoring & Alerting), plus the project's own. */
+const SEED_METRICS = ["pool_size_active", "pool_size_waiting", "query_duration_seconds", "connection_errors_total", "connection_pool_hits",
+  "connection_pool_misses", "operation_latency_seconds", "memory_usage_bytes", "context_size_bytes", "compression_events_total", "compression_duration_seconds"];
+const PROJECT_METRICS = ["wal_depth", "wal_dead_letters_total", "redis_breaker_state", "backup_age_seconds", "backup_runs_total", "memory_corruption_total", "compression_failures_total"];
+
+let t: TestContext;
+beforeAll(async () => {
+  t = await createTestContext();
+  // Exercise the paths that observe each metric.
+  await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: "obs", text: "hi" } });
+  await t.call("GET", "/v1/messages/stats", { key: t.keys.agent });
+  await t.call("PATCH", "/v1/users/obs/memory/context", { key: t.keys.agent, body: { updates: { name: "O", notes: "n".repeat(5000) } } });
+  t.services.metrics.backupRuns.inc({ kind: "postgres", outcome: "success" });
+});
+
+describe("metrics, both ways", () => {
+  it("serves every seed and project metric as Prometheus text", async () => {
+    const text = await (await t.call("GET", "/metrics", { key: t.keys.admin })).text();
+    for (const name of [...SEED_METRICS, ...PROJECT_METRICS]) expect(text, name).toMatch(new RegExp(`^# TYPE ${name} `, "m"));
+    expect(text).toMatch(/^memory_usage_bytes [1-9]\d*$/m);
+  });
+
+  it("emits every seed metric as CloudWatch EMF through Powertools", async () => {
+    const lines: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    (process.stdout as { write: unknown }).write = (chunk: string | Uint8Array) => { lines.push(String(chunk)); return true; };
+    try {
+      await emfPublisher(t.services.metrics.registry).publish();
+    } finally {
+      (process.stdout as { write: unknown }).write = write;
+    }
+    const docs = lines.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    const names = docs.flatMap((d) => d._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name));
+    for (const name of SEED_METRICS.filter((n) => !n.includes("seconds") && n !== "context_size_bytes")) expect(names, name).toContain(name);
+    // Histograms go out when they observed something in the flush window.
+    for (const name of ["query_duration_seconds", "operation_latency_seconds", "context_size_bytes", "compression_duration_seconds"]) expect(names, name).toContain(name);
+    expect(names).toContain("backup_runs_total__kind_postgres__outcome_success");
+    expect(docs[0]._aws.CloudWatchMetrics[0].Namespace).toBe("HitlDataLayer");
+    expect(docs[0].service).toBe("hitl-data-layer");
+  });
+});
+
+describe("alerts", () => {
+  const declared: { kind: string; name: string; args: any }[] = [];
+  const g = globalThis as any;
+  beforeAll(() => {
+    const rec = (kind: string) => class { name: string; arn: string; constructor(name: string, args: any = {}) { declared.push({ kind, name, args }); this.name = name; this.arn = `arn:${name}`; } };
+    g.$app = { name: "hitl", stage: "test" };
+    g.sst = { aws: { SnsTopic: rec("topic") } };
+    g.aws = { cloudwatch: { MetricAlarm: rec("alarm"), Dashboard: rec("dashboard") } };
+  });
+  afterAll(() => { for (const k of ["$app", "sst", "aws"]) delete g[k]; });
+
+  it("declares the seed's three alarms with its thresholds, backup-missed and dead-letter alarms, to an SNS topic", async () => {
+    const { alarms } = await import(/* @vite-ignore */ path.resolve("infra/alarms.ts"));
+    alarms();
+    const by = Object.fromEntries(declared.filter((d) => d.kind === "alarm").map((d) => [d.name, d.args]));
+    expect(by.DatabasePoolExhaustion).toMatchObject({ metricName: "pool_size_waiting", threshold: 5, comparisonOperator: "GreaterThanThreshold", period: 60, evaluationPeriods: 5 });
+    expect(by.RedisHighLatency).toMatchObject({ metricName: "operation_latency_seconds", threshold: 0.01, statistic: "Average", period: 60, evaluationPeriods: 5 });
+    expect(by.MemoryCompressionFailure).toMatchObject({ metricName: "compression_failures_total", threshold: 10, statistic: "Sum", period: 300, evaluationPeriods: 1 });
+    expect(by.PostgresBackupMissed.period * by.PostgresBackupMissed.evaluationPeriods).toBe(26 * 3600);
+    expect(by.PostgresBackupMissed).toMatchObject({ treatMissingData: "breaching", comparisonOperator: "LessThanThreshold", threshold: 1 });
+    expect(by.RedisSnapshotMissed.period * by.RedisSnapshotMissed.evaluationPeriods).toBe(7 * 3600);
+    expect(by.DeadLetterGrowth).toMatchObject({ metricName: "wal_dead_letters_total", threshold: 0 });
+    for (const a of Object.values(by)) expect((a as any).alarmActions).toEqual(["arn:Alerts"]);
+    const dash = declared.find((d) => d.kind === "dashboard")!;
+    expect(JSON.parse(dash.args.dashboardBody).widgets.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it("ships the same alerts as Prometheus rules", () => {
+    const rules = parse(readFileSync("ops/prometheus/alerts.yml", "utf8")).groups[0].rules as { alert: string; expr: string; for?: string; labels: { severity: string } }[];
+    const by = Object.fromEntries(rules.map((r) => [r.alert, r]));
+    expect(by.DatabasePoolExhaustion).toMatchObject({ expr: expect.stringContaining("pool_size_waiting) > 5"), for: "5m", labels: { severity: "warning" } });
+    expect(by.RedisHighLatency).toMatchObject({ expr: expect.stringMatching(/operation_latency_seconds.*> 0\.01$/), for: "5m" });
+    expect(by.MemoryCompressionFailure).toMatchObject({ expr: expect.stringContaining("increase(compression_failures_total[5m])) > 10"), labels: { severity: "critical" } });
+    expect(by.PostgresBackupMissed!.expr).toContain("> 26 * 3600");
+    expect(by.RedisSnapshotMissed!.expr).toContain("> 7 * 3600");
+    expect(by.DeadLetterGrowth!.expr).toContain("wal_dead_letters_total");
+  });
+});
