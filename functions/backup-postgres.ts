@@ -1,17 +1,3 @@
-import { createLogger, loadConfig } from "@hitl/core";
-import { jobContext, runJob } from "@hitl/core/backup";
-import { emfPublisher } from "./lib/emf.js";
+import { jobHandler } from "./lib/job.js";
 
-/** Scheduled (EventBridge via sst CronV2): runs the backup-postgres job once; see packages/core/src/backup. */
-export async function handler(_event: unknown, context?: { getRemainingTimeInMillis?: () => number }) {
-  const config = await loadConfig();
-  const remaining = context?.getRemainingTimeInMillis?.();
-  const ctx = jobContext(config, { deadline: remaining !== undefined ? Date.now() + remaining : undefined });
-  try {
-    const result = await runJob("backup-postgres", ctx);
-    createLogger(config.logLevel).info("job done", { job: "backup-postgres", ...result });
-    return result;
-  } finally {
-    await emfPublisher(ctx.services.metrics.registry).publish();
-  }
-}
+export const handler = jobHandler("backup-postgres");

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { readBody } from "./process.js";
 import { connect } from "node:net";
 import pg from "pg";
 import { WebSocketServer } from "ws";
@@ -18,15 +19,6 @@ const PG_ERROR_FIELDS = ["severity", "code", "detail", "hint", "position", "inte
 const RAW_TYPES = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
 
 interface SqlQuery { query: string; params?: unknown[] }
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
 
 function toResult(r: pg.QueryResult) {
   return {

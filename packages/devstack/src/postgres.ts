@@ -2,6 +2,7 @@ import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, promises as fs, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { stopper } from "./process.js";
 
 /** Postgres major version pinned to Neon's. */
 export const PG_MAJOR = 17;
@@ -150,18 +151,10 @@ export async function startPostgres(opts: PostgresOptions): Promise<RunningPostg
   });
   child.stderr!.removeAllListeners("data");
   child.stderr!.on("data", () => {});
-  let stopped: Promise<void> | undefined;
   return {
     port: opts.port,
     dataDir,
     url: (db = "postgres") => `postgres://${SUPERUSER}:${PASSWORD}@127.0.0.1:${opts.port}/${db}`,
-    stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGINT");
-      });
-      return stopped;
-    },
+    stop: stopper(child, "SIGINT"),
   };
 }

@@ -1,6 +1,7 @@
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { waitForPort } from "./ports.js";
+import { stopper } from "./process.js";
 
 export interface RunningRedis {
   port: number;
@@ -41,17 +42,9 @@ export async function startRedisServer(opts: { port: number; dir?: string }): Pr
     child.once("exit", (code) => reject(new Error(`redis-server exited (${code}): ${out.trim()}`))));
   await Promise.race([waitForPort(opts.port), exited]);
   exited.catch(() => {});
-  let stopped: Promise<void> | undefined;
   return {
     port: opts.port,
     url: `redis://127.0.0.1:${opts.port}`,
-    stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      });
-      return stopped;
-    },
+    stop: stopper(child, "SIGTERM"),
   };
 }

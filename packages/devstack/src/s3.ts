@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { waitForPort } from "./ports.js";
+import { stopper } from "./process.js";
 
 export interface RunningS3 {
   endpoint: string;
@@ -30,19 +31,11 @@ export async function startS3(opts: { dir: string; port: number; bucket: string 
   const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`s3rver exited (${code}): ${out.trim()}`))));
   await Promise.race([waitForPort(opts.port), exited]);
   exited.catch(() => {});
-  let stopped: Promise<void> | undefined;
   return {
     endpoint: `http://127.0.0.1:${opts.port}`,
     port: opts.port,
     bucket: opts.bucket,
     ...S3RVER_CREDENTIALS,
-    stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      });
-      return stopped;
-    },
+    stop: stopper(child, "SIGTERM"),
   };
 }

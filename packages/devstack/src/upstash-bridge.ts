@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { readBody } from "./process.js";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Redis as IORedis } from "ioredis";
 
@@ -18,15 +19,6 @@ function encode(v: Reply, base64: boolean): unknown {
   const s = typeof v === "string" ? v : v.toString("utf8");
   if (s === "OK" || !base64) return s;
   return (typeof v === "string" ? Buffer.from(v) : v).toString("base64");
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
 }
 
 /**
