@@ -20,12 +20,13 @@ function recorder(kind: string) {
 beforeAll(() => {
   g.$config = (c: unknown) => c;
   g.$app = { name: "hitl-data-layer", stage: "test" };
-  g.sst = { Secret: recorder("sst.Secret"), aws: { Function: recorder("sst.aws.Function"), Bucket: recorder("sst.aws.Bucket"), CronV2: recorder("sst.aws.CronV2"), Queue: recorder("sst.aws.Queue") } };
+  g.sst = { Secret: recorder("sst.Secret"), aws: { Function: recorder("sst.aws.Function"), Bucket: recorder("sst.aws.Bucket"), CronV2: recorder("sst.aws.CronV2"), Queue: recorder("sst.aws.Queue"), SnsTopic: recorder("sst.aws.SnsTopic") } };
   g.aws = {
     s3: { BucketServerSideEncryptionConfigurationV2: recorder("aws.s3.Encryption"), BucketLifecycleConfigurationV2: recorder("aws.s3.Lifecycle"),
       BucketV2: recorder("aws.s3.BucketV2"), BucketVersioningV2: recorder("aws.s3.Versioning"), BucketReplicationConfig: recorder("aws.s3.Replication") },
     lambda: { Invocation: recorder("aws.lambda.Invocation") },
     iam: { Role: recorder("aws.iam.Role"), RolePolicy: recorder("aws.iam.RolePolicy") },
+    cloudwatch: { MetricAlarm: recorder("aws.cloudwatch.MetricAlarm"), Dashboard: recorder("aws.cloudwatch.Dashboard") },
     Provider: recorder("aws.Provider"),
   };
   g.$interpolate = (strings: TemplateStringsArray, ...v: unknown[]) => strings.reduce((a, s, i) => a + s + (i < v.length ? String(v[i]) : ""), "");
@@ -44,6 +45,13 @@ describe("sst.config.ts", () => {
     expect(config.app({ stage: "dev" })).toMatchObject({ removal: "remove", protect: false });
     const out = await config.run();
     expect(out.api).toMatch(/lambda-url/);
+  });
+
+  it("declares the alarms and the operations dashboard", () => {
+    expect(byKind("aws.cloudwatch.MetricAlarm").map((a) => a.name)).toEqual(["DatabasePoolExhaustion", "RedisHighLatency",
+      "MemoryCompressionFailure", "PostgresBackupMissed", "RedisSnapshotMissed", "DeadLetterGrowth"]);
+    expect(byKind("aws.cloudwatch.Dashboard")).toHaveLength(1);
+    expect(byKind("sst.aws.SnsTopic").map((t) => t.name)).toEqual(["Alerts"]);
   });
 
   it("declares the four secrets", () => {
