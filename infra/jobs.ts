@@ -25,6 +25,8 @@ export function jobs(s: Secrets, bucket: sst.aws.Bucket) {
       // Lambda's ceiling; the Postgres backup checkpoints and resumes beyond it.
       timeout: "15 minutes",
       link,
+      // The jobs stream: a small heap keeps them well inside the function's memory at any database size.
+      environment: { NODE_OPTIONS: "--max-old-space-size=128 --max-semi-space-size=4" },
       ...(j.copyMigrations ? { copyFiles: [{ from: "packages/core/migrations", to: "migrations" }] } : {}),
     },
   }));

@@ -2,6 +2,11 @@ import { createLogger, loadConfig } from "@hitl/core";
 import { jobContext, runJob, type JobName } from "@hitl/core/backup";
 import { emfPublisher } from "./emf.js";
 
+export class JobIncompleteError extends Error {
+  override name = "JobIncompleteError";
+  constructor(job: string, id: string) { super(`${job} ${id} checkpointed before the time limit; the retry resumes it`); }
+}
+
 /**
  * A scheduled function (EventBridge Scheduler via sst CronV2): runs one job with the invocation's
  * remaining time as its deadline, logs the outcome and flushes the metrics as EMF.
@@ -14,6 +19,9 @@ export function jobHandler(name: JobName) {
     try {
       const result = await runJob(name, ctx);
       createLogger(config.logLevel).info("job done", { job: name, ...result });
+      // Checkpointed but not finished (the 15-minute limit): failing makes Lambda's async retry
+      // invoke again at once, and that invocation resumes where this one stopped.
+      if (result.status === "incomplete") throw new JobIncompleteError(name, String(result.id));
       return result;
     } finally {
       await emfPublisher(ctx.services.metrics.registry).publish();
