@@ -18,8 +18,8 @@ export async function walBench(env: BenchEnv): Promise<BenchResult[]> {
 
   console.log(`  ingest: ${N} sequential requests ...`);
   let seq = 0;
-  const apiIngest = await sampleSequential(N, () => post("/v1/messages", env.keys.bot, msg(seq++)));
-  const rawIngest = await sampleSequential(N, () => env.raw.rpush(rawKey, JSON.stringify({ id: randomUUID(), ...msg(seq++) })));
+  const apiIngest = await sampleSequential(N, () => post("/v1/messages", env.keys.bot, msg(seq++)), 500);
+  const rawIngest = await sampleSequential(N, () => env.raw.rpush(rawKey, JSON.stringify({ id: randomUUID(), ...msg(seq++) })), 500);
 
   console.log(`  claim + ack: ${N} sequential requests each ...`);
   const claimed: { message_id: string; lease_token: string }[] = [];
@@ -33,6 +33,9 @@ export async function walBench(env: BenchEnv): Promise<BenchResult[]> {
   const sustained = await sampleSustained(5, 16, () => post("/v1/messages", env.keys.bot, msg(seq++)));
   const rawSustained = await sampleSustained(5, 16, () => env.raw.rpush(rawKey, JSON.stringify(msg(seq++))));
   if (sustained.errors) throw new Error(`${sustained.errors} errors during sustained ingest`);
+  console.log("  sustained ingest in batches of 10 (as the userbot sends them): 5 s at 8 concurrent requests ...");
+  const batched = await sampleSustained(5, 8, () => post("/v1/messages", env.keys.bot, { messages: Array.from({ length: 10 }, () => msg(seq++)) }));
+  const rawBatched = await sampleSustained(5, 8, () => env.raw.rpush(rawKey, ...Array.from({ length: 10 }, () => JSON.stringify(msg(seq++)))));
 
   const p = (s: number[], q: number) => percentile(s, q);
   return [
@@ -44,5 +47,7 @@ export async function walBench(env: BenchEnv): Promise<BenchResult[]> {
     result("wal.ack.http.p99", p(apiAck, 99), "ms", "raw upstash ZREM p99", p(rawAck, 99)),
     result("wal.ingest.sustained.throughput", sustained.perSecond, "msg/s", "raw upstash RPUSH, same concurrency", rawSustained.perSecond),
     result("wal.ingest.sustained.p99", p(sustained.latencies, 99), "ms", "raw upstash RPUSH p99, same concurrency", p(rawSustained.latencies, 99)),
+    result("wal.ingest.batched10.throughput", batched.perSecond * 10, "msg/s", "raw upstash RPUSH of 10, same concurrency", rawBatched.perSecond * 10),
+    result("wal.ingest.batched10.p99", p(batched.latencies, 99), "ms", "raw upstash RPUSH of 10 p99", p(rawBatched.latencies, 99)),
   ];
 }
