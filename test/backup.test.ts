@@ -1,6 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { Redis } from "@upstash/redis";
-import { createServices, parseConfig, useLocalNeonProxy, NeonDb } from "@hitl/core";
+import { useLocalNeonProxy, NeonDb } from "@hitl/core";
 import { archiveOldPartitions, backupPostgres, backupRedis, readArchive, restorePostgres, restoreRedis, verifySet, RestoreRefusedError, type S3BlobStore } from "@hitl/core/backup";
 import { createTestContext, stack, type TestContext } from "./support/stack.js";
 import { createEmptyDatabase, createTestBucket, tableFingerprints, withPg } from "./support/backup.js";

@@ -1,5 +1,4 @@
 import { createServices, loadConfig, type Services } from "@hitl/core";
-import type { AppEnv } from "./http/env.js";
 import { toErrorResponse } from "./http/errors.js";
 import { bodyGuards, notFound, requestContext, withServices } from "./http/middleware.js";
 import { createOpenApiApp } from "./http/openapi.js";
