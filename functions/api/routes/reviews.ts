@@ -17,19 +17,23 @@ const claim = securedRoute(["reviewer"], {
   request: { body: jsonBody(ClaimReviewBody, false) },
   responses: { 200: jsonContent(Interaction), 204: { description: "nothing to review" }, ...securedErrors },
 });
-const transition = (path: string, summary: string, body?: z.ZodType) => securedRoute(["reviewer"], {
-  method: "post", path, tags: ["reviews"], summary,
-  request: { params: IdParam, ...(body ? { body: jsonBody(body, false) } : {}) },
-  responses: { 200: jsonContent(Interaction), 404: jsonContent(z.any(), "unknown id"), 409: conflict, ...securedErrors },
+const transitionResponses = { 200: jsonContent(Interaction), 404: jsonContent(z.any(), "unknown id"), 409: conflict, ...securedErrors };
+const start = securedRoute(["reviewer"], {
+  method: "post", path: "/v1/reviews/{id}/start", tags: ["reviews"], summary: "Start reviewing one item",
+  request: { params: IdParam, body: jsonBody(ClaimReviewBody, false) }, responses: transitionResponses,
 });
-const start = transition("/v1/reviews/{id}/start", "Start reviewing one item", ClaimReviewBody);
 const approve = securedRoute(["reviewer"], {
   method: "post", path: "/v1/reviews/{id}/approve", tags: ["reviews"], summary: "Approve (enters the outbox)",
-  request: { params: IdParam, body: jsonBody(ApproveBody) },
-  responses: { 200: jsonContent(Interaction), 404: jsonContent(z.any(), "unknown id"), 409: conflict, ...securedErrors },
+  request: { params: IdParam, body: jsonBody(ApproveBody) }, responses: transitionResponses,
 });
-const reject = transition("/v1/reviews/{id}/reject", "Reject", RejectBody);
-const cancel = transition("/v1/reviews/{id}/cancel", "Cancel a review in progress (back to pending)");
+const reject = securedRoute(["reviewer"], {
+  method: "post", path: "/v1/reviews/{id}/reject", tags: ["reviews"], summary: "Reject",
+  request: { params: IdParam, body: jsonBody(RejectBody, false) }, responses: transitionResponses,
+});
+const cancel = securedRoute(["reviewer"], {
+  method: "post", path: "/v1/reviews/{id}/cancel", tags: ["reviews"], summary: "Cancel a review in progress (back to pending)",
+  request: { params: IdParam }, responses: transitionResponses,
+});
 
 export function reviewRoutes() {
   const reviewer = (c: { get(k: "principal"): { id: string } | undefined }) => c.get("principal")!.id;
@@ -39,14 +43,8 @@ export function reviewRoutes() {
       const item = await c.get("services").reviews.claim(reviewer(c), c.req.valid("json").lease_seconds);
       return item ? c.json(item, 200) : c.body(null, 204);
     })
-    .openapi(start, async (c) => {
-      const body = (c.req.valid("json" as never) ?? {}) as { lease_seconds?: number };
-      return c.json(await c.get("services").reviews.start(c.req.valid("param").id, reviewer(c), body.lease_seconds ?? 900), 200);
-    })
+    .openapi(start, async (c) => c.json(await c.get("services").reviews.start(c.req.valid("param").id, reviewer(c), c.req.valid("json").lease_seconds), 200))
     .openapi(approve, async (c) => c.json(await c.get("services").reviews.approve(c.req.valid("param").id, reviewer(c), c.req.valid("json")), 200))
-    .openapi(reject, async (c) => {
-      const body = (c.req.valid("json" as never) ?? {}) as { reviewer_notes?: string };
-      return c.json(await c.get("services").reviews.reject(c.req.valid("param").id, reviewer(c), body.reviewer_notes), 200);
-    })
+    .openapi(reject, async (c) => c.json(await c.get("services").reviews.reject(c.req.valid("param").id, reviewer(c), c.req.valid("json").reviewer_notes), 200))
     .openapi(cancel, async (c) => c.json(await c.get("services").reviews.cancel(c.req.valid("param").id, reviewer(c)), 200));
 }
