@@ -1,4 +1,4 @@
-import { NeonDb, useLocalNeonProxy } from "@hitl/core";
+import { NeonDb, PoolDb, useLocalNeonProxy } from "@hitl/core";
 import { S3BlobStore, backupPostgres } from "@hitl/core/backup";
 import type { StackEndpoints } from "@hitl/devstack";
 
@@ -12,7 +12,9 @@ const store = new S3BlobStore({ bucket: s.s3Bucket, region: "us-east-1", endpoin
 let peak = process.memoryUsage().rss;
 const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 100);
 const t = performance.now();
-const out = await backupPostgres({ db, store, progress: (l) => process.stderr.write(l + "\n") }, { verify: false });
+const reader = new PoolDb(s.databaseUrl);
+const out = await backupPostgres({ db, reader, store, progress: (l) => process.stderr.write(l + "\n") }, { verify: false });
+await reader.end();
 clearInterval(sampler);
 if (out.status !== "complete") throw new Error("backup incomplete");
 console.log(JSON.stringify({ seconds: (performance.now() - t) / 1000, peak, id: out.manifest.id, rows: out.manifest.totals.rows, bytes: out.manifest.totals.bytes }));

@@ -25,8 +25,8 @@ async function main() {
     options: { database: { type: "string" }, redis: { type: "string" }, "redis-token": { type: "string" }, yes: { type: "boolean", default: false } } });
   if (!command) throw new UsageError();
   const { config, settings, stop } = await cliConfig(progress);
+  const ctx = jobContext(config, { progress });
   try {
-    const ctx = jobContext(config, { progress });
     const t0 = Date.now();
     const took = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     switch (command) {
@@ -103,6 +103,7 @@ async function main() {
         throw new UsageError();
     }
   } finally {
+    await ctx.reader.end().catch(() => {});
     await stop();
   }
 }

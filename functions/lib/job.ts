@@ -24,6 +24,7 @@ export function jobHandler(name: JobName) {
       if (result.status === "incomplete") throw new JobIncompleteError(name, String(result.id));
       return result;
     } finally {
+      await ctx.reader.end().catch(() => {});
       await emfPublisher(ctx.services.metrics.registry).publish();
     }
   };

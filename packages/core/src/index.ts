@@ -5,6 +5,7 @@ export { KeyRing, hashKey, generateKey, hasScope, type Principal } from "./auth/
 export { CircuitBreaker, type BreakerState } from "./cache/breaker.js";
 export { RedisGateway } from "./cache/redis.js";
 export { NeonDb, type Db, type Statement } from "./db/db.js";
+export { PoolDb } from "./db/pool-db.js";
 export { useLocalNeonProxy } from "./db/neon-local.js";
 export { isConnectionError, withConnectRetry } from "./db/retry.js";
 export { migrate, readMigrations, MigrationChecksumError, DEFAULT_MIGRATIONS_DIR, findMigrationsDir, type Migration } from "./db/migrate.js";

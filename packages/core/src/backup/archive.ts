@@ -20,7 +20,7 @@ const MONTHS_AHEAD = 3;
 
 export const archivePrefix = (partition: string) => `archives/interactions/${partition}/`;
 
-export interface ArchiveDeps { db: Db; store: StreamingBlobStore; log?: Logger; now?: () => Date; progress?: (l: string) => void }
+export interface ArchiveDeps { db: Db; reader?: Db; store: StreamingBlobStore; log?: Logger; now?: () => Date; progress?: (l: string) => void }
 
 /** `interactions_2026_01` -> the first instant after its month. */
 function partitionEnd(name: string): Date | null {
@@ -57,7 +57,7 @@ export async function archivePartition(deps: ArchiveDeps, partition: string, now
     const writer = new NdjsonObjectWriter(deps.store, `${prefix}part-${String(objects.length).padStart(4, "0")}.ndjson.gz`);
     const users = new Set<string>();
     while (writer.rows < ARCHIVE_OBJECT_ROWS) {
-      const page = await readPage(deps.db, table, after, PAGE);
+      const page = await readPage(deps.reader ?? deps.db, table, after, PAGE);
       if (page.rows) for (const line of page.text.split("\n")) users.add(userHash((JSON.parse(line) as { user_id: string }).user_id));
       await writer.writeText(page.text, page.rows);
       if (page.last) after = page.last;

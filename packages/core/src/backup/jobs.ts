@@ -1,6 +1,7 @@
 import type { Config } from "../config/types.js";
 import { createServices, type Services } from "../services.js";
 import { S3BlobStore } from "../storage/s3-blob.js";
+import { PoolDb } from "../db/pool-db.js";
 import { archiveOldPartitions } from "./archive.js";
 import { backupPostgres } from "./pg-backup.js";
 import { backupRedis } from "./redis-backup.js";
@@ -14,6 +15,8 @@ const SAFETY_MARGIN_MS = 60_000;
 
 export interface JobContext {
   services: Services;
+  /** Bulk page reads over the WebSocket pool (see PoolDb). */
+  reader: PoolDb;
   store: S3BlobStore;
   /** Epoch ms by which the job must have stopped (Lambda: now + remaining time). */
   deadline?: number;
@@ -21,7 +24,8 @@ export interface JobContext {
 }
 
 export function jobContext(config: Config, opts: { deadline?: number; progress?: (line: string) => void } = {}): JobContext {
-  return { services: createServices(config), store: new S3BlobStore(config.s3), ...opts };
+  const services = createServices(config);
+  return { services, reader: new PoolDb(config.databaseUrl), store: new S3BlobStore(config.s3), ...opts };
 }
 
 const KIND: Record<JobName, string> = { "backup-postgres": "postgres", "backup-redis": "redis", archive: "archive" };
@@ -43,7 +47,7 @@ export async function runJob(name: JobName, ctx: JobContext): Promise<Record<str
 
 async function runJobOnce(name: JobName, ctx: JobContext): Promise<Record<string, unknown>> {
   const { services: s, store, progress } = ctx;
-  const deps = { db: s.db, store, log: s.log, progress };
+  const deps = { db: s.db, reader: ctx.reader, store, log: s.log, progress };
   switch (name) {
     case "backup-postgres": {
       const out = await backupPostgres(deps, { shouldStop: () => ctx.deadline !== undefined && Date.now() > ctx.deadline - SAFETY_MARGIN_MS });

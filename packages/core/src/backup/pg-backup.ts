@@ -23,7 +23,12 @@ const RESUME_WINDOW_MS = 24 * 3600_000;
 interface TableState extends TableEntry { done: boolean; after: string[] | null }
 interface State { id: string; started_at: string; schema_version: string; schema_objects: ObjectEntry[]; tables: TableState[] }
 
-export interface BackupDeps { db: Db; store: StreamingBlobStore; log?: Logger; now?: () => Date; migrationsDir?: string; progress?: (line: string) => void }
+export interface BackupDeps {
+  db: Db;
+  /** Where pages are read from (default `db`); the jobs pass a WebSocket `PoolDb`. */
+  reader?: Db;
+  store: StreamingBlobStore; log?: Logger; now?: () => Date; migrationsDir?: string; progress?: (line: string) => void;
+}
 export interface BackupOptions {
   /** Stop between objects once this returns true (Lambda: remaining time low); state is saved. */
   shouldStop?: () => boolean;
@@ -80,12 +85,13 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
 async function exportObject(deps: BackupDeps, info: TableInfo, ts: TableState, key: string): Promise<void> {
   const writer = new NdjsonObjectWriter(deps.store, key);
   let after = ts.after;
-  let next = readPage(deps.db, info, after, PAGE_ROWS);
+  const reader = deps.reader ?? deps.db;
+  let next = readPage(reader, info, after, PAGE_ROWS);
   for (;;) {
     const page = await next;
     if (page.last) after = page.last;
     const more = page.rows === PAGE_ROWS && writer.rows + page.rows < OBJECT_ROWS;
-    if (more) next = readPage(deps.db, info, after, PAGE_ROWS);
+    if (more) next = readPage(reader, info, after, PAGE_ROWS);
     await writer.writeText(page.text, page.rows);
     if (page.rows < PAGE_ROWS) { ts.done = true; break; }
     if (!more) break;
