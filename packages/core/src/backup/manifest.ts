@@ -27,6 +27,8 @@ export interface Manifest {
   schema_version?: string;
   schema_objects?: ObjectEntry[];
   tables?: TableEntry[];
+  /** How table rows are written (absent: `json`). */
+  row_format?: "json" | "composite";
   /** Postgres: months (YYYY_MM) of interaction partitions the data needs. */
   partitions?: string[];
   /** Redis: the snapshot object and key counts by type. */

@@ -56,6 +56,10 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
   const tables = new Map((await listTables(deps.db, { leaves: true })).map((t) => [t.name, t]));
   const queue = state.tables.filter((t) => !t.done);
   let stopped = false;
+  // Checkpoints are written one at a time, each with the whole state as it is then: the last
+  // one stored is always the newest (two workers must not race on one object).
+  let saving = Promise.resolve();
+  const checkpoint = () => (saving = saving.then(() => deps.store.put(stateKey(state.id), JSON.stringify(state), "application/json")));
   const worker = async () => {
     for (let ts = queue.shift(); ts && !stopped; ts = queue.shift()) {
       const info = tables.get(ts.name);
@@ -63,7 +67,7 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
       while (!ts.done) {
         if (stopped || opts.shouldStop?.()) { stopped = true; return; }
         await exportObject(deps, info, ts, `${prefix}data/${ts.name}/${String(ts.objects.length).padStart(5, "0")}.ndjson.gz`);
-        await deps.store.put(stateKey(state.id), JSON.stringify(state), "application/json");
+        await checkpoint();
       }
       say(`  ${ts.name}: ${ts.rows} rows in ${ts.objects.length} object(s)`);
       await opts.afterTable?.(ts.name);
@@ -86,12 +90,12 @@ async function exportObject(deps: BackupDeps, info: TableInfo, ts: TableState, k
   const writer = new NdjsonObjectWriter(deps.store, key);
   let after = ts.after;
   const reader = deps.reader ?? deps.db;
-  let next = readPage(reader, info, after, PAGE_ROWS);
+  let next = readPage(reader, info, after, PAGE_ROWS, "composite");
   for (;;) {
     const page = await next;
     if (page.last) after = page.last;
     const more = page.rows === PAGE_ROWS && writer.rows + page.rows < OBJECT_ROWS;
-    if (more) next = readPage(reader, info, after, PAGE_ROWS);
+    if (more) next = readPage(reader, info, after, PAGE_ROWS, "composite");
     await writer.writeText(page.text, page.rows);
     if (page.rows < PAGE_ROWS) { ts.done = true; break; }
     if (!more) break;
@@ -150,7 +154,7 @@ async function finish(deps: BackupDeps, state: State, now: Date): Promise<Manife
   const all = [...state.schema_objects, ...tables.flatMap((t) => t.objects)];
   const manifest: Manifest = {
     format: 1, kind: "postgres", id: state.id, prefix: setPrefix("postgres", state.id), started_at: state.started_at, finished_at: now.toISOString(),
-    schema_version: state.schema_version, schema_objects: state.schema_objects, tables, partitions: months?.m ?? [],
+    schema_version: state.schema_version, schema_objects: state.schema_objects, tables, row_format: "composite", partitions: months?.m ?? [],
     totals: { objects: all.length, bytes: all.reduce((s, o) => s + o.bytes, 0), rows: tables.reduce((s, t) => s + t.rows, 0) },
   };
   await deps.store.put(`${manifest.prefix}manifest.json`, JSON.stringify(manifest, null, 2), "application/json");

@@ -57,10 +57,22 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
     const info = tables.get(target);
     if (!info) throw new RestoreRefusedError(`table ${target} does not exist in schema ${m.schema_version}`);
     const cols = info.columns.map(quoteIdent).join(", ");
-    const insert = `INSERT INTO ${quoteIdent(target)} (${cols}) ${info.identity.length ? "OVERRIDING SYSTEM VALUE" : ""}
-      SELECT ${cols} FROM json_populate_recordset(NULL::${quoteIdent(target)}, $1::json)`;
+    const override = info.identity.length ? "OVERRIDING SYSTEM VALUE" : "";
+    const composite = m.row_format === "composite";
+    // Composite lines are Postgres's row text: cast once per row (OFFSET 0 keeps the cast from being
+    // repeated per column), then pick the insertable columns.
+    const insert = composite
+      ? `INSERT INTO ${quoteIdent(target)} (${cols}) ${override}
+         SELECT ${info.columns.map((c) => `(r).${quoteIdent(c)}`).join(", ")} FROM (SELECT x::${quoteIdent(target)} AS r FROM unnest($1::text[]) x OFFSET 0) s`
+      : `INSERT INTO ${quoteIdent(target)} (${cols}) ${override}
+         SELECT ${cols} FROM json_populate_recordset(NULL::${quoteIdent(target)}, $1::json)`;
     let batch: string[] = [];
-    const flush = async () => { if (batch.length) { await db.query(insert, [`[${batch.join(",")}]`]); rows += batch.length; batch = []; } };
+    const flush = async () => {
+      if (!batch.length) return;
+      await db.query(insert, [composite ? batch.map((l) => JSON.parse(l) as string) : `[${batch.join(",")}]`]);
+      rows += batch.length;
+      batch = [];
+    };
     for (const o of t.objects) {
       await readNdjson(await store.read(o.key), async (line) => { batch.push(line); if (batch.length >= INSERT_ROWS) await flush(); });
     }
