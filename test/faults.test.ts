@@ -68,6 +68,8 @@ describe("Redis down: the breaker and the Postgres fallback", () => {
     expect((await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: "f2", text: "back" } })).status).toBe(202);
     expect(t.services.redis.breaker.state).toBe("closed");
     expect((await json(await t.call("GET", "/v1/health", { key: t.keys.admin }))).redis).toMatchObject({ ok: true, breaker: "closed" });
+    // The status written while Redis was unreachable: its stale cache entry was dropped on recovery.
+    await expect.poll(async () => (await json(await t.call("GET", "/v1/users/f1/status", { key: t.keys.agent }))).customer_status).toBe("CHURNED");
     const changes = logs.map((l) => JSON.parse(l)).filter((l) => l.msg === "circuit breaker state change").map((l) => `${l.from}->${l.to}`);
     expect(changes).toEqual(["closed->open", "open->half_open", "half_open->closed"]);
     const metrics = await t.services.metrics.registry.getSingleMetricAsString("redis_breaker_transitions_total");

@@ -32,6 +32,7 @@ export async function writeCache(redis: RedisGateway, key: string, value: unknow
   try {
     await redis.run("cache.set", (r) => r.set(key, JSON.stringify(value), { ex: ttlSeconds }));
   } catch (e) {
+    redis.markStale(key);
     log?.warn("cache refresh failed; Postgres has the write", { key, err: e as Error });
   }
 }

@@ -27,6 +27,9 @@ const isReplyError = (e: unknown) => (e as Error)?.name === "UpstashError";
 export class RedisGateway {
   readonly client: Redis;
   readonly breaker: CircuitBreaker;
+  /** Cache keys whose refresh failed while Redis was unreachable: dropped once it is back. */
+  private readonly stale = new Set<string>();
+  private static readonly MAX_STALE_KEYS = 10_000;
 
   constructor(private readonly opts: RedisGatewayOptions) {
     this.client = new Redis({
@@ -44,8 +47,30 @@ export class RedisGateway {
         opts.log?.warn("circuit breaker state change", { breaker: "redis", from, to });
         opts.metrics?.breakerTransitions.inc({ to });
         opts.metrics?.breakerState.set(BREAKER_GAUGE[to]);
+        if (to === "closed") void this.dropStale();
       },
     });
+  }
+
+  /**
+   * A cache value that could not be refreshed after a Postgres write may now be stale; it is
+   * deleted as soon as Redis answers again (the next read rebuilds it from Postgres). Per instance
+   * and best effort: the TTL bounds what this misses.
+   */
+  markStale(key: string): void {
+    if (this.stale.size < RedisGateway.MAX_STALE_KEYS) this.stale.add(key);
+  }
+
+  private async dropStale(): Promise<void> {
+    if (this.stale.size === 0) return;
+    const keys = [...this.stale];
+    this.stale.clear();
+    try {
+      await this.client.del(...keys);
+      this.opts.log?.info("dropped cache keys refreshed while Redis was down", { keys: keys.length });
+    } catch {
+      for (const k of keys) this.markStale(k);
+    }
   }
 
   /** A namespaced key: `key("user", id, "status")` -> `hitl:user:{id}:status`. */

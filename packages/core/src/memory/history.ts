@@ -70,6 +70,7 @@ export async function appendToHistoryCacheSafely(redis: RedisGateway, log: Logge
   try {
     await appendToHistoryCache(redis, userId, entries, first);
   } catch (e) {
+    redis.markStale(historyKey(redis, userId));
     log?.warn("history cache append failed; Postgres has the message", { user_id: userId, err: e as Error });
   }
 }

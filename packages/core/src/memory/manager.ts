@@ -203,6 +203,7 @@ export class MemoryManager {
     try {
       await this.deps.redis.run("memory.ctx.set", (r) => r.eval(SET_IF_NEWER, [this.ctxKey(userId)], [String(version), this.envelope(context), String(CONTEXT_TTL_SECONDS)]));
     } catch (e) {
+      this.deps.redis.markStale(this.ctxKey(userId));
       this.deps.log?.warn("context cache refresh failed; Postgres has the context", { user_id: userId, err: e as Error });
     }
   }
@@ -219,6 +220,7 @@ export class MemoryManager {
     try {
       await this.deps.redis.run("history.append", (r) => r.eval(APPEND_SCRIPT, [historyKey(this.deps.redis, userId)], appendArgs([entry], row!.total === 1)));
     } catch (e) {
+      this.deps.redis.markStale(historyKey(this.deps.redis, userId));
       this.deps.log?.warn("history cache append failed; Postgres has the message", { user_id: userId, err: e as Error });
     }
     return { id: entry.id, total_messages: Math.min(HISTORY_WINDOW, row!.total) };

@@ -53,6 +53,7 @@ export async function refreshProtocolCaches(deps: ProtocolDeps, statuses: Protoc
   try {
     await cacheProtocols(deps.redis, statuses);
   } catch (e) {
+    for (const p of statuses) deps.redis.markStale(protocolKey(deps.redis, p.user_id));
     deps.log?.warn("protocol cache refresh failed", { err: e as Error });
   }
 }
