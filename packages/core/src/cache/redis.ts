@@ -93,6 +93,8 @@ export class RedisGateway {
         }
       }).then((v) => {
         if (replyError) throw replyError;
+        // Redis answers again after a failed refresh that did not open the breaker.
+        if (this.stale.size) void this.dropStale();
         return v;
       });
     } catch (e) {
