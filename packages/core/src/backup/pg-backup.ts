@@ -12,7 +12,7 @@ import { verifySet } from "./verify.js";
 import { createHash } from "node:crypto";
 
 /** Rows fetched per keyset page (one HTTP round trip each). */
-export const PAGE_ROWS = 2500;
+export const PAGE_ROWS = 5000;
 /** Tables (partitions) exported at once: Postgres renders each page on one core. */
 export const BACKUP_CONCURRENCY = 2;
 /** Rows per data object: a resumed backup restarts at most one object's worth of work. */
