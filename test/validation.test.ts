@@ -83,3 +83,16 @@ describe("validation limits", () => {
     expect((await t.call("GET", "/v1/messages/stats", { key: t.keys.admin })).status).toBe(200);
   });
 });
+
+describe("cursors", () => {
+  it("answer 400, never 500, for a forged cursor on every paged list", async () => {
+    const forged = Buffer.from(JSON.stringify(["x", "y", "z"])).toString("base64url");
+    const forged2 = Buffer.from(JSON.stringify(["not a time", "1"])).toString("base64url");
+    for (const [path, key] of [[`/v1/reviews?cursor=${forged}`, t.keys.reviewer], [`/v1/quarantine?cursor=${forged2}`, t.keys.reviewer],
+      [`/v1/protocol/audit?cursor=${forged2}`, t.keys.reviewer], [`/v1/recovery/cursors?cursor=${forged2}`, t.keys.bot],
+      [`/v1/recovery/operations?cursor=${forged2}`, t.keys.bot], ["/v1/reviews?cursor=%%%", t.keys.reviewer]] as const) {
+      const res = await t.call("GET", path, { key });
+      expect(res.status, path).toBe(400);
+    }
+  });
+});

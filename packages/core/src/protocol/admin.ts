@@ -1,7 +1,8 @@
 import { z } from "zod";
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
-import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
+import { ConflictError, NotFoundError } from "../errors.js";
+import { CursorPart, decodeCursor, encodeCursor } from "../db/keyset.js";
 import type { Logger } from "../log.js";
 import { UserId } from "../wal/schemas.js";
 import type { WalQueue } from "../wal/queue.js";
@@ -20,19 +21,9 @@ export const AuditQuery = z.object({ user_id: UserId.optional(), limit: z.coerce
 
 export interface QuarantineDeps { db: Db; redis: RedisGateway; wal: WalQueue; log?: Logger }
 
-const cursorOf = (at: string, id: number | string) => Buffer.from(JSON.stringify([at, String(id)])).toString("base64url");
-function parseCursor(c: string | undefined): [string, string] | null {
-  if (!c) return null;
-  try {
-    const v = JSON.parse(Buffer.from(c, "base64url").toString("utf8"));
-    if (Array.isArray(v) && typeof v[0] === "string" && /^\d+$/.test(v[1])) return v as [string, string];
-  } catch { /* below */ }
-  throw new ValidationError("invalid cursor", [{ in: "query", path: "cursor", message: "not a cursor this API returned", code: "invalid_value" }]);
-}
-
 /** Quarantined messages, newest first, with nickname, customer status and age in hours. */
 export async function listQuarantine(db: Db, q: z.infer<typeof QuarantineQuery>) {
-  const after = parseCursor(q.cursor);
+  const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.integer]);
   const rows = await db.query(`
     SELECT q.message_id, q.user_id, q.message_text, q.chat_id, q.telegram_message_id, q.telegram_date, q.received_at, q.expires_at,
       q.processed, q.processed_at, q.processed_by, q.id, q.received_at::text AS cursor_at, u.nickname,
@@ -40,7 +31,7 @@ export async function listQuarantine(db: Db, q: z.infer<typeof QuarantineQuery>)
       round((extract(epoch FROM now() - q.received_at) / 3600)::numeric, 2)::float8 AS age_hours
     FROM quarantine_messages q LEFT JOIN user_current_status u ON u.user_id = q.user_id
     WHERE ($1::text IS NULL OR q.user_id = $1) AND ($2 OR NOT q.processed)
-      AND ($3::timestamptz IS NULL OR (q.received_at, q.id) < ($3::timestamptz, $4::bigint))
+      AND ($3::timestamptz IS NULL OR (q.received_at, q.id) < ($3::timestamptz, $4::text::bigint))
     ORDER BY q.received_at DESC, q.id DESC LIMIT $5`, [q.user_id ?? null, q.include_processed ?? false, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1]);
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];
@@ -48,7 +39,7 @@ export async function listQuarantine(db: Db, q: z.infer<typeof QuarantineQuery>)
     items: page.map(({ id: _id, cursor_at: _c, ...r }) => ({
       ...r, chat_id: r.chat_id === null ? null : Number(r.chat_id), telegram_message_id: r.telegram_message_id === null ? null : Number(r.telegram_message_id),
     })),
-    next_cursor: rows.length > q.limit && last ? cursorOf(String(last.cursor_at), last.id as string) : null,
+    next_cursor: rows.length > q.limit && last ? encodeCursor([String(last.cursor_at), String(last.id)]) : null,
   };
 }
 
@@ -109,17 +100,17 @@ export async function protocolStats(db: Db) {
 }
 
 export async function protocolAudit(db: Db, q: z.infer<typeof AuditQuery>) {
-  const after = parseCursor(q.cursor);
+  const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.integer]);
   const rows = await db.query(`
     SELECT a.id, a.user_id, a.action, a.performed_by, a.reason, a.previous_status, a.new_status, a.created_at, a.created_at::text AS cursor_at, u.nickname
     FROM protocol_audit_log a LEFT JOIN user_current_status u ON u.user_id = a.user_id
-    WHERE ($1::text IS NULL OR a.user_id = $1) AND ($2::timestamptz IS NULL OR (a.created_at, a.id) < ($2::timestamptz, $3::bigint))
+    WHERE ($1::text IS NULL OR a.user_id = $1) AND ($2::timestamptz IS NULL OR (a.created_at, a.id) < ($2::timestamptz, $3::text::bigint))
     ORDER BY a.created_at DESC, a.id DESC LIMIT $4`, [q.user_id ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1]);
   const page = rows.slice(0, q.limit);
   const last = page[page.length - 1];
   return {
     items: page.map(({ cursor_at: _c, ...r }) => ({ ...r, id: Number(r.id) })),
-    next_cursor: rows.length > q.limit && last ? cursorOf(String(last.cursor_at), last.id as string) : null,
+    next_cursor: rows.length > q.limit && last ? encodeCursor([String(last.cursor_at), String(last.id)]) : null,
   };
 }
 

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Db } from "../db/db.js";
-import { NotFoundError, ValidationError } from "../errors.js";
+import { NotFoundError } from "../errors.js";
+import { CursorPart, decodeCursor, encodeCursor } from "../db/keyset.js";
 import { IsoDateTime, TelegramId, UserId } from "../wal/schemas.js";
 
 export const OPERATION_TYPES = ["startup", "periodic", "manual"] as const;
@@ -28,25 +29,15 @@ const OPERATION_COLUMNS = `id, operation_type, started_at, completed_at, users_c
 
 const cursorRow = (r: Record<string, unknown>) => ({ ...r, last_processed_telegram_id: Number(r.last_processed_telegram_id) });
 const page = <T>(rows: T[], limit: number) => rows.slice(0, limit);
-const encode = (v: unknown[]) => Buffer.from(JSON.stringify(v)).toString("base64url");
-function decode(c: string | undefined, len: number): string[] | null {
-  if (!c) return null;
-  try {
-    const v = JSON.parse(Buffer.from(c, "base64url").toString("utf8"));
-    if (Array.isArray(v) && v.length === len && v.every((x) => typeof x === "string")) return v;
-  } catch { /* below */ }
-  throw new ValidationError("invalid cursor", [{ in: "query", path: "cursor", message: "not a cursor this API returned", code: "invalid_value" }]);
-}
-
 /** All cursors, least recently checked first (keyset paged). */
 export async function listCursors(db: Db, q: z.infer<typeof ListQuery>) {
-  const after = decode(q.cursor, 2);
+  const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.text]);
   const rows = await db.query(`SELECT ${CURSOR_COLUMNS}, last_recovery_check::text AS k FROM message_processing_cursors
     WHERE $1::timestamptz IS NULL OR (last_recovery_check, user_id) > ($1::timestamptz, $2::text)
     ORDER BY last_recovery_check ASC, user_id ASC LIMIT $3`, [after?.[0] ?? null, after?.[1] ?? null, q.limit + 1]);
   const items = page(rows, q.limit);
   const last = items[items.length - 1];
-  return { items: items.map(({ k: _k, ...r }) => cursorRow(r)), next_cursor: rows.length > q.limit && last ? encode([String(last.k), String(last.user_id)]) : null };
+  return { items: items.map(({ k: _k, ...r }) => cursorRow(r)), next_cursor: rows.length > q.limit && last ? encodeCursor([String(last.k), String(last.user_id)]) : null };
 }
 
 export async function getCursor(db: Db, userId: string) {
@@ -98,13 +89,13 @@ export async function updateOperation(db: Db, id: string, b: z.infer<typeof Patc
 }
 
 export async function listOperations(db: Db, q: z.infer<typeof OperationsQuery>) {
-  const after = decode(q.cursor, 2);
+  const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.uuid]);
   const rows = await db.query(`SELECT ${OPERATION_COLUMNS}, started_at::text AS k FROM recovery_operations
     WHERE ($1::text IS NULL OR operation_type = $1) AND ($2::timestamptz IS NULL OR (started_at, id) < ($2::timestamptz, $3::uuid))
     ORDER BY started_at DESC, id DESC LIMIT $4`, [q.operation_type ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1]);
   const items = page(rows, q.limit);
   const last = items[items.length - 1];
-  return { items: items.map(({ k: _k, ...r }) => r), next_cursor: rows.length > q.limit && last ? encode([String(last.k), String(last.id)]) : null };
+  return { items: items.map(({ k: _k, ...r }) => r), next_cursor: rows.length > q.limit && last ? encodeCursor([String(last.k), String(last.id)]) : null };
 }
 
 export async function recoveryStats(db: Db) {

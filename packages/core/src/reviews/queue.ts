@@ -1,22 +1,11 @@
 import type { Db } from "../db/db.js";
-import { ValidationError } from "../errors.js";
+import { CursorPart, decodeCursor, encodeCursor } from "../db/keyset.js";
 import { INTERACTION_COLUMNS, interactionFromRow } from "../interactions/row.js";
 import type { Interaction } from "../interactions/schemas.js";
 
 export interface PendingReview extends Interaction {
   current_customer_status: string;
   nickname: string | null;
-}
-
-interface Cursor { p: number; c: string; i: string }
-
-const encode = (c: Cursor) => Buffer.from(JSON.stringify(c)).toString("base64url");
-function decode(s: string): Cursor {
-  try {
-    const c = JSON.parse(Buffer.from(s, "base64url").toString("utf8")) as Cursor;
-    if (typeof c.p === "number" && typeof c.c === "string" && typeof c.i === "string") return c;
-  } catch { /* below */ }
-  throw new ValidationError("invalid cursor", [{ in: "query", path: "cursor", message: "not a cursor this API returned", code: "invalid_value" }]);
 }
 
 const COLUMNS = INTERACTION_COLUMNS.split(",").map((c) => `i.${c.trim()}`).join(", ");
@@ -26,23 +15,23 @@ const COLUMNS = INTERACTION_COLUMNS.split(",").map((c) => `i.${c.trim()}`).join(
  * user's current status and nickname: one query, keyset-paged.
  */
 export async function listPendingReviews(db: Db, q: { limit: number; min_priority?: number; cursor?: string }): Promise<{ items: PendingReview[]; next_cursor: string | null }> {
-  const after = q.cursor ? decode(q.cursor) : null;
+  const after = decodeCursor(q.cursor, [CursorPart.number, CursorPart.timestamp, CursorPart.uuid]);
   const rows = await db.query(`
     SELECT ${COLUMNS}, coalesce(u.customer_status, 'PROSPECT') AS current_customer_status, u.nickname,
       i.created_at::text AS cursor_created
     FROM interactions i LEFT JOIN user_current_status u ON u.user_id = i.user_id
     WHERE (i.review_status = 'pending' OR (i.review_status = 'reviewing' AND i.review_lease_expires_at < now()))
       AND i.priority_score >= $1
-      AND ($2::float8 IS NULL OR i.priority_score < $2::float8
-           OR (i.priority_score = $2::float8 AND (i.created_at, i.id) > ($3::timestamptz, $4::uuid)))
+      AND ($2::text IS NULL OR i.priority_score < $2::text::float8
+           OR (i.priority_score = $2::text::float8 AND (i.created_at, i.id) > ($3::timestamptz, $4::uuid)))
     ORDER BY i.priority_score DESC, i.created_at ASC, i.id ASC
-    LIMIT $5`, [q.min_priority ?? 0, after?.p ?? null, after?.c ?? null, after?.i ?? null, q.limit + 1]);
+    LIMIT $5`, [q.min_priority ?? 0, after?.[0] ?? null, after?.[1] ?? null, after?.[2] ?? null, q.limit + 1]);
   const page = rows.slice(0, q.limit);
   const items = page.map(({ cursor_created: _, ...r }) => ({
     ...interactionFromRow(r), current_customer_status: String(r.current_customer_status), nickname: (r.nickname as string | null) ?? null,
   }));
   // The cursor keeps created_at at full (microsecond) precision: an ISO string would round it.
   const last = page[page.length - 1];
-  const next = rows.length > q.limit && last ? encode({ p: Number(last.priority_score), c: String(last.cursor_created), i: String(last.id) }) : null;
+  const next = rows.length > q.limit && last ? encodeCursor([String(last.priority_score), String(last.cursor_created), String(last.id)]) : null;
   return { items, next_cursor: next };
 }
