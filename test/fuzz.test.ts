@@ -1,0 +1,43 @@
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createTestContext, type TestContext } from "./support/stack.js";
+import { interactionBody } from "./support/fixtures.js";
+
+let t: TestContext;
+let id: string;
+beforeAll(async () => {
+  t = await createTestContext();
+  id = ((await (await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody() })).json()) as { id: string }).id;
+});
+
+/** Every route that takes a body or a path parameter. */
+const routes = (): [string, string][] => [
+  ["POST", "/v1/messages"], ["POST", "/v1/messages/claim"], ["POST", "/v1/messages/ack"], ["POST", "/v1/interactions"],
+  ["PATCH", `/v1/interactions/${id}/notes`], ["POST", "/v1/reviews/claim"], ["POST", `/v1/reviews/${id}/start`], ["POST", `/v1/reviews/${id}/approve`],
+  ["POST", `/v1/reviews/${id}/reject`], ["POST", "/v1/outbox/claim"], ["POST", `/v1/outbox/${id}/sent`], ["PUT", "/v1/users/fz/status"],
+  ["PUT", "/v1/users/fz/nickname"], ["PATCH", "/v1/users/fz/memory/context"], ["POST", "/v1/users/fz/memory/history"], ["PUT", "/v1/users/fz/protocol"],
+  ["POST", "/v1/quarantine/batch"], ["POST", "/v1/quarantine/qx/process"], ["PUT", "/v1/recovery/cursors/fz"], ["POST", "/v1/recovery/operations"],
+];
+
+describe("bad input never gets a 500", () => {
+  it("arbitrary JSON bodies on every route answer 2xx/4xx with the error shape", async () => {
+    for (const [method, path] of routes()) {
+      await fc.assert(fc.asyncProperty(fc.jsonValue({ maxDepth: 3 }), async (body) => {
+        const res = await t.call(method, path, { key: t.keys.admin, body: JSON.stringify(body) });
+        if (res.status >= 500) throw new Error(`${method} ${path} -> ${res.status} for ${JSON.stringify(body).slice(0, 200)}: ${await res.text()}`);
+        if (res.status >= 400) expect(((await res.json()) as { error: { code: string } }).error.code).toMatch(/^[a-z_]+$/);
+      }), { numRuns: 25 });
+    }
+  }, 120_000);
+
+  it("arbitrary path parameters answer 4xx, not 500", async () => {
+    await fc.assert(fc.asyncProperty(fc.string({ minLength: 1, maxLength: 80 }), async (raw) => {
+      const seg = encodeURIComponent(raw);
+      for (const [method, path] of [["GET", `/v1/interactions/${seg}`], ["GET", `/v1/users/${seg}/status`], ["GET", `/v1/users/${seg}/memory`],
+        ["DELETE", `/v1/quarantine/${seg}`], ["GET", `/v1/recovery/cursors/${seg}`], ["POST", `/v1/reviews/${seg}/cancel`]] as const) {
+        const res = await t.call(method, path, { key: t.keys.admin });
+        if (res.status >= 500) throw new Error(`${method} ${path} -> ${res.status}: ${await res.text()}`);
+      }
+    }), { numRuns: 40 });
+  }, 120_000);
+});
