@@ -41,3 +41,17 @@ describe("bad input never gets a 500", () => {
     }), { numRuns: 40 });
   }, 120_000);
 });
+
+describe("values Postgres cannot store", () => {
+  it("a NUL character answers 400 and writes nothing", async () => {
+    const before = await (await t.call("GET", "/v1/reviews", { key: t.keys.reviewer })).json() as { items: unknown[] };
+    const res = await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_message: "bad \u0000 byte" }) });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("invalid_request");
+    const after = await (await t.call("GET", "/v1/reviews", { key: t.keys.reviewer })).json() as { items: unknown[] };
+    expect(after.items.length).toBe(before.items.length);
+    expect((await t.call("PATCH", "/v1/users/nul/memory/context", { key: t.keys.agent, body: { updates: { note: "a\u0000b" } } })).status).toBe(400);
+    expect((await t.call("PUT", "/v1/users/nul/nickname", { key: t.keys.reviewer, body: { nickname: "n\u0000" } })).status).toBe(400);
+    expect(((await (await t.call("GET", "/v1/users/nul/memory", { key: t.keys.agent })).json()) as { context: object }).context).toEqual({});
+  });
+});

@@ -15,6 +15,11 @@ export function toErrorResponse(err: unknown, c: Context<AppEnv>): Response {
     const body: ErrorBody = { error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } };
     return c.json(body, err.status as 400, headers);
   }
+  if (isDataException(err)) {
+    // SQLSTATE class 22 (data exception): a value Postgres cannot store, e.g. a NUL character in
+    // text. The statement failed whole, so nothing was written; it is the caller's input.
+    return c.json({ error: { code: "invalid_request", message: "a value in the request cannot be stored (for example a NUL character)" } } satisfies ErrorBody, 400);
+  }
   if (err instanceof HTTPException && err.status < 500) {
     // Hono's own 4xx (e.g. malformed JSON from the validator).
     const code = err.status === 400 ? "invalid_request" : err.status === 404 ? "not_found" : err.status === 413 ? "payload_too_large" : "invalid_request";
@@ -23,4 +28,9 @@ export function toErrorResponse(err: unknown, c: Context<AppEnv>): Response {
   const log = c.get("log");
   log?.error("unhandled error", { err: err instanceof Error ? err : String(err) });
   return c.json({ error: { code: "internal", message: "internal error" } } satisfies ErrorBody, 500);
+}
+
+function isDataException(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === "string" && /^22[0-9A-Z]{3}$/.test(code);
 }
