@@ -16,6 +16,7 @@ const msg = (over: Record<string, unknown>) => ({ user_id: "u", text: "hi", ...o
 const cases: Case[] = [
   ["message text empty", "POST", () => "/v1/messages", () => t.keys.bot, msg({ text: "" }), "text"],
   ["message text over 4000", "POST", () => "/v1/messages", () => t.keys.bot, msg({ text: "x".repeat(4001) }), "text"],
+  ["message text with a NUL character", "POST", () => "/v1/messages", () => t.keys.bot, msg({ text: "a\u0000b" }), "text"],
   ["user id with a space", "POST", () => "/v1/messages", () => t.keys.bot, msg({ user_id: "a b" }), "user_id"],
   ["user id over 64", "POST", () => "/v1/messages", () => t.keys.bot, msg({ user_id: "u".repeat(65) }), "user_id"],
   ["received_at not ISO", "POST", () => "/v1/messages", () => t.keys.bot, msg({ received_at: "yesterday" }), "received_at"],

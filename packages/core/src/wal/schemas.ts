@@ -9,9 +9,12 @@ export const TelegramId = z.number().int().safe();
 export const MAX_TEXT_CHARS = 4000;
 export const MAX_BATCH = 100;
 
+/** Text Postgres can store: a queued message must be storable as an interaction later. */
+export const StorableText = z.string().regex(/^[^\u0000]*$/, "must not contain NUL characters");
+
 export const IncomingMessage = z.object({
   user_id: UserId,
-  text: z.string().min(1).max(MAX_TEXT_CHARS),
+  text: StorableText.min(1).max(MAX_TEXT_CHARS),
   chat_id: TelegramId.optional(),
   telegram_message_id: TelegramId.nonnegative().optional(),
   telegram_date: IsoDateTime.optional(),
