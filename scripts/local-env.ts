@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { generateKey, type ApiKeyEntry } from "@hitl/core";
-import type { StackEndpoints } from "@hitl/devstack";
+import { stackSettings, type StackEndpoints } from "@hitl/devstack";
 
 export const DATA_DIR = path.resolve(process.env.DATA_DIR ?? ".data");
 export const STACK_FILE = path.join(DATA_DIR, "stack.json");
@@ -34,16 +34,8 @@ const PASS_THROUGH = /^(LOG_LEVEL|REDIS_PREFIX|REDIS_RETRIES|BREAKER_[A-Z_]+|PG_
 /** Settings for the service on the local stack. */
 export function localSettings(s: StackEndpoints, apiKeysJson: string): Record<string, string | undefined> {
   return {
-    HITL_MODE: "local",
-    DATABASE_URL: s.databaseUrl,
-    LOCAL_NEON_PROXY_URL: s.neonProxyUrl,
-    UPSTASH_REDIS_REST_URL: s.upstashUrl,
-    UPSTASH_REDIS_REST_TOKEN: s.upstashToken,
+    ...stackSettings(s),
     API_KEYS: apiKeysJson,
-    S3_BUCKET: s.s3Bucket,
-    S3_ENDPOINT: s.s3Endpoint,
-    AWS_ACCESS_KEY_ID: s.s3AccessKeyId,
-    AWS_SECRET_ACCESS_KEY: s.s3SecretAccessKey,
     ...Object.fromEntries(Object.entries(process.env).filter(([k]) => PASS_THROUGH.test(k))),
   };
 }

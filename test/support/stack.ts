@@ -3,6 +3,7 @@ import pg from "pg";
 import { inject } from "vitest";
 import { createLogger, createServices, generateKey, parseConfig, type Config, type Scope, type Services } from "@hitl/core";
 import { createApp } from "../../functions/api/app.js";
+import { stackSettings } from "@hitl/devstack";
 
 export const stack = () => inject("stack");
 
@@ -41,19 +42,11 @@ export function testKeys() {
 
 /** Environment-style settings for the private stack, as `npm start` would set them. */
 export function testEnv(databaseUrl: string, apiKeysJson: string, extra: Record<string, string> = {}): Record<string, string> {
-  const s = stack();
   return {
-    HITL_MODE: "local",
+    ...stackSettings(stack()),
     DATABASE_URL: databaseUrl,
-    LOCAL_NEON_PROXY_URL: s.neonProxyUrl,
-    UPSTASH_REDIS_REST_URL: s.upstashUrl,
-    UPSTASH_REDIS_REST_TOKEN: s.upstashToken,
     REDIS_PREFIX: `t${randomBytes(4).toString("hex")}:`,
     API_KEYS: apiKeysJson,
-    S3_BUCKET: s.s3Bucket,
-    S3_ENDPOINT: s.s3Endpoint,
-    AWS_ACCESS_KEY_ID: s.s3AccessKeyId,
-    AWS_SECRET_ACCESS_KEY: s.s3SecretAccessKey,
     LOG_LEVEL: "silent",
     PG_BACKOFF_BASE_MS: "50",
     ...extra,

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { AuditQuery, BatchBody, ProcessBody, QuarantineQuery, deleteQuarantined, listQuarantine, processOne, processQuarantined, protocolAudit, protocolStats } from "@hitl/core";
 import { NotFoundError } from "@hitl/core";
+import { storeDeps } from "../http/deps.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -35,12 +36,10 @@ const audit = securedRoute(["reviewer"], {
 });
 
 export function quarantineRoutes() {
-  const deps = (c: { get(k: "services"): import("@hitl/core").Services; get(k: "log"): import("@hitl/core").Logger }) =>
-    ({ db: c.get("services").db, redis: c.get("services").redis, wal: c.get("services").wal, log: c.get("log") });
   return createOpenApiApp()
     .openapi(list, async (c) => c.json(await listQuarantine(c.get("services").db, c.req.valid("query")), 200))
     .openapi(processRoute, async (c) =>
-      c.json(await processOne(deps(c), c.req.valid("param").message_id, c.get("principal")!.id, c.req.valid("json").deactivate_protocol), 200))
+      c.json(await processOne(storeDeps(c), c.req.valid("param").message_id, c.get("principal")!.id, c.req.valid("json").deactivate_protocol), 200))
     .openapi(del, async (c) => {
       const r = await deleteQuarantined(c.get("services").db, [c.req.valid("param").message_id]);
       if (!r.deleted) throw new NotFoundError("quarantined message not found");
@@ -49,7 +48,7 @@ export function quarantineRoutes() {
     .openapi(batch, async (c) => {
       const b = c.req.valid("json");
       if (b.action === "delete") return c.json(await deleteQuarantined(c.get("services").db, b.message_ids), 200);
-      const r = await processQuarantined(deps(c), b.message_ids, c.get("principal")!.id, false);
+      const r = await processQuarantined(storeDeps(c), b.message_ids, c.get("principal")!.id, false);
       return c.json({ processed: r.processed, not_found: r.not_found, already_processed: r.already_processed }, 200);
     })
     .openapi(stats, async (c) => c.json(await protocolStats(c.get("services").db) as never, 200))

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { PutNicknameBody, PutProtocolBody, PutStatusBody, UserId, UserStatus, eraseUser, getProtocol, getUserStatus, setNickname, setProtocol, setUserStatus } from "@hitl/core";
+import { storeDeps } from "../http/deps.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -39,16 +40,14 @@ const erase = securedRoute(["admin"], {
 });
 
 export function userRoutes() {
-  const deps = (c: { get(k: "services"): import("@hitl/core").Services; get(k: "log"): import("@hitl/core").Logger }) =>
-    ({ db: c.get("services").db, redis: c.get("services").redis, log: c.get("log") });
   return createOpenApiApp()
-    .openapi(getStatus, async (c) => c.json(await getUserStatus(deps(c), c.req.valid("param").id), 200))
-    .openapi(putStatus, async (c) => c.json(await setUserStatus(deps(c), c.req.valid("param").id, c.req.valid("json")), 200))
-    .openapi(putNickname, async (c) => c.json(await setNickname(deps(c), c.req.valid("param").id, c.req.valid("json").nickname), 200))
-    .openapi(getProto, async (c) => c.json(await getProtocol(deps(c), c.req.valid("param").id), 200))
+    .openapi(getStatus, async (c) => c.json(await getUserStatus(storeDeps(c), c.req.valid("param").id), 200))
+    .openapi(putStatus, async (c) => c.json(await setUserStatus(storeDeps(c), c.req.valid("param").id, c.req.valid("json")), 200))
+    .openapi(putNickname, async (c) => c.json(await setNickname(storeDeps(c), c.req.valid("param").id, c.req.valid("json").nickname), 200))
+    .openapi(getProto, async (c) => c.json(await getProtocol(storeDeps(c), c.req.valid("param").id), 200))
     .openapi(putProto, async (c) => {
       const b = c.req.valid("json");
-      return c.json(await setProtocol(deps(c), c.req.valid("param").id, b.status, c.get("principal")!.id, b.reason), 200);
+      return c.json(await setProtocol(storeDeps(c), c.req.valid("param").id, b.status, c.get("principal")!.id, b.reason), 200);
     })
-    .openapi(erase, async (c) => c.json(await eraseUser({ ...deps(c), storage: c.get("services").storage }, c.req.valid("param").id, c.get("principal")!.id), 200));
+    .openapi(erase, async (c) => c.json(await eraseUser({ ...storeDeps(c), storage: c.get("services").storage }, c.req.valid("param").id, c.get("principal")!.id), 200));
 }

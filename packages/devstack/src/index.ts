@@ -1,4 +1,4 @@
-export { startStack, type LocalStack, type StackEndpoints, type StackOptions } from "./stack.js";
+export { startStack, stackSettings, type LocalStack, type StackEndpoints, type StackOptions } from "./stack.js";
 export { startPostgres, PG_MAJOR } from "./postgres.js";
 export { startNeonProxy } from "./neon-proxy.js";
 export { startRedisServer, redisServerBin } from "./redis-server.js";

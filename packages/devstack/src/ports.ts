@@ -1,4 +1,4 @@
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 
 /** Asks the kernel for a free loopback port. A short race exists between close and reuse; acceptable locally. */
 export function freePort(): Promise<number> {
@@ -27,7 +27,6 @@ export async function portOr(preferred: number | undefined): Promise<number> {
 
 /** Resolves once a TCP connection to the port succeeds, or rejects after `timeoutMs`. */
 export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
-  const { connect } = await import("node:net");
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {

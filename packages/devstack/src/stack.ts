@@ -38,6 +38,24 @@ export interface StackEndpoints {
   postgresDataDir: string;
 }
 
+/**
+ * The service's settings (environment-variable names of core's config) that point it at a local
+ * stack: `npm start`, the CLI and the tests add keys and tuning on top.
+ */
+export function stackSettings(s: StackEndpoints): Record<string, string> {
+  return {
+    HITL_MODE: "local",
+    DATABASE_URL: s.databaseUrl,
+    LOCAL_NEON_PROXY_URL: s.neonProxyUrl,
+    UPSTASH_REDIS_REST_URL: s.upstashUrl,
+    UPSTASH_REDIS_REST_TOKEN: s.upstashToken,
+    S3_BUCKET: s.s3Bucket,
+    S3_ENDPOINT: s.s3Endpoint,
+    AWS_ACCESS_KEY_ID: s.s3AccessKeyId,
+    AWS_SECRET_ACCESS_KEY: s.s3SecretAccessKey,
+  };
+}
+
 export interface LocalStack extends StackEndpoints {
   postgres: RunningPostgres;
   redis: RunningRedis;

@@ -4,7 +4,7 @@ import { ConflictError, UnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics/registry.js";
 import { decodeEnvelope, encodeEnvelope, EnvelopeError } from "./envelope.js";
-import { APPEND_SCRIPT, HISTORY_SQL, HISTORY_WINDOW, appendArgs, entryFromRow, historyKey, parseWindow, type HistoryEntry } from "./history.js";
+import { APPEND_SCRIPT, HISTORY_SQL, HISTORY_WINDOW, appendArgs, appendToHistoryCacheSafely, entryFromRow, historyKey, parseWindow, type HistoryEntry } from "./history.js";
 import { applyContextLimits, type Context } from "./levels.js";
 import type { AppendHistoryBody } from "./schemas.js";
 import { lastAssistantAskedQuestion, temporalSummary } from "./summary.js";
@@ -217,12 +217,7 @@ export class MemoryManager {
     [userId, b.role, b.content, b.bubbles ?? null, b.timestamp ?? null]);
     const entry: HistoryEntry = { id: Number(row!.id), role: b.role, content: b.content, timestamp: new Date(row!.sent_at).toISOString() };
     if (b.bubbles) entry.bubbles = b.bubbles;
-    try {
-      await this.deps.redis.run("history.append", (r) => r.eval(APPEND_SCRIPT, [historyKey(this.deps.redis, userId)], appendArgs([entry], row!.total === 1)));
-    } catch (e) {
-      this.deps.redis.markStale(historyKey(this.deps.redis, userId));
-      this.deps.log?.warn("history cache append failed; Postgres has the message", { user_id: userId, err: e as Error });
-    }
+    await appendToHistoryCacheSafely(this.deps.redis, this.deps.log, userId, [entry], row!.total === 1);
     return { id: entry.id, total_messages: Math.min(HISTORY_WINDOW, row!.total) };
   }
 }
