@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { NeonDb, createServices, useLocalNeonProxy } from "@hitl/core";
+import { PoolDb, createServices, useLocalNeonProxy } from "@hitl/core";
 import { JOBS, jobContext, listSets, markVerified, readArchive, restorePostgres, restoreRedis, runJob, verifySet, type JobName } from "@hitl/core/backup";
 import { Redis } from "@upstash/redis";
 import { cliConfig } from "./cli-env.js";
@@ -64,7 +64,8 @@ async function main() {
           const url = values.database ?? config.databaseUrl;
           if (!values.database && !values.yes) throw new Error("restoring into the service's own database needs --yes (or name one with --database URL)");
           if (config.localNeonProxyUrl) useLocalNeonProxy(config.localNeonProxyUrl);
-          const r = await restorePostgres(ctx.store, id, new NeonDb({ url, retry: { attempts: 3, baseMs: 500 } }), { databaseUrl: url, confirmOverwrite: values.yes, progress });
+          const target = new PoolDb(url);
+          const r = await restorePostgres(ctx.store, id, target, { databaseUrl: url, confirmOverwrite: values.yes, progress }).finally(() => target.end());
           console.log(`restore postgres ${id}: ${r.rows} rows, ${r.erased_rows} erased rows re-removed, in ${took()}`);
         } else {
           const redis = values.redis

@@ -1,5 +1,5 @@
-import { beforeAll, describe, expect, it } from "vitest";
-import { useLocalNeonProxy, NeonDb } from "@hitl/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { useLocalNeonProxy, PoolDb } from "@hitl/core";
 import { archiveOldPartitions, backupPostgres, backupRedis, readArchive, restorePostgres, restoreRedis, verifySet, RestoreRefusedError, type S3BlobStore } from "@hitl/core/backup";
 import { createTestContext, stack, type TestContext } from "./support/stack.js";
 import { createEmptyDatabase, createTestBucket, tableFingerprints, withPg } from "./support/backup.js";
@@ -7,14 +7,19 @@ import { approveBody, interactionBody } from "./support/fixtures.js";
 
 let t: TestContext;
 let store: S3BlobStore;
+let reader: PoolDb;
+const pools: PoolDb[] = [];
 beforeAll(async () => {
   const b = await createTestBucket();
   store = b.store;
   t = await createTestContext({ S3_BUCKET: b.bucket });
   useLocalNeonProxy(stack().neonProxyUrl);
+  reader = dbFor(t.databaseUrl);
 });
+afterAll(() => Promise.all(pools.map((p) => p.end())));
 const json = async (res: Response) => (await res.json()) as any;
-const dbFor = (url: string) => new NeonDb({ url, retry: { attempts: 1, baseMs: 10 } });
+/** A WebSocket pool (COPY) on `url`, ended after the file. */
+const dbFor = (url: string) => { const p = new PoolDb(url); pools.push(p); return p; };
 
 /** Every table gets rows: several partitions, unicode, nulls, arrays, JSON. */
 async function populate() {
@@ -37,7 +42,7 @@ async function populate() {
 describe("Postgres backup and restore", () => {
   it("round-trips every table into a fresh database: identical row counts and content hashes", async () => {
     await populate();
-    const out = await backupPostgres({ db: t.services.db, store });
+    const out = await backupPostgres({ db: t.services.db, reader, store });
     expect(out.status).toBe("complete");
     if (out.status !== "complete") return;
     expect(out.verified).toBe(true);
@@ -59,14 +64,38 @@ describe("Postgres backup and restore", () => {
     expect(listed.items[0]).toMatchObject({ id: out.manifest.id, kind: "postgres", complete: true, verified: true, objects: out.manifest.totals.objects });
   });
 
-  it("refuses a non-empty target without the confirmation flag", async () => {
-    const out = await backupPostgres({ db: t.services.db, store });
+  it("crosses page and object boundaries on awkward keys (tabs, newlines, backslashes, \\N, empty, unicode)", async () => {
+    const ids = ["", "a\tb", "line\nbreak", "back\\slash", "\\N", "ünï 🎉", "x\r\\ty", ...Array.from({ length: 20 }, (_, i) => `k${i}`)];
+    await withPg(t.databaseUrl, (c) => c.query("INSERT INTO user_current_status (user_id, nickname) SELECT u, left(u, 50) FROM unnest($1::text[]) u", [ids]));
+    const out = await backupPostgres({ db: t.services.db, reader, store }, { pageBytes: 300, objectRows: 5 });
     if (out.status !== "complete") throw new Error("incomplete");
-    await expect(restorePostgres(store, out.manifest.id, t.services.db, { databaseUrl: t.databaseUrl })).rejects.toBeInstanceOf(RestoreRefusedError);
+    const table = out.manifest.tables!.find((x) => x.name === "user_current_status")!;
+    expect(table.rows).toBeGreaterThanOrEqual(ids.length);
+    expect(table.objects.map((o) => o.rows)).toEqual(Array.from({ length: Math.ceil(table.rows / 5) }, (_, i) => Math.min(5, table.rows - i * 5)));
+    const target = await createEmptyDatabase();
+    await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target });
+    expect(await tableFingerprints(target, ["backup_sets", "schema_migrations"])).toEqual(await tableFingerprints(t.databaseUrl, ["backup_sets", "schema_migrations"]));
+  });
+
+  it("COPY through the WebSocket driver: a failed statement or source rejects, writes nothing, and the pool goes on", async () => {
+    await expect(reader.copyOut([], "COPY no_such_table TO STDOUT", () => {})).rejects.toMatchObject({ code: "42P01" });
+    async function* failing() { yield Buffer.from("zz-copy-fail\tPROSPECT\n"); throw new Error("bucket read failed"); }
+    await expect(reader.copyIn("COPY user_current_status (user_id, customer_status) FROM STDIN", failing())).rejects.toThrow("bucket read failed");
+    expect(await reader.query("SELECT count(*)::int AS n FROM user_current_status WHERE user_id = 'zz-copy-fail'")).toEqual([{ n: 0 }]);
+    const lines: Buffer[] = [];
+    const r = await reader.copyOut([{ text: "SELECT set_config('hitl.t', $1, false)", params: ["a\tb"] }], "COPY (SELECT current_setting('hitl.t') AS v) TO STDOUT", (c) => lines.push(Buffer.from(c)));
+    expect(r.rows).toBe(1);
+    expect(Buffer.concat(lines).toString()).toBe("a\\tb\n");
+  });
+
+  it("refuses a non-empty target without the confirmation flag", async () => {
+    const out = await backupPostgres({ db: t.services.db, reader, store });
+    if (out.status !== "complete") throw new Error("incomplete");
+    await expect(restorePostgres(store, out.manifest.id, reader, { databaseUrl: t.databaseUrl })).rejects.toBeInstanceOf(RestoreRefusedError);
   });
 
   it("a flipped byte fails verification naming the object, and the restore refuses the set", async () => {
-    const out = await backupPostgres({ db: t.services.db, store });
+    const out = await backupPostgres({ db: t.services.db, reader, store });
     if (out.status !== "complete") throw new Error("incomplete");
     const victim = out.manifest.tables!.find((x) => x.parent === "interactions" && x.rows > 0)!.objects[0]!;
     const body = (await store.get(victim.key))!;
@@ -82,14 +111,14 @@ describe("Postgres backup and restore", () => {
 
   it("an interrupted backup leaves no manifest; the next run resumes and completes", async () => {
     const crash = new Error("killed");
-    let first = "";
-    await expect(backupPostgres({ db: t.services.db, store }, { afterTable: (name) => { first = name; throw crash; } })).rejects.toBe(crash);
+    let first = ""; // a table that always has rows (seeded by the migrations)
+    await expect(backupPostgres({ db: t.services.db, reader, store }, { afterTable: (name) => { if (name === "edit_taxonomy") { first = name; throw crash; } } })).rejects.toBe(crash);
     const sets = (await store.list("backups/postgres/")).map((o) => o.key);
     const id = sets.find((k) => k.endsWith("state.json"))!.split("/")[2]!;
     expect(sets.filter((k) => k.startsWith(`backups/postgres/${id}/`)).some((k) => k.endsWith("manifest.json"))).toBe(false);
     const firstObjects = sets.filter((k) => k.startsWith(`backups/postgres/${id}/data/${first}/`));
     expect(firstObjects.length).toBe(1);
-    const resumed = await backupPostgres({ db: t.services.db, store });
+    const resumed = await backupPostgres({ db: t.services.db, reader, store });
     expect(resumed.status).toBe("complete");
     if (resumed.status !== "complete") return;
     expect(resumed.manifest.id).toBe(id);
@@ -98,7 +127,7 @@ describe("Postgres backup and restore", () => {
   });
 
   it("restore re-applies erasures: a user erased after the backup stays gone", async () => {
-    const out = await backupPostgres({ db: t.services.db, store });
+    const out = await backupPostgres({ db: t.services.db, reader, store });
     if (out.status !== "complete") throw new Error("incomplete");
     const erase = await json(await t.call("DELETE", "/v1/users/u1", { key: t.keys.admin }));
     expect(erase.deleted.postgres.interactions).toBe(1);

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser } from "playwright-core";
 import { backupPostgres } from "@hitl/core/backup";
+import { PoolDb } from "@hitl/core";
 import { createTestContext, type TestContext } from "./support/stack.js";
 import { createTestBucket } from "./support/backup.js";
 import { interactionBody } from "./support/fixtures.js";
@@ -22,7 +23,9 @@ describe.skipIf(!existsSync(CHROMIUM))("status page in headless Chromium", () =>
     await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { messages: Array.from({ length: 7 }, (_, i) => ({ user_id: `sp${i}`, text: `m${i}` })) } });
     await t.call("POST", "/v1/messages/claim", { key: t.keys.agent, body: { max: 2 } });
     for (let i = 0; i < 3; i++) await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: `sp${i}` }) });
-    await backupPostgres({ db: t.services.db, store: b.store });
+    const reader = new PoolDb(t.databaseUrl);
+    await backupPostgres({ db: t.services.db, reader, store: b.store });
+    await reader.end();
     const server = serve({ fetch: t.app.fetch, port: 0, hostname: "127.0.0.1" });
     await new Promise((r) => server.once("listening", r));
     const addr = server.address();

@@ -101,7 +101,7 @@ export async function startNeonProxy(opts: { port?: number } = {}): Promise<Neon
     const [host, port] = (url.searchParams.get("address") ?? "").split(":");
     if (url.pathname !== "/v1" || !LOOPBACK.has(host!) || !port) return socket.destroy();
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const tcp = connect(Number(port), host === "localhost" ? "127.0.0.1" : host);
+      const tcp = connect({ port: Number(port), host: host === "localhost" ? "127.0.0.1" : host, noDelay: true });
       const pending: Buffer[] = [];
       tcp.on("connect", () => { for (const b of pending.splice(0)) tcp.write(b); });
       tcp.on("data", (d) => ws.send(d));

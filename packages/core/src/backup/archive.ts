@@ -7,7 +7,7 @@ import { userHash } from "../gdpr/erase.js";
 import { purgeExpiredQuarantine } from "../protocol/admin.js";
 import { recordSet } from "./catalog.js";
 import { newSetId, type Manifest, type ObjectEntry } from "./manifest.js";
-import { NdjsonObjectWriter, readNdjson } from "./ndjson.js";
+import { GzipObjectWriter, readNdjson, scanObject } from "./gzip-object.js";
 import { listTables, readPage } from "./pg-tables.js";
 
 /** Interactions younger than this stay in Postgres (the hot window). */
@@ -54,7 +54,7 @@ export async function archivePartition(deps: ArchiveDeps, partition: string, now
   let after: string[] | null = null;
   let done = false;
   while (!done) {
-    const writer = new NdjsonObjectWriter(deps.store, `${prefix}part-${String(objects.length).padStart(4, "0")}.ndjson.gz`);
+    const writer = new GzipObjectWriter(deps.store, `${prefix}part-${String(objects.length).padStart(4, "0")}.ndjson.gz`);
     const users = new Set<string>();
     while (writer.rows < ARCHIVE_OBJECT_ROWS) {
       const page = await readPage(deps.reader ?? deps.db, table, after, PAGE);
@@ -68,7 +68,7 @@ export async function archivePartition(deps: ArchiveDeps, partition: string, now
   const rows = objects.reduce((s, o) => s + o.rows, 0);
   const [count] = await deps.db.query<{ n: string }>(`SELECT count(*) AS n FROM "${partition}"`);
   for (const o of objects) {
-    const back = await readNdjson(await deps.store.read(o.key), () => {});
+    const back = await scanObject(await deps.store.read(o.key));
     if (back.sha256 !== o.sha256 || back.rows !== o.rows) throw new Error(`archive object ${o.key} did not read back intact; ${partition} kept`);
   }
   if (Number(count!.n) !== rows) throw new Error(`${partition} changed during export (${count!.n} rows now, ${rows} exported); kept`);

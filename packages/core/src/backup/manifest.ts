@@ -3,7 +3,7 @@ export interface ObjectEntry {
   key: string;
   bytes: number;
   sha256: string;
-  /** NDJSON lines (rows or keys) in the object. */
+  /** Lines (rows or keys) in the object. */
   rows: number;
 }
 
@@ -12,6 +12,8 @@ export interface TableEntry {
   /** A partition's rows are restored into this partitioned table. */
   parent?: string;
   primary_key: string[];
+  /** Postgres sets: the columns of each COPY line, in order. */
+  columns?: string[];
   rows: number;
   objects: ObjectEntry[];
 }
@@ -27,8 +29,8 @@ export interface Manifest {
   schema_version?: string;
   schema_objects?: ObjectEntry[];
   tables?: TableEntry[];
-  /** How table rows are written (absent: `json`). */
-  row_format?: "json" | "composite";
+  /** How table rows are written: `copy` is COPY's text format (Postgres sets). */
+  row_format?: "copy";
   /** Postgres: months (YYYY_MM) of interaction partitions the data needs. */
   partitions?: string[];
   /** Redis: the snapshot object and key counts by type. */

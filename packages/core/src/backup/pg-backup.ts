@@ -1,19 +1,27 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Db } from "../db/db.js";
+import type { CopyDb } from "../db/pool-db.js";
 import { findMigrationsDir } from "../db/migrate.js";
 import type { Logger } from "../log.js";
 import type { StreamingBlobStore } from "../storage/blob.js";
 import { recordSet } from "./catalog.js";
 import { BACKUP_ROOT, newSetId, setPrefix, type Manifest, type ObjectEntry, type TableEntry } from "./manifest.js";
-import { NdjsonObjectWriter } from "./ndjson.js";
-import { listTables, readPage, type TableInfo } from "./pg-tables.js";
+import { GzipObjectWriter } from "./gzip-object.js";
+import { copyPage } from "./pg-copy.js";
+import { listTables, type TableInfo } from "./pg-tables.js";
 import { verifySet } from "./verify.js";
 import { createHash } from "node:crypto";
 
-/** Rows fetched per keyset page (one HTTP round trip each). */
-export const PAGE_ROWS = 5000;
-/** Tables (partitions) exported at once: Postgres renders each page on one core. */
+/**
+ * Bytes of COPY text per page. The driver's WebSocket has no flow control, so a page arrives in
+ * full whatever the consumer's pace: this bounds the memory a page can take. Page row counts adapt
+ * to the rows' size.
+ */
+export const PAGE_BYTES = 8 << 20;
+/** Row size assumed for a table's first page (pessimistic: the page grows once rows are seen). */
+const FIRST_ROW_BYTES = 8 << 10;
+/** Tables (partitions) exported at once. */
 export const BACKUP_CONCURRENCY = 2;
 /** Rows per data object: a resumed backup restarts at most one object's worth of work. */
 export const OBJECT_ROWS = 250_000;
@@ -25,8 +33,8 @@ interface State { id: string; started_at: string; schema_version: string; schema
 
 export interface BackupDeps {
   db: Db;
-  /** Where pages are read from (default `db`); the jobs pass a WebSocket `PoolDb`. */
-  reader?: Db;
+  /** Where pages are read from with COPY: a WebSocket `PoolDb`. */
+  reader: CopyDb;
   store: StreamingBlobStore; log?: Logger; now?: () => Date; migrationsDir?: string; progress?: (line: string) => void;
 }
 export interface BackupOptions {
@@ -36,6 +44,9 @@ export interface BackupOptions {
   afterTable?: (name: string) => void | Promise<void>;
   /** Read every object back and check it before recording the set verified. @default true */
   verify?: boolean;
+  /** Tuning (tests use small values to cross page and object boundaries). */
+  pageBytes?: number;
+  objectRows?: number;
 }
 export type BackupOutcome = { status: "complete"; manifest: Manifest; verified: boolean } | { status: "incomplete"; id: string; tables_done: number };
 
@@ -43,8 +54,8 @@ const stateKey = (id: string) => setPrefix("postgres", id) + "state.json";
 
 /**
  * A logical Postgres backup to S3: schema (the migration files) and every table, streamed page by
- * page (keyset on the primary key; COPY does not pass through the Neon driver) through gzip into
- * multipart uploads. Progress is checkpointed after every object, so a run cut short (the 15-minute
+ * page (keyset on the primary key, each page one COPY over the driver's WebSocket) through gzip
+ * into multipart uploads. Progress is checkpointed after every object, so a run cut short (the 15-minute
  * Lambda limit, a crash) is resumed by the next invocation. The manifest is written last.
  */
 export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {}): Promise<BackupOutcome> {
@@ -62,11 +73,13 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
   const checkpoint = () => (saving = saving.then(() => deps.store.put(stateKey(state.id), JSON.stringify(state), "application/json")));
   const worker = async () => {
     for (let ts = queue.shift(); ts && !stopped; ts = queue.shift()) {
-      const info = tables.get(ts.name);
-      if (!info) throw new Error(`table ${ts.name} disappeared during the backup`);
+      const current = tables.get(ts.name);
+      if (!current) throw new Error(`table ${ts.name} disappeared during the backup`);
+      // Every object of a table holds the columns the set started with.
+      const info = { ...current, columns: ts.columns ?? current.columns };
       while (!ts.done) {
         if (stopped || opts.shouldStop?.()) { stopped = true; return; }
-        await exportObject(deps, info, ts, `${prefix}data/${ts.name}/${String(ts.objects.length).padStart(5, "0")}.ndjson.gz`);
+        await exportObject(deps.reader, deps.store, info, ts, `${prefix}data/${ts.name}/${String(ts.objects.length).padStart(5, "0")}.copy.gz`, opts);
         await checkpoint();
       }
       say(`  ${ts.name}: ${ts.rows} rows in ${ts.objects.length} object(s)`);
@@ -85,25 +98,36 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
   return { status: "complete", manifest, verified };
 }
 
-/** One data object: pages are fetched one ahead while the previous one is compressed and uploaded. */
-async function exportObject(deps: BackupDeps, info: TableInfo, ts: TableState, key: string): Promise<void> {
-  const writer = new NdjsonObjectWriter(deps.store, key);
+/**
+ * One data object: COPY pages in key order, each started as soon as the previous one has arrived
+ * (gzip compresses on the thread pool meanwhile) unless more than two pages still wait for it.
+ */
+async function exportObject(reader: CopyDb, store: StreamingBlobStore, info: TableInfo, ts: TableState, key: string, opts: BackupOptions): Promise<void> {
+  const pageBytes = opts.pageBytes ?? PAGE_BYTES;
+  const objectRows = opts.objectRows ?? OBJECT_ROWS;
+  // Opened on the first row: a table (or its tail) with no rows left gets no object.
+  let writer: GzipObjectWriter | null = null;
+  let rows = 0;
   let after = ts.after;
-  const reader = deps.reader ?? deps.db;
-  let next = readPage(reader, info, after, PAGE_ROWS, "composite");
+  let limit = Math.max(1, Math.floor(pageBytes / FIRST_ROW_BYTES));
   for (;;) {
-    const page = await next;
+    const want = Math.min(limit, objectRows - rows);
+    let bytes = 0;
+    const page = await copyPage(reader, info, after, want, (chunk) => { bytes += chunk.length; (writer ??= new GzipObjectWriter(store, key, "application/gzip")).push(chunk); });
+    rows += page.rows;
     if (page.last) after = page.last;
-    const more = page.rows === PAGE_ROWS && writer.rows + page.rows < OBJECT_ROWS;
-    if (more) next = readPage(reader, info, after, PAGE_ROWS, "composite");
-    await writer.writeText(page.text, page.rows);
-    if (page.rows < PAGE_ROWS) { ts.done = true; break; }
-    if (!more) break;
+    if (page.rows < want) { ts.done = true; break; }
+    if (rows >= objectRows) break;
+    limit = Math.max(1, Math.min(100_000, Math.floor(pageBytes / (bytes / page.rows))));
+    await writer!.settle(2 * pageBytes);
   }
-  const entry = await writer.close();
+  ts.after = after;
+  if (!writer) return;
+  const w = writer as GzipObjectWriter;
+  w.rows = rows;
+  const entry = await w.close();
   ts.objects.push(entry);
   ts.rows += entry.rows;
-  ts.after = after;
 }
 
 async function start(deps: BackupDeps, now: Date): Promise<State> {
@@ -120,7 +144,7 @@ async function start(deps: BackupDeps, now: Date): Promise<State> {
   }
   const [v] = await deps.db.query<{ version: string }>("SELECT max(version) AS version FROM schema_migrations");
   const tables = (await listTables(deps.db, { leaves: true })).map((t) => ({
-    name: t.name, ...(t.parent ? { parent: t.parent } : {}), primary_key: t.key.map((k) => k.column), rows: 0, objects: [], done: false, after: null,
+    name: t.name, ...(t.parent ? { parent: t.parent } : {}), primary_key: t.key.map((k) => k.column), columns: t.columns, rows: 0, objects: [], done: false, after: null,
   }));
   const state: State = { id, started_at: now.toISOString(), schema_version: v?.version ?? "", schema_objects, tables };
   await deps.store.put(stateKey(id), JSON.stringify(state), "application/json");
@@ -148,13 +172,13 @@ async function resumable(deps: BackupDeps, now: Date): Promise<State | null> {
 }
 
 async function finish(deps: BackupDeps, state: State, now: Date): Promise<Manifest> {
-  const tables: TableEntry[] = state.tables.map(({ name, parent, primary_key, rows, objects }) => ({ name, ...(parent ? { parent } : {}), primary_key, rows, objects }));
+  const tables: TableEntry[] = state.tables.map(({ name, parent, primary_key, columns, rows, objects }) => ({ name, ...(parent ? { parent } : {}), primary_key, columns, rows, objects }));
   const [months] = await deps.db.query<{ m: string[] | null }>(
     "SELECT array_agg(DISTINCT to_char(created_at AT TIME ZONE 'UTC', 'YYYY_MM')) AS m FROM interactions");
   const all = [...state.schema_objects, ...tables.flatMap((t) => t.objects)];
   const manifest: Manifest = {
     format: 1, kind: "postgres", id: state.id, prefix: setPrefix("postgres", state.id), started_at: state.started_at, finished_at: now.toISOString(),
-    schema_version: state.schema_version, schema_objects: state.schema_objects, tables, row_format: "composite", partitions: months?.m ?? [],
+    schema_version: state.schema_version, schema_objects: state.schema_objects, tables, row_format: "copy", partitions: months?.m ?? [],
     totals: { objects: all.length, bytes: all.reduce((s, o) => s + o.bytes, 0), rows: tables.reduce((s, t) => s + t.rows, 0) },
   };
   await deps.store.put(`${manifest.prefix}manifest.json`, JSON.stringify(manifest, null, 2), "application/json");

@@ -3,7 +3,7 @@ import type { Db } from "../db/db.js";
 import type { StreamingBlobStore } from "../storage/blob.js";
 import { recordSet } from "./catalog.js";
 import { newSetId, setPrefix, type Manifest } from "./manifest.js";
-import { NdjsonObjectWriter } from "./ndjson.js";
+import { GzipObjectWriter } from "./gzip-object.js";
 import { verifySet } from "./verify.js";
 
 /** Keys per SCAN step and per snapshot script: two REST round trips per batch. */
@@ -24,7 +24,7 @@ export async function backupRedis(deps: RedisBackupDeps): Promise<{ manifest: Ma
   const id = newSetId(startedAt);
   const prefix = setPrefix("redis", id);
   if (deps.db) await recordSet(deps.db, { kind: "redis", id, prefix, started_at: startedAt.toISOString() });
-  const writer = new NdjsonObjectWriter(deps.store, `${prefix}keys.ndjson.gz`);
+  const writer = new GzipObjectWriter(deps.store, `${prefix}keys.ndjson.gz`);
   const counts: Record<string, number> = {};
   let cursor = "0";
   do {

@@ -3,17 +3,17 @@ import { createHash } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { createGunzip } from "node:zlib";
 import type { Db } from "../db/db.js";
+import type { CopyDb } from "../db/pool-db.js";
 import { migrate } from "../db/migrate.js";
 import type { StreamingBlobStore } from "../storage/blob.js";
 import { erasedHashes, reapplyErasures } from "./erasure-log.js";
-import { readNdjson } from "./ndjson.js";
+import { readNdjson } from "./gzip-object.js";
 import { listTables, quoteIdent } from "./pg-tables.js";
 import type { RedisLine } from "./redis-backup.js";
 import { verifySet } from "./verify.js";
 
-/** Rows per INSERT on restore (one round trip each). */
-const INSERT_ROWS = 1000;
 const sha = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 
 export class RestoreRefusedError extends Error {
@@ -30,11 +30,11 @@ export interface PgRestoreOptions {
 
 /**
  * Restores a verified Postgres set: schema from the set's own migration files, partitions the data
- * needs, every table in batches, identity sequences, then the erasure log is re-applied so erased
+ * needs, every table with COPY FROM (streamed from the bucket), identity sequences, then the erasure log is re-applied so erased
  * users never come back. Refuses a set that fails verification, and a non-empty target unless
  * confirmed.
  */
-export async function restorePostgres(store: StreamingBlobStore, id: string, db: Db, opts: PgRestoreOptions): Promise<{ rows: number; erased_rows: number }> {
+export async function restorePostgres(store: StreamingBlobStore, id: string, db: Db & CopyDb, opts: PgRestoreOptions): Promise<{ rows: number; erased_rows: number }> {
   const say = opts.progress ?? (() => {});
   const v = await verifySet(store, "postgres", id);
   if (!v.ok || !v.manifest) throw new RestoreRefusedError(`set ${id} failed verification: ${v.problems.map((p) => `${p.key}: ${p.problem}`).join("; ")}`);
@@ -51,32 +51,15 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
   if (m.partitions?.length) {
     await db.transaction(m.partitions.map((p) => ({ text: "SELECT hitl_ensure_interaction_partitions(to_date($1, 'YYYY_MM'), 1)", params: [p] })));
   }
+  if (m.row_format !== "copy") throw new RestoreRefusedError(`set ${id} has rows in format ${m.row_format ?? "json"}; this version restores COPY sets`);
   let rows = 0;
   for (const t of m.tables ?? []) {
     const target = t.parent ?? t.name;
     const info = tables.get(target);
     if (!info) throw new RestoreRefusedError(`table ${target} does not exist in schema ${m.schema_version}`);
-    const cols = info.columns.map(quoteIdent).join(", ");
-    const override = info.identity.length ? "OVERRIDING SYSTEM VALUE" : "";
-    const composite = m.row_format === "composite";
-    // Composite lines are Postgres's row text: cast once per row (OFFSET 0 keeps the cast from being
-    // repeated per column), then pick the insertable columns.
-    const insert = composite
-      ? `INSERT INTO ${quoteIdent(target)} (${cols}) ${override}
-         SELECT ${info.columns.map((c) => `(r).${quoteIdent(c)}`).join(", ")} FROM (SELECT x::${quoteIdent(target)} AS r FROM unnest($1::text[]) x OFFSET 0) s`
-      : `INSERT INTO ${quoteIdent(target)} (${cols}) ${override}
-         SELECT ${cols} FROM json_populate_recordset(NULL::${quoteIdent(target)}, $1::json)`;
-    let batch: string[] = [];
-    const flush = async () => {
-      if (!batch.length) return;
-      await db.query(insert, [composite ? batch.map((l) => JSON.parse(l) as string) : `[${batch.join(",")}]`]);
-      rows += batch.length;
-      batch = [];
-    };
-    for (const o of t.objects) {
-      await readNdjson(await store.read(o.key), async (line) => { batch.push(line); if (batch.length >= INSERT_ROWS) await flush(); });
-    }
-    await flush();
+    // COPY FROM writes identity columns as given (no OVERRIDING needed) and routes partition rows.
+    const copy = `COPY ${quoteIdent(target)} (${(t.columns ?? info.columns).map(quoteIdent).join(", ")}) FROM STDIN`;
+    for (const o of t.objects) rows += (await db.copyIn(copy, (await store.read(o.key)).pipe(createGunzip()))).rows;
     for (const col of info.identity) {
       await db.query(`SELECT setval(pg_get_serial_sequence($1, $2), coalesce((SELECT max(${quoteIdent(col)}) FROM ${quoteIdent(target)}), 0) + 1, false)`, [target, col]);
     }

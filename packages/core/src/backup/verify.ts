@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { StreamingBlobStore } from "../storage/blob.js";
 import { setPrefix, type Manifest } from "./manifest.js";
-import { readNdjson } from "./ndjson.js";
+import { scanObject } from "./gzip-object.js";
 
 export interface Verification {
   ok: boolean;
@@ -33,7 +33,7 @@ export async function verifySet(store: StreamingBlobStore, kind: Manifest["kind"
   for (const o of data) {
     onObject?.(o.key);
     try {
-      const r = await readNdjson(await store.read(o.key), () => {});
+      const r = await scanObject(await store.read(o.key));
       if (r.sha256 !== o.sha256) problems.push({ key: o.key, problem: "checksum mismatch" });
       else if (r.rows !== o.rows) problems.push({ key: o.key, problem: `row count ${r.rows}, manifest says ${o.rows}` });
     } catch (e) {

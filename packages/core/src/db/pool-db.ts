@@ -1,12 +1,24 @@
-import { Pool } from "@neondatabase/serverless";
+import { Pool, type PoolClient } from "@neondatabase/serverless";
+import { CopyInQuery, CopyOutQuery, type CopyResult } from "./copy.js";
 import type { Db, Statement } from "./db.js";
+
+/** Bulk transfer with COPY (backup and restore). */
+export interface CopyDb {
+  /**
+   * Runs `setup` (e.g. `set_config` carrying parameters, which COPY cannot take) then `copy`
+   * (`COPY ... TO STDOUT`) on one session, passing each chunk to `onChunk` as it arrives.
+   */
+  copyOut(setup: Statement[], copy: string, onChunk: (chunk: Buffer) => void): Promise<CopyResult>;
+  /** `COPY ... FROM STDIN` fed from `source`. */
+  copyIn(copy: string, source: AsyncIterable<Buffer>): Promise<CopyResult>;
+}
 
 /**
  * `Db` over the driver's WebSocket `Pool`: the Postgres wire protocol end to end. Bulk readers
  * (backup, archive) use it: a 2,500-row page costs ~60 ms here against ~100 ms over HTTP, where
  * every page is also re-encoded as JSON by the HTTP endpoint. Request handlers keep `neon()`.
  */
-export class PoolDb implements Db {
+export class PoolDb implements Db, CopyDb {
   private readonly pool: Pool;
 
   constructor(url: string, max = 2) {
@@ -34,7 +46,37 @@ export class PoolDb implements Db {
     }
   }
 
+  copyOut(setup: Statement[], copy: string, onChunk: (chunk: Buffer) => void): Promise<CopyResult> {
+    return this.session(async (client) => {
+      for (const st of setup) await client.query(st.text, st.params ?? []);
+      return run(client, new CopyOutQuery(copy, onChunk));
+    });
+  }
+
+  copyIn(copy: string, source: AsyncIterable<Buffer>): Promise<CopyResult> {
+    return this.session((client) => run(client, new CopyInQuery(copy, source)));
+  }
+
+  private async session<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      return await fn(client);
+    } catch (e) {
+      // A session that failed mid-COPY is not handed out again.
+      broken = e as Error;
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  }
+
   end(): Promise<void> {
     return this.pool.end();
   }
+}
+
+function run(client: PoolClient, q: CopyOutQuery | CopyInQuery): Promise<CopyResult> {
+  (client as unknown as { query(q: unknown): void }).query(q);
+  return q.done;
 }
