@@ -64,11 +64,24 @@ describe("Postgres backup and restore", () => {
     expect(listed.items[0]).toMatchObject({ id: out.manifest.id, kind: "postgres", complete: true, verified: true, objects: out.manifest.totals.objects });
   });
 
-  it("crosses page and object boundaries on awkward keys (tabs, newlines, backslashes, \\N, empty, unicode)", async () => {
-    const ids = ["", "a\tb", "line\nbreak", "back\\slash", "\\N", "ünï 🎉", "x\r\\ty", ...Array.from({ length: 20 }, (_, i) => `k${i}`)];
-    await withPg(t.databaseUrl, (c) => c.query("INSERT INTO user_current_status (user_id, nickname) SELECT u, left(u, 50) FROM unnest($1::text[]) u", [ids]));
-    const out = await backupPostgres({ db: t.services.db, reader, store }, { pageBytes: 300, objectRows: 5 });
+  it("reads by heap blocks in one snapshot; a run killed inside a table redoes it by key across awkward keys", async () => {
+    const ids = ["", "a\tb", "line\nbreak", "back\\slash", "\\N", "ünï 🎉", "x\r\\ty", ...Array.from({ length: 400 }, (_, i) => `k${i}`)];
+    await withPg(t.databaseUrl, (c) => c.query("INSERT INTO user_current_status (user_id, nickname, reason) SELECT u, left(u, 50), repeat('r', 150) FROM unnest($1::text[]) u", [ids]));
+    const tune = { pageBytes: 300, objectRows: 5 };
+    const crash = new Error("killed");
+    // Blocks: one heap block per page here, each page closing an object (pages are not split).
+    await expect(backupPostgres({ db: t.services.db, reader, store }, { ...tune, afterObject: (name) => { if (name === "user_current_status") throw crash; } })).rejects.toBe(crash);
+    const id = (await store.list("backups/postgres/")).map((o) => o.key).filter((k) => k.endsWith("state.json")).map((k) => k.split("/")[2]!).sort().pop()!;
+    const partial = JSON.parse((await store.get(`backups/postgres/${id}/state.json`))!.toString()) as { tables: { name: string; objects: { rows: number }[]; mode?: string }[] };
+    const cut = partial.tables.find((x) => x.name === "user_current_status")!;
+    expect(cut.mode ?? "blocks").toBe("blocks");
+    expect(cut.objects).toHaveLength(1);
+    expect(cut.objects[0]!.rows).toBeGreaterThan(5);
+    // The next run cannot continue that table from another snapshot: it starts over by key, in
+    // objects of exactly 5 rows, paging across keys that need COPY's escapes.
+    const out = await backupPostgres({ db: t.services.db, reader, store }, tune);
     if (out.status !== "complete") throw new Error("incomplete");
+    expect(out.manifest.id).toBe(id);
     const table = out.manifest.tables!.find((x) => x.name === "user_current_status")!;
     expect(table.rows).toBeGreaterThanOrEqual(ids.length);
     expect(table.objects.map((o) => o.rows)).toEqual(Array.from({ length: Math.ceil(table.rows / 5) }, (_, i) => Math.min(5, table.rows - i * 5)));
@@ -78,12 +91,15 @@ describe("Postgres backup and restore", () => {
   });
 
   it("COPY through the WebSocket driver: a failed statement or source rejects, writes nothing, and the pool goes on", async () => {
-    await expect(reader.copyOut([], "COPY no_such_table TO STDOUT", () => {})).rejects.toMatchObject({ code: "42P01" });
+    await expect(reader.session((s) => s.copyOut("COPY no_such_table TO STDOUT", () => {}))).rejects.toMatchObject({ code: "42P01" });
     async function* failing() { yield Buffer.from("zz-copy-fail\tPROSPECT\n"); throw new Error("bucket read failed"); }
-    await expect(reader.copyIn("COPY user_current_status (user_id, customer_status) FROM STDIN", failing())).rejects.toThrow("bucket read failed");
+    await expect(reader.session((s) => s.copyIn("COPY user_current_status (user_id, customer_status) FROM STDIN", failing()))).rejects.toThrow("bucket read failed");
     expect(await reader.query("SELECT count(*)::int AS n FROM user_current_status WHERE user_id = 'zz-copy-fail'")).toEqual([{ n: 0 }]);
     const lines: Buffer[] = [];
-    const r = await reader.copyOut([{ text: "SELECT set_config('hitl.t', $1, false)", params: ["a\tb"] }], "COPY (SELECT current_setting('hitl.t') AS v) TO STDOUT", (c) => lines.push(Buffer.from(c)));
+    const r = await reader.session(async (s) => {
+      await s.query("SELECT set_config('hitl.t', $1, false)", ["a\tb"]);
+      return s.copyOut("COPY (SELECT current_setting('hitl.t') AS v) TO STDOUT", (c) => lines.push(Buffer.from(c)));
+    });
     expect(r.rows).toBe(1);
     expect(Buffer.concat(lines).toString()).toBe("a\\tb\n");
   });

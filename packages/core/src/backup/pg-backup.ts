@@ -1,47 +1,56 @@
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import type { Db } from "../db/db.js";
-import type { CopyDb } from "../db/pool-db.js";
+import type { CopyDb, CopySession } from "../db/pool-db.js";
 import { findMigrationsDir } from "../db/migrate.js";
 import type { Logger } from "../log.js";
 import type { StreamingBlobStore } from "../storage/blob.js";
 import { recordSet } from "./catalog.js";
 import { BACKUP_ROOT, newSetId, setPrefix, type Manifest, type ObjectEntry, type TableEntry } from "./manifest.js";
 import { GzipObjectWriter } from "./gzip-object.js";
-import { copyPage } from "./pg-copy.js";
+import { copyBlocks, copyKeyPage, tableBlocks } from "./pg-copy.js";
 import { listTables, type TableInfo } from "./pg-tables.js";
 import { verifySet } from "./verify.js";
 import { createHash } from "node:crypto";
 
 /**
- * Bytes of COPY text per page. The driver's WebSocket has no flow control, so a page arrives in
- * full whatever the consumer's pace: this bounds the memory a page can take. Page row counts adapt
- * to the rows' size.
+ * Bytes per page (one COPY). The driver's WebSocket has no flow control, so a page arrives in full
+ * whatever the consumer's pace: this bounds the memory a page takes.
  */
 export const PAGE_BYTES = 8 << 20;
-/** Row size assumed for a table's first page (pessimistic: the page grows once rows are seen). */
+/** Postgres's heap block size (Neon's too): block-range pages hold PAGE_BYTES of heap. */
+const BLOCK_BYTES = 8192;
+/** Row size assumed for a key-mode table's first page (pessimistic: pages grow once rows are seen). */
 const FIRST_ROW_BYTES = 8 << 10;
 /** Tables (partitions) exported at once. */
 export const BACKUP_CONCURRENCY = 2;
-/** Rows per data object: a resumed backup restarts at most one object's worth of work. */
+/** Rows per data object: the unit of checkpoints (and of resumption in key mode). */
 export const OBJECT_ROWS = 250_000;
 /** An unfinished set older than this is abandoned (pruned), not resumed. */
 const RESUME_WINDOW_MS = 24 * 3600_000;
 
-interface TableState extends TableEntry { done: boolean; after: string[] | null }
+/**
+ * How a table is read. `blocks`: heap block ranges in physical order, all in the run's snapshot
+ * (fast, consistent); a run that stops inside such a table cannot continue it from another
+ * snapshot, so the table starts over in `key` mode: keyset pages on the primary key, resumable
+ * from any run.
+ */
+type ReadMode = "blocks" | "key";
+interface TableState extends TableEntry { done: boolean; after: string[] | null; mode?: ReadMode }
 interface State { id: string; started_at: string; schema_version: string; schema_objects: ObjectEntry[]; tables: TableState[] }
 
 export interface BackupDeps {
   db: Db;
-  /** Where pages are read from with COPY: a WebSocket `PoolDb`. */
+  /** Where tables are read with COPY: a WebSocket `PoolDb` (three sessions: two workers, one snapshot). */
   reader: CopyDb;
   store: StreamingBlobStore; log?: Logger; now?: () => Date; migrationsDir?: string; progress?: (line: string) => void;
 }
 export interface BackupOptions {
   /** Stop between objects once this returns true (Lambda: remaining time low); state is saved. */
   shouldStop?: () => boolean;
-  /** Called after each table completes (tests use it to simulate a crash). */
+  /** Called after each table completes / each object is checkpointed (tests simulate crashes). */
   afterTable?: (name: string) => void | Promise<void>;
+  afterObject?: (table: string) => void | Promise<void>;
   /** Read every object back and check it before recording the set verified. @default true */
   verify?: boolean;
   /** Tuning (tests use small values to cross page and object boundaries). */
@@ -51,12 +60,15 @@ export interface BackupOptions {
 export type BackupOutcome = { status: "complete"; manifest: Manifest; verified: boolean } | { status: "incomplete"; id: string; tables_done: number };
 
 const stateKey = (id: string) => setPrefix("postgres", id) + "state.json";
+/** pg_export_snapshot() ids look like 00000003-0000001B-1; SET TRANSACTION SNAPSHOT takes a literal only. */
+const SNAPSHOT_ID = /^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/;
 
 /**
- * A logical Postgres backup to S3: schema (the migration files) and every table, streamed page by
- * page (keyset on the primary key, each page one COPY over the driver's WebSocket) through gzip
- * into multipart uploads. Progress is checkpointed after every object, so a run cut short (the 15-minute
- * Lambda limit, a crash) is resumed by the next invocation. The manifest is written last.
+ * A logical Postgres backup to S3: schema (the migration files) and every table as COPY text over
+ * the driver's WebSocket, through gzip into multipart uploads. One snapshot, exported by a holding
+ * session and shared by the workers, makes a run consistent across tables, as pg_dump's is.
+ * Progress is checkpointed after every object, so a run cut short (the 15-minute Lambda limit, a
+ * crash) is resumed by the next invocation. The manifest is written last.
  */
 export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {}): Promise<BackupOutcome> {
   const now = deps.now ?? (() => new Date());
@@ -66,31 +78,54 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
   say(`postgres backup ${state.id}: ${state.tables.filter((t) => t.done).length}/${state.tables.length} tables done`);
   const tables = new Map((await listTables(deps.db, { leaves: true })).map((t) => [t.name, t]));
   const queue = state.tables.filter((t) => !t.done);
+  for (const ts of queue) {
+    if (ts.mode === "key" || !ts.objects.length) continue;
+    await deps.store.delete(ts.objects.map((o) => o.key));
+    Object.assign(ts, { mode: "key", objects: [], rows: 0, after: null });
+  }
   let stopped = false;
+  const stop = () => (stopped ||= opts.shouldStop?.() ?? false);
   // Checkpoints are written one at a time, each with the whole state as it is then: the last
   // one stored is always the newest (two workers must not race on one object).
   let saving = Promise.resolve();
   const checkpoint = () => (saving = saving.then(() => deps.store.put(stateKey(state.id), JSON.stringify(state), "application/json")));
-  const worker = async () => {
-    for (let ts = queue.shift(); ts && !stopped; ts = queue.shift()) {
-      const current = tables.get(ts.name);
-      if (!current) throw new Error(`table ${ts.name} disappeared during the backup`);
-      // Every object of a table holds the columns the set started with.
-      const info = { ...current, columns: ts.columns ?? current.columns };
-      while (!ts.done) {
-        if (stopped || opts.shouldStop?.()) { stopped = true; return; }
-        await exportObject(deps.reader, deps.store, info, ts, `${prefix}data/${ts.name}/${String(ts.objects.length).padStart(5, "0")}.copy.gz`, opts);
-        await checkpoint();
+  const worker = (snapshot: string) => deps.reader.session(async (s) => {
+    await s.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    await s.query(`SET TRANSACTION SNAPSHOT '${snapshot}'`);
+    try {
+      for (let ts = queue.shift(); ts && !stop(); ts = queue.shift()) {
+        const current = tables.get(ts.name);
+        if (!current) throw new Error(`table ${ts.name} disappeared during the backup`);
+        // Every object of a table holds the columns the set started with.
+        const info = { ...current, columns: ts.columns ?? current.columns };
+        const out = new TableObjects(deps.store, `${prefix}data/${ts.name}/`, ts, opts, checkpoint);
+        await (ts.mode === "key" ? exportByKey(s, info, out, stop) : exportByBlocks(s, info, out, stop));
+        if (!ts.done) return;
+        say(`  ${ts.name}: ${ts.rows} rows in ${ts.objects.length} object(s)${ts.mode === "key" ? " (by key)" : ""}`);
+        await opts.afterTable?.(ts.name);
       }
-      say(`  ${ts.name}: ${ts.rows} rows in ${ts.objects.length} object(s)`);
-      await opts.afterTable?.(ts.name);
+    } finally {
+      // Read-only: a failed COMMIT (a broken session) loses nothing and must not hide the cause.
+      await s.query("COMMIT").catch(() => {});
     }
-  };
-  // allSettled: a failing worker must not leave the other writing after this call has returned.
-  const outcomes = await Promise.allSettled(Array.from({ length: BACKUP_CONCURRENCY }, () => worker().catch((e) => { stopped = true; throw e; })));
-  const failed = outcomes.find((o) => o.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
-  if (stopped) return { status: "incomplete", id: state.id, tables_done: state.tables.filter((t) => t.done).length };
+  });
+  await deps.reader.session(async (holder) => {
+    await holder.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    try {
+      const [row] = await holder.query<{ id: string }>("SELECT pg_export_snapshot() AS id");
+      if (!row || !SNAPSHOT_ID.test(row.id)) throw new Error(`unexpected snapshot id ${row?.id}`);
+      // allSettled: a failing worker must not leave the other writing after this call has returned.
+      const outcomes = await Promise.allSettled(Array.from({ length: BACKUP_CONCURRENCY }, () => worker(row.id).catch((e) => { stopped = true; throw e; })));
+      const failed = outcomes.find((o) => o.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    } finally {
+      await holder.query("COMMIT").catch(() => {});
+    }
+  });
+  if (state.tables.some((t) => !t.done)) {
+    await checkpoint();
+    return { status: "incomplete", id: state.id, tables_done: state.tables.filter((t) => t.done).length };
+  }
   const manifest = await finish(deps, state, now());
   const verified = opts.verify === false ? false : (await verifySet(deps.store, "postgres", state.id)).ok;
   await recordSet(deps.db, manifest, verified);
@@ -99,35 +134,78 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
 }
 
 /**
- * One data object: COPY pages in key order, each started as soon as the previous one has arrived
- * (gzip compresses on the thread pool meanwhile) unless more than two pages still wait for it.
+ * A table's data objects: pages are pushed into the open object (opened on the first row, so an
+ * empty table or tail gets none); every OBJECT_ROWS rows it is closed, recorded and checkpointed.
  */
-async function exportObject(reader: CopyDb, store: StreamingBlobStore, info: TableInfo, ts: TableState, key: string, opts: BackupOptions): Promise<void> {
-  const pageBytes = opts.pageBytes ?? PAGE_BYTES;
-  const objectRows = opts.objectRows ?? OBJECT_ROWS;
-  // Opened on the first row: a table (or its tail) with no rows left gets no object.
-  let writer: GzipObjectWriter | null = null;
-  let rows = 0;
-  let after = ts.after;
-  let limit = Math.max(1, Math.floor(pageBytes / FIRST_ROW_BYTES));
-  for (;;) {
-    const want = Math.min(limit, objectRows - rows);
-    let bytes = 0;
-    const page = await copyPage(reader, info, after, want, (chunk) => { bytes += chunk.length; (writer ??= new GzipObjectWriter(store, key, "application/gzip")).push(chunk); });
-    rows += page.rows;
-    if (page.last) after = page.last;
-    if (page.rows < want) { ts.done = true; break; }
-    if (rows >= objectRows) break;
-    limit = Math.max(1, Math.min(100_000, Math.floor(pageBytes / (bytes / page.rows))));
-    await writer!.settle(2 * pageBytes);
+class TableObjects {
+  private writer: GzipObjectWriter | null = null;
+  private rows = 0;
+  readonly pageBytes: number;
+  private readonly objectRows: number;
+
+  constructor(private readonly store: StreamingBlobStore, private readonly dir: string, readonly ts: TableState, private readonly opts: BackupOptions, private readonly checkpoint: () => Promise<void>) {
+    this.pageBytes = opts.pageBytes ?? PAGE_BYTES;
+    this.objectRows = opts.objectRows ?? OBJECT_ROWS;
   }
-  ts.after = after;
-  if (!writer) return;
-  const w = writer as GzipObjectWriter;
-  w.rows = rows;
-  const entry = await w.close();
-  ts.objects.push(entry);
-  ts.rows += entry.rows;
+
+  /** Rows the open object may still take. */
+  get room(): number { return this.objectRows - this.rows; }
+
+  push(chunk: Buffer): void {
+    (this.writer ??= new GzipObjectWriter(this.store, `${this.dir}${String(this.ts.objects.length).padStart(5, "0")}.copy.gz`, "application/gzip")).push(chunk);
+  }
+
+  /** After a page of `rows`: closes a full object, else waits while over two pages wait for gzip. */
+  async page(rows: number): Promise<boolean> {
+    this.rows += rows;
+    if (this.rows >= this.objectRows) { await this.close(); return true; }
+    await this.writer?.settle(2 * this.pageBytes);
+    return false;
+  }
+
+  async close(): Promise<void> {
+    const w = this.writer;
+    if (w) {
+      w.rows = this.rows;
+      const entry = await w.close();
+      this.ts.objects.push(entry);
+      this.ts.rows += entry.rows;
+    }
+    this.writer = null;
+    this.rows = 0;
+    await this.checkpoint();
+    if (w) await this.opts.afterObject?.(this.ts.name);
+  }
+}
+
+/** The whole table in heap block ranges, in the worker's snapshot. */
+async function exportByBlocks(s: CopySession, info: TableInfo, out: TableObjects, stop: () => boolean): Promise<void> {
+  const blocks = await tableBlocks(s, info);
+  const step = Math.max(1, Math.floor(out.pageBytes / BLOCK_BYTES));
+  for (let from = 0; from < blocks; from += step) {
+    const rows = await copyBlocks(s, info, from, Math.min(from + step, blocks), (chunk) => out.push(chunk));
+    if ((await out.page(rows)) && from + step < blocks && stop()) return;
+  }
+  out.ts.done = true;
+  await out.close();
+}
+
+/** Keyset pages from the table's cursor, sized by the bytes rows have taken so far. */
+async function exportByKey(s: CopySession, info: TableInfo, out: TableObjects, stop: () => boolean): Promise<void> {
+  const ts = out.ts;
+  let limit = Math.max(1, Math.floor(out.pageBytes / FIRST_ROW_BYTES));
+  for (;;) {
+    const want = Math.min(limit, out.room);
+    let bytes = 0;
+    const page = await copyKeyPage(s, info, ts.after, want, (chunk) => { bytes += chunk.length; out.push(chunk); });
+    if (page.last) ts.after = page.last;
+    const closed = await out.page(page.rows);
+    if (page.rows < want) break;
+    limit = Math.max(1, Math.min(100_000, Math.floor(out.pageBytes / (bytes / page.rows))));
+    if (closed && stop()) return;
+  }
+  ts.done = true;
+  await out.close();
 }
 
 async function start(deps: BackupDeps, now: Date): Promise<State> {

@@ -1,30 +1,53 @@
 import { copyFields, LastLine } from "../db/copy.js";
-import type { CopyDb } from "../db/pool-db.js";
+import type { CopySession } from "../db/pool-db.js";
 import { quoteIdent as q, type TableInfo } from "./pg-tables.js";
 
-/** The session setting carrying key column `i` of the cursor (COPY cannot take parameters). */
-const cursorSetting = (i: number) => `hitl.backup_after_${i}`;
+/*
+ * Pages of a table as COPY text (the insertable columns, in `columns` order). COPY takes no
+ * parameters, so values (cursors, block numbers) go in as parameters of `set_config` on the same
+ * session and the COPY reads them back with `current_setting`: nothing is spliced into SQL.
+ */
+
+const setting = (name: string) => `hitl.backup_${name}`;
+const selectColumns = (t: TableInfo) => t.columns.map(q).join(", ");
+
+/** Number of heap blocks of a table (the upper bound of block-range pages). */
+export async function tableBlocks(s: CopySession, t: TableInfo): Promise<number> {
+  const [row] = await s.query<{ n: string }>("SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int)::bigint AS n", [q(t.name)]);
+  return Number(row?.n ?? 0);
+}
 
 /**
- * One page of a table in primary-key order as COPY text (the insertable columns, in `columns`
- * order), each chunk passed to `onChunk` as it arrives. The cursor goes in as parameters to
- * `set_config` on the same session and the COPY reads it back with `current_setting`: no value is
- * ever spliced into SQL. Returns the row count and the page's last key (decoded from its last line,
- * as text: full precision for the next page's comparison).
+ * The rows stored in heap blocks [from, to): a TID range scan, read in physical order. Used inside
+ * one snapshot for the whole table (a row moved by an update between pages would otherwise be
+ * missed or seen twice).
  */
-export async function copyPage(db: CopyDb, t: TableInfo, after: string[] | null, limit: number, onChunk: (chunk: Buffer) => void): Promise<{ rows: number; last: string[] | null }> {
+export async function copyBlocks(s: CopySession, t: TableInfo, from: number, to: number, onChunk: (chunk: Buffer) => void): Promise<number> {
+  await s.query(`SELECT set_config('${setting("from")}', $1, false), set_config('${setting("to")}', $2, false)`, [`(${from},0)`, `(${to},0)`]);
+  const { rows } = await s.copyOut(`COPY (SELECT ${selectColumns(t)} FROM ONLY ${q(t.name)}
+    WHERE ctid >= current_setting('${setting("from")}')::tid AND ctid < current_setting('${setting("to")}')::tid) TO STDOUT`, onChunk);
+  return rows;
+}
+
+/**
+ * One keyset page in primary-key order: resumable across snapshots, at the price of reading the
+ * heap in key order. Returns the row count and the page's last key (decoded from its last line, as
+ * text: full precision for the next page's comparison).
+ */
+export async function copyKeyPage(s: CopySession, t: TableInfo, after: string[] | null, limit: number, onChunk: (chunk: Buffer) => void): Promise<{ rows: number; last: string[] | null }> {
   const positions = t.key.map((k) => {
     const at = t.columns.indexOf(k.column);
     if (at < 0) throw new Error(`table ${t.name}: key column ${k.column} is not stored`);
     return at;
   });
   const order = t.key.map((k) => q(k.column)).join(", ");
-  const setup = after
-    ? [{ text: `SELECT ${after.map((_, i) => `set_config('${cursorSetting(i)}', $${i + 1}, false)`).join(", ")}`, params: after }]
-    : [];
-  const cond = after ? `WHERE (${order}) > (${t.key.map((k, i) => `current_setting('${cursorSetting(i)}')::${k.type}`).join(", ")})` : "";
+  // The page must walk the key's index: without statistics (fresh data) or with a large LIMIT, the
+  // planner may instead sort what is left of the table, for every page.
+  const sets = ["set_config('enable_sort', 'off', false)", ...(after ?? []).map((_, i) => `set_config('${setting(`after_${i}`)}', $${i + 1}, false)`)];
+  await s.query(`SELECT ${sets.join(", ")}`, after ?? []);
+  const cond = after ? `WHERE (${order}) > (${t.key.map((k, i) => `current_setting('${setting(`after_${i}`)}')::${k.type}`).join(", ")})` : "";
   const last = new LastLine();
-  const { rows } = await db.copyOut(setup, `COPY (SELECT ${t.columns.map(q).join(", ")} FROM ${q(t.name)} ${cond} ORDER BY ${order} LIMIT ${Math.floor(limit)}) TO STDOUT`, (chunk) => {
+  const { rows } = await s.copyOut(`COPY (SELECT ${selectColumns(t)} FROM ONLY ${q(t.name)} ${cond} ORDER BY ${order} LIMIT ${Math.floor(limit)}) TO STDOUT`, (chunk) => {
     last.push(chunk);
     onChunk(chunk);
   });

@@ -59,7 +59,7 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
     if (!info) throw new RestoreRefusedError(`table ${target} does not exist in schema ${m.schema_version}`);
     // COPY FROM writes identity columns as given (no OVERRIDING needed) and routes partition rows.
     const copy = `COPY ${quoteIdent(target)} (${(t.columns ?? info.columns).map(quoteIdent).join(", ")}) FROM STDIN`;
-    for (const o of t.objects) rows += (await db.copyIn(copy, (await store.read(o.key)).pipe(createGunzip()))).rows;
+    for (const o of t.objects) rows += (await db.session(async (s) => s.copyIn(copy, (await store.read(o.key)).pipe(createGunzip())))).rows;
     for (const col of info.identity) {
       await db.query(`SELECT setval(pg_get_serial_sequence($1, $2), coalesce((SELECT max(${quoteIdent(col)}) FROM ${quoteIdent(target)}), 0) + 1, false)`, [target, col]);
     }

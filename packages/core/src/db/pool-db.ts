@@ -2,15 +2,18 @@ import { Pool, type PoolClient } from "@neondatabase/serverless";
 import { CopyInQuery, CopyOutQuery, type CopyResult } from "./copy.js";
 import type { Db, Statement } from "./db.js";
 
-/** Bulk transfer with COPY (backup and restore). */
-export interface CopyDb {
-  /**
-   * Runs `setup` (e.g. `set_config` carrying parameters, which COPY cannot take) then `copy`
-   * (`COPY ... TO STDOUT`) on one session, passing each chunk to `onChunk` as it arrives.
-   */
-  copyOut(setup: Statement[], copy: string, onChunk: (chunk: Buffer) => void): Promise<CopyResult>;
+/** One database session (connection): statements and COPY, in order, sharing transaction state. */
+export interface CopySession {
+  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  /** `COPY ... TO STDOUT`, each chunk passed to `onChunk` as it arrives (see CopyOutQuery). */
+  copyOut(copy: string, onChunk: (chunk: Buffer) => void): Promise<CopyResult>;
   /** `COPY ... FROM STDIN` fed from `source`. */
   copyIn(copy: string, source: AsyncIterable<Buffer>): Promise<CopyResult>;
+}
+
+/** Bulk transfer with COPY (backup and restore): work on one session at a time. */
+export interface CopyDb {
+  session<T>(fn: (s: CopySession) => Promise<T>): Promise<T>;
 }
 
 /**
@@ -21,7 +24,8 @@ export interface CopyDb {
 export class PoolDb implements Db, CopyDb {
   private readonly pool: Pool;
 
-  constructor(url: string, max = 2) {
+  /** `max` 3: two backup workers and the session holding their shared snapshot. */
+  constructor(url: string, max = 3) {
     this.pool = new Pool({ connectionString: url, max });
     this.pool.on("error", () => {});
   }
@@ -46,24 +50,17 @@ export class PoolDb implements Db, CopyDb {
     }
   }
 
-  copyOut(setup: Statement[], copy: string, onChunk: (chunk: Buffer) => void): Promise<CopyResult> {
-    return this.session(async (client) => {
-      for (const st of setup) await client.query(st.text, st.params ?? []);
-      return run(client, new CopyOutQuery(copy, onChunk));
-    });
-  }
-
-  copyIn(copy: string, source: AsyncIterable<Buffer>): Promise<CopyResult> {
-    return this.session((client) => run(client, new CopyInQuery(copy, source)));
-  }
-
-  private async session<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  /** A pooled connection for `fn`; one that failed is closed rather than handed out again. */
+  async session<T>(fn: (s: CopySession) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
-      return await fn(client);
+      return await fn({
+        query: async <R,>(text: string, params: unknown[] = []) => (await client.query(text, params)).rows as R[],
+        copyOut: (copy, onChunk) => run(client, new CopyOutQuery(copy, onChunk)),
+        copyIn: (copy, source) => run(client, new CopyInQuery(copy, source)),
+      });
     } catch (e) {
-      // A session that failed mid-COPY is not handed out again.
       broken = e as Error;
       throw e;
     } finally {
