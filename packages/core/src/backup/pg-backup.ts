@@ -77,7 +77,8 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
   const prefix = setPrefix("postgres", state.id);
   say(`postgres backup ${state.id}: ${state.tables.filter((t) => t.done).length}/${state.tables.length} tables done`);
   const tables = new Map((await listTables(deps.db, { leaves: true })).map((t) => [t.name, t]));
-  const queue = state.tables.filter((t) => !t.done);
+  // Largest first: the workers finish together rather than one waiting on the last big table.
+  const queue = state.tables.filter((t) => !t.done).sort((a, b) => (tables.get(b.name)?.bytes ?? 0) - (tables.get(a.name)?.bytes ?? 0));
   for (const ts of queue) {
     if (ts.mode === "key" || !ts.objects.length) continue;
     await deps.store.delete(ts.objects.map((o) => o.key));
@@ -213,13 +214,12 @@ async function start(deps: BackupDeps, now: Date): Promise<State> {
   const prefix = setPrefix("postgres", id);
   const dir = deps.migrationsDir ?? findMigrationsDir();
   const files = (await readdir(dir)).filter((f) => f.endsWith(".sql")).sort();
-  const schema_objects: ObjectEntry[] = [];
-  for (const f of files) {
+  const schema_objects: ObjectEntry[] = await Promise.all(files.map(async (f) => {
     const body = await readFile(path.join(dir, f));
     const key = `${prefix}schema/${f}`;
     await deps.store.put(key, body, "application/sql");
-    schema_objects.push({ key, bytes: body.length, sha256: createHash("sha256").update(body).digest("hex"), rows: 0 });
-  }
+    return { key, bytes: body.length, sha256: createHash("sha256").update(body).digest("hex"), rows: 0 };
+  }));
   const [v] = await deps.db.query<{ version: string }>("SELECT max(version) AS version FROM schema_migrations");
   const tables = (await listTables(deps.db, { leaves: true })).map((t) => ({
     name: t.name, ...(t.parent ? { parent: t.parent } : {}), primary_key: t.key.map((k) => k.column), columns: t.columns, rows: 0, objects: [], done: false, after: null,
@@ -251,12 +251,12 @@ async function resumable(deps: BackupDeps, now: Date): Promise<State | null> {
 
 async function finish(deps: BackupDeps, state: State, now: Date): Promise<Manifest> {
   const tables: TableEntry[] = state.tables.map(({ name, parent, primary_key, columns, rows, objects }) => ({ name, ...(parent ? { parent } : {}), primary_key, columns, rows, objects }));
-  const [months] = await deps.db.query<{ m: string[] | null }>(
-    "SELECT array_agg(DISTINCT to_char(created_at AT TIME ZONE 'UTC', 'YYYY_MM')) AS m FROM interactions");
+  // The months restore must create: the interaction partitions that hold rows (named by month).
+  const months = tables.filter((t) => t.parent === "interactions" && t.rows > 0).map((t) => /_(\d{4}_\d{2})$/.exec(t.name)?.[1]).filter((m): m is string => !!m);
   const all = [...state.schema_objects, ...tables.flatMap((t) => t.objects)];
   const manifest: Manifest = {
     format: 1, kind: "postgres", id: state.id, prefix: setPrefix("postgres", state.id), started_at: state.started_at, finished_at: now.toISOString(),
-    schema_version: state.schema_version, schema_objects: state.schema_objects, tables, row_format: "copy", partitions: months?.m ?? [],
+    schema_version: state.schema_version, schema_objects: state.schema_objects, tables, row_format: "copy", partitions: months,
     totals: { objects: all.length, bytes: all.reduce((s, o) => s + o.bytes, 0), rows: tables.reduce((s, t) => s + t.rows, 0) },
   };
   await deps.store.put(`${manifest.prefix}manifest.json`, JSON.stringify(manifest, null, 2), "application/json");

@@ -10,6 +10,8 @@ export interface TableInfo {
   columns: string[];
   /** Identity columns whose sequences are reset after a restore. */
   identity: string[];
+  /** Heap size when listed (orders the backup's work). */
+  bytes: number;
 }
 
 /** Tables that are not data (the migration runner owns this one). */
@@ -20,8 +22,8 @@ const SKIP = new Set(["schema_migrations"]);
  * partitions (each exported on its own, so large months go in parallel), each naming its parent.
  */
 export async function listTables(db: Db, opts: { leaves?: boolean } = {}): Promise<TableInfo[]> {
-  const rows = await db.query<{ name: string; parent: string | null; key: { column: string; type: string }[]; columns: string[]; identity: string[] | null }>(`
-    SELECT c.relname AS name, (SELECT p.relname FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE i.inhrelid = c.oid) AS parent,
+  const rows = await db.query<{ name: string; parent: string | null; key: { column: string; type: string }[]; columns: string[]; identity: string[] | null; bytes: string }>(`
+    SELECT c.relname AS name, pg_relation_size(c.oid) AS bytes, (SELECT p.relname FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE i.inhrelid = c.oid) AS parent,
       (SELECT json_agg(json_build_object('column', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY k.ord)
          FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
          JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
@@ -35,7 +37,7 @@ export async function listTables(db: Db, opts: { leaves?: boolean } = {}): Promi
     ORDER BY c.relname`);
   return rows.filter((r) => !SKIP.has(r.name)).map((r) => {
     if (!r.key?.length) throw new Error(`table ${r.name} has no primary key: it cannot be paged`);
-    return { name: r.name, ...(r.parent ? { parent: r.parent } : {}), key: r.key, columns: r.columns, identity: r.identity ?? [] };
+    return { name: r.name, ...(r.parent ? { parent: r.parent } : {}), key: r.key, columns: r.columns, identity: r.identity ?? [], bytes: Number(r.bytes) };
   });
 }
 
