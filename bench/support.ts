@@ -25,7 +25,7 @@ export async function startBenchEnv(): Promise<BenchEnv> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-bench-"));
   const made = (["bot", "agent", "reviewer", "admin"] as Scope[]).map((s) => ({ s, ...generateKey(`${s}-bench`, [s]) }));
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], {
+  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_FLAGS ?? "").split(" ").filter(Boolean), "--import", "tsx", "scripts/start.ts"], {
     env: { ...process.env, DATA_DIR: dir, PORT: String(port), API_KEYS: JSON.stringify(made.map((m) => m.entry)), LOG_LEVEL: "error" },
     stdio: ["ignore", "pipe", "inherit"],
   });

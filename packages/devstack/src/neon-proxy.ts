@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { readBody } from "./process.js";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import pg from "pg";
-import { WebSocketServer } from "ws";
+import { WebSocketServer, type WebSocket } from "ws";
 
 export interface NeonProxy {
   /** Base URL, e.g. http://127.0.0.1:PORT: WebSocket at /v1, Neon HTTP queries at /sql. */
@@ -84,6 +84,52 @@ function sqlHandler(pools: Map<string, pg.Pool>) {
   };
 }
 
+/** Relay buffers: reused, because allocating one per read made garbage collection the proxy's main cost. */
+const BLOCK = 256 << 10;
+const spare: Buffer[] = [];
+/** Reads land here and are copied out at once (the callback runs synchronously), so one serves all. */
+const readBuffer = Buffer.allocUnsafe(BLOCK);
+/** The WebSocket's unsent bytes above which Postgres is no longer read (TCP pushes back on it). */
+const HIGH_WATER = 8 << 20;
+
+/**
+ * What Postgres sends, relayed to the WebSocket: the bytes read in one turn of the event loop go
+ * out as one message (no added latency; Postgres writes 8 KB at a time), and reading pauses while
+ * the client is behind, so flow control reaches Postgres as it would through Neon's proxy.
+ */
+function relay(ws: WebSocket, tcp: () => Socket) {
+  let block: Buffer | null = null;
+  let used = 0;
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (!block || !used) return;
+    const sent = block;
+    const data = sent.subarray(0, used);
+    block = null;
+    used = 0;
+    ws.send(data, () => {
+      if (spare.length < 32) spare.push(sent);
+      if (tcp().isPaused() && ws.bufferedAmount < HIGH_WATER / 4) tcp().resume();
+    });
+    if (ws.bufferedAmount > HIGH_WATER) tcp().pause();
+  };
+  return {
+    buffer: readBuffer,
+    callback(n: number) {
+      for (let at = 0; at < n;) {
+        block ??= spare.pop() ?? Buffer.allocUnsafe(BLOCK);
+        const copied = readBuffer.copy(block, used, at, n);
+        used += copied;
+        at += copied;
+        if (used === BLOCK) flush();
+      }
+      if (!scheduled) { scheduled = true; setImmediate(flush); }
+      return true;
+    },
+  };
+}
+
 /**
  * Lets `@neondatabase/serverless` reach a plain Postgres unchanged: `Pool`/`Client` over a
  * WebSocket tunnelled to TCP (loopback only), and `neon()` over HTTP through `/sql`.
@@ -101,15 +147,9 @@ export async function startNeonProxy(opts: { port?: number } = {}): Promise<Neon
     const [host, port] = (url.searchParams.get("address") ?? "").split(":");
     if (url.pathname !== "/v1" || !LOOPBACK.has(host!) || !port) return socket.destroy();
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const tcp = connect({ port: Number(port), host: host === "localhost" ? "127.0.0.1" : host, noDelay: true });
+      const tcp: Socket = connect({ port: Number(port), host: host === "localhost" ? "127.0.0.1" : host, noDelay: true, onread: relay(ws, () => tcp) });
       const pending: Buffer[] = [];
       tcp.on("connect", () => { for (const b of pending.splice(0)) tcp.write(b); });
-      // Postgres writes 8 KB at a time: what arrives in one turn of the event loop goes out as one
-      // WebSocket message (no added latency; a fraction of the per-message work on both ends).
-      let batch: Buffer[] = [];
-      tcp.on("data", (d: Buffer) => {
-        if (batch.push(d) === 1) setImmediate(() => { const out = batch.length === 1 ? batch[0]! : Buffer.concat(batch); batch = []; ws.send(out); });
-      });
       tcp.on("end", () => ws.close());
       tcp.on("error", () => ws.close());
       ws.on("message", (data: Buffer) => {

@@ -23,7 +23,7 @@ const BLOCK_BYTES = 8192;
 /** Row size assumed for a key-mode table's first page (pessimistic: pages grow once rows are seen). */
 const FIRST_ROW_BYTES = 8 << 10;
 /** Tables (partitions) exported at once. */
-export const BACKUP_CONCURRENCY = 2;
+export const BACKUP_CONCURRENCY = Number(process.env.HITL_BC ?? 2);
 /** Rows per data object: the unit of checkpoints (and of resumption in key mode). */
 export const OBJECT_ROWS = 250_000;
 /** An unfinished set older than this is abandoned (pruned), not resumed. */
