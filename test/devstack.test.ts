@@ -2,7 +2,12 @@ import { Pool, neon } from "@neondatabase/serverless";
 import { Redis } from "@upstash/redis";
 import { S3Client, PutObjectCommand, GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
-import { useLocalNeonProxy } from "@hitl/core";
+import { createHash } from "node:crypto";
+import { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import pg from "pg";
+import { to as copyTo } from "pg-copy-streams";
+import { PoolDb, useLocalNeonProxy } from "@hitl/core";
 import { createTestDatabase, stack } from "./support/stack.js";
 
 describe("local stack", () => {
@@ -39,6 +44,25 @@ describe("local stack", () => {
       client.release();
       await pool.end();
     }
+  });
+
+  it("relays a large result over the WebSocket intact (many relay blocks): the same bytes as COPY over TCP", async () => {
+    useLocalNeonProxy(stack().neonProxyUrl);
+    const url = await createTestDatabase();
+    const sql = "COPY (SELECT g, repeat(md5(g::text), 40) FROM generate_series(1, 20000) g) TO STDOUT";
+    const direct = createHash("sha256");
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    await pipeline(c.query(copyTo(sql)), new Writable({ write(chunk, _e, cb) { direct.update(chunk); cb(); } }));
+    await c.end();
+    const relayed = createHash("sha256");
+    let bytes = 0;
+    const db = new PoolDb(url);
+    const { rows } = await db.session((s) => s.copyOut(sql, (chunk) => { relayed.update(chunk); bytes += chunk.length; }));
+    await db.end();
+    expect(rows).toBe(20000);
+    expect(bytes).toBeGreaterThan(20 * 256 * 1024);
+    expect(relayed.digest("hex")).toBe(direct.digest("hex"));
   });
 
   it("serves the real @upstash/redis client: commands, pipeline, multi-exec, Lua, base64 encoding", async () => {

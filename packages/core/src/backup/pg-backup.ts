@@ -156,11 +156,11 @@ class TableObjects {
     (this.writer ??= new GzipObjectWriter(this.store, `${this.dir}${String(this.ts.objects.length).padStart(5, "0")}.copy.gz`, "application/gzip")).push(chunk);
   }
 
-  /** After a page of `rows`: closes a full object, else waits while over two pages wait for gzip. */
+  /** After a page of `rows`: closes a full object, else waits while over a page waits for gzip. */
   async page(rows: number): Promise<boolean> {
     this.rows += rows;
     if (this.rows >= this.objectRows) { await this.close(); return true; }
-    await this.writer?.settle(2 * this.pageBytes);
+    await this.writer?.settle(this.pageBytes);
     return false;
   }
 
