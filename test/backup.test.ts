@@ -191,7 +191,7 @@ describe("archival", () => {
     const before = await withPg(t.databaseUrl, async (c) => (await c.query("SELECT row_to_json(i)::text AS j FROM interactions_2025_07 i ORDER BY id")).rows.map((r) => r.j));
     expect(before.length).toBe(1);
     await withPg(t.databaseUrl, (c) => c.query("INSERT INTO quarantine_messages (message_id, user_id, message_text, expires_at) VALUES ('expired', 'q', 'x', now() - interval '1 day')"));
-    const out = await archiveOldPartitions({ db: t.services.db, store, now: () => new Date("2025-12-01T00:00:00Z") });
+    const out = await archiveOldPartitions({ db: t.services.db, reader, store, now: () => new Date("2025-12-01T00:00:00Z") });
     expect(out.archived.map((a) => a.partition)).toEqual(["interactions_2025_06", "interactions_2025_07", "interactions_2025_08"]);
     expect(out.purged_quarantine).toBe(1);
     const gone = await withPg(t.databaseUrl, async (c) => (await c.query("SELECT to_regclass('interactions_2025_07') AS t")).rows[0].t);

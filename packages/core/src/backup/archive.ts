@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { Db } from "../db/db.js";
+import type { CopyDb } from "../db/pool-db.js";
 import type { Logger } from "../log.js";
 import type { BlobStore, StreamingBlobStore } from "../storage/blob.js";
 import { userHash } from "../gdpr/erase.js";
@@ -8,19 +9,21 @@ import { purgeExpiredQuarantine } from "../protocol/admin.js";
 import { recordSet } from "./catalog.js";
 import { newSetId, type Manifest, type ObjectEntry } from "./manifest.js";
 import { GzipObjectWriter, readNdjson, scanObject } from "./gzip-object.js";
-import { listTables, readPage } from "./pg-tables.js";
+import { tableBlocks } from "./pg-copy.js";
+import { listTables, quoteIdent } from "./pg-tables.js";
 
 /** Interactions younger than this stay in Postgres (the hot window). */
 export const HOT_WINDOW_DAYS = 90;
 /** Rows per archive object: an erasure rewrites only the objects holding the user. */
 export const ARCHIVE_OBJECT_ROWS = 50_000;
-const PAGE = 5000;
+/** Heap blocks per page (2 MB of heap; the page's JSON is about that size too). */
+const PAGE_BLOCKS = 256;
 /** Months of partitions kept created ahead of time. */
 const MONTHS_AHEAD = 3;
 
 export const archivePrefix = (partition: string) => `archives/interactions/${partition}/`;
 
-export interface ArchiveDeps { db: Db; reader?: Db; store: StreamingBlobStore; log?: Logger; now?: () => Date; progress?: (l: string) => void }
+export interface ArchiveDeps { db: Db; reader: CopyDb; store: StreamingBlobStore; log?: Logger; now?: () => Date; progress?: (l: string) => void }
 
 /** `interactions_2026_01` -> the first instant after its month. */
 function partitionEnd(name: string): Date | null {
@@ -51,20 +54,33 @@ export async function archivePartition(deps: ArchiveDeps, partition: string, now
   const [info] = (await listTables(deps.db)).filter((t) => t.name === "interactions");
   const table = { ...info!, name: partition };
   const objects: (ObjectEntry & { users: string[] })[] = [];
-  let after: string[] | null = null;
-  let done = false;
-  while (!done) {
-    const writer = new GzipObjectWriter(deps.store, `${prefix}part-${String(objects.length).padStart(4, "0")}.ndjson.gz`);
-    const users = new Set<string>();
-    while (writer.rows < ARCHIVE_OBJECT_ROWS) {
-      const page = await readPage(deps.reader ?? deps.db, table, after, PAGE);
-      if (page.rows) for (const line of page.text.split("\n")) users.add(userHash((JSON.parse(line) as { user_id: string }).user_id));
-      await writer.writeText(page.text, page.rows);
-      if (page.last) after = page.last;
-      if (page.rows < PAGE) { done = true; break; }
+  // Heap block ranges in physical order, all in one snapshot: every row exactly once.
+  await deps.reader.session(async (s) => {
+    await s.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    try {
+      const blocks = await tableBlocks(s, table);
+      let writer: GzipObjectWriter | null = null;
+      let users = new Set<string>();
+      const close = async () => {
+        if (writer) objects.push({ ...(await writer.close()), users: [...users] });
+        writer = null;
+        users = new Set();
+      };
+      for (let from = 0; from < blocks; from += PAGE_BLOCKS) {
+        const [page] = await s.query<{ body: string | null; n: number }>(
+          `SELECT string_agg(row_to_json(t)::text, E'\\n') AS body, count(*)::int AS n FROM ONLY ${quoteIdent(partition)} t WHERE ctid >= $1::tid AND ctid < $2::tid`,
+          [`(${from},0)`, `(${Math.min(from + PAGE_BLOCKS, blocks)},0)`]);
+        if (!page?.n || !page.body) continue;
+        for (const line of page.body.split("\n")) users.add(userHash((JSON.parse(line) as { user_id: string }).user_id));
+        writer ??= new GzipObjectWriter(deps.store, `${prefix}part-${String(objects.length).padStart(4, "0")}.ndjson.gz`);
+        await writer.writeText(page.body, page.n);
+        if (writer.rows >= ARCHIVE_OBJECT_ROWS) await close();
+      }
+      await close();
+    } finally {
+      await s.query("COMMIT").catch(() => {});
     }
-    objects.push({ ...(await writer.close()), users: [...users] });
-  }
+  });
   const rows = objects.reduce((s, o) => s + o.rows, 0);
   const [count] = await deps.db.query<{ n: string }>(`SELECT count(*) AS n FROM "${partition}"`);
   for (const o of objects) {

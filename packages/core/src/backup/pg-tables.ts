@@ -43,24 +43,4 @@ export async function listTables(db: Db, opts: { leaves?: boolean } = {}): Promi
 
 const q = (ident: string) => `"${ident.replace(/"/g, '""')}"`;
 
-/**
- * One page of a table in primary-key order, each line a row object (archives: readable, and the
- * erasure rewrite reads `user_id`). Postgres renders the page as NDJSON text itself (one value per
- * page, so the driver handles one string, not thousands of rows), with the row count and the last
- * key as text (full precision: a timestamp key must not be rounded to milliseconds between pages).
- */
-export async function readPage(db: Db, t: TableInfo, after: string[] | null, limit: number): Promise<{ text: string; rows: number; last: string[] | null }> {
-  const cols = t.key.map((k) => `t.${q(k.column)}`);
-  const order = cols.join(", ");
-  const keyText = t.key.map((k, i) => `t.${q(k.column)}::text AS k${i}`).join(", ");
-  const lastKeys = t.key.map((_, i) => `(array_agg(k${i}))[count(*)] AS k${i}`).join(", ");
-  const cond = after ? `WHERE (${order}) > (${t.key.map((k, i) => `$${i + 1}::text::${k.type}`).join(", ")})` : "";
-  // Aggregates read the ordered subquery in order; a window function to force it costs a third more.
-  const [row] = await db.query<Record<string, string | number | null>>(`
-    SELECT coalesce(string_agg(j, E'\n'), '') AS body, count(*)::int AS n, ${lastKeys}
-    FROM (SELECT row_to_json(t)::text AS j, ${keyText} FROM (SELECT * FROM ${q(t.name)} t ${cond} ORDER BY ${order} LIMIT ${Number(limit)}) t) s`, after ?? []);
-  const rows = Number(row?.n ?? 0);
-  return { text: String(row?.body ?? ""), rows, last: rows ? t.key.map((_, i) => String(row![`k${i}`])) : null };
-}
-
 export { q as quoteIdent };
