@@ -23,7 +23,7 @@ const BLOCK_BYTES = 8192;
 /** Row size assumed for a key-mode table's first page (pessimistic: pages grow once rows are seen). */
 const FIRST_ROW_BYTES = 8 << 10;
 /** Tables (partitions) exported at once. */
-export const BACKUP_CONCURRENCY = Number(process.env.HITL_BC ?? 2);
+export const BACKUP_CONCURRENCY = 2;
 /** Rows per data object: the unit of checkpoints (and of resumption in key mode). */
 export const OBJECT_ROWS = 250_000;
 /** An unfinished set older than this is abandoned (pruned), not resumed. */
@@ -41,7 +41,7 @@ interface State { id: string; started_at: string; schema_version: string; schema
 
 export interface BackupDeps {
   db: Db;
-  /** Where tables are read with COPY: a WebSocket `PoolDb` (three sessions: two workers, one snapshot). */
+  /** Where tables are read with COPY: a WebSocket `PoolDb` with a session per worker (BACKUP_CONCURRENCY). */
   reader: CopyDb;
   store: StreamingBlobStore; log?: Logger; now?: () => Date; migrationsDir?: string; progress?: (line: string) => void;
 }
@@ -65,8 +65,8 @@ const SNAPSHOT_ID = /^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/;
 
 /**
  * A logical Postgres backup to S3: schema (the migration files) and every table as COPY text over
- * the driver's WebSocket, through gzip into multipart uploads. One snapshot, exported by a holding
- * session and shared by the workers, makes a run consistent across tables, as pg_dump's is.
+ * the driver's WebSocket, through gzip into multipart uploads. One snapshot, exported by the first
+ * worker and imported by the others, makes a run consistent across tables, as pg_dump's is.
  * Progress is checkpointed after every object, so a run cut short (the 15-minute Lambda limit, a
  * crash) is resumed by the next invocation. The manifest is written last.
  */
@@ -90,10 +90,30 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
   // one stored is always the newest (two workers must not race on one object).
   let saving = Promise.resolve();
   const checkpoint = () => (saving = saving.then(() => deps.store.put(stateKey(state.id), JSON.stringify(state), "application/json")));
-  const worker = (snapshot: string) => deps.reader.session(async (s) => {
+  // The first worker exports its snapshot and the others import it: one view of the database for
+  // the whole run. The exporter keeps its transaction open until every other worker has imported.
+  let shareSnapshot!: (id: string) => void;
+  let noSnapshot!: (e: unknown) => void;
+  const snapshot = new Promise<string>((res, rej) => { shareSnapshot = res; noSnapshot = rej; });
+  snapshot.catch(() => {});
+  // One settles when worker n has imported the snapshot or will never (failed, or stopped first).
+  const settled = Array.from({ length: BACKUP_CONCURRENCY }, () => { let done!: () => void; return { promise: new Promise<void>((r) => (done = r)), done }; });
+  const worker = (n: number) => deps.reader.session(async (s) => {
     await s.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    await s.query(`SET TRANSACTION SNAPSHOT '${snapshot}'`);
     try {
+      if (n === 0) {
+        try {
+          const [row] = await s.query<{ id: string }>("SELECT pg_export_snapshot() AS id");
+          if (!row || !SNAPSHOT_ID.test(row.id)) throw new Error(`unexpected snapshot id ${row?.id}`);
+          shareSnapshot(row.id);
+        } catch (e) {
+          noSnapshot(e);
+          throw e;
+        }
+      } else {
+        await s.query(`SET TRANSACTION SNAPSHOT '${await snapshot}'`);
+        settled[n]!.done();
+      }
       for (let ts = queue.shift(); ts && !stop(); ts = queue.shift()) {
         const current = tables.get(ts.name);
         if (!current) throw new Error(`table ${ts.name} disappeared during the backup`);
@@ -101,28 +121,20 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
         const info = { ...current, columns: ts.columns ?? current.columns };
         const out = new TableObjects(deps.store, `${prefix}data/${ts.name}/`, ts, opts, checkpoint);
         await (ts.mode === "key" ? exportByKey(s, info, out, stop) : exportByBlocks(s, info, out, stop));
-        if (!ts.done) return;
+        if (!ts.done) break;
         say(`  ${ts.name}: ${ts.rows} rows in ${ts.objects.length} object(s)${ts.mode === "key" ? " (by key)" : ""}`);
         await opts.afterTable?.(ts.name);
       }
+      if (n === 0) await Promise.all(settled.slice(1).map((x) => x.promise));
     } finally {
       // Read-only: a failed COMMIT (a broken session) loses nothing and must not hide the cause.
       await s.query("COMMIT").catch(() => {});
     }
   });
-  await deps.reader.session(async (holder) => {
-    await holder.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    try {
-      const [row] = await holder.query<{ id: string }>("SELECT pg_export_snapshot() AS id");
-      if (!row || !SNAPSHOT_ID.test(row.id)) throw new Error(`unexpected snapshot id ${row?.id}`);
-      // allSettled: a failing worker must not leave the other writing after this call has returned.
-      const outcomes = await Promise.allSettled(Array.from({ length: BACKUP_CONCURRENCY }, () => worker(row.id).catch((e) => { stopped = true; throw e; })));
-      const failed = outcomes.find((o) => o.status === "rejected");
-      if (failed) throw (failed as PromiseRejectedResult).reason;
-    } finally {
-      await holder.query("COMMIT").catch(() => {});
-    }
-  });
+  // allSettled: a failing worker must not leave another writing after this call has returned.
+  const outcomes = await Promise.allSettled(Array.from({ length: BACKUP_CONCURRENCY }, (_, n) => worker(n).catch((e) => { stopped = true; throw e; }).finally(() => settled[n]!.done())));
+  const failed = outcomes.find((o) => o.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
   if (state.tables.some((t) => !t.done)) {
     await checkpoint();
     return { status: "incomplete", id: state.id, tables_done: state.tables.filter((t) => t.done).length };

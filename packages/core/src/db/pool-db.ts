@@ -24,8 +24,8 @@ export interface CopyDb {
 export class PoolDb implements Db, CopyDb {
   private readonly pool: Pool;
 
-  /** `max` 3: two backup workers and the session holding their shared snapshot. */
-  constructor(url: string, max = 3) {
+  /** `max` 2: a session per backup worker. */
+  constructor(url: string, max = 2) {
     this.pool = new Pool({ connectionString: url, max });
     this.pool.on("error", () => {});
   }
