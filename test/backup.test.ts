@@ -204,6 +204,10 @@ describe("Redis snapshot and restore", () => {
     expect((await r.smembers(`${p}set`)).sort()).toEqual(["a", "b"]);
     for (const [k, ttl] of [["s", 300], ["h", 600], ["set", 900]] as const) expect(Math.abs((await r.ttl(`${p}${k}`)) - ttl)).toBeLessThanOrEqual(2);
     expect(await r.ttl(`${p}forever`)).toBe(-1);
+    // Keys elsewhere fill SCAN's batches: the restore must still find the prefix is not empty.
+    const others = r.pipeline();
+    for (let i = 0; i < 5000; i++) others.set(`${t.config.redis.prefix}other:${i}`, "x");
+    await others.exec();
     await expect(restoreRedis(store, manifest.id, r, { prefix: p })).rejects.toBeInstanceOf(RestoreRefusedError);
   });
 });

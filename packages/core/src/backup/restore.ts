@@ -70,6 +70,17 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
   return { rows, erased_rows: erased };
 }
 
+/** Whether any key matches: SCAN until one does or the cursor comes back (a batch may hold none). */
+async function anyKey(redis: Redis, match: string): Promise<boolean> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, { match, count: 1000 });
+    if (keys.length) return true;
+    cursor = String(next);
+  } while (cursor !== "0");
+  return false;
+}
+
 /** The user id a key belongs to, for keys under user:{id}:... and wal:dedupe:{id}:... */
 function keyUser(prefix: string, key: string): string | null {
   const rest = key.slice(prefix.length);
@@ -84,8 +95,7 @@ function keyUser(prefix: string, key: string): string | null {
 export async function restoreRedis(store: StreamingBlobStore, id: string, redis: Redis, opts: { prefix: string; db?: Db; confirmOverwrite?: boolean; progress?: (l: string) => void }): Promise<{ keys: number; skipped: number }> {
   const v = await verifySet(store, "redis", id);
   if (!v.ok || !v.manifest) throw new RestoreRefusedError(`set ${id} failed verification: ${v.problems.map((p) => `${p.key}: ${p.problem}`).join("; ")}`);
-  const [, existing] = await redis.scan(0, { match: `${opts.prefix}*`, count: 100 });
-  if (existing.length && !opts.confirmOverwrite) throw new RestoreRefusedError("target Redis already holds keys under this prefix; pass the confirmation flag to overwrite");
+  if (!opts.confirmOverwrite && (await anyKey(redis, `${opts.prefix}*`))) throw new RestoreRefusedError("target Redis already holds keys under this prefix; pass the confirmation flag to overwrite");
   const erased = await erasedHashes(store, opts.db);
   const objects = v.manifest.objects ?? [];
   // Pass 1: queued WAL messages of erased users (their ids also appear in the queue lists).
