@@ -85,6 +85,10 @@ describe("Postgres backup and restore", () => {
     const table = out.manifest.tables!.find((x) => x.name === "user_current_status")!;
     expect(table.rows).toBeGreaterThanOrEqual(ids.length);
     expect(table.objects.map((o) => o.rows)).toEqual(Array.from({ length: Math.ceil(table.rows / 5) }, (_, i) => Math.min(5, table.rows - i * 5)));
+    // The planner setting and cursors were local to the workers' transactions: both pooled
+    // sessions are back to defaults (a pooler would otherwise hand them to other clients).
+    const settings = await Promise.all([0, 1].map(() => reader.session((s) => s.query("SELECT current_setting('enable_sort') AS sort, current_setting('hitl.backup_after_0', true) AS cursor"))));
+    expect(settings.flat().map((r) => [r.sort, r.cursor || null])).toEqual([["on", null], ["on", null]]);
     const target = await createEmptyDatabase();
     await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target });
     expect(await tableFingerprints(target, ["backup_sets", "schema_migrations"])).toEqual(await tableFingerprints(t.databaseUrl, ["backup_sets", "schema_migrations"]));

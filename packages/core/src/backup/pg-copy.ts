@@ -4,8 +4,9 @@ import { quoteIdent as q, type TableInfo } from "./pg-tables.js";
 
 /*
  * Pages of a table as COPY text (the insertable columns, in `columns` order). COPY takes no
- * parameters, so values (cursors, block numbers) go in as parameters of `set_config` on the same
- * session and the COPY reads them back with `current_setting`: nothing is spliced into SQL.
+ * parameters, so values (cursors, block numbers) go in as parameters of `set_config` and the COPY
+ * reads them back with `current_setting`: nothing is spliced into SQL. Callers run inside a
+ * transaction and the settings are local to it, so nothing outlives it on a pooled connection.
  */
 
 const setting = (name: string) => `hitl.backup_${name}`;
@@ -23,7 +24,7 @@ export async function tableBlocks(s: CopySession, t: TableInfo): Promise<number>
  * missed or seen twice).
  */
 export async function copyBlocks(s: CopySession, t: TableInfo, from: number, to: number, onChunk: (chunk: Buffer) => void): Promise<number> {
-  await s.query(`SELECT set_config('${setting("from")}', $1, false), set_config('${setting("to")}', $2, false)`, [`(${from},0)`, `(${to},0)`]);
+  await s.query(`SELECT set_config('${setting("from")}', $1, true), set_config('${setting("to")}', $2, true)`, [`(${from},0)`, `(${to},0)`]);
   const { rows } = await s.copyOut(`COPY (SELECT ${selectColumns(t)} FROM ONLY ${q(t.name)}
     WHERE ctid >= current_setting('${setting("from")}')::tid AND ctid < current_setting('${setting("to")}')::tid) TO STDOUT`, onChunk);
   return rows;
@@ -43,7 +44,7 @@ export async function copyKeyPage(s: CopySession, t: TableInfo, after: string[] 
   const order = t.key.map((k) => q(k.column)).join(", ");
   // The page must walk the key's index: without statistics (fresh data) or with a large LIMIT, the
   // planner may instead sort what is left of the table, for every page.
-  const sets = ["set_config('enable_sort', 'off', false)", ...(after ?? []).map((_, i) => `set_config('${setting(`after_${i}`)}', $${i + 1}, false)`)];
+  const sets = ["set_config('enable_sort', 'off', true)", ...(after ?? []).map((_, i) => `set_config('${setting(`after_${i}`)}', $${i + 1}, true)`)];
   await s.query(`SELECT ${sets.join(", ")}`, after ?? []);
   const cond = after ? `WHERE (${order}) > (${t.key.map((k, i) => `current_setting('${setting(`after_${i}`)}')::${k.type}`).join(", ")})` : "";
   const last = new LastLine();
