@@ -59,6 +59,10 @@ describe("Postgres backup and restore", () => {
       const r = await c.query("INSERT INTO protocol_audit_log (user_id, action, performed_by) VALUES ('x', 'ACTIVATED', 'y') RETURNING id");
       const max = (await c.query("SELECT max(id) AS m FROM protocol_audit_log WHERE user_id <> 'x'")).rows[0].m;
       expect(Number(r.rows[0].id)).toBeGreaterThan(Number(max));
+      // So does the protocol version sequence: a change after the restore numbers above the rest.
+      const v = await c.query("UPDATE user_protocol_status SET reason = 'after restore' WHERE user_id = 'u0' RETURNING version");
+      const top = (await c.query("SELECT max(version) AS m FROM user_protocol_status WHERE user_id <> 'u0'")).rows[0].m;
+      expect(Number(v.rows[0].version)).toBeGreaterThan(Number(top));
     });
     const listed = await json(await t.call("GET", "/v1/backups", { key: t.keys.admin }));
     expect(listed.items[0]).toMatchObject({ id: out.manifest.id, kind: "postgres", complete: true, verified: true, objects: out.manifest.totals.objects });

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { createTestContext, type TestContext } from "./support/stack.js";
 import { countRoundTrips } from "./support/round-trips.js";
+import { cacheProtocols } from "@hitl/core";
 
 let t: TestContext;
 beforeAll(async () => { t = await createTestContext(); });
@@ -68,6 +69,27 @@ describe("silence protocol", () => {
       { action: "DEACTIVATED", previous_status: "ACTIVE", new_status: "INACTIVE", performed_by: "reviewer-key" },
     ]);
     expect((await json(await t.call("GET", "/v1/users/p1/protocol", { key: t.keys.agent }))).status).toBe("INACTIVE");
+  });
+
+  it("the protocol cache keeps the newest state whatever order writers reach it in", async () => {
+    const on = await json(await put("/v1/users/race1/protocol", { status: "ACTIVE", reason: "spam" }));
+    expect(on.status).toBe("ACTIVE");
+    const [row] = await sql("SELECT version FROM user_protocol_status WHERE user_id = 'race1'");
+    // A reader that loaded INACTIVE just before the PUT committed writes it back afterwards: ignored.
+    await cacheProtocols(t.services.redis, [{ protocol: { ...on, status: "INACTIVE" }, version: Number(row.version) - 1 }]);
+    expect((await json(await t.call("GET", "/v1/users/race1/protocol", { key: t.keys.agent }))).status).toBe("ACTIVE");
+    const [sent] = (await json(await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: "race1", text: "still silenced" } }))).items;
+    expect(sent.status).toBe("quarantined");
+    // Concurrent toggles: the cache ends where Postgres ends.
+    await Promise.all(Array.from({ length: 12 }, (_, i) => put("/v1/users/race1/protocol", { status: i % 2 ? "ACTIVE" : "INACTIVE" })));
+    const [final] = await sql("SELECT status FROM user_protocol_status WHERE user_id = 'race1'");
+    expect((await json(await t.call("GET", "/v1/users/race1/protocol", { key: t.keys.agent }))).status).toBe(final.status);
+    const raw = (await t.services.redis.client.get<string>(t.services.redis.key("user", "race1", "protocol")))!;
+    expect(JSON.parse(raw).status).toBe(final.status);
+    // The version stays inside the cache: the API answers the documented shape.
+    expect(Object.keys(await json(await t.call("GET", "/v1/users/race1/protocol", { key: t.keys.agent })))).not.toContain("v");
+    await put("/v1/users/race1/protocol", { status: "INACTIVE" });
+    await sql("DELETE FROM quarantine_messages WHERE user_id = 'race1'");
   });
 
   it("quarantines, lists, processes back onto the WAL queue, deletes, batches, and reports", async () => {

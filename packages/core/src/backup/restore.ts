@@ -30,7 +30,7 @@ export interface PgRestoreOptions {
 
 /**
  * Restores a verified Postgres set: schema from the set's own migration files, partitions the data
- * needs, every table with COPY FROM (streamed from the bucket), identity sequences, then the erasure log is re-applied so erased
+ * needs, every table with COPY FROM (streamed from the bucket), the sequences its columns own, then the erasure log is re-applied so erased
  * users never come back. Refuses a set that fails verification, and a non-empty target unless
  * confirmed.
  */
@@ -60,8 +60,14 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
     // COPY FROM writes identity columns as given (no OVERRIDING needed) and routes partition rows.
     const copy = `COPY ${quoteIdent(target)} (${(t.columns ?? info.columns).map(quoteIdent).join(", ")}) FROM STDIN`;
     for (const o of t.objects) rows += (await db.session(async (s) => s.copyIn(copy, (await store.read(o.key)).pipe(createGunzip())))).rows;
-    for (const col of info.identity) {
-      await db.query(`SELECT setval(pg_get_serial_sequence($1, $2), coalesce((SELECT max(${quoteIdent(col)}) FROM ${quoteIdent(target)}), 0) + 1, false)`, [target, col]);
+    // Sequences the table's columns own (identity columns, the protocol version) continue after
+    // the restored values.
+    const owned = await db.query<{ col: string; seq: string }>(`SELECT a.attname AS col, s.oid::regclass::text AS seq
+      FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+      JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+      WHERE d.classid = 'pg_class'::regclass AND d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')`, [quoteIdent(target)]);
+    for (const { col, seq } of owned) {
+      await db.query(`SELECT setval($1::regclass, coalesce((SELECT max(${quoteIdent(col)}) FROM ${quoteIdent(target)}), 0) + 1, false)`, [seq]);
     }
     say(`  ${t.name}: ${t.rows} rows`);
   }

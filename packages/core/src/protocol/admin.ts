@@ -7,7 +7,7 @@ import type { Logger } from "../log.js";
 import { UserId } from "../wal/schemas.js";
 import type { WalQueue } from "../wal/queue.js";
 import { refreshProtocolCaches, setProtocolStatement } from "./manage.js";
-import { protocolFromRow } from "./status.js";
+import { versionedFromRow } from "./status.js";
 
 export const QuarantineQuery = z.object({
   user_id: UserId.optional(),
@@ -72,7 +72,7 @@ export async function processQuarantined(deps: QuarantineDeps, messageIds: strin
     params: [open.map((r) => r.message_id), actor],
   }, ...(deactivate ? users.map((u) => setProtocolStatement(u, "INACTIVE", actor, "Deactivated while processing quarantine")) : [])];
   const results = await deps.db.transaction(statements);
-  if (deactivate) await refreshProtocolCaches(deps, results.slice(1).map((r) => protocolFromRow(r[0]!)));
+  if (deactivate) await refreshProtocolCaches(deps, results.slice(1).map((r) => versionedFromRow(r[0]!)));
   const found = new Set(rows.map((r) => String(r.message_id)));
   return { processed: results[0]!.length, already_processed: rows.length - open.length, not_found: messageIds.filter((id) => !found.has(id)) };
 }

@@ -1,19 +1,22 @@
 import { z } from "zod";
-import { readThrough, writeCache } from "../cache/cached.js";
+import { UnavailableError } from "../errors.js";
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db, Statement } from "../db/db.js";
 import type { Logger } from "../log.js";
-import { PROTOCOL_CACHE_TTL_SECONDS, PROTOCOL_COLUMNS, inactiveProtocol, protocolFromRow, protocolKey, cacheProtocols, type ProtocolStatus } from "./status.js";
+import { PROTOCOL_COLUMNS, cacheProtocols, loadProtocols, protocolKey, protocolStatuses, versionedFromRow, type ProtocolStatus, type VersionedProtocol } from "./status.js";
 
 export const PutProtocolBody = z.object({ status: z.enum(["ACTIVE", "INACTIVE"]), reason: z.string().max(500).optional() }).strict();
 
 export interface ProtocolDeps { db: Db; redis: RedisGateway; log?: Logger }
 
-export function getProtocol(deps: ProtocolDeps, userId: string): Promise<ProtocolStatus> {
-  return readThrough(deps.redis, protocolKey(deps.redis, userId), PROTOCOL_CACHE_TTL_SECONDS, async () => {
-    const [row] = await deps.db.query(`SELECT ${PROTOCOL_COLUMNS} FROM user_protocol_status WHERE user_id = $1`, [userId]);
-    return row ? protocolFromRow(row) : inactiveProtocol(userId);
-  }, deps.log);
+/** GET protocol: the cache, Postgres on a miss; Postgres alone while Redis is unavailable. */
+export async function getProtocol(deps: ProtocolDeps, userId: string): Promise<ProtocolStatus> {
+  try {
+    return (await protocolStatuses(deps.redis, deps.db, [userId])).get(userId)!;
+  } catch (e) {
+    if (!(e instanceof UnavailableError)) throw e;
+    return (await loadProtocols(deps.db, [userId]))[0]!.protocol;
+  }
 }
 
 /**
@@ -44,16 +47,17 @@ export function setProtocolStatement(userId: string, status: "ACTIVE" | "INACTIV
 export async function setProtocol(deps: ProtocolDeps, userId: string, status: "ACTIVE" | "INACTIVE", actor: string, reason?: string): Promise<ProtocolStatus> {
   const st = setProtocolStatement(userId, status, actor, reason ?? null);
   const [row] = await deps.db.query(st.text, st.params);
-  const protocol = protocolFromRow(row!);
-  await writeCache(deps.redis, protocolKey(deps.redis, userId), protocol, PROTOCOL_CACHE_TTL_SECONDS, deps.log);
-  return protocol;
+  const versioned = versionedFromRow(row!);
+  await refreshProtocolCaches(deps, [versioned]);
+  return versioned.protocol;
 }
 
-export async function refreshProtocolCaches(deps: ProtocolDeps, statuses: ProtocolStatus[]): Promise<void> {
+/** After a write Postgres accepted: a Redis failure is logged (the key dropped when Redis is back). */
+export async function refreshProtocolCaches(deps: ProtocolDeps, statuses: VersionedProtocol[]): Promise<void> {
   try {
     await cacheProtocols(deps.redis, statuses);
   } catch (e) {
-    for (const p of statuses) deps.redis.markStale(protocolKey(deps.redis, p.user_id));
+    for (const p of statuses) deps.redis.markStale(protocolKey(deps.redis, p.protocol.user_id));
     deps.log?.warn("protocol cache refresh failed", { err: e as Error });
   }
 }

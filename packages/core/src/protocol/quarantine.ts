@@ -1,5 +1,5 @@
 import type { Db } from "../db/db.js";
-import { COST_SAVED_PER_MESSAGE_USD, PROTOCOL_COLUMNS, protocolFromRow, type ProtocolStatus } from "./status.js";
+import { COST_SAVED_PER_MESSAGE_USD, PROTOCOL_COLUMNS, versionedFromRow, type VersionedProtocol } from "./status.js";
 
 export interface QuarantineInput {
   message_id: string;
@@ -14,7 +14,7 @@ export interface QuarantineInput {
 export interface QuarantineOutcome {
   results: { message_id: string; status: "quarantined" | "duplicate" }[];
   /** Protocol rows whose counters changed (to refresh the cache). */
-  protocols: ProtocolStatus[];
+  protocols: VersionedProtocol[];
 }
 
 /**
@@ -51,5 +51,5 @@ export async function quarantineMessages(db: Db, messages: QuarantineInput[]): P
   const results = rows!.map((r) => r.inserted
     ? { message_id: String(r.inserted), status: "quarantined" as const }
     : { message_id: String(r.existing ?? r.requested), status: "duplicate" as const });
-  return { results, protocols: protocolRows!.map(protocolFromRow) };
+  return { results, protocols: protocolRows!.map(versionedFromRow) };
 }

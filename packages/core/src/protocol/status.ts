@@ -23,7 +23,10 @@ export const inactiveProtocol = (userId: string): ProtocolStatus => ({
 });
 
 export const PROTOCOL_COLUMNS = `user_id, status, activated_by, activated_at, reason, messages_quarantined,
-  cost_saved_usd::float8 AS cost_saved_usd, last_message_at`;
+  cost_saved_usd::float8 AS cost_saved_usd, last_message_at, version`;
+
+/** A status with the row version it was read at (0: no row yet), for the cache's ordering. */
+export interface VersionedProtocol { protocol: ProtocolStatus; version: number }
 
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : (v as string | null) ?? null);
 
@@ -38,6 +41,27 @@ export function protocolFromRow(row: Record<string, unknown>): ProtocolStatus {
 
 export const protocolKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "protocol");
 
+export const versionedFromRow = (row: Record<string, unknown>): VersionedProtocol => ({ protocol: protocolFromRow(row), version: Number(row.version ?? 0) });
+
+/**
+ * Cache value: the status JSON with its version first (`{"v":12,...}`; the ingest script only
+ * looks for `"status":"ACTIVE"`). Read back without the version.
+ */
+const encodeCached = (v: VersionedProtocol) => JSON.stringify({ v: v.version, ...v.protocol });
+export function decodeCached(raw: string): ProtocolStatus {
+  const { v: _v, ...protocol } = JSON.parse(raw) as ProtocolStatus & { v?: number };
+  return protocol;
+}
+
+/** SET unless the cached value carries a newer version: writers may arrive in any order. */
+const SET_IF_NEWER = `local cur = redis.call('GET', KEYS[1])
+if cur then
+  local v = tonumber(string.match(cur, '^{"v":(%d+)'))
+  if v and v > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1`;
+
 /**
  * Protocol status of several users: one MGET; the misses from Postgres (one query) and written
  * back to the cache (one pipeline). Postgres stays authoritative.
@@ -50,25 +74,30 @@ export async function protocolStatuses(redis: RedisGateway, db: Db, userIds: str
   unique.forEach((u, i) => {
     const raw = cached[i];
     if (raw) {
-      try { result.set(u, JSON.parse(raw) as ProtocolStatus); return; } catch { /* rebuilt below */ }
+      try { result.set(u, decodeCached(raw)); return; } catch { /* rebuilt below */ }
     }
     misses.push(u);
   });
   if (misses.length === 0) return result;
-  const rows = await db.query(`SELECT ${PROTOCOL_COLUMNS} FROM user_protocol_status WHERE user_id = ANY($1)`, [misses]);
-  const found = new Map(rows.map((r) => [String(r.user_id), protocolFromRow(r)]));
-  const fresh = misses.map((u) => found.get(u) ?? inactiveProtocol(u));
-  for (const p of fresh) result.set(p.user_id, p);
+  const fresh = await loadProtocols(db, misses);
+  for (const p of fresh) result.set(p.protocol.user_id, p.protocol);
   await cacheProtocols(redis, fresh);
   return result;
 }
 
-/** Writes protocol statuses to the cache (one round trip). */
-export async function cacheProtocols(redis: RedisGateway, statuses: ProtocolStatus[]): Promise<void> {
+/** Statuses from Postgres (INACTIVE, version 0, for users without a row). */
+export async function loadProtocols(db: Db, userIds: string[]): Promise<VersionedProtocol[]> {
+  const rows = await db.query(`SELECT ${PROTOCOL_COLUMNS} FROM user_protocol_status WHERE user_id = ANY($1)`, [userIds]);
+  const found = new Map(rows.map((r) => [String(r.user_id), versionedFromRow(r)]));
+  return userIds.map((u) => found.get(u) ?? { protocol: inactiveProtocol(u), version: 0 });
+}
+
+/** Writes protocol statuses to the cache, each only over an older version (one round trip). */
+export async function cacheProtocols(redis: RedisGateway, statuses: VersionedProtocol[]): Promise<void> {
   if (statuses.length === 0) return;
   await redis.run("protocol.set", (r) => {
     const p = r.pipeline();
-    for (const s of statuses) p.set(protocolKey(redis, s.user_id), JSON.stringify(s), { ex: PROTOCOL_CACHE_TTL_SECONDS });
+    for (const s of statuses) p.eval(SET_IF_NEWER, [protocolKey(redis, s.protocol.user_id)], [String(s.version), encodeCached(s), String(PROTOCOL_CACHE_TTL_SECONDS)]);
     return p.exec();
   });
 }
