@@ -69,7 +69,7 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
     for (const { col, seq } of owned) {
       await db.query(`SELECT setval($1::regclass, coalesce((SELECT max(${quoteIdent(col)}) FROM ${quoteIdent(target)}), 0) + 1, false)`, [seq]);
     }
-    say(`  ${t.name}: ${t.rows} rows`);
+    if (t.rows) say(`  ${t.name}: ${t.rows} rows`);
   }
   const erased = await reapplyErasures(db, await erasedHashes(store, db));
   say(`restored ${rows} rows; erasure log re-applied (${erased} rows removed)`);
