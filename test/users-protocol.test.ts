@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { createTestContext, type TestContext } from "./support/stack.js";
 import { countRoundTrips } from "./support/round-trips.js";
-import { cacheProtocols } from "@hitl/core";
+import { cacheProtocols, writeVersioned } from "@hitl/core";
 
 let t: TestContext;
 beforeAll(async () => { t = await createTestContext(); });
@@ -29,6 +29,18 @@ describe("user status and nickname", () => {
     const cached = JSON.parse((await t.services.redis.client.get<string>(t.services.redis.key("user", "s1", "status")))!);
     expect(cached).toMatchObject({ customer_status: "CHURNED", ltv_usd: 100, nickname: "Sunny" });
     expect(await t.services.redis.client.ttl(t.services.redis.key("user", "s1", "status"))).toBeGreaterThan(290);
+  });
+
+  it("a status written back late by a stale reader never replaces a newer one in the cache", async () => {
+    const now = await json(await put("/v1/users/s9/status", { customer_status: "CUSTOMER", ltv_amount: 10 }));
+    const [row] = await sql("SELECT version FROM user_current_status WHERE user_id = 's9'");
+    const key = t.services.redis.key("user", "s9", "status");
+    await writeVersioned(t.services.redis, key, { value: { ...now, customer_status: "PROSPECT", ltv_usd: 0 }, version: Number(row.version) - 1 }, 300);
+    expect(await json(await t.call("GET", "/v1/users/s9/status", { key: t.keys.agent }))).toEqual(now);
+    // A newer state does replace it, and the API never shows the version.
+    const later = await json(await put("/v1/users/s9/nickname", { nickname: "Nine" }));
+    expect(await json(await t.call("GET", "/v1/users/s9/status", { key: t.keys.agent }))).toEqual(later);
+    expect(later.nickname).toBe("Nine");
   });
 
   it("a cached status or protocol read is 1 Redis round trip and no Postgres", async () => {

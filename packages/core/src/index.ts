@@ -35,6 +35,7 @@ export { encodeEnvelope, decodeEnvelope, EnvelopeError } from "./memory/envelope
 export { compress, decompress, DEFAULT_CODEC, type Codec } from "./memory/codec.js";
 export { temporalSummary, timeLabel, lastAssistantAskedQuestion } from "./memory/summary.js";
 export { readThrough, writeCache } from "./cache/cached.js";
+export { readThroughVersioned, writeVersioned, type Versioned } from "./cache/versioned.js";
 export { RateLimiter } from "./cache/ratelimit.js";
 export { getUserStatus, setUserStatus, setNickname, PutStatusBody, PutNicknameBody, UserStatus, CUSTOMER_STATUSES } from "./users/status.js";
 export { getProtocol, setProtocol, PutProtocolBody } from "./protocol/manage.js";

@@ -1,4 +1,5 @@
 import type { RedisGateway } from "../cache/redis.js";
+import { SET_IF_NEWER, decodeVersioned, setIfNewerArgs } from "../cache/versioned.js";
 import type { Db } from "../db/db.js";
 
 /** Protocol cache TTL (seed/reference: 5 minutes). */
@@ -44,25 +45,6 @@ export const protocolKey = (redis: RedisGateway, userId: string) => redis.key("u
 export const versionedFromRow = (row: Record<string, unknown>): VersionedProtocol => ({ protocol: protocolFromRow(row), version: Number(row.version ?? 0) });
 
 /**
- * Cache value: the status JSON with its version first (`{"v":12,...}`; the ingest script only
- * looks for `"status":"ACTIVE"`). Read back without the version.
- */
-const encodeCached = (v: VersionedProtocol) => JSON.stringify({ v: v.version, ...v.protocol });
-export function decodeCached(raw: string): ProtocolStatus {
-  const { v: _v, ...protocol } = JSON.parse(raw) as ProtocolStatus & { v?: number };
-  return protocol;
-}
-
-/** SET unless the cached value carries a newer version: writers may arrive in any order. */
-const SET_IF_NEWER = `local cur = redis.call('GET', KEYS[1])
-if cur then
-  local v = tonumber(string.match(cur, '^{"v":(%d+)'))
-  if v and v > tonumber(ARGV[1]) then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-return 1`;
-
-/**
  * Protocol status of several users: one MGET; the misses from Postgres (one query) and written
  * back to the cache (one pipeline). Postgres stays authoritative.
  */
@@ -74,7 +56,7 @@ export async function protocolStatuses(redis: RedisGateway, db: Db, userIds: str
   unique.forEach((u, i) => {
     const raw = cached[i];
     if (raw) {
-      try { result.set(u, decodeCached(raw)); return; } catch { /* rebuilt below */ }
+      try { result.set(u, decodeVersioned<ProtocolStatus>(raw)); return; } catch { /* rebuilt below */ }
     }
     misses.push(u);
   });
@@ -97,7 +79,7 @@ export async function cacheProtocols(redis: RedisGateway, statuses: VersionedPro
   if (statuses.length === 0) return;
   await redis.run("protocol.set", (r) => {
     const p = r.pipeline();
-    for (const s of statuses) p.eval(SET_IF_NEWER, [protocolKey(redis, s.protocol.user_id)], [String(s.version), encodeCached(s), String(PROTOCOL_CACHE_TTL_SECONDS)]);
+    for (const s of statuses) p.eval(SET_IF_NEWER, [protocolKey(redis, s.protocol.user_id)], setIfNewerArgs({ value: s.protocol, version: s.version }, PROTOCOL_CACHE_TTL_SECONDS));
     return p.exec();
   });
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { readThrough, writeCache } from "../cache/cached.js";
+import { readThroughVersioned, writeVersioned, type Versioned } from "../cache/versioned.js";
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import type { Logger } from "../log.js";
@@ -21,20 +21,23 @@ export type UserStatus = z.infer<typeof UserStatus>;
 
 export interface UserDeps { db: Db; redis: RedisGateway; log?: Logger }
 
-const COLUMNS = "user_id, customer_status, ltv_usd::float8 AS ltv_usd, nickname, updated_at";
+const COLUMNS = "user_id, customer_status, ltv_usd::float8 AS ltv_usd, nickname, updated_at, version";
 const statusKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "status");
 
-function fromRow(userId: string, r: Record<string, unknown> | undefined): UserStatus {
-  if (!r) return { user_id: userId, customer_status: "PROSPECT", ltv_usd: 0, nickname: null, updated_at: null };
+function fromRow(userId: string, r: Record<string, unknown> | undefined): Versioned<UserStatus> {
+  if (!r) return { value: { user_id: userId, customer_status: "PROSPECT", ltv_usd: 0, nickname: null, updated_at: null }, version: 0 };
   return {
-    user_id: userId, customer_status: r.customer_status as UserStatus["customer_status"], ltv_usd: Number(r.ltv_usd),
-    nickname: (r.nickname as string | null) ?? null, updated_at: r.updated_at ? new Date(r.updated_at as string).toISOString() : null,
+    value: {
+      user_id: userId, customer_status: r.customer_status as UserStatus["customer_status"], ltv_usd: Number(r.ltv_usd),
+      nickname: (r.nickname as string | null) ?? null, updated_at: r.updated_at ? new Date(r.updated_at as string).toISOString() : null,
+    },
+    version: Number(r.version),
   };
 }
 
-/** Cached 5 minutes; Postgres is authoritative. Unknown users are PROSPECT with no LTV. */
+/** Cached 5 minutes (versioned); Postgres is authoritative. Unknown users are PROSPECT with no LTV. */
 export function getUserStatus(deps: UserDeps, userId: string): Promise<UserStatus> {
-  return readThrough(deps.redis, statusKey(deps.redis, userId), STATUS_CACHE_TTL_SECONDS, async () => {
+  return readThroughVersioned(deps.redis, statusKey(deps.redis, userId), STATUS_CACHE_TTL_SECONDS, async () => {
     const [row] = await deps.db.query(`SELECT ${COLUMNS} FROM user_current_status WHERE user_id = $1`, [userId]);
     return fromRow(userId, row);
   }, deps.log);
@@ -50,8 +53,8 @@ export async function setUserStatus(deps: UserDeps, userId: string, b: z.infer<t
       reason = coalesce(EXCLUDED.reason, user_current_status.reason)
     RETURNING ${COLUMNS}`, [userId, b.customer_status, b.ltv_amount ?? 0, b.reason ?? null]);
   const status = fromRow(userId, row);
-  await writeCache(deps.redis, statusKey(deps.redis, userId), status, STATUS_CACHE_TTL_SECONDS, deps.log);
-  return status;
+  await writeVersioned(deps.redis, statusKey(deps.redis, userId), status, STATUS_CACHE_TTL_SECONDS, deps.log);
+  return status.value;
 }
 
 export async function setNickname(deps: UserDeps, userId: string, nickname: string): Promise<UserStatus> {
@@ -60,6 +63,6 @@ export async function setNickname(deps: UserDeps, userId: string, nickname: stri
     ON CONFLICT (user_id) DO UPDATE SET nickname = EXCLUDED.nickname
     RETURNING ${COLUMNS}`, [userId, nickname]);
   const status = fromRow(userId, row);
-  await writeCache(deps.redis, statusKey(deps.redis, userId), status, STATUS_CACHE_TTL_SECONDS, deps.log);
-  return status;
+  await writeVersioned(deps.redis, statusKey(deps.redis, userId), status, STATUS_CACHE_TTL_SECONDS, deps.log);
+  return status.value;
 }
