@@ -5,7 +5,7 @@ export const RUNTIME = "nodejs22.x";
 
 /** The HTTP API (Function URL) and the migration function, both linked to the secrets and bucket. */
 export function api(s: Secrets, bucket: sst.aws.Bucket) {
-  const link = [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, bucket];
+  const link = [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, s.erasureHashKey, bucket];
   const fn = new sst.aws.Function("Api", {
     handler: "functions/api/handler.handler",
     runtime: RUNTIME,

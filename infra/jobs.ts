@@ -12,7 +12,7 @@ export const JOB_RETRIES = 2;
 
 export function jobs(s: Secrets, bucket: sst.aws.Bucket) {
   const dlq = new sst.aws.Queue("JobsDeadLetters");
-  const link = [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, bucket];
+  const link = [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, s.erasureHashKey, bucket];
   const crons = SCHEDULES.map((j) => new sst.aws.CronV2(j.name, {
     schedule: j.schedule,
     retries: JOB_RETRIES,

@@ -6,6 +6,8 @@ export function secrets() {
     upstashToken: new sst.Secret("UpstashToken"),
     /** JSON array of {id, scopes, sha256}: `npm run keygen` prints entries. */
     apiKeys: new sst.Secret("ApiKeys"),
+    /** HMAC key of user ids in the erasure log (`openssl rand -hex 32`); never rotate without re-keying the log. */
+    erasureHashKey: new sst.Secret("ErasureHashKey"),
   };
 }
 export type Secrets = ReturnType<typeof secrets>;

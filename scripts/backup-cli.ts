@@ -65,13 +65,13 @@ async function main() {
           if (!values.database && !values.yes) throw new Error("restoring into the service's own database needs --yes (or name one with --database URL)");
           if (config.localNeonProxyUrl) useLocalNeonProxy(config.localNeonProxyUrl);
           const target = new PoolDb(url);
-          const r = await restorePostgres(ctx.store, id, target, { databaseUrl: url, confirmOverwrite: values.yes, progress }).finally(() => target.end());
+          const r = await restorePostgres(ctx.store, id, target, { databaseUrl: url, hasher: ctx.services.hasher, confirmOverwrite: values.yes, progress }).finally(() => target.end());
           console.log(`restore postgres ${id}: ${r.rows} rows, ${r.erased_rows} erased rows re-removed, in ${took()}`);
         } else {
           const redis = values.redis
             ? new Redis({ url: values.redis, token: values["redis-token"] ?? process.env.UPSTASH_REDIS_REST_TOKEN ?? "", enableTelemetry: false, automaticDeserialization: false })
             : createServices(config).redis.client;
-          const r = await restoreRedis(ctx.store, id, redis, { prefix: config.redis.prefix, db: ctx.services.db, confirmOverwrite: values.yes, progress });
+          const r = await restoreRedis(ctx.store, id, redis, { prefix: config.redis.prefix, hasher: ctx.services.hasher, db: ctx.services.db, confirmOverwrite: values.yes, progress });
           console.log(`restore redis ${id}: ${r.keys} keys restored, ${r.skipped} skipped (erased users), in ${took()}`);
         }
         return;

@@ -49,7 +49,7 @@ describe("Postgres backup and restore", () => {
     expect(out.manifest.partitions).toEqual(expect.arrayContaining(["2025_07", "2025_08"]));
     const before = await tableFingerprints(t.databaseUrl, ["backup_sets", "schema_migrations"]);
     const target = await createEmptyDatabase();
-    const restored = await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target });
+    const restored = await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target, hasher: t.services.hasher });
     expect(restored.rows).toBe(out.manifest.totals.rows);
     const after = await tableFingerprints(target, ["backup_sets", "schema_migrations"]);
     expect(after).toEqual(before);
@@ -94,7 +94,7 @@ describe("Postgres backup and restore", () => {
     const settings = await Promise.all([0, 1].map(() => reader.session((s) => s.query("SELECT current_setting('enable_sort') AS sort, current_setting('hitl.backup_after_0', true) AS cursor"))));
     expect(settings.flat().map((r) => [r.sort, r.cursor || null])).toEqual([["on", null], ["on", null]]);
     const target = await createEmptyDatabase();
-    await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target });
+    await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target, hasher: t.services.hasher });
     expect(await tableFingerprints(target, ["backup_sets", "schema_migrations"])).toEqual(await tableFingerprints(t.databaseUrl, ["backup_sets", "schema_migrations"]));
   });
 
@@ -115,7 +115,7 @@ describe("Postgres backup and restore", () => {
     expect(rewritten).toBe(true);
     expect(out.manifest.tables!.find((x) => x.name === "user_current_status")!.rows).toBe(before);
     const target = await createEmptyDatabase();
-    await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target });
+    await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target, hasher: t.services.hasher });
     const restored = await withPg(target, async (c) => (await c.query("SELECT count(*)::int AS n, count(*) FILTER (WHERE reason LIKE 'after%')::int AS changed FROM user_current_status")).rows[0]);
     expect(restored).toEqual({ n: before, changed: 0 });
   });
@@ -137,7 +137,7 @@ describe("Postgres backup and restore", () => {
   it("refuses a non-empty target without the confirmation flag", async () => {
     const out = await backupPostgres({ db: t.services.db, reader, store });
     if (out.status !== "complete") throw new Error("incomplete");
-    await expect(restorePostgres(store, out.manifest.id, reader, { databaseUrl: t.databaseUrl })).rejects.toBeInstanceOf(RestoreRefusedError);
+    await expect(restorePostgres(store, out.manifest.id, reader, { databaseUrl: t.databaseUrl, hasher: t.services.hasher })).rejects.toBeInstanceOf(RestoreRefusedError);
   });
 
   it("a flipped byte fails verification naming the object, and the restore refuses the set", async () => {
@@ -152,7 +152,7 @@ describe("Postgres backup and restore", () => {
     expect(v.ok).toBe(false);
     expect(v.problems.map((p) => p.key)).toEqual([victim.key]);
     const target = await createEmptyDatabase();
-    await expect(restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target })).rejects.toThrow(victim.key);
+    await expect(restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target, hasher: t.services.hasher })).rejects.toThrow(victim.key);
   });
 
   it("an interrupted backup leaves no manifest; the next run resumes and completes", async () => {
@@ -178,7 +178,7 @@ describe("Postgres backup and restore", () => {
     const erase = await json(await t.call("DELETE", "/v1/users/u1", { key: t.keys.admin }));
     expect(erase.deleted.postgres.interactions).toBe(1);
     const target = await createEmptyDatabase();
-    const r = await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target });
+    const r = await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target, hasher: t.services.hasher });
     expect(r.erased_rows).toBeGreaterThan(0);
     const left = await withPg(target, async (c) => (await c.query("SELECT (SELECT count(*) FROM interactions WHERE user_id = 'u1') + (SELECT count(*) FROM user_memory WHERE user_id = 'u1') + (SELECT count(*) FROM quarantine_messages WHERE user_id = 'u1') AS n")).rows[0].n);
     expect(Number(left)).toBe(0);
@@ -203,7 +203,7 @@ describe("Redis snapshot and restore", () => {
     expect(verified).toBe(true);
     expect(manifest.key_counts).toEqual({ string: 2, hash: 1, list: 1, zset: 1, set: 1 });
     await r.del(`${p}s`, `${p}forever`, `${p}h`, `${p}l`, `${p}z`, `${p}set`);
-    await expect(restoreRedis(store, manifest.id, r, { prefix: p })).resolves.toEqual({ keys: 6, skipped: 0 });
+    await expect(restoreRedis(store, manifest.id, r, { prefix: p, hasher: t.services.hasher })).resolves.toEqual({ keys: 6, skipped: 0 });
     expect(await r.get(`${p}s`)).toBe("välue ✓");
     expect(await r.get(`${p}forever`)).toBe("no ttl");
     expect(await r.hgetall(`${p}h`)).toEqual(["a", "1", "b", "two"]);
@@ -216,7 +216,7 @@ describe("Redis snapshot and restore", () => {
     const others = r.pipeline();
     for (let i = 0; i < 5000; i++) others.set(`${t.config.redis.prefix}other:${i}`, "x");
     await others.exec();
-    await expect(restoreRedis(store, manifest.id, r, { prefix: p })).rejects.toBeInstanceOf(RestoreRefusedError);
+    await expect(restoreRedis(store, manifest.id, r, { prefix: p, hasher: t.services.hasher })).rejects.toBeInstanceOf(RestoreRefusedError);
   });
 });
 
@@ -225,7 +225,7 @@ describe("archival", () => {
     const before = await withPg(t.databaseUrl, async (c) => (await c.query("SELECT row_to_json(i)::text AS j FROM interactions_2025_07 i ORDER BY id")).rows.map((r) => r.j));
     expect(before.length).toBe(1);
     await withPg(t.databaseUrl, (c) => c.query("INSERT INTO quarantine_messages (message_id, user_id, message_text, expires_at) VALUES ('expired', 'q', 'x', now() - interval '1 day')"));
-    const out = await archiveOldPartitions({ db: t.services.db, reader, store, now: () => new Date("2025-12-01T00:00:00Z") });
+    const out = await archiveOldPartitions({ db: t.services.db, reader, hasher: t.services.hasher, store, now: () => new Date("2025-12-01T00:00:00Z") });
     expect(out.archived.map((a) => a.partition)).toEqual(["interactions_2025_06", "interactions_2025_07", "interactions_2025_08"]);
     expect(out.purged_quarantine).toBe(1);
     const gone = await withPg(t.databaseUrl, async (c) => (await c.query("SELECT to_regclass('interactions_2025_07') AS t")).rows[0].t);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, hashKey, parseConfig } from "@hitl/core";
+import { ConfigError, LOCAL_ERASURE_KEY, hashKey, parseConfig } from "@hitl/core";
 
 const keys = JSON.stringify([{ id: "admin", scopes: ["admin"], sha256: hashKey("k") }]);
 const cloud = {
@@ -8,6 +8,7 @@ const cloud = {
   UPSTASH_REDIS_REST_TOKEN: "t",
   API_KEYS: keys,
   S3_BUCKET: "bucket",
+  ERASURE_HASH_KEY: "k".repeat(32),
 };
 
 const failure = (src: Record<string, string | undefined>) => {
@@ -29,6 +30,13 @@ describe("config", () => {
     const msg = failure({ ...cloud, DATABASE_URL: undefined });
     expect(msg).toBe("invalid configuration: DATABASE_URL is required");
     expect(msg).not.toContain("\n");
+  });
+
+  it("needs an erasure hash key of 32+ characters outside local mode; local mode has a fixed one", () => {
+    expect(failure({ ...cloud, ERASURE_HASH_KEY: undefined })).toMatch(/^invalid configuration: ERASURE_HASH_KEY is required outside local mode/);
+    expect(failure({ ...cloud, ERASURE_HASH_KEY: "short" })).toMatch(/^invalid configuration: ERASURE_HASH_KEY must be at least 32 characters/);
+    expect(parseConfig(cloud).erasureHashKey).toBe("k".repeat(32));
+    expect(parseConfig({ ...cloud, ERASURE_HASH_KEY: undefined, HITL_MODE: "local", LOCAL_NEON_PROXY_URL: "http://127.0.0.1:1" }).erasureHashKey).toBe(LOCAL_ERASURE_KEY);
   });
 
   it("names a malformed API_KEYS", () => {

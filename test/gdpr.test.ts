@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
 import pg from "pg";
+import { UserHasher } from "@hitl/core";
 import { createTestContext, type TestContext } from "./support/stack.js";
 import { interactionBody, approveBody } from "./support/fixtures.js";
 
@@ -91,6 +93,10 @@ describe("GDPR erasure", () => {
     // The audit trail remains, pseudonymised; the erasure log holds a hash, not the id.
     expect((await sql("SELECT user_id, reason FROM protocol_audit_log WHERE user_id LIKE 'erased:%'"))).toEqual([{ user_id: expect.stringMatching(/^erased:\d+$/), reason: null }]);
     expect((await sql("SELECT user_hash, requested_by FROM erasures"))[0]).toMatchObject({ user_hash: expect.stringMatching(/^[0-9a-f]{64}$/), requested_by: "admin-key" });
+    // Keyed: not the plain sha-256 anyone could recompute from a guessed id.
+    const [{ user_hash }] = await sql("SELECT user_hash FROM erasures");
+    expect(user_hash).toBe(t.services.hasher.hash(USER));
+    expect(user_hash).not.toBe(createHash("sha256").update(USER).digest("hex"));
     // The other user is intact, including their queued message.
     expect(await tablesMentioning(OTHER)).toEqual(expect.arrayContaining(["interactions_" + new Date().toISOString().slice(0, 7).replace("-", "_"), "user_memory", "memory_messages"]));
     const claimed = await json(await t.call("POST", "/v1/messages/claim", { key: t.keys.agent, body: { max: 10 } }));
@@ -103,5 +109,17 @@ describe("GDPR erasure", () => {
 
   it("is admin-only", async () => {
     expect((await t.call("DELETE", "/v1/users/x", { key: t.keys.reviewer })).status).toBe(403);
+  });
+});
+
+describe("keyed user hashes", () => {
+  it("Postgres computes the same HMAC as the service, for any id and key length", async () => {
+    const ids = ["12345", "gdpr-user.42", "ünïcödé 🎉", "", "x".repeat(300)];
+    for (const key of ["k".repeat(32), "a much longer key ".repeat(8)]) {
+      const hasher = new UserHasher(key);
+      const { expr, params } = hasher.sql("user_id", 2);
+      const rows = await sql(`SELECT user_id, ${expr} AS h FROM unnest($1::text[]) AS u(user_id)`, [ids, ...params]);
+      expect(rows.map((r) => r.h)).toEqual(ids.map((id) => hasher.hash(id)));
+    }
   });
 });

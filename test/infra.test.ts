@@ -54,8 +54,8 @@ describe("sst.config.ts", () => {
     expect(byKind("sst.aws.SnsTopic").map((t) => t.name)).toEqual(["Alerts"]);
   });
 
-  it("declares the four secrets", () => {
-    expect(byKind("sst.Secret").map((d) => d.name).sort()).toEqual(["ApiKeys", "DatabaseUrl", "UpstashToken", "UpstashUrl"]);
+  it("declares the five secrets", () => {
+    expect(byKind("sst.Secret").map((d) => d.name).sort()).toEqual(["ApiKeys", "DatabaseUrl", "ErasureHashKey", "UpstashToken", "UpstashUrl"]);
   });
 
   it("schedules the three jobs with CronV2, retries and a dead-letter queue, linked to the bucket", async () => {
@@ -91,7 +91,7 @@ describe("sst.config.ts", () => {
       const source = path.resolve(`${file}.ts`);
       expect(existsSync(source), source).toBe(true);
       expect(typeof (await import(source))[exported]).toBe("function");
-      expect(f.args.link.map((l: any) => l.name).sort()).toEqual(["ApiKeys-name", "Backups-name", "DatabaseUrl-name", "UpstashToken-name", "UpstashUrl-name"]);
+      expect(f.args.link.map((l: any) => l.name).sort()).toEqual(["ApiKeys-name", "Backups-name", "DatabaseUrl-name", "ErasureHashKey-name", "UpstashToken-name", "UpstashUrl-name"]);
     }
     const api = fns.find((f) => f.name === "Api")!;
     expect(api.args.url).toBe(true);

@@ -49,5 +49,5 @@ export function userRoutes() {
       const b = c.req.valid("json");
       return c.json(await setProtocol(storeDeps(c), c.req.valid("param").id, b.status, c.get("principal")!.id, b.reason), 200);
     })
-    .openapi(erase, async (c) => c.json(await eraseUser({ ...storeDeps(c), storage: c.get("services").storage }, c.req.valid("param").id, c.get("principal")!.id), 200));
+    .openapi(erase, async (c) => c.json(await eraseUser({ ...storeDeps(c), hasher: c.get("services").hasher, storage: c.get("services").storage }, c.req.valid("param").id, c.get("principal")!.id), 200));
 }

@@ -3,6 +3,7 @@ import { RedisGateway } from "./cache/redis.js";
 import type { Config } from "./config/types.js";
 import { NeonDb } from "./db/db.js";
 import { useLocalNeonProxy } from "./db/neon-local.js";
+import { UserHasher } from "./gdpr/hash.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics/registry.js";
 import { FetchBlobStore } from "./storage/fetch-blob.js";
@@ -23,6 +24,8 @@ export interface Services {
   wal: WalQueue;
   reviews: ReviewLifecycle;
   memory: MemoryManager;
+  /** Keyed hashes of user ids (erasure log, archive index). */
+  hasher: UserHasher;
   /** Present only when RATE_LIMIT_REQUESTS is set. */
   rateLimit?: RateLimiter;
 }
@@ -51,6 +54,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     wal: new WalQueue(redis, metrics),
     reviews: new ReviewLifecycle(db, metrics),
     memory: new MemoryManager({ db, redis, metrics, log }),
+    hasher: new UserHasher(config.erasureHashKey),
     rateLimit: config.rateLimit ? new RateLimiter(redis, config.rateLimit, log) : undefined,
   };
 }

@@ -4,7 +4,7 @@ import type { Db } from "../db/db.js";
 import type { CopyDb } from "../db/pool-db.js";
 import type { Logger } from "../log.js";
 import type { BlobStore, StreamingBlobStore } from "../storage/blob.js";
-import { userHash } from "../gdpr/erase.js";
+import type { UserHasher } from "../gdpr/hash.js";
 import { purgeExpiredQuarantine } from "../protocol/admin.js";
 import { recordSet } from "./catalog.js";
 import { newSetId, type Manifest, type ObjectEntry } from "./manifest.js";
@@ -23,7 +23,7 @@ const MONTHS_AHEAD = 3;
 
 export const archivePrefix = (partition: string) => `archives/interactions/${partition}/`;
 
-export interface ArchiveDeps { db: Db; reader: CopyDb; store: StreamingBlobStore; log?: Logger; now?: () => Date; progress?: (l: string) => void }
+export interface ArchiveDeps { db: Db; reader: CopyDb; hasher: UserHasher; store: StreamingBlobStore; log?: Logger; now?: () => Date; progress?: (l: string) => void }
 
 /** `interactions_2026_01` -> the first instant after its month. */
 function partitionEnd(name: string): Date | null {
@@ -71,7 +71,7 @@ export async function archivePartition(deps: ArchiveDeps, partition: string, now
           `SELECT string_agg(row_to_json(t)::text, E'\\n') AS body, count(*)::int AS n FROM ONLY ${quoteIdent(partition)} t WHERE ctid >= $1::tid AND ctid < $2::tid`,
           [`(${from},0)`, `(${Math.min(from + PAGE_BLOCKS, blocks)},0)`]);
         if (!page?.n || !page.body) continue;
-        for (const line of page.body.split("\n")) users.add(userHash((JSON.parse(line) as { user_id: string }).user_id));
+        for (const line of page.body.split("\n")) users.add(deps.hasher.hash((JSON.parse(line) as { user_id: string }).user_id));
         writer ??= new GzipObjectWriter(deps.store, `${prefix}part-${String(objects.length).padStart(4, "0")}.ndjson.gz`);
         await writer.writeText(page.body, page.n);
         if (writer.rows >= ARCHIVE_OBJECT_ROWS) await close();
@@ -120,8 +120,8 @@ export async function readArchive(store: StreamingBlobStore, partition: string, 
  * which), updates their manifest entries and the index. Small objects (<= 50,000 rows) keep this
  * within an API request. Returns the number of objects rewritten.
  */
-export async function eraseFromArchives(db: Db, store: BlobStore, userId: string): Promise<number> {
-  const hash = userHash(userId);
+export async function eraseFromArchives(db: Db, store: BlobStore, hasher: UserHasher, userId: string): Promise<number> {
+  const hash = hasher.hash(userId);
   const targets = await db.query<{ key: string; partition: string; prefix: string }>(`SELECT o.key, o.partition, p.prefix FROM archive_users u
     JOIN archive_objects o ON o.key = u.object_key JOIN archived_partitions p ON p.partition = o.partition WHERE u.user_hash = $1`, [hash]);
   for (const t of targets) {

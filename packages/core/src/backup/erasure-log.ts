@@ -1,5 +1,6 @@
 import type { BlobStore, StreamingBlobStore } from "../storage/blob.js";
 import type { Db } from "../db/db.js";
+import type { UserHasher } from "../gdpr/hash.js";
 import { USER_TABLES } from "../gdpr/tables.js";
 
 /** Erasure records live in the bucket too, so a restore into a fresh database still finds them. */
@@ -21,14 +22,18 @@ export async function erasedHashes(store: StreamingBlobStore, db?: Db): Promise<
   return hashes;
 }
 
-/** Re-applies erasures to restored data: rows of users whose id hashes to an erased hash go. */
-export async function reapplyErasures(db: Db, hashes: Set<string>): Promise<number> {
+/**
+ * Re-applies erasures to restored data: rows of users whose id hashes to an erased hash go. Postgres
+ * computes the same keyed hash (the padded keys go as parameters).
+ */
+export async function reapplyErasures(db: Db, hasher: UserHasher, hashes: Set<string>): Promise<number> {
   if (hashes.size === 0) return 0;
-  const list = [...hashes];
-  const match = "encode(sha256(convert_to(user_id, 'UTF8')), 'hex') = ANY($1)";
+  const { expr, params } = hasher.sql("user_id", 2);
+  const match = `${expr} = ANY($1)`;
+  const all = [[...hashes], ...params];
   const results = await db.transaction([
-    ...USER_TABLES.map((t) => ({ text: `WITH d AS (DELETE FROM ${t} WHERE ${match} RETURNING 1) SELECT count(*)::int AS n FROM d`, params: [list] })),
-    { text: `WITH d AS (UPDATE protocol_audit_log SET user_id = 'erased:restore', reason = NULL WHERE ${match} RETURNING 1) SELECT count(*)::int AS n FROM d`, params: [list] },
+    ...USER_TABLES.map((t) => ({ text: `WITH d AS (DELETE FROM ${t} WHERE ${match} RETURNING 1) SELECT count(*)::int AS n FROM d`, params: all })),
+    { text: `WITH d AS (UPDATE protocol_audit_log SET user_id = 'erased:restore', reason = NULL WHERE ${match} RETURNING 1) SELECT count(*)::int AS n FROM d`, params: all },
   ]);
   return results.reduce((s, r) => s + Number(r[0]!.n), 0);
 }

@@ -47,7 +47,7 @@ export async function runJob(name: JobName, ctx: JobContext): Promise<Record<str
 
 async function runJobOnce(name: JobName, ctx: JobContext): Promise<Record<string, unknown>> {
   const { services: s, store, progress } = ctx;
-  const deps = { db: s.db, reader: ctx.reader, store, log: s.log, progress };
+  const deps = { db: s.db, reader: ctx.reader, hasher: s.hasher, store, log: s.log, progress };
   switch (name) {
     case "backup-postgres": {
       const out = await backupPostgres(deps, { shouldStop: () => ctx.deadline !== undefined && Date.now() > ctx.deadline - SAFETY_MARGIN_MS });

@@ -1,10 +1,10 @@
 import type { Redis } from "@upstash/redis";
-import { createHash } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createGunzip } from "node:zlib";
 import type { Db } from "../db/db.js";
+import type { UserHasher } from "../gdpr/hash.js";
 import type { CopyDb } from "../db/pool-db.js";
 import { migrate } from "../db/migrate.js";
 import type { StreamingBlobStore } from "../storage/blob.js";
@@ -14,7 +14,6 @@ import { listTables, quoteIdent } from "./pg-tables.js";
 import type { RedisLine } from "./redis-backup.js";
 import { verifySet } from "./verify.js";
 
-const sha = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
 
 export class RestoreRefusedError extends Error {
   override name = "RestoreRefusedError";
@@ -23,6 +22,8 @@ export class RestoreRefusedError extends Error {
 export interface PgRestoreOptions {
   /** The target's URL, for the migration runner. */
   databaseUrl: string;
+  /** Keyed hashes of user ids: the erasure log is matched with them. */
+  hasher: UserHasher;
   /** Restore into a database that already holds data (it is emptied first). */
   confirmOverwrite?: boolean;
   progress?: (line: string) => void;
@@ -71,7 +72,7 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
     }
     if (t.rows) say(`  ${t.name}: ${t.rows} rows`);
   }
-  const erased = await reapplyErasures(db, await erasedHashes(store, db));
+  const erased = await reapplyErasures(db, opts.hasher, await erasedHashes(store, db));
   say(`restored ${rows} rows; erasure log re-applied (${erased} rows removed)`);
   return { rows, erased_rows: erased };
 }
@@ -98,7 +99,7 @@ function keyUser(prefix: string, key: string): string | null {
  * Restores a verified Redis snapshot with each key's remaining TTL (as of the snapshot), skipping
  * every key and queued message of an erased user.
  */
-export async function restoreRedis(store: StreamingBlobStore, id: string, redis: Redis, opts: { prefix: string; db?: Db; confirmOverwrite?: boolean; progress?: (l: string) => void }): Promise<{ keys: number; skipped: number }> {
+export async function restoreRedis(store: StreamingBlobStore, id: string, redis: Redis, opts: { prefix: string; hasher: UserHasher; db?: Db; confirmOverwrite?: boolean; progress?: (l: string) => void }): Promise<{ keys: number; skipped: number }> {
   const v = await verifySet(store, "redis", id);
   if (!v.ok || !v.manifest) throw new RestoreRefusedError(`set ${id} failed verification: ${v.problems.map((p) => `${p.key}: ${p.problem}`).join("; ")}`);
   if (!opts.confirmOverwrite && (await anyKey(redis, `${opts.prefix}*`))) throw new RestoreRefusedError("target Redis already holds keys under this prefix; pass the confirmation flag to overwrite");
@@ -110,7 +111,7 @@ export async function restoreRedis(store: StreamingBlobStore, id: string, redis:
     await readNdjson(await store.read(o.key), (raw) => {
       const l = JSON.parse(raw) as RedisLine;
       const owner = l.t === "hash" ? (l.v as Record<string, string>).user_id : undefined;
-      if (owner !== undefined && erased.has(sha(String(owner)))) erasedMessages.add(l.k.slice(l.k.lastIndexOf(":") + 1));
+      if (owner !== undefined && erased.has(opts.hasher.hash(String(owner)))) erasedMessages.add(l.k.slice(l.k.lastIndexOf(":") + 1));
     });
   }
   // Pass 2: restore in pipelined batches; memory holds one batch.
@@ -122,7 +123,7 @@ export async function restoreRedis(store: StreamingBlobStore, id: string, redis:
     let n = 0;
     for (const l of batch) {
       const user = keyUser(opts.prefix, l.k);
-      if ((user && erased.has(sha(user))) || erasedMessages.has(l.k.slice(l.k.lastIndexOf(":") + 1))) { skipped++; continue; }
+      if ((user && erased.has(opts.hasher.hash(user))) || erasedMessages.has(l.k.slice(l.k.lastIndexOf(":") + 1))) { skipped++; continue; }
       if (restoreCommands(p, l, erasedMessages)) { keys++; n++; }
     }
     if (n) await p.exec();

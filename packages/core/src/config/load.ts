@@ -1,5 +1,6 @@
 import { ConfigError } from "../errors.js";
 import { ConfigSchema } from "./schema.js";
+import { LOCAL_ERASURE_KEY } from "../gdpr/hash.js";
 import type { Config } from "./types.js";
 
 type Source = Record<string, string | undefined>;
@@ -21,6 +22,7 @@ export function parseConfig(source: Source): Config {
     localNeonProxyUrl: c.LOCAL_NEON_PROXY_URL,
     redis: { url: c.UPSTASH_REDIS_REST_URL, token: c.UPSTASH_REDIS_REST_TOKEN, prefix: c.REDIS_PREFIX, retries: c.REDIS_RETRIES },
     apiKeys: c.API_KEYS,
+    erasureHashKey: c.ERASURE_HASH_KEY ?? LOCAL_ERASURE_KEY,
     s3: {
       bucket: c.S3_BUCKET, region: c.S3_REGION, endpoint: c.S3_ENDPOINT,
       credentials: c.AWS_ACCESS_KEY_ID && c.AWS_SECRET_ACCESS_KEY
@@ -41,6 +43,7 @@ const SST_SETTINGS: Record<string, [resource: string, field: string]> = {
   UPSTASH_REDIS_REST_URL: ["UpstashUrl", "value"],
   UPSTASH_REDIS_REST_TOKEN: ["UpstashToken", "value"],
   API_KEYS: ["ApiKeys", "value"],
+  ERASURE_HASH_KEY: ["ErasureHashKey", "value"],
   S3_BUCKET: ["Backups", "name"],
 };
 

@@ -40,6 +40,8 @@ export const ConfigSchema = z.object({
   /** Upstash client network retries (WAL writes are idempotent Lua, so retries are safe). @default 2 */
   REDIS_RETRIES: int(2),
   API_KEYS: jsonOf(z.array(ApiKeyEntry).min(1, "needs at least one key")),
+  /** Key of the user-id HMACs in the erasure log and archive index; required outside local mode. */
+  ERASURE_HASH_KEY: z.string().min(32, "must be at least 32 characters").optional(),
   S3_BUCKET: z.string().min(3),
   S3_REGION: z.string().default("us-east-1"),
   /** Local only: S3-compatible endpoint (path-style). */
@@ -62,6 +64,9 @@ export const ConfigSchema = z.object({
   /** Body size limit. @default 1048576 */
   MAX_BODY_BYTES: int(1024 * 1024, 1024),
 }).superRefine((c, ctx) => {
+  if (c.HITL_MODE !== "local" && !c.ERASURE_HASH_KEY) {
+    ctx.addIssue({ code: "custom", path: ["ERASURE_HASH_KEY"], message: "is required outside local mode (at least 32 random characters; keep it: restores need it)" });
+  }
   if (c.HITL_MODE === "local") {
     if (!c.LOCAL_NEON_PROXY_URL) ctx.addIssue({ code: "custom", path: ["LOCAL_NEON_PROXY_URL"], message: "is required when HITL_MODE=local" });
     return;

@@ -6,6 +6,8 @@ export interface Config {
   localNeonProxyUrl?: string;
   redis: { url: string; token: string; prefix: string; retries: number };
   apiKeys: ApiKeyEntry[];
+  /** HMAC key of user ids in the erasure log and archive index (a fixed key in local mode). */
+  erasureHashKey: string;
   s3: {
     bucket: string;
     region: string;

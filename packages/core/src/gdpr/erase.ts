@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto";
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db, Statement } from "../db/db.js";
 import { walKeys } from "../wal/keys.js";
 import { eraseFromArchives } from "../backup/archive.js";
 import { recordErasure } from "../backup/erasure-log.js";
 import type { BlobStore } from "../storage/blob.js";
+import type { UserHasher } from "./hash.js";
 import { USER_TABLES } from "./tables.js";
 
 export { USER_TABLES };
@@ -12,7 +12,6 @@ export { USER_TABLES };
 const USER_KEY_SUFFIXES = ["ctx", "history", "status", "protocol", "processing"];
 const SCAN_COUNT = 1000;
 
-export const userHash = (userId: string) => createHash("sha256").update(userId, "utf8").digest("hex");
 
 export interface ErasureResult {
   user_id: string;
@@ -41,8 +40,8 @@ return removed
  * audit rows pseudonymised (the action trail stays, no personal text), recovery metadata scrubbed.
  * Also what a restore re-applies (see `reapplyErasures`).
  */
-export function erasureStatements(userId: string, actor: string): Statement[] {
-  const hash = userHash(userId);
+export function erasureStatements(hasher: UserHasher, userId: string, actor: string): Statement[] {
+  const hash = hasher.hash(userId);
   const count = (sql: string) => `WITH d AS (${sql} RETURNING 1) SELECT count(*)::int AS n FROM d`;
   return [
     { text: "INSERT INTO erasures (user_hash, requested_by) VALUES ($1, $2) RETURNING id", params: [hash, actor] },
@@ -59,16 +58,16 @@ export function erasureStatements(userId: string, actor: string): Statement[] {
  * it), then Postgres (one transaction), Redis (the user's keys, dedupe keys and queued WAL
  * messages) and the archived objects that hold the user. Idempotent: a repeat answers zeros.
  */
-export async function eraseUser(deps: { db: Db; redis: RedisGateway; storage?: BlobStore }, userId: string, actor: string): Promise<ErasureResult> {
-  if (deps.storage) await recordErasure(deps.storage, userHash(userId), new Date(), actor);
-  const results = await deps.db.transaction(erasureStatements(userId, actor));
+export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: UserHasher; storage?: BlobStore }, userId: string, actor: string): Promise<ErasureResult> {
+  if (deps.storage) await recordErasure(deps.storage, deps.hasher.hash(userId), new Date(), actor);
+  const results = await deps.db.transaction(erasureStatements(deps.hasher, userId, actor));
   const postgres: Record<string, number> = {};
   USER_TABLES.forEach((t, i) => (postgres[t] = Number(results[i + 1]![0]!.n)));
   postgres.protocol_audit_log = Number(results[USER_TABLES.length + 1]![0]!.n);
   postgres.recovery_operations = Number(results[USER_TABLES.length + 2]![0]!.n);
   const walMessages = await eraseWal(deps.redis, userId);
   const redisKeys = await eraseKeys(deps.redis, userId);
-  const archives = deps.storage ? await eraseFromArchives(deps.db, deps.storage, userId) : 0;
+  const archives = deps.storage ? await eraseFromArchives(deps.db, deps.storage, deps.hasher, userId) : 0;
   const counts = { postgres, redis_keys: redisKeys, wal_messages: walMessages, archives_rewritten: archives };
   await deps.db.query("UPDATE erasures SET counts = $2::jsonb WHERE id = $1", [results[0]![0]!.id, JSON.stringify(counts)]);
   return { user_id: userId, deleted: counts };
