@@ -68,21 +68,26 @@ describe("Postgres backup and restore", () => {
     expect(listed.items[0]).toMatchObject({ id: out.manifest.id, kind: "postgres", complete: true, verified: true, objects: out.manifest.totals.objects });
   });
 
-  it("reads by heap blocks in one snapshot; a run killed inside a table redoes it by key across awkward keys", async () => {
+  it("reads by heap blocks in one snapshot; a table cut short twice is redone by key, across awkward keys", async () => {
     const ids = ["", "a\tb", "line\nbreak", "back\\slash", "\\N", "ünï 🎉", "x\r\\ty", ...Array.from({ length: 400 }, (_, i) => `k${i}`)];
     await withPg(t.databaseUrl, (c) => c.query("INSERT INTO user_current_status (user_id, nickname, reason) SELECT u, left(u, 50), repeat('r', 150) FROM unnest($1::text[]) u", [ids]));
     const tune = { pageBytes: 300, objectRows: 5 };
     const crash = new Error("killed");
+    const killInside = { ...tune, afterObject: (name: string) => { if (name === "user_current_status") throw crash; } };
+    const state = async (id: string) => (JSON.parse((await store.get(`backups/postgres/${id}/state.json`))!.toString()) as { tables: { name: string; objects: { rows: number }[]; mode?: string; cut?: number }[] })
+      .tables.find((x) => x.name === "user_current_status")!;
     // Blocks: one heap block per page here, each page closing an object (pages are not split).
-    await expect(backupPostgres({ db: t.services.db, reader, store }, { ...tune, afterObject: (name) => { if (name === "user_current_status") throw crash; } })).rejects.toBe(crash);
+    await expect(backupPostgres({ db: t.services.db, reader, store }, killInside)).rejects.toBe(crash);
     const id = (await store.list("backups/postgres/")).map((o) => o.key).filter((k) => k.endsWith("state.json")).map((k) => k.split("/")[2]!).sort().pop()!;
-    const partial = JSON.parse((await store.get(`backups/postgres/${id}/state.json`))!.toString()) as { tables: { name: string; objects: { rows: number }[]; mode?: string }[] };
-    const cut = partial.tables.find((x) => x.name === "user_current_status")!;
-    expect(cut.mode ?? "blocks").toBe("blocks");
-    expect(cut.objects).toHaveLength(1);
-    expect(cut.objects[0]!.rows).toBeGreaterThan(5);
-    // The next run cannot continue that table from another snapshot: it starts over by key, in
-    // objects of exactly 5 rows, paging across keys that need COPY's escapes.
+    const first = await state(id);
+    expect([first.mode ?? "blocks", first.objects.length, first.cut ?? 0]).toEqual(["blocks", 1, 0]);
+    expect(first.objects[0]!.rows).toBeGreaterThan(5);
+    // Cut once: the next run starts it over by blocks, in a snapshot of its own.
+    await expect(backupPostgres({ db: t.services.db, reader, store }, killInside)).rejects.toBe(crash);
+    const second = await state(id);
+    expect([second.mode, second.objects.length, second.cut]).toEqual(["blocks", 1, 1]);
+    // Cut twice: too big for one run, so it starts over by key, in objects of exactly 5 rows,
+    // paging across keys that need COPY's escapes.
     const out = await backupPostgres({ db: t.services.db, reader, store }, tune);
     if (out.status !== "complete") throw new Error("incomplete");
     expect(out.manifest.id).toBe(id);

@@ -31,12 +31,12 @@ const RESUME_WINDOW_MS = 24 * 3600_000;
 
 /**
  * How a table is read. `blocks`: heap block ranges in physical order, all in the run's snapshot
- * (fast, consistent); a run that stops inside such a table cannot continue it from another
- * snapshot, so the table starts over in `key` mode: keyset pages on the primary key, resumable
- * from any run.
+ * (fast, consistent). A run that stops inside such a table cannot continue it from another
+ * snapshot: the next run starts it over, first in its queue. Cut short twice, it is too big for
+ * one run and starts over in `key` mode: keyset pages on the primary key, resumable from any run.
  */
 type ReadMode = "blocks" | "key";
-interface TableState extends TableEntry { done: boolean; after: string[] | null; mode?: ReadMode }
+interface TableState extends TableEntry { done: boolean; after: string[] | null; mode?: ReadMode; cut?: number }
 interface State { id: string; started_at: string; schema_version: string; schema_objects: ObjectEntry[]; tables: TableState[] }
 
 export interface BackupDeps {
@@ -77,13 +77,16 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
   const prefix = setPrefix("postgres", state.id);
   say(`postgres backup ${state.id}: ${state.tables.filter((t) => t.done).length}/${state.tables.length} tables done`);
   const tables = new Map((await listTables(deps.db, { leaves: true })).map((t) => [t.name, t]));
-  // Largest first: the workers finish together rather than one waiting on the last big table.
-  const queue = state.tables.filter((t) => !t.done).sort((a, b) => (tables.get(b.name)?.bytes ?? 0) - (tables.get(a.name)?.bytes ?? 0));
+  const queue = state.tables.filter((t) => !t.done);
   for (const ts of queue) {
     if (ts.mode === "key" || !ts.objects.length) continue;
     await deps.store.delete(ts.objects.map((o) => o.key));
-    Object.assign(ts, { mode: "key", objects: [], rows: 0, after: null });
+    const cut = (ts.cut ?? 0) + 1;
+    Object.assign(ts, { cut, mode: cut >= 2 ? "key" : "blocks", objects: [], rows: 0, after: null });
   }
+  // Tables cut short first (a whole run for them), then largest first: the workers finish
+  // together rather than one waiting on the last big table.
+  queue.sort((a, b) => (b.cut ?? 0) - (a.cut ?? 0) || (tables.get(b.name)?.bytes ?? 0) - (tables.get(a.name)?.bytes ?? 0));
   let stopped = false;
   const stop = () => (stopped ||= opts.shouldStop?.() ?? false);
   // Checkpoints are written one at a time, each with the whole state as it is then: the last
