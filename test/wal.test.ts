@@ -69,6 +69,26 @@ describe("WAL ingest", () => {
   });
 });
 
+describe("WAL ingest, cold paths", () => {
+  it("a user the cache does not know: one Postgres read, the cache filled, no second cache read", async () => {
+    const rt = countRoundTrips(t.services);
+    try {
+      const [r] = await ingest({ user_id: "cold-user", text: "first" });
+      expect(r!.status).toBe("queued");
+      // EVAL (answers "unknown"), the cache write, the second EVAL; one Postgres query.
+      expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 3, postgres: 1 });
+      rt.reset();
+      await t.call("PUT", "/v1/users/cold-silenced/protocol", { key: t.keys.reviewer, body: { status: "ACTIVE" } });
+      rt.reset();
+      const [q] = await ingest({ user_id: "cold-silenced", text: "shh" });
+      expect(q!.status).toBe("quarantined");
+      // EVAL (answers "active" from the cache), the quarantine transaction, the cache refresh.
+      expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 2, postgres: 1 });
+    } finally { rt.restore(); }
+    await drain();
+  });
+});
+
 describe("WAL claim and ack", () => {
   it("claims and acks in one Redis round trip each, no Postgres", async () => {
     await drain();

@@ -3,7 +3,7 @@ import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import type { Metrics } from "../metrics/registry.js";
 import { quarantineMessages } from "../protocol/quarantine.js";
-import { cacheProtocols, protocolStatuses } from "../protocol/status.js";
+import { cacheProtocols, loadProtocols } from "../protocol/status.js";
 import type { WalQueue, QueuedMessage } from "./queue.js";
 import type { IncomingMessage, IngestBody, IngestResult } from "./schemas.js";
 
@@ -17,8 +17,9 @@ export interface IngestDeps {
 /**
  * POST /v1/messages: each message gets an id. One EVAL enqueues the messages of users whose
  * protocol cache says INACTIVE: with the cache warm, that is the whole request (one Redis round
- * trip, no Postgres). The others are looked up in Postgres (and cached): users under an ACTIVE
- * silence protocol have theirs quarantined in Postgres, the rest are enqueued by a second EVAL.
+ * trip, no Postgres). Users the cache does not know are looked up in Postgres (and cached): users
+ * under an ACTIVE silence protocol have theirs quarantined in Postgres, the rest are enqueued by a
+ * second EVAL.
  */
 export async function ingestMessages(deps: IngestDeps, body: IngestBody, now = new Date()): Promise<IngestResult[]> {
   const incoming: IncomingMessage[] = "messages" in body ? body.messages : [body];
@@ -26,12 +27,25 @@ export async function ingestMessages(deps: IngestDeps, body: IngestBody, now = n
   const first = await deps.wal.enqueue(messages, { checkProtocol: true, now: now.getTime() });
   const results = new Map<string, IngestResult>();
   const unsure: QueuedMessage[] = [];
-  first.forEach((r, i) => (r.status === "check" ? unsure.push(messages[i]!) : results.set(messages[i]!.message_id, r)));
+  // What the cache said of each user left out (the script read it already: no second read).
+  const active = new Map<string, boolean>();
+  const unknown = new Set<string>();
+  first.forEach((r, i) => {
+    const m = messages[i]!;
+    if (r.status !== "check") return void results.set(m.message_id, r);
+    unsure.push(m);
+    if (r.cached === "unknown") unknown.add(m.user_id);
+    else active.set(m.user_id, r.cached === "active");
+  });
 
   if (unsure.length) {
-    const protocols = await protocolStatuses(deps.redis, deps.db, unsure.map((m) => m.user_id));
-    const silenced = unsure.filter((m) => protocols.get(m.user_id)?.status === "ACTIVE");
-    const free = unsure.filter((m) => protocols.get(m.user_id)?.status !== "ACTIVE");
+    if (unknown.size) {
+      const loaded = await loadProtocols(deps.db, [...unknown]);
+      for (const p of loaded) active.set(p.protocol.user_id, p.protocol.status === "ACTIVE");
+      await cacheProtocols(deps.redis, loaded);
+    }
+    const silenced = unsure.filter((m) => active.get(m.user_id));
+    const free = unsure.filter((m) => !active.get(m.user_id));
     if (silenced.length) {
       const q = await quarantineMessages(deps.db, silenced);
       silenced.forEach((m, i) => results.set(m.message_id, q.results[i]!));

@@ -6,7 +6,8 @@ import { ACKED_MARKER_TTL_SECONDS, DEDUPE_TTL_SECONDS, MAX_DELIVERIES, walKeys }
 import { protocolKey } from "../protocol/status.js";
 import type { ClaimedMessage, IncomingMessage, IngestResult, WalStats } from "./schemas.js";
 
-export type EnqueueResult = IngestResult | { message_id: string; status: "check" };
+/** "check": left out; `cached` is what the protocol cache says of the user. */
+export type EnqueueResult = IngestResult | { message_id: string; status: "check"; cached: "active" | "inactive" | "unknown" };
 
 export interface QueuedMessage extends IncomingMessage {
   message_id: string;
@@ -41,9 +42,11 @@ export class WalQueue {
         m.telegram_date ?? "", m.received_at, hasDedupe ? "1" : "0");
     }
     const out = await this.redis.run("wal.ingest", (r) => r.eval<string[], string[]>(INGEST, keys, args));
-    return out.map((s, i) => s.startsWith("duplicate:")
-      ? { message_id: s.slice("duplicate:".length), status: "duplicate" as const }
-      : { message_id: messages[i]!.message_id, status: s === "check" ? "check" as const : "queued" as const });
+    return out.map((s, i): EnqueueResult => {
+      if (s.startsWith("duplicate:")) return { message_id: s.slice("duplicate:".length), status: "duplicate" };
+      if (s.startsWith("check:")) return { message_id: messages[i]!.message_id, status: "check", cached: s.slice("check:".length) as "active" | "inactive" | "unknown" };
+      return { message_id: messages[i]!.message_id, status: "queued" };
+    });
   }
 
   /** Hands out up to `max` messages under a lease: expired leases first, then FIFO. */

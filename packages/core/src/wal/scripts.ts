@@ -17,10 +17,11 @@
  * hash key again when none), KEYS[6 + 3i] = the user's protocol cache key.
  *
  * With check_protocol, if any message's user has no cached protocol, or an ACTIVE one, nothing is
- * written and every message is answered "check": the caller asks Postgres, quarantines, then
- * enqueues without the check. All or nothing, so a batch is never half-queued when Postgres is
- * down; the common case, a warm INACTIVE cache, is this one round trip.
- * Returns per message: "queued" | "duplicate:<existing id>" | "check".
+ * written and every message is answered "check:" and what the cache says of its user ("active",
+ * "inactive" or "unknown"): the caller asks Postgres about the unknown ones only, quarantines,
+ * then enqueues without the check. All or nothing, so a batch is never half-queued when Postgres
+ * is down; the common case, a warm INACTIVE cache, is this one round trip.
+ * Returns per message: "queued" | "duplicate:<existing id>" | "check:active|inactive|unknown".
  */
 export const INGEST = `
 local now = ARGV[1]
@@ -29,13 +30,16 @@ local checkProtocol = ARGV[3] == '1'
 local out = {}
 local n = (#ARGV - 3) / 8
 if checkProtocol then
+  local known = {}
+  local sure = true
   for i = 0, n - 1 do
     local p = redis.call('GET', KEYS[6 + i * 3])
-    if not p or string.find(p, '"status":"ACTIVE"', 1, true) then
-      for j = 1, n do out[j] = 'check' end
-      return out
-    end
+    if not p then known[i + 1] = 'check:unknown'
+    elseif string.find(p, '"status":"ACTIVE"', 1, true) then known[i + 1] = 'check:active'
+    else known[i + 1] = 'check:inactive' end
+    if known[i + 1] ~= 'check:inactive' then sure = false end
   end
+  if not sure then return known end
 end
 for i = 0, n - 1 do
   local a = 4 + i * 8
