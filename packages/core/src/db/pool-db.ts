@@ -17,9 +17,9 @@ export interface CopyDb {
 }
 
 /**
- * `Db` over the driver's WebSocket `Pool`: the Postgres wire protocol end to end. Bulk readers
- * (backup, archive) use it: a 2,500-row page costs ~60 ms here against ~100 ms over HTTP, where
- * every page is also re-encoded as JSON by the HTTP endpoint. Request handlers keep `neon()`.
+ * `Db` over the driver's WebSocket `Pool`: the Postgres wire protocol end to end, so sessions,
+ * transactions, exported snapshots and COPY work. Bulk jobs (backup, restore, archive) use it;
+ * request handlers keep `neon()` (one HTTP round trip per statement or batch, no connection).
  */
 export class PoolDb implements Db, CopyDb {
   private readonly pool: Pool;
