@@ -57,7 +57,7 @@ export async function backupBench(env: BenchEnv): Promise<BenchResult[]> {
 
   // The backup runs in a process of its own, as a scheduled function would (same heap settings as
   // infra/jobs.ts), so its peak RSS is the job's alone.
-  const child = await runChild([...(process.env.BENCH_PROF ? ["--cpu-prof", "--cpu-prof-dir=/tmp/exp/prof"] : []), ...(process.env.BENCH_CHILD_FLAGS ?? "--max-old-space-size=128 --max-semi-space-size=4").split(" ").filter(Boolean), "--import", "tsx", "bench/backup-child.ts"], JSON.stringify(s));
+  const child = await runChild([...(process.env.BENCH_CHILD_FLAGS ?? "--max-old-space-size=128 --max-semi-space-size=4").split(" ").filter(Boolean), "--import", "tsx", "bench/backup-child.ts"], JSON.stringify(s));
   const { seconds, peak, id, rows, bytes } = JSON.parse(child) as { seconds: number; peak: number; id: string; rows: number; bytes: number };
   console.log(`  backup: ${rows} rows, ${(bytes / 1e6).toFixed(0)} MB stored, ${seconds.toFixed(1)} s, peak RSS ${(peak / 1e6).toFixed(0)} MB`);
   useLocalNeonProxy(s.neonProxyUrl);

@@ -88,7 +88,7 @@ describe("silence protocol", () => {
     expect(on.status).toBe("ACTIVE");
     const [row] = await sql("SELECT version FROM user_protocol_status WHERE user_id = 'race1'");
     // A reader that loaded INACTIVE just before the PUT committed writes it back afterwards: ignored.
-    await cacheProtocols(t.services.redis, [{ protocol: { ...on, status: "INACTIVE" }, version: Number(row.version) - 1 }]);
+    await cacheProtocols(t.services.redis, [{ value: { ...on, status: "INACTIVE" }, version: Number(row.version) - 1 }]);
     expect((await json(await t.call("GET", "/v1/users/race1/protocol", { key: t.keys.agent }))).status).toBe("ACTIVE");
     const [sent] = (await json(await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: "race1", text: "still silenced" } }))).items;
     expect(sent.status).toBe("quarantined");

@@ -26,7 +26,7 @@ export { claimOutbox, markSent, type OutboxItem } from "./outbox/outbox.js";
 export { editTaxonomy } from "./dashboard/taxonomy.js";
 export { dashboardMetrics } from "./dashboard/metrics.js";
 export { appendToHistoryCache, historyKey, historyFromPostgres, HISTORY_WINDOW, type HistoryEntry } from "./memory/history.js";
-export { protocolStatuses, protocolKey, cacheProtocols, type ProtocolStatus } from "./protocol/status.js";
+export { protocolKey, cacheProtocols, type ProtocolStatus } from "./protocol/status.js";
 export { MemoryManager, CONTEXT_TTL_SECONDS } from "./memory/manager.js";
 export { userMemoryStats, globalMemoryStats } from "./memory/stats.js";
 export * from "./memory/schemas.js";
@@ -34,7 +34,6 @@ export { applyContextLimits, level1, level2, level3, logicalSize, MAX_CONTEXT_BY
 export { encodeEnvelope, decodeEnvelope, EnvelopeError } from "./memory/envelope.js";
 export { compress, decompress, DEFAULT_CODEC, type Codec } from "./memory/codec.js";
 export { temporalSummary, timeLabel, lastAssistantAskedQuestion } from "./memory/summary.js";
-export { readThrough, writeCache } from "./cache/cached.js";
 export { readThroughVersioned, writeVersioned, type Versioned } from "./cache/versioned.js";
 export { RateLimiter } from "./cache/ratelimit.js";
 export { getUserStatus, setUserStatus, setNickname, PutStatusBody, PutNicknameBody, UserStatus, CUSTOMER_STATUSES } from "./users/status.js";

@@ -73,10 +73,11 @@ const SNAPSHOT_ID = /^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/;
 export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {}): Promise<BackupOutcome> {
   const now = deps.now ?? (() => new Date());
   const say = deps.progress ?? (() => {});
-  const state = (await resumable(deps, now())) ?? (await start(deps, now()));
+  const listed = await listTables(deps.db, { leaves: true });
+  const state = (await resumable(deps, now())) ?? (await start(deps, listed, now()));
   const prefix = setPrefix("postgres", state.id);
   say(`postgres backup ${state.id}: ${state.tables.filter((t) => t.done).length}/${state.tables.length} tables done`);
-  const tables = new Map((await listTables(deps.db, { leaves: true })).map((t) => [t.name, t]));
+  const tables = new Map(listed.map((t) => [t.name, t]));
   const queue = state.tables.filter((t) => !t.done);
   for (const ts of queue) {
     if (ts.mode === "key" || !ts.objects.length) continue;
@@ -224,7 +225,7 @@ async function exportByKey(s: CopySession, info: TableInfo, out: TableObjects, s
   await out.close();
 }
 
-async function start(deps: BackupDeps, now: Date): Promise<State> {
+async function start(deps: BackupDeps, listed: TableInfo[], now: Date): Promise<State> {
   const id = newSetId(now);
   const prefix = setPrefix("postgres", id);
   const dir = deps.migrationsDir ?? findMigrationsDir();
@@ -236,7 +237,7 @@ async function start(deps: BackupDeps, now: Date): Promise<State> {
     return { key, bytes: body.length, sha256: createHash("sha256").update(body).digest("hex"), rows: 0 };
   }));
   const [v] = await deps.db.query<{ version: string }>("SELECT max(version) AS version FROM schema_migrations");
-  const tables = (await listTables(deps.db, { leaves: true })).map((t) => ({
+  const tables = listed.map((t) => ({
     name: t.name, ...(t.parent ? { parent: t.parent } : {}), primary_key: t.key.map((k) => k.column), columns: t.columns, rows: 0, objects: [], done: false, after: null,
   }));
   const state: State = { id, started_at: now.toISOString(), schema_version: v?.version ?? "", schema_objects, tables };

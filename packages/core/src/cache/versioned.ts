@@ -2,7 +2,7 @@ import type { RedisGateway } from "./redis.js";
 import { UnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
 
-/** A value read from Postgres with its row version (0: no row yet). */
+/** A value read from Postgres with its row version (0: no row yet, or a value without one, such as an aggregate: any write replaces it). */
 export interface Versioned<T> { value: T; version: number }
 
 /**
@@ -38,7 +38,11 @@ export async function writeVersioned<T extends object>(redis: RedisGateway, key:
   }
 }
 
-/** Read-through of a versioned value; Postgres alone while Redis is unavailable (never a 5xx). */
+/**
+ * Read-through: Redis first (one round trip), Postgres on a miss (then written back). When Redis is
+ * down or its breaker is open, Postgres answers alone: a read Postgres can serve never becomes a
+ * 5xx because of the cache.
+ */
 export async function readThroughVersioned<T extends object>(redis: RedisGateway, key: string, ttlSeconds: number, load: () => Promise<Versioned<T>>, log?: Logger): Promise<T> {
   let redisUp = true;
   try {

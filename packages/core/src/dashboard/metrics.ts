@@ -1,4 +1,4 @@
-import { readThrough } from "../cache/cached.js";
+import { readThroughVersioned } from "../cache/versioned.js";
 import type { RedisGateway } from "../cache/redis.js";
 import { UnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -48,7 +48,7 @@ SELECT
 export async function dashboardMetrics(deps: { db: Db; redis: RedisGateway; wal: WalQueue; log?: Logger }): Promise<DashboardMetrics> {
   const key = deps.redis.key("metrics", "dashboard");
   const [aggregates, wal] = await Promise.all([
-    readThrough(deps.redis, key, DASHBOARD_CACHE_TTL_SECONDS, async () => (await deps.db.query<DashboardAggregates>(AGGREGATES))[0]!, deps.log),
+    readThroughVersioned(deps.redis, key, DASHBOARD_CACHE_TTL_SECONDS, async () => ({ value: (await deps.db.query<DashboardAggregates>(AGGREGATES))[0]!, version: 0 }), deps.log),
     deps.wal.stats().catch((e) => { if (e instanceof UnavailableError) return null; throw e; }),
   ]);
   return { ...aggregates, wal: wal && { pending: wal.pending, in_flight: wal.in_flight, dead_letter: wal.dead_letter } };

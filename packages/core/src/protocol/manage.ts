@@ -1,22 +1,18 @@
 import { z } from "zod";
-import { UnavailableError } from "../errors.js";
+import { readThroughVersioned } from "../cache/versioned.js";
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db, Statement } from "../db/db.js";
 import type { Logger } from "../log.js";
-import { PROTOCOL_COLUMNS, cacheProtocols, loadProtocols, protocolKey, protocolStatuses, versionedFromRow, type ProtocolStatus, type VersionedProtocol } from "./status.js";
+import { PROTOCOL_CACHE_TTL_SECONDS, PROTOCOL_COLUMNS, cacheProtocols, loadProtocols, protocolKey, versionedFromRow, type ProtocolStatus, type VersionedProtocol } from "./status.js";
 
 export const PutProtocolBody = z.object({ status: z.enum(["ACTIVE", "INACTIVE"]), reason: z.string().max(500).optional() }).strict();
 
 export interface ProtocolDeps { db: Db; redis: RedisGateway; log?: Logger }
 
 /** GET protocol: the cache, Postgres on a miss; Postgres alone while Redis is unavailable. */
-export async function getProtocol(deps: ProtocolDeps, userId: string): Promise<ProtocolStatus> {
-  try {
-    return (await protocolStatuses(deps.redis, deps.db, [userId])).get(userId)!;
-  } catch (e) {
-    if (!(e instanceof UnavailableError)) throw e;
-    return (await loadProtocols(deps.db, [userId]))[0]!.protocol;
-  }
+export function getProtocol(deps: ProtocolDeps, userId: string): Promise<ProtocolStatus> {
+  return readThroughVersioned(deps.redis, protocolKey(deps.redis, userId), PROTOCOL_CACHE_TTL_SECONDS,
+    async () => (await loadProtocols(deps.db, [userId]))[0]!, deps.log);
 }
 
 /**
@@ -49,7 +45,7 @@ export async function setProtocol(deps: ProtocolDeps, userId: string, status: "A
   const [row] = await deps.db.query(st.text, st.params);
   const versioned = versionedFromRow(row!);
   await refreshProtocolCaches(deps, [versioned]);
-  return versioned.protocol;
+  return versioned.value;
 }
 
 /** After a write Postgres accepted: a Redis failure is logged (the key dropped when Redis is back). */
@@ -57,7 +53,7 @@ export async function refreshProtocolCaches(deps: ProtocolDeps, statuses: Versio
   try {
     await cacheProtocols(deps.redis, statuses);
   } catch (e) {
-    for (const p of statuses) deps.redis.markStale(protocolKey(deps.redis, p.protocol.user_id));
+    for (const p of statuses) deps.redis.markStale(protocolKey(deps.redis, p.value.user_id));
     deps.log?.warn("protocol cache refresh failed", { err: e as Error });
   }
 }

@@ -1,5 +1,5 @@
 import type { RedisGateway } from "../cache/redis.js";
-import { SET_IF_NEWER, decodeVersioned, setIfNewerArgs } from "../cache/versioned.js";
+import { SET_IF_NEWER, setIfNewerArgs, type Versioned } from "../cache/versioned.js";
 import type { Db } from "../db/db.js";
 
 /** Protocol cache TTL (seed/reference: 5 minutes). */
@@ -27,7 +27,7 @@ export const PROTOCOL_COLUMNS = `user_id, status, activated_by, activated_at, re
   cost_saved_usd::float8 AS cost_saved_usd, last_message_at, version`;
 
 /** A status with the row version it was read at (0: no row yet), for the cache's ordering. */
-export interface VersionedProtocol { protocol: ProtocolStatus; version: number }
+export type VersionedProtocol = Versioned<ProtocolStatus>;
 
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : (v as string | null) ?? null);
 
@@ -42,36 +42,13 @@ export function protocolFromRow(row: Record<string, unknown>): ProtocolStatus {
 
 export const protocolKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "protocol");
 
-export const versionedFromRow = (row: Record<string, unknown>): VersionedProtocol => ({ protocol: protocolFromRow(row), version: Number(row.version ?? 0) });
-
-/**
- * Protocol status of several users: one MGET; the misses from Postgres (one query) and written
- * back to the cache (one pipeline). Postgres stays authoritative.
- */
-export async function protocolStatuses(redis: RedisGateway, db: Db, userIds: string[]): Promise<Map<string, ProtocolStatus>> {
-  const unique = [...new Set(userIds)];
-  const cached = await redis.run("protocol.mget", (r) => r.mget<(string | null)[]>(...unique.map((u) => protocolKey(redis, u))));
-  const result = new Map<string, ProtocolStatus>();
-  const misses: string[] = [];
-  unique.forEach((u, i) => {
-    const raw = cached[i];
-    if (raw) {
-      try { result.set(u, decodeVersioned<ProtocolStatus>(raw)); return; } catch { /* rebuilt below */ }
-    }
-    misses.push(u);
-  });
-  if (misses.length === 0) return result;
-  const fresh = await loadProtocols(db, misses);
-  for (const p of fresh) result.set(p.protocol.user_id, p.protocol);
-  await cacheProtocols(redis, fresh);
-  return result;
-}
+export const versionedFromRow = (row: Record<string, unknown>): VersionedProtocol => ({ value: protocolFromRow(row), version: Number(row.version ?? 0) });
 
 /** Statuses from Postgres (INACTIVE, version 0, for users without a row). */
 export async function loadProtocols(db: Db, userIds: string[]): Promise<VersionedProtocol[]> {
   const rows = await db.query(`SELECT ${PROTOCOL_COLUMNS} FROM user_protocol_status WHERE user_id = ANY($1)`, [userIds]);
   const found = new Map(rows.map((r) => [String(r.user_id), versionedFromRow(r)]));
-  return userIds.map((u) => found.get(u) ?? { protocol: inactiveProtocol(u), version: 0 });
+  return userIds.map((u) => found.get(u) ?? { value: inactiveProtocol(u), version: 0 });
 }
 
 /** Writes protocol statuses to the cache, each only over an older version (one round trip). */
@@ -79,7 +56,7 @@ export async function cacheProtocols(redis: RedisGateway, statuses: VersionedPro
   if (statuses.length === 0) return;
   await redis.run("protocol.set", (r) => {
     const p = r.pipeline();
-    for (const s of statuses) p.eval(SET_IF_NEWER, [protocolKey(redis, s.protocol.user_id)], setIfNewerArgs({ value: s.protocol, version: s.version }, PROTOCOL_CACHE_TTL_SECONDS));
+    for (const s of statuses) p.eval(SET_IF_NEWER, [protocolKey(redis, s.value.user_id)], setIfNewerArgs(s, PROTOCOL_CACHE_TTL_SECONDS));
     return p.exec();
   });
 }

@@ -41,7 +41,7 @@ export async function ingestMessages(deps: IngestDeps, body: IngestBody, now = n
   if (unsure.length) {
     if (unknown.size) {
       const loaded = await loadProtocols(deps.db, [...unknown]);
-      for (const p of loaded) active.set(p.protocol.user_id, p.protocol.status === "ACTIVE");
+      for (const p of loaded) active.set(p.value.user_id, p.value.status === "ACTIVE");
       await cacheProtocols(deps.redis, loaded);
     }
     const silenced = unsure.filter((m) => active.get(m.user_id));
