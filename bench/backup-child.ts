@@ -7,7 +7,7 @@ const chunks: Buffer[] = [];
 for await (const c of process.stdin) chunks.push(c as Buffer);
 const s = JSON.parse(Buffer.concat(chunks).toString()) as StackEndpoints;
 useLocalNeonProxy(s.neonProxyUrl);
-const db = new NeonDb({ url: s.databaseUrl, retry: { attempts: 3, baseMs: 200 } });
+const db = new NeonDb({ url: s.databaseUrl, retry: { attempts: 3, baseMs: 200 }, timeoutMs: 30_000, breaker: { failureThreshold: 3, cooldownMs: 60_000 } });
 const store = new S3BlobStore({ bucket: s.s3Bucket, region: "us-east-1", endpoint: s.s3Endpoint, credentials: { accessKeyId: s.s3AccessKeyId, secretAccessKey: s.s3SecretAccessKey } });
 let peak = process.memoryUsage().rss;
 const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 100);

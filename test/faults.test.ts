@@ -92,7 +92,7 @@ describe("Postgres down: 503 with Retry-After, nothing half-written, recovery wi
 
       const list = await t.call("GET", "/v1/reviews", { key: t.keys.reviewer });
       expect(list.status).toBe(503);
-      expect(list.headers.get("retry-after")).toBe("5");
+      expect(Number(list.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
       expect(await json(list)).toEqual({ error: { code: "unavailable", message: "postgres is unavailable" } });
       const write = await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: "pgdown" }) });
       expect(write.status).toBe(503);

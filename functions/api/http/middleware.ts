@@ -13,7 +13,9 @@ export function withServices(provide: () => Promise<Services>, onDeadline?: (dea
     const services = await provide();
     c.set("services", services);
     const remaining = c.env?.lambdaContext?.getRemainingTimeInMillis?.();
-    onDeadline?.(remaining !== undefined ? Date.now() + remaining - 500 : undefined);
+    // In Lambda no store call may run into the function's timeout (one request per instance, so
+    // the instance-wide deadline is this request's).
+    onDeadline?.(remaining !== undefined ? Date.now() + remaining - services.config.lambdaMarginMs : undefined);
     await next();
   };
 }

@@ -10,7 +10,7 @@ const Liveness = z.object({ status: z.enum(["ok", "degraded"]) }).openapi("Liven
 const Check = z.object({ ok: z.boolean(), latency_ms: z.number() });
 const HealthReport = z.object({
   status: z.enum(["ok", "degraded"]),
-  postgres: Check,
+  postgres: Check.extend({ breaker: z.enum(["closed", "open", "half_open"]) }),
   redis: Check.extend({ breaker: z.enum(["closed", "open", "half_open"]) }),
   storage: z.object({ ok: z.boolean() }),
 }).openapi("HealthReport");

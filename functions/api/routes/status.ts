@@ -9,7 +9,11 @@ const statusRoute = createRoute({
   method: "get", path: "/status", summary: "Status page (HTML): queues, reviews, breaker, backups, last hour's latency and throughput",
   description: "Admin key required, except under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).",
   security: [{ bearerAuth: [] }],
-  responses: { 200: { description: "HTML", content: { "text/html": { schema: z.string() } } }, ...securedErrors },
+  responses: {
+    ...securedErrors,
+    200: { description: "HTML", content: { "text/html": { schema: z.string() } } },
+    503: { description: "HTML naming the stores that are unavailable", content: { "text/html": { schema: z.string() } } },
+  },
 });
 
 /** CSP: the page loads nothing and runs nothing. */
@@ -19,5 +23,9 @@ export function statusRoutes() {
   const app = createOpenApiApp();
   const admin = requireScopes(["admin"]);
   app.use("/status", async (c, next) => (process.env.STATUS_PAGE_OPEN === "1" ? next() : admin(c, next)));
-  return app.openapi(statusRoute, async (c) => c.html(renderStatus(await statusSnapshot(c.get("services"))), 200, { "Content-Security-Policy": CSP }));
+  // 200 when every store answers, 503 (still the page) when one does not: monitors see it, people read it.
+  return app.openapi(statusRoute, async (c) => {
+    const snapshot = await statusSnapshot(c.get("services"));
+    return c.html(renderStatus(snapshot), snapshot.failing.length ? 503 : 200, { "Content-Security-Policy": CSP }) as never;
+  });
 }

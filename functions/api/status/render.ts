@@ -19,7 +19,8 @@ const stat = (label: string, value: unknown, testId: string, tone = "") =>
 export function renderStatus(s: StatusSnapshot): string {
   const breaker = s.health.redis.breaker;
   const wal = s.wal;
-  const rows = s.backups.map((b) => `<tr data-testid="backup-row"><td>${esc(b.kind)}</td><td>${esc(b.id)}</td><td>${esc(b.finished_at ?? "running")}</td>
+  const reviews = s.reviews;
+  const rows = (s.backups ?? []).map((b) => `<tr data-testid="backup-row"><td>${esc(b.kind)}</td><td>${esc(b.id)}</td><td>${esc(b.finished_at ?? "running")}</td>
 <td>${b.complete ? "complete" : "incomplete"}</td><td class="${b.verified ? "ok" : "bad"}">${b.verified ? "verified" : "not verified"}</td><td>${esc(mb(b.bytes))}</td><td>${esc(b.objects)}</td></tr>`).join("\n");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="30">
@@ -31,11 +32,13 @@ body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#111;background:#fafaf
 table{border-collapse:collapse;background:#fff}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}figure{margin:0;background:#fff;border:1px solid #ddd;border-radius:8px;padding:8px}
 </style></head><body>
 <h1>HITL data layer <span data-testid="overall" class="${s.health.status === "ok" ? "ok" : "bad"}">${esc(s.health.status)}</span></h1>
+${s.failing.length ? `<p class="bad" data-testid="failing" role="alert"><b>Unavailable: ${esc(s.failing.join(", "))}.</b> Parts of this page that need ${s.failing.length > 1 ? "them" : "it"} show n/a; the breakers retry after their cooldown.</p>` : ""}
 <p>Generated <time data-testid="generated">${esc(s.generated_at)}</time>; refreshes every 30 s. Latency and throughput are this instance's.</p>
 <h2>Stores</h2><div class="grid">
 ${stat("Postgres", s.health.postgres.ok ? `ok ${s.health.postgres.latency_ms} ms` : "down", "postgres", s.health.postgres.ok ? "ok" : "bad")}
 ${stat("Redis", s.health.redis.ok ? `ok ${s.health.redis.latency_ms} ms` : "down", "redis", s.health.redis.ok ? "ok" : "bad")}
 ${stat("Redis breaker", breaker, "breaker", breaker === "closed" ? "ok" : "bad")}
+${stat("Postgres breaker", s.health.postgres.breaker, "pg-breaker", s.health.postgres.breaker === "closed" ? "ok" : "bad")}
 ${stat("Storage", s.health.storage.ok ? "ok" : "down", "storage", s.health.storage.ok ? "ok" : "bad")}
 </div>
 <h2>Message queue (WAL)</h2><div class="grid">
@@ -45,9 +48,9 @@ ${stat("Dead letters", wal?.dead_letter ?? "n/a", "wal-dead", wal && wal.dead_le
 ${stat("Oldest pending", wal?.oldest_pending_age_seconds === null || !wal ? "none" : `${wal.oldest_pending_age_seconds} s`, "wal-oldest")}
 </div>
 <h2>Reviews</h2><div class="grid">
-${stat("Pending reviews", s.reviews.pending, "reviews-pending", s.reviews.pending > 150 ? "warn" : "")}
-${stat("Being reviewed", s.reviews.reviewing, "reviews-reviewing")}
-${stat("Approved, unsent", s.reviews.approved_unsent, "outbox")}
+${stat("Pending reviews", reviews?.pending ?? "n/a", "reviews-pending", reviews && reviews.pending > 150 ? "warn" : "")}
+${stat("Being reviewed", reviews?.reviewing ?? "n/a", "reviews-reviewing")}
+${stat("Approved, unsent", reviews?.approved_unsent ?? "n/a", "outbox")}
 </div>
 <h2>Last hour</h2><div class="grid">
 ${sparkline(s.timeline.map((t) => t.requests), "Requests per minute", "req/min", "chart-throughput")}
@@ -55,6 +58,6 @@ ${sparkline(s.timeline.map((t) => t.avg_ms), "Average latency", "ms", "chart-lat
 </div>
 <h2>Backups</h2>
 <table data-testid="backups"><thead><tr><th>kind</th><th>set</th><th>finished</th><th>state</th><th>verification</th><th>size</th><th>objects</th></tr></thead>
-<tbody>${rows || `<tr><td colspan="7">no backups yet</td></tr>`}</tbody></table>
+<tbody>${rows || `<tr><td colspan="7">${s.backups ? "no backups yet" : "n/a (Postgres unavailable)"}</td></tr>`}</tbody></table>
 </body></html>`;
 }

@@ -2,7 +2,7 @@ export * from "./errors.js";
 export * from "./config/index.js";
 export { createLogger, type Logger, type LogLevel } from "./log.js";
 export { KeyRing, hashKey, generateKey, hasScope, type Principal } from "./auth/keys.js";
-export { CircuitBreaker, type BreakerState } from "./cache/breaker.js";
+export { CircuitBreaker, type BreakerState } from "./resilience/breaker.js";
 export { RedisGateway } from "./cache/redis.js";
 export { NeonDb, type Db, type Statement } from "./db/db.js";
 export { PoolDb } from "./db/pool-db.js";

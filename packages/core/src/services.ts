@@ -33,7 +33,7 @@ export interface Services {
 export interface ServiceOverrides {
   log?: Logger;
   metrics?: Metrics;
-  /** Absolute deadline for Postgres retries (Lambda: now + remaining time). */
+  /** The current request's absolute deadline (Lambda: now + remaining time - margin). */
   deadline?: () => number | undefined;
 }
 
@@ -41,16 +41,21 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   if (config.mode === "local" && config.localNeonProxyUrl) useLocalNeonProxy(config.localNeonProxyUrl);
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = overrides.metrics ?? createMetrics();
+  const requestDeadline = overrides.deadline;
   const db = new NeonDb({
-      url: config.databaseUrl,
-      metrics,
-      retry: { attempts: config.postgres.connectAttempts, baseMs: config.postgres.backoffBaseMs, deadline: overrides.deadline },
+    url: config.databaseUrl,
+    metrics,
+    log,
+    timeoutMs: config.postgres.timeoutMs,
+    requestDeadline,
+    breaker: config.postgres.breaker,
+    retry: { attempts: config.postgres.connectAttempts, baseMs: config.postgres.backoffBaseMs },
   });
-  const redis = new RedisGateway({ ...config.redis, breaker: config.breaker, metrics, log });
+  const redis = new RedisGateway({ ...config.redis, requestDeadline, breaker: config.breaker, metrics, log });
   return {
     config, log, metrics, db, redis,
     keys: new KeyRing(config.apiKeys),
-    storage: new FetchBlobStore(config.s3),
+    storage: new FetchBlobStore({ ...config.s3, requestDeadline }),
     wal: new WalQueue(redis, metrics),
     reviews: new ReviewLifecycle(db, metrics),
     memory: new MemoryManager({ db, redis, metrics, log }),

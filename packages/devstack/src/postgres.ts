@@ -24,6 +24,8 @@ export interface RunningPostgres {
   url(database?: string): string;
   /** Where the cluster really lives (moved under the temp dir when the postgres user cannot reach `dataDir`). */
   dataDir: string;
+  /** The postmaster's pid (its backends are its children). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -154,6 +156,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<RunningPostg
   return {
     port: opts.port,
     dataDir,
+    pid: child.pid!,
     url: (db = "postgres") => `postgres://${SUPERUSER}:${PASSWORD}@127.0.0.1:${opts.port}/${db}`,
     stop: stopper(child, "SIGINT"),
   };

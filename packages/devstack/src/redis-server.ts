@@ -6,6 +6,7 @@ import { stopper } from "./process.js";
 export interface RunningRedis {
   port: number;
   url: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -45,6 +46,7 @@ export async function startRedisServer(opts: { port: number; dir?: string }): Pr
   return {
     port: opts.port,
     url: `redis://127.0.0.1:${opts.port}`,
+    pid: child.pid!,
     stop: stopper(child, "SIGTERM"),
   };
 }

@@ -36,6 +36,10 @@ export interface StackEndpoints {
   s3SecretAccessKey: string;
   ports: Record<"postgres" | "neonProxy" | "redis" | "upstash" | "s3", number>;
   postgresDataDir: string;
+  /** Token of the fault switches (`/__faults` on the Upstash bridge and the Neon proxy). */
+  faultToken: string;
+  /** Server pids, for `npm run fault -- <store> stop|cont|kill`. */
+  pids: { postgres: number; redis: number };
 }
 
 /**
@@ -91,12 +95,13 @@ export async function startStack(opts: StackOptions): Promise<LocalStack> {
     const postgres = await startPostgres({ dataDir: pgDir, port: await portOr(p.postgres), fast: !persistent, log: opts.log });
     started.push(postgres);
     await ensureDatabase(postgres.url(), database);
-    const proxy = await startNeonProxy({ port: p.neonProxy ? await portOr(p.neonProxy) : await freePort() });
+    const faultToken = randomBytes(18).toString("base64url");
+    const proxy = await startNeonProxy({ port: p.neonProxy ? await portOr(p.neonProxy) : await freePort(), faultToken });
     started.push(proxy);
     const redis = await startRedisServer({ port: await portOr(p.redis), dir: persistent ? path.join(opts.dataDir, "redis") : undefined });
     started.push(redis);
     const token = opts.upstashToken ?? randomBytes(24).toString("base64url");
-    const bridge = await startUpstashBridge({ redisUrl: redis.url, token, port: p.upstash ? await portOr(p.upstash) : undefined });
+    const bridge = await startUpstashBridge({ redisUrl: redis.url, token, port: p.upstash ? await portOr(p.upstash) : undefined, faultToken });
     started.push(bridge);
     const s3 = await startS3({ dir: path.join(opts.dataDir, "s3"), port: await portOr(p.s3), bucket });
     started.push(s3);
@@ -112,6 +117,8 @@ export async function startStack(opts: StackOptions): Promise<LocalStack> {
       s3SecretAccessKey: s3.secretAccessKey,
       ports: { postgres: postgres.port, neonProxy: proxy.port, redis: redis.port, upstash: bridge.port, s3: s3.port },
       postgresDataDir: postgres.dataDir,
+      faultToken,
+      pids: { postgres: postgres.pid, redis: redis.pid },
     });
     return {
       ...endpoints(),

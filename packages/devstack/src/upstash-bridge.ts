@@ -1,12 +1,15 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { readBody } from "./process.js";
 import { createHash, timingSafeEqual } from "node:crypto";
-import { Redis as IORedis } from "ioredis";
+import { Redis as IORedis, ReplyError } from "ioredis";
+import { FaultSwitch, handleFaultAdmin, resetMidResponse } from "./faults.js";
 
 export interface UpstashBridge {
   url: string;
   port: number;
   token: string;
+  /** Injected faults (tests switch them in-process; `npm run fault` through /__faults). */
+  faults: FaultSwitch;
   stop(): Promise<void>;
 }
 
@@ -56,12 +59,25 @@ function scriptShim() {
   };
 }
 
+/** The bodies Upstash answers with, by status (a 502/503 comes from its edge, not as JSON). */
+const UPSTASH_ERROR_BODIES: Record<number, string> = {
+  429: JSON.stringify({ error: "ERR max requests limit exceeded. Limit: 10000, Usage: 10000" }),
+  500: JSON.stringify({ error: "ERR internal error" }),
+  502: "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>",
+  503: JSON.stringify({ error: "ERR service unavailable" }),
+};
+const upstashErrorBody = (status: number) => UPSTASH_ERROR_BODIES[status] ?? JSON.stringify({ error: `ERR HTTP ${status}` });
+
+/** Redis could not be reached (not a reply from it): Upstash answers a 5xx, never a command error. */
+class BackendUnavailable extends Error {}
+
 /**
  * An Upstash-compatible REST front for a real redis-server, so tests and `npm start` use the real
  * `@upstash/redis` client: `POST /` (one command), `/pipeline`, `/multi-exec`, bearer token,
  * `Upstash-Encoding: base64`.
  */
-export async function startUpstashBridge(opts: { redisUrl: string; token: string; port?: number }): Promise<UpstashBridge> {
+export async function startUpstashBridge(opts: { redisUrl: string; token: string; port?: number; faultToken?: string }): Promise<UpstashBridge> {
+  const faults = new FaultSwitch();
   // RESP2, as Upstash's REST API answers: flat arrays for WITHSCORES/HGETALL, scores as strings.
   const redis = new IORedis(opts.redisUrl, { protocol: 2, lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true });
   redis.on("error", () => {});
@@ -76,13 +92,24 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
       const [name, ...args] = shim(asArgs(cmd));
       return { result: (await redis.callBuffer(name!, ...args)) as Reply };
     } catch (e) {
+      if (!(e instanceof ReplyError)) throw new BackendUnavailable((e as Error).message);
       return { error: (e as Error).message };
     }
   };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    if (opts.faultToken && await handleFaultAdmin(req, res, faults, opts.faultToken, readBody)) return;
+    const verdict = await faults.before();
+    if (verdict.kind === "hang") return faults.hold(req.socket);
+    if (verdict.kind === "status") {
+      const body = upstashErrorBody(verdict.status);
+      res.writeHead(verdict.status, { "content-type": body.startsWith("{") ? "application/json" : "text/html" });
+      return void res.end(body);
+    }
     const reply = (status: number, body: unknown) => {
+      const text = JSON.stringify(body);
+      if (verdict.kind === "reset") return resetMidResponse(res, status, text);
       res.writeHead(status, { "content-type": "application/json" });
-      res.end(JSON.stringify(body));
+      res.end(text);
     };
     if (!authorized(req.headers.authorization)) return reply(401, { error: "Unauthorized" });
     const base64 = String(req.headers["upstash-encoding"] ?? "").toLowerCase() === "base64";
@@ -96,18 +123,25 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
       if (path === "/pipeline") return reply(200, (await Promise.all(cmds.map(run))).map(out));
       const tx = redis.multi();
       for (const c of cmds) { const [n, ...a] = shim(asArgs(c)); tx.callBuffer(n!, ...a); }
+      let results;
       try {
-        const results = (await tx.exec()) ?? [];
-        return reply(200, results.map(([err, r]) => out(err ? { error: err.message } : { result: r as Reply })));
+        results = (await tx.exec()) ?? [];
       } catch (e) {
+        if (!(e instanceof ReplyError)) throw new BackendUnavailable((e as Error).message);
         return reply(400, { error: (e as Error).message });
       }
+      return reply(200, results.map(([err, r]) => out(err ? { error: err.message } : { result: r as Reply })));
     }
     if (!Array.isArray(body)) return reply(400, { error: "ERR body must be a command array" });
     const r = await run(body);
     return r.error !== undefined ? reply(400, { error: r.error }) : reply(200, out(r));
   };
-  const server = createServer((req, res) => void handle(req, res).catch(() => { res.writeHead(500).end(); }));
+  const server = createServer((req, res) => void handle(req, res).catch((e) => {
+    if (res.headersSent) return void res.destroy();
+    // Redis itself is gone (killed, refused): Upstash answers a 5xx, not a command error.
+    const status = e instanceof BackendUnavailable ? 503 : 500;
+    res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ error: status === 503 ? "ERR backend unavailable" : "ERR internal error" }));
+  }));
   await new Promise<void>((r) => server.listen(opts.port ?? 0, "127.0.0.1", r));
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : 0;
@@ -115,7 +149,9 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
     url: `http://127.0.0.1:${port}`,
     port,
     token: opts.token,
+    faults,
     async stop() {
+      faults.releaseHeld();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       redis.disconnect();

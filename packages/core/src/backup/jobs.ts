@@ -25,7 +25,7 @@ export interface JobContext {
 
 export function jobContext(config: Config, opts: { deadline?: number; progress?: (line: string) => void } = {}): JobContext {
   const services = createServices(config);
-  return { services, reader: new PoolDb(config.databaseUrl), store: new S3BlobStore(config.s3), ...opts };
+  return { services, reader: new PoolDb(config.databaseUrl, { connectTimeoutMs: config.postgres.connectTimeoutMs, statementTimeoutMs: config.postgres.bulkStatementTimeoutMs }), store: new S3BlobStore(config.s3), ...opts };
 }
 
 const KIND: Record<JobName, string> = { "backup-postgres": "postgres", "backup-redis": "redis", archive: "archive" };

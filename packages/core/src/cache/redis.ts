@@ -1,28 +1,32 @@
-import { Redis } from "@upstash/redis";
+import { Redis, type Requester } from "@upstash/redis";
 import { UnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics/registry.js";
-import { CircuitBreaker, type BreakerState } from "./breaker.js";
+import type { CircuitBreaker } from "../resilience/breaker.js";
+import { storeBreaker } from "../resilience/store-breaker.js";
+import { isStoreFailure } from "../resilience/store-failure.js";
+import { UpstashTransport } from "./upstash-transport.js";
 
-const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
 export interface RedisGatewayOptions {
   url: string;
   token: string;
   prefix: string;
   retries: number;
+  /** Deadline of each REST call, retries included (0 = none). */
+  timeoutMs: number;
+  /** The current request's absolute deadline (Lambda: remaining time minus a margin). */
+  requestDeadline?: () => number | undefined;
   breaker: { failureThreshold: number; cooldownMs: number };
   metrics?: Metrics;
   log?: Logger;
 }
 
-/** A reply error (WRONGTYPE, script error) means Redis answered: it must not trip the breaker. */
-const isReplyError = (e: unknown) => (e as Error)?.name === "UpstashError";
-
 /**
- * Redis through `@upstash/redis` (REST), behind the circuit breaker. Auto-pipelining is off so each
- * call is exactly one round trip and batching is explicit (`pipeline()`, Lua). `client` is public
- * for tests that count round trips over the real client.
+ * Redis through `@upstash/redis` (REST) over `UpstashTransport` (deadlines, failures classified by
+ * status), behind the circuit breaker. Auto-pipelining is off so each call is exactly one round
+ * trip and batching is explicit (`pipeline()`, Lua). `client` is public for tests that count round
+ * trips over the real client.
  */
 export class RedisGateway {
   readonly client: Redis;
@@ -39,17 +43,11 @@ export class RedisGateway {
       enableTelemetry: false,
       // Values are our own text (JSON we parse ourselves, envelopes, user text): never guess types.
       automaticDeserialization: false,
-      retry: { retries: opts.retries, backoff: (n) => 25 * 2 ** n },
     });
-    this.breaker = new CircuitBreaker("redis", {
-      ...opts.breaker,
-      onStateChange: (from, to) => {
-        opts.log?.warn("circuit breaker state change", { breaker: "redis", from, to });
-        opts.metrics?.breakerTransitions.inc({ to });
-        opts.metrics?.breakerState.set(BREAKER_GAUGE[to]);
-        if (to === "closed") void this.dropStale();
-      },
-    });
+    // The client's requester (its one protected field for it) becomes ours; commands, options and
+    // serialization stay the library's.
+    (this.client as unknown as { client: Requester }).client = new UpstashTransport(opts);
+    this.breaker = storeBreaker("redis", opts.breaker, { ...opts, onClosed: () => void this.dropStale() });
   }
 
   /**
@@ -78,28 +76,22 @@ export class RedisGateway {
     return this.opts.prefix + parts.join(":");
   }
 
-  /** Runs one Redis round trip through the breaker; a transport failure becomes UnavailableError. */
+  /**
+   * Runs one Redis round trip through the breaker. A store failure (deadline, transport, 429, 5xx)
+   * counts against the breaker and becomes UnavailableError; a reply error is rethrown as it is.
+   */
   async run<T>(op: string, fn: (r: Redis) => Promise<T>): Promise<T> {
     const end = this.opts.metrics?.operationLatency.startTimer({ op });
-    let replyError: unknown;
     try {
-      return await this.breaker.run(async () => {
-        try {
-          return await fn(this.client);
-        } catch (e) {
-          if (!isReplyError(e)) throw e;
-          replyError = e;
-          return undefined as T;
-        }
-      }).then((v) => {
-        if (replyError) throw replyError;
-        // Redis answers again after a failed refresh that did not open the breaker.
-        if (this.stale.size) void this.dropStale();
-        return v;
-      });
+      const v = await this.breaker.run(() => fn(this.client), isStoreFailure);
+      // Redis answers again after a failed refresh that did not open the breaker.
+      if (this.stale.size) void this.dropStale();
+      return v;
     } catch (e) {
-      if (e instanceof UnavailableError || e === replyError) throw e;
+      if (!isStoreFailure(e)) throw e;
       this.opts.metrics?.connectionErrors.inc({ store: "redis" });
+      if (e.kind === "timeout") this.opts.metrics?.storeTimeouts.inc({ store: "redis" });
+      this.opts.log?.warn("redis call failed", { op, kind: e.kind, status: e.status });
       throw new UnavailableError("redis", this.breaker.retryAfterSeconds(), { cause: e });
     } finally {
       end?.();

@@ -20,18 +20,23 @@ export function parseConfig(source: Source): Config {
     mode: c.HITL_MODE,
     databaseUrl: c.DATABASE_URL,
     localNeonProxyUrl: c.LOCAL_NEON_PROXY_URL,
-    redis: { url: c.UPSTASH_REDIS_REST_URL, token: c.UPSTASH_REDIS_REST_TOKEN, prefix: c.REDIS_PREFIX, retries: c.REDIS_RETRIES },
+    redis: { url: c.UPSTASH_REDIS_REST_URL, token: c.UPSTASH_REDIS_REST_TOKEN, prefix: c.REDIS_PREFIX, retries: c.REDIS_RETRIES, timeoutMs: c.REDIS_TIMEOUT_MS },
     apiKeys: c.API_KEYS,
     erasureHashKey: c.ERASURE_HASH_KEY ?? LOCAL_ERASURE_KEY,
     s3: {
-      bucket: c.S3_BUCKET, region: c.S3_REGION, endpoint: c.S3_ENDPOINT,
+      bucket: c.S3_BUCKET, region: c.S3_REGION, endpoint: c.S3_ENDPOINT, timeoutMs: c.S3_TIMEOUT_MS,
       credentials: c.AWS_ACCESS_KEY_ID && c.AWS_SECRET_ACCESS_KEY
         ? { accessKeyId: c.AWS_ACCESS_KEY_ID, secretAccessKey: c.AWS_SECRET_ACCESS_KEY, sessionToken: c.AWS_SESSION_TOKEN }
         : undefined,
     },
     logLevel: c.LOG_LEVEL,
     breaker: { failureThreshold: c.BREAKER_FAILURE_THRESHOLD, cooldownMs: c.BREAKER_COOLDOWN_MS },
-    postgres: { connectAttempts: c.PG_CONNECT_ATTEMPTS, backoffBaseMs: c.PG_BACKOFF_BASE_MS },
+    postgres: {
+      connectAttempts: c.PG_CONNECT_ATTEMPTS, backoffBaseMs: c.PG_BACKOFF_BASE_MS, timeoutMs: c.PG_TIMEOUT_MS,
+      connectTimeoutMs: c.PG_CONNECT_TIMEOUT_MS, bulkStatementTimeoutMs: c.PG_BULK_STATEMENT_TIMEOUT_MS,
+      breaker: { failureThreshold: c.PG_BREAKER_FAILURE_THRESHOLD, cooldownMs: c.PG_BREAKER_COOLDOWN_MS },
+    },
+    lambdaMarginMs: c.LAMBDA_MARGIN_MS,
     maxBodyBytes: c.MAX_BODY_BYTES,
     rateLimit: c.RATE_LIMIT_REQUESTS > 0 ? { requests: c.RATE_LIMIT_REQUESTS, windowSeconds: c.RATE_LIMIT_WINDOW_SECONDS } : undefined,
   };

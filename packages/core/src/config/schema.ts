@@ -50,10 +50,34 @@ export const ConfigSchema = z.object({
   AWS_SECRET_ACCESS_KEY: z.string().optional(),
   AWS_SESSION_TOKEN: z.string().optional(),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  /**
+   * Deadline of each Upstash REST call, retries included. Upstash answers in a few ms in-region
+   * (tens across regions); 1 s is far above any healthy answer, and a hung Redis then costs each of
+   * the first few requests at most 1 s before its breaker opens. 0 = no deadline. @default 1000
+   */
+  REDIS_TIMEOUT_MS: int(1000),
+  /**
+   * Deadline of each Postgres query or transaction (HTTP), connection retries included. A Neon
+   * compute that scaled to zero takes a few hundred ms to wake, more under load; our statements
+   * take milliseconds. 5 s covers a slow wake with room to spare. 0 = no deadline. @default 5000
+   */
+  PG_TIMEOUT_MS: int(5000),
+  /** WebSocket pool (bulk jobs): connection set-up deadline. @default 5000 */
+  PG_CONNECT_TIMEOUT_MS: int(5000),
+  /** WebSocket pool (bulk jobs): server-side statement_timeout of each COPY or page query. @default 300000 */
+  PG_BULK_STATEMENT_TIMEOUT_MS: int(300_000),
+  /** Deadline of each S3 request (an 8 MB part at Lambda's bandwidth takes well under 1 s). @default 10000 */
+  S3_TIMEOUT_MS: int(10_000),
+  /** Time kept free before the Lambda's own timeout: no store call runs into it. @default 1000 */
+  LAMBDA_MARGIN_MS: int(1000),
   /** Consecutive Redis failures that open the breaker. @default 3 */
   BREAKER_FAILURE_THRESHOLD: int(3, 1),
   /** Open-state cooldown before one half-open probe. @default 60000 */
   BREAKER_COOLDOWN_MS: int(60_000),
+  /** Consecutive Postgres failures (timeouts, unreachable, 5xx) that open its breaker. @default 3 */
+  PG_BREAKER_FAILURE_THRESHOLD: int(3, 1),
+  /** Postgres breaker open-state cooldown before one half-open probe. @default 60000 */
+  PG_BREAKER_COOLDOWN_MS: int(60_000),
   /** Postgres connection attempts and the base of the 2^n backoff. @default 3, 1000 */
   PG_CONNECT_ATTEMPTS: int(3, 1),
   PG_BACKOFF_BASE_MS: int(1000),

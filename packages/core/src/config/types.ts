@@ -4,7 +4,7 @@ export interface Config {
   mode: "local" | "cloud";
   databaseUrl: string;
   localNeonProxyUrl?: string;
-  redis: { url: string; token: string; prefix: string; retries: number };
+  redis: { url: string; token: string; prefix: string; retries: number; timeoutMs: number };
   apiKeys: ApiKeyEntry[];
   /** HMAC key of user ids in the erasure log and archive index (a fixed key in local mode). */
   erasureHashKey: string;
@@ -12,11 +12,24 @@ export interface Config {
     bucket: string;
     region: string;
     endpoint?: string;
+    /** Deadline of each S3 request. */
+    timeoutMs: number;
     credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   };
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   breaker: { failureThreshold: number; cooldownMs: number };
-  postgres: { connectAttempts: number; backoffBaseMs: number };
+  postgres: {
+    connectAttempts: number;
+    backoffBaseMs: number;
+    /** Deadline of each HTTP query or transaction, connection retries included. */
+    timeoutMs: number;
+    /** WebSocket pool: connection set-up deadline, and the bulk jobs' statement_timeout. */
+    connectTimeoutMs: number;
+    bulkStatementTimeoutMs: number;
+    breaker: { failureThreshold: number; cooldownMs: number };
+  };
+  /** Kept free before the Lambda's timeout. */
+  lambdaMarginMs: number;
   maxBodyBytes: number;
   /** Per-key rate limit; absent = off. */
   rateLimit?: { requests: number; windowSeconds: number };

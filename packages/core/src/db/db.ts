@@ -1,6 +1,11 @@
-import { neon, type NeonQueryFunction } from "@neondatabase/serverless";
+import { neon, neonConfig, type NeonQueryFunction } from "@neondatabase/serverless";
 import { UnavailableError } from "../errors.js";
+import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics/registry.js";
+import type { CircuitBreaker } from "../resilience/breaker.js";
+import { storeBreaker } from "../resilience/store-breaker.js";
+import { callBudget, type DeadlineOptions } from "../resilience/deadline.js";
+import { StoreFailure, isStoreFailure, isUnavailableStatus } from "../resilience/store-failure.js";
 import { isConnectionError, withConnectRetry, type RetryOptions } from "./retry.js";
 
 export interface Statement {
@@ -17,49 +22,91 @@ export interface Db {
   transaction(statements: Statement[]): Promise<Record<string, unknown>[][]>;
 }
 
-export interface NeonDbOptions {
+export interface NeonDbOptions extends DeadlineOptions {
   url: string;
   metrics?: Metrics;
+  log?: Logger;
   retry: RetryOptions;
+  breaker: { failureThreshold: number; cooldownMs: number };
+}
+
+/** Neon answered HTTP 507: the response (or request) is over its 10 MiB limit. A bug of ours, not an outage. */
+export class ResultTooLargeError extends Error {
+  override name = "ResultTooLargeError";
 }
 
 /**
- * `Db` over `neon()` HTTP queries. `sql` executes and is public so tests can wrap it in a counting
- * Proxy (each `query` or `transaction` call on it is one round trip); `build` only builds the
- * statements of a batch.
+ * The driver's fetch, with Neon's HTTP status kept: the driver turns every non-400 answer into
+ * `Server error (HTTP status N)`, so the status is read here and thrown as a typed error (the
+ * driver keeps it as the NeonDbError's `sourceError`).
+ */
+async function statusAwareFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const res = await fetch(input, init);
+  if (res.ok || res.status === 400) return res;
+  const body = await res.text().catch(() => "");
+  if (res.status === 507) throw new ResultTooLargeError(`Neon refused a result over its size limit: ${body.slice(0, 200)}`);
+  if (isUnavailableStatus(res.status)) throw new StoreFailure("postgres", "http", `postgres answered HTTP ${res.status}`, res.status);
+  return new Response(body, { status: res.status, headers: res.headers });
+}
+
+/**
+ * `Db` over `neon()` HTTP queries. Every call has a deadline (the fetch is aborted; Neon, and the
+ * local proxy, cancel the statement when its client goes away), connection failures are retried
+ * with backoff inside that deadline, and a circuit breaker turns a Postgres that keeps failing
+ * into immediate 503s. `sql` executes and is public so tests can wrap it in a counting Proxy
+ * (each `query` or `transaction` call on it is one round trip); `build` only builds statements.
  */
 export class NeonDb implements Db {
   sql: NeonQueryFunction<false, false>;
+  readonly breaker: CircuitBreaker;
   private readonly build: NeonQueryFunction<false, false>;
 
   constructor(private readonly opts: NeonDbOptions) {
+    neonConfig.fetchFunction = statusAwareFetch;
     this.sql = this.build = neon(opts.url);
+    this.breaker = storeBreaker("postgres", opts.breaker, opts);
   }
 
   query<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-    return this.timed("query", () => this.sql.query(text, params) as Promise<T[]>);
+    return this.timed("query", (fetchOptions) => this.sql.query(text, params, { fetchOptions }) as Promise<T[]>);
   }
 
   transaction(statements: Statement[]): Promise<Record<string, unknown>[][]> {
-    return this.timed("transaction", () =>
-      this.sql.transaction(statements.map((s) => this.build.query(s.text, s.params ?? [])) as never) as Promise<Record<string, unknown>[][]>);
+    return this.timed("transaction", (fetchOptions) =>
+      this.sql.transaction(statements.map((s) => this.build.query(s.text, s.params ?? [])) as never, { fetchOptions }) as Promise<Record<string, unknown>[][]>);
   }
 
-  private async timed<T>(kind: string, fn: () => Promise<T>): Promise<T> {
+  private async timed<T>(kind: string, fn: (fetchOptions: { signal?: AbortSignal }) => Promise<T>): Promise<T> {
     const m = this.opts.metrics;
+    const started = Date.now();
+    const budget = callBudget(this.opts, started);
+    const signal = budget === undefined ? undefined : AbortSignal.timeout(budget);
+    const deadline = budget === undefined ? undefined : started + budget;
     m?.poolActive.inc();
     const end = m?.queryDuration.startTimer({ kind });
     try {
-      return await withConnectRetry(fn, this.opts.retry);
+      return await this.breaker.run(
+        () => withConnectRetry(() => fn({ signal }).catch((e) => { throw classify(e, signal); }), { ...this.opts.retry, deadline: () => deadline }),
+        isStoreFailure,
+      );
     } catch (e) {
-      if (isConnectionError(e)) {
-        m?.connectionErrors.inc({ store: "postgres" });
-        throw new UnavailableError("postgres", 5, { cause: e });
-      }
-      throw e;
+      if (!isStoreFailure(e)) throw e;
+      m?.connectionErrors.inc({ store: "postgres" });
+      if (e.kind === "timeout") m?.storeTimeouts.inc({ store: "postgres" });
+      this.opts.log?.warn("postgres call failed", { kind: e.kind, status: e.status, elapsed_ms: Date.now() - started });
+      throw new UnavailableError("postgres", this.breaker.retryAfterSeconds(), { cause: e });
     } finally {
       end?.();
       m?.poolActive.dec();
     }
   }
+}
+
+/** A driver error as what it means for the store: deadline, unreachable, unavailable, or Postgres's own answer. */
+function classify(e: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) return new StoreFailure("postgres", "timeout", "postgres did not answer before the deadline", undefined, { cause: e });
+  const source = (e as { sourceError?: unknown }).sourceError;
+  if (source instanceof StoreFailure || source instanceof ResultTooLargeError) return source;
+  if (isConnectionError(e)) return new StoreFailure("postgres", "connection", "postgres is unreachable", undefined, { cause: e });
+  return e;
 }

@@ -52,7 +52,8 @@ export interface MigrateResult {
  */
 export async function migrate(databaseUrl: string, opts: { dir?: string; log?: (line: string) => void } = {}): Promise<MigrateResult> {
   const migrations = await readMigrations(opts.dir);
-  const pool = new Pool({ connectionString: databaseUrl, max: 1 });
+  // A connection deadline; statements are left without one (a migration may rewrite a big table).
+  const pool = new Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 10_000 });
   const client = await pool.connect();
   const result: MigrateResult = { applied: [], skipped: [] };
   try {

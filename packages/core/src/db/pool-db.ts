@@ -16,6 +16,14 @@ export interface CopyDb {
   session<T>(fn: (s: CopySession) => Promise<T>): Promise<T>;
 }
 
+export interface PoolDbOptions {
+  max?: number;
+  /** @default 5000 */
+  connectTimeoutMs?: number;
+  /** Server-side statement_timeout of every statement (COPY included); 0 = none. @default 300000 */
+  statementTimeoutMs?: number;
+}
+
 /**
  * `Db` over the driver's WebSocket `Pool`: the Postgres wire protocol end to end, so sessions,
  * transactions, exported snapshots and COPY work. Bulk jobs (backup, restore, archive) use it;
@@ -24,10 +32,21 @@ export interface CopyDb {
 export class PoolDb implements Db, CopyDb {
   private readonly pool: Pool;
 
-  /** `max` 2: a session per backup worker. */
-  constructor(url: string, max = 2) {
-    this.pool = new Pool({ connectionString: url, max });
+  /**
+   * `max` 2: a session per backup worker. Deadlines: connection set-up (`connectTimeoutMs`), and a
+   * server-side `statement_timeout` set when a connection opens (Postgres cancels the statement
+   * itself, so nothing is left running if the job dies), with the client giving up a little later.
+   */
+  constructor(url: string, opts: PoolDbOptions = {}) {
+    const statementTimeoutMs = opts.statementTimeoutMs ?? 300_000;
+    this.pool = new Pool({
+      connectionString: url,
+      max: opts.max ?? 2,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+      query_timeout: statementTimeoutMs ? statementTimeoutMs + 5_000 : undefined,
+    });
     this.pool.on("error", () => {});
+    if (statementTimeoutMs) this.pool.on("connect", (c: PoolClient) => void c.query(`SET statement_timeout = ${Math.floor(statementTimeoutMs)}`).catch(() => {}));
   }
 
   async query<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {

@@ -1,3 +1,5 @@
+import { StoreFailure } from "../resilience/store-failure.js";
+
 export interface RetryOptions {
   /** Total attempts (seed: 3). */
   attempts: number;
@@ -15,6 +17,7 @@ const CONNECT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_A
  * except the "cannot connect now" class (57P03) and admin shutdowns.
  */
 export function isConnectionError(e: unknown): boolean {
+  if (e instanceof StoreFailure) return e.kind === "connection";
   const err = e as { code?: unknown; sourceError?: unknown; cause?: unknown; message?: unknown };
   if (typeof err?.code === "string" && /^[0-9A-Z]{5}$/.test(err.code)) return ["57P01", "57P03", "08000", "08001", "08003", "08006"].includes(err.code);
   const chain = [err, err?.sourceError, err?.cause, (err?.sourceError as { cause?: unknown })?.cause];

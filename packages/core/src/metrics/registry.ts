@@ -28,6 +28,9 @@ export function createMetrics() {
     memoryUsage: new Gauge({ name: "memory_usage_bytes", help: "Redis used memory as last reported by INFO", registers: reg }),
     breakerState: new Gauge({ name: "redis_breaker_state", help: "Redis circuit breaker: 0 closed, 1 half-open, 2 open", registers: reg }),
     breakerTransitions: new Counter({ name: "redis_breaker_transitions_total", help: "Redis circuit breaker state changes", labelNames: ["to"], registers: reg }),
+    pgBreakerState: new Gauge({ name: "postgres_breaker_state", help: "Postgres circuit breaker: 0 closed, 1 half-open, 2 open", registers: reg }),
+    pgBreakerTransitions: new Counter({ name: "postgres_breaker_transitions_total", help: "Postgres circuit breaker state changes", labelNames: ["to"], registers: reg }),
+    storeTimeouts: new Counter({ name: "store_timeouts_total", help: "Store calls cut off by their deadline", labelNames: ["store"], registers: reg }),
     // WAL, reviews (project metrics)
     walDepth: new Gauge({ name: "wal_depth", help: "WAL queue depth as last observed", labelNames: ["queue"], registers: reg }),
     walIngested: new Counter({ name: "wal_ingested_total", help: "Messages received by POST /v1/messages", labelNames: ["status"], registers: reg }),

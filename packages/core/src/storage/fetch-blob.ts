@@ -1,4 +1,6 @@
 import { AwsClient } from "aws4fetch";
+import { callSignal, type DeadlineOptions } from "../resilience/deadline.js";
+import { StoreFailure } from "../resilience/store-failure.js";
 import type { BlobStore } from "./blob.js";
 
 export interface FetchBlobOptions {
@@ -6,14 +8,17 @@ export interface FetchBlobOptions {
   region: string;
   endpoint?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Deadline of each request. */
+  timeoutMs: number;
+  requestDeadline?: DeadlineOptions["requestDeadline"];
 }
 
-/** Small-object S3 access signed with aws4fetch (SigV4): HEAD bucket, GET and PUT. */
+/** Small-object S3 access signed with aws4fetch (SigV4): HEAD bucket, GET and PUT, each with a deadline. */
 export class FetchBlobStore implements BlobStore {
   private readonly aws: AwsClient | undefined;
   private readonly base: string;
 
-  constructor(opts: FetchBlobOptions) {
+  constructor(private readonly opts: FetchBlobOptions) {
     const c = opts.credentials;
     this.aws = c ? new AwsClient({ ...c, region: opts.region, service: "s3" }) : undefined;
     this.base = opts.endpoint ? `${opts.endpoint.replace(/\/$/, "")}/${opts.bucket}` : `https://${opts.bucket}.s3.${opts.region}.amazonaws.com`;
@@ -28,22 +33,33 @@ export class FetchBlobStore implements BlobStore {
     return `${this.base}/${key.split("/").map(encodeURIComponent).join("/")}`;
   }
 
+  /** One signed request within the deadline; a timeout or a transport error is a StoreFailure. */
+  private async send(url: string, init: RequestInit, read?: (res: Response) => Promise<Buffer>): Promise<{ res: Response; body?: Buffer }> {
+    const signal = callSignal(this.opts);
+    try {
+      const res = await this.client().fetch(url, { ...init, signal });
+      return { res, body: res.ok && read ? await read(res) : undefined };
+    } catch (e) {
+      if (signal?.aborted) throw new StoreFailure("s3", "timeout", "S3 did not answer before the deadline", undefined, { cause: e });
+      throw new StoreFailure("s3", "connection", "S3 is unreachable", undefined, { cause: e });
+    }
+  }
+
   /** True when the bucket exists and these credentials may read it. */
-  async headBucket(timeoutMs = 2000): Promise<boolean> {
+  async headBucket(): Promise<boolean> {
     if (!this.aws) return false;
-    const res = await this.aws.fetch(this.base + "/", { method: "HEAD", signal: AbortSignal.timeout(timeoutMs) });
-    return res.ok;
+    return (await this.send(this.base + "/", { method: "HEAD" })).res.ok;
   }
 
   async put(key: string, body: Buffer | string, contentType = "application/octet-stream"): Promise<void> {
-    const res = await this.client().fetch(this.url(key), { method: "PUT", body: typeof body === "string" ? body : new Uint8Array(body), headers: { "content-type": contentType } });
+    const { res } = await this.send(this.url(key), { method: "PUT", body: typeof body === "string" ? body : new Uint8Array(body), headers: { "content-type": contentType } });
     if (!res.ok) throw new Error(`S3 PUT ${key} failed: ${res.status}`);
   }
 
   async get(key: string): Promise<Buffer | null> {
-    const res = await this.client().fetch(this.url(key), { method: "GET" });
+    const { res, body } = await this.send(this.url(key), { method: "GET" }, async (r) => Buffer.from(await r.arrayBuffer()));
     if (res.status === 404) return null;
     if (!res.ok) throw new Error(`S3 GET ${key} failed: ${res.status}`);
-    return Buffer.from(await res.arrayBuffer());
+    return body!;
   }
 }

@@ -8,6 +8,8 @@ export interface S3BlobOptions {
   region: string;
   endpoint?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Deadline of each S3 request (connection set-up included): a hung S3 fails the call, which the SDK may retry. @default 10000 */
+  timeoutMs?: number;
 }
 
 /** Part size of multipart uploads: memory per upload is about queueSize x this. */
@@ -24,6 +26,7 @@ export class S3BlobStore implements StreamingBlobStore {
       endpoint: opts.endpoint,
       forcePathStyle: Boolean(opts.endpoint),
       credentials: opts.credentials,
+      requestHandler: { requestTimeout: opts.timeoutMs ?? 10_000, connectionTimeout: Math.min(opts.timeoutMs ?? 10_000, 5_000) },
       // Plain bodies: checksummed chunked encoding is not understood by every S3-compatible server.
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",

@@ -38,7 +38,11 @@ export class CircuitBreaker {
     return Math.max(1, Math.ceil((this.opts.cooldownMs - (this.now() - this.openedAt)) / 1000));
   }
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` unless the circuit is open. An error for which `isFailure` is false (a reply or SQL
+   * error: the store answered) counts as a success and is rethrown.
+   */
+  async run<T>(fn: () => Promise<T>, isFailure: (e: unknown) => boolean = () => true): Promise<T> {
     const state = this.state;
     if (state === "open" || (state === "half_open" && this.probing)) {
       throw new UnavailableError(this.name, this.retryAfterSeconds());
@@ -47,10 +51,13 @@ export class CircuitBreaker {
     if (isProbe) this.probing = true;
     try {
       const result = await fn();
-      this.failures = 0;
-      if (this.stateValue !== "closed") this.transition("closed");
+      this.succeeded();
       return result;
     } catch (e) {
+      if (!isFailure(e)) {
+        this.succeeded();
+        throw e;
+      }
       this.failures += 1;
       if (isProbe || this.failures >= this.opts.failureThreshold) {
         this.openedAt = this.now();
@@ -60,6 +67,11 @@ export class CircuitBreaker {
     } finally {
       if (isProbe) this.probing = false;
     }
+  }
+
+  private succeeded(): void {
+    this.failures = 0;
+    if (this.stateValue !== "closed") this.transition("closed");
   }
 
   private transition(to: BreakerState): void {

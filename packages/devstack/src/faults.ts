@@ -1,0 +1,109 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { z } from "zod";
+
+/**
+ * Faults the local Upstash bridge and Neon proxy can inject, so tests and operators see what
+ * production does: a slow store, a hung one, an error status with the real service's body, a
+ * connection reset mid-response, a Neon compute waking from scale-to-zero.
+ */
+export const FaultSpec = z.object({
+  /** Added to every request: `ms` plus a uniform random 0..`jitterMs`. */
+  latency: z.object({ ms: z.number().int().min(0), jitterMs: z.number().int().min(0).default(0) }).optional(),
+  /** Accept the request and never answer. */
+  hang: z.boolean().optional(),
+  /** Answer this HTTP status with the body the real service sends for it. */
+  status: z.number().int().min(400).max(599).optional(),
+  /** Do the work, then reset the connection halfway through the response (the write was applied). */
+  reset: z.boolean().optional(),
+  /** The first request after `idleMs` without traffic waits `delayMs` (a Neon compute waking up). */
+  coldStart: z.object({ idleMs: z.number().int().min(0), delayMs: z.number().int().min(0) }).optional(),
+  /** The fault clears itself after this long. */
+  forMs: z.number().int().min(1).optional(),
+}).strict();
+export type FaultSpec = z.input<typeof FaultSpec>;
+
+/** What a fault does to one request before the server handles it. */
+export type Verdict = { kind: "pass" } | { kind: "hang" } | { kind: "status"; status: number } | { kind: "reset" };
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class FaultSwitch {
+  private spec: z.output<typeof FaultSpec> = {};
+  private until = 0;
+  private lastActivity = Date.now();
+  private waking: Promise<void> | undefined;
+  /** Requests held open by a hang: released (destroyed) on clear or stop. */
+  private readonly held = new Set<{ destroy(): void }>();
+
+  set(spec: FaultSpec): void {
+    this.spec = FaultSpec.parse(spec);
+    this.until = this.spec.forMs ? Date.now() + this.spec.forMs : 0;
+    if (!this.spec.hang) this.releaseHeld();
+  }
+
+  clear(): void {
+    this.spec = {};
+    this.until = 0;
+    this.releaseHeld();
+  }
+
+  /** The fault in force now (a timed one clears itself). */
+  current(): z.output<typeof FaultSpec> {
+    if (this.until && Date.now() >= this.until) this.clear();
+    return this.spec;
+  }
+
+  /** Applies latency and cold start, then says what to do with the request. */
+  async before(): Promise<Verdict> {
+    const spec = this.current();
+    const now = Date.now();
+    const idle = now - this.lastActivity;
+    this.lastActivity = now;
+    if (spec.coldStart && (this.waking || idle >= spec.coldStart.idleMs)) {
+      this.waking ??= sleep(spec.coldStart.delayMs).finally(() => { this.waking = undefined; this.lastActivity = Date.now(); });
+      await this.waking;
+    }
+    if (spec.latency) await sleep(spec.latency.ms + Math.random() * spec.latency.jitterMs);
+    if (spec.hang) return { kind: "hang" };
+    if (spec.status) return { kind: "status", status: spec.status };
+    if (spec.reset) return { kind: "reset" };
+    return { kind: "pass" };
+  }
+
+  /** Keeps a hung request's connection until the fault clears. */
+  hold(conn: { destroy(): void }): void {
+    this.held.add(conn);
+  }
+
+  releaseHeld(): void {
+    for (const c of this.held) c.destroy();
+    this.held.clear();
+  }
+}
+
+/** Sends part of `body` and resets the connection: the client sees the response cut short. */
+export function resetMidResponse(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) });
+  res.write(body.slice(0, Math.max(1, Math.floor(body.length / 2))), () => res.socket?.resetAndDestroy?.() ?? res.socket?.destroy());
+}
+
+/**
+ * `POST /__faults` (set, body a FaultSpec), `DELETE /__faults` (clear), `GET /__faults` (show):
+ * the operator's switch under `npm start`, behind the stack's fault token. Returns false when the
+ * request is not for it.
+ */
+export async function handleFaultAdmin(req: IncomingMessage, res: ServerResponse, faults: FaultSwitch, token: string, readBody: (r: IncomingMessage) => Promise<string>): Promise<boolean> {
+  if ((req.url ?? "").split("?")[0] !== "/__faults") return false;
+  const send = (status: number, body: unknown) => { res.writeHead(status, { "content-type": "application/json" }); res.end(JSON.stringify(body)); };
+  if (req.headers["x-fault-token"] !== token) { send(401, { error: "fault token required" }); return true; }
+  if (req.method === "DELETE") faults.clear();
+  else if (req.method === "POST") {
+    let raw: unknown;
+    try { raw = JSON.parse((await readBody(req)) || "{}"); } catch { send(400, { error: "body must be JSON" }); return true; }
+    const parsed = FaultSpec.safeParse(raw);
+    if (!parsed.success) { send(400, { error: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") }); return true; }
+    faults.set(parsed.data);
+  }
+  send(200, { fault: faults.current() });
+  return true;
+}
