@@ -56,6 +56,8 @@ function sqlHandler(pools: Map<string, pg.Pool>, faults: FaultSwitch) {
     if (!pool) {
       pool = new pg.Pool({ connectionString: cs, max: 20, idleTimeoutMillis: 10_000 });
       pool.on("error", () => {});
+      // A checked-out connection whose server dies (killed Postgres) must not crash the proxy.
+      pool.on("connect", (c) => c.on("error", () => {}));
       pools.set(cs, pool);
     }
     return pool;
@@ -80,9 +82,13 @@ function sqlHandler(pools: Map<string, pg.Pool>, faults: FaultSwitch) {
     const cancelOnAbort = () => {
       const pid = (client as unknown as { processID?: number } | undefined)?.processID;
       if (res.writableFinished || !pid) return;
+      const abortedAt = Date.now();
       const c = new pg.Client({ connectionString: cs });
       c.on("error", () => {});
-      void c.connect().then(() => c.query("SELECT pg_cancel_backend($1)", [pid])).catch(() => {}).finally(() => void c.end().catch(() => {}));
+      // Only a statement that started before the abort: the connection may serve another by then.
+      void c.connect()
+        .then(() => c.query("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query_start <= to_timestamp($2 / 1000.0)", [pid, abortedAt]))
+        .catch(() => {}).finally(() => void c.end().catch(() => {}));
     };
     let cs = "";
     try {
