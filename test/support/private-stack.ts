@@ -31,7 +31,8 @@ export async function startPrivateStack() {
         LOCAL_NEON_PROXY_URL: stack.neonProxyUrl, UPSTASH_REDIS_REST_URL: stack.upstashUrl, UPSTASH_REDIS_REST_TOKEN: stack.upstashToken,
         REDIS_PREFIX: "pf:", ...extra,
       }));
-      const services: Services = createServices(config, { deadline });
+      // As in Lambda: store calls end by the request's deadline, which the app takes from the Lambda context.
+      const services: Services = createServices(config, { deadline: deadline ?? (() => app.currentDeadline()) });
       const app = createApp(async () => services);
       const call = async (method: string, p: string, key?: string, body?: unknown, env?: unknown) => {
         const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};

@@ -25,3 +25,41 @@ export function decodeCursor(cursor: string | undefined, parts: ((s: string) => 
   } catch { /* below */ }
   throw new ValidationError("invalid cursor", [{ in: "query", path: "cursor", message: "not a cursor this API returned", code: "invalid_value" }]);
 }
+
+/**
+ * Bytes one list page may carry, by `pageBytes` (the raw size of a row's variable columns plus a
+ * fixed allowance). Neon refuses an answer over 10 MiB (HTTP 507); its JSON text encoding grows a
+ * value at most 6x (a control character becomes \u0001; a quote in a text array becomes \\\"), so
+ * a page stays under 1.5 MiB by this measure. The first row always fits (the API's field limits
+ * bound a row far below it).
+ */
+export const PAGE_BYTE_BUDGET = 1.5 * 1024 * 1024;
+
+/**
+ * SQL: the raw size of a row for the page budget: the bytes of its variable-length values, read
+ * from their headers for text (no decompression), plus 1 KiB for the fixed-size columns.
+ */
+export const rowBytes = (exprs: string[]) => `(1024 + ${exprs.map((e) => `coalesce(octet_length(${e}), 0)`).join(" + ")})`;
+
+/**
+ * Wraps a keyset page query (`inner`, ending in ORDER BY ... LIMIT, with a \`row_bytes\` column from
+ * \`rowBytes\`) so Postgres keeps only the rows that start within the budget (the last of them may
+ * cross it, which says "more"). `order` repeats the page order over the inner query's output
+ * columns (alias `l`); `budget` is the placeholder of the budget parameter.
+ */
+export function budgetedPage(inner: string, order: string, budget: string): string {
+  return `SELECT * FROM (
+    SELECT l.*, sum(l.row_bytes) OVER (ORDER BY ${order} ROWS UNBOUNDED PRECEDING) AS page_bytes FROM (${inner}) l) p
+  WHERE page_bytes - row_bytes < ${budget} ORDER BY page_bytes`;
+}
+
+/**
+ * The page a budgeted query answered: at most `limit` rows and no row past the byte budget (but
+ * always one); `more` when rows were left for the next page.
+ */
+export function sizedPage<T extends Record<string, unknown>>(rows: T[], limit: number, budget = PAGE_BYTE_BUDGET): { page: Omit<T, "page_bytes" | "row_bytes">[]; more: boolean } {
+  let n = 0;
+  while (n < rows.length && n < limit && (n === 0 || Number(rows[n]!.page_bytes) <= budget)) n++;
+  const page = rows.slice(0, n).map(({ page_bytes: _p, row_bytes: _r, ...r }) => r);
+  return { page, more: rows.length > n };
+}

@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import { ConflictError, NotFoundError } from "../errors.js";
-import { CursorPart, decodeCursor, encodeCursor } from "../db/keyset.js";
+import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, encodeCursor, rowBytes, sizedPage } from "../db/keyset.js";
 import type { Logger } from "../log.js";
 import { UserId } from "../wal/schemas.js";
 import type { WalQueue } from "../wal/queue.js";
@@ -24,22 +24,24 @@ export interface QuarantineDeps { db: Db; redis: RedisGateway; wal: WalQueue; lo
 /** Quarantined messages, newest first, with nickname, customer status and age in hours. */
 export async function listQuarantine(db: Db, q: z.infer<typeof QuarantineQuery>) {
   const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.integer]);
-  const rows = await db.query(`
+  const rows = await db.query(budgetedPage(`
     SELECT q.message_id, q.user_id, q.message_text, q.chat_id, q.telegram_message_id, q.telegram_date, q.received_at, q.expires_at,
       q.processed, q.processed_at, q.processed_by, q.id, q.received_at::text AS cursor_at, u.nickname,
       coalesce(u.customer_status, 'PROSPECT') AS customer_status,
-      round((extract(epoch FROM now() - q.received_at) / 3600)::numeric, 2)::float8 AS age_hours
+      round((extract(epoch FROM now() - q.received_at) / 3600)::numeric, 2)::float8 AS age_hours,
+      ${rowBytes(["q.message_text", "u.nickname", "q.processed_by"])} AS row_bytes
     FROM quarantine_messages q LEFT JOIN user_current_status u ON u.user_id = q.user_id
     WHERE ($1::text IS NULL OR q.user_id = $1) AND ($2 OR NOT q.processed)
       AND ($3::timestamptz IS NULL OR (q.received_at, q.id) < ($3::timestamptz, $4::text::bigint))
-    ORDER BY q.received_at DESC, q.id DESC LIMIT $5`, [q.user_id ?? null, q.include_processed ?? false, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1]);
-  const page = rows.slice(0, q.limit);
+    ORDER BY q.received_at DESC, q.id DESC LIMIT $5`, "l.cursor_at::timestamptz DESC, l.id DESC", "$6"),
+    [q.user_id ?? null, q.include_processed ?? false, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1, PAGE_BYTE_BUDGET]);
+  const { page, more } = sizedPage(rows, q.limit);
   const last = page[page.length - 1];
   return {
     items: page.map(({ id: _id, cursor_at: _c, ...r }) => ({
       ...r, chat_id: r.chat_id === null ? null : Number(r.chat_id), telegram_message_id: r.telegram_message_id === null ? null : Number(r.telegram_message_id),
     })),
-    next_cursor: rows.length > q.limit && last ? encodeCursor([String(last.cursor_at), String(last.id)]) : null,
+    next_cursor: more && last ? encodeCursor([String(last.cursor_at), String(last.id)]) : null,
   };
 }
 

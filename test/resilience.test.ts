@@ -1,0 +1,186 @@
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startPrivateStack, type PrivateStack } from "./support/private-stack.js";
+import { interactionBody } from "./support/fixtures.js";
+
+/** Breakers, deadlines, cancellation, lost responses and Neon's size limit, on a stack of this file's own. */
+let s: PrivateStack;
+beforeAll(async () => { s = await startPrivateStack(); }, 120_000);
+afterAll(async () => { await s?.stop(); });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const COOLDOWN_MS = 800;
+
+describe.each(["redis", "postgres"] as const)("the %s breaker", (store) => {
+  it("opens after 3 timeouts, answers at once while open, and closes after the cooldown with no stale cache", async () => {
+    const a = s.app({ REDIS_TIMEOUT_MS: "250", PG_TIMEOUT_MS: "400", BREAKER_COOLDOWN_MS: String(COOLDOWN_MS), PG_BREAKER_COOLDOWN_MS: String(COOLDOWN_MS) });
+    const user = `b${randomUUID().slice(0, 8)}`;
+    expect((await a.call("PUT", `/v1/users/${user}/status`, s.keys.reviewer, { customer_status: "CUSTOMER" })).status).toBe(200);
+    const breaker = store === "redis" ? a.services.redis.breaker : a.services.db.breaker;
+    const faults = store === "redis" ? s.stack.bridge.faults : s.stack.proxy.faults;
+    faults.set({ hang: true });
+    try {
+      // A route that needs the failing store: WAL stats for Redis, the review list for Postgres.
+      const needs = () => (store === "redis" ? a.call("GET", "/v1/messages/stats", s.keys.agent) : a.call("GET", "/v1/reviews", s.keys.reviewer));
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await needs();
+        expect(r.status).toBe(503);
+        times.push(r.ms);
+        expect(breaker.state).toBe(i < 2 ? "closed" : "open");
+      }
+      for (const t of times) expect(t).toBeGreaterThanOrEqual(store === "redis" ? 240 : 390);
+      const fast = await needs();
+      expect(fast.status).toBe(503);
+      expect(fast.ms).toBeLessThan(50);
+      expect(Number(fast.headers.get("retry-after"))).toBe(1);
+      // A write while Redis is down leaves a cache key that must not be served after recovery.
+      if (store === "redis") expect((await a.call("PUT", `/v1/users/${user}/status`, s.keys.reviewer, { customer_status: "CHURNED" })).status).toBe(200);
+      const health = (await a.call("GET", "/v1/health", s.keys.admin)).json();
+      expect(health[store]).toMatchObject({ ok: false, breaker: "open" });
+    } finally {
+      faults.clear();
+    }
+    await sleep(COOLDOWN_MS + 50);
+    expect(breaker.state).toBe("half_open");
+    const back = store === "redis" ? await a.call("GET", "/v1/messages/stats", s.keys.agent) : await a.call("GET", "/v1/reviews", s.keys.reviewer);
+    expect(back.status).toBe(200);
+    expect(breaker.state).toBe("closed");
+    await expect.poll(async () => (await a.call("GET", `/v1/users/${user}/status`, s.keys.agent)).json().customer_status).toBe(store === "redis" ? "CHURNED" : "CUSTOMER");
+  });
+
+  it("does not count the store's own answers (a reply or SQL error) as failures", async () => {
+    const a = s.app();
+    const breaker = store === "redis" ? a.services.redis.breaker : a.services.db.breaker;
+    for (let i = 0; i < 5; i++) {
+      if (store === "redis") {
+        const key = a.services.redis.key("wrongtype");
+        await a.services.redis.run("set", (r) => r.set(key, "x"));
+        await expect(a.services.redis.run("lpush", (r) => r.lpush(key, "y"))).rejects.toThrow(/WRONGTYPE/);
+      } else {
+        await expect(a.services.db.query("SELECT 1/0")).rejects.toMatchObject({ code: "22012" });
+      }
+    }
+    expect(breaker.state).toBe("closed");
+  });
+});
+
+describe("deadlines", () => {
+  it("a statement past its deadline is cancelled on the server, not left running", async () => {
+    const a = s.app({ PG_TIMEOUT_MS: "300" });
+    const started = performance.now();
+    await expect(a.services.db.query("SELECT pg_sleep(30), $1::text AS marker", ["deadline-probe"])).rejects.toMatchObject({ code: "unavailable" });
+    expect(performance.now() - started).toBeLessThan(1000);
+    const admin = new pg.Client({ connectionString: s.stack.adminUrl("postgres") });
+    await admin.connect();
+    try {
+      await expect.poll(async () => (await admin.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")).rows[0].n,
+      { timeout: 3000 }).toBe(0);
+    } finally {
+      await admin.end();
+    }
+  });
+
+  it("no store call runs into the Lambda's timeout: each is cut at the remaining time minus the margin", async () => {
+    const a = s.app({ PG_TIMEOUT_MS: "10000", REDIS_TIMEOUT_MS: "10000", LAMBDA_MARGIN_MS: "200" });
+    s.stack.proxy.faults.set({ hang: true });
+    try {
+      const lambda = { lambdaContext: { getRemainingTimeInMillis: () => 700 } };
+      const started = performance.now();
+      // The app sets the request deadline from the Lambda context (now + 700 - 200 ms).
+      const r = await a.app.request("/v1/reviews", { headers: { authorization: `Bearer ${s.keys.reviewer}` } }, lambda as never);
+      const ms = performance.now() - started;
+      expect(r.status).toBe(503);
+      expect(ms).toBeGreaterThanOrEqual(450);
+      expect(ms).toBeLessThan(700);
+    } finally {
+      s.stack.proxy.faults.clear();
+    }
+  });
+});
+
+describe("lost responses", () => {
+  it("a batch whose response was lost after Redis applied it, retried by the client through another instance, is queued once", async () => {
+    const one = s.app();
+    const two = s.app();
+    const user = `r${randomUUID().slice(0, 8)}`;
+    // The user's protocol is cached, so the batch is one script: it is applied, then the response is cut.
+    expect((await one.call("PUT", `/v1/users/${user}/protocol`, s.keys.reviewer, { status: "INACTIVE" })).status).toBe(200);
+    const batch = { messages: Array.from({ length: 10 }, (_, i) => ({ user_id: user, text: `m${i}`, telegram_message_id: 9000 + i })) };
+    const before = (await one.call("GET", "/v1/messages/stats", s.keys.agent)).json().pending;
+    s.stack.bridge.faults.set({ reset: true });
+    try {
+      const lost = await one.call("POST", "/v1/messages", s.keys.bot, batch);
+      expect(lost.status).toBe(503);
+    } finally {
+      s.stack.bridge.faults.clear();
+    }
+    const retried = await two.call("POST", "/v1/messages", s.keys.bot, batch);
+    expect(retried.status).toBe(202);
+    expect(retried.json().items.map((i: { status: string }) => i.status)).toEqual(Array(10).fill("duplicate"));
+    expect((await two.call("GET", "/v1/messages/stats", s.keys.agent)).json().pending).toBe(before + 10);
+  });
+
+  it("an interaction whose response was lost after Postgres committed it is stored once when retried", async () => {
+    const one = s.app();
+    const two = s.app();
+    const body = interactionBody({ user_id: `i${randomUUID().slice(0, 8)}` });
+    s.stack.proxy.faults.set({ reset: true });
+    try {
+      expect((await one.call("POST", "/v1/interactions", s.keys.agent, body)).status).toBe(503);
+    } finally {
+      s.stack.proxy.faults.clear();
+    }
+    const retried = await two.call("POST", "/v1/interactions", s.keys.agent, body);
+    expect([200, 201]).toContain(retried.status);
+    const rows = await two.services.db.query<{ n: number }>("SELECT count(*)::int AS n FROM interactions WHERE message_id = $1", [body.message_id]);
+    expect(rows[0]!.n).toBe(1);
+  });
+});
+
+describe("Neon's 10 MiB answer limit", () => {
+  it("the local proxy refuses an answer over 10 MiB with 507, which is never a store outage", async () => {
+    const a = s.app();
+    await expect(a.services.db.query("SELECT repeat('x', 11 * 1024 * 1024) AS big")).rejects.toThrow(/size limit/);
+    expect(a.services.db.breaker.state).toBe("closed");
+  });
+
+  it("list routes at limit=500 with rows at their maximum size page by bytes and never hit it", async () => {
+    const a = s.app();
+    const user = `big${randomUUID().slice(0, 6)}`;
+    // Values that grow the most in Neon's encoding: quotes inside text arrays, control characters.
+    const ctl = "\u0001".repeat(4000);
+    const created = await a.call("POST", "/v1/interactions", s.keys.agent, interactionBody({
+      user_id: user, user_message: ctl, llm1_raw_response: "\u0002".repeat(20_000),
+      llm2_bubbles: Array(20).fill('"'.repeat(4000)), constitution_flags: Array(50).fill('"'.repeat(100)),
+    }));
+    expect(created.status, created.text).toBe(201);
+    await a.services.db.query(`INSERT INTO interactions (message_id, user_id, chat_id, conversation_id, user_message, user_message_timestamp,
+        llm1_raw_response, llm2_bubbles, constitution_risk_score, constitution_flags, constitution_recommendation, priority_score, review_status)
+      SELECT gen_random_uuid()::text, user_id, chat_id, conversation_id, user_message, user_message_timestamp, llm1_raw_response, llm2_bubbles,
+        constitution_risk_score, constitution_flags, constitution_recommendation, priority_score, review_status
+      FROM interactions i, generate_series(1, 499) WHERE i.user_id = $1`, [user]);
+    await a.services.db.query(`INSERT INTO quarantine_messages (message_id, user_id, message_text)
+      SELECT gen_random_uuid()::text, $1, repeat(chr(1), 4000) FROM generate_series(1, 500)`, [user]);
+
+    for (const [path, key] of [["/v1/reviews?limit=500", s.keys.reviewer], [`/v1/quarantine?limit=500&user_id=${user}`, s.keys.reviewer]] as const) {
+      let cursor: string | null = null;
+      let seen = 0;
+      let pages = 0;
+      do {
+        const r = await a.call("GET", cursor ? `${path}&cursor=${cursor}` : path, key);
+        expect(r.status, `${path}: ${r.text.slice(0, 200)}`).toBe(200);
+        const body = r.json();
+        expect(body.items.length).toBeGreaterThan(0);
+        expect(body.items.length).toBeLessThanOrEqual(500);
+        seen += body.items.filter((i: { user_id: string }) => i.user_id === user).length;
+        cursor = body.next_cursor;
+        pages++;
+      } while (cursor);
+      expect(seen, path).toBe(500);
+      expect(pages, path).toBeGreaterThan(1);
+    }
+  }, 60_000);
+});
