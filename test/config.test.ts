@@ -21,7 +21,9 @@ describe("config", () => {
     const c = parseConfig(cloud);
     expect(c.mode).toBe("cloud");
     expect(c.breaker).toEqual({ failureThreshold: 3, cooldownMs: 60_000 });
-    expect(c.postgres).toEqual({ connectAttempts: 3, backoffBaseMs: 1000 });
+    expect(c.postgres).toEqual({ connectAttempts: 3, backoffBaseMs: 1000, timeoutMs: 5000, connectTimeoutMs: 5000, bulkStatementTimeoutMs: 300_000,
+      breaker: { failureThreshold: 3, cooldownMs: 60_000 } });
+    expect([c.redis.timeoutMs, c.s3.timeoutMs, c.lambdaMarginMs]).toEqual([1000, 10_000, 1000]);
     expect(c.redis.prefix).toBe("hitl:");
     expect(c.apiKeys[0]!.id).toBe("admin");
   });

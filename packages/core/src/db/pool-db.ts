@@ -35,7 +35,7 @@ export class PoolDb implements Db, CopyDb {
   /**
    * `max` 2: a session per backup worker. Deadlines: connection set-up (`connectTimeoutMs`), and a
    * server-side `statement_timeout` set when a connection opens (Postgres cancels the statement
-   * itself, so nothing is left running if the job dies), with the client giving up a little later.
+   * itself, so nothing is left running if the job dies, and the client gets the error).
    */
   constructor(url: string, opts: PoolDbOptions = {}) {
     const statementTimeoutMs = opts.statementTimeoutMs ?? 300_000;
@@ -43,7 +43,8 @@ export class PoolDb implements Db, CopyDb {
       connectionString: url,
       max: opts.max ?? 2,
       connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
-      query_timeout: statementTimeoutMs ? statementTimeoutMs + 5_000 : undefined,
+      // No client-side query_timeout: pg arms it per query and never clears it for COPY query
+      // objects (a 5-minute timer keeping the process alive); the server-side limit cancels.
     });
     this.pool.on("error", () => {});
     if (statementTimeoutMs) this.pool.on("connect", (c: PoolClient) => void c.query(`SET statement_timeout = ${Math.floor(statementTimeoutMs)}`).catch(() => {}));
