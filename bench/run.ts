@@ -2,19 +2,21 @@ import { printTable, startBenchEnv, writeResults, type BenchResult } from "./sup
 import { walBench } from "./wal.bench.js";
 import { memoryBench } from "./memory.bench.js";
 import { backupBench } from "./backup.bench.js";
+import { faultsBench } from "./faults.bench.js";
 
 /** `npm run bench [-- name...]`: runs the benchmarks against a private local stack, prints and records figures. */
 const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) => Promise<BenchResult[]>> = {
   wal: walBench,
   memory: memoryBench,
   backup: backupBench,
+  faults: faultsBench,
 };
 
 async function main() {
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
   const names = wanted.length ? wanted : Object.keys(BENCHES);
   // Only the benches that talk to the service start it.
-  const needsStack = names.some((n) => n !== "memory");
+  const needsStack = names.some((n) => n !== "memory" && n !== "faults");
   const env = needsStack ? await startBenchEnv() : (undefined as unknown as Awaited<ReturnType<typeof startBenchEnv>>);
   const all: BenchResult[] = [];
   try {

@@ -21,12 +21,12 @@ export interface BenchEnv {
  * The service as `npm start` runs it, in a child process (so the load generator does not share
  * its event loop), on a private DATA_DIR and port.
  */
-export async function startBenchEnv(): Promise<BenchEnv> {
+export async function startBenchEnv(extraEnv: Record<string, string> = {}): Promise<BenchEnv> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-bench-"));
   const made = (["bot", "agent", "reviewer", "admin"] as Scope[]).map((s) => ({ s, ...generateKey(`${s}-bench`, [s]) }));
   const port = await freePort();
   const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_FLAGS ?? "").split(" ").filter(Boolean), "--import", "tsx", "scripts/start.ts"], {
-    env: { ...process.env, DATA_DIR: dir, PORT: String(port), API_KEYS: JSON.stringify(made.map((m) => m.entry)), LOG_LEVEL: "error" },
+    env: { ...process.env, DATA_DIR: dir, PORT: String(port), API_KEYS: JSON.stringify(made.map((m) => m.entry)), LOG_LEVEL: "error", SCHEDULES: "off", ...extraEnv },
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";

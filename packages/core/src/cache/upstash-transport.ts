@@ -1,6 +1,6 @@
 import { errors, type Requester, type UpstashRequest, type UpstashResponse } from "@upstash/redis";
 import { callSignal, sleep, type DeadlineOptions } from "../resilience/deadline.js";
-import { StoreFailure, isUnavailableStatus } from "../resilience/store-failure.js";
+import { StoreFailure, isUnavailableStatus, neverSent } from "../resilience/store-failure.js";
 
 export interface UpstashTransportOptions extends DeadlineOptions {
   url: string;
@@ -20,8 +20,9 @@ export interface UpstashTransportOptions extends DeadlineOptions {
  *   bad command; here a 400 is a reply error (`UpstashError`, as before) and a timeout, a transport
  *   error, a 429 or a 5xx is a `StoreFailure`.
  *
- * Retries re-send only requests that got no response; every write this service sends is
- * idempotent (WAL scripts dedupe by message key, cache writes are versioned or plain SETs).
+ * Retries re-send only requests that never reached the server (refused, DNS): a reset after the
+ * request went out may follow an applied write, and is the caller's to retry (WAL ingest dedupes
+ * by user and Telegram message id; cache writes are versioned or plain SETs).
  */
 export class UpstashTransport implements Requester {
   readYourWrites = true;
@@ -45,7 +46,8 @@ export class UpstashTransport implements Requester {
         res = await fetch(url, init);
       } catch (e) {
         if (signal?.aborted) throw timeout(signal);
-        if (attempt >= this.opts.retries) throw new StoreFailure("redis", "connection", "redis is unreachable", undefined, { cause: e });
+        // Only a request that never left is sent again (a reset may follow an applied write).
+        if (attempt >= this.opts.retries || !neverSent(e)) throw new StoreFailure("redis", "connection", "redis is unreachable", undefined, { cause: e });
         await sleep(25 * 2 ** attempt, signal).catch(() => { throw timeout(signal!); });
       }
     }

@@ -1,4 +1,4 @@
-import { StoreFailure } from "../resilience/store-failure.js";
+import { StoreFailure, neverSent } from "../resilience/store-failure.js";
 
 export interface RetryOptions {
   /** Total attempts (seed: 3). */
@@ -29,7 +29,11 @@ export function isConnectionError(e: unknown): boolean {
   return /Error connecting to database|fetch failed|ECONNREFUSED|Connection terminated|connect ECONN/i.test(msg);
 }
 
-/** Retries only connection failures, with exponential backoff bounded by the deadline. */
+/**
+ * Retries a call that never reached Postgres (connection refused, DNS, a compute not accepting
+ * connections yet), with exponential backoff bounded by the deadline. Anything that may have
+ * reached the server is not retried here: the client's own retry is made safe by idempotency.
+ */
 export async function withConnectRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -37,7 +41,7 @@ export async function withConnectRetry<T>(fn: () => Promise<T>, opts: RetryOptio
     } catch (e) {
       const wait = opts.baseMs * 2 ** attempt;
       const deadline = opts.deadline?.();
-      const last = attempt + 1 >= opts.attempts || !isConnectionError(e) || (deadline !== undefined && Date.now() + wait >= deadline);
+      const last = attempt + 1 >= opts.attempts || !neverSent(e) || (deadline !== undefined && Date.now() + wait >= deadline);
       if (last) throw e;
       await new Promise((r) => setTimeout(r, wait));
     }

@@ -24,3 +24,23 @@ export class StoreFailure extends Error {
 export const isUnavailableStatus = (status: number) => status === 429 || status >= 500;
 
 export const isStoreFailure = (e: unknown): e is StoreFailure => e instanceof StoreFailure;
+
+/** Failures that prove the request never reached the server: refused, no DNS, connect timeout, "cannot connect now". */
+const NEVER_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT", "57P03", "08001", "08004"]);
+
+/**
+ * True when the request certainly never reached the server, so sending it again cannot apply a
+ * write twice. A reset or a cut response is not: the server may have committed before it.
+ */
+export function neverSent(e: unknown): boolean {
+  const seen = new Set<unknown>();
+  const queue = [e];
+  while (queue.length) {
+    const c = queue.shift() as { code?: unknown; cause?: unknown; sourceError?: unknown } | undefined;
+    if (!c || typeof c !== "object" || seen.has(c)) continue;
+    seen.add(c);
+    if (typeof c.code === "string" && NEVER_SENT_CODES.has(c.code)) return true;
+    queue.push(c.cause, c.sourceError);
+  }
+  return false;
+}
