@@ -184,3 +184,40 @@ describe("Neon's 10 MiB answer limit", () => {
     }
   }, 60_000);
 });
+
+describe("npm run fault", () => {
+  const cli = async (dataDir: string, ...args: string[]) => {
+    const { execFile } = await import("node:child_process");
+    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ["--import", "tsx", "scripts/fault.ts", ...args], { env: { ...process.env, DATA_DIR: dataDir }, timeout: 60_000 },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    });
+  };
+
+  it("switches the running stack's faults, and refuses bad usage before touching it", async () => {
+    const { mkdtemp, rm, writeFile } = await import("node:fs/promises");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-faultcli-"));
+    try {
+      const bad = await cli(dir, "redis", "latency", "fast");
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/MS must look like 250ms/);
+      expect((await cli(dir, "show")).stderr).toMatch(/no running local stack/);
+      // The stack.json `npm start` writes, naming this (alive) process.
+      await writeFile(path.join(dir, "stack.json"), JSON.stringify({ ...s.stack.endpoints(), apiUrl: "", pid: process.pid, startedAt: "" }));
+      const set = await cli(dir, "redis", "status", "429", "30s");
+      expect(set.code, set.stderr).toBe(0);
+      expect(s.stack.bridge.faults.current()).toMatchObject({ status: 429, forMs: 30_000 });
+      expect((await cli(dir, "postgres", "latency", "200ms", "50ms")).code).toBe(0);
+      expect(s.stack.proxy.faults.current()).toMatchObject({ latency: { ms: 200, jitterMs: 50 } });
+      const cleared = await cli(dir, "clear");
+      expect(cleared.stdout).toMatch(/redis: none\npostgres: none/);
+      expect(s.stack.bridge.faults.current()).toEqual({});
+    } finally {
+      s.stack.bridge.faults.clear();
+      s.stack.proxy.faults.clear();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
