@@ -221,3 +221,29 @@ describe("npm run fault", () => {
     }
   }, 120_000);
 });
+
+describe("the bulk jobs' WebSocket pool", () => {
+  it("has a connection deadline (hang, 503 on upgrade) and a server-side statement timeout", async () => {
+    const { PoolDb } = await import("@hitl/core");
+    const url = s.stack.databaseUrl;
+    for (const spec of [{ hang: true }, { status: 503 }] as const) {
+      s.stack.proxy.faults.set(spec);
+      const db = new PoolDb(url, { connectTimeoutMs: 400 });
+      try {
+        const started = performance.now();
+        await expect(db.query("SELECT 1")).rejects.toThrow();
+        expect(performance.now() - started).toBeLessThan(1500);
+      } finally {
+        s.stack.proxy.faults.clear();
+        await db.end().catch(() => {});
+      }
+    }
+    const db = new PoolDb(url, { statementTimeoutMs: 300 });
+    try {
+      await expect(db.query("SELECT pg_sleep(5)")).rejects.toMatchObject({ code: "57014" });
+      expect(await db.query("SELECT 1 AS one")).toEqual([{ one: 1 }]);
+    } finally {
+      await db.end();
+    }
+  });
+});
