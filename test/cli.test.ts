@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
+import { effectiveDataDir } from "@hitl/devstack";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -23,5 +24,7 @@ describe("operations CLI", () => {
     const job = await cli("job", "archive");
     expect(job.stdout).toMatch(/^job archive: \{"archived":\[.*"partitions_created":\d+\} in/m);
     await expect(cli("job", "nope")).rejects.toMatchObject({ code: 2 });
+    await rm(effectiveDataDir(path.join(dataDir, "postgres")), { recursive: true, force: true });
+    await rm(dataDir, { recursive: true, force: true });
   }, 180_000);
 });

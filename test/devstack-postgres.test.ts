@@ -1,4 +1,4 @@
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -37,6 +37,8 @@ describe("embedded Postgres", () => {
     } finally {
       await second.stop();
       await first.stop();
+      await rm(second.dataDir, { recursive: true, force: true });
+      await rm(path.dirname(dataDir), { recursive: true, force: true });
     }
   });
 });

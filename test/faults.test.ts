@@ -1,4 +1,4 @@
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -104,6 +104,8 @@ describe("Postgres down: 503 with Retry-After, nothing half-written, recovery wi
       expect((await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: "pgdown" }) })).status).toBe(201);
     } finally {
       await pg.stop();
+      await rm(pg.dataDir, { recursive: true, force: true });
+      await rm(path.dirname(dataDir), { recursive: true, force: true });
     }
   });
 });

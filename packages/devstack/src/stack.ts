@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import { startNeonProxy, type NeonProxy } from "./neon-proxy.js";
@@ -127,6 +128,8 @@ export async function startStack(opts: StackOptions): Promise<LocalStack> {
       endpoints,
       async stop() {
         for (const s of started.reverse()) await s.stop().catch(() => {});
+        // A throwaway stack leaves nothing: its cluster may live outside dataDir (see effectiveDataDir).
+        if (!persistent) await rm(postgres.dataDir, { recursive: true, force: true });
       },
     };
   } catch (e) {
