@@ -40,8 +40,7 @@ WITH k AS (
   INSERT INTO memory_messages (user_id, role, content, sent_at) SELECT $2, 'user', $4, $5 FROM ins RETURNING id, sent_at
 )
 SELECT coalesce((SELECT id FROM ins), (SELECT interaction_id FROM interaction_keys WHERE message_id = $1)) AS id,
-  (SELECT id FROM mem) AS memory_id, (SELECT sent_at FROM mem) AS sent_at,
-  NOT EXISTS (SELECT 1 FROM memory_messages WHERE user_id = $2) AS first_message`;
+  (SELECT id FROM mem) AS memory_id, (SELECT sent_at FROM mem) AS sent_at`;
 
 export interface CreateResult {
   id: string;
@@ -66,7 +65,7 @@ export async function createInteraction(deps: InteractionDeps, b: CreateInteract
   if (memoryId !== null && memoryId !== undefined) {
     const ts = row!.sent_at instanceof Date ? row!.sent_at.toISOString() : String(row!.sent_at);
     await appendToHistoryCacheSafely(deps.redis, deps.log, b.user_id,
-      [{ id: Number(memoryId), role: "user", content: b.user_message, timestamp: ts }], row!.first_message === true);
+      [{ id: Number(memoryId), role: "user", content: b.user_message, timestamp: ts }]);
     return { id, created: true };
   }
   return { id, created: false };

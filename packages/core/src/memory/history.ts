@@ -22,26 +22,34 @@ export interface HistoryEntry {
  * The history cache is a sorted set scored by the durable row id, so concurrent appends and a
  * concurrent rebuild merge instead of overwriting each other (the earlier system's
  * read-modify-write of a JSON string lost messages). Each member is an envelope (checksummed).
- * Appends to a cold key are skipped unless `first` (the user's first message, or a rebuild): a
- * partial window is never mistaken for the whole. Returns the window's length (0 when skipped).
+ *
+ * Exactness under any interleaving, across instances: an append always adds its own row (after
+ * Postgres committed it), whether or not the window is cached; only a rebuild (rows read from
+ * Postgres, ARGV[2] = '1') marks the window complete, and a rebuild only ever adds. A row committed
+ * before the rebuild's snapshot is in the rebuild; one committed after is added by its own append;
+ * so a window marked complete holds every row. (Marking complete on the "first" append, as before,
+ * lost rows whose appends ran before a concurrent first one.) A score present once is never added
+ * twice. Keeps the newest `ARGV[1]` rows; returns how many the window holds.
  */
 export const APPEND_SCRIPT = `
-local exists = redis.call('EXISTS', KEYS[1]) == 1
-if not exists and ARGV[2] ~= '1' then return 0 end
-if not exists then redis.call('ZADD', KEYS[1], -1, '${COMPLETE_MARKER}') end
-for i = 3, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local complete = redis.call('ZSCORE', KEYS[1], '${COMPLETE_MARKER}') ~= false
+if ARGV[2] == '1' and not complete then redis.call('ZADD', KEYS[1], -1, '${COMPLETE_MARKER}'); complete = true end
+for i = 3, #ARGV, 2 do
+  if #redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[i], ARGV[i]) == 0 then redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+local marker = complete and 1 or 0
 local n = redis.call('ZCARD', KEYS[1])
-local keep = tonumber(ARGV[1]) + 1
-if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[1], 1, n - keep) end
+local keep = tonumber(ARGV[1]) + marker
+if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[1], marker, marker + n - keep - 1) end
 redis.call('EXPIRE', KEYS[1], ${HISTORY_TTL_SECONDS})
-return math.min(n, keep) - 1
+return math.min(n, keep) - marker
 `;
 
 export const historyKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "history");
 
-/** EVAL arguments of an append: window size, first flag, then score/member pairs. */
-export function appendArgs(entries: HistoryEntry[], first: boolean): string[] {
-  return [String(HISTORY_WINDOW), first ? "1" : "0", ...entries.flatMap((e) => [String(e.id), encodeEnvelope(JSON.stringify(e)).envelope])];
+/** EVAL arguments: window size, whether these rows are a rebuild from Postgres, then score/member pairs. */
+export function appendArgs(entries: HistoryEntry[], rebuild: boolean): string[] {
+  return [String(HISTORY_WINDOW), rebuild ? "1" : "0", ...entries.flatMap((e) => [String(e.id), encodeEnvelope(JSON.stringify(e)).envelope])];
 }
 
 /** Members of the cached window -> entries; `null` when the window is not cached. Throws EnvelopeError on corruption. */
@@ -57,18 +65,18 @@ export function entryFromRow(r: Record<string, unknown>): HistoryEntry {
   return e;
 }
 
-/** Adds entries to the cached window (one round trip). */
-export async function appendToHistoryCache(redis: RedisGateway, userId: string, entries: HistoryEntry[], first: boolean): Promise<number> {
-  return redis.run("history.append", (r) => r.eval<string[], number>(APPEND_SCRIPT, [historyKey(redis, userId)], appendArgs(entries, first)));
+/** Adds rows Postgres committed to the cached window (one round trip). */
+export async function appendToHistoryCache(redis: RedisGateway, userId: string, entries: HistoryEntry[]): Promise<number> {
+  return redis.run("history.append", (r) => r.eval<string[], number>(APPEND_SCRIPT, [historyKey(redis, userId)], appendArgs(entries, false)));
 }
 
 /**
  * Best effort after the durable write: a Redis failure must not fail a write Postgres accepted.
  * The window then stays stale until its TTL or the next rebuild; it is logged.
  */
-export async function appendToHistoryCacheSafely(redis: RedisGateway, log: Logger | undefined, userId: string, entries: HistoryEntry[], first: boolean): Promise<void> {
+export async function appendToHistoryCacheSafely(redis: RedisGateway, log: Logger | undefined, userId: string, entries: HistoryEntry[]): Promise<void> {
   try {
-    await appendToHistoryCache(redis, userId, entries, first);
+    await appendToHistoryCache(redis, userId, entries);
   } catch (e) {
     redis.markStale(historyKey(redis, userId));
     log?.warn("history cache append failed; Postgres has the message", { user_id: userId, err: e as Error });

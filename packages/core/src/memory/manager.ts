@@ -217,7 +217,7 @@ export class MemoryManager {
     [userId, b.role, b.content, b.bubbles ?? null, b.timestamp ?? null]);
     const entry: HistoryEntry = { id: Number(row!.id), role: b.role, content: b.content, timestamp: new Date(row!.sent_at).toISOString() };
     if (b.bubbles) entry.bubbles = b.bubbles;
-    await appendToHistoryCacheSafely(this.deps.redis, this.deps.log, userId, [entry], row!.total === 1);
+    await appendToHistoryCacheSafely(this.deps.redis, this.deps.log, userId, [entry]);
     return { id: entry.id, total_messages: Math.min(HISTORY_WINDOW, row!.total) };
   }
 }

@@ -49,7 +49,6 @@ export async function markSent(deps: OutboxDeps, id: string, leaseToken: string,
       RETURNING id, user_id, content, bubbles, sent_at)
     SELECT (SELECT row_to_json(mem) FROM mem) AS appended,
       (SELECT messages_sent_at FROM upd) AS sent_now,
-      (SELECT NOT EXISTS (SELECT 1 FROM memory_messages m, upd WHERE m.user_id = upd.user_id)) AS first_message,
       (SELECT json_build_object('token', outbox_lease_token, 'sent', messages_sent_at, 'status', review_status) FROM interactions WHERE id = $1) AS current`,
   [id, isUuid(leaseToken) ? leaseToken : null, sentAt ?? null]);
   const current = o?.current as { token: string | null; sent: string | null; status: string } | null;
@@ -59,7 +58,7 @@ export async function markSent(deps: OutboxDeps, id: string, leaseToken: string,
     deps.metrics?.outboxSent.inc();
     const timestamp = new Date(appended.sent_at).toISOString();
     await appendToHistoryCacheSafely(deps.redis, deps.log, appended.user_id,
-      [{ id: Number(appended.id), role: "assistant", content: appended.content, bubbles: appended.bubbles, timestamp }], o!.first_message === true);
+      [{ id: Number(appended.id), role: "assistant", content: appended.content, bubbles: appended.bubbles, timestamp }]);
     return { interaction_id: id, messages_sent_at: timestamp, already_sent: false };
   }
   if (current.sent && current.token === leaseToken) {
