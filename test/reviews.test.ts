@@ -184,17 +184,19 @@ describe("review state machine", () => {
     }
   });
 
-  it("answers 409 for any action on a final review", async () => {
+  it("answers 409 for any other action on a final review; the same transition repeated (a retry) answers 200", async () => {
     const approved = await create();
     await post(`/v1/reviews/${approved}/approve`, approveBody());
     const rejected = await create();
     await post(`/v1/reviews/${rejected}/reject`, {});
-    for (const id of [approved, rejected]) {
+    for (const [id, done] of [[approved, "approve"], [rejected, "reject"]] as const) {
       for (const action of ["start", "approve", "reject", "cancel"]) {
         const res = await post(`/v1/reviews/${id}/${action}`, action === "approve" ? approveBody() : undefined);
-        expect(res.status, `${action} on final`).toBe(409);
+        expect(res.status, `${action} on final`).toBe(action === done ? 200 : 409);
       }
     }
+    // A different approval of an approved item is not a repeat.
+    expect((await post(`/v1/reviews/${approved}/approve`, approveBody({ final_bubbles: ["something else"] }))).status).toBe(409);
   });
 
   it("cancels only from reviewing, back to pending with the reviewer cleared", async () => {

@@ -34,8 +34,8 @@ export async function startPrivateStack() {
       // As in Lambda: store calls end by the request's deadline, which the app takes from the Lambda context.
       const services: Services = createServices(config, { deadline: deadline ?? (() => app.currentDeadline()) });
       const app = createApp(async () => services);
-      const call = async (method: string, p: string, key?: string, body?: unknown, env?: unknown) => {
-        const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
+      const call = async (method: string, p: string, key?: string, body?: unknown, env?: unknown, extra: Record<string, string> = {}) => {
+        const headers: Record<string, string> = { ...extra, ...(key ? { authorization: `Bearer ${key}` } : {}) };
         if (body !== undefined) headers["content-type"] = "application/json";
         const started = performance.now();
         const res = await app.request(p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }, env as never);

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { CreateInteractionBody, Interaction, InteractionId, NotesBody, createInteraction, getInteraction, setReviewerNotes } from "@hitl/core";
+import { requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -26,7 +27,7 @@ export function interactionRoutes() {
   return createOpenApiApp()
     .openapi(create, async (c) => {
       const s = c.get("services");
-      const r = await createInteraction({ db: s.db, redis: s.redis, log: c.get("log") }, c.req.valid("json"));
+      const r = await createInteraction({ db: s.db, redis: s.redis, log: c.get("log") }, c.req.valid("json"), requestKey(c));
       return c.json({ id: r.id }, r.created ? 201 : 200);
     })
     .openapi(get, async (c) => c.json(await getInteraction(c.get("services").db, c.req.valid("param").id), 200))

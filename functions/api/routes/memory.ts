@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { AppendHistoryBody, MemoryQuery, MemoryStats, MemoryView, PatchContextBody, UserId, globalMemoryStats, userMemoryStats } from "@hitl/core";
+import { requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -37,7 +38,7 @@ export function memoryRoutes() {
     .openapi(get, async (c) => c.json(await c.get("services").memory.get(c.req.valid("param").id, c.req.valid("query").recent), 200))
     .openapi(patch, async (c) => c.json(await c.get("services").memory.patchContext(c.req.valid("param").id, c.req.valid("json").updates), 200))
     .openapi(append, async (c) => {
-      const r = await c.get("services").memory.appendHistory(c.req.valid("param").id, c.req.valid("json"));
+      const r = await c.get("services").memory.appendHistory(c.req.valid("param").id, c.req.valid("json"), requestKey(c));
       return c.json({ total_messages: r.total_messages }, 201);
     })
     .openapi(stats, async (c) => c.json(await userMemoryStats(c.get("services").db, c.req.valid("param").id), 200))

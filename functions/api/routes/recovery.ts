@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { CreateOperationBody, HighWaterQuery, ListQuery, OperationsQuery, PatchOperationBody, PutCursorBody, UserId,
   createOperation, getCursor, highWater, listCursors, listOperations, putCursor, recoveryStats, updateOperation } from "@hitl/core";
+import { requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -26,9 +27,9 @@ export function recoveryRoutes() {
   return createOpenApiApp()
     .openapi(routes.cursors, async (c) => c.json(await listCursors(db(c), c.req.valid("query")), 200))
     .openapi(routes.cursor, async (c) => c.json(await getCursor(db(c), c.req.valid("param").user_id), 200))
-    .openapi(routes.putCursor, async (c) => c.json(await putCursor(db(c), c.req.valid("param").user_id, c.req.valid("json")), 200))
+    .openapi(routes.putCursor, async (c) => c.json(await putCursor(db(c), c.req.valid("param").user_id, c.req.valid("json"), requestKey(c)), 200))
     .openapi(routes.highWater, async (c) => c.json(await highWater(db(c), c.req.valid("query").user_ids), 200))
-    .openapi(routes.createOp, async (c) => c.json(await createOperation(db(c), c.req.valid("json")), 201))
+    .openapi(routes.createOp, async (c) => c.json(await createOperation(db(c), c.req.valid("json"), requestKey(c)), 201))
     .openapi(routes.patchOp, async (c) => c.json(await updateOperation(db(c), c.req.valid("param").id, c.req.valid("json")), 200))
     .openapi(routes.ops, async (c) => c.json(await listOperations(db(c), c.req.valid("query")), 200))
     .openapi(routes.stats, async (c) => c.json(await recoveryStats(db(c)), 200));

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { PutNicknameBody, PutProtocolBody, PutStatusBody, UserId, UserStatus, eraseUser, getProtocol, getUserStatus, setNickname, setProtocol, setUserStatus } from "@hitl/core";
 import { storeDeps } from "../http/deps.js";
+import { requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -42,12 +43,12 @@ const erase = securedRoute(["admin"], {
 export function userRoutes() {
   return createOpenApiApp()
     .openapi(getStatus, async (c) => c.json(await getUserStatus(storeDeps(c), c.req.valid("param").id), 200))
-    .openapi(putStatus, async (c) => c.json(await setUserStatus(storeDeps(c), c.req.valid("param").id, c.req.valid("json")), 200))
+    .openapi(putStatus, async (c) => c.json(await setUserStatus(storeDeps(c), c.req.valid("param").id, c.req.valid("json"), requestKey(c)), 200))
     .openapi(putNickname, async (c) => c.json(await setNickname(storeDeps(c), c.req.valid("param").id, c.req.valid("json").nickname), 200))
     .openapi(getProto, async (c) => c.json(await getProtocol(storeDeps(c), c.req.valid("param").id), 200))
     .openapi(putProto, async (c) => {
       const b = c.req.valid("json");
-      return c.json(await setProtocol(storeDeps(c), c.req.valid("param").id, b.status, c.get("principal")!.id, b.reason), 200);
+      return c.json(await setProtocol(storeDeps(c), c.req.valid("param").id, b.status, c.get("principal")!.id, b.reason, requestKey(c)), 200);
     })
     .openapi(erase, async (c) => c.json(await eraseUser({ ...storeDeps(c), hasher: c.get("services").hasher, storage: c.get("services").storage }, c.req.valid("param").id, c.get("principal")!.id), 200));
 }

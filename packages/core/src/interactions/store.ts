@@ -20,10 +20,10 @@ export interface InteractionDeps {
 const INSERT = `
 WITH k AS (
   INSERT INTO interaction_keys (message_id, interaction_id, user_id)
-  SELECT $1, gen_random_uuid(), $2 WHERE $1::text IS NOT NULL
+  SELECT $20, gen_random_uuid(), $2 WHERE $20::text IS NOT NULL
   ON CONFLICT (message_id) DO NOTHING RETURNING interaction_id
 ), newid AS (
-  SELECT CASE WHEN $1::text IS NULL THEN gen_random_uuid() ELSE (SELECT interaction_id FROM k) END AS id
+  SELECT CASE WHEN $20::text IS NULL THEN gen_random_uuid() ELSE (SELECT interaction_id FROM k) END AS id
 ), ins AS (
   INSERT INTO interactions (id, message_id, user_id, chat_id, conversation_id, user_message, user_message_timestamp,
     llm1_raw_response, llm1_model, llm2_model, llm1_cost_usd, llm2_cost_usd, llm2_bubbles, constitution_risk_score,
@@ -39,7 +39,7 @@ WITH k AS (
 ), mem AS (
   INSERT INTO memory_messages (user_id, role, content, sent_at) SELECT $2, 'user', $4, $5 FROM ins RETURNING id, sent_at
 )
-SELECT coalesce((SELECT id FROM ins), (SELECT interaction_id FROM interaction_keys WHERE message_id = $1)) AS id,
+SELECT coalesce((SELECT id FROM ins), (SELECT interaction_id FROM interaction_keys WHERE message_id = $20)) AS id,
   (SELECT id FROM mem) AS memory_id, (SELECT sent_at FROM mem) AS sent_at`;
 
 export interface CreateResult {
@@ -47,18 +47,23 @@ export interface CreateResult {
   created: boolean;
 }
 
-/** POST /v1/interactions: Postgres first (1 round trip), then the user turn into the history cache (1). */
-export async function createInteraction(deps: InteractionDeps, b: CreateInteractionBody): Promise<CreateResult> {
+/**
+ * POST /v1/interactions: Postgres first (1 round trip), then the user turn into the history cache (1).
+ * Idempotent on message_id, or, without one, on the request's Idempotency-Key (kept in the same
+ * key table under an `idempotency:` prefix no message id can take).
+ */
+export async function createInteraction(deps: InteractionDeps, b: CreateInteractionBody, requestKey?: string): Promise<CreateResult> {
+  const dedupeKey = b.message_id ?? (requestKey ? `idempotency:${requestKey}` : null);
   const params = [b.message_id ?? null, b.user_id, b.chat_id ?? null, b.user_message, b.user_message_timestamp,
     b.llm1_raw_response, b.llm1_model ?? null, b.llm2_model ?? null, b.llm1_cost_usd ?? null, b.llm2_cost_usd ?? null,
     b.llm2_bubbles, b.constitution_risk_score, b.constitution_flags, b.constitution_recommendation, b.priority_score ?? null,
     b.telegram_message_id ?? null, b.telegram_date ?? null, b.is_recovered_message ?? null,
-    b.cta_data === undefined ? null : JSON.stringify(b.cta_data)];
+    b.cta_data === undefined ? null : JSON.stringify(b.cta_data), dedupeKey];
   const [row] = await deps.db.query(INSERT, params);
   let id = row?.id as string | null;
   if (!id) {
     // A concurrent request with the same message_id committed after this statement's snapshot.
-    const [again] = await deps.db.query("SELECT interaction_id AS id FROM interaction_keys WHERE message_id = $1", [b.message_id]);
+    const [again] = await deps.db.query("SELECT interaction_id AS id FROM interaction_keys WHERE message_id = $1", [dedupeKey]);
     id = again?.id as string;
   }
   const memoryId = row?.memory_id;

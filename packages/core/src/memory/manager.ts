@@ -209,12 +209,16 @@ export class MemoryManager {
   }
 
   /** Appends one message: Postgres first (one statement), then the cached window (one EVAL). */
-  async appendHistory(userId: string, b: AppendHistoryBody): Promise<{ total_messages: number; id: number }> {
+  async appendHistory(userId: string, b: AppendHistoryBody, requestKey?: string): Promise<{ total_messages: number; id: number }> {
+    // A repeat with the same Idempotency-Key answers the row the first one stored.
     const [row] = await this.deps.db.query<{ id: string; sent_at: Date; total: number }>(`
-      WITH ins AS (INSERT INTO memory_messages (user_id, role, content, bubbles, sent_at)
-        VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, now())) RETURNING id, sent_at)
-      SELECT ins.id, ins.sent_at, (SELECT count(*) FROM memory_messages WHERE user_id = $1)::int + 1 AS total FROM ins`,
-    [userId, b.role, b.content, b.bubbles ?? null, b.timestamp ?? null]);
+      WITH ins AS (INSERT INTO memory_messages (user_id, role, content, bubbles, sent_at, request_key)
+        VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, now()), $6)
+        ON CONFLICT (user_id, request_key) WHERE request_key IS NOT NULL DO NOTHING RETURNING id, sent_at),
+      hit AS (SELECT id, sent_at FROM ins UNION ALL SELECT id, sent_at FROM memory_messages WHERE user_id = $1 AND request_key = $6 AND NOT EXISTS (SELECT 1 FROM ins))
+      SELECT hit.id, hit.sent_at, (SELECT count(*) FROM memory_messages WHERE user_id = $1)::int + (SELECT count(*) FROM ins)::int AS total FROM hit`,
+    [userId, b.role, b.content, b.bubbles ?? null, b.timestamp ?? null, requestKey ?? null]);
+    if (!row) return this.appendHistory(userId, b, requestKey); // a concurrent twin committed after our snapshot
     const entry: HistoryEntry = { id: Number(row!.id), role: b.role, content: b.content, timestamp: new Date(row!.sent_at).toISOString() };
     if (b.bubbles) entry.bubbles = b.bubbles;
     await appendToHistoryCacheSafely(this.deps.redis, this.deps.log, userId, [entry]);

@@ -24,8 +24,9 @@ export const HighWaterQuery = z.object({
 export const ListQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), cursor: z.string().max(200).optional() });
 export const OperationsQuery = ListQuery.extend({ operation_type: z.enum(OPERATION_TYPES).optional() });
 
-const CURSOR_COLUMNS = `user_id, last_processed_telegram_id, last_processed_telegram_date, last_recovery_check, total_recovered_messages, created_at, updated_at`;
-const OPERATION_COLUMNS = `id, operation_type, started_at, completed_at, users_checked, messages_recovered, messages_skipped, errors_encountered, status, error_details, metadata`;
+const CURSOR_COLUMNS = `user_id, last_processed_telegram_id, last_processed_telegram_date, last_recovery_check, total_recovered_messages::float8 AS total_recovered_messages, created_at, updated_at`;
+const OPERATION_COLUMNS = `id, operation_type, started_at, completed_at, users_checked::float8 AS users_checked, messages_recovered::float8 AS messages_recovered,
+  messages_skipped::float8 AS messages_skipped, errors_encountered::float8 AS errors_encountered, status, error_details, metadata`;
 
 const cursorRow = (r: Record<string, unknown>) => ({ ...r, last_processed_telegram_id: Number(r.last_processed_telegram_id) });
 const page = <T>(rows: T[], limit: number) => rows.slice(0, limit);
@@ -47,17 +48,19 @@ export async function getCursor(db: Db, userId: string) {
 }
 
 /** Upsert; the Telegram id never moves backwards (nor its date with it); recovered counts add up. */
-export async function putCursor(db: Db, userId: string, b: z.infer<typeof PutCursorBody>) {
+export async function putCursor(db: Db, userId: string, b: z.infer<typeof PutCursorBody>, requestKey?: string) {
+  // The count is the non-idempotent part: a repeat with the row's last Idempotency-Key adds nothing.
   const [row] = await db.query(`
-    INSERT INTO message_processing_cursors (user_id, last_processed_telegram_id, last_processed_telegram_date, total_recovered_messages)
-    VALUES ($1, $2, $3, $4)
+    INSERT INTO message_processing_cursors (user_id, last_processed_telegram_id, last_processed_telegram_date, total_recovered_messages, last_request_key)
+    VALUES ($1, $2, $3, $4, $5)
     ON CONFLICT (user_id) DO UPDATE SET
       last_processed_telegram_date = CASE WHEN EXCLUDED.last_processed_telegram_id > message_processing_cursors.last_processed_telegram_id
         THEN EXCLUDED.last_processed_telegram_date ELSE message_processing_cursors.last_processed_telegram_date END,
       last_processed_telegram_id = greatest(message_processing_cursors.last_processed_telegram_id, EXCLUDED.last_processed_telegram_id),
-      total_recovered_messages = message_processing_cursors.total_recovered_messages + EXCLUDED.total_recovered_messages,
-      last_recovery_check = now()
-    RETURNING ${CURSOR_COLUMNS}`, [userId, b.last_processed_telegram_id, b.last_processed_telegram_date, b.messages_recovered ?? 0]);
+      total_recovered_messages = message_processing_cursors.total_recovered_messages + CASE
+        WHEN $5::text IS NOT NULL AND message_processing_cursors.last_request_key = $5::text THEN 0 ELSE EXCLUDED.total_recovered_messages END,
+      last_recovery_check = now(), last_request_key = $5::text
+    RETURNING ${CURSOR_COLUMNS}`, [userId, b.last_processed_telegram_id, b.last_processed_telegram_date, b.messages_recovered ?? 0, requestKey ?? null]);
   return cursorRow(row!);
 }
 
@@ -68,10 +71,15 @@ export async function highWater(db: Db, userIds: string[]) {
   return { items: rows.map((r) => ({ user_id: r.user_id, telegram_message_id: Number(r.telegram_message_id), telegram_date: r.telegram_date })) };
 }
 
-export async function createOperation(db: Db, b: z.infer<typeof CreateOperationBody>) {
-  const [row] = await db.query("INSERT INTO recovery_operations (operation_type, metadata) VALUES ($1, $2::jsonb) RETURNING id",
-    [b.operation_type, b.metadata === undefined ? null : JSON.stringify(b.metadata)]);
-  return { id: String(row!.id) };
+/** A repeat with the same Idempotency-Key answers the operation the first one created. */
+export async function createOperation(db: Db, b: z.infer<typeof CreateOperationBody>, requestKey?: string) {
+  const [row] = await db.query(`WITH ins AS (
+      INSERT INTO recovery_operations (operation_type, metadata, request_key) VALUES ($1, $2::jsonb, $3)
+      ON CONFLICT (request_key) DO NOTHING RETURNING id)
+    SELECT coalesce((SELECT id FROM ins), (SELECT id FROM recovery_operations WHERE request_key = $3)) AS id`,
+  [b.operation_type, b.metadata === undefined ? null : JSON.stringify(b.metadata), requestKey ?? null]);
+  if (row?.id === null || row?.id === undefined) return createOperation(db, b, requestKey); // a concurrent twin committed after our snapshot
+  return { id: String(row.id) };
 }
 
 /** Only the given fields change; completed/failed also set completed_at. */
@@ -100,10 +108,10 @@ export async function listOperations(db: Db, q: z.infer<typeof OperationsQuery>)
 
 export async function recoveryStats(db: Db) {
   const [r] = await db.query(`SELECT
-    (SELECT coalesce(sum(total_recovered_messages), 0)::int FROM message_processing_cursors) AS total_recovered_messages,
+    (SELECT coalesce(sum(total_recovered_messages), 0)::float8 FROM message_processing_cursors) AS total_recovered_messages,
     (SELECT coalesce(json_object_agg(status, n), '{}') FROM (SELECT status, count(*)::int AS n FROM recovery_operations
        WHERE started_at > now() - interval '24 hours' GROUP BY status) s) AS recent_operations,
-    (SELECT row_to_json(o) FROM (SELECT started_at, messages_recovered, users_checked FROM recovery_operations
+    (SELECT row_to_json(o) FROM (SELECT started_at, messages_recovered::float8 AS messages_recovered, users_checked::float8 AS users_checked FROM recovery_operations
        WHERE status = 'completed' AND messages_recovered > 0 ORDER BY started_at DESC LIMIT 1) o) AS last_successful_recovery`);
   return r!;
 }

@@ -29,15 +29,27 @@ WITH upd AS (${update} ${RETURNING})
 SELECT (SELECT row_to_json(upd) FROM upd) AS updated,
   (SELECT review_status FROM interactions WHERE id = $1) AS current${extra}`;
 
-function settle(o: Outcome | undefined, action: string, metrics?: Metrics, to?: string): Interaction {
-  if (!o?.current) throw new NotFoundError("interaction not found");
-  if (!o.updated) throw new ConflictError(`cannot ${action}: the review is ${o.current}${o.current === "reviewing" ? " by another reviewer" : ""}`, { review_status: o.current });
-  if (to) metrics?.reviewTransitions.inc({ to });
-  return interactionFromRow(o.updated);
-}
-
 export class ReviewLifecycle {
   constructor(private readonly db: Db, private readonly metrics?: Metrics) {}
+
+  /**
+   * The answer of a transition. When nothing was updated, the state is read again: the statement's
+   * own snapshot may predate a concurrent commit (it would name the wrong state). A repeat of a
+   * transition that already happened for this reviewer (`repeatOf`: a retry whose first answer was
+   * lost) answers 200 with the item, not 409.
+   */
+  private async settle(o: Outcome | undefined, id: string, action: string, to: string, repeatOf?: (row: Record<string, unknown>) => boolean): Promise<Interaction> {
+    if (o?.updated) {
+      this.metrics?.reviewTransitions.inc({ to });
+      return interactionFromRow(o.updated);
+    }
+    if (!o?.current) throw new NotFoundError("interaction not found");
+    const [row] = await this.db.query(`SELECT ${INTERACTION_COLUMNS} FROM interactions WHERE id = $1`, [id]);
+    if (!row) throw new NotFoundError("interaction not found");
+    if (repeatOf?.(row)) return interactionFromRow(row);
+    const now = String(row.review_status);
+    throw new ConflictError(`cannot ${action}: the review is ${now}${now === "reviewing" ? " by another reviewer" : ""}`, { review_status: now });
+  }
 
   /** The highest-priority available item, leased to `reviewer` (FOR UPDATE SKIP LOCKED). */
   async claim(reviewer: string, leaseSeconds: number): Promise<Interaction | null> {
@@ -60,7 +72,7 @@ export class ReviewLifecycle {
       UPDATE interactions SET review_status = 'reviewing', reviewer_id = $2, review_started_at = ${STARTED_AT},
         review_lease_expires_at = now() + make_interval(secs => $3)
       WHERE id = $1 AND ${ACTIONABLE}`), [id, reviewer, leaseSeconds]);
-    return settle(o, "start", this.metrics, "reviewing");
+    return this.settle(o, id, "start", "reviewing");
   }
 
   /** Approves from pending or from this reviewer's review; edit tags must be taxonomy codes. */
@@ -84,7 +96,8 @@ export class ReviewLifecycle {
     if (o?.bad_tags?.length) {
       throw new ValidationError("unknown edit tags", o.bad_tags.map((t) => ({ in: "json", path: "edit_tags", message: `not in the edit taxonomy: ${t}`, code: "invalid_value" })));
     }
-    return settle(o, "approve", this.metrics, "approved");
+    return this.settle(o, id, "approve", "approved", (r) => r.review_status === "approved" && r.reviewer_id === reviewer
+      && JSON.stringify(r.final_bubbles) === JSON.stringify(b.final_bubbles));
   }
 
   async reject(id: string, reviewer: string, notes?: string): Promise<Interaction> {
@@ -93,7 +106,7 @@ export class ReviewLifecycle {
         review_completed_at = now(), review_time_seconds = round(extract(epoch FROM now() - (${STARTED_AT})))::int,
         review_lease_expires_at = NULL, reviewer_notes = coalesce($3, reviewer_notes)
       WHERE id = $1 AND ${ACTIONABLE}`), [id, reviewer, notes ?? null]);
-    return settle(o, "reject", this.metrics, "rejected");
+    return this.settle(o, id, "reject", "rejected", (r) => r.review_status === "rejected" && r.reviewer_id === reviewer);
   }
 
   /** Back to pending, reviewer cleared: only the reviewer holding the review may cancel it. */
@@ -101,7 +114,7 @@ export class ReviewLifecycle {
     const [o] = await this.db.query<Outcome>(withCurrent(`
       UPDATE interactions SET review_status = 'pending', reviewer_id = NULL, review_started_at = NULL, review_lease_expires_at = NULL
       WHERE id = $1 AND review_status = 'reviewing' AND reviewer_id = $2`), [id, reviewer]);
-    return settle(o, "cancel", this.metrics, "pending");
+    return this.settle(o, id, "cancel", "pending");
   }
 }
 

@@ -43,15 +43,22 @@ export function getUserStatus(deps: UserDeps, userId: string): Promise<UserStatu
   }, deps.log);
 }
 
-/** Postgres first (LTV grows only when the new status is CUSTOMER), then the cache is refreshed. */
-export async function setUserStatus(deps: UserDeps, userId: string, b: z.infer<typeof PutStatusBody>): Promise<UserStatus> {
+/**
+ * Postgres first (LTV grows only when the new status is CUSTOMER), then the cache is refreshed.
+ * The LTV increment is the one non-idempotent part: a repeat carrying the same Idempotency-Key
+ * (`requestKey`) as the row's last change adds nothing.
+ */
+export async function setUserStatus(deps: UserDeps, userId: string, b: z.infer<typeof PutStatusBody>, requestKey?: string): Promise<UserStatus> {
   const [row] = await deps.db.query(`
-    INSERT INTO user_current_status (user_id, customer_status, ltv_usd, reason)
-    VALUES ($1::text, $2::text, CASE WHEN $2::text = 'CUSTOMER' THEN $3::numeric ELSE 0 END, $4::text)
+    INSERT INTO user_current_status (user_id, customer_status, ltv_usd, reason, last_request_key)
+    VALUES ($1::text, $2::text, CASE WHEN $2::text = 'CUSTOMER' THEN $3::numeric ELSE 0 END, $4::text, $5::text)
     ON CONFLICT (user_id) DO UPDATE SET customer_status = EXCLUDED.customer_status,
-      ltv_usd = user_current_status.ltv_usd + CASE WHEN EXCLUDED.customer_status = 'CUSTOMER' THEN $3::numeric ELSE 0 END,
-      reason = coalesce(EXCLUDED.reason, user_current_status.reason)
-    RETURNING ${COLUMNS}`, [userId, b.customer_status, b.ltv_amount ?? 0, b.reason ?? null]);
+      ltv_usd = user_current_status.ltv_usd + CASE
+        WHEN $5::text IS NOT NULL AND user_current_status.last_request_key = $5::text THEN 0
+        WHEN EXCLUDED.customer_status = 'CUSTOMER' THEN $3::numeric ELSE 0 END,
+      reason = coalesce(EXCLUDED.reason, user_current_status.reason),
+      last_request_key = $5::text
+    RETURNING ${COLUMNS}`, [userId, b.customer_status, b.ltv_amount ?? 0, b.reason ?? null, requestKey ?? null]);
   const status = fromRow(userId, row);
   await writeVersioned(deps.redis, statusKey(deps.redis, userId), status, STATUS_CACHE_TTL_SECONDS, deps.log);
   return status.value;
