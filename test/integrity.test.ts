@@ -49,3 +49,39 @@ describe("the cached history window", () => {
     }
   }, 120_000);
 });
+
+const nest = (depth: number, leaf: unknown = 1): unknown => { let v: unknown = leaf; for (let i = 0; i < depth; i++) v = { d: v }; return v; };
+
+describe("free-form JSON has bounds", () => {
+  it("refuses values nested too deep or too large with 400 on every field, and the worst accepted value breaks no read", async () => {
+    const t = await createTestContext();
+    const u = `j${Date.now()}`;
+    const deep = nest(4110);
+    const refused: [string, string, string, unknown][] = [
+      ["POST", "/v1/interactions", t.keys.agent, interactionBody({ user_id: u, cta_data: { x: deep } })],
+      ["PATCH", `/v1/users/${u}/memory/context`, t.keys.agent, { updates: { x: deep } }],
+      ["POST", "/v1/recovery/operations", t.keys.bot, { operation_type: "manual", metadata: { x: nest(33) } }],
+      ["POST", "/v1/interactions", t.keys.agent, interactionBody({ user_id: u, cta_data: { big: "x".repeat(17 * 1024) } })],
+    ];
+    for (const [method, path, key, body] of refused) {
+      const r = await t.call(method, path, { key, body });
+      expect(r.status, path).toBe(400);
+      expect(((await r.json()) as any).error.code).toBe("invalid_request");
+    }
+    // The worst accepted: 31 levels under the field (32 in all), near the size limits.
+    const worst = nest(31, "y".repeat(100));
+    const created = await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: u, cta_data: worst as Record<string, unknown> }) });
+    expect(created.status).toBe(201);
+    const id = ((await created.json()) as any).id;
+    expect((await t.call("PATCH", `/v1/users/${u}/memory/context`, { key: t.keys.agent, body: { updates: worst } })).status).toBe(200);
+    const op = await t.call("POST", "/v1/recovery/operations", { key: t.keys.bot, body: { operation_type: "manual", metadata: worst } });
+    expect(op.status).toBe(201);
+    const opId = ((await op.json()) as any).id;
+    expect((await t.call("PATCH", `/v1/recovery/operations/${opId}`, { key: t.keys.bot, body: { error_details: worst } })).status).toBe(200);
+    expect((await t.call("PATCH", `/v1/recovery/operations/${opId}`, { key: t.keys.bot, body: { error_details: nest(33) } })).status).toBe(400);
+    for (const [path, key] of [["/v1/reviews?limit=500", t.keys.reviewer], [`/v1/interactions/${id}`, t.keys.reviewer], [`/v1/users/${u}/memory`, t.keys.agent],
+      ["/v1/recovery/operations", t.keys.bot], ["/v1/recovery/stats", t.keys.bot], ["/v1/memory/stats", t.keys.admin]] as const) {
+      expect((await t.call("GET", path, { key })).status, path).toBe(200);
+    }
+  });
+});

@@ -93,3 +93,56 @@ describe("a write whose response was lost, retried by the client", () => {
     expect(r.status).toBe(400);
   });
 });
+
+describe("the silence protocol under a Redis blip", () => {
+  it("a protocol change answers 200 only once the cache holds it: no instance queues a silenced user's message after that", async () => {
+    const one = s.app();
+    const two = s.app();
+    const u = `p${randomUUID().slice(0, 8)}`;
+    expect((await one.call("PUT", `/v1/users/${u}/protocol`, s.keys.reviewer, { status: "INACTIVE" })).status).toBe(200);
+    s.stack.bridge.faults.set({ status: 503 });
+    let put;
+    try {
+      put = await one.call("PUT", `/v1/users/${u}/protocol`, s.keys.reviewer, { status: "ACTIVE" });
+    } finally {
+      s.stack.bridge.faults.clear();
+    }
+    // Postgres took the change, the cache could not: not acknowledged, so the client retries.
+    expect(put.status).toBe(503);
+    expect(Number(put.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    const retried = await one.call("PUT", `/v1/users/${u}/protocol`, s.keys.reviewer, { status: "ACTIVE" });
+    expect(retried.status).toBe(200);
+    for (const app of [two, one]) {
+      const r = await app.call("POST", "/v1/messages", s.keys.bot, { user_id: u, text: "still silenced?", telegram_message_id: Math.floor(Math.random() * 1e9) });
+      expect(r.json().items[0].status).toBe("quarantined");
+    }
+  });
+});
+
+describe("logs", () => {
+  it("carry no user text through a conversation turn under faults", async () => {
+    const lines: string[] = [];
+    const a = s.app({ REDIS_TIMEOUT_MS: "300", PG_TIMEOUT_MS: "600" }, undefined, lines);
+    const secret = `SECRET-${randomUUID()}`;
+    const u = `g${randomUUID().slice(0, 8)}`;
+    const turn = async () => {
+      await a.call("PUT", `/v1/users/${u}/nickname`, s.keys.reviewer, { nickname: `${secret}-nick` });
+      await a.call("POST", "/v1/messages", s.keys.bot, { user_id: u, text: secret, telegram_message_id: Math.floor(Math.random() * 1e9) });
+      await a.call("POST", "/v1/messages/claim", s.keys.agent, { max: 10 });
+      await a.call("POST", "/v1/interactions", s.keys.agent, interactionBody({ user_id: u, user_message: secret, llm2_bubbles: [secret] }));
+      await a.call("PATCH", `/v1/users/${u}/memory/context`, s.keys.agent, { updates: { note: secret } });
+      await a.call("POST", `/v1/users/${u}/memory/history`, s.keys.agent, { role: "assistant", content: secret });
+      await a.call("GET", `/v1/users/${u}/memory`, s.keys.agent);
+      // A value Postgres refuses, quoting it in its error.
+      await a.call("PUT", `/v1/recovery/cursors/${u}`, s.keys.bot, { last_processed_telegram_id: 1, last_processed_telegram_date: new Date().toISOString() });
+    };
+    await turn();
+    for (const [faults, spec] of [[s.stack.bridge.faults, { status: 500 }], [s.stack.bridge.faults, { reset: true }], [s.stack.proxy.faults, { reset: true }], [s.stack.proxy.faults, { hang: true }]] as const) {
+      faults.set(spec);
+      try { await turn(); } finally { faults.clear(); }
+    }
+    expect(lines.length).toBeGreaterThan(10);
+    expect(lines.some((l) => l.includes("failed"))).toBe(true);
+    expect(lines.filter((l) => l.includes("SECRET-"))).toEqual([]);
+  }, 60_000);
+});

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { createServices, migrate, parseConfig, useLocalNeonProxy, type Services } from "@hitl/core";
+import { createLogger, createServices, migrate, parseConfig, useLocalNeonProxy, type Services } from "@hitl/core";
 import { signalTree, startPostgres, startRedisServer, startStack, type LocalStack } from "@hitl/devstack";
 import { createApp } from "../../functions/api/app.js";
 import { testEnv, testKeys } from "./stack.js";
@@ -26,13 +26,14 @@ export async function startPrivateStack() {
     keys,
     pids: () => ({ postgres: pgPid, redis: redisPid }),
     /** Fresh services (closed breakers) and app on this stack; `extra` are settings. */
-    app(extra: Record<string, string> = {}, deadline?: () => number | undefined) {
+    app(extra: Record<string, string> = {}, deadline?: () => number | undefined, logLines?: string[]) {
       const config = parseConfig(testEnv(stack.databaseUrl, JSON.stringify(entries), {
         LOCAL_NEON_PROXY_URL: stack.neonProxyUrl, UPSTASH_REDIS_REST_URL: stack.upstashUrl, UPSTASH_REDIS_REST_TOKEN: stack.upstashToken,
         REDIS_PREFIX: "pf:", ...extra,
       }));
       // As in Lambda: store calls end by the request's deadline, which the app takes from the Lambda context.
-      const services: Services = createServices(config, { deadline: deadline ?? (() => app.currentDeadline()) });
+      const log = logLines ? createLogger("debug", {}, (l) => logLines.push(l)) : undefined;
+      const services: Services = createServices(config, { deadline: deadline ?? (() => app.currentDeadline()), log });
       const app = createApp(async () => services);
       const call = async (method: string, p: string, key?: string, body?: unknown, env?: unknown, extra: Record<string, string> = {}) => {
         const headers: Record<string, string> = { ...extra, ...(key ? { authorization: `Bearer ${key}` } : {}) };

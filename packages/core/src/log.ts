@@ -11,11 +11,24 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
+/**
+ * An error message fit for a log: values quoted in it (Postgres quotes the offending input, a
+ * store error can echo a command) are replaced, and it is cut at 300 characters. User text,
+ * nicknames and tokens never reach a log line through an error.
+ */
+export function safeMessage(message: string): string {
+  return message
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, "\"…\"")
+    .replace(/\(([^()]*)\)=\(([^()]*)\)/g, "(…)=(…)")
+    .replace(/command was: .*/s, "command was: …")
+    .slice(0, 300);
+}
+
 function redact(fields: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(fields)) {
     if (SECRET_FIELD.test(k)) out[k] = "[redacted]";
-    else if (v instanceof Error) out[k] = { name: v.name, message: v.message, code: (v as { code?: unknown }).code };
+    else if (v instanceof Error) out[k] = { name: v.name, message: safeMessage(v.message), code: (v as { code?: unknown }).code };
     else out[k] = v;
   }
   return out;

@@ -1,3 +1,4 @@
+import { boundedJson, JSON_LIMITS } from "../validation/json-bounds.js";
 import { z } from "zod";
 import { IsoDateTime, TelegramId, UserId } from "../wal/schemas.js";
 
@@ -24,7 +25,7 @@ export const CreateInteractionBody = z.object({
   telegram_message_id: TelegramId.nonnegative().optional(),
   telegram_date: IsoDateTime.optional(),
   is_recovered_message: z.boolean().optional(),
-  cta_data: z.record(z.string(), z.unknown()).optional(),
+  cta_data: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.cta_data).optional(),
 }).strict();
 export type CreateInteractionBody = z.infer<typeof CreateInteractionBody>;
 
@@ -53,7 +54,7 @@ export const ApproveBody = z.object({
   edit_tags: z.array(z.string().min(1).max(50)).max(20).default([]),
   quality_score: z.number().int().min(1).max(5),
   reviewer_notes: z.string().max(1000).optional(),
-  cta_data: z.record(z.string(), z.unknown()).optional(),
+  cta_data: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.cta_data).optional(),
 }).strict();
 export type ApproveBody = z.infer<typeof ApproveBody>;
 

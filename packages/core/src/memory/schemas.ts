@@ -1,8 +1,9 @@
+import { boundedJson, JSON_LIMITS } from "../validation/json-bounds.js";
 import { z } from "zod";
 import { IsoDateTime } from "../wal/schemas.js";
 
 export const MemoryQuery = z.object({ recent: z.coerce.number().int().min(1).max(50).default(10) });
-export const PatchContextBody = z.object({ updates: z.record(z.string(), z.unknown()) }).strict();
+export const PatchContextBody = z.object({ updates: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.context_updates) }).strict();
 export const AppendHistoryBody = z.object({
   role: z.enum(["user", "assistant"]),
   content: z.string().min(1).max(8000),

@@ -1,3 +1,4 @@
+import { UnavailableError } from "../errors.js";
 import { z } from "zod";
 import { readThroughVersioned } from "../cache/versioned.js";
 import type { RedisGateway } from "../cache/redis.js";
@@ -51,12 +52,19 @@ export async function setProtocol(deps: ProtocolDeps, userId: string, status: "A
   return versioned.value;
 }
 
-/** After a write Postgres accepted: a Redis failure is logged (the key dropped when Redis is back). */
+/**
+ * After a protocol change Postgres accepted, the cache must hold it before the change is
+ * acknowledged: ingest trusts the cache, so an old INACTIVE left there would let a silenced user's
+ * messages through on any instance. If Redis cannot take it, the change answers 503 (Postgres keeps
+ * it; the PUT is idempotent and the client retries until the cache holds the new state).
+ */
 export async function refreshProtocolCaches(deps: ProtocolDeps, statuses: VersionedProtocol[]): Promise<void> {
   try {
     await cacheProtocols(deps.redis, statuses);
   } catch (e) {
     for (const p of statuses) deps.redis.markStale(protocolKey(deps.redis, p.value.user_id));
-    deps.log?.warn("protocol cache refresh failed", { err: e as Error });
+    deps.log?.warn("protocol cache refresh failed: answering 503 so the change is retried", { err: e as Error });
+    if (e instanceof UnavailableError) throw e;
+    throw new UnavailableError("redis", 1, { cause: e });
   }
 }

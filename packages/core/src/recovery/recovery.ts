@@ -1,3 +1,4 @@
+import { boundedJson, JSON_LIMITS } from "../validation/json-bounds.js";
 import { z } from "zod";
 import type { Db } from "../db/db.js";
 import { NotFoundError } from "../errors.js";
@@ -12,11 +13,11 @@ export const PutCursorBody = z.object({
   last_processed_telegram_date: IsoDateTime,
   messages_recovered: z.number().int().min(0).max(1_000_000).optional(),
 }).strict();
-export const CreateOperationBody = z.object({ operation_type: z.enum(OPERATION_TYPES), metadata: z.record(z.string(), z.unknown()).optional() }).strict();
+export const CreateOperationBody = z.object({ operation_type: z.enum(OPERATION_TYPES), metadata: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.metadata).optional() }).strict();
 const Count = z.number().int().min(0).max(10_000_000);
 export const PatchOperationBody = z.object({
   status: z.enum(OPERATION_STATUSES).optional(), users_checked: Count.optional(), messages_recovered: Count.optional(),
-  messages_skipped: Count.optional(), errors_encountered: Count.optional(), error_details: z.unknown().optional(),
+  messages_skipped: Count.optional(), errors_encountered: Count.optional(), error_details: boundedJson(z.unknown(), JSON_LIMITS.error_details).optional(),
 }).strict();
 export const HighWaterQuery = z.object({
   user_ids: z.string().min(1).transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)).pipe(z.array(UserId).min(1).max(500)),
