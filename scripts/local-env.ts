@@ -29,7 +29,7 @@ export async function localAdminKey(): Promise<{ key: string; entry: ApiKeyEntry
 }
 
 /** Tuning settings a person may set in the environment for `npm start`; endpoints always come from the stack. */
-const PASS_THROUGH = /^(LOG_LEVEL|REDIS_PREFIX|REDIS_RETRIES|REDIS_TIMEOUT_MS|S3_TIMEOUT_MS|BREAKER_[A-Z_]+|PG_[A-Z_]+|MAX_BODY_BYTES)$/;
+const PASS_THROUGH = /^(LOG_LEVEL|REDIS_PREFIX|REDIS_RETRIES|REDIS_TIMEOUT_MS|S3_TIMEOUT_MS|BREAKER_[A-Z_]+|PG_[A-Z_]+|MAX_BODY_BYTES|RATE_LIMIT_[A-Z_]+|LAMBDA_MARGIN_MS)$/;
 
 /** Settings for the service on the local stack. */
 export function localSettings(s: StackEndpoints, apiKeysJson: string): Record<string, string | undefined> {

@@ -1,3 +1,4 @@
+import { answerClientError } from "../functions/api/http/client-error.js";
 import { serve } from "@hono/node-server";
 import { writeFile } from "node:fs/promises";
 import { createServices, migrate, parseConfig, useLocalNeonProxy } from "@hitl/core";
@@ -29,6 +30,7 @@ async function main() {
   const services = createServices(config);
   const app = createApp(async () => services);
   const server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" });
+  server.on("clientError", answerClientError);
   const apiUrl = `http://127.0.0.1:${port}`;
   await writeFile(STACK_FILE, JSON.stringify({ ...stack.endpoints(), apiUrl, pid: process.pid, startedAt: new Date().toISOString() }, null, 2), { mode: 0o600 });
 
@@ -93,3 +95,4 @@ main().catch((e) => {
   console.error(e instanceof Error ? e.message : e);
   process.exit(1);
 });
+

@@ -22,12 +22,16 @@ describe("the cached history window", () => {
     const t = await createTestContext();
     const two = secondInstance(t);
     const users = Array.from({ length: 100 }, (_, i) => `hw${i}-${Date.now()}`);
-    await Promise.all(users.flatMap((u) => Array.from({ length: 10 }, (_, j) => {
-      const via = j % 2 === 0 ? t.call : two.call;
-      return j % 3 === 0
-        ? via("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: u, user_message: `m${j}` }) })
-        : via("POST", `/v1/users/${u}/memory/history`, { key: t.keys.agent, body: { role: j % 2 ? "assistant" : "user", content: `m${j}` } });
-    })));
+    // 20 users at a time (200 requests in flight: the suite shares two cores), every append succeeding.
+    for (let b = 0; b < users.length; b += 20) {
+      const answers = await Promise.all(users.slice(b, b + 20).flatMap((u) => Array.from({ length: 10 }, (_, j) => {
+        const via = j % 2 === 0 ? t.call : two.call;
+        return j % 3 === 0
+          ? via("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: u, user_message: `m${j}` }) })
+          : via("POST", `/v1/users/${u}/memory/history`, { key: t.keys.agent, body: { role: j % 2 ? "assistant" : "user", content: `m${j}` } });
+      })));
+      expect(answers.map((a) => a.status).filter((s) => s !== 201)).toEqual([]);
+    }
     for (const u of users) {
       const durable = (await t.services.db.query<{ id: string }>("SELECT id FROM memory_messages WHERE user_id = $1 ORDER BY id DESC LIMIT 50", [u])).map((r) => Number(r.id)).reverse();
       expect(durable).toHaveLength(10);
@@ -83,5 +87,91 @@ describe("free-form JSON has bounds", () => {
       ["/v1/recovery/operations", t.keys.bot], ["/v1/recovery/stats", t.keys.bot], ["/v1/memory/stats", t.keys.admin]] as const) {
       expect((await t.call("GET", path, { key })).status, path).toBe(200);
     }
+  });
+});
+
+describe("the HTTP edge", () => {
+  it("checks the key before the body: 401, not 413 or 415, for an unauthenticated request", async () => {
+    const t = await createTestContext({ MAX_BODY_BYTES: "2048" });
+    expect((await t.call("POST", "/v1/messages", { body: "x".repeat(5000), headers: { "content-type": "text/plain" } })).status).toBe(401);
+    expect((await t.call("POST", "/v1/messages", { body: { user_id: "a", text: "x".repeat(5000) } })).status).toBe(401);
+    const big = await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: "a", text: "x".repeat(5000) } });
+    expect(big.status).toBe(413);
+    expect(big.headers.get("connection")).toBe("close");
+  });
+
+  it("treats an empty chunked body as {} and refuses lone surrogates with 400", async () => {
+    const t = await createTestContext();
+    const empty = new ReadableStream({ start(c) { c.close(); } });
+    const r = await t.app.request("/v1/messages/claim", { method: "POST", headers: { authorization: `Bearer ${t.keys.agent}` }, body: empty, duplex: "half" } as RequestInit);
+    expect(r.status).toBe(200);
+    const lone = await t.call("POST", "/v1/messages", { key: t.keys.bot, body: '{"user_id":"s","text":"a\\ud800b"}' });
+    expect(lone.status).toBe(400);
+    const pair = await t.call("POST", "/v1/messages", { key: t.keys.bot, body: '{"user_id":"s","text":"a\\ud83d\\ude00b \\\\ud800"}' });
+    expect(pair.status).toBe(202);
+  });
+
+  it("answers oversized headers with 431 in the error shape (npm start's server)", async () => {
+    const { serve } = await import("@hono/node-server");
+    const { answerClientError } = await import("../functions/api/http/client-error.js");
+    const t = await createTestContext();
+    const server = serve({ fetch: t.app.fetch, port: 0, hostname: "127.0.0.1" });
+    server.on("clientError", answerClientError);
+    await new Promise((r) => server.once("listening", r));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/health`, { headers: { "x-big": "y".repeat(20_000) } });
+      expect(res.status).toBe(431);
+      expect(await res.json()).toEqual({ error: { code: "headers_too_large", message: "request headers exceed 16 KB" } });
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe("input that cannot be stored, and values that could overflow", () => {
+  it("refuses an ack id that is not a WAL id and dates outside 1970..9999 with 400; counters take large values", async () => {
+    const t = await createTestContext();
+    const q = await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: "ov", text: "x" } });
+    const id = ((await q.json()) as any).items[0].message_id;
+    expect((await t.call("POST", "/v1/messages/ack", { key: t.keys.agent, body: { items: [{ message_id: `${id}:acked`, lease_token: "t" }] } })).status).toBe(400);
+    expect((await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: "ov", text: "x", telegram_date: "0000-01-01T00:00:00Z" } })).status).toBe(400);
+    for (let i = 0; i < 3; i++) {
+      const r = await t.call("PUT", "/v1/recovery/cursors/ov", { key: t.keys.bot, body: { last_processed_telegram_id: i, last_processed_telegram_date: new Date().toISOString(), messages_recovered: 1_000_000 } });
+      expect(r.status).toBe(200);
+    }
+    await t.services.db.query("UPDATE message_processing_cursors SET total_recovered_messages = 3000000000 WHERE user_id = 'ov'");
+    const stats = await t.call("GET", "/v1/recovery/stats", { key: t.keys.bot });
+    expect(stats.status).toBe(200);
+    expect(((await stats.json()) as any).total_recovered_messages).toBe(3_000_000_000);
+    const ltv = await t.call("PUT", "/v1/users/ov/status", { key: t.keys.reviewer, body: { customer_status: "CUSTOMER", ltv_amount: 10_000 } });
+    expect(ltv.status).toBe(200);
+    await t.services.db.query("UPDATE user_current_status SET ltv_usd = 9999999999 WHERE user_id = 'ov'");
+    expect((await t.call("PUT", "/v1/users/ov/status", { key: t.keys.reviewer, body: { customer_status: "CUSTOMER", ltv_amount: 10_000 } })).status).toBe(200);
+  });
+});
+
+describe("honest answers under concurrency", () => {
+  it("a concurrent repeat of `sent` with the same lease answers already_sent, never 409", async () => {
+    const t = await createTestContext();
+    const created = await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: "hc" }) });
+    const id = ((await created.json()) as any).id;
+    await t.call("POST", `/v1/reviews/${id}/approve`, { key: t.keys.reviewer, body: { final_bubbles: ["ok"], quality_score: 4 } });
+    const item = ((await (await t.call("POST", "/v1/outbox/claim", { key: t.keys.bot, body: {} })).json()) as any).items[0];
+    const answers = await Promise.all(Array.from({ length: 20 }, () => t.call("POST", `/v1/outbox/${id}/sent`, { key: t.keys.bot, body: { lease_token: item.lease_token } })));
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
+    const bodies = await Promise.all(answers.map((a) => a.json() as Promise<any>));
+    expect(bodies.filter((b) => !b.already_sent)).toHaveLength(1);
+  });
+
+  it("concurrent processing of one quarantined message: one does it, the others answer 409", async () => {
+    const t = await createTestContext();
+    await t.call("PUT", "/v1/users/qc/protocol", { key: t.keys.reviewer, body: { status: "ACTIVE" } });
+    const q = await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: "qc", text: "hold", telegram_message_id: 77 } });
+    const id = ((await q.json()) as any).items[0].message_id;
+    const answers = await Promise.all(Array.from({ length: 10 }, () => t.call("POST", `/v1/quarantine/${id}/process`, { key: t.keys.reviewer, body: {} })));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, ...Array(9).fill(409)]);
+    const stats = (await (await t.call("GET", "/v1/messages/stats", { key: t.keys.agent })).json()) as any;
+    expect(stats.pending).toBe(1);
   });
 });

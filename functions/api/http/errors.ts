@@ -1,4 +1,4 @@
-import { AppError, UnavailableError, RateLimitedError } from "@hitl/core";
+import { AppError, PayloadTooLargeError, UnavailableError, RateLimitedError, isRolledBackConflict } from "@hitl/core";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./env.js";
@@ -12,8 +12,14 @@ export function toErrorResponse(err: unknown, c: Context<AppEnv>): Response {
   if (err instanceof AppError) {
     const headers: Record<string, string> = {};
     if (err instanceof UnavailableError || err instanceof RateLimitedError) headers["Retry-After"] = String(err.retryAfterSeconds);
+    // The rest of an oversized body is not read: the connection cannot carry another request.
+    if (err instanceof PayloadTooLargeError) headers.Connection = "close";
     const body: ErrorBody = { error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } };
     return c.json(body, err.status as 400, headers);
+  }
+  if (isRolledBackConflict(err)) {
+    // A deadlock or serialization failure that outlasted its retries: nothing was written; retry.
+    return c.json({ error: { code: "unavailable", message: "a concurrent change conflicted; retry" } } satisfies ErrorBody, 503, { "Retry-After": "1" });
   }
   if (isDataException(err)) {
     // SQLSTATE class 22 (data exception): a value Postgres cannot store, e.g. a NUL character in

@@ -1,4 +1,4 @@
-import { hasScope, NotFoundError, PayloadTooLargeError, UnauthorizedError, ForbiddenError, UnsupportedMediaTypeError, type Scope, type Services } from "@hitl/core";
+import { hasScope, NotFoundError, ValidationError, PayloadTooLargeError, UnauthorizedError, ForbiddenError, UnsupportedMediaTypeError, type Scope, type Services } from "@hitl/core";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { routePath } from "hono/route";
@@ -44,18 +44,38 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** 415 for a body that is not JSON; 413 over the size limit (streamed bodies are counted too). */
+/** A JSON \u escape of a lone surrogate (not part of a pair), outside an escaped backslash. */
+const LONE_SURROGATE = /(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})(?<!\\)(?:\\\\)*\\u[dD][c-fC-F][0-9a-fA-F]{2}/;
+
+/**
+ * For requests with a body: the key is checked first (an unauthenticated request gets 401, not
+ * 413 or 415), then 415 for a body that is not JSON, 413 over the size limit (streamed bodies are
+ * counted too), an empty body (chunked included) as `{}`, and 400 for text with a lone surrogate
+ * (it could only be stored as U+FFFD, silently changed).
+ */
 export function bodyGuards(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const { maxBodyBytes } = c.get("services").config;
     if (["POST", "PUT", "PATCH"].includes(c.req.method)) {
+      const match = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "");
+      if (!c.get("services").keys.authenticate(match?.[1])) throw new UnauthorizedError();
       const length = c.req.header("content-length");
-      const hasBody = length !== undefined ? Number(length) > 0 : c.req.raw.body !== null;
+      let hasBody = length !== undefined ? Number(length) > 0 : c.req.raw.body !== null;
+      if (hasBody && length === undefined && !c.req.header("content-type")) {
+        // A chunked body with no type: empty is `{}`, anything else must say it is JSON.
+        const text = await c.req.raw.clone().text();
+        hasBody = text.length > 0;
+      }
       if (hasBody && !JSON_TYPE.test(c.req.header("content-type") ?? "")) throw new UnsupportedMediaTypeError();
       // An empty body is an empty object: optional bodies then get their schema's defaults.
       if (!hasBody) c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers: withJsonType(c.req.raw.headers), body: "{}" });
     }
-    return bodyLimit({ maxSize: maxBodyBytes, onError: () => { throw new PayloadTooLargeError(maxBodyBytes); } })(c, next);
+    return bodyLimit({ maxSize: maxBodyBytes, onError: () => { throw new PayloadTooLargeError(maxBodyBytes); } })(c, async () => {
+      if (["POST", "PUT", "PATCH"].includes(c.req.method) && LONE_SURROGATE.test(await c.req.text())) {
+        throw new ValidationError("text must be well-formed Unicode (a lone surrogate cannot be stored)");
+      }
+      await next();
+    });
   };
 }
 

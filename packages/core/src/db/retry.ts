@@ -29,6 +29,9 @@ export function isConnectionError(e: unknown): boolean {
   return /Error connecting to database|fetch failed|ECONNREFUSED|Connection terminated|connect ECONN/i.test(msg);
 }
 
+/** Postgres rolled the statement back for a conflict with a concurrent one: running it again is safe. */
+export const isRolledBackConflict = (e: unknown) => ["40P01", "40001"].includes(String((e as { code?: unknown })?.code));
+
 /**
  * Retries a call that never reached Postgres (connection refused, DNS, a compute not accepting
  * connections yet), with exponential backoff bounded by the deadline. Anything that may have
@@ -39,9 +42,11 @@ export async function withConnectRetry<T>(fn: () => Promise<T>, opts: RetryOptio
     try {
       return await fn();
     } catch (e) {
-      const wait = opts.baseMs * 2 ** attempt;
+      // A deadlock or serialization failure rolled back: retried at once with jitter (up to 5 times).
+      const conflict = isRolledBackConflict(e);
+      const wait = conflict ? 5 + Math.random() * 20 * (attempt + 1) : opts.baseMs * 2 ** attempt;
       const deadline = opts.deadline?.();
-      const last = attempt + 1 >= opts.attempts || !neverSent(e) || (deadline !== undefined && Date.now() + wait >= deadline);
+      const last = attempt + 1 >= (conflict ? Math.max(opts.attempts, 5) : opts.attempts) || !(neverSent(e) || conflict) || (deadline !== undefined && Date.now() + wait >= deadline);
       if (last) throw e;
       await new Promise((r) => setTimeout(r, wait));
     }

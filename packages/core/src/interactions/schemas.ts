@@ -7,7 +7,7 @@ const Money = z.number().min(0).max(1000);
 const Bubble = z.string().min(1).max(500);
 
 export const CreateInteractionBody = z.object({
-  message_id: z.string().min(1).max(64).optional(),
+  message_id: z.string().min(1).max(64).refine((s) => !s.startsWith("idempotency:"), "must not start with idempotency: (reserved)").optional(),
   user_id: UserId,
   chat_id: TelegramId.optional(),
   user_message: z.string().min(1).max(4000),

@@ -61,6 +61,11 @@ export async function markSent(deps: OutboxDeps, id: string, leaseToken: string,
       [{ id: Number(appended.id), role: "assistant", content: appended.content, bubbles: appended.bubbles, timestamp }]);
     return { interaction_id: id, messages_sent_at: timestamp, already_sent: false };
   }
+  // Nothing updated: read the state as it is now (a concurrent repeat may have committed after this
+  // statement's snapshot; its answer must be `already_sent`, not a 409).
+  const [now] = await deps.db.query<{ token: string | null; sent: string | null; status: string }>(
+    "SELECT outbox_lease_token::text AS token, messages_sent_at AS sent, review_status AS status FROM interactions WHERE id = $1", [id]);
+  if (now) Object.assign(current, now);
   if (current.sent && current.token === leaseToken) {
     return { interaction_id: id, messages_sent_at: new Date(current.sent).toISOString(), already_sent: true };
   }

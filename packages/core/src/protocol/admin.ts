@@ -76,7 +76,8 @@ export async function processQuarantined(deps: QuarantineDeps, messageIds: strin
   const results = await deps.db.transaction(statements);
   if (deactivate) await refreshProtocolCaches(deps, results.slice(1).map((r) => versionedFromRow(r[0]!)));
   const found = new Set(rows.map((r) => String(r.message_id)));
-  return { processed: results[0]!.length, already_processed: rows.length - open.length, not_found: messageIds.filter((id) => !found.has(id)) };
+  // Counted from what this transaction marked: a concurrent process of the same message marked it first.
+  return { processed: results[0]!.length, already_processed: rows.length - results[0]!.length, not_found: messageIds.filter((id) => !found.has(id)) };
 }
 
 export async function processOne(deps: QuarantineDeps, messageId: string, actor: string, deactivate: boolean) {
@@ -95,7 +96,7 @@ export async function deleteQuarantined(db: Db, messageIds: string[]) {
 export async function protocolStats(db: Db) {
   const [r] = await db.query(`SELECT
     (SELECT count(*)::int FROM user_protocol_status WHERE status = 'ACTIVE') AS active_protocols,
-    (SELECT coalesce(sum(messages_quarantined), 0)::int FROM user_protocol_status WHERE status = 'ACTIVE') AS total_messages_quarantined,
+    (SELECT coalesce(sum(messages_quarantined), 0)::float8 FROM user_protocol_status WHERE status = 'ACTIVE') AS total_messages_quarantined,
     (SELECT coalesce(sum(cost_saved_usd), 0)::float8 FROM user_protocol_status WHERE status = 'ACTIVE') AS total_cost_saved_usd,
     (SELECT count(*)::int FROM quarantine_messages WHERE NOT processed AND received_at > now() - interval '24 hours') AS messages_last_24h`);
   return r!;

@@ -2,7 +2,13 @@ import { z } from "zod";
 
 /** User ids: 1..64 chars of [A-Za-z0-9_.:-] (API.md). */
 export const UserId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must be 1..64 chars of [A-Za-z0-9_.:-]");
-export const IsoDateTime = z.iso.datetime({ offset: true });
+/** An ISO timestamp with offset, between 1970 and 9999 (a year-0 date cannot be stored anywhere downstream). */
+export const IsoDateTime = z.iso.datetime({ offset: true }).refine((s) => {
+  const t = Date.parse(s);
+  return t >= 0 && t <= Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+}, "must be between 1970-01-01 and 9999-12-31");
+/** Ids the WAL hands out (uuids): anything else, such as an internal key name, is a 400. */
+export const WalMessageId = z.uuid();
 /** Telegram ids fit in 53 bits. */
 export const TelegramId = z.number().int().safe();
 
@@ -52,7 +58,7 @@ export type ClaimedMessage = z.infer<typeof ClaimedMessage>;
 
 export const AckBody = z.object({
   // Items may be the claimed messages themselves: fields other than the two are ignored.
-  items: z.array(z.object({ message_id: z.string().min(1).max(64), lease_token: z.string().min(1).max(128) })).min(1).max(100),
+  items: z.array(z.object({ message_id: WalMessageId, lease_token: z.string().min(1).max(128) })).min(1).max(100),
 }).strict();
 
 export const AckResult = z.object({ acked: z.number().int(), stale: z.array(z.string()) });
