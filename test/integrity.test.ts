@@ -175,3 +175,29 @@ describe("honest answers under concurrency", () => {
     expect(stats.pending).toBe(1);
   });
 });
+
+describe("no 500 from a race", () => {
+  it("erasing a user while its quarantined message is processed with deactivate_protocol never answers 500", async () => {
+    const t = await createTestContext();
+    const statuses: number[] = [];
+    for (let run = 0; run < 15; run++) {
+      const u = `race${run}`;
+      await t.call("PUT", `/v1/users/${u}/protocol`, { key: t.keys.reviewer, body: { status: "ACTIVE" } });
+      const q = await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: u, text: "x", telegram_message_id: run } });
+      const id = ((await q.json()) as any).items[0].message_id;
+      const [del, proc] = await Promise.all([
+        t.call("DELETE", `/v1/users/${u}`, { key: t.keys.admin }),
+        t.call("POST", `/v1/quarantine/${id}/process`, { key: t.keys.reviewer, body: { deactivate_protocol: true } }),
+      ]);
+      statuses.push(del.status, proc.status);
+    }
+    expect(statuses.filter((s) => s >= 500)).toEqual([]);
+  }, 60_000);
+
+  it("20 concurrent context PATCHes over 100 KB all answer 200 (none 409s after its merge went in)", async () => {
+    const t = await createTestContext();
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+      t.call("PATCH", "/v1/users/pc/memory/context", { key: t.keys.agent, body: { updates: { name: "P", [`k${i}`]: "z".repeat(6000), conversation_summaries: [`s${i}`] } } })));
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
+  });
+});

@@ -146,3 +146,30 @@ describe("logs", () => {
     expect(lines.filter((l) => l.includes("SECRET-"))).toEqual([]);
   }, 60_000);
 });
+
+describe("a claim whose response was lost", () => {
+  it("is answered again with the same messages and leases when retried with its Idempotency-Key: nothing is stranded", async () => {
+    const one = s.app();
+    const two = s.app();
+    const u = `c${randomUUID().slice(0, 8)}`;
+    await one.call("PUT", `/v1/users/${u}/protocol`, s.keys.reviewer, { status: "INACTIVE" });
+    // Drain what earlier tests left queued, then queue three of our own.
+    while ((await one.call("POST", "/v1/messages/claim", s.keys.agent, { max: 100, lease_seconds: 900 })).json().items.length) { /* drain */ }
+    await one.call("POST", "/v1/messages", s.keys.bot, { messages: [1, 2, 3].map((i) => ({ user_id: u, text: `c${i}`, telegram_message_id: i })) });
+    const key = randomUUID();
+    s.stack.bridge.faults.set({ reset: true });
+    try {
+      expect((await one.call("POST", "/v1/messages/claim", s.keys.agent, { max: 2 }, undefined, { "idempotency-key": key })).status).toBe(503);
+    } finally {
+      s.stack.bridge.faults.clear();
+    }
+    const retried = await two.call("POST", "/v1/messages/claim", s.keys.agent, { max: 2 }, undefined, { "idempotency-key": key });
+    expect(retried.status).toBe(200);
+    const items = retried.json().items as { message_id: string; lease_token: string; text: string }[];
+    expect(items.map((i) => i.text)).toEqual(["c1", "c2"]);
+    // The leases handed out are live: acking them works, and the third message is still there.
+    expect((await two.call("POST", "/v1/messages/ack", s.keys.agent, { items })).json()).toEqual({ acked: 2, stale: [] });
+    const rest = (await two.call("POST", "/v1/messages/claim", s.keys.agent, { max: 10 })).json().items;
+    expect(rest.map((i: { text: string }) => i.text)).toEqual(["c3"]);
+  });
+});

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { AckBody, AckResult, ClaimBody, ClaimedMessage, IngestBody, IngestResult, WalStats, ingestMessages } from "@hitl/core";
+import { requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -32,7 +33,8 @@ export function messageRoutes() {
     })
     .openapi(claim, async (c) => {
       const b = c.req.valid("json");
-      return c.json({ items: await c.get("services").wal.claim(b.max, b.lease_seconds) }, 200);
+      const key = requestKey(c);
+      return c.json({ items: await c.get("services").wal.claim(b.max, b.lease_seconds, Date.now(), key && `${c.get("principal")!.id}:${key}`) }, 200);
     })
     .openapi(ack, async (c) => c.json(await c.get("services").wal.ack(c.req.valid("json").items), 200))
     .openapi(stats, async (c) => c.json(await c.get("services").wal.stats(), 200));

@@ -1,6 +1,6 @@
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
-import { ConflictError, UnavailableError } from "../errors.js";
+import { UnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics/registry.js";
 import { decodeEnvelope, encodeEnvelope, EnvelopeError } from "./envelope.js";
@@ -11,7 +11,6 @@ import { lastAssistantAskedQuestion, temporalSummary } from "./summary.js";
 
 /** Context cache TTL (reference: 30 days). */
 export const CONTEXT_TTL_SECONDS = 30 * 24 * 3600;
-const PATCH_ATTEMPTS = 3;
 
 /**
  * The context cache holds `<version>#<envelope>`. Concurrent writers finish in any order, so a
@@ -167,7 +166,7 @@ export class MemoryManager {
    */
   async patchContext(userId: string, updates: Context): Promise<{ context: Context; compression_level: 0 | 1 | 2 | 3 }> {
     const { db, metrics } = this.deps;
-    for (let attempt = 1; ; attempt++) {
+    {
       const [row] = await db.query<{ context: Context; version: string }>(`
         INSERT INTO user_memory (user_id, context, context_bytes, version) VALUES ($1, $2::jsonb, octet_length($2::text), 1)
         ON CONFLICT (user_id) DO UPDATE SET context = user_memory.context || EXCLUDED.context, version = user_memory.version + 1,
@@ -189,8 +188,12 @@ export class MemoryManager {
         const updated = await db.query<{ version: string }>(`UPDATE user_memory SET context = $2::jsonb, compression_level = $3, context_bytes = $4, version = version + 1
           WHERE user_id = $1 AND version = $5 RETURNING version`, [userId, JSON.stringify(limited.context), limited.level, limited.bytesAfter, row!.version]);
         if (updated.length === 0) {
-          if (attempt >= PATCH_ATTEMPTS) throw new ConflictError("the context changed concurrently; retry");
-          continue;
+          // A concurrent PATCH merged after ours (so its result holds our updates) and limits it
+          // itself: answer the context as it now is. Never a 409 after the merge went in.
+          const [now] = await db.query<{ context: Context; version: string; compression_level: number }>(
+            "SELECT context, version, compression_level FROM user_memory WHERE user_id = $1", [userId]);
+          await this.cacheContext(userId, now!.context, Number(now!.version));
+          return { context: now!.context, compression_level: now!.compression_level as 0 | 1 | 2 | 3 };
         }
         version = Number(updated[0]!.version);
       }

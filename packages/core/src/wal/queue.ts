@@ -50,10 +50,12 @@ export class WalQueue {
   }
 
   /** Hands out up to `max` messages under a lease: expired leases first, then FIFO. */
-  async claim(max: number, leaseSeconds: number, now = Date.now()): Promise<ClaimedMessage[]> {
+  /** `claimKey` (the caller's id plus its Idempotency-Key) makes a retried claim answer the same items. */
+  async claim(max: number, leaseSeconds: number, now = Date.now(), claimKey?: string): Promise<ClaimedMessage[]> {
     const k = this.keys;
     const args = [String(now), String(leaseSeconds * 1000), String(max), String(MAX_DELIVERIES), randomUUID(), k.msgPrefix];
-    const [dead, flat] = await this.redis.run("wal.claim", (r) => r.eval<string[], [number, (string | number)[]]>(CLAIM, [k.pending, k.inflight, k.dead], args));
+    const keys = [k.pending, k.inflight, k.dead, ...(claimKey ? [this.redis.key("wal", "claim", claimKey)] : [])];
+    const [dead, flat] = await this.redis.run("wal.claim", (r) => r.eval<string[], [number, (string | number)[]]>(CLAIM, keys, args));
     const items: ClaimedMessage[] = [];
     for (let i = 0; i < flat.length; i += 9) {
       const f = flat.slice(i, i + 9).map(String);

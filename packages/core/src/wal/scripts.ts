@@ -74,6 +74,12 @@ return out
  * telegram_message_id, telegram_date, received_at.
  */
 export const CLAIM = `
+-- A repeat of a claim (same KEYS[4], the client's Idempotency-Key) answers what the first one
+-- handed out, so a claim whose response was lost never strands messages for a whole lease.
+if KEYS[4] then
+  local prior = redis.call('GET', KEYS[4])
+  if prior then return cjson.decode(prior) end
+end
 local now = tonumber(ARGV[1])
 local leaseUntil = now + tonumber(ARGV[2])
 local max = tonumber(ARGV[3])
@@ -116,6 +122,7 @@ while claimed < max do
   if not id then break end
   deliver(id)
 end
+if KEYS[4] then redis.call('SET', KEYS[4], cjson.encode({0, out}), 'PX', ARGV[2]) end
 return {dead, out}
 `;
 
