@@ -201,3 +201,36 @@ describe("no 500 from a race", () => {
     expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
   });
 });
+
+describe("dedupe spans queue and quarantine", () => {
+  it("the same user + telegram id is a duplicate wherever the first went, across protocol changes, both ways", async () => {
+    const t = await createTestContext();
+    const send = async (tg: number) => ((await (await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: "dq", text: "x", telegram_message_id: tg } })).json()) as any).items[0];
+    const protocol = (status: string) => t.call("PUT", "/v1/users/dq/protocol", { key: t.keys.reviewer, body: { status } });
+    await protocol("INACTIVE");
+    const queued = await send(1);
+    expect(queued.status).toBe("queued");
+    await protocol("ACTIVE");
+    expect(await send(1)).toEqual({ message_id: queued.message_id, status: "duplicate" });
+    const quarantined = await send(2);
+    expect(quarantined.status).toBe("quarantined");
+    await protocol("INACTIVE");
+    expect(await send(2)).toEqual({ message_id: quarantined.message_id, status: "duplicate" });
+  });
+
+  it("a batch without telegram ids, retried with its Idempotency-Key, is not queued or quarantined twice", async () => {
+    const t = await createTestContext();
+    await t.call("PUT", "/v1/users/nq/protocol", { key: t.keys.reviewer, body: { status: "INACTIVE" } });
+    await t.call("PUT", "/v1/users/nq2/protocol", { key: t.keys.reviewer, body: { status: "ACTIVE" } });
+    const batch = { messages: [{ user_id: "nq", text: "a" }, { user_id: "nq2", text: "b" }, { user_id: "nq", text: "c" }] };
+    const key = "batch-1";
+    const first = ((await (await t.call("POST", "/v1/messages", { key: t.keys.bot, body: batch, headers: { "idempotency-key": key } })).json()) as any).items;
+    expect(first.map((i: any) => i.status)).toEqual(["queued", "quarantined", "queued"]);
+    const again = ((await (await t.call("POST", "/v1/messages", { key: t.keys.bot, body: batch, headers: { "idempotency-key": key } })).json()) as any).items;
+    expect(again).toEqual(first.map((i: any) => ({ message_id: i.message_id, status: "duplicate" })));
+    const stats = (await (await t.call("GET", "/v1/messages/stats", { key: t.keys.agent })).json()) as any;
+    expect(stats.pending).toBe(2);
+    const q = await t.services.db.query<{ n: number }>("SELECT count(*)::int AS n FROM quarantine_messages WHERE user_id = 'nq2'");
+    expect(q[0]!.n).toBe(1);
+  });
+});

@@ -29,7 +29,7 @@ export function messageRoutes() {
   return createOpenApiApp()
     .openapi(ingest, async (c) => {
       const s = c.get("services");
-      return c.json({ items: await ingestMessages({ redis: s.redis, db: s.db, wal: s.wal, metrics: s.metrics }, c.req.valid("json")) }, 202);
+      return c.json({ items: await ingestMessages({ redis: s.redis, db: s.db, wal: s.wal, metrics: s.metrics }, c.req.valid("json"), new Date(), requestKey(c)) }, 202);
     })
     .openapi(claim, async (c) => {
       const b = c.req.valid("json");

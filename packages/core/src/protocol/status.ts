@@ -1,3 +1,4 @@
+import type { Redis } from "@upstash/redis";
 import type { RedisGateway } from "../cache/redis.js";
 import { SET_IF_NEWER, setIfNewerArgs, type Versioned } from "../cache/versioned.js";
 import type { Db } from "../db/db.js";
@@ -52,11 +53,13 @@ export async function loadProtocols(db: Db, userIds: string[]): Promise<Versione
 }
 
 /** Writes protocol statuses to the cache, each only over an older version (one round trip). */
-export async function cacheProtocols(redis: RedisGateway, statuses: VersionedProtocol[]): Promise<void> {
-  if (statuses.length === 0) return;
+/** `also` adds commands to the same round trip (ingest: the dedupe keys of what it quarantined). */
+export async function cacheProtocols(redis: RedisGateway, statuses: VersionedProtocol[], also?: (p: ReturnType<Redis["pipeline"]>) => void): Promise<void> {
+  if (statuses.length === 0 && !also) return;
   await redis.run("protocol.set", (r) => {
     const p = r.pipeline();
     for (const s of statuses) p.eval(SET_IF_NEWER, [protocolKey(redis, s.value.user_id)], setIfNewerArgs(s, PROTOCOL_CACHE_TTL_SECONDS));
+    also?.(p);
     return p.exec();
   });
 }

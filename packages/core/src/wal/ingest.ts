@@ -4,7 +4,8 @@ import type { Db } from "../db/db.js";
 import type { Metrics } from "../metrics/registry.js";
 import { quarantineMessages } from "../protocol/quarantine.js";
 import { cacheProtocols, loadProtocols } from "../protocol/status.js";
-import type { WalQueue, QueuedMessage } from "./queue.js";
+import { dedupeId, type WalQueue, type QueuedMessage } from "./queue.js";
+import { DEDUPE_TTL_SECONDS, walKeys } from "./keys.js";
 import type { IncomingMessage, IngestBody, IngestResult } from "./schemas.js";
 
 export interface IngestDeps {
@@ -21,9 +22,12 @@ export interface IngestDeps {
  * under an ACTIVE silence protocol have theirs quarantined in Postgres, the rest are enqueued by a
  * second EVAL.
  */
-export async function ingestMessages(deps: IngestDeps, body: IngestBody, now = new Date()): Promise<IngestResult[]> {
+export async function ingestMessages(deps: IngestDeps, body: IngestBody, now = new Date(), requestKey?: string): Promise<IngestResult[]> {
   const incoming: IncomingMessage[] = "messages" in body ? body.messages : [body];
-  const messages: QueuedMessage[] = incoming.map((m) => ({ ...m, message_id: randomUUID(), received_at: m.received_at ?? now.toISOString() }));
+  const messages: QueuedMessage[] = incoming.map((m, i) => ({
+    ...m, message_id: randomUUID(), received_at: m.received_at ?? now.toISOString(),
+    ...(requestKey !== undefined && m.telegram_message_id === undefined ? { request_key: `${requestKey}:${i}` } : {}),
+  }));
   const first = await deps.wal.enqueue(messages, { checkProtocol: true, now: now.getTime() });
   const results = new Map<string, IngestResult>();
   const unsure: QueuedMessage[] = [];
@@ -49,7 +53,13 @@ export async function ingestMessages(deps: IngestDeps, body: IngestBody, now = n
     if (silenced.length) {
       const q = await quarantineMessages(deps.db, silenced);
       silenced.forEach((m, i) => results.set(m.message_id, q.results[i]!));
-      await cacheProtocols(deps.redis, q.protocols);
+      // The same round trip sets the dedupe keys of what went to quarantine: a later copy is a
+      // duplicate even if the protocol changes meanwhile (dedupe spans queue and quarantine).
+      const k = walKeys(deps.redis);
+      await cacheProtocols(deps.redis, q.protocols, (p) => silenced.forEach((m, i) => {
+        const id = dedupeId(m);
+        if (id !== undefined && q.results[i]!.status === "quarantined") p.set(k.dedupe(m.user_id, id), q.results[i]!.message_id, { nx: true, ex: DEDUPE_TTL_SECONDS });
+      }));
     }
     const second = await deps.wal.enqueue(free, { checkProtocol: false, now: now.getTime() });
     free.forEach((m, i) => results.set(m.message_id, second[i] as IngestResult));

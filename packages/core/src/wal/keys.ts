@@ -15,6 +15,6 @@ export function walKeys(redis: RedisGateway) {
     dead: redis.key("wal", "dead"),
     msgPrefix: redis.key("wal", "msg", ""),
     msg: (id: string) => redis.key("wal", "msg", id),
-    dedupe: (userId: string, telegramId: number) => redis.key("wal", "dedupe", userId, String(telegramId)),
+    dedupe: (userId: string, dedupeId: string) => redis.key("wal", "dedupe", userId, dedupeId),
   };
 }

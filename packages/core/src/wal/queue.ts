@@ -12,6 +12,8 @@ export type EnqueueResult = IngestResult | { message_id: string; status: "check"
 export interface QueuedMessage extends IncomingMessage {
   message_id: string;
   received_at: string;
+  /** For a message without a Telegram id: the request's Idempotency-Key and its position. */
+  request_key?: string;
 }
 
 const orNull = (s: string) => (s === "" ? null : s);
@@ -36,8 +38,9 @@ export class WalQueue {
     const keys = [k.pending, k.inflight, k.dead];
     const args: string[] = [String(opts.now ?? Date.now()), String(DEDUPE_TTL_SECONDS), opts.checkProtocol ? "1" : "0"];
     for (const m of messages) {
-      const hasDedupe = m.telegram_message_id !== undefined;
-      keys.push(k.msg(m.message_id), hasDedupe ? k.dedupe(m.user_id, m.telegram_message_id!) : k.msg(m.message_id), protocolKey(this.redis, m.user_id));
+      const dedupe = dedupeId(m);
+      const hasDedupe = dedupe !== undefined;
+      keys.push(k.msg(m.message_id), hasDedupe ? k.dedupe(m.user_id, dedupe) : k.msg(m.message_id), protocolKey(this.redis, m.user_id));
       args.push(m.message_id, m.user_id, m.text, m.chat_id?.toString() ?? "", m.telegram_message_id?.toString() ?? "",
         m.telegram_date ?? "", m.received_at, hasDedupe ? "1" : "0");
     }
@@ -92,4 +95,13 @@ export class WalQueue {
       oldest_pending_age_seconds: Number.isFinite(oldestMs) ? Math.max(0, Math.round((now - oldestMs) / 1000)) : null,
     };
   }
+}
+
+/**
+ * What makes a message a duplicate: its Telegram id, or, for a message without one, the request's
+ * Idempotency-Key and its position in the batch (a retried batch carries the same key).
+ */
+export function dedupeId(m: { telegram_message_id?: number; request_key?: string }): string | undefined {
+  if (m.telegram_message_id !== undefined) return String(m.telegram_message_id);
+  return m.request_key === undefined ? undefined : `k:${m.request_key}`;
 }

@@ -30,14 +30,17 @@ local checkProtocol = ARGV[3] == '1'
 local out = {}
 local n = (#ARGV - 3) / 8
 if checkProtocol then
+  -- A duplicate is a duplicate wherever the first went (queue or quarantine: both set the key).
   local known = {}
   local sure = true
   for i = 0, n - 1 do
+    local existing = ARGV[4 + i * 8 + 7] == '1' and redis.call('GET', KEYS[5 + i * 3])
     local p = redis.call('GET', KEYS[6 + i * 3])
-    if not p then known[i + 1] = 'check:unknown'
+    if existing and existing ~= ARGV[4 + i * 8] then known[i + 1] = 'duplicate:' .. existing
+    elseif not p then known[i + 1] = 'check:unknown'
     elseif string.find(p, '"status":"ACTIVE"', 1, true) then known[i + 1] = 'check:active'
     else known[i + 1] = 'check:inactive' end
-    if known[i + 1] ~= 'check:inactive' then sure = false end
+    if string.sub(known[i + 1], 1, 6) == 'check:' and known[i + 1] ~= 'check:inactive' then sure = false end
   end
   if not sure then return known end
 end
