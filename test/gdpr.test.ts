@@ -88,7 +88,10 @@ describe("GDPR erasure", () => {
 
     expect(await tablesMentioning(USER)).toEqual([]);
     expect(await tablesMentioning(SECRET)).toEqual([]);
-    expect(await keysMentioning(USER)).toEqual([]);
+    // Only the mark that refuses cache writes for the user while it is erased (15 minutes, no data).
+    const erasing = t.services.redis.key("user", USER, "erasing");
+    expect(await keysMentioning(USER)).toEqual([erasing]);
+    expect(await t.services.redis.client.ttl(erasing)).toBeLessThanOrEqual(900);
     expect(await keysMentioning(SECRET)).toEqual([]);
     // The audit trail remains, pseudonymised; the erasure log holds a hash, not the id.
     expect((await sql("SELECT user_id, reason FROM protocol_audit_log WHERE user_id LIKE 'erased:%'"))).toEqual([{ user_id: expect.stringMatching(/^erased:\d+$/), reason: null }]);

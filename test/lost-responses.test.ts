@@ -173,3 +173,80 @@ describe("a claim whose response was lost", () => {
     expect(rest.map((i: { text: string }) => i.text)).toEqual(["c3"]);
   });
 });
+
+describe("erasure under a Redis failure", () => {
+  it("answers 503 with nothing erased when Redis is unavailable first", async () => {
+    const a = s.app();
+    const u = `e${randomUUID().slice(0, 8)}`;
+    await a.call("PUT", `/v1/users/${u}/status`, s.keys.reviewer, { customer_status: "CUSTOMER" });
+    s.stack.bridge.faults.set({ status: 503 });
+    try {
+      expect((await a.call("DELETE", `/v1/users/${u}`, s.keys.admin)).status).toBe(503);
+    } finally {
+      s.stack.bridge.faults.clear();
+    }
+    expect((await a.services.db.query("SELECT 1 FROM user_current_status WHERE user_id = $1", [u])).length).toBe(1);
+  });
+
+  it("once Postgres is erased, finishes later (retry, recovery, job) and serves nothing of the user meanwhile", async () => {
+    const one = s.app();
+    const two = s.app();
+    const u = `e${randomUUID().slice(0, 8)}`;
+    await one.call("PUT", `/v1/users/${u}/protocol`, s.keys.reviewer, { status: "INACTIVE" });
+    await one.call("PUT", `/v1/users/${u}/status`, s.keys.reviewer, { customer_status: "CUSTOMER", ltv_amount: 50 });
+    await one.call("PATCH", `/v1/users/${u}/memory/context`, s.keys.agent, { updates: { name: "Erin" } });
+    await one.call("POST", "/v1/messages", s.keys.bot, { user_id: u, text: "erase me", telegram_message_id: 5 });
+    // Redis answers the first erasure step, then fails: Postgres is erased, the second Redis step is not done.
+    s.stack.bridge.faults.set({ status: 503, skip: 1 });
+    let del;
+    try {
+      del = await one.call("DELETE", `/v1/users/${u}`, s.keys.admin);
+    } finally {
+      s.stack.bridge.faults.clear();
+    }
+    expect(del.status).toBe(503);
+    expect((await one.services.db.query("SELECT user_id FROM pending_erasures WHERE user_id = $1", [u])).length).toBe(1);
+    // Meanwhile nothing of the user is served, from any instance.
+    expect((await two.call("GET", `/v1/users/${u}/status`, s.keys.agent)).json()).toMatchObject({ customer_status: "PROSPECT", ltv_usd: 0 });
+    expect((await two.call("GET", `/v1/users/${u}/memory`, s.keys.agent)).json().context).toEqual({});
+    const raw = await two.services.redis.client.get(two.services.redis.key("user", u, "status"));
+    expect(raw).toBeNull();
+    // The daily job (or a breaker closing, or the retry) completes it.
+    const { completePendingErasures } = await import("@hitl/core");
+    expect(await completePendingErasures({ db: two.services.db, redis: two.services.redis })).toBeGreaterThanOrEqual(1);
+    expect((await one.services.db.query("SELECT 1 FROM pending_erasures WHERE user_id = $1", [u])).length).toBe(0);
+    const retry = await one.call("DELETE", `/v1/users/${u}`, s.keys.admin);
+    expect(retry.status).toBe(200);
+  });
+
+  it("scrubs the id from free-form JSON: numbers, strings and substrings", async () => {
+    const a = s.app();
+    const u = "4815162342";
+    const op = await a.call("POST", "/v1/recovery/operations", s.keys.bot, { operation_type: "manual", metadata: { users: [4815162342, "4815162342"], note: `user ${u} recovered`, [u]: { n: 4815162342 } } });
+    const id = op.json().id;
+    await a.call("PATCH", `/v1/recovery/operations/${id}`, s.keys.bot, { error_details: { failed: `tg:${u}:x`, n: 4815162342 } });
+    expect((await a.call("DELETE", `/v1/users/${u}`, s.keys.admin)).status).toBe(200);
+    const [row] = await a.services.db.query<{ metadata: unknown; error_details: unknown }>("SELECT metadata, error_details FROM recovery_operations WHERE id = $1", [id]);
+    expect(JSON.stringify(row)).not.toContain(u);
+    expect(row!.metadata).toEqual({ users: ["[erased]", "[erased]"], note: "user [erased] recovered", "[erased]": { n: "[erased]" } });
+  });
+
+  it("costs two Redis calls whatever the size of the WAL and the keyspace; ids . and .. are refused everywhere", async () => {
+    const a = s.app();
+    const others = Array.from({ length: 2000 }, (_, i) => ({ user_id: `other${i % 50}`, text: "x", telegram_message_id: 10_000 + i }));
+    for (let i = 0; i < others.length; i += 100) await a.call("POST", "/v1/messages", s.keys.bot, { messages: others.slice(i, i + 100) });
+    const u = `e${randomUUID().slice(0, 8)}`;
+    await a.call("POST", "/v1/messages", s.keys.bot, { user_id: u, text: "mine", telegram_message_id: 1 });
+    const { countRoundTrips } = await import("./support/round-trips.js");
+    const rt = countRoundTrips(a.services);
+    try {
+      const r = await a.call("DELETE", `/v1/users/${u}`, s.keys.admin);
+      expect(r.status).toBe(200);
+      expect(r.json().deleted.wal_messages).toBe(1);
+      expect(rt.redis).toBe(2);
+    } finally { rt.restore(); }
+    for (const bad of [".", ".."]) {
+      expect((await a.call("POST", "/v1/messages", s.keys.bot, { user_id: bad, text: "x" })).status).toBe(400);
+    }
+  });
+});

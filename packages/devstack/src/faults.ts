@@ -17,6 +17,8 @@ export const FaultSpec = z.object({
   reset: z.boolean().optional(),
   /** The first request after `idleMs` without traffic waits `delayMs` (a Neon compute waking up). */
   coldStart: z.object({ idleMs: z.number().int().min(0), delayMs: z.number().int().min(0) }).optional(),
+  /** The next `skip` requests pass untouched, then the fault applies (a failure mid-sequence). */
+  skip: z.number().int().min(0).optional(),
   /** The fault clears itself after this long. */
   forMs: z.number().int().min(1).optional(),
 }).strict();
@@ -56,6 +58,10 @@ export class FaultSwitch {
   /** Applies latency and cold start, then says what to do with the request. */
   async before(): Promise<Verdict> {
     const spec = this.current();
+    if (spec.skip) {
+      spec.skip -= 1;
+      return { kind: "pass" };
+    }
     const now = Date.now();
     const idle = now - this.lastActivity;
     this.lastActivity = now;

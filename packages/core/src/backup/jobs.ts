@@ -3,6 +3,7 @@ import { createServices, type Services } from "../services.js";
 import { S3BlobStore } from "../storage/s3-blob.js";
 import { PoolDb } from "../db/pool-db.js";
 import { archiveOldPartitions } from "./archive.js";
+import { completePendingErasures } from "../gdpr/erase.js";
 import { backupPostgres } from "./pg-backup.js";
 import { backupRedis } from "./redis-backup.js";
 import { pruneBackups } from "./retention.js";
@@ -61,7 +62,10 @@ async function runJobOnce(name: JobName, ctx: JobContext): Promise<Record<string
       const pruned = await pruneBackups({ store, db: s.db, log: s.log }, "redis");
       return { status: "complete", id: out.manifest.id, verified: out.verified, keys: out.manifest.totals.rows, pruned: pruned.remove.length };
     }
-    case "archive":
-      return archiveOldPartitions(deps);
+    case "archive": {
+      // The daily job also finishes any erasure whose Redis part was interrupted.
+      const erasures = await completePendingErasures({ db: s.db, redis: s.redis });
+      return { ...(await archiveOldPartitions(deps)), pending_erasures_completed: erasures };
+    }
   }
 }

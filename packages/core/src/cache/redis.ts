@@ -31,6 +31,8 @@ export interface RedisGatewayOptions {
 export class RedisGateway {
   readonly client: Redis;
   readonly breaker: CircuitBreaker;
+  /** Run when the breaker closes again (e.g. finishing interrupted erasures). */
+  readonly recoveryHooks: (() => void)[] = [];
   /** Cache keys whose refresh failed while Redis was unreachable: dropped once it is back. */
   private readonly stale = new Set<string>();
   private static readonly MAX_STALE_KEYS = 10_000;
@@ -47,7 +49,10 @@ export class RedisGateway {
     // The client's requester (its one protected field for it) becomes ours; commands, options and
     // serialization stay the library's.
     (this.client as unknown as { client: Requester }).client = new UpstashTransport(opts);
-    this.breaker = storeBreaker("redis", opts.breaker, { ...opts, onClosed: () => void this.dropStale() });
+    this.breaker = storeBreaker("redis", opts.breaker, { ...opts, onClosed: () => {
+      void this.dropStale();
+      for (const hook of this.recoveryHooks) hook();
+    } });
   }
 
   /**

@@ -8,31 +8,36 @@ import type { UserHasher } from "./hash.js";
 import { USER_TABLES } from "./tables.js";
 
 export { USER_TABLES };
-/** Per-user cache keys (DESIGN.md). */
-const USER_KEY_SUFFIXES = ["ctx", "history", "status", "protocol", "processing"];
-const SCAN_COUNT = 1000;
-
+/** Per-user cache keys (DESIGN.md) and the user's WAL indexes. */
+const USER_KEY_SUFFIXES = ["ctx", "history", "status", "protocol", "processing", "wal", "dedupe"];
+/** How long cache writes stay refused for a user being erased (the erasure takes seconds). */
+const ERASING_TTL_SECONDS = 900;
 
 export interface ErasureResult {
   user_id: string;
   deleted: { postgres: Record<string, number>; redis_keys: number; wal_messages: number; archives_rewritten: number };
 }
 
-/** Removes the user's queued WAL messages (pending, in flight, dead-lettered) in one script. */
-const ERASE_WAL = `
-local prefix, user = ARGV[1], ARGV[2]
-local removed = 0
-local function mine(id) return redis.call('HGET', prefix .. id, 'user_id') == user end
-local function drop(id) redis.call('DEL', prefix .. id); removed = removed + 1 end
-for _, list in ipairs({KEYS[1], KEYS[3]}) do
-  for _, id in ipairs(redis.call('LRANGE', list, 0, -1)) do
-    if mine(id) then redis.call('LREM', list, 0, id); drop(id) end
-  end
+/**
+ * The user's Redis data in one script, its cost bounded by the user's own data (no scan of the
+ * WAL or the keyspace): first the `:erasing` mark that refuses cache writes for the user, then
+ * every message in the user's WAL index (hash deleted, lease dropped; an id left in the pending or
+ * dead list has no message and is skipped by claims), the dedupe keys in the user's index, and
+ * the user's fixed keys. KEYS[1] in-flight zset; ARGV: key prefix, user id, mark ttl, fixed keys.
+ * Returns {messages removed, keys removed}.
+ */
+const ERASE_REDIS = `
+local base, user = ARGV[1], ARGV[2]
+local userBase = base .. 'user:' .. user .. ':'
+redis.call('SET', userBase .. 'erasing', '1', 'EX', ARGV[3])
+local messages, keys = 0, 0
+for _, id in ipairs(redis.call('SMEMBERS', userBase .. 'wal')) do
+  messages = messages + redis.call('DEL', base .. 'wal:msg:' .. id)
+  redis.call('ZREM', KEYS[1], id)
 end
-for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  if mine(id) then redis.call('ZREM', KEYS[2], id); drop(id) end
-end
-return removed
+for _, key in ipairs(redis.call('SMEMBERS', userBase .. 'dedupe')) do keys = keys + redis.call('DEL', key) end
+for i = 4, #ARGV do keys = keys + redis.call('DEL', ARGV[i]) end
+return {messages, keys}
 `;
 
 /**
@@ -47,49 +52,64 @@ export function erasureStatements(hasher: UserHasher, userId: string, actor: str
     { text: "INSERT INTO erasures (user_hash, requested_by) VALUES ($1, $2) RETURNING id", params: [hash, actor] },
     ...USER_TABLES.map((t) => ({ text: count(`DELETE FROM ${t} WHERE user_id = $1`), params: [userId] })),
     { text: count(`UPDATE protocol_audit_log SET user_id = 'erased:' || (SELECT max(id) FROM erasures WHERE user_hash = $2), reason = NULL WHERE user_id = $1`), params: [userId, hash] },
-    { text: count(`UPDATE recovery_operations SET metadata = replace(metadata::text, to_json($1::text)::text, '"[erased]"')::jsonb,
-        error_details = replace(error_details::text, to_json($1::text)::text, '"[erased]"')::jsonb
-        WHERE strpos(metadata::text, to_json($1::text)::text) > 0 OR strpos(error_details::text, to_json($1::text)::text) > 0`), params: [userId] },
+    // The id wherever it appears in free-form JSON: strings and keys (substrings), numbers.
+    { text: count(`UPDATE recovery_operations SET metadata = hitl_scrub_json(metadata, $1), error_details = hitl_scrub_json(error_details, $1)
+        WHERE strpos(metadata::text, $1) > 0 OR strpos(error_details::text, $1) > 0`), params: [userId] },
+    // Kept until the Redis part is done (see completePendingErasures); deleted in the same request when it is.
+    { text: "INSERT INTO pending_erasures (user_id) VALUES ($1) ON CONFLICT DO NOTHING", params: [userId] },
   ];
 }
 
 /**
- * DELETE /v1/users/:id. The erasure is first recorded in the bucket (so any later restore re-applies
- * it), then Postgres (one transaction), Redis (the user's keys, dedupe keys and queued WAL
- * messages) and the archived objects that hold the user. Idempotent: a repeat answers zeros.
+ * DELETE /v1/users/:id, idempotent (a repeat answers zeros, and finishes what an interrupted one
+ * left). In order:
+ * 1. the erasure is recorded in the bucket (any later restore re-applies it; a record whose
+ *    erasure then fails is re-applied too, which is what was asked);
+ * 2. Redis: the user's queued messages, dedupe keys and cache keys, and a mark refusing cache
+ *    writes for the user. If Redis is unavailable this answers 503 with nothing erased.
+ * 3. Postgres, one transaction (with a pending-erasure row);
+ * 4. Redis again (whatever was queued or cached between 2 and 3); if that fails the answer is 503
+ *    and the pending row stays: the retry, any instance whose breaker closes, or the daily job
+ *    completes it. Nothing of the user can be cached meanwhile (the mark) or read from Postgres.
+ * 5. the archived objects that hold the user.
  */
 export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: UserHasher; storage?: BlobStore }, userId: string, actor: string): Promise<ErasureResult> {
   if (deps.storage) await recordErasure(deps.storage, deps.hasher.hash(userId), new Date(), actor);
+  const before = await eraseRedis(deps.redis, userId);
   const results = await deps.db.transaction(erasureStatements(deps.hasher, userId, actor));
   const postgres: Record<string, number> = {};
   USER_TABLES.forEach((t, i) => (postgres[t] = Number(results[i + 1]![0]!.n)));
   postgres.protocol_audit_log = Number(results[USER_TABLES.length + 1]![0]!.n);
   postgres.recovery_operations = Number(results[USER_TABLES.length + 2]![0]!.n);
-  const walMessages = await eraseWal(deps.redis, userId);
-  const redisKeys = await eraseKeys(deps.redis, userId);
+  const after = await eraseRedis(deps.redis, userId);
   const archives = deps.storage ? await eraseFromArchives(deps.db, deps.storage, deps.hasher, userId) : 0;
-  const counts = { postgres, redis_keys: redisKeys, wal_messages: walMessages, archives_rewritten: archives };
-  await deps.db.query("UPDATE erasures SET counts = $2::jsonb WHERE id = $1", [results[0]![0]!.id, JSON.stringify(counts)]);
+  const counts = { postgres, redis_keys: before.keys + after.keys, wal_messages: before.messages + after.messages, archives_rewritten: archives };
+  await deps.db.transaction([
+    { text: "UPDATE erasures SET counts = $2::jsonb WHERE id = $1", params: [results[0]![0]!.id, JSON.stringify(counts)] },
+    { text: "DELETE FROM pending_erasures WHERE user_id = $1", params: [userId] },
+  ]);
   return { user_id: userId, deleted: counts };
 }
 
-function eraseWal(redis: RedisGateway, userId: string): Promise<number> {
+async function eraseRedis(redis: RedisGateway, userId: string): Promise<{ messages: number; keys: number }> {
   const k = walKeys(redis);
-  return redis.run("gdpr.wal", (r) => r.eval<string[], number>(ERASE_WAL, [k.pending, k.inflight, k.dead], [k.msgPrefix, userId]));
+  const fixed = [...USER_KEY_SUFFIXES.map((s) => redis.key("user", userId, s)), redis.key("buffer", userId)];
+  const [messages, keys] = await redis.run("gdpr.redis", (r) => r.eval<string[], [number, number]>(ERASE_REDIS, [k.inflight],
+    [redis.key(""), userId, String(ERASING_TTL_SECONDS), ...fixed]));
+  return { messages, keys };
 }
 
-/** The fixed per-user keys, plus every key under user:{id}: and the WAL dedupe keys (SCAN, exact match). */
-async function eraseKeys(redis: RedisGateway, userId: string): Promise<number> {
-  const userPrefix = redis.key("user", userId, "");
-  const dedupePrefix = redis.key("wal", "dedupe", userId, "");
-  const keys = new Set([...USER_KEY_SUFFIXES.map((s) => userPrefix + s), redis.key("buffer", userId)]);
-  for (const [prefix, tail] of [[userPrefix, /^[a-z_]+$/], [dedupePrefix, /^\d+$/]] as const) {
-    let cursor = "0";
-    do {
-      const [next, found] = await redis.run("gdpr.scan", (r) => r.scan(cursor, { match: `${prefix}*`, count: SCAN_COUNT }));
-      cursor = String(next);
-      for (const key of found) if (tail.test(key.slice(prefix.length))) keys.add(key);
-    } while (cursor !== "0");
+/**
+ * Finishes erasures whose Redis part was interrupted (pending_erasures): run when a Redis breaker
+ * closes and by the daily job. Returns how many it completed.
+ */
+export async function completePendingErasures(deps: { db: Db; redis: RedisGateway }, limit = 100): Promise<number> {
+  const pending = await deps.db.query<{ user_id: string }>("SELECT user_id FROM pending_erasures ORDER BY created_at LIMIT $1", [limit]);
+  let done = 0;
+  for (const { user_id } of pending) {
+    await eraseRedis(deps.redis, user_id);
+    await deps.db.query("DELETE FROM pending_erasures WHERE user_id = $1", [user_id]);
+    done++;
   }
-  return redis.run("gdpr.del", (r) => r.del(...keys));
+  return done;
 }

@@ -15,9 +15,10 @@ export const CONTEXT_TTL_SECONDS = 30 * 24 * 3600;
 /**
  * The context cache holds `<version>#<envelope>`. Concurrent writers finish in any order, so a
  * write only lands when its Postgres version is newer than the cached one: the cache never goes
- * back to an older merge.
+ * back to an older merge. Nothing is cached for a user being erased (see ERASING_GUARD).
  */
 const SET_IF_NEWER = `
+if redis.call('EXISTS', (string.gsub(KEYS[1], ':[^:]*$', ':erasing'))) == 1 then return 0 end
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local v = tonumber(string.match(cur, '^(%d+)#'))

@@ -58,7 +58,10 @@ export async function ingestMessages(deps: IngestDeps, body: IngestBody, now = n
       const k = walKeys(deps.redis);
       await cacheProtocols(deps.redis, q.protocols, (p) => silenced.forEach((m, i) => {
         const id = dedupeId(m);
-        if (id !== undefined && q.results[i]!.status === "quarantined") p.set(k.dedupe(m.user_id, id), q.results[i]!.message_id, { nx: true, ex: DEDUPE_TTL_SECONDS });
+        if (id === undefined || q.results[i]!.status !== "quarantined") return;
+        p.set(k.dedupe(m.user_id, id), q.results[i]!.message_id, { nx: true, ex: DEDUPE_TTL_SECONDS });
+        p.sadd(k.userDedupe(m.user_id), k.dedupe(m.user_id, id));
+        p.expire(k.userDedupe(m.user_id), DEDUPE_TTL_SECONDS);
       }));
     }
     const second = await deps.wal.enqueue(free, { checkProtocol: false, now: now.getTime() });

@@ -16,5 +16,8 @@ export function walKeys(redis: RedisGateway) {
     msgPrefix: redis.key("wal", "msg", ""),
     msg: (id: string) => redis.key("wal", "msg", id),
     dedupe: (userId: string, dedupeId: string) => redis.key("wal", "dedupe", userId, dedupeId),
+    /** Per-user indexes (set by the scripts): the user's WAL message ids and dedupe keys. */
+    userWal: (userId: string) => redis.key("user", userId, "wal"),
+    userDedupe: (userId: string) => redis.key("user", userId, "dedupe"),
   };
 }

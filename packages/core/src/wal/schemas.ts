@@ -1,7 +1,9 @@
 import { z } from "zod";
 
 /** User ids: 1..64 chars of [A-Za-z0-9_.:-] (API.md). */
-export const UserId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must be 1..64 chars of [A-Za-z0-9_.:-]");
+/** `.` and `..` are excluded everywhere: as a path segment they cannot reach /v1/users/{id} routes. */
+export const UserId = z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, "must be 1..64 chars of [A-Za-z0-9_.:-]")
+  .refine((s) => s !== "." && s !== "..", "must not be . or ..");
 /** An ISO timestamp with offset, between 1970 and 9999 (a year-0 date cannot be stored anywhere downstream). */
 export const IsoDateTime = z.iso.datetime({ offset: true }).refine((s) => {
   const t = Date.parse(s);

@@ -29,6 +29,9 @@ local ttl = tonumber(ARGV[2])
 local checkProtocol = ARGV[3] == '1'
 local out = {}
 local n = (#ARGV - 3) / 8
+-- The key prefix, from KEYS[1] (<prefix>wal:pending): per-user indexes live at <prefix>user:<id>:wal
+-- (message ids) and :dedupe (dedupe keys), so an erasure touches only the user's own keys.
+local base = string.sub(KEYS[1], 1, #KEYS[1] - #'wal:pending')
 if checkProtocol then
   -- A duplicate is a duplicate wherever the first went (queue or quarantine: both set the key).
   local known = {}
@@ -56,9 +59,13 @@ for i = 0, n - 1 do
       status = 'duplicate:' .. existing
     elseif not existing then
       redis.call('SET', dedupeKey, id, 'EX', ttl)
+      local index = base .. 'user:' .. ARGV[a + 1] .. ':dedupe'
+      redis.call('SADD', index, dedupeKey)
+      redis.call('EXPIRE', index, ttl)
     end
   end
   if status == 'queued' and redis.call('EXISTS', msgKey) == 0 then
+    redis.call('SADD', base .. 'user:' .. ARGV[a + 1] .. ':wal', id)
     redis.call('HSET', msgKey, 'id', id, 'user_id', ARGV[a + 1], 'text', ARGV[a + 2], 'chat_id', ARGV[a + 3],
       'telegram_message_id', ARGV[a + 4], 'telegram_date', ARGV[a + 5], 'received_at', ARGV[a + 6],
       'enqueued_at', now, 'attempts', 0)
@@ -146,6 +153,8 @@ for i = 3, #ARGV, 2 do
   local current = redis.call('HGET', key, 'lease_token')
   if current and current ~= '' and current == token then
     redis.call('ZREM', KEYS[2], id)
+    local base = string.sub(prefix, 1, #prefix - #'wal:msg:')
+    redis.call('SREM', base .. 'user:' .. redis.call('HGET', key, 'user_id') .. ':wal', id)
     redis.call('DEL', key)
     redis.call('SET', prefix .. id .. ':acked', token, 'EX', ttl)
     acked = acked + 1
