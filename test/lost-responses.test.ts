@@ -250,3 +250,58 @@ describe("erasure under a Redis failure", () => {
     }
   });
 });
+
+describe("every other write route, its response lost, then retried", () => {
+  it("answers the retry as documented and applies nothing twice", async () => {
+    const one = s.app();
+    const two = s.app();
+    const u = `w${randomUUID().slice(0, 8)}`;
+    const ok = async (r: Promise<Awaited<ReturnType<App["call"]>>>) => { const x = await r; expect(x.status, x.text).toBeLessThan(300); return x.json(); };
+    // Set-up: an interaction approved and in the outbox, a quarantined message, a claimed WAL message, an operation.
+    const interaction = (await ok(one.call("POST", "/v1/interactions", s.keys.agent, interactionBody({ user_id: u })))).id;
+    const pendingReview = (await ok(one.call("POST", "/v1/interactions", s.keys.agent, interactionBody({ user_id: u })))).id;
+    await ok(one.call("POST", `/v1/reviews/${interaction}/approve`, s.keys.reviewer, approveBody()));
+    let outboxItem: { interaction_id: string; lease_token: string } | undefined;
+    while (!outboxItem) {
+      const items = (await ok(one.call("POST", "/v1/outbox/claim", s.keys.bot, { max: 50 }))).items as { interaction_id: string; lease_token: string }[];
+      expect(items.length).toBeGreaterThan(0);
+      outboxItem = items.find((i) => i.interaction_id === interaction);
+    }
+    await ok(one.call("PUT", `/v1/users/${u}q/protocol`, s.keys.reviewer, { status: "ACTIVE" }));
+    const q1 = (await ok(one.call("POST", "/v1/messages", s.keys.bot, { user_id: `${u}q`, text: "q1", telegram_message_id: 1 }))).items[0].message_id;
+    const q2 = (await ok(one.call("POST", "/v1/messages", s.keys.bot, { user_id: `${u}q`, text: "q2", telegram_message_id: 2 }))).items[0].message_id;
+    while ((await one.call("POST", "/v1/messages/claim", s.keys.agent, { max: 100 })).json().items.length) { /* drain */ }
+    await ok(one.call("PUT", `/v1/users/${u}/protocol`, s.keys.reviewer, { status: "INACTIVE" }));
+    await ok(one.call("POST", "/v1/messages", s.keys.bot, { user_id: u, text: "w", telegram_message_id: 3 }));
+    const claimed = (await ok(one.call("POST", "/v1/messages/claim", s.keys.agent, { max: 1 }))).items[0];
+    const op = (await ok(one.call("POST", "/v1/recovery/operations", s.keys.bot, { operation_type: "manual" }))).id;
+
+    // The store's answer to the route's write is the one lost (`skip`: calls before it pass).
+    const cases: [string, "redis" | "postgres", string, string, string, unknown, number, number?][] = [
+      ["nickname", "postgres", "PUT", `/v1/users/${u}/nickname`, s.keys.reviewer, { nickname: "N" }, 200],
+      ["context", "postgres", "PATCH", `/v1/users/${u}/memory/context`, s.keys.agent, { updates: { name: "W" } }, 200],
+      ["operation", "postgres", "PATCH", `/v1/recovery/operations/${op}`, s.keys.bot, { status: "completed", messages_recovered: 3 }, 200],
+      ["notes", "postgres", "PATCH", `/v1/interactions/${interaction}/notes`, s.keys.reviewer, { reviewer_notes: "n" }, 200],
+      ["review start", "postgres", "POST", `/v1/reviews/${pendingReview}/start`, s.keys.reviewer, {}, 200],
+      ["ack", "redis", "POST", "/v1/messages/ack", s.keys.agent, { items: [{ message_id: claimed.message_id, lease_token: claimed.lease_token }] }, 200],
+      ["sent", "postgres", "POST", `/v1/outbox/${interaction}/sent`, s.keys.bot, { lease_token: outboxItem.lease_token }, 200],
+      // A repeat of an action that completed: a quarantine message processed or deleted once answers 409 / 404.
+      ["quarantine process", "postgres", "POST", `/v1/quarantine/${q1}/process`, s.keys.reviewer, {}, 409, 1],
+      ["quarantine delete", "postgres", "DELETE", `/v1/quarantine/${q2}`, s.keys.reviewer, undefined, 404],
+    ];
+    for (const [name, store, method, path, key, body, retryStatus, skip] of cases) {
+      const faults = store === "redis" ? s.stack.bridge.faults : s.stack.proxy.faults;
+      faults.set({ reset: true, skip });
+      let first;
+      // A fresh instance each time: one whose breaker opened after earlier cases would not even send it.
+      try { first = await s.app().call(method, path, key, body); } finally { faults.clear(); }
+      expect(first.status, `${name}: ${first.text}`).toBe(503);
+      const retried = await two.call(method, path, key, body);
+      expect(retried.status, `${name} retried: ${retried.text}`).toBe(retryStatus);
+    }
+    expect((await ok(two.call("POST", `/v1/outbox/${interaction}/sent`, s.keys.bot, { lease_token: outboxItem.lease_token }))).already_sent).toBe(true);
+    expect(await one.services.db.query("SELECT count(*)::int AS n FROM memory_messages WHERE user_id = $1 AND role = 'assistant'", [u])).toEqual([{ n: 1 }]);
+    const stats = (await ok(two.call("GET", "/v1/messages/stats", s.keys.agent)));
+    expect(stats.pending).toBeGreaterThanOrEqual(1); // q1 re-queued once
+  }, 60_000);
+});

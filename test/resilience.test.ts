@@ -247,3 +247,19 @@ describe("the bulk jobs' WebSocket pool", () => {
     }
   });
 });
+
+describe("the rate limiter under a Redis stall", () => {
+  it("fails open within the Redis deadline (it used to add 5 s to every request)", async () => {
+    const a = s.app({ RATE_LIMIT_REQUESTS: "100", REDIS_TIMEOUT_MS: "250" });
+    s.stack.bridge.faults.set({ hang: true });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const r = await a.call("GET", "/v1/edit-taxonomy", s.keys.agent);
+        expect(r.status).toBe(200);
+        expect(r.ms).toBeLessThan(250 + 500);
+      }
+    } finally {
+      s.stack.bridge.faults.clear();
+    }
+  });
+});
