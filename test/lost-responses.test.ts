@@ -305,3 +305,34 @@ describe("every other write route, its response lost, then retried", () => {
     expect(stats.pending).toBeGreaterThanOrEqual(1); // q1 re-queued once
   }, 60_000);
 });
+
+describe("review and outbox claims whose response was lost", () => {
+  it("answer the same item to a retry with the same Idempotency-Key", async () => {
+    const one = s.app();
+    const two = s.app();
+    const u = `rc${randomUUID().slice(0, 8)}`;
+    // Drain both queues, then one pending review and one approved reply of our own.
+    while ((await one.call("POST", "/v1/reviews/claim", s.keys.admin, {})).status === 200) { /* drain */ }
+    while ((await one.call("POST", "/v1/outbox/claim", s.keys.bot, { max: 50 })).json().items.length) { /* drain */ }
+    const a = (await one.call("POST", "/v1/interactions", s.keys.agent, interactionBody({ user_id: u, priority_score: 1 }))).json().id;
+    const b = (await one.call("POST", "/v1/interactions", s.keys.agent, interactionBody({ user_id: u, priority_score: 0.9 }))).json().id;
+    expect((await one.call("POST", `/v1/reviews/${b}/approve`, s.keys.admin, approveBody())).status).toBe(200);
+    for (const [path, key, body, idOf] of [
+      ["/v1/reviews/claim", s.keys.reviewer, {}, (r: any) => r.id],
+      ["/v1/outbox/claim", s.keys.bot, { max: 5 }, (r: any) => r.items.map((i: any) => `${i.interaction_id}/${i.lease_token}`).join()],
+    ] as const) {
+      const idem = { "idempotency-key": randomUUID() };
+      s.stack.proxy.faults.set({ reset: true });
+      try {
+        expect((await s.app().call("POST", path, key, body, undefined, idem)).status).toBe(503);
+      } finally {
+        s.stack.proxy.faults.clear();
+      }
+      const first = await two.call("POST", path, key, body, undefined, idem);
+      const again = await one.call("POST", path, key, body, undefined, idem);
+      expect(first.status, first.text).toBe(200);
+      expect(idOf(again.json())).toBe(idOf(first.json()));
+      expect(String(idOf(first.json()))).toContain(path.includes("reviews") ? a : b);
+    }
+  });
+});

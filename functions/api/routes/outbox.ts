@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { IsoDateTime, claimOutbox, markSent } from "@hitl/core";
+import { requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 import { IdParam } from "./interactions.js";
@@ -29,7 +30,8 @@ export function outboxRoutes() {
   return createOpenApiApp()
     .openapi(claim, async (c) => {
       const b = c.req.valid("json");
-      return c.json({ items: await claimOutbox(c.get("services").db, b.max, b.lease_seconds) }, 200);
+      const key = requestKey(c);
+      return c.json({ items: await claimOutbox(c.get("services").db, b.max, b.lease_seconds, key && `${c.get("principal")!.id}:${key}`) }, 200);
     })
     .openapi(sent, async (c) => {
       const s = c.get("services");

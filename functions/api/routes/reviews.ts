@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { ApproveBody, ClaimReviewBody, Interaction, ListReviewsQuery, RejectBody, listPendingReviews } from "@hitl/core";
+import { requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 import { IdParam } from "./interactions.js";
@@ -40,7 +41,7 @@ export function reviewRoutes() {
   return createOpenApiApp()
     .openapi(list, async (c) => c.json(await listPendingReviews(c.get("services").db, c.req.valid("query")), 200))
     .openapi(claim, async (c) => {
-      const item = await c.get("services").reviews.claim(reviewer(c), c.req.valid("json").lease_seconds);
+      const item = await c.get("services").reviews.claim(reviewer(c), c.req.valid("json").lease_seconds, requestKey(c));
       return item ? c.json(item, 200) : c.body(null, 204);
     })
     .openapi(start, async (c) => c.json(await c.get("services").reviews.start(c.req.valid("param").id, reviewer(c), c.req.valid("json").lease_seconds), 200))

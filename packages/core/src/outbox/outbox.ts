@@ -15,16 +15,26 @@ export interface OutboxItem {
 
 export interface OutboxDeps { db: Db; redis: RedisGateway; log?: Logger; metrics?: Metrics }
 
-/** Approved, unsent replies, oldest approval first, leased to the caller (SKIP LOCKED). */
-export async function claimOutbox(db: Db, max: number, leaseSeconds: number): Promise<OutboxItem[]> {
+/**
+ * Approved, unsent replies, oldest approval first, leased to the caller (SKIP LOCKED). With a
+ * claim key (the caller's Idempotency-Key), a repeat answers the items the first claim leased
+ * while their leases live, instead of leasing more.
+ */
+export async function claimOutbox(db: Db, max: number, leaseSeconds: number, claimKey?: string): Promise<OutboxItem[]> {
   const rows = await db.query(`
-    UPDATE interactions i SET outbox_lease_token = gen_random_uuid(), outbox_lease_expires_at = now() + make_interval(secs => $2)
-    FROM (SELECT id AS c_id, created_at AS c_created FROM interactions
-          WHERE review_status = 'approved' AND messages_sent_at IS NULL
-            AND (outbox_lease_expires_at IS NULL OR outbox_lease_expires_at < now())
-          ORDER BY review_completed_at ASC, id LIMIT $1 FOR UPDATE SKIP LOCKED) c
-    WHERE i.id = c.c_id AND i.created_at = c.c_created
-    RETURNING i.id, i.user_id, i.chat_id, i.final_bubbles, i.outbox_lease_token, i.review_completed_at`, [max, leaseSeconds]);
+    WITH prior AS (
+      SELECT id, user_id, chat_id, final_bubbles, outbox_lease_token, review_completed_at FROM interactions
+      WHERE $3::text IS NOT NULL AND outbox_claim_key = $3 AND messages_sent_at IS NULL AND outbox_lease_expires_at > now()),
+    upd AS (
+      UPDATE interactions i SET outbox_lease_token = gen_random_uuid(), outbox_lease_expires_at = now() + make_interval(secs => $2),
+        outbox_claim_key = $3
+      FROM (SELECT id AS c_id, created_at AS c_created FROM interactions
+            WHERE review_status = 'approved' AND messages_sent_at IS NULL
+              AND (outbox_lease_expires_at IS NULL OR outbox_lease_expires_at < now())
+            ORDER BY review_completed_at ASC, id LIMIT $1 FOR UPDATE SKIP LOCKED) c
+      WHERE i.id = c.c_id AND i.created_at = c.c_created AND NOT EXISTS (SELECT 1 FROM prior)
+      RETURNING i.id, i.user_id, i.chat_id, i.final_bubbles, i.outbox_lease_token, i.review_completed_at)
+    SELECT * FROM prior UNION ALL SELECT * FROM upd`, [max, leaseSeconds, claimKey ?? null]);
   return rows
     .sort((a, b) => +new Date(a.review_completed_at as string) - +new Date(b.review_completed_at as string))
     .map((r) => ({

@@ -51,16 +51,24 @@ export class ReviewLifecycle {
     throw new ConflictError(`cannot ${action}: the review is ${now}${now === "reviewing" ? " by another reviewer" : ""}`, { review_status: now });
   }
 
-  /** The highest-priority available item, leased to `reviewer` (FOR UPDATE SKIP LOCKED). */
-  async claim(reviewer: string, leaseSeconds: number): Promise<Interaction | null> {
+  /**
+   * The highest-priority available item, leased to `reviewer` (FOR UPDATE SKIP LOCKED). With a
+   * claim key (the caller's Idempotency-Key), a repeat answers the item the first claim leased.
+   */
+  async claim(reviewer: string, leaseSeconds: number, claimKey?: string): Promise<Interaction | null> {
     const [row] = await this.db.query(`
-      UPDATE interactions i SET review_status = 'reviewing', reviewer_id = $1, review_started_at = now(),
-        review_lease_expires_at = now() + make_interval(secs => $2)
-      FROM (SELECT id AS c_id, created_at AS c_created FROM interactions
-            WHERE review_status = 'pending' OR (review_status = 'reviewing' AND review_lease_expires_at < now())
-            ORDER BY priority_score DESC, created_at ASC, id LIMIT 1 FOR UPDATE SKIP LOCKED) c
-      WHERE i.id = c.c_id AND i.created_at = c.c_created
-      ${RETURNING}`, [reviewer, leaseSeconds]);
+      WITH prior AS (
+        SELECT ${INTERACTION_COLUMNS} FROM interactions
+        WHERE $3::text IS NOT NULL AND review_claim_key = $3 AND reviewer_id = $1 AND review_status = 'reviewing' LIMIT 1),
+      upd AS (
+        UPDATE interactions i SET review_status = 'reviewing', reviewer_id = $1, review_started_at = now(),
+          review_lease_expires_at = now() + make_interval(secs => $2), review_claim_key = $3
+        FROM (SELECT id AS c_id, created_at AS c_created FROM interactions
+              WHERE review_status = 'pending' OR (review_status = 'reviewing' AND review_lease_expires_at < now())
+              ORDER BY priority_score DESC, created_at ASC, id LIMIT 1 FOR UPDATE SKIP LOCKED) c
+        WHERE i.id = c.c_id AND i.created_at = c.c_created AND NOT EXISTS (SELECT 1 FROM prior)
+        ${RETURNING})
+      SELECT * FROM prior UNION ALL SELECT * FROM upd`, [reviewer, leaseSeconds, claimKey ?? null]);
     if (!row) return null;
     this.metrics?.reviewTransitions.inc({ to: "reviewing" });
     return interactionFromRow(row);
