@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { Redis } from "@upstash/redis";
 import { generateKey, type Scope } from "@hitl/core";
-import { freePort } from "@hitl/devstack";
+import { effectiveDataDir, freePort } from "@hitl/devstack";
 import type { StackFile } from "../scripts/local-env.js";
 
 export interface BenchEnv {
@@ -42,6 +42,8 @@ export async function startBenchEnv(extraEnv: Record<string, string> = {}): Prom
     async stop() {
       await new Promise<void>((r) => { child.once("exit", () => r()); child.kill("SIGINT"); });
       await rm(dir, { recursive: true, force: true });
+      // Run as root, the cluster lives under the temp dir rather than in DATA_DIR.
+      await rm(effectiveDataDir(path.join(dir, "postgres")), { recursive: true, force: true });
     },
   };
 }

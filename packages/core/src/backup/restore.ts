@@ -1,5 +1,5 @@
 import type { Redis } from "@upstash/redis";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createGunzip } from "node:zlib";
@@ -44,8 +44,12 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
   for (const t of await listTables(db)) if ((await db.query(`SELECT 1 FROM ${quoteIdent(t.name)} LIMIT 1`)).length) nonEmpty.push(t.name);
   if (nonEmpty.length && !opts.confirmOverwrite) throw new RestoreRefusedError(`target database is not empty (${nonEmpty.join(", ")}); pass the confirmation flag to overwrite it`);
   const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-restore-schema-"));
-  for (const o of m.schema_objects ?? []) await writeFile(path.join(dir, path.basename(o.key)), (await store.get(o.key))!);
-  await migrate(opts.databaseUrl, { dir });
+  try {
+    for (const o of m.schema_objects ?? []) await writeFile(path.join(dir, path.basename(o.key)), (await store.get(o.key))!);
+    await migrate(opts.databaseUrl, { dir });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
   const tables = new Map((await listTables(db)).map((t) => [t.name, t]));
   // The set holds every table's rows, seed data included: start from empty tables.
   await db.query(`TRUNCATE ${[...tables.keys()].map(quoteIdent).join(", ")}`);
