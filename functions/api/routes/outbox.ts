@@ -10,7 +10,7 @@ const ClaimBody = z.object({
   lease_seconds: z.number().int().min(5).max(600).default(120),
 }).strict();
 const SentBody = z.object({ lease_token: z.string().min(1).max(64), sent_at: IsoDateTime.optional() }).strict();
-const Item = z.object({ interaction_id: z.string(), user_id: z.string(), chat_id: z.number().nullable(), final_bubbles: z.array(z.string()), lease_token: z.string() });
+const Item = z.object({ interaction_id: z.string(), user_id: z.string(), chat_id: z.union([z.number(), z.string()]).nullable(), final_bubbles: z.array(z.string()), lease_token: z.string() });
 
 const claim = securedRoute(["bot"], {
   method: "post", path: "/v1/outbox/claim", tags: ["outbox"], summary: "Claim approved, unsent replies (oldest approval first)",

@@ -1,3 +1,4 @@
+import { chatIdFromStore } from "../wal/schemas.js";
 import type { Interaction } from "./schemas.js";
 
 /** Every column the API returns, with money as float8 so it arrives as a JSON number. */
@@ -10,7 +11,7 @@ export const INTERACTION_COLUMNS = `id, message_id, user_id, chat_id, conversati
 
 const DATE_FIELDS = ["user_message_timestamp", "review_started_at", "review_lease_expires_at", "review_completed_at",
   "messages_sent_at", "telegram_date", "created_at", "updated_at"] as const;
-const BIGINT_FIELDS = ["chat_id", "telegram_message_id"] as const;
+const BIGINT_FIELDS = ["telegram_message_id"] as const;
 
 const toIso = (v: unknown) => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
 
@@ -19,6 +20,7 @@ export function interactionFromRow(row: Record<string, unknown>): Interaction {
   const out: Record<string, unknown> = { ...row };
   for (const f of DATE_FIELDS) out[f] = toIso(row[f]);
   for (const f of BIGINT_FIELDS) out[f] = row[f] === null || row[f] === undefined ? null : Number(row[f]);
+  out.chat_id = chatIdFromStore(row.chat_id);
   for (const f of ["llm1_cost_usd", "llm2_cost_usd", "total_cost_usd"] as const) out[f] = row[f] === null || row[f] === undefined ? (f === "total_cost_usd" ? 0 : null) : Number(row[f]);
   out.llm2_bubbles = row.llm2_bubbles ?? [];
   out.constitution_flags = row.constitution_flags ?? [];

@@ -1,6 +1,6 @@
 import { boundedJson, JSON_LIMITS } from "../validation/json-bounds.js";
 import { z } from "zod";
-import { IsoDateTime, TelegramId, UserId } from "../wal/schemas.js";
+import { ChatId, IsoDateTime, TelegramId, UserId } from "../wal/schemas.js";
 
 export const InteractionId = z.uuid();
 const Money = z.number().min(0).max(1000);
@@ -9,7 +9,7 @@ const Bubble = z.string().min(1).max(500);
 export const CreateInteractionBody = z.object({
   message_id: z.string().min(1).max(64).refine((s) => !s.startsWith("idempotency:"), "must not start with idempotency: (reserved)").optional(),
   user_id: UserId,
-  chat_id: TelegramId.optional(),
+  chat_id: ChatId.optional(),
   user_message: z.string().min(1).max(4000),
   user_message_timestamp: IsoDateTime,
   llm1_raw_response: z.string().max(20_000),
@@ -34,7 +34,7 @@ export const NotesBody = z.object({ reviewer_notes: z.string().max(1000) }).stri
 export const ReviewStatus = z.enum(["pending", "reviewing", "approved", "rejected"]);
 
 export const Interaction = z.object({
-  id: z.string(), message_id: z.string().nullable(), user_id: z.string(), chat_id: z.number().nullable(),
+  id: z.string(), message_id: z.string().nullable(), user_id: z.string(), chat_id: z.union([z.number(), z.string()]).nullable(),
   conversation_id: z.string(), user_message: z.string(), user_message_timestamp: z.string(),
   llm1_raw_response: z.string().nullable(), llm1_model: z.string().nullable(), llm2_model: z.string().nullable(),
   llm1_cost_usd: z.number().nullable(), llm2_cost_usd: z.number().nullable(), total_cost_usd: z.number(),

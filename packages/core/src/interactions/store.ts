@@ -1,6 +1,7 @@
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
-import { NotFoundError } from "../errors.js";
+import { NotFoundError, UnavailableError } from "../errors.js";
+import { walKeys } from "../wal/keys.js";
 import type { Logger } from "../log.js";
 import { appendToHistoryCacheSafely } from "../memory/history.js";
 import { INTERACTION_COLUMNS, interactionFromRow } from "./row.js";
@@ -29,7 +30,7 @@ WITH k AS (
     llm1_raw_response, llm1_model, llm2_model, llm1_cost_usd, llm2_cost_usd, llm2_bubbles, constitution_risk_score,
     constitution_flags, constitution_recommendation, priority_score, telegram_message_id, telegram_date,
     is_recovered_message, cta_data, customer_status)
-  SELECT newid.id, $1::text, $2::text, $3::bigint, $2::text || '_' || to_char($5::timestamptz AT TIME ZONE 'UTC', 'YYYYMMDD'), $4::text, $5::timestamptz,
+  SELECT newid.id, $1::text, $2::text, $3::text, $2::text || '_' || to_char($5::timestamptz AT TIME ZONE 'UTC', 'YYYYMMDD'), $4::text, $5::timestamptz,
     $6::text, $7::text, $8::text, $9::numeric, $10::numeric, $11::text[], $12::float8, $13::text[], $14::text,
     coalesce($15::float8, least(1, 0.5 + 0.3 * $12::float8 + CASE WHEN EXISTS (SELECT 1 FROM user_memory m WHERE m.user_id = $2::text AND m.context ? 'name') THEN 0.1 ELSE 0 END)),
     $16::bigint, $17::timestamptz, coalesce($18::boolean, false), $19::jsonb,
@@ -54,7 +55,10 @@ export interface CreateResult {
  */
 export async function createInteraction(deps: InteractionDeps, b: CreateInteractionBody, requestKey?: string): Promise<CreateResult> {
   const dedupeKey = b.message_id ?? (requestKey ? `idempotency:${requestKey}` : null);
-  const params = [b.message_id ?? null, b.user_id, b.chat_id ?? null, b.user_message, b.user_message_timestamp,
+  // The chat the message came from travels with it: omitted here, it is read from the WAL message
+  // (one more Redis round trip, only then; an agent that sends the chat_id from its claim saves it).
+  const chatId = b.chat_id ?? (b.message_id ? await walChatId(deps.redis, b.message_id) : undefined);
+  const params = [b.message_id ?? null, b.user_id, chatId === undefined || chatId === null ? null : String(chatId), b.user_message, b.user_message_timestamp,
     b.llm1_raw_response, b.llm1_model ?? null, b.llm2_model ?? null, b.llm1_cost_usd ?? null, b.llm2_cost_usd ?? null,
     b.llm2_bubbles, b.constitution_risk_score, b.constitution_flags, b.constitution_recommendation, b.priority_score ?? null,
     b.telegram_message_id ?? null, b.telegram_date ?? null, b.is_recovered_message ?? null,
@@ -74,6 +78,17 @@ export async function createInteraction(deps: InteractionDeps, b: CreateInteract
     return { id, created: true };
   }
   return { id, created: false };
+}
+
+/** The chat id a WAL message came with (while the message is queued or in flight), if any. */
+async function walChatId(redis: RedisGateway, messageId: string): Promise<string | undefined> {
+  try {
+    const v = await redis.run("wal.chat", (r) => r.hget<string>(walKeys(redis).msg(messageId), "chat_id"));
+    return v ? v : undefined;
+  } catch (e) {
+    if (e instanceof UnavailableError) return undefined; // the interaction is still stored; its chat unknown
+    throw e;
+  }
 }
 
 export async function getInteraction(db: Db, id: string): Promise<Interaction> {

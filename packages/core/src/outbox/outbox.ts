@@ -1,3 +1,4 @@
+import { chatIdFromStore } from "../wal/schemas.js";
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import { ConflictError, NotFoundError } from "../errors.js";
@@ -8,7 +9,7 @@ import { appendToHistoryCacheSafely } from "../memory/history.js";
 export interface OutboxItem {
   interaction_id: string;
   user_id: string;
-  chat_id: number | null;
+  chat_id: number | string | null;
   final_bubbles: string[];
   lease_token: string;
 }
@@ -38,7 +39,7 @@ export async function claimOutbox(db: Db, max: number, leaseSeconds: number, cla
   return rows
     .sort((a, b) => +new Date(a.review_completed_at as string) - +new Date(b.review_completed_at as string))
     .map((r) => ({
-      interaction_id: String(r.id), user_id: String(r.user_id), chat_id: r.chat_id === null ? null : Number(r.chat_id),
+      interaction_id: String(r.id), user_id: String(r.user_id), chat_id: chatIdFromStore(r.chat_id),
       final_bubbles: (r.final_bubbles as string[]) ?? [], lease_token: String(r.outbox_lease_token),
     }));
 }

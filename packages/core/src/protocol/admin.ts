@@ -1,3 +1,4 @@
+import { chatIdFromStore } from "../wal/schemas.js";
 import { z } from "zod";
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
@@ -39,7 +40,7 @@ export async function listQuarantine(db: Db, q: z.infer<typeof QuarantineQuery>)
   const last = page[page.length - 1];
   return {
     items: page.map(({ id: _id, cursor_at: _c, ...r }) => ({
-      ...r, chat_id: r.chat_id === null ? null : Number(r.chat_id), telegram_message_id: r.telegram_message_id === null ? null : Number(r.telegram_message_id),
+      ...r, chat_id: chatIdFromStore(r.chat_id), telegram_message_id: r.telegram_message_id === null ? null : Number(r.telegram_message_id),
     })),
     next_cursor: more && last ? encodeCursor([String(last.cursor_at), String(last.id)]) : null,
   };
@@ -57,7 +58,7 @@ export async function processQuarantined(deps: QuarantineDeps, messageIds: strin
   const open = rows.filter((r) => !r.processed);
   await deps.wal.enqueue(open.map((r) => ({
     message_id: String(r.message_id), user_id: String(r.user_id), text: String(r.message_text),
-    chat_id: r.chat_id === null ? undefined : Number(r.chat_id),
+    chat_id: chatIdFromStore(r.chat_id) ?? undefined,
     telegram_message_id: r.telegram_message_id === null ? undefined : Number(r.telegram_message_id),
     telegram_date: r.telegram_date ? new Date(r.telegram_date as string).toISOString() : undefined,
     received_at: new Date(r.received_at as string).toISOString(),

@@ -5,7 +5,7 @@ export interface QuarantineInput {
   message_id: string;
   user_id: string;
   text: string;
-  chat_id?: number;
+  chat_id?: number | string;
   telegram_message_id?: number;
   telegram_date?: string;
   received_at: string;
@@ -26,7 +26,7 @@ export async function quarantineMessages(db: Db, messages: QuarantineInput[]): P
   if (messages.length === 0) return { results: [], protocols: [] };
   const [rows, protocolRows] = await db.transaction([{
     text: `WITH input AS (
-        SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(ord int, message_id text, user_id text, text text, chat_id bigint,
+        SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(ord int, message_id text, user_id text, text text, chat_id text,
           telegram_message_id bigint, telegram_date timestamptz, received_at timestamptz)),
       ins AS (
         INSERT INTO quarantine_messages (message_id, user_id, message_text, chat_id, telegram_message_id, telegram_date, received_at, expires_at)

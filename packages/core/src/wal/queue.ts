@@ -1,3 +1,4 @@
+import { chatIdFromStore } from "./schemas.js";
 import { randomUUID } from "node:crypto";
 import type { RedisGateway } from "../cache/redis.js";
 import type { Metrics } from "../metrics/registry.js";
@@ -64,7 +65,7 @@ export class WalQueue {
       const f = flat.slice(i, i + 9).map(String);
       items.push({
         message_id: f[0]!, lease_token: f[1]!, attempts: Number(f[2]), user_id: f[3]!, text: f[4]!,
-        chat_id: numOrNull(f[5]!), telegram_message_id: numOrNull(f[6]!), telegram_date: orNull(f[7]!), received_at: f[8]!,
+        chat_id: chatIdFromStore(f[5]!), telegram_message_id: numOrNull(f[6]!), telegram_date: orNull(f[7]!), received_at: f[8]!,
       });
     }
     this.metrics?.walClaims.inc(items.length);

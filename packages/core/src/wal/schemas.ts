@@ -13,6 +13,11 @@ export const IsoDateTime = z.iso.datetime({ offset: true }).refine((s) => {
 export const WalMessageId = z.uuid();
 /** Telegram ids fit in 53 bits. */
 export const TelegramId = z.number().int().safe();
+/** Telegram's chat_id: "Integer or String" (a numeric id, or @channelusername). */
+export const ChatId = z.union([TelegramId, z.string().regex(/^@[A-Za-z][A-Za-z0-9_]{3,31}$/, "must be a numeric id or @channelusername")]);
+/** A stored chat id (text) as the API answers it: numeric ids as numbers. */
+export const chatIdFromStore = (v: unknown): number | string | null =>
+  v === null || v === undefined || v === "" ? null : /^-?\d+$/.test(String(v)) ? Number(v) : String(v);
 
 export const MAX_TEXT_CHARS = 4000;
 export const MAX_BATCH = 100;
@@ -23,7 +28,7 @@ export const StorableText = z.string().regex(/^[^\u0000]*$/, "must not contain N
 export const IncomingMessage = z.object({
   user_id: UserId,
   text: StorableText.min(1).max(MAX_TEXT_CHARS),
-  chat_id: TelegramId.optional(),
+  chat_id: ChatId.optional(),
   telegram_message_id: TelegramId.nonnegative().optional(),
   telegram_date: IsoDateTime.optional(),
   received_at: IsoDateTime.optional(),
@@ -51,7 +56,7 @@ export const ClaimedMessage = z.object({
   attempts: z.number().int(),
   user_id: z.string(),
   text: z.string(),
-  chat_id: z.number().nullable(),
+  chat_id: z.union([z.number(), z.string()]).nullable(),
   telegram_message_id: z.number().nullable(),
   telegram_date: z.string().nullable(),
   received_at: z.string(),
