@@ -41,9 +41,10 @@ export async function startBenchEnv(extraEnv: Record<string, string> = {}): Prom
     keys: Object.fromEntries(made.map((m) => [m.s, m.key])) as Record<Scope, string>,
     async stop() {
       await new Promise<void>((r) => { child.once("exit", () => r()); child.kill("SIGINT"); });
-      await rm(dir, { recursive: true, force: true });
-      // Run as root, the cluster lives under the temp dir rather than in DATA_DIR.
+      // Run as root, the cluster lives under the temp dir rather than in DATA_DIR (resolved while
+      // DATA_DIR still exists: where it lives depends on DATA_DIR's permissions).
       await rm(effectiveDataDir(path.join(dir, "postgres")), { recursive: true, force: true });
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }
