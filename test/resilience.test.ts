@@ -263,3 +263,31 @@ describe("the rate limiter under a Redis stall", () => {
     }
   });
 });
+
+describe("S3 calls have deadlines", () => {
+  it("a hung S3 endpoint fails the small-object client and the SDK client within their deadlines", async () => {
+    const net = await import("node:net");
+    const { FetchBlobStore } = await import("@hitl/core");
+    const { S3BlobStore } = await import("@hitl/core/backup");
+    // Accepts connections and never answers: a stalled S3.
+    const sockets: import("node:net").Socket[] = [];
+    const hung = net.createServer((sock) => { sockets.push(sock); });
+    await new Promise<void>((r) => hung.listen(0, "127.0.0.1", r));
+    const endpoint = `http://127.0.0.1:${(hung.address() as { port: number }).port}`;
+    const credentials = { accessKeyId: "k", secretAccessKey: "s" };
+    try {
+      const small = new FetchBlobStore({ bucket: "b", region: "us-east-1", endpoint, credentials, timeoutMs: 300 });
+      let started = performance.now();
+      await expect(small.get("x")).rejects.toMatchObject({ name: "StoreFailure", store: "s3", kind: "timeout" });
+      expect(performance.now() - started).toBeLessThan(1000);
+      const sdk = new S3BlobStore({ bucket: "b", region: "us-east-1", endpoint, credentials, timeoutMs: 300 });
+      started = performance.now();
+      await expect(sdk.put("x", "y")).rejects.toThrow();
+      // The SDK retries (3 attempts by default), each cut at the deadline.
+      expect(performance.now() - started).toBeLessThan(3 * 300 + 1500);
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      hung.close();
+    }
+  });
+});

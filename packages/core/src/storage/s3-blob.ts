@@ -26,7 +26,8 @@ export class S3BlobStore implements StreamingBlobStore {
       endpoint: opts.endpoint,
       forcePathStyle: Boolean(opts.endpoint),
       credentials: opts.credentials,
-      requestHandler: { requestTimeout: opts.timeoutMs ?? 10_000, connectionTimeout: Math.min(opts.timeoutMs ?? 10_000, 5_000) },
+      // throwOnRequestTimeout: without it this SDK version only logs a warning when the deadline passes.
+      requestHandler: { requestTimeout: opts.timeoutMs ?? 10_000, connectionTimeout: Math.min(opts.timeoutMs ?? 10_000, 5_000), throwOnRequestTimeout: true },
       // Plain bodies: checksummed chunked encoding is not understood by every S3-compatible server.
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
