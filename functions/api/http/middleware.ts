@@ -1,5 +1,5 @@
 import { hasScope, NotFoundError, ValidationError, PayloadTooLargeError, UnauthorizedError, ForbiddenError, UnsupportedMediaTypeError, type Scope, type Services } from "@hitl/core";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { routePath } from "hono/route";
 import type { AppEnv } from "./env.js";
@@ -57,8 +57,7 @@ export function bodyGuards(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const { maxBodyBytes } = c.get("services").config;
     if (["POST", "PUT", "PATCH"].includes(c.req.method)) {
-      const match = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "");
-      if (!c.get("services").keys.authenticate(match?.[1])) throw new UnauthorizedError();
+      c.set("principal", authenticate(c));
       const length = c.req.header("content-length");
       let hasBody = length !== undefined ? Number(length) > 0 : c.req.raw.body !== null;
       if (hasBody && length === undefined && !c.req.header("content-type")) {
@@ -86,13 +85,19 @@ function withJsonType(headers: Headers): Headers {
   return h;
 }
 
+/** The request's principal from its bearer key; 401 when the key is missing or unknown. */
+function authenticate(c: Context<AppEnv>) {
+  const match = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "");
+  const principal = c.get("services").keys.authenticate(match?.[1]);
+  if (!principal) throw new UnauthorizedError();
+  return principal;
+}
+
 /** Bearer key -> principal (401 when missing/unknown), then the route's scopes (403). */
 export function requireScopes(scopes: readonly Scope[]): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    const principal = c.get("services").keys.authenticate(match?.[1]);
-    if (!principal) throw new UnauthorizedError();
+    // Requests with a body were authenticated before their body was read (bodyGuards).
+    const principal = c.get("principal") ?? authenticate(c);
     c.set("principal", principal);
     if (!hasScope(principal, scopes)) throw new ForbiddenError();
     await c.get("services").rateLimit?.check(principal.id);
