@@ -28,6 +28,12 @@ describe("config", () => {
     expect(c.apiKeys[0]!.id).toBe("admin");
   });
 
+  it("puts S3 in the function's own region unless S3_REGION says otherwise", () => {
+    expect(parseConfig(cloud).s3.region).toBe("us-east-1");
+    expect(parseConfig({ ...cloud, AWS_REGION: "eu-central-1" }).s3.region).toBe("eu-central-1");
+    expect(parseConfig({ ...cloud, AWS_REGION: "eu-central-1", S3_REGION: "eu-west-1" }).s3.region).toBe("eu-west-1");
+  });
+
   it("names a missing setting in one line", () => {
     const msg = failure({ ...cloud, DATABASE_URL: undefined });
     expect(msg).toBe("invalid configuration: DATABASE_URL is required");

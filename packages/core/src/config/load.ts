@@ -24,7 +24,7 @@ export function parseConfig(source: Source): Config {
     apiKeys: c.API_KEYS,
     erasureHashKey: c.ERASURE_HASH_KEY ?? LOCAL_ERASURE_KEY,
     s3: {
-      bucket: c.S3_BUCKET, region: c.S3_REGION, endpoint: c.S3_ENDPOINT, timeoutMs: c.S3_TIMEOUT_MS,
+      bucket: c.S3_BUCKET, region: c.S3_REGION ?? c.AWS_REGION ?? "us-east-1", endpoint: c.S3_ENDPOINT, timeoutMs: c.S3_TIMEOUT_MS,
       credentials: c.AWS_ACCESS_KEY_ID && c.AWS_SECRET_ACCESS_KEY
         ? { accessKeyId: c.AWS_ACCESS_KEY_ID, secretAccessKey: c.AWS_SECRET_ACCESS_KEY, sessionToken: c.AWS_SESSION_TOKEN }
         : undefined,

@@ -43,7 +43,9 @@ export const ConfigSchema = z.object({
   /** Key of the user-id HMACs in the erasure log and archive index; required outside local mode. */
   ERASURE_HASH_KEY: z.string().min(32, "must be at least 32 characters").optional(),
   S3_BUCKET: z.string().min(3),
-  S3_REGION: z.string().default("us-east-1"),
+  /** The bucket's region; default: the function's own region (AWS_REGION, set by Lambda), else us-east-1. */
+  S3_REGION: z.string().min(1).optional(),
+  AWS_REGION: z.string().min(1).optional(),
   /** Local only: S3-compatible endpoint (path-style). */
   S3_ENDPOINT: z.url().optional(),
   AWS_ACCESS_KEY_ID: z.string().optional(),
