@@ -2,7 +2,8 @@
 
 /**
  * Infrastructure as code (SST v3+ on AWS). Kept short: each concern lives in infra/*.ts.
- * Deploy: `npx sst secret set DatabaseUrl ... --stage prod` for each secret, then `npx sst deploy --stage prod`.
+ * Deploy: `npx sst secret set DatabaseUrl ... --stage production` for each secret, then
+ * `npx sst deploy --stage production` (the protected, retained stage).
  */
 export default $config({
   app(input) {
@@ -16,14 +17,15 @@ export default $config({
   async run() {
     const { secrets } = await import("./infra/secrets");
     const { backupBucket } = await import("./infra/storage");
-    const { api, migrator } = await import("./infra/api");
+    const { api, migrationFunction, migrator } = await import("./infra/api");
     const { jobs } = await import("./infra/jobs");
     const { alarms } = await import("./infra/alarms");
     const s = secrets();
     const bucket = backupBucket();
-    const { fn, migrate } = api(s, bucket);
-    migrator(migrate);
-    jobs(s, bucket);
+    // Migrations first: the API and the jobs are updated only after this deploy's migrations ran.
+    const migrated = migrator(migrationFunction(s, bucket));
+    const fn = api(s, bucket, { dependsOn: [migrated] });
+    jobs(s, bucket, { dependsOn: [migrated] });
     alarms();
     return { api: fn.url, bucket: bucket.name };
   },

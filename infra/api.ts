@@ -3,10 +3,28 @@ import type { Secrets } from "./secrets";
 /** Lambda runtime for every function (bundles target Node 20 syntax, so newer runtimes run them). */
 export const RUNTIME = "nodejs22.x";
 
-/** The HTTP API (Function URL) and the migration function, both linked to the secrets and bucket. */
-export function api(s: Secrets, bucket: sst.aws.Bucket) {
+/** Resource options of the code that must not serve before this deploy's migrations ran. */
+export type AfterMigrations = { dependsOn: unknown[] };
+
+/** The migration function, linked to the secrets and bucket. */
+export function migrationFunction(s: Secrets, bucket: sst.aws.Bucket) {
+  return new sst.aws.Function("Migrate", {
+    handler: "functions/migrate.handler",
+    runtime: RUNTIME,
+    architecture: "arm64",
+    timeout: "5 minutes",
+    link: [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, s.erasureHashKey, bucket],
+    copyFiles: [{ from: "packages/core/migrations", to: "migrations" }],
+  });
+}
+
+/**
+ * The HTTP API (Function URL). `after` makes it depend on the deploy's migration invocation: the new
+ * code is only updated once the migrations succeeded, and a failing migration leaves the old code.
+ */
+export function api(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations) {
   const link = [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, s.erasureHashKey, bucket];
-  const fn = new sst.aws.Function("Api", {
+  return new sst.aws.Function("Api", {
     handler: "functions/api/handler.handler",
     runtime: RUNTIME,
     architecture: "arm64",
@@ -15,16 +33,7 @@ export function api(s: Secrets, bucket: sst.aws.Bucket) {
     url: true,
     link,
     environment: { LOG_LEVEL: "info" },
-  });
-  const migrate = new sst.aws.Function("Migrate", {
-    handler: "functions/migrate.handler",
-    runtime: RUNTIME,
-    architecture: "arm64",
-    timeout: "5 minutes",
-    link,
-    copyFiles: [{ from: "packages/core/migrations", to: "migrations" }],
-  });
-  return { fn, migrate };
+  }, after as never);
 }
 
 /**

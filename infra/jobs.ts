@@ -1,5 +1,5 @@
 import type { Secrets } from "./secrets";
-import { RUNTIME } from "./api";
+import { RUNTIME, type AfterMigrations } from "./api";
 
 /** The scheduled functions: EventBridge Scheduler (CronV2) with retries and a dead-letter queue. */
 export const SCHEDULES = [
@@ -10,7 +10,7 @@ export const SCHEDULES = [
 /** Scheduler retries per invocation; a resumable backup also picks up on the next run. */
 export const JOB_RETRIES = 2;
 
-export function jobs(s: Secrets, bucket: sst.aws.Bucket) {
+export function jobs(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations) {
   const dlq = new sst.aws.Queue("JobsDeadLetters");
   const link = [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, s.erasureHashKey, bucket];
   const crons = SCHEDULES.map((j) => new sst.aws.CronV2(j.name, {
@@ -29,6 +29,6 @@ export function jobs(s: Secrets, bucket: sst.aws.Bucket) {
       environment: { NODE_OPTIONS: "--max-old-space-size=128 --max-semi-space-size=4" },
       ...(j.copyMigrations ? { copyFiles: [{ from: "packages/core/migrations", to: "migrations" }] } : {}),
     },
-  }));
+  }, after as never));
   return { dlq, crons };
 }

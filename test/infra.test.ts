@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-interface Declared { kind: string; name: string; args: Record<string, any> }
+interface Declared { kind: string; name: string; args: Record<string, any>; opts?: Record<string, any>; self?: unknown }
 const declared: Declared[] = [];
 const g = globalThis as any;
 
@@ -10,8 +10,8 @@ const g = globalThis as any;
 function recorder(kind: string) {
   return class {
     name: string; url: string; arn: string; id: string;
-    constructor(name: string, args: Record<string, any> = {}) {
-      declared.push({ kind, name, args });
+    constructor(name: string, args: Record<string, any> = {}, opts?: Record<string, any>) {
+      declared.push({ kind, name, args, opts, self: this });
       this.name = `${name}-name`; this.url = `https://${name}.lambda-url`; this.arn = `arn:${name}`; this.id = `${name}-id`;
     }
   };
@@ -52,6 +52,15 @@ describe("sst.config.ts", () => {
       "MemoryCompressionFailure", "PostgresBackupMissed", "RedisSnapshotMissed", "DeadLetterGrowth"]);
     expect(byKind("aws.cloudwatch.Dashboard")).toHaveLength(1);
     expect(byKind("sst.aws.SnsTopic").map((t) => t.name)).toEqual(["Alerts"]);
+  });
+
+  it("updates the API and the jobs only after this deploy's migrations ran", () => {
+    const [invocation] = byKind("aws.lambda.Invocation");
+    expect(invocation!.args.functionName).toBe("Migrate-name");
+    const dependents = [...byKind("sst.aws.Function").filter((f) => f.name === "Api"), ...byKind("sst.aws.CronV2")];
+    expect(dependents).toHaveLength(4);
+    for (const d of dependents) expect(d.opts?.dependsOn, d.name).toEqual([invocation!.self]);
+    expect(byKind("sst.aws.Function").find((f) => f.name === "Migrate")!.opts?.dependsOn).toBeUndefined();
   });
 
   it("declares the five secrets", () => {

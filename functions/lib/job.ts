@@ -7,6 +7,11 @@ export class JobIncompleteError extends Error {
   constructor(job: string, id: string) { super(`${job} ${id} checkpointed before the time limit; the retry resumes it`); }
 }
 
+export class BackupUnverifiedError extends Error {
+  override name = "BackupUnverifiedError";
+  constructor(job: string, id: string) { super(`${job} ${id} failed its verification`); }
+}
+
 /**
  * A scheduled function (EventBridge Scheduler via sst CronV2): runs one job with the invocation's
  * remaining time as its deadline, logs the outcome and flushes the metrics as EMF.
@@ -22,6 +27,9 @@ export function jobHandler(name: JobName) {
       // Checkpointed but not finished (the 15-minute limit): failing makes Lambda's async retry
       // invoke again at once, and that invocation resumes where this one stopped.
       if (result.status === "incomplete") throw new JobIncompleteError(name, String(result.id));
+      // A set that failed its read-back verification is not a backup: the invocation fails (retried,
+      // then dead-lettered and alarmed) instead of returning normally.
+      if (result.verified === false) throw new BackupUnverifiedError(name, String(result.id));
       return result;
     } finally {
       await ctx.reader.end().catch(() => {});

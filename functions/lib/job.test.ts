@@ -1,0 +1,26 @@
+import { describe, expect, it, vi } from "vitest";
+
+// Pure decision logic of the job handler: what the job reported decides how the invocation ends.
+const outcome = vi.hoisted(() => ({ value: {} as Record<string, unknown> }));
+vi.mock("@hitl/core", () => ({
+  loadConfig: async () => ({ logLevel: "silent" }),
+  createLogger: () => ({ info: () => {}, warn: () => {}, error: () => {} }),
+}));
+vi.mock("@hitl/core/backup", () => ({
+  jobContext: () => ({ reader: { end: async () => {} }, services: { metrics: { registry: {} } } }),
+  runJob: async () => outcome.value,
+}));
+vi.mock("./emf.js", () => ({ emfPublisher: () => ({ publish: async () => {} }) }));
+
+describe("jobHandler", () => {
+  it("fails the invocation for a set that failed verification or is incomplete, and returns a verified one", async () => {
+    const { jobHandler } = await import("./job.js");
+    const handler = jobHandler("backup-postgres");
+    outcome.value = { status: "complete", id: "s1", verified: false };
+    await expect(handler({})).rejects.toMatchObject({ name: "BackupUnverifiedError" });
+    outcome.value = { status: "incomplete", id: "s2" };
+    await expect(handler({})).rejects.toMatchObject({ name: "JobIncompleteError" });
+    outcome.value = { status: "complete", id: "s3", verified: true };
+    await expect(handler({})).resolves.toMatchObject({ id: "s3" });
+  });
+});
