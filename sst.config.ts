@@ -14,6 +14,18 @@ export default $config({
       protect: input?.stage === "production",
     };
   },
+  /**
+   * SST Console autodeploy: a push to main deploys `production` (the one stage name used
+   * everywhere); other branches and pull requests are not deployed (they would have no secrets).
+   */
+  console: {
+    autodeploy: {
+      target(event: { type: string; branch?: string; action?: string }) {
+        if (event.type === "branch" && event.branch === "main" && event.action === "pushed") return { stage: "production" };
+        return undefined;
+      },
+    },
+  },
   async run() {
     const { secrets } = await import("./infra/secrets");
     const { backupBucket } = await import("./infra/storage");

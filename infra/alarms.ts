@@ -28,6 +28,9 @@ export const ALARMS: AlarmSpec[] = [
 /** CloudWatch alarms to an SNS topic, and a dashboard with the key graphs. */
 export function alarms() {
   const topic = new sst.aws.SnsTopic("Alerts");
+  // Someone must receive the alarms: ALERT_EMAIL at deploy time subscribes that address.
+  const email = process.env.ALERT_EMAIL;
+  if (email) new aws.sns.TopicSubscription("AlertsEmail", { topic: topic.arn, protocol: "email", endpoint: email });
   const dimensions = { service: METRICS_SERVICE };
   const created = ALARMS.map((a) => new aws.cloudwatch.MetricAlarm(a.name, {
     name: `${$app.name}-${$app.stage}-${a.name}`,

@@ -30,7 +30,8 @@ export function api(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations)
     architecture: "arm64",
     memory: "512 MB",
     timeout: "30 seconds",
-    url: true,
+    // No CORS: the API is called by servers (userbot, pipeline, dashboard backend), never by browsers.
+    url: { cors: false },
     link,
     environment: { LOG_LEVEL: "info" },
   }, after as never);

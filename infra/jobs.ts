@@ -13,6 +13,8 @@ export const JOB_RETRIES = 2;
 export function jobs(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations) {
   const dlq = new sst.aws.Queue("JobsDeadLetters");
   const link = [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, s.erasureHashKey, bucket];
+  // `sst dev` runs no schedules: they would keep firing at the dev stub (run a job with `npm run job`).
+  if ($dev) return { dlq, crons: [] };
   const crons = SCHEDULES.map((j) => new sst.aws.CronV2(j.name, {
     schedule: j.schedule,
     retries: JOB_RETRIES,

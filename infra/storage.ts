@@ -16,6 +16,8 @@ export const BACKUP_SAFETY_EXPIRY_DAYS = 35;
 export function backupBucket() {
   const bucket = new sst.aws.Bucket("Backups", {
     versioning: true,
+    // No browser ever reads backups: SST's default allow-all CORS is turned off.
+    cors: false,
     transform: {
       bucket: (args) => { args.forceDestroy = $app.stage !== "production"; },
     },

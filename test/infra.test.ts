@@ -20,11 +20,14 @@ function recorder(kind: string) {
 beforeAll(() => {
   g.$config = (c: unknown) => c;
   g.$app = { name: "hitl-data-layer", stage: "test" };
+  g.$dev = false;
+  process.env.ALERT_EMAIL = "ops@example.org";
   g.sst = { Secret: recorder("sst.Secret"), aws: { Function: recorder("sst.aws.Function"), Bucket: recorder("sst.aws.Bucket"), CronV2: recorder("sst.aws.CronV2"), Queue: recorder("sst.aws.Queue"), SnsTopic: recorder("sst.aws.SnsTopic") } };
   g.aws = {
     s3: { BucketServerSideEncryptionConfigurationV2: recorder("aws.s3.Encryption"), BucketLifecycleConfigurationV2: recorder("aws.s3.Lifecycle"),
       BucketV2: recorder("aws.s3.BucketV2"), BucketVersioningV2: recorder("aws.s3.Versioning"), BucketReplicationConfig: recorder("aws.s3.Replication") },
     lambda: { Invocation: recorder("aws.lambda.Invocation") },
+    sns: { TopicSubscription: recorder("aws.sns.TopicSubscription") },
     iam: { Role: recorder("aws.iam.Role"), RolePolicy: recorder("aws.iam.RolePolicy") },
     cloudwatch: { MetricAlarm: recorder("aws.cloudwatch.MetricAlarm"), Dashboard: recorder("aws.cloudwatch.Dashboard") },
     Provider: recorder("aws.Provider"),
@@ -32,7 +35,10 @@ beforeAll(() => {
   g.$interpolate = (strings: TemplateStringsArray, ...v: unknown[]) => strings.reduce((a, s, i) => a + s + (i < v.length ? String(v[i]) : ""), "");
   g.$jsonStringify = JSON.stringify;
 });
-afterAll(() => { for (const k of ["$config", "$app", "sst", "aws", "$interpolate", "$jsonStringify"]) delete g[k]; });
+afterAll(() => {
+  for (const k of ["$config", "$app", "$dev", "sst", "aws", "$interpolate", "$jsonStringify"]) delete g[k];
+  delete process.env.ALERT_EMAIL;
+});
 
 const byKind = (kind: string) => declared.filter((d) => d.kind === kind);
 
@@ -61,6 +67,24 @@ describe("sst.config.ts", () => {
     expect(dependents).toHaveLength(4);
     for (const d of dependents) expect(d.opts?.dependsOn, d.name).toEqual([invocation!.self]);
     expect(byKind("sst.aws.Function").find((f) => f.name === "Migrate")!.opts?.dependsOn).toBeUndefined();
+  });
+
+  it("autodeploys main to production only; CORS off; the alerts reach ALERT_EMAIL; no crons under sst dev", async () => {
+    const config = (await import(/* @vite-ignore */ path.resolve("sst.config.ts"))).default as any;
+    const target = config.console.autodeploy.target;
+    expect(target({ type: "branch", branch: "main", action: "pushed" })).toEqual({ stage: "production" });
+    expect(target({ type: "branch", branch: "feature", action: "pushed" })).toBeUndefined();
+    expect(target({ type: "pull_request", number: 3, action: "pushed" })).toBeUndefined();
+    expect(byKind("sst.aws.Function").find((f) => f.name === "Api")!.args.url).toEqual({ cors: false });
+    expect(byKind("sst.aws.Bucket").find((b) => b.name === "Backups")!.args.cors).toBe(false);
+    expect(byKind("aws.sns.TopicSubscription").map((t) => t.args)).toEqual([{ topic: "arn:Alerts", protocol: "email", endpoint: "ops@example.org" }]);
+    g.$dev = true;
+    try {
+      const { jobs } = await import(/* @vite-ignore */ path.resolve("infra/jobs.ts"));
+      const before = byKind("sst.aws.CronV2").length;
+      expect(jobs({}, {}).crons).toEqual([]);
+      expect(byKind("sst.aws.CronV2")).toHaveLength(before);
+    } finally { g.$dev = false; }
   });
 
   it("declares the five secrets", () => {
@@ -103,7 +127,7 @@ describe("sst.config.ts", () => {
       expect(f.args.link.map((l: any) => l.name).sort()).toEqual(["ApiKeys-name", "Backups-name", "DatabaseUrl-name", "ErasureHashKey-name", "UpstashToken-name", "UpstashUrl-name"]);
     }
     const api = fns.find((f) => f.name === "Api")!;
-    expect(api.args.url).toBe(true);
+    expect(api.args.url).toBeTruthy();
   });
 
   it("runs migrations on every deploy through an invocation of the migrate function", () => {

@@ -1,3 +1,4 @@
+import { ensureWebSocket } from "./neon-local.js";
 import { Pool } from "@neondatabase/serverless";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -53,6 +54,7 @@ export interface MigrateResult {
 export async function migrate(databaseUrl: string, opts: { dir?: string; log?: (line: string) => void } = {}): Promise<MigrateResult> {
   const migrations = await readMigrations(opts.dir);
   // A connection deadline; statements are left without one (a migration may rewrite a big table).
+  ensureWebSocket();
   const pool = new Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 10_000 });
   const client = await pool.connect();
   const result: MigrateResult = { applied: [], skipped: [] };

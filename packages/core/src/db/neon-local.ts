@@ -4,6 +4,16 @@ import ws from "ws";
 let applied: string | undefined;
 
 /**
+ * The driver's Pool needs a WebSocket constructor: Node 22 (Lambda) has a global one, Node 20 (say,
+ * `sst dev` on a laptop) does not; there the `ws` package serves.
+ */
+export function ensureWebSocket(): void {
+  if (!neonConfig.webSocketConstructor && typeof (globalThis as { WebSocket?: unknown }).WebSocket === "undefined") {
+    neonConfig.webSocketConstructor = ws;
+  }
+}
+
+/**
  * Points the Neon driver at the devstack's proxy (plain WebSocket to TCP, and /sql for HTTP
  * queries). Only ever called in local mode; production keeps the driver's defaults.
  */

@@ -1,4 +1,5 @@
 import { Pool, type PoolClient } from "@neondatabase/serverless";
+import { ensureWebSocket } from "./neon-local.js";
 import { CopyInQuery, CopyOutQuery, type CopyResult } from "./copy.js";
 import type { Db, Statement } from "./db.js";
 
@@ -38,6 +39,7 @@ export class PoolDb implements Db, CopyDb {
    * itself, so nothing is left running if the job dies, and the client gets the error).
    */
   constructor(url: string, opts: PoolDbOptions = {}) {
+    ensureWebSocket();
     const statementTimeoutMs = opts.statementTimeoutMs ?? 300_000;
     this.pool = new Pool({
       connectionString: url,
