@@ -7,7 +7,7 @@ import type { BlobStore, StreamingBlobStore } from "../storage/blob.js";
 import type { UserHasher } from "../gdpr/hash.js";
 import { purgeExpiredQuarantine } from "../protocol/admin.js";
 import { recordSet } from "./catalog.js";
-import { newSetId, type Manifest, type ObjectEntry } from "./manifest.js";
+import { manifestText, newSetId, readManifest, type Manifest, type ObjectEntry } from "./manifest.js";
 import { GzipObjectWriter, readNdjson, scanObject } from "./gzip-object.js";
 import { tableBlocks } from "./pg-copy.js";
 import { listTables, quoteIdent } from "./pg-tables.js";
@@ -92,7 +92,7 @@ export async function archivePartition(deps: ArchiveDeps, partition: string, now
     format: 1, kind: "archive", id: newSetId(now), prefix, started_at: now.toISOString(), finished_at: new Date().toISOString(),
     objects: objects.map(({ users: _u, ...o }) => o), totals: { objects: objects.length, bytes: objects.reduce((s, o) => s + o.bytes, 0), rows },
   };
-  await deps.store.put(`${prefix}manifest.json`, JSON.stringify(manifest, null, 2), "application/json");
+  await deps.store.put(`${prefix}manifest.json`, manifestText(manifest), "application/json");
   await deps.db.transaction([
     { text: "INSERT INTO archived_partitions (partition, prefix, rows, bytes) VALUES ($1, $2, $3, $4)", params: [partition, prefix, rows, manifest.totals.bytes] },
     ...objects.map((o) => ({ text: "INSERT INTO archive_objects (key, partition, rows, bytes, sha256) VALUES ($1, $2, $3, $4, $5)", params: [o.key, partition, o.rows, o.bytes, o.sha256] })),
@@ -109,7 +109,8 @@ export async function archivePartition(deps: ArchiveDeps, partition: string, now
 export async function readArchive(store: StreamingBlobStore, partition: string, onRow: (line: string) => void): Promise<{ rows: number }> {
   const raw = await store.get(`${archivePrefix(partition)}manifest.json`);
   if (!raw) throw new Error(`no archive for ${partition}`);
-  const manifest = JSON.parse(raw.toString()) as Manifest;
+  const { manifest, problem } = readManifest(raw);
+  if (!manifest || problem) throw new Error(`archive ${partition}: ${problem}`);
   let rows = 0;
   for (const o of manifest.objects ?? []) rows += (await readNdjson(await store.read(o.key), onRow)).rows;
   return { rows };
@@ -132,10 +133,11 @@ export async function eraseFromArchives(db: Db, store: BlobStore, hasher: UserHa
     const sha = createHash("sha256").update(out).digest("hex");
     await store.put(t.key, out, "application/x-ndjson+gzip");
     const manifestKey = `${t.prefix}manifest.json`;
-    const manifest = JSON.parse((await store.get(manifestKey))!.toString()) as Manifest;
+    const { manifest, problem } = readManifest((await store.get(manifestKey))!);
+    if (!manifest || problem) throw new Error(`archive ${t.partition}: ${problem}`);
     for (const o of manifest.objects ?? []) if (o.key === t.key) Object.assign(o, { rows: kept.length, bytes: out.length, sha256: sha });
     manifest.totals = { objects: manifest.objects!.length, bytes: manifest.objects!.reduce((s, o) => s + o.bytes, 0), rows: manifest.objects!.reduce((s, o) => s + o.rows, 0) };
-    await store.put(manifestKey, JSON.stringify(manifest, null, 2), "application/json");
+    await store.put(manifestKey, manifestText(manifest), "application/json");
     await db.transaction([
       { text: "UPDATE archive_objects SET rows = $2, bytes = $3, sha256 = $4 WHERE key = $1", params: [t.key, kept.length, out.length, sha] },
       { text: "UPDATE archived_partitions SET rows = (SELECT sum(rows) FROM archive_objects WHERE partition = $1) WHERE partition = $1", params: [t.partition] },

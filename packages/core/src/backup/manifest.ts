@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 /** Format of every backup set's manifest.json, written last: a set without one is incomplete. */
 export interface ObjectEntry {
   key: string;
@@ -19,7 +20,9 @@ export interface TableEntry {
 }
 
 export interface Manifest {
-  format: 1;
+  /** 2: the manifest carries `checksum`, the sha256 of its own canonical JSON without it. */
+  format: 1 | 2;
+  checksum?: string;
   kind: "postgres" | "redis" | "archive";
   id: string;
   prefix: string;
@@ -47,4 +50,28 @@ export const setTime = (id: string) => new Date(id.replace(/^(\d{4}-\d{2}-\d{2}T
 
 export function allObjects(m: Manifest): ObjectEntry[] {
   return [...(m.schema_objects ?? []), ...(m.tables ?? []).flatMap((t) => t.objects), ...(m.objects ?? [])];
+}
+
+const canonical = (m: Manifest) => {
+  const { checksum: _c, ...rest } = m;
+  return JSON.stringify(rest);
+};
+
+/** The text a manifest is stored as: format 2, with the checksum of everything else in it. */
+export function manifestText(m: Manifest): string {
+  const sealed: Manifest = { ...m, format: 2, checksum: undefined };
+  sealed.checksum = createHash("sha256").update(canonical(sealed)).digest("hex");
+  return JSON.stringify(sealed, null, 2);
+}
+
+/**
+ * A stored manifest, checked: a flipped byte anywhere in it (a count, a key, an object's sha256)
+ * makes `problem` say so. Format 1 manifests (before checksums) carry none to check.
+ */
+export function readManifest(raw: Buffer | string): { manifest: Manifest | null; problem?: string } {
+  let m: Manifest;
+  try { m = JSON.parse(raw.toString()) as Manifest; } catch { return { manifest: null, problem: "manifest unreadable (not JSON)" }; }
+  if (m.format === 1 && m.checksum === undefined) return { manifest: m };
+  const sum = createHash("sha256").update(canonical(m)).digest("hex");
+  return sum === m.checksum ? { manifest: m } : { manifest: m, problem: "manifest checksum mismatch: the manifest changed after it was written" };
 }

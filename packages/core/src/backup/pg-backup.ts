@@ -6,7 +6,7 @@ import { findMigrationsDir } from "../db/migrate.js";
 import type { Logger } from "../log.js";
 import type { StreamingBlobStore } from "../storage/blob.js";
 import { recordSet } from "./catalog.js";
-import { BACKUP_ROOT, newSetId, setPrefix, type Manifest, type ObjectEntry, type TableEntry } from "./manifest.js";
+import { BACKUP_ROOT, manifestText, newSetId, setPrefix, type Manifest, type ObjectEntry, type TableEntry } from "./manifest.js";
 import { GzipObjectWriter } from "./gzip-object.js";
 import { copyBlocks, copyKeyPage, tableBlocks } from "./pg-copy.js";
 import { listTables, type TableInfo } from "./pg-tables.js";
@@ -275,7 +275,7 @@ async function finish(deps: BackupDeps, state: State, now: Date): Promise<Manife
     schema_version: state.schema_version, schema_objects: state.schema_objects, tables, row_format: "copy", partitions: months,
     totals: { objects: all.length, bytes: all.reduce((s, o) => s + o.bytes, 0), rows: tables.reduce((s, t) => s + t.rows, 0) },
   };
-  await deps.store.put(`${manifest.prefix}manifest.json`, JSON.stringify(manifest, null, 2), "application/json");
+  await deps.store.put(`${manifest.prefix}manifest.json`, manifestText(manifest), "application/json");
   // The checkpoint has served its purpose: the manifest is the set's record now.
   await deps.store.delete([stateKey(state.id)]);
   return manifest;

@@ -2,7 +2,7 @@ import type { Redis } from "@upstash/redis";
 import type { Db } from "../db/db.js";
 import type { StreamingBlobStore } from "../storage/blob.js";
 import { recordSet } from "./catalog.js";
-import { newSetId, setPrefix, type Manifest } from "./manifest.js";
+import { manifestText, newSetId, setPrefix, type Manifest } from "./manifest.js";
 import { GzipObjectWriter } from "./gzip-object.js";
 import { verifySet } from "./verify.js";
 
@@ -42,7 +42,7 @@ export async function backupRedis(deps: RedisBackupDeps): Promise<{ manifest: Ma
     format: 1, kind: "redis", id, prefix, started_at: startedAt.toISOString(), finished_at: now().toISOString(),
     objects: [object], key_counts: counts, totals: { objects: 1, bytes: object.bytes, rows: object.rows },
   };
-  await deps.store.put(`${prefix}manifest.json`, JSON.stringify(manifest, null, 2), "application/json");
+  await deps.store.put(`${prefix}manifest.json`, manifestText(manifest), "application/json");
   const verification = await verifySet(deps.store, "redis", id);
   if (deps.db) await recordSet(deps.db, manifest, verification.ok);
   return { manifest, verified: verification.ok };

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { StreamingBlobStore } from "../storage/blob.js";
-import { setPrefix, type Manifest } from "./manifest.js";
+import { readManifest, setPrefix, type Manifest } from "./manifest.js";
 import { scanObject } from "./gzip-object.js";
 
 export interface Verification {
@@ -20,8 +20,10 @@ export async function verifySet(store: StreamingBlobStore, kind: Manifest["kind"
   const prefix = setPrefix(kind, id);
   const raw = await store.get(`${prefix}manifest.json`);
   if (!raw) return { ok: false, id, kind, manifest: null, checked: 0, problems: [{ key: `${prefix}manifest.json`, problem: "missing: the set is incomplete" }] };
-  const manifest = JSON.parse(raw.toString()) as Manifest;
-  const problems: Verification["problems"] = [];
+  const read = readManifest(raw);
+  const problems: Verification["problems"] = read.problem ? [{ key: `${prefix}manifest.json`, problem: read.problem }] : [];
+  if (!read.manifest) return { ok: false, id, kind, manifest: null, checked: 0, problems };
+  const manifest = read.manifest;
   let checked = 0;
   for (const o of manifest.schema_objects ?? []) {
     const body = await store.get(o.key);
