@@ -257,7 +257,7 @@ describe("every byte of a set is checked", () => {
   }
 
   it("a flipped byte in a Postgres set's manifest, schema or data fails verify, and restore refuses the set", async () => {
-    const out = await backupPostgres({ db: t.services.db, reader, store, hasher: t.services.hasher });
+    const out = await backupPostgres({ db: t.services.db, reader, store });
     if (out.status !== "complete") throw new Error("backup incomplete");
     const m = out.manifest;
     const manifestKey = `${m.prefix}manifest.json`;
