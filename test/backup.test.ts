@@ -231,7 +231,15 @@ describe("archival", () => {
     expect(before.length).toBe(1);
     await withPg(t.databaseUrl, (c) => c.query("INSERT INTO quarantine_messages (message_id, user_id, message_text, expires_at) VALUES ('expired', 'q', 'x', now() - interval '1 day')"));
     const out = await archiveOldPartitions({ db: t.services.db, reader, hasher: t.services.hasher, store, now: () => new Date("2025-12-01T00:00:00Z") });
-    expect(out.archived.map((a) => a.partition)).toEqual(["interactions_2025_06", "interactions_2025_07", "interactions_2025_08"]);
+    // Months with rows are archived; empty ones are dropped without writing an empty set.
+    expect(out.archived.map((a) => a.partition)).toContain("interactions_2025_07");
+    expect(out.archived.every((a) => a.rows > 0)).toBe(true);
+    expect(out.archived.length + out.empty_partitions_dropped).toBe(3);
+    for (const p of ["interactions_2025_06", "interactions_2025_07", "interactions_2025_08"]) {
+      expect(await withPg(t.databaseUrl, async (c) => (await c.query("SELECT to_regclass($1) AS t", [p])).rows[0].t), p).toBeNull();
+      const archivedHere = out.archived.some((a) => a.partition === p);
+      expect(await store.get(`archives/interactions/${p}/manifest.json`) !== null, p).toBe(archivedHere);
+    }
     expect(out.purged_quarantine).toBe(1);
     const gone = await withPg(t.databaseUrl, async (c) => (await c.query("SELECT to_regclass('interactions_2025_07') AS t")).rows[0].t);
     expect(gone).toBeNull();

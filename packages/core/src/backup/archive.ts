@@ -42,11 +42,33 @@ export async function archiveOldPartitions(deps: ArchiveDeps, hotDays = HOT_WIND
   const parts = await deps.db.query<{ name: string }>("SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'interactions'::regclass ORDER BY 1");
   const old = parts.map((p) => p.name).filter((n) => { const end = partitionEnd(n); return end !== null && end <= cutoff; });
   const archived: { partition: string; rows: number }[] = [];
-  for (const partition of old) archived.push({ partition, rows: await archivePartition(deps, partition, now) });
+  let dropped = 0;
+  for (const partition of old) {
+    // An empty month (a fresh install's partitions before it had traffic) is dropped, not archived:
+    // no empty sets in the bucket.
+    if (await dropIfEmpty(deps.db, partition)) { dropped++; continue; }
+    archived.push({ partition, rows: await archivePartition(deps, partition, now) });
+  }
   const purged = await purgeExpiredQuarantine(deps.db);
   const [created] = await deps.db.query<{ n: number }>("SELECT hitl_ensure_interaction_partitions(date_trunc('month', now())::date, $1) AS n", [MONTHS_AHEAD + 1]);
-  deps.progress?.(`archived ${archived.length} partition(s), purged ${purged} expired quarantine message(s), created ${created?.n ?? 0} partition(s)`);
-  return { archived, purged_quarantine: purged, partitions_created: Number(created?.n ?? 0) };
+  deps.progress?.(`archived ${archived.length} partition(s), dropped ${dropped} empty one(s), purged ${purged} expired quarantine message(s), created ${created?.n ?? 0} partition(s)`);
+  return { archived, empty_partitions_dropped: dropped, purged_quarantine: purged, partitions_created: Number(created?.n ?? 0) };
+}
+
+/** Detaches and drops a partition only if it holds no row, under its exclusive lock (atomic). */
+async function dropIfEmpty(db: Db, partition: string): Promise<boolean> {
+  const q = quoteIdent(partition);
+  const results = await db.transaction([
+    { text: `DO $$ BEGIN
+        LOCK TABLE ${q} IN ACCESS EXCLUSIVE MODE;
+        IF NOT EXISTS (SELECT 1 FROM ONLY ${q}) THEN
+          ALTER TABLE interactions DETACH PARTITION ${q};
+          DROP TABLE ${q};
+        END IF;
+      END $$` },
+    { text: "SELECT to_regclass($1) IS NULL AS dropped", params: [partition] },
+  ]);
+  return results[1]?.[0]?.dropped === true;
 }
 
 export async function archivePartition(deps: ArchiveDeps, partition: string, now = new Date()): Promise<number> {
