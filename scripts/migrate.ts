@@ -1,15 +1,28 @@
 import { migrate, useLocalNeonProxy } from "@hitl/core";
 import { readStackFile } from "./local-env.js";
 
-/**
- * `npm run migrate`: applies pending migrations to DATABASE_URL, or to the running `npm start`
- * stack (found through DATA_DIR/stack.json) when DATABASE_URL is not set.
- */
-async function main() {
+const USAGE = `usage: npm run migrate
+  Applies pending migrations to DATABASE_URL, or to the running \`npm start\` stack when
+  DATABASE_URL is not set (found through DATA_DIR/stack.json). Each migration runs in its own
+  transaction, serialized by an advisory lock; applied ones are checked against their checksums.`;
+
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+/** What an error says, whatever it is (the driver can reject with a non-Error event). */
+function describe(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  const m = (e as { message?: unknown })?.message;
+  return typeof m === "string" ? m : "the database could not be reached";
+}
+
+async function main(argv: string[]) {
+  if (argv.includes("--help") || argv.includes("-h")) return void console.log(USAGE);
+  if (argv.length) throw new Error(`unexpected argument ${JSON.stringify(argv[0])} (see --help)`);
   let url = process.env.DATABASE_URL;
   if (!url) {
     const s = await readStackFile();
-    if (!s) throw new Error("set DATABASE_URL, or run `npm start` first (no DATA_DIR/stack.json found)");
+    // A stack.json left by a stopped `npm start` names ports nothing listens on any more.
+    if (!s || !alive(s.pid)) throw new Error("set DATABASE_URL, or start the local stack with `npm start` first (none is running)");
     url = s.databaseUrl;
     useLocalNeonProxy(s.neonProxyUrl);
   } else if (process.env.LOCAL_NEON_PROXY_URL) {
@@ -19,4 +32,4 @@ async function main() {
   console.log(`migrations: ${r.applied.length} applied, ${r.skipped.length} already applied`);
 }
 
-main().catch((e) => { console.error(`migrate failed: ${e instanceof Error ? e.message : e}`); process.exit(1); });
+main(process.argv.slice(2)).catch((e) => { console.error(`migrate failed: ${describe(e)}`); process.exit(1); });

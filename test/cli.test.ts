@@ -31,3 +31,32 @@ describe("operations CLI", () => {
     }
   }, 180_000);
 });
+
+describe("npm run migrate", () => {
+  const migrateCli = async (dataDir: string, ...args: string[]) => {
+    const { execFile } = await import("node:child_process");
+    return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ["--import", "tsx", "scripts/migrate.ts", ...args], { env: { ...process.env, DATA_DIR: dataDir, DATABASE_URL: "" }, timeout: 60_000 },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    });
+  };
+
+  it("has --help (and runs nothing), refuses stray arguments, and says so when the stack.json left behind names a stopped stack", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-migrate-"));
+    try {
+      const help = await migrateCli(dir, "--help");
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/^usage: npm run migrate/);
+      expect((await migrateCli(dir, "now")).stderr).toMatch(/unexpected argument "now"/);
+      const { writeFile } = await import("node:fs/promises");
+      // A stack.json whose process is gone (pid 2^22 - 1 is never a live pid here).
+      await writeFile(path.join(dir, "stack.json"), JSON.stringify({ pid: 4_194_303, databaseUrl: "postgres://x@127.0.0.1:1/x", neonProxyUrl: "http://127.0.0.1:1" }));
+      const stale = await migrateCli(dir);
+      expect(stale.code).toBe(1);
+      expect(stale.stderr).toMatch(/migrate failed: set DATABASE_URL, or start the local stack with `npm start` first \(none is running\)/);
+      expect(stale.stderr).not.toContain("[object Object]");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
