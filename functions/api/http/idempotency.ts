@@ -1,3 +1,4 @@
+import { z } from "@hono/zod-openapi";
 import { ValidationError } from "@hitl/core";
 import type { Context } from "hono";
 
@@ -15,3 +16,10 @@ export function requestKey(c: Context): string | undefined {
   if (!KEY.test(key)) throw new ValidationError("invalid Idempotency-Key", [{ in: "header", path: "Idempotency-Key", message: "1..128 characters of [A-Za-z0-9._:-]", code: "invalid_format" }]);
   return key;
 }
+
+/** The header in the OpenAPI document of every route that honours it (validated like any input). */
+export const IdempotencyHeaders = z.object({
+  "idempotency-key": z.string().regex(KEY, "1..128 characters of [A-Za-z0-9._:-]").optional().openapi({
+    description: "A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice.",
+  }),
+});

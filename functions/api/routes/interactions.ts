@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { CreateInteractionBody, Interaction, InteractionId, NotesBody, createInteraction, getInteraction, setReviewerNotes } from "@hitl/core";
-import { requestKey } from "../http/idempotency.js";
+import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -9,7 +9,7 @@ export const IdParam = z.object({ id: InteractionId });
 const create = securedRoute(["agent"], {
   method: "post", path: "/v1/interactions", tags: ["interactions"],
   summary: "Store an interaction (idempotent on message_id) and append the user turn to the history",
-  request: { body: jsonBody(CreateInteractionBody) },
+  request: { headers: IdempotencyHeaders, body: jsonBody(CreateInteractionBody) },
   responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), 200: jsonContent(z.object({ id: z.string() }), "already stored (same message_id)"), ...securedErrors },
 });
 const get = securedRoute(["agent", "reviewer"], {

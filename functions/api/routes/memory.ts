@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { AppendHistoryBody, MemoryQuery, MemoryStats, MemoryView, PatchContextBody, UserId, globalMemoryStats, userMemoryStats } from "@hitl/core";
-import { requestKey } from "../http/idempotency.js";
+import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -20,7 +20,7 @@ const patch = securedRoute(["agent"], {
 });
 const append = securedRoute(["agent", "bot"], {
   method: "post", path: "/v1/users/{id}/memory/history", tags: ["memory"], summary: "Append one message to the history",
-  request: { params: UserParam, body: jsonBody(AppendHistoryBody) },
+  request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(AppendHistoryBody) },
   responses: { 201: jsonContent(z.object({ total_messages: z.number() }), "appended"), ...securedErrors },
 });
 const stats = securedRoute(["reviewer", "agent"], {

@@ -1,18 +1,18 @@
 import { z } from "@hono/zod-openapi";
 import { AckBody, AckResult, ClaimBody, ClaimedMessage, IngestBody, IngestResult, WalStats, ingestMessages } from "@hitl/core";
-import { requestKey } from "../http/idempotency.js";
+import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
 const ingest = securedRoute(["bot"], {
   method: "post", path: "/v1/messages", tags: ["messages"],
   summary: "Ingest one message or a batch of up to 100 into the WAL (or quarantine)",
-  request: { body: jsonBody(IngestBody) },
+  request: { headers: IdempotencyHeaders, body: jsonBody(IngestBody) },
   responses: { 202: jsonContent(z.object({ items: z.array(IngestResult) }), "accepted"), ...securedErrors },
 });
 const claim = securedRoute(["agent"], {
   method: "post", path: "/v1/messages/claim", tags: ["messages"], summary: "Claim messages under a lease",
-  request: { body: jsonBody(ClaimBody, false) },
+  request: { headers: IdempotencyHeaders, body: jsonBody(ClaimBody, false) },
   responses: { 200: jsonContent(z.object({ items: z.array(ClaimedMessage) })), ...securedErrors },
 });
 const ack = securedRoute(["agent"], {

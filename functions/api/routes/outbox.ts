@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { IsoDateTime, claimOutbox, markSent } from "@hitl/core";
-import { requestKey } from "../http/idempotency.js";
+import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 import { IdParam } from "./interactions.js";
@@ -14,7 +14,7 @@ const Item = z.object({ interaction_id: z.string(), user_id: z.string(), chat_id
 
 const claim = securedRoute(["bot"], {
   method: "post", path: "/v1/outbox/claim", tags: ["outbox"], summary: "Claim approved, unsent replies (oldest approval first)",
-  request: { body: jsonBody(ClaimBody, false) },
+  request: { headers: IdempotencyHeaders, body: jsonBody(ClaimBody, false) },
   responses: { 200: jsonContent(z.object({ items: z.array(Item) })), ...securedErrors },
 });
 const sent = securedRoute(["bot"], {

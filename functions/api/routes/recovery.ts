@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { CreateOperationBody, HighWaterQuery, ListQuery, OperationsQuery, PatchOperationBody, PutCursorBody, UserId,
   createOperation, getCursor, highWater, listCursors, listOperations, putCursor, recoveryStats, updateOperation } from "@hitl/core";
-import { requestKey } from "../http/idempotency.js";
+import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -14,9 +14,9 @@ const notFound = { 404: jsonContent(z.any(), "not found") };
 const routes = {
   cursors: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/cursors", tags: ["recovery"], summary: "All cursors, least recently checked first", request: { query: ListQuery }, responses: { 200: Page, ...securedErrors } }),
   cursor: securedRoute(["bot"], { method: "get", path: "/v1/recovery/cursors/{user_id}", tags: ["recovery"], summary: "One cursor", request: { params: UserParam }, responses: { 200: Any, ...notFound, ...securedErrors } }),
-  putCursor: securedRoute(["bot"], { method: "put", path: "/v1/recovery/cursors/{user_id}", tags: ["recovery"], summary: "Advance a cursor (never backwards)", request: { params: UserParam, body: jsonBody(PutCursorBody) }, responses: { 200: Any, ...securedErrors } }),
+  putCursor: securedRoute(["bot"], { method: "put", path: "/v1/recovery/cursors/{user_id}", tags: ["recovery"], summary: "Advance a cursor (never backwards)", request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(PutCursorBody) }, responses: { 200: Any, ...securedErrors } }),
   highWater: securedRoute(["bot"], { method: "get", path: "/v1/recovery/high-water", tags: ["recovery"], summary: "Newest stored Telegram message per user", request: { query: HighWaterQuery }, responses: { 200: jsonContent(z.object({ items: z.array(Any.content["application/json"].schema) })), ...securedErrors } }),
-  createOp: securedRoute(["bot"], { method: "post", path: "/v1/recovery/operations", tags: ["recovery"], summary: "Start a recovery operation", request: { body: jsonBody(CreateOperationBody) }, responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), ...securedErrors } }),
+  createOp: securedRoute(["bot"], { method: "post", path: "/v1/recovery/operations", tags: ["recovery"], summary: "Start a recovery operation", request: { headers: IdempotencyHeaders, body: jsonBody(CreateOperationBody) }, responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), ...securedErrors } }),
   patchOp: securedRoute(["bot"], { method: "patch", path: "/v1/recovery/operations/{id}", tags: ["recovery"], summary: "Update counters or finish an operation", request: { params: OpParam, body: jsonBody(PatchOperationBody) }, responses: { 200: Any, ...notFound, ...securedErrors } }),
   ops: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/operations", tags: ["recovery"], summary: "Operations, newest first", request: { query: OperationsQuery }, responses: { 200: Page, ...securedErrors } }),
   stats: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/stats", tags: ["recovery"], summary: "Recovered totals and recent operations", responses: { 200: Any, ...securedErrors } }),

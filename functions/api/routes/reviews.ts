@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { ApproveBody, ClaimReviewBody, Interaction, ListReviewsQuery, RejectBody, listPendingReviews } from "@hitl/core";
-import { requestKey } from "../http/idempotency.js";
+import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 import { IdParam } from "./interactions.js";
@@ -15,7 +15,7 @@ const list = securedRoute(["reviewer"], {
 });
 const claim = securedRoute(["reviewer"], {
   method: "post", path: "/v1/reviews/claim", tags: ["reviews"], summary: "Claim the highest-priority pending review",
-  request: { body: jsonBody(ClaimReviewBody, false) },
+  request: { headers: IdempotencyHeaders, body: jsonBody(ClaimReviewBody, false) },
   responses: { 200: jsonContent(Interaction), 204: { description: "nothing to review" }, ...securedErrors },
 });
 const transitionResponses = { 200: jsonContent(Interaction), 404: jsonContent(z.any(), "unknown id"), 409: conflict, ...securedErrors };

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { PutNicknameBody, PutProtocolBody, PutStatusBody, UserId, UserStatus, eraseUser, getProtocol, getUserStatus, setNickname, setProtocol, setUserStatus } from "@hitl/core";
 import { storeDeps } from "../http/deps.js";
-import { requestKey } from "../http/idempotency.js";
+import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -21,7 +21,7 @@ const getStatus = securedRoute(["reviewer", "agent"], {
 });
 const putStatus = securedRoute(["reviewer"], {
   method: "put", path: "/v1/users/{id}/status", tags: ["users"], summary: "Set the customer status; LTV grows only on CUSTOMER",
-  request: { params: UserParam, body: jsonBody(PutStatusBody) }, responses: { 200: jsonContent(UserStatus), ...securedErrors },
+  request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(PutStatusBody) }, responses: { 200: jsonContent(UserStatus), ...securedErrors },
 });
 const putNickname = securedRoute(["reviewer"], {
   method: "put", path: "/v1/users/{id}/nickname", tags: ["users"], summary: "Set the nickname",
@@ -33,7 +33,7 @@ const getProto = securedRoute(["reviewer", "agent"], {
 });
 const putProto = securedRoute(["reviewer"], {
   method: "put", path: "/v1/users/{id}/protocol", tags: ["protocol"], summary: "Activate or deactivate; audited with the true previous status",
-  request: { params: UserParam, body: jsonBody(PutProtocolBody) }, responses: { 200: jsonContent(Protocol), ...securedErrors },
+  request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(PutProtocolBody) }, responses: { 200: jsonContent(Protocol), ...securedErrors },
 });
 const erase = securedRoute(["admin"], {
   method: "delete", path: "/v1/users/{id}", tags: ["users"], summary: "GDPR erasure from every tier (recorded in the erasure log)",
