@@ -22,8 +22,15 @@ const progress = (line: string) => process.stderr.write(line + "\n");
 async function main() {
   const [command, ...rest] = process.argv.slice(2);
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true,
-    options: { database: { type: "string" }, redis: { type: "string" }, "redis-token": { type: "string" }, yes: { type: "boolean", default: false } } });
-  if (!command) throw new UsageError();
+    options: { database: { type: "string" }, redis: { type: "string" }, "redis-token": { type: "string" }, yes: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false } } });
+  if (!command || values.help) {
+    console.log(USAGE);
+    return;
+  }
+  // Every usage error is found before anything starts (the local stack takes seconds).
+  const problem = usageProblem(command, positionals);
+  if (problem) throw new UsageError(problem);
   const { config, settings, stop } = await cliConfig(progress);
   const ctx = jobContext(config, { progress });
   try {
@@ -111,13 +118,25 @@ async function main() {
 
 class UsageError extends Error {}
 
+/** What is wrong with a command line, or null: said before any store is touched. */
+function usageProblem(command: string, args: string[]): string | null {
+  switch (command) {
+    case "backup": return args[0] === "postgres" || args[0] === "redis" ? null : `backup takes postgres or redis${args[0] ? ` (not ${JSON.stringify(args[0])})` : ""}`;
+    case "backups": return args.length ? `backups takes no argument (got ${JSON.stringify(args[0])})` : null;
+    case "verify": case "restore": return args[0] ? null : `${command} needs a set id (npm run backups lists them)`;
+    case "archive": return args[0] === "run" || (args[0] === "read" && args[1]) ? null : "archive takes run, or read <partition>";
+    case "job": return (JOBS as readonly string[]).includes(args[0] ?? "") ? null : `job takes one of ${JOBS.join(", ")}${args[0] ? ` (not ${JSON.stringify(args[0])})` : ""}`;
+    default: return `unknown command ${JSON.stringify(command)}`;
+  }
+}
+
 async function kindOf(store: Awaited<ReturnType<typeof jobContext>>["store"], id: string): Promise<"postgres" | "redis"> {
   for (const kind of ["postgres", "redis"] as const) if ((await store.list(`backups/${kind}/${id}/`)).length) return kind;
   throw new Error(`no backup set ${id}`);
 }
 
 main().catch((e) => {
-  if (e instanceof UsageError) { console.error(USAGE); process.exit(2); }
+  if (e instanceof UsageError) { console.error(`${e.message}\n\n${USAGE}`); process.exit(2); }
   console.error(`failed: ${e instanceof Error ? e.message : e}`);
   process.exit(1);
 });

@@ -60,3 +60,29 @@ describe("npm run migrate", () => {
     }
   }, 120_000);
 });
+
+describe("operations CLI usage", () => {
+  it("says what is wrong, before starting anything, and has --help", async () => {
+    const { execFile } = await import("node:child_process");
+    const { readdir } = await import("node:fs/promises");
+    const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-usage-"));
+    const cli = (...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ["--import", "tsx", "scripts/backup-cli.ts", ...args], { env: { ...process.env, DATA_DIR: dir, DATABASE_URL: "" }, timeout: 60_000 },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    });
+    try {
+      const bad = await cli("backup", "mysql");
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/^backup takes postgres or redis \(not "mysql"\)/);
+      expect((await cli("job", "nope")).stderr).toMatch(/^job takes one of backup-postgres, backup-redis, archive \(not "nope"\)/);
+      expect((await cli("verify")).stderr).toMatch(/^verify needs a set id/);
+      const help = await cli("restore", "--help");
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/^usage:/);
+      // Nothing was started: no cluster, no stack.json in DATA_DIR.
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
