@@ -17,13 +17,7 @@ type App = ReturnType<PrivateStack["app"]>;
 
 async function lostThenRetried(one: App, two: App, method: string, path: string, key: string, body: unknown, idem?: string) {
   const headers = idem ? { "idempotency-key": idem } : undefined;
-  s.stack.proxy.faults.set({ reset: true });
-  let first;
-  try {
-    first = await one.call(method, path, key, body, undefined, headers);
-  } finally {
-    s.stack.proxy.faults.clear();
-  }
+  const first = await s.stack.proxy.faults.during({ reset: true }, () => one.call(method, path, key, body, undefined, headers));
   expect(first.status, `${path} under a lost response: ${first.text}`).toBe(503);
   return two.call(method, path, key, body, undefined, headers);
 }
@@ -100,13 +94,7 @@ describe("the silence protocol under a Redis blip", () => {
     const two = s.app();
     const u = `p${randomUUID().slice(0, 8)}`;
     expect((await one.call("PUT", `/v1/users/${u}/protocol`, s.keys.reviewer, { status: "INACTIVE" })).status).toBe(200);
-    s.stack.bridge.faults.set({ status: 503 });
-    let put;
-    try {
-      put = await one.call("PUT", `/v1/users/${u}/protocol`, s.keys.reviewer, { status: "ACTIVE" });
-    } finally {
-      s.stack.bridge.faults.clear();
-    }
+    const put = await s.stack.bridge.faults.during({ status: 503 }, () => one.call("PUT", `/v1/users/${u}/protocol`, s.keys.reviewer, { status: "ACTIVE" }));
     // Postgres took the change, the cache could not: not acknowledged, so the client retries.
     expect(put.status).toBe(503);
     expect(Number(put.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
@@ -157,12 +145,8 @@ describe("a claim whose response was lost", () => {
     while ((await one.call("POST", "/v1/messages/claim", s.keys.agent, { max: 100, lease_seconds: 900 })).json().items.length) { /* drain */ }
     await one.call("POST", "/v1/messages", s.keys.bot, { messages: [1, 2, 3].map((i) => ({ user_id: u, text: `c${i}`, telegram_message_id: i })) });
     const key = randomUUID();
-    s.stack.bridge.faults.set({ reset: true });
-    try {
-      expect((await one.call("POST", "/v1/messages/claim", s.keys.agent, { max: 2 }, undefined, { "idempotency-key": key })).status).toBe(503);
-    } finally {
-      s.stack.bridge.faults.clear();
-    }
+    const lost = await s.stack.bridge.faults.during({ reset: true }, () => one.call("POST", "/v1/messages/claim", s.keys.agent, { max: 2 }, undefined, { "idempotency-key": key }));
+    expect(lost.status).toBe(503);
     const retried = await two.call("POST", "/v1/messages/claim", s.keys.agent, { max: 2 }, undefined, { "idempotency-key": key });
     expect(retried.status).toBe(200);
     const items = retried.json().items as { message_id: string; lease_token: string; text: string }[];
@@ -179,12 +163,7 @@ describe("erasure under a Redis failure", () => {
     const a = s.app();
     const u = `e${randomUUID().slice(0, 8)}`;
     await a.call("PUT", `/v1/users/${u}/status`, s.keys.reviewer, { customer_status: "CUSTOMER" });
-    s.stack.bridge.faults.set({ status: 503 });
-    try {
-      expect((await a.call("DELETE", `/v1/users/${u}`, s.keys.admin)).status).toBe(503);
-    } finally {
-      s.stack.bridge.faults.clear();
-    }
+    expect((await s.stack.bridge.faults.during({ status: 503 }, () => a.call("DELETE", `/v1/users/${u}`, s.keys.admin))).status).toBe(503);
     expect((await a.services.db.query("SELECT 1 FROM user_current_status WHERE user_id = $1", [u])).length).toBe(1);
   });
 
@@ -197,13 +176,7 @@ describe("erasure under a Redis failure", () => {
     await one.call("PATCH", `/v1/users/${u}/memory/context`, s.keys.agent, { updates: { name: "Erin" } });
     await one.call("POST", "/v1/messages", s.keys.bot, { user_id: u, text: "erase me", telegram_message_id: 5 });
     // Redis answers the first erasure step, then fails: Postgres is erased, the second Redis step is not done.
-    s.stack.bridge.faults.set({ status: 503, skip: 1 });
-    let del;
-    try {
-      del = await one.call("DELETE", `/v1/users/${u}`, s.keys.admin);
-    } finally {
-      s.stack.bridge.faults.clear();
-    }
+    const del = await s.stack.bridge.faults.during({ status: 503, skip: 1 }, () => one.call("DELETE", `/v1/users/${u}`, s.keys.admin));
     expect(del.status).toBe(503);
     expect((await one.services.db.query("SELECT user_id FROM pending_erasures WHERE user_id = $1", [u])).length).toBe(1);
     // Meanwhile nothing of the user is served, from any instance.
@@ -322,12 +295,7 @@ describe("review and outbox claims whose response was lost", () => {
       ["/v1/outbox/claim", s.keys.bot, { max: 5 }, (r: any) => r.items.map((i: any) => `${i.interaction_id}/${i.lease_token}`).join()],
     ] as const) {
       const idem = { "idempotency-key": randomUUID() };
-      s.stack.proxy.faults.set({ reset: true });
-      try {
-        expect((await s.app().call("POST", path, key, body, undefined, idem)).status).toBe(503);
-      } finally {
-        s.stack.proxy.faults.clear();
-      }
+      expect((await s.stack.proxy.faults.during({ reset: true }, () => s.app().call("POST", path, key, body, undefined, idem))).status).toBe(503);
       const first = await two.call("POST", path, key, body, undefined, idem);
       const again = await one.call("POST", path, key, body, undefined, idem);
       expect(first.status, first.text).toBe(200);

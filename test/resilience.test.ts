@@ -110,13 +110,8 @@ describe("lost responses", () => {
     expect((await one.call("PUT", `/v1/users/${user}/protocol`, s.keys.reviewer, { status: "INACTIVE" })).status).toBe(200);
     const batch = { messages: Array.from({ length: 10 }, (_, i) => ({ user_id: user, text: `m${i}`, telegram_message_id: 9000 + i })) };
     const before = (await one.call("GET", "/v1/messages/stats", s.keys.agent)).json().pending;
-    s.stack.bridge.faults.set({ reset: true });
-    try {
-      const lost = await one.call("POST", "/v1/messages", s.keys.bot, batch);
-      expect(lost.status).toBe(503);
-    } finally {
-      s.stack.bridge.faults.clear();
-    }
+    const lost = await s.stack.bridge.faults.during({ reset: true }, () => one.call("POST", "/v1/messages", s.keys.bot, batch));
+    expect(lost.status).toBe(503);
     const retried = await two.call("POST", "/v1/messages", s.keys.bot, batch);
     expect(retried.status).toBe(202);
     expect(retried.json().items.map((i: { status: string }) => i.status)).toEqual(Array(10).fill("duplicate"));
@@ -127,12 +122,7 @@ describe("lost responses", () => {
     const one = s.app();
     const two = s.app();
     const body = interactionBody({ user_id: `i${randomUUID().slice(0, 8)}` });
-    s.stack.proxy.faults.set({ reset: true });
-    try {
-      expect((await one.call("POST", "/v1/interactions", s.keys.agent, body)).status).toBe(503);
-    } finally {
-      s.stack.proxy.faults.clear();
-    }
+    expect((await s.stack.proxy.faults.during({ reset: true }, () => one.call("POST", "/v1/interactions", s.keys.agent, body))).status).toBe(503);
     const retried = await two.call("POST", "/v1/interactions", s.keys.agent, body);
     expect([200, 201]).toContain(retried.status);
     const rows = await two.services.db.query<{ n: number }>("SELECT count(*)::int AS n FROM interactions WHERE message_id = $1", [body.message_id]);

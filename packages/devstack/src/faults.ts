@@ -43,6 +43,16 @@ export class FaultSwitch {
     if (!this.spec.hang) this.releaseHeld();
   }
 
+  /** Runs `fn` with the fault in force, and clears it however `fn` ends. */
+  async during<T>(spec: FaultSpec, fn: () => Promise<T>): Promise<T> {
+    this.set(spec);
+    try {
+      return await fn();
+    } finally {
+      this.clear();
+    }
+  }
+
   clear(): void {
     this.spec = {};
     this.until = 0;

@@ -18,12 +18,18 @@ export function decodeVersioned<T>(raw: string): T {
 }
 
 /**
+ * Lua, first line of every script that caches a user's data under KEYS[1]: an erasure sets
+ * `<...>:erasing` beside the user's keys, and no cache write may bring the data back meanwhile.
+ */
+export const ERASING_GUARD = "if redis.call('EXISTS', (string.gsub(KEYS[1], ':[^:]*$', ':erasing'))) == 1 then return 0 end";
+
+/**
  * KEYS[1]; ARGV: version, encoded value, ttl seconds. 1 when written, 0 when a newer one is there,
  * or when the key's owner is being erased: an erasure sets `<...>:erasing` beside a user's keys,
  * and no cache write may bring the user's data back meanwhile (a read that loaded the row just
  * before Postgres erased it).
  */
-export const SET_IF_NEWER = `if redis.call('EXISTS', (string.gsub(KEYS[1], ':[^:]*$', ':erasing'))) == 1 then return 0 end
+export const SET_IF_NEWER = `${ERASING_GUARD}
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local v = tonumber(string.match(cur, '^{"v":(%d+)'))

@@ -6,7 +6,7 @@ import type { CircuitBreaker } from "../resilience/breaker.js";
 import { storeBreaker } from "../resilience/store-breaker.js";
 import { callBudget, type DeadlineOptions } from "../resilience/deadline.js";
 import { StoreFailure, isStoreFailure, isUnavailableStatus } from "../resilience/store-failure.js";
-import { isConnectionError, withConnectRetry, type RetryOptions } from "./retry.js";
+import { isConnectionError, withSafeRetry, type RetryOptions } from "./retry.js";
 
 export interface Statement {
   text: string;
@@ -86,7 +86,7 @@ export class NeonDb implements Db {
     const end = m?.queryDuration.startTimer({ kind });
     try {
       return await this.breaker.run(
-        () => withConnectRetry(() => fn({ signal }).catch((e) => { throw classify(e, signal); }), { ...this.opts.retry, deadline: () => deadline }),
+        () => withSafeRetry(() => fn({ signal }).catch((e) => { throw classify(e, signal); }), { ...this.opts.retry, deadline: () => deadline }),
         isStoreFailure,
       );
     } catch (e) {

@@ -33,11 +33,12 @@ export function isConnectionError(e: unknown): boolean {
 export const isRolledBackConflict = (e: unknown) => ["40P01", "40001"].includes(String((e as { code?: unknown })?.code));
 
 /**
- * Retries a call that never reached Postgres (connection refused, DNS, a compute not accepting
- * connections yet), with exponential backoff bounded by the deadline. Anything that may have
+ * Retries what is safe to send again: a call that never reached Postgres (connection refused,
+ * DNS, a compute not accepting connections yet), with exponential backoff, and a statement Postgres
+ * rolled back for a deadlock or serialization failure; all bounded by the deadline. Anything that may have
  * reached the server is not retried here: the client's own retry is made safe by idempotency.
  */
-export async function withConnectRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
+export async function withSafeRetry<T>(fn: () => Promise<T>, opts: RetryOptions): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();

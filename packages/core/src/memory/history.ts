@@ -1,4 +1,5 @@
 import type { RedisGateway } from "../cache/redis.js";
+import { ERASING_GUARD } from "../cache/versioned.js";
 import type { Db } from "../db/db.js";
 import type { Logger } from "../log.js";
 import { decodeEnvelope, encodeEnvelope } from "./envelope.js";
@@ -32,7 +33,7 @@ export interface HistoryEntry {
  * twice. Keeps the newest `ARGV[1]` rows; returns how many the window holds.
  */
 export const APPEND_SCRIPT = `
-if redis.call('EXISTS', (string.gsub(KEYS[1], ':[^:]*$', ':erasing'))) == 1 then return 0 end
+${ERASING_GUARD}
 local complete = redis.call('ZSCORE', KEYS[1], '${COMPLETE_MARKER}') ~= false
 if ARGV[2] == '1' and not complete then redis.call('ZADD', KEYS[1], -1, '${COMPLETE_MARKER}'); complete = true end
 for i = 3, #ARGV, 2 do

@@ -1,6 +1,7 @@
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import { UnavailableError } from "../errors.js";
+import { ERASING_GUARD } from "../cache/versioned.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics/registry.js";
 import { decodeEnvelope, encodeEnvelope, EnvelopeError } from "./envelope.js";
@@ -18,7 +19,7 @@ export const CONTEXT_TTL_SECONDS = 30 * 24 * 3600;
  * back to an older merge. Nothing is cached for a user being erased (see ERASING_GUARD).
  */
 const SET_IF_NEWER = `
-if redis.call('EXISTS', (string.gsub(KEYS[1], ':[^:]*$', ':erasing'))) == 1 then return 0 end
+${ERASING_GUARD}
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local v = tonumber(string.match(cur, '^(%d+)#'))
