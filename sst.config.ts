@@ -3,7 +3,8 @@
 /**
  * Infrastructure as code (SST v3+ on AWS). Kept short: each concern lives in infra/*.ts.
  * Deploy: `npx sst secret set DatabaseUrl ... --stage production` for each secret, then
- * `npx sst deploy --stage production` (the protected, retained stage).
+ * `npx sst deploy --stage production` (the protected, retained stage; README, "Deploying").
+ * `npm run typecheck:infra` checks this file and infra/*.ts against SST's and @pulumi/aws's types.
  */
 export default $config({
   app(input) {
@@ -33,12 +34,12 @@ export default $config({
     const { jobs } = await import("./infra/jobs");
     const { alarms } = await import("./infra/alarms");
     const s = secrets();
-    const bucket = backupBucket();
+    const { bucket } = backupBucket();
     // Migrations first: the API and the jobs are updated only after this deploy's migrations ran.
-    const migrated = migrator(migrationFunction(s, bucket));
+    const migrated = migrator(migrationFunction(s));
     const fn = api(s, bucket, { dependsOn: [migrated] });
-    jobs(s, bucket, { dependsOn: [migrated] });
-    alarms();
+    const { dlq } = jobs(s, bucket, { dependsOn: [migrated] });
+    alarms(dlq);
     return { api: fn.url, bucket: bucket.name };
   },
 });

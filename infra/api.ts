@@ -1,19 +1,23 @@
 import type { Secrets } from "./secrets";
+import { API_S3, s3Permissions } from "./permissions";
 
 /** Lambda runtime for every function (bundles target Node 20 syntax, so newer runtimes run them). */
 export const RUNTIME = "nodejs22.x";
 
 /** Resource options of the code that must not serve before this deploy's migrations ran. */
-export type AfterMigrations = { dependsOn: unknown[] };
+export type AfterMigrations = { dependsOn: $util.Input<$util.Resource>[] };
 
-/** The migration function, linked to the secrets and bucket. */
-export function migrationFunction(s: Secrets, bucket: sst.aws.Bucket) {
+/** The secrets every function reads (linked: SST grants reading them, nothing more). */
+export const secretLinks = (s: Secrets) => [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, s.erasureHashKey];
+
+/** The migration function: the secrets only (it never touches the bucket). */
+export function migrationFunction(s: Secrets) {
   return new sst.aws.Function("Migrate", {
     handler: "functions/migrate.handler",
     runtime: RUNTIME,
     architecture: "arm64",
     timeout: "5 minutes",
-    link: [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, s.erasureHashKey, bucket],
+    link: secretLinks(s),
     copyFiles: [{ from: "packages/core/migrations", to: "migrations" }],
   });
 }
@@ -21,9 +25,9 @@ export function migrationFunction(s: Secrets, bucket: sst.aws.Bucket) {
 /**
  * The HTTP API (Function URL). `after` makes it depend on the deploy's migration invocation: the new
  * code is only updated once the migrations succeeded, and a failing migration leaves the old code.
+ * The bucket is not linked (a link grants `s3:*`): the API gets API_S3 only.
  */
 export function api(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations) {
-  const link = [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, s.erasureHashKey, bucket];
   return new sst.aws.Function("Api", {
     handler: "functions/api/handler.handler",
     runtime: RUNTIME,
@@ -32,9 +36,10 @@ export function api(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations)
     timeout: "30 seconds",
     // No CORS: the API is called by servers (userbot, pipeline, dashboard backend), never by browsers.
     url: { cors: false },
-    link,
-    environment: { LOG_LEVEL: "info" },
-  }, after as never);
+    link: secretLinks(s),
+    permissions: s3Permissions(bucket, API_S3),
+    environment: { LOG_LEVEL: "info", S3_BUCKET: bucket.name },
+  }, after);
 }
 
 /**

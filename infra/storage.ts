@@ -8,55 +8,98 @@ export const NONCURRENT_VERSION_DAYS = 7;
  */
 export const BACKUP_SAFETY_EXPIRY_DAYS = 35;
 
+/** Where each kind of object lives in the bucket (the IAM policies below grant by these prefixes). */
+export const PREFIXES = { backups: "backups/", archives: "archives/", erasures: "erasures/" } as const;
+
+/** The lifecycle rules of the bucket and of its replica (the replica keeps its own copies as long). */
+const LIFECYCLE_RULES = [
+  { id: "abort-stale-multipart", status: "Enabled", filter: {}, abortIncompleteMultipartUpload: { daysAfterInitiation: ABORT_MULTIPART_AFTER_DAYS } },
+  { id: "expire-noncurrent", status: "Enabled", filter: {}, noncurrentVersionExpiration: { noncurrentDays: NONCURRENT_VERSION_DAYS } },
+  { id: "backups-safety-expiry", status: "Enabled", filter: { prefix: PREFIXES.backups }, expiration: { days: BACKUP_SAFETY_EXPIRY_DAYS } },
+];
+
+export interface BackupStorage {
+  bucket: sst.aws.Bucket;
+  /** The bucket's versioning: replication (and anything relying on object versions) waits for it. */
+  versioning: aws.s3.BucketVersioning;
+}
+
 /**
  * The backup/archive bucket: versioned, encrypted (SSE-KMS with the AWS-managed key), public
- * access blocked, stale multipart uploads aborted. Cross-region replication is a documented
- * switch: set BACKUP_REPLICA_REGION (see README, "Backups").
+ * access blocked, stale multipart uploads aborted. Nothing is linked to it (a link grants `s3:*`):
+ * each function gets the actions it needs by prefix (infra/permissions.ts). Cross-region
+ * replication is a documented switch: BACKUP_REPLICA_REGION at deploy time (README, "Backups").
  */
-export function backupBucket() {
+export function backupBucket(): BackupStorage {
   const bucket = new sst.aws.Bucket("Backups", {
-    versioning: true,
+    // Versioning is declared below, as a resource replication can wait for.
+    versioning: false,
     // No browser ever reads backups: SST's default allow-all CORS is turned off.
     cors: false,
     transform: {
       bucket: (args) => { args.forceDestroy = $app.stage !== "production"; },
     },
   });
-  new aws.s3.BucketServerSideEncryptionConfigurationV2("BackupsEncryption", {
+  const versioning = new aws.s3.BucketVersioning("BackupsVersioning", {
+    bucket: bucket.name, versioningConfiguration: { status: "Enabled" },
+  });
+  new aws.s3.BucketServerSideEncryptionConfiguration("BackupsEncryption", {
     bucket: bucket.name,
     rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms" }, bucketKeyEnabled: true }],
   });
-  new aws.s3.BucketLifecycleConfigurationV2("BackupsLifecycle", {
-    bucket: bucket.name,
-    rules: [
-      { id: "abort-stale-multipart", status: "Enabled", filter: {}, abortIncompleteMultipartUpload: { daysAfterInitiation: ABORT_MULTIPART_AFTER_DAYS } },
-      { id: "expire-noncurrent", status: "Enabled", filter: {}, noncurrentVersionExpiration: { noncurrentDays: NONCURRENT_VERSION_DAYS } },
-      { id: "backups-safety-expiry", status: "Enabled", filter: { prefix: "backups/" }, expiration: { days: BACKUP_SAFETY_EXPIRY_DAYS } },
-    ],
-  });
+  new aws.s3.BucketLifecycleConfiguration("BackupsLifecycle", { bucket: bucket.name, rules: LIFECYCLE_RULES }, { dependsOn: [versioning] });
   const replicaRegion = process.env.BACKUP_REPLICA_REGION;
-  if (replicaRegion) replicate(bucket, replicaRegion);
-  return bucket;
+  if (replicaRegion) replicate({ bucket, versioning }, replicaRegion);
+  return { bucket, versioning };
 }
 
-/** The documented switch: BACKUP_REPLICA_REGION=eu-west-1 at deploy time replicates the bucket there. */
-function replicate(bucket: sst.aws.Bucket, region: string) {
+/**
+ * BACKUP_REPLICA_REGION=eu-west-1 at deploy time replicates every object to a bucket there, SSE-KMS
+ * objects included: the role decrypts with the source region's S3 key and encrypts with a key of
+ * the replica's own. Delete markers are not replicated: an object pruned (or deleted by mistake or
+ * malice) at the source stays in the replica until the replica's own lifecycle expires it.
+ */
+function replicate(source: BackupStorage, region: string) {
   const provider = new aws.Provider("ReplicaRegion", { region: region as aws.Region });
-  const replica = new aws.s3.BucketV2("BackupsReplica", { forceDestroy: $app.stage !== "production" }, { provider });
-  new aws.s3.BucketVersioningV2("BackupsReplicaVersioning", { bucket: replica.id, versioningConfiguration: { status: "Enabled" } }, { provider });
+  const sourceRegion = aws.getRegionOutput().region;
+  const replicaKey = new aws.kms.Key("BackupsReplicaKey", {
+    description: `${$app.name} ${$app.stage} backup replica`, enableKeyRotation: true, deletionWindowInDays: 30,
+  }, { provider });
+  const replica = new aws.s3.Bucket("BackupsReplica", { forceDestroy: $app.stage !== "production" }, { provider });
+  new aws.s3.BucketPublicAccessBlock("BackupsReplicaPublicAccess", {
+    bucket: replica.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true,
+  }, { provider });
+  const replicaVersioning = new aws.s3.BucketVersioning("BackupsReplicaVersioning", {
+    bucket: replica.id, versioningConfiguration: { status: "Enabled" },
+  }, { provider });
+  new aws.s3.BucketServerSideEncryptionConfiguration("BackupsReplicaEncryption", {
+    bucket: replica.id,
+    rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: replicaKey.arn }, bucketKeyEnabled: true }],
+  }, { provider });
+  new aws.s3.BucketLifecycleConfiguration("BackupsReplicaLifecycle", { bucket: replica.id, rules: LIFECYCLE_RULES }, { provider, dependsOn: [replicaVersioning] });
   const role = new aws.iam.Role("BackupsReplicationRole", {
     assumeRolePolicy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "s3.amazonaws.com" }, Action: "sts:AssumeRole" }] }),
   });
-  new aws.iam.RolePolicy("BackupsReplicationPolicy", {
+  const policy = new aws.iam.RolePolicy("BackupsReplicationPolicy", {
     role: role.id,
     policy: $jsonStringify({ Version: "2012-10-17", Statement: [
-      { Effect: "Allow", Action: ["s3:GetReplicationConfiguration", "s3:ListBucket"], Resource: bucket.arn },
-      { Effect: "Allow", Action: ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"], Resource: $interpolate`${bucket.arn}/*` },
-      { Effect: "Allow", Action: ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"], Resource: $interpolate`${replica.arn}/*` },
+      { Effect: "Allow", Action: ["s3:GetReplicationConfiguration", "s3:ListBucket"], Resource: source.bucket.arn },
+      { Effect: "Allow", Action: ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"], Resource: $interpolate`${source.bucket.arn}/*` },
+      { Effect: "Allow", Action: ["s3:ReplicateObject", "s3:ReplicateTags"], Resource: $interpolate`${replica.arn}/*` },
+      // The source objects' key is the AWS-managed S3 key: decrypt only through S3, for this bucket.
+      { Effect: "Allow", Action: ["kms:Decrypt"], Resource: "*", Condition: {
+        StringLike: { "kms:ViaService": $interpolate`s3.${sourceRegion}.amazonaws.com`, "kms:EncryptionContext:aws:s3:arn": $interpolate`${source.bucket.arn}/*` } } },
+      { Effect: "Allow", Action: ["kms:Encrypt", "kms:GenerateDataKey"], Resource: replicaKey.arn, Condition: {
+        StringLike: { "kms:ViaService": `s3.${region}.amazonaws.com`, "kms:EncryptionContext:aws:s3:arn": $interpolate`${replica.arn}/*` } } },
     ] }),
   });
   new aws.s3.BucketReplicationConfig("BackupsReplication", {
-    bucket: bucket.name, role: role.arn,
-    rules: [{ id: "all", status: "Enabled", filter: {}, deleteMarkerReplication: { status: "Enabled" }, destination: { bucket: replica.arn, storageClass: "STANDARD_IA" } }],
-  });
+    bucket: source.bucket.name, role: role.arn,
+    rules: [{
+      id: "all", status: "Enabled", filter: {},
+      deleteMarkerReplication: { status: "Disabled" },
+      sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } },
+      destination: { bucket: replica.arn, storageClass: "STANDARD_IA", encryptionConfiguration: { replicaKmsKeyId: replicaKey.arn } },
+    }],
+  }, { dependsOn: [source.versioning, replicaVersioning, policy] });
 }

@@ -1,18 +1,53 @@
 import { describe, expect, it } from "vitest";
+import { parseConfig } from "@hitl/core";
 import { createTestDatabase, testEnv, testKeys } from "./support/stack.js";
-import { createTestBucket } from "./support/backup.js";
+import { createTestBucket, withPg } from "./support/backup.js";
+import { jobHandler, JobIncompleteError } from "../functions/lib/job.js";
+import type { JobEvent } from "../functions/lib/continuation.js";
 
 describe("scheduled function handlers", () => {
-  it("a Postgres backup out of time checkpoints and fails (so the retry resumes); the next invocation completes the same set", async () => {
+  it("a Postgres backup longer than one run continues by re-invoking itself with its checkpoint, never through a failed invocation", async () => {
     const { bucket, store } = await createTestBucket();
-    Object.assign(process.env, testEnv(await createTestDatabase(), JSON.stringify(testKeys().entries), { S3_BUCKET: bucket }));
-    const { handler } = await import("../functions/backup-postgres.js");
-    const { JobIncompleteError } = await import("../functions/lib/job.js");
-    const event = { source: "aws.scheduler", "detail-type": "Scheduled Event", detail: {} };
-    await expect(handler(event, { getRemainingTimeInMillis: () => 30_000 })).rejects.toBeInstanceOf(JobIncompleteError);
-    const started = (await store.list("backups/postgres/")).map((o) => o.key.split("/")[2]);
-    expect(new Set(started).size).toBe(1);
-    const done = await handler(event, { getRemainingTimeInMillis: () => 600_000 });
-    expect(done).toMatchObject({ status: "complete", id: started[0], verified: true });
+    const databaseUrl = await createTestDatabase();
+    await withPg(databaseUrl, (c) => c.query("INSERT INTO user_current_status (user_id, reason) SELECT 'u' || g, repeat('r', 100) FROM generate_series(1, 60) g"));
+    const config = parseConfig(testEnv(databaseUrl, JSON.stringify(testKeys().entries), { S3_BUCKET: bucket }));
+    const next: Required<JobEvent>[] = [];
+    // The smallest time limit: every run stops after its first checkpoint, and hands over.
+    const handler = jobHandler("backup-postgres", {
+      config: async () => config, continueWith: async (e) => { next.push(e); },
+      tuning: { marginMs: 0, backup: { objectRows: 5, pageBytes: 300 } }, maxRuns: 500,
+    });
+    const context = { getRemainingTimeInMillis: () => 1 };
+    // The scheduler's event first, then each continuation's, as Lambda would deliver them.
+    let event: unknown = { source: "aws.scheduler", "detail-type": "Scheduled Event", detail: {} };
+    const results: Record<string, unknown>[] = [];
+    for (let i = 0; i < 500; i++) {
+      const before = next.length;
+      results.push(await handler(event, context));
+      if (next.length === before) break;
+      event = next[next.length - 1];
+    }
+    const last = results[results.length - 1]!;
+    expect(last).toMatchObject({ status: "complete", verified: true, run: results.length });
+    expect(results.length).toBeGreaterThanOrEqual(5);
+    // Every continuation named the same set and counted one more run.
+    expect(new Set(next.map((e) => e.resume))).toEqual(new Set([last.id]));
+    expect(next.map((e) => e.run)).toEqual(results.slice(1).map((_, i) => i + 2));
+    const sets = new Set((await store.list("backups/postgres/")).map((o) => o.key.split("/")[2]));
+    expect(sets).toEqual(new Set([last.id]));
+    const rows = await withPg(databaseUrl, async (c) => (await c.query("SELECT count(*)::int AS n FROM user_current_status")).rows[0].n as number);
+    expect(last.rows).toBeGreaterThanOrEqual(rows);
+  });
+
+  it("an incomplete set at the last allowed run fails the invocation (retried, then dead-lettered) instead of continuing", async () => {
+    const { bucket } = await createTestBucket();
+    const config = parseConfig(testEnv(await createTestDatabase(), JSON.stringify(testKeys().entries), { S3_BUCKET: bucket }));
+    const next: unknown[] = [];
+    const handler = jobHandler("backup-postgres", { config: async () => config, continueWith: async (e) => { next.push(e); }, tuning: { marginMs: 0 }, maxRuns: 3 });
+    await expect(handler({ resume: "x", run: 3 }, { getRemainingTimeInMillis: () => 1 })).rejects.toBeInstanceOf(JobIncompleteError);
+    expect(next).toEqual([]);
+    // A failed self-invocation fails the run too: Lambda's retry resumes from the checkpoint.
+    const refusing = jobHandler("backup-postgres", { config: async () => config, continueWith: async () => { throw new Error("refused"); }, tuning: { marginMs: 0 } });
+    await expect(refusing({}, { getRemainingTimeInMillis: () => 1 })).rejects.toThrow("refused");
   });
 });

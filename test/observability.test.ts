@@ -41,7 +41,10 @@ describe("metrics, both ways", () => {
     for (const name of SEED_METRICS.filter((n) => !n.includes("seconds") && n !== "context_size_bytes")) expect(names, name).toContain(name);
     // Histograms go out when they observed something in the flush window.
     for (const name of ["query_duration_seconds", "operation_latency_seconds", "context_size_bytes", "compression_duration_seconds"]) expect(names, name).toContain(name);
-    expect(names).toContain("backup_runs_total__kind_postgres__outcome_success");
+    // Labelled counters: one metric name, the labels as dimensions (a bounded set of custom metrics).
+    const backups = docs.filter((d) => d._aws.CloudWatchMetrics[0].Dimensions[0].includes("kind"));
+    expect(backups.map((d) => [d._aws.CloudWatchMetrics[0].Dimensions[0], d.kind, d.outcome, d.backup_runs_total])).toContainEqual([["service", "kind", "outcome"], "postgres", "success", 1]);
+    expect(names.filter((n: string) => n.includes("__"))).toEqual([]);
     expect(docs[0]._aws.CloudWatchMetrics[0].Namespace).toBe("HitlDataLayer");
     expect(docs[0].service).toBe("hitl-data-layer");
   });
@@ -54,13 +57,14 @@ describe("alerts", () => {
     const rec = (kind: string) => class { name: string; arn: string; constructor(name: string, args: any = {}) { declared.push({ kind, name, args }); this.name = name; this.arn = `arn:${name}`; } };
     g.$app = { name: "hitl", stage: "test" };
     g.sst = { aws: { SnsTopic: rec("topic") } };
-    g.aws = { cloudwatch: { MetricAlarm: rec("alarm"), Dashboard: rec("dashboard") } };
+    g.aws = { cloudwatch: { MetricAlarm: rec("alarm"), Dashboard: rec("dashboard") }, getRegionOutput: () => ({ region: "eu-west-1" }) };
+    g.$jsonStringify = JSON.stringify;
   });
-  afterAll(() => { for (const k of ["$app", "sst", "aws"]) delete g[k]; });
+  afterAll(() => { for (const k of ["$app", "sst", "aws", "$jsonStringify"]) delete g[k]; });
 
   it("declares the seed's three alarms with its thresholds, backup-missed and dead-letter alarms, to an SNS topic", async () => {
     const { alarms } = await import(/* @vite-ignore */ path.resolve("infra/alarms.ts"));
-    alarms();
+    alarms({ nodes: { queue: { name: "jobs-dlq" } } });
     const by = Object.fromEntries(declared.filter((d) => d.kind === "alarm").map((d) => [d.name, d.args]));
     expect(by.DatabasePoolExhaustion).toMatchObject({ metricName: "pool_size_waiting", threshold: 5, comparisonOperator: "GreaterThanThreshold", period: 60, evaluationPeriods: 5 });
     expect(by.RedisHighLatency).toMatchObject({ metricName: "operation_latency_seconds", threshold: 0.01, statistic: "Average", period: 60, evaluationPeriods: 5 });

@@ -11,6 +11,12 @@ export function emfPublisher(registry: Registry): EmfPublisher {
   const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: METRICS_SERVICE });
   return new EmfPublisher(registry, {
     addMetric: (name, unit, value) => metrics.addMetric(name, unit as (typeof MetricUnit)[keyof typeof MetricUnit], value),
+    addDimensionedMetric: (name, unit, value, dimensions) => {
+      // A single metric is flushed at once, with the service dimension and its own.
+      const single = metrics.singleMetric();
+      single.addDimensions(dimensions);
+      single.addMetric(name, unit as (typeof MetricUnit)[keyof typeof MetricUnit], value);
+    },
     publishStoredMetrics: () => metrics.publishStoredMetrics(),
   });
 }

@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from "vitest";
 const outcome = vi.hoisted(() => ({ value: {} as Record<string, unknown> }));
 vi.mock("@hitl/core", () => ({
   loadConfig: async () => ({ logLevel: "silent" }),
-  createLogger: () => ({ info: () => {}, warn: () => {}, error: () => {} }),
+  createLogger: () => { const l = { info: () => {}, warn: () => {}, error: () => {}, child: () => l }; return l; },
 }));
 vi.mock("@hitl/core/backup", () => ({
   jobContext: () => ({ reader: { end: async () => {} }, services: { metrics: { registry: {} } } }),
@@ -13,14 +13,17 @@ vi.mock("@hitl/core/backup", () => ({
 vi.mock("./emf.js", () => ({ emfPublisher: () => ({ publish: async () => {} }) }));
 
 describe("jobHandler", () => {
-  it("fails the invocation for a set that failed verification or is incomplete, and returns a verified one", async () => {
+  it("fails the invocation for a set that failed verification, continues an incomplete one, returns a verified one", async () => {
     const { jobHandler } = await import("./job.js");
-    const handler = jobHandler("backup-postgres");
+    const continued: unknown[] = [];
+    const handler = jobHandler("backup-postgres", { continueWith: async (e) => { continued.push(e); } });
     outcome.value = { status: "complete", id: "s1", verified: false };
     await expect(handler({})).rejects.toMatchObject({ name: "BackupUnverifiedError" });
     outcome.value = { status: "incomplete", id: "s2" };
-    await expect(handler({})).rejects.toMatchObject({ name: "JobIncompleteError" });
+    await expect(handler({ resume: "s2", run: 4 })).resolves.toMatchObject({ continued: true, run: 4 });
+    expect(continued).toEqual([{ resume: "s2", run: 5 }]);
+    await expect(handler({ resume: "s2", run: 24 })).rejects.toMatchObject({ name: "JobIncompleteError" });
     outcome.value = { status: "complete", id: "s3", verified: true };
-    await expect(handler({})).resolves.toMatchObject({ id: "s3" });
+    await expect(handler({})).resolves.toMatchObject({ id: "s3", run: 1 });
   });
 });

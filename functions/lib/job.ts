@@ -1,10 +1,14 @@
-import { createLogger, loadConfig } from "@hitl/core";
-import { jobContext, runJob, type JobName } from "@hitl/core/backup";
+import { createLogger, loadConfig, type Config } from "@hitl/core";
+import { jobContext, runJob, type JobContext, type JobName } from "@hitl/core/backup";
+import { selfInvoke, type Continue, type JobEvent } from "./continuation.js";
 import { emfPublisher } from "./emf.js";
+
+/** A chain of continuations longer than this (15 minutes each) is a backup that cannot finish. */
+export const MAX_RUNS = 24;
 
 export class JobIncompleteError extends Error {
   override name = "JobIncompleteError";
-  constructor(job: string, id: string) { super(`${job} ${id} checkpointed before the time limit; the retry resumes it`); }
+  constructor(job: string, id: string, runs: number) { super(`${job} ${id} still incomplete after ${runs} runs`); }
 }
 
 export class BackupUnverifiedError extends Error {
@@ -12,25 +16,48 @@ export class BackupUnverifiedError extends Error {
   constructor(job: string, id: string) { super(`${job} ${id} failed its verification`); }
 }
 
+export interface JobRuntime {
+  config?: () => Promise<Config>;
+  /** How the next run is started (default: this Lambda function, invoked asynchronously). */
+  continueWith?: Continue;
+  /** Passed to the job (tests: a small margin and small objects). */
+  tuning?: Pick<JobContext, "marginMs" | "backup">;
+  /** Default MAX_RUNS. */
+  maxRuns?: number;
+}
+
 /**
- * A scheduled function (EventBridge Scheduler via sst CronV2): runs one job with the invocation's
- * remaining time as its deadline, logs the outcome and flushes the metrics as EMF.
+ * A scheduled function (EventBridge Scheduler via sst CronV2, invoked asynchronously): runs one job
+ * with the invocation's remaining time as its deadline, logs the outcome and flushes the metrics.
+ * - A backup that checkpointed before the time limit starts its next run (a new invocation carrying
+ *   the set id and run number) and this one succeeds: resuming never spends Lambda's retries.
+ * - A set that failed its read-back verification, a chain past MAX_RUNS, or any error fails the
+ *   invocation: Lambda retries it (JOB_RETRIES), then dead-letters it, which alarms.
  */
-export function jobHandler(name: JobName) {
-  return async (_event: unknown, context?: { getRemainingTimeInMillis?: () => number }) => {
-    const config = await loadConfig();
+export function jobHandler(name: JobName, runtime: JobRuntime = {}) {
+  // The event is the scheduler's (no run number: run 1) or a continuation's ({ resume, run }).
+  return async (event: unknown, context?: { getRemainingTimeInMillis?: () => number }) => {
+    const config = await (runtime.config ?? loadConfig)();
+    const log = createLogger(config.logLevel).child({ job: name });
+    const given = (event as JobEvent | null)?.run;
+    const run = typeof given === "number" && Number.isInteger(given) && given > 0 ? given : 1;
     const remaining = context?.getRemainingTimeInMillis?.();
-    const ctx = jobContext(config, { deadline: remaining !== undefined ? Date.now() + remaining : undefined });
+    const ctx = jobContext(config, { deadline: remaining !== undefined ? Date.now() + remaining : undefined, ...runtime.tuning });
     try {
       const result = await runJob(name, ctx);
-      createLogger(config.logLevel).info("job done", { job: name, ...result });
-      // Checkpointed but not finished (the 15-minute limit): failing makes Lambda's async retry
-      // invoke again at once, and that invocation resumes where this one stopped.
-      if (result.status === "incomplete") throw new JobIncompleteError(name, String(result.id));
-      // A set that failed its read-back verification is not a backup: the invocation fails (retried,
-      // then dead-lettered and alarmed) instead of returning normally.
-      if (result.verified === false) throw new BackupUnverifiedError(name, String(result.id));
-      return result;
+      const id = String(result.id);
+      if (result.status === "incomplete") {
+        if (run >= (runtime.maxRuns ?? MAX_RUNS)) throw new JobIncompleteError(name, id, run);
+        await (runtime.continueWith ?? selfInvoke())({ resume: id, run: run + 1 });
+        log.info("job continues", { ...result, run, next_run: run + 1 });
+        return { ...result, run, continued: true };
+      }
+      if (result.verified === false) throw new BackupUnverifiedError(name, id);
+      log.info("job done", { ...result, run });
+      return { ...result, run };
+    } catch (e) {
+      log.error("job failed", { run, err: e instanceof Error ? e : new Error(String(e)) });
+      throw e;
     } finally {
       await ctx.reader.end().catch(() => {});
       await emfPublisher(ctx.services.metrics.registry).publish();

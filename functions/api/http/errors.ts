@@ -2,6 +2,7 @@ import { AppError, PayloadTooLargeError, UnavailableError, RateLimitedError, isR
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./env.js";
+import { SetupFailedError } from "./middleware.js";
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -31,8 +32,9 @@ export function toErrorResponse(err: unknown, c: Context<AppEnv>): Response {
     const code = err.status === 400 ? "invalid_request" : err.status === 404 ? "not_found" : err.status === 413 ? "payload_too_large" : "invalid_request";
     return c.json({ error: { code, message: err.message || "bad request" } } satisfies ErrorBody, err.status);
   }
-  const log = c.get("log");
-  log?.error("unhandled error", { err: err instanceof Error ? err : String(err) });
+  // Set-up failures were logged where they happened; everything else is logged here, with the
+  // Error itself so that its stack reaches the logs (and SST Console's Issues), never the response.
+  if (!(err instanceof SetupFailedError)) c.get("log")?.error("unhandled error", { err: err instanceof Error ? err : new Error(String(err)) });
   return c.json({ error: { code: "internal", message: "internal error" } } satisfies ErrorBody, 500);
 }
 

@@ -1,4 +1,4 @@
-import { hasScope, NotFoundError, ValidationError, PayloadTooLargeError, UnauthorizedError, ForbiddenError, UnsupportedMediaTypeError, type Scope, type Services } from "@hitl/core";
+import { createLogger, hasScope, NotFoundError, ValidationError, PayloadTooLargeError, UnauthorizedError, ForbiddenError, UnsupportedMediaTypeError, type Scope, type Services } from "@hitl/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { routePath } from "hono/route";
@@ -7,10 +7,24 @@ import type { AppEnv } from "./env.js";
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const JSON_TYPE = /^application\/(?:[a-z.+-]+\+)?json(?:\s*;|$)/i;
 
+/** The instance's services could not be built (already logged where it failed). */
+export class SetupFailedError extends Error {
+  override name = "SetupFailedError";
+  constructor() { super("service set-up failed"); }
+}
+
 /** Provides the instance's services (created on the first request: a "pool miss"). */
 export function withServices(provide: () => Promise<Services>, onDeadline?: (deadline: number | undefined) => void): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const services = await provide();
+    let services: Services;
+    try {
+      services = await provide();
+    } catch (e) {
+      // Configuration or store set-up failed (a cold start): logged, with its stack, before the
+      // 500 goes out; the response says nothing more than "internal error".
+      createLogger("error").error("service set-up failed", { err: e instanceof Error ? e : new Error(String(e)) });
+      throw new SetupFailedError();
+    }
     c.set("services", services);
     const remaining = c.env?.lambdaContext?.getRemainingTimeInMillis?.();
     // In Lambda no store call may run into the function's timeout (one request per instance, so

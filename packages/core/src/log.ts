@@ -34,17 +34,44 @@ function redact(fields: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-/** Structured JSON logs, one line per event; secrets redacted by field name, errors without stacks. */
-export function createLogger(level: LogLevel = "info", base: Record<string, unknown> = {}, write: (line: string) => void = (l) => process.stdout.write(l + "\n")): Logger {
+/**
+ * An error fit for a log and for SST Console's Issues: its name, its message made safe (safeMessage)
+ * and its stack frames (code locations only; the original first line could quote input).
+ */
+export function reportableError(err: Error): Error {
+  const safe = new Error(safeMessage(err.message));
+  safe.name = err.name;
+  const frames = (err.stack ?? "").split("\n").filter((l) => /^\s+at /.test(l));
+  safe.stack = [`${safe.name}: ${safe.message}`, ...frames].join("\n");
+  return safe;
+}
+
+/** Where error objects go besides the JSON line. */
+export type ErrorReporter = (err: Error) => void;
+
+/**
+ * In Lambda, `console.error(error)`: the runtime marks the line as an error with its stack, which is
+ * how SST Console's Issues (and CloudWatch's error filters) find it. Elsewhere, nothing.
+ */
+export const lambdaErrorReporter = (env: NodeJS.ProcessEnv = process.env): ErrorReporter | undefined =>
+  env.AWS_LAMBDA_FUNCTION_NAME ? (err) => console.error(err) : undefined;
+
+/**
+ * Structured JSON logs, one line per event; secrets redacted by field name, errors without stacks.
+ * Error-level events that carry an Error also hand a reportable copy of it (with its stack frames)
+ * to `report`.
+ */
+export function createLogger(level: LogLevel = "info", base: Record<string, unknown> = {}, write: (line: string) => void = (l) => process.stdout.write(l + "\n"), report: ErrorReporter | undefined = lambdaErrorReporter()): Logger {
   const emit = (lvl: Exclude<LogLevel, "silent">, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < ORDER[level]) return;
     write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...redact({ ...base, ...fields }) }));
+    if (lvl === "error" && report && fields) for (const v of Object.values(fields)) if (v instanceof Error) report(reportableError(v));
   };
   return {
     debug: (m, f) => emit("debug", m, f),
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
-    child: (fields) => createLogger(level, { ...base, ...fields }, write),
+    child: (fields) => createLogger(level, { ...base, ...fields }, write, report),
   };
 }

@@ -9,4 +9,4 @@ export { erasedHashes, reapplyErasures } from "./erasure-log.js";
 export { listTables } from "./pg-tables.js";
 export { S3BlobStore } from "../storage/s3-blob.js";
 export { markVerified } from "./catalog.js";
-export { JOBS, runJob, jobContext, type JobName } from "./jobs.js";
+export { JOBS, runJob, jobContext, SAFETY_MARGIN_MS, type JobName, type JobContext } from "./jobs.js";

@@ -12,7 +12,7 @@ export const JOBS = ["backup-postgres", "backup-redis", "archive"] as const;
 export type JobName = (typeof JOBS)[number];
 
 /** Leave this much of the Lambda's time for the checkpoint write and the response. */
-const SAFETY_MARGIN_MS = 60_000;
+export const SAFETY_MARGIN_MS = 60_000;
 
 export interface JobContext {
   services: Services;
@@ -21,10 +21,14 @@ export interface JobContext {
   store: S3BlobStore;
   /** Epoch ms by which the job must have stopped (Lambda: now + remaining time). */
   deadline?: number;
+  /** Time kept back before the deadline (default SAFETY_MARGIN_MS). */
+  marginMs?: number;
+  /** Object and page sizes of the Postgres backup (tests use small ones). */
+  backup?: { objectRows?: number; pageBytes?: number };
   progress?: (line: string) => void;
 }
 
-export function jobContext(config: Config, opts: { deadline?: number; progress?: (line: string) => void } = {}): JobContext {
+export function jobContext(config: Config, opts: Pick<JobContext, "deadline" | "marginMs" | "backup" | "progress"> = {}): JobContext {
   const services = createServices(config);
   return { services, reader: new PoolDb(config.databaseUrl, { connectTimeoutMs: config.postgres.connectTimeoutMs, statementTimeoutMs: config.postgres.bulkStatementTimeoutMs }), store: new S3BlobStore(config.s3), ...opts };
 }
@@ -51,7 +55,8 @@ async function runJobOnce(name: JobName, ctx: JobContext): Promise<Record<string
   const deps = { db: s.db, reader: ctx.reader, hasher: s.hasher, store, log: s.log, progress };
   switch (name) {
     case "backup-postgres": {
-      const out = await backupPostgres(deps, { shouldStop: () => ctx.deadline !== undefined && Date.now() > ctx.deadline - SAFETY_MARGIN_MS });
+      const margin = ctx.marginMs ?? SAFETY_MARGIN_MS;
+      const out = await backupPostgres(deps, { ...ctx.backup, shouldStop: () => ctx.deadline !== undefined && Date.now() > ctx.deadline - margin });
       const pruned = out.status === "complete" ? await pruneBackups({ store, db: s.db, log: s.log }, "postgres") : undefined;
       return out.status === "complete"
         ? { status: out.status, id: out.manifest.id, verified: out.verified, rows: out.manifest.totals.rows, bytes: out.manifest.totals.bytes, pruned: pruned?.remove.length }

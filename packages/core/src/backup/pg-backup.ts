@@ -89,11 +89,14 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
   // together rather than one waiting on the last big table.
   queue.sort((a, b) => (b.cut ?? 0) - (a.cut ?? 0) || (tables.get(b.name)?.bytes ?? 0) - (tables.get(a.name)?.bytes ?? 0));
   let stopped = false;
-  const stop = () => (stopped ||= opts.shouldStop?.() ?? false);
+  // A run always writes at least one object before it honours shouldStop: however short the
+  // time, every run moves the set forward, and a chain of runs completes it.
+  let progressed = false;
+  const stop = () => (stopped ||= progressed && (opts.shouldStop?.() ?? false));
   // Checkpoints are written one at a time, each with the whole state as it is then: the last
   // one stored is always the newest (two workers must not race on one object).
   let saving = Promise.resolve();
-  const checkpoint = () => (saving = saving.then(() => deps.store.put(stateKey(state.id), JSON.stringify(state), "application/json")));
+  const checkpoint = () => (saving = saving.then(() => deps.store.put(stateKey(state.id), JSON.stringify(state), "application/json")).then(() => { progressed = true; }));
   // The first worker exports its snapshot and the others import it: one view of the database for
   // the whole run. The exporter keeps its transaction open until every other worker has imported.
   let shareSnapshot!: (id: string) => void;

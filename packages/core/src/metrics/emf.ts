@@ -3,8 +3,17 @@ import type { Registry } from "prom-client";
 /** What we need of Powertools' Metrics: add values, then flush them as one EMF document. */
 export interface EmfSink {
   addMetric(name: string, unit: string, value: number): void;
+  /** One value with its own dimensions (published as its own EMF document). */
+  addDimensionedMetric(name: string, unit: string, value: number, dimensions: Record<string, string>): void;
   publishStoredMetrics(): void;
 }
+
+/**
+ * The labels each labelled counter keeps as CloudWatch dimensions. Every one is a small closed set
+ * (route patterns, status codes, job kinds): each distinct combination is a billed custom metric.
+ * The HTTP method is dropped (the route pattern nearly implies it).
+ */
+const DIMENSIONS: Record<string, string[]> = { http_requests_total: ["route", "status"] };
 
 const UNIT: Record<string, string> = { seconds: "Seconds", bytes: "Bytes" };
 const unitOf = (name: string) => UNIT[Object.keys(UNIT).find((u) => name.includes(u)) ?? ""] ?? "Count";
@@ -34,13 +43,23 @@ export class EmfPublisher {
       if (type === "counter") {
         const total = values.reduce((s, v) => s + v.value, 0);
         this.sink.addMetric(m.name, "Count", this.delta(m.name, total));
-        // Labelled counters also go out per label set (EMF documents share one dimension set):
-        // backup_runs_total{kind="postgres",outcome="success"} -> backup_runs_total__kind_postgres__outcome_success
+        // Labelled counters also go out per label set, under the same metric name with the labels
+        // as dimensions: backup_runs_total {kind=postgres, outcome=success}. Label sets that did not
+        // move in this flush are left out (alarms on them treat missing data as zero or as breaching).
+        const keep = DIMENSIONS[m.name];
+        const sums = new Map<string, { dims: Record<string, string>; value: number }>();
         for (const v of values) {
-          const labels = Object.entries(v.labels);
+          const labels = Object.entries(v.labels).filter(([k]) => !keep || keep.includes(k));
           if (!labels.length) continue;
-          const name = `${m.name}__${labels.map(([k, l]) => `${k}_${l}`).join("__")}`;
-          this.sink.addMetric(name, "Count", this.delta(name, v.value));
+          const dims = Object.fromEntries(labels.map(([k, l]) => [k, String(l)]));
+          const id = JSON.stringify(dims);
+          const entry = sums.get(id) ?? { dims, value: 0 };
+          entry.value += v.value;
+          sums.set(id, entry);
+        }
+        for (const [id, { dims, value }] of sums) {
+          const d = this.delta(`${m.name}${id}`, value);
+          if (d > 0) this.sink.addDimensionedMetric(m.name, "Count", d, dims);
         }
       } else if (type === "gauge") {
         if (!values.length) continue;
