@@ -60,7 +60,8 @@ describe("errors reach SST Console's Issues, stacks stay in the logs", () => {
 
   it("an unexpected error in a route answers 500 without its stack and reports the Error with it", async () => {
     const reported = inLambda();
-    const t = await createTestContext();
+    const lines: string[] = [];
+    const t = await createTestContext({}, lines);
     vi.spyOn(t.services.db, "query").mockImplementation(() => { throw new TypeError("cannot read 'secret' of undefined"); });
     const res = await t.call("GET", "/v1/backups", { key: t.keys.admin });
     expect(res.status).toBe(500);
@@ -69,5 +70,6 @@ describe("errors reach SST Console's Issues, stacks stay in the logs", () => {
     const copy = reported.find((e) => e instanceof Error && e.name === "TypeError") as Error;
     expect(copy.stack).toMatch(/\n\s+at /);
     expect(copy.message).not.toContain("secret");
+    expect(lines.find((l) => l.includes("unhandled error"))).toBeDefined();
   });
 });
