@@ -23,7 +23,7 @@ describe("operations CLI", () => {
       const verified = await cli("verify", id);
       expect(verified.stdout).toMatch(new RegExp(`^verify postgres ${id}: OK \\(\\d+ objects, 0 problems\\)`, "m"));
       const job = await cli("job", "archive");
-      expect(job.stdout).toMatch(/^job archive: \{"archived":\[.*"partitions_created":\d+,"pending_erasures_completed":0\} in/m);
+      expect(job.stdout).toMatch(/^job archive: \{"archived":\[.*"partitions_created":\d+,"pending_erasures_completed":0,"run":1\} in/m);
       await expect(cli("job", "nope")).rejects.toMatchObject({ code: 2 });
     } finally {
       await rm(effectiveDataDir(path.join(dataDir, "postgres")), { recursive: true, force: true });

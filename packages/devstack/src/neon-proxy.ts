@@ -26,31 +26,86 @@ const NEON_ERROR_BODIES: Record<number, string> = {
 };
 const neonErrorBody = (status: number) => NEON_ERROR_BODIES[status] ?? JSON.stringify({ message: `HTTP ${status}` });
 
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1"]);
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 /** Postgres error fields the Neon HTTP API returns on a 400 (the driver copies them onto its error). */
 const PG_ERROR_FIELDS = ["severity", "code", "detail", "hint", "position", "internalPosition", "internalQuery",
   "where", "schema", "table", "column", "dataType", "constraint", "file", "line", "routine"] as const;
 /** Raw text for every type: the driver parses values itself from each field's dataTypeID. */
 const RAW_TYPES = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
 
-interface SqlQuery { query: string; params?: unknown[] }
+/** What Neon's HTTP endpoint answers to a browser's preflight and on every response. */
+const CORS_HEADERS = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-methods": "POST, OPTIONS",
+  "access-control-allow-headers": "Authorization, Content-Type, Neon-Connection-String, Neon-Raw-Text-Output, Neon-Array-Mode, Neon-Pool-Opt-In, Neon-Batch-Read-Only, Neon-Batch-Isolation-Level, Neon-Batch-Deferrable",
+  "access-control-max-age": "86400",
+};
 
-function toResult(r: pg.QueryResult) {
+const ISOLATION: Record<string, string> = { Serializable: "SERIALIZABLE", ReadUncommitted: "READ UNCOMMITTED", ReadCommitted: "READ COMMITTED", RepeatableRead: "REPEATABLE READ" };
+
+/** A request the endpoint refuses before running anything (Neon answers 400 with a message). */
+class BadRequest extends Error {}
+
+interface SqlOptions { arrayMode: boolean; rawText: boolean; isolation?: string; readOnly?: boolean; deferrable?: boolean }
+
+/** The Neon-* headers, each checked against the values Neon accepts (nothing is pasted into SQL unchecked). */
+function sqlOptions(h: IncomingMessage["headers"]): SqlOptions {
+  const bool = (name: string): boolean | undefined => {
+    const v = h[name];
+    if (v === undefined) return undefined;
+    if (v === "true" || v === "false") return v === "true";
+    throw new BadRequest(`invalid ${name} header: expected true or false`);
+  };
+  const iso = h["neon-batch-isolation-level"];
+  if (iso !== undefined && (typeof iso !== "string" || !ISOLATION[iso])) throw new BadRequest(`invalid neon-batch-isolation-level header: expected one of ${Object.keys(ISOLATION).join(", ")}`);
   return {
-    command: r.command,
-    rowCount: r.rowCount,
-    rows: r.rows,
-    fields: r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, tableID: f.tableID, columnID: f.columnID,
-      dataTypeSize: f.dataTypeSize, dataTypeModifier: f.dataTypeModifier, format: f.format })),
-    rowAsArray: true,
+    arrayMode: bool("neon-array-mode") ?? false, rawText: bool("neon-raw-text-output") ?? false,
+    isolation: iso ? ISOLATION[iso] : undefined, readOnly: bool("neon-batch-read-only"), deferrable: bool("neon-batch-deferrable"),
   };
 }
 
+interface SqlQuery { query: string; params: unknown[] }
+const isQuery = (q: unknown): q is SqlQuery => typeof q === "object" && q !== null && typeof (q as SqlQuery).query === "string"
+  && ((q as SqlQuery).params === undefined || Array.isArray((q as SqlQuery).params));
+function parseBody(raw: string): SqlQuery | { queries: SqlQuery[] } {
+  let body: unknown;
+  try { body = JSON.parse(raw); } catch { throw new BadRequest("request body is not valid JSON"); }
+  if (isQuery(body)) return body;
+  const queries = (body as { queries?: unknown })?.queries;
+  if (Array.isArray(queries) && queries.every(isQuery)) return { queries };
+  throw new BadRequest("request body must be {query, params} or {queries: [{query, params}]}");
+}
+
+/** Without Neon-Raw-Text-Output, Neon gives JSON values for the types JSON has. */
+const NUMBER_TYPES = new Set([21, 23, 26, 700, 701]);
+const JSON_TYPES = new Set([114, 3802]);
+function jsonValue(v: unknown, typeId: number): unknown {
+  if (v === null || typeof v !== "string") return v;
+  if (typeId === 16) return v === "t";
+  if (NUMBER_TYPES.has(typeId)) return Number(v);
+  if (JSON_TYPES.has(typeId)) return JSON.parse(v);
+  return v;
+}
+
+function toResult(r: pg.QueryResult, o: SqlOptions) {
+  const fields = r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, tableID: f.tableID, columnID: f.columnID,
+    dataTypeSize: f.dataTypeSize, dataTypeModifier: f.dataTypeModifier, format: f.format }));
+  const values = (row: unknown[]) => (o.rawText ? row : row.map((v, i) => jsonValue(v, fields[i]!.dataTypeID)));
+  const rows = (r.rows as unknown[][]).map((row) => {
+    const out = values(row);
+    return o.arrayMode ? out : Object.fromEntries(fields.map((f, i) => [f.name, out[i]]));
+  });
+  return { command: r.command, rowCount: r.rowCount, rows, fields, rowAsArray: o.arrayMode };
+}
+
 /**
- * The subset of Neon's HTTP query API that `neon()` uses: one query, or a batch run as one
- * transaction (`{queries:[...]}`), with the connection string in a header.
+ * Neon's HTTP query API (`neon()` and `fetch`): one query, or a batch run as one transaction
+ * (`{queries:[...]}`), the connection string in a header, always over the extended protocol (so a
+ * string with two statements is refused by Postgres itself, with nothing run). Every connection
+ * string reaches the stack's own Postgres, whatever its port; a connection not idle after the
+ * request (a bare BEGIN) is discarded, never handed to the next request.
  */
-function sqlHandler(pools: Map<string, pg.Pool>, faults: FaultSwitch) {
+function sqlHandler(pools: Map<string, pg.Pool>, faults: FaultSwitch, postgresPort: number) {
   const poolFor = (cs: string) => {
     let pool = pools.get(cs);
     if (!pool) {
@@ -66,18 +121,19 @@ function sqlHandler(pools: Map<string, pg.Pool>, faults: FaultSwitch) {
     const verdict = await faults.before();
     if (verdict.kind === "hang") return faults.hold(req.socket);
     if (verdict.kind === "status") {
-      res.writeHead(verdict.status, { "content-type": "application/json" });
+      res.writeHead(verdict.status, { "content-type": "application/json", ...CORS_HEADERS });
       return void res.end(neonErrorBody(verdict.status));
     }
     const send = (status: number, body: unknown) => {
       let text = JSON.stringify(body);
       if (text.length > NEON_HTTP_LIMIT_BYTES && Buffer.byteLength(text) > NEON_HTTP_LIMIT_BYTES) [status, text] = [507, neonErrorBody(507)];
       if (verdict.kind === "reset") return resetMidResponse(res, status, text);
-      res.writeHead(status, { "content-type": "application/json" });
+      res.writeHead(status, { "content-type": "application/json", ...CORS_HEADERS });
       res.end(text);
     };
     let client: pg.PoolClient | undefined;
     let inTx = false;
+    let cs = "";
     // Neon cancels the statement when its client goes away (an aborted fetch): so does this.
     const cancelOnAbort = () => {
       const pid = (client as unknown as { processID?: number } | undefined)?.processID;
@@ -90,40 +146,49 @@ function sqlHandler(pools: Map<string, pg.Pool>, faults: FaultSwitch) {
         .then(() => c.query("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query_start <= to_timestamp($2 / 1000.0)", [pid, abortedAt]))
         .catch(() => {}).finally(() => void c.end().catch(() => {}));
     };
-    let cs = "";
     try {
-      cs = String(req.headers["neon-connection-string"] ?? "");
-      const host = new URL(cs.replace(/^postgres(ql)?:/, "http:")).hostname;
-      if (!LOOPBACK.has(host)) return send(400, { message: "only loopback databases are served" });
+      let target: URL;
+      try { target = new URL(String(req.headers["neon-connection-string"] ?? "")); } catch { throw new BadRequest("missing or invalid neon-connection-string header"); }
+      if (!/^postgres(ql)?:$/.test(target.protocol)) throw new BadRequest("neon-connection-string must be a postgres:// URL");
+      if (!LOOPBACK.has(target.hostname)) return send(400, { message: "only loopback databases are served" });
+      // Neon routes by host name: whatever port the string names, the stack's Postgres answers.
+      target.hostname = "127.0.0.1";
+      target.port = String(postgresPort);
+      cs = target.toString();
+      const options = sqlOptions(req.headers);
       const raw = await readBody(req);
       if (Buffer.byteLength(raw) > NEON_HTTP_LIMIT_BYTES) return send(413, { message: `request is too large (max is ${NEON_HTTP_LIMIT_BYTES} bytes)` });
-      const body = JSON.parse(raw) as SqlQuery | { queries: SqlQuery[] };
+      const body = parseBody(raw);
       res.once("close", cancelOnAbort);
       client = await poolFor(cs).connect();
-      const exec = (q: SqlQuery) => client!.query({ text: q.query, values: q.params ?? [], rowMode: "array", types: RAW_TYPES });
+      const exec = (q: SqlQuery) => client!.query({ text: q.query, values: q.params ?? [], rowMode: "array", types: RAW_TYPES, queryMode: "extended" } as pg.QueryConfig);
       if ("queries" in body) {
-        const iso = req.headers["neon-batch-isolation-level"];
-        const ro = req.headers["neon-batch-read-only"] === "true";
-        const isoSql = iso ? ` ISOLATION LEVEL ${String(iso).replace(/([a-z])([A-Z])/g, "$1 $2").toUpperCase()}` : "";
-        await client.query(`BEGIN${isoSql}${ro ? " READ ONLY" : ""}`);
+        const mode = [options.isolation && `ISOLATION LEVEL ${options.isolation}`, options.readOnly !== undefined && (options.readOnly ? "READ ONLY" : "READ WRITE"),
+          options.deferrable !== undefined && (options.deferrable ? "DEFERRABLE" : "NOT DEFERRABLE")].filter(Boolean).join(", ");
+        await client.query(`BEGIN${mode ? ` ${mode}` : ""}`);
         inTx = true;
         const results = [];
-        for (const q of body.queries) results.push(toResult(await exec(q)));
+        for (const q of body.queries) results.push(toResult(await exec(q), options));
         await client.query("COMMIT");
         inTx = false;
         return send(200, { results });
       }
-      return send(200, toResult(await exec(body)));
+      return send(200, toResult(await exec(body), options));
     } catch (e) {
+      if (e instanceof BadRequest) return send(400, { message: e.message });
       if (inTx) await client?.query("ROLLBACK").catch(() => {});
       const err = e as Record<string, unknown>;
+      // A Postgres error (a SQLSTATE from the server) is a 400 with its fields; anything else is
+      // not reaching the compute: Neon's 5xx, with no Node error code dressed up as a SQLSTATE.
+      const fromPostgres = e instanceof pg.DatabaseError;
+      if (!fromPostgres) return send(502, JSON.parse(neonErrorBody(502)));
       const out: Record<string, unknown> = { message: String(err.message ?? e) };
       for (const f of PG_ERROR_FIELDS) if (err[f] !== undefined) out[f] = err[f];
-      // A Postgres error (SQLSTATE) is a 400; not reaching the compute is Neon's 5xx.
-      const sqlstate = typeof err.code === "string" && /^[0-9A-Z]{5}$/.test(err.code);
-      return sqlstate ? send(400, out) : send(502, JSON.parse(neonErrorBody(502)));
+      return send(400, out);
     } finally {
-      client?.release();
+      // Neon never hands on a connection that is not idle (a bare BEGIN, a failed transaction).
+      const status = (client as unknown as { _txStatus?: string | null } | undefined)?._txStatus;
+      client?.release(status !== "I" ? true : undefined);
     }
   };
 }
@@ -183,20 +248,23 @@ function relay(ws: WebSocket, tcp: () => Socket, cutAfterFirstBlock?: () => void
  * Lets `@neondatabase/serverless` reach a plain Postgres unchanged: `Pool`/`Client` over a
  * WebSocket tunnelled to TCP (loopback only), and `neon()` over HTTP through `/sql`.
  */
-export async function startNeonProxy(opts: { port?: number; faultToken?: string } = {}): Promise<NeonProxy> {
+export async function startNeonProxy(opts: { postgresPort: number; port?: number; faultToken?: string }): Promise<NeonProxy> {
   const pools = new Map<string, pg.Pool>();
   const faults = new FaultSwitch();
-  const handleSql = sqlHandler(pools, faults);
+  const handleSql = sqlHandler(pools, faults, opts.postgresPort);
   const server = createServer((req, res) => void (async () => {
     if (opts.faultToken && await handleFaultAdmin(req, res, faults, opts.faultToken, readBody)) return;
-    if (req.method === "POST" && req.url?.startsWith("/sql")) return handleSql(req, res);
-    res.writeHead(404).end();
-  })().catch(() => { if (!res.headersSent) res.writeHead(500).end(); else res.destroy(); }));
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/sql" && req.method === "OPTIONS") return void res.writeHead(204, CORS_HEADERS).end();
+    if (path === "/sql" && req.method === "POST") return handleSql(req, res);
+    res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ message: "not found" }));
+  })().catch(() => { if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(neonErrorBody(500)); else res.destroy(); }));
   const wss = new WebSocketServer({ noServer: true });
   server.on("upgrade", (req, socket, head) => {
     const url = new URL(req.url ?? "/", "http://x");
-    const [host, port] = (url.searchParams.get("address") ?? "").split(":");
-    if (url.pathname !== "/v1" || !LOOPBACK.has(host!) || !port) return socket.destroy();
+    // Routed by host, as Neon does: any loopback address reaches the stack's Postgres, whatever its port.
+    const host = (url.searchParams.get("address") ?? "").replace(/:\d*$/, "");
+    if (url.pathname !== "/v1" || !LOOPBACK.has(host)) return socket.destroy();
     void faults.before().then((verdict) => {
       if (verdict.kind === "status") {
         const body = neonErrorBody(verdict.status);
@@ -205,7 +273,7 @@ export async function startNeonProxy(opts: { port?: number; faultToken?: string 
       wss.handleUpgrade(req, socket, head, (ws) => {
         // Hang: the WebSocket opens and nothing ever comes back.
         if (verdict.kind === "hang") return faults.hold({ destroy: () => ws.terminate() });
-        tunnel(ws, host!, Number(port), verdict.kind === "reset", () => faults.current().latency);
+        tunnel(ws, "127.0.0.1", opts.postgresPort, verdict.kind === "reset", () => faults.current().latency);
       });
     });
   });
@@ -215,7 +283,7 @@ export async function startNeonProxy(opts: { port?: number; faultToken?: string 
    */
   const tunnel = (ws: WebSocket, host: string, port: number, reset: boolean, latency: () => { ms: number; jitterMs: number } | undefined) => {
     {
-      const tcp: Socket = connect({ port, host: host === "localhost" ? "127.0.0.1" : host, noDelay: true, onread: relay(ws, () => tcp, reset ? () => ws.terminate() : undefined) });
+      const tcp: Socket = connect({ port, host, noDelay: true, onread: relay(ws, () => tcp, reset ? () => ws.terminate() : undefined) });
       const pending: Buffer[] = [];
       let chain = Promise.resolve();
       tcp.on("connect", () => { for (const b of pending.splice(0)) tcp.write(b); });

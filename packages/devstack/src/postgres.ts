@@ -128,6 +128,18 @@ async function initialise(bin: string, dataDir: string, ids: Ids | undefined): P
   }
 }
 
+/**
+ * Authentication as Neon's proxy does it: the server asks the client for its password in clear
+ * (loopback only; the stored verifier stays SCRAM). The driver's default pipelined connect sends the
+ * password before it is asked, which works only against such a server, so the local stack can run
+ * the driver with its production settings. Rewritten at every start (older clusters asked SCRAM).
+ */
+async function writeHba(dataDir: string, ids: Ids | undefined): Promise<void> {
+  const file = path.join(dataDir, "pg_hba.conf");
+  await fs.writeFile(file, "# written by the local stack (packages/devstack/src/postgres.ts)\nhost all all 127.0.0.1/32 password\n", { mode: 0o600 });
+  if (ids) await fs.chown(file, ids.uid, ids.gid);
+}
+
 /** Starts (initialising when needed) a Postgres 17 cluster bound to 127.0.0.1 only. */
 export async function startPostgres(opts: PostgresOptions): Promise<RunningPostgres> {
   const log = opts.log ?? (() => {});
@@ -136,6 +148,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<RunningPostg
   const dataDir = effectiveDataDir(opts.dataDir);
   if (!existsSync(path.join(dataDir, "PG_VERSION"))) await initialise(bin, dataDir, ids);
   await clearStalePid(dataDir, log);
+  await writeHba(dataDir, ids);
   const flags = ["-D", dataDir, "-p", String(opts.port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
     "-c", "max_connections=200"];
   if (opts.fast) flags.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");

@@ -97,7 +97,7 @@ export async function startStack(opts: StackOptions): Promise<LocalStack> {
     started.push(postgres);
     await ensureDatabase(postgres.url(), database);
     const faultToken = randomBytes(18).toString("base64url");
-    const proxy = await startNeonProxy({ port: p.neonProxy ? await portOr(p.neonProxy) : await freePort(), faultToken });
+    const proxy = await startNeonProxy({ postgresPort: postgres.port, port: p.neonProxy ? await portOr(p.neonProxy) : await freePort(), faultToken });
     started.push(proxy);
     const redis = await startRedisServer({ port: await portOr(p.redis), dir: persistent ? path.join(opts.dataDir, "redis") : undefined });
     started.push(redis);

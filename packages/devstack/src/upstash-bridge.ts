@@ -71,30 +71,95 @@ const upstashErrorBody = (status: number) => UPSTASH_ERROR_BODIES[status] ?? JSO
 /** Redis could not be reached (not a reply from it): Upstash answers a 5xx, never a command error. */
 class BackendUnavailable extends Error {}
 
+/** Commands that block their connection: each runs on a connection of its own. */
+const BLOCKING = new Set(["BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "WAITAOF"]);
+const blocks = (args: string[]) => BLOCKING.has(args[0]!) || ((args[0] === "XREAD" || args[0] === "XREADGROUP") && args.some((a) => a.toUpperCase() === "BLOCK"));
+/**
+ * Commands that would change the state of a shared connection (subscriber mode, another database,
+ * a closed or reset session, replication) are refused, as Upstash's REST API refuses them.
+ * Pub/sub goes through the /subscribe and /psubscribe event streams.
+ */
+const REFUSED = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",
+  "SELECT", "SWAPDB", "QUIT", "RESET", "HELLO", "AUTH", "CLIENT", "SHUTDOWN", "SYNC", "PSYNC", "REPLICAOF", "SLAVEOF", "DEBUG", "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"]);
+/** Connections shared by the non-blocking commands (round robin). */
+const POOL_SIZE = 4;
+/** Blocking commands at once; more wait for a connection (Upstash's own limit is far higher). */
+const MAX_BLOCKING = 64;
+
+type Arg = string | number | boolean;
+const isCommand = (c: unknown): c is Arg[] =>
+  Array.isArray(c) && c.length > 0 && c.every((a) => typeof a === "string" || typeof a === "number" || typeof a === "boolean" || (typeof a === "object" && a !== null));
+
 /**
  * An Upstash-compatible REST front for a real redis-server, so tests and `npm start` use the real
- * `@upstash/redis` client: `POST /` (one command), `/pipeline`, `/multi-exec`, bearer token,
- * `Upstash-Encoding: base64`.
+ * `@upstash/redis` client: `POST /` (one command), `/pipeline`, `/multi-exec`, the `/subscribe` and
+ * `/psubscribe` event streams, bearer token, `Upstash-Encoding: base64`, `upstash-sync-token`.
+ * No request can wedge or crash it: blocking commands get connections of their own, commands that
+ * would change a shared connection's state are refused, and malformed bodies are a 400.
  */
 export async function startUpstashBridge(opts: { redisUrl: string; token: string; port?: number; faultToken?: string }): Promise<UpstashBridge> {
   const faults = new FaultSwitch();
   // RESP2, as Upstash's REST API answers: flat arrays for WITHSCORES/HGETALL, scores as strings.
-  const redis = new IORedis(opts.redisUrl, { protocol: 2, lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true });
-  redis.on("error", () => {});
+  const connect = () => {
+    const c = new IORedis(opts.redisUrl, { protocol: 2, lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true });
+    c.on("error", () => {});
+    return c;
+  };
+  const pool = Array.from({ length: POOL_SIZE }, connect);
+  let turn = 0;
+  const shared = () => pool[turn++ % POOL_SIZE]!;
+  const idleBlocking: IORedis[] = [];
+  let blockingOpen = 0;
+  const waiting: ((c: IORedis) => void)[] = [];
+  const takeBlocking = async (): Promise<IORedis> => {
+    const idle = idleBlocking.pop();
+    if (idle) return idle;
+    if (blockingOpen < MAX_BLOCKING) { blockingOpen++; return connect(); }
+    return new Promise((r) => waiting.push(r));
+  };
+  const giveBlocking = (c: IORedis, healthy: boolean) => {
+    if (!healthy) { c.disconnect(); blockingOpen--; if (waiting.length) { blockingOpen++; waiting.shift()!(connect()); } return; }
+    const next = waiting.shift();
+    if (next) next(c); else idleBlocking.push(c);
+  };
+  const streams = new Set<IORedis>();
+  // Read-your-writes: every answer carries a token that only grows (one Redis, so any answer's
+  // token already covers every write before it).
+  let syncToken = 0;
   const expected = Buffer.from(`Bearer ${opts.token}`);
   const authorized = (h: string | undefined) => {
     const got = Buffer.from(h ?? "");
     return got.length === expected.length && timingSafeEqual(got, expected);
   };
   const shim = scriptShim();
-  const run = async (cmd: unknown[]): Promise<{ result?: Reply; error?: string }> => {
+  const run = async (cmd: Arg[]): Promise<{ result?: Reply; error?: string }> => {
+    const [name, ...args] = shim(asArgs(cmd));
+    if (REFUSED.has(name!)) return { error: `ERR Command is not allowed: ${name!.toLowerCase()}` };
+    const blocking = blocks([name!, ...args]);
+    const conn = blocking ? await takeBlocking() : shared();
+    let healthy = true;
     try {
-      const [name, ...args] = shim(asArgs(cmd));
-      return { result: (await redis.callBuffer(name!, ...args)) as Reply };
+      return { result: (await conn.callBuffer(name!, ...args)) as Reply };
     } catch (e) {
-      if (!(e instanceof ReplyError)) throw new BackendUnavailable((e as Error).message);
+      if (!(e instanceof ReplyError)) { healthy = false; throw new BackendUnavailable((e as Error).message); }
       return { error: (e as Error).message };
+    } finally {
+      if (blocking) giveBlocking(conn, healthy);
     }
+  };
+  /** POST /subscribe/<channel> or /psubscribe/<pattern>: Upstash's server-sent events. */
+  const subscribe = (req: IncomingMessage, res: ServerResponse, pattern: boolean, target: string) => {
+    const sub = connect();
+    streams.add(sub);
+    const end = () => { streams.delete(sub); sub.disconnect(); if (!res.writableEnded) res.end(); };
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "upstash-sync-token": String(++syncToken) });
+    const event = (...parts: (string | number)[]) => res.write(`data: ${parts.join(",")}\n\n`);
+    sub.on(pattern ? "pmessage" : "message", (...a: string[]) => event(pattern ? "pmessage" : "message", ...a));
+    req.on("close", end);
+    res.on("close", end);
+    (pattern ? sub.psubscribe(target) : sub.subscribe(target))
+      .then((n) => event(pattern ? "psubscribe" : "subscribe", target, Number(n)))
+      .catch(() => end());
   };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     if (opts.faultToken && await handleFaultAdmin(req, res, faults, opts.faultToken, readBody)) return;
@@ -108,20 +173,29 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
     const reply = (status: number, body: unknown) => {
       const text = JSON.stringify(body);
       if (verdict.kind === "reset") return resetMidResponse(res, status, text);
-      res.writeHead(status, { "content-type": "application/json" });
+      res.writeHead(status, { "content-type": "application/json", "upstash-sync-token": String(++syncToken) });
       res.end(text);
     };
     if (!authorized(req.headers.authorization)) return reply(401, { error: "Unauthorized" });
     const base64 = String(req.headers["upstash-encoding"] ?? "").toLowerCase() === "base64";
     const out = (r: { result?: Reply; error?: string }) => (r.error !== undefined ? { error: r.error } : { result: encode(r.result ?? null, base64) });
+    const path = (req.url ?? "/").split("?")[0]!;
+    const stream = /^\/(p?)subscribe\/(.+)$/.exec(path);
+    if (stream) {
+      await readBody(req);
+      let target: string;
+      try { target = decodeURIComponent(stream[2]!); } catch { target = stream[2]!; }
+      return subscribe(req, res, stream[1] === "p", target);
+    }
     let body: unknown;
-    try { body = JSON.parse(await readBody(req)); } catch { return reply(400, { error: "ERR invalid JSON body" }); }
-    const path = (req.url ?? "/").split("?")[0];
+    try { body = JSON.parse(await readBody(req)); } catch { return reply(400, { error: "ERR failed to parse command" }); }
     if (path === "/pipeline" || path === "/multi-exec") {
-      if (!Array.isArray(body) || !body.every(Array.isArray)) return reply(400, { error: "ERR body must be an array of commands" });
-      const cmds = body as unknown[][];
+      if (!Array.isArray(body) || body.length === 0 || !body.every(isCommand)) return reply(400, { error: "ERR failed to parse pipeline request" });
+      const cmds = body as Arg[][];
       if (path === "/pipeline") return reply(200, (await Promise.all(cmds.map(run))).map(out));
-      const tx = redis.multi();
+      const refused = cmds.map((c) => String(c[0]).toUpperCase()).find((n) => REFUSED.has(n) || BLOCKING.has(n));
+      if (refused) return reply(400, { error: `ERR Command is not allowed in a transaction: ${refused.toLowerCase()}` });
+      const tx = shared().multi();
       for (const c of cmds) { const [n, ...a] = shim(asArgs(c)); tx.callBuffer(n!, ...a); }
       let results;
       try {
@@ -132,7 +206,8 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
       }
       return reply(200, results.map(([err, r]) => out(err ? { error: err.message } : { result: r as Reply })));
     }
-    if (!Array.isArray(body)) return reply(400, { error: "ERR body must be a command array" });
+    if (path !== "/" && path !== "") return reply(404, { error: "ERR unknown endpoint" });
+    if (!isCommand(body)) return reply(400, { error: "ERR failed to parse command" });
     const r = await run(body);
     return r.error !== undefined ? reply(400, { error: r.error }) : reply(200, out(r));
   };
@@ -152,9 +227,10 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
     faults,
     async stop() {
       faults.releaseHeld();
+      for (const c of streams) c.disconnect();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
-      redis.disconnect();
+      for (const c of [...pool, ...idleBlocking]) c.disconnect();
     },
   };
 }

@@ -14,8 +14,10 @@ export function ensureWebSocket(): void {
 }
 
 /**
- * Points the Neon driver at the devstack's proxy (plain WebSocket to TCP, and /sql for HTTP
- * queries). Only ever called in local mode; production keeps the driver's defaults.
+ * Points the Neon driver at the devstack's proxy (WebSocket to TCP at /v1, HTTP queries at /sql).
+ * Only the endpoints differ from production, and TLS: loopback runs without it (the driver's
+ * pipelined connect and write coalescing keep their production defaults, as the proxy asks for a
+ * cleartext password just as Neon's does).
  */
 export function useLocalNeonProxy(proxyUrl: string): void {
   if (applied === proxyUrl) return;
@@ -24,9 +26,6 @@ export function useLocalNeonProxy(proxyUrl: string): void {
   neonConfig.wsProxy = (host, port) => `${u.host}/v1?address=${host}:${port}`;
   neonConfig.useSecureWebSocket = false;
   neonConfig.pipelineTLS = false;
-  neonConfig.pipelineConnect = false;
-  // Coalescing writes costs ~5x latency on loopback and buys nothing there.
-  neonConfig.coalesceWrites = false;
   neonConfig.fetchEndpoint = () => `${u.origin}/sql`;
   applied = proxyUrl;
 }
