@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate, useLocalNeonProxy } from "@hitl/core";
-import { freePort, startPostgres, startRedisServer, startUpstashBridge } from "@hitl/devstack";
+import { freePort, startNeonProxy, startPostgres, startRedisServer, startUpstashBridge } from "@hitl/devstack";
 import { createTestContext, stack, type TestContext } from "./support/stack.js";
 import { interactionBody } from "./support/fixtures.js";
 
@@ -82,11 +82,14 @@ describe("Postgres down: 503 with Retry-After, nothing half-written, recovery wi
     const dataDir = path.join(await mkdtemp(path.join(os.tmpdir(), "hitl-pgfault-")), "pg");
     const port = await freePort();
     let pg = await startPostgres({ dataDir, port, fast: true });
+    // The stack's proxy routes every loopback string to the stack's own Postgres (as Neon routes by
+    // host): this second Postgres gets a proxy of its own.
+    const proxy = await startNeonProxy({ postgresPort: port });
     try {
-      useLocalNeonProxy(stack().neonProxyUrl);
+      useLocalNeonProxy(proxy.url);
       const url = pg.url("postgres");
       await migrate(url);
-      const t = await createTestContext({ DATABASE_URL: url, PG_CONNECT_ATTEMPTS: "2", PG_BACKOFF_BASE_MS: "50" });
+      const t = await createTestContext({ DATABASE_URL: url, LOCAL_NEON_PROXY_URL: proxy.url, PG_CONNECT_ATTEMPTS: "2", PG_BACKOFF_BASE_MS: "50" });
       expect((await t.call("GET", "/v1/reviews", { key: t.keys.reviewer })).status).toBe(200);
       await pg.stop();
 
@@ -103,6 +106,8 @@ describe("Postgres down: 503 with Retry-After, nothing half-written, recovery wi
       expect((await t.call("GET", "/v1/reviews", { key: t.keys.reviewer })).status).toBe(200);
       expect((await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: "pgdown" }) })).status).toBe(201);
     } finally {
+      useLocalNeonProxy(stack().neonProxyUrl);
+      await proxy.stop();
       await pg.stop();
       await rm(pg.dataDir, { recursive: true, force: true });
       await rm(path.dirname(dataDir), { recursive: true, force: true });

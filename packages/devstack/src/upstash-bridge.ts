@@ -107,7 +107,14 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
   };
   const pool = Array.from({ length: POOL_SIZE }, connect);
   let turn = 0;
-  const shared = () => pool[turn++ % POOL_SIZE]!;
+  /** The next ready connection (one still reconnecting after a Redis restart is passed over). */
+  const shared = () => {
+    for (let i = 0; i < POOL_SIZE; i++) {
+      const c = pool[turn++ % POOL_SIZE]!;
+      if (c.status === "ready") return c;
+    }
+    return pool[turn++ % POOL_SIZE]!;
+  };
   const idleBlocking: IORedis[] = [];
   let blockingOpen = 0;
   const waiting: ((c: IORedis) => void)[] = [];
@@ -132,17 +139,25 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
     return got.length === expected.length && timingSafeEqual(got, expected);
   };
   const shim = scriptShim();
-  const run = async (cmd: Arg[]): Promise<{ result?: Reply; error?: string }> => {
-    const [name, ...args] = shim(asArgs(cmd));
-    if (REFUSED.has(name!)) return { error: `ERR Command is not allowed: ${name!.toLowerCase()}` };
-    const blocking = blocks([name!, ...args]);
+  /**
+   * A request's commands run in order on one connection (a pipeline is Redis-pipelined on it):
+   * a shared one, or one of its own when any command blocks.
+   */
+  const runAll = async (cmds: Arg[][]): Promise<{ result?: Reply; error?: string }[]> => {
+    const parsed = cmds.map((c) => shim(asArgs(c)));
+    const blocking = parsed.some(blocks);
     const conn = blocking ? await takeBlocking() : shared();
     let healthy = true;
     try {
-      return { result: (await conn.callBuffer(name!, ...args)) as Reply };
-    } catch (e) {
-      if (!(e instanceof ReplyError)) { healthy = false; throw new BackendUnavailable((e as Error).message); }
-      return { error: (e as Error).message };
+      return await Promise.all(parsed.map(async ([name, ...args]) => {
+        if (REFUSED.has(name!)) return { error: `ERR Command is not allowed: ${name!.toLowerCase()}` };
+        try {
+          return { result: (await conn.callBuffer(name!, ...args)) as Reply };
+        } catch (e) {
+          if (!(e instanceof ReplyError)) { healthy = false; throw new BackendUnavailable((e as Error).message); }
+          return { error: (e as Error).message };
+        }
+      }));
     } finally {
       if (blocking) giveBlocking(conn, healthy);
     }
@@ -192,7 +207,7 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
     if (path === "/pipeline" || path === "/multi-exec") {
       if (!Array.isArray(body) || body.length === 0 || !body.every(isCommand)) return reply(400, { error: "ERR failed to parse pipeline request" });
       const cmds = body as Arg[][];
-      if (path === "/pipeline") return reply(200, (await Promise.all(cmds.map(run))).map(out));
+      if (path === "/pipeline") return reply(200, (await runAll(cmds)).map(out));
       const refused = cmds.map((c) => String(c[0]).toUpperCase()).find((n) => REFUSED.has(n) || BLOCKING.has(n));
       if (refused) return reply(400, { error: `ERR Command is not allowed in a transaction: ${refused.toLowerCase()}` });
       const tx = shared().multi();
@@ -208,8 +223,8 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
     }
     if (path !== "/" && path !== "") return reply(404, { error: "ERR unknown endpoint" });
     if (!isCommand(body)) return reply(400, { error: "ERR failed to parse command" });
-    const r = await run(body);
-    return r.error !== undefined ? reply(400, { error: r.error }) : reply(200, out(r));
+    const [r] = await runAll([body]);
+    return r!.error !== undefined ? reply(400, { error: r!.error }) : reply(200, out(r!));
   };
   const server = createServer((req, res) => void handle(req, res).catch((e) => {
     if (res.headersSent) return void res.destroy();

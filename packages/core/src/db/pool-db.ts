@@ -30,8 +30,18 @@ export interface PoolDbOptions {
  * transactions, exported snapshots and COPY work. Bulk jobs (backup, restore, archive) use it;
  * request handlers keep `neon()` (one HTTP round trip per statement or batch, no connection).
  */
+/** A new session did not answer within the connection deadline. */
+export class ConnectTimeoutError extends Error {
+  override name = "ConnectTimeoutError";
+  constructor(ms: number) { super(`database session not ready within ${ms} ms`); }
+}
+
+const READY = Symbol("session ready");
+
 export class PoolDb implements Db, CopyDb {
   private readonly pool: Pool;
+  private readonly connectTimeoutMs: number;
+  private readonly statementTimeoutMs: number;
 
   /**
    * `max` 2: a session per backup worker. Deadlines: connection set-up (`connectTimeoutMs`), and a
@@ -40,24 +50,60 @@ export class PoolDb implements Db, CopyDb {
    */
   constructor(url: string, opts: PoolDbOptions = {}) {
     ensureWebSocket();
-    const statementTimeoutMs = opts.statementTimeoutMs ?? 300_000;
+    this.statementTimeoutMs = opts.statementTimeoutMs ?? 300_000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 5_000;
     this.pool = new Pool({
       connectionString: url,
       max: opts.max ?? 2,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+      connectionTimeoutMillis: this.connectTimeoutMs,
       // No client-side query_timeout: pg arms it per query and never clears it for COPY query
       // objects (a 5-minute timer keeping the process alive); the server-side limit cancels.
     });
     this.pool.on("error", () => {});
-    if (statementTimeoutMs) this.pool.on("connect", (c: PoolClient) => void c.query(`SET statement_timeout = ${Math.floor(statementTimeoutMs)}`).catch(() => {}));
+  }
+
+  /**
+   * A pooled session, proven ready. With the driver's pipelined connect (its default, as in
+   * production) `connect` resolves once the start-up is sent, before the server has answered: a
+   * hung server would then hang the first statement, which has no client-side timeout. So a new
+   * session's first statement (its statement_timeout) must answer within the connection deadline,
+   * or the session is discarded and the call fails.
+   */
+  private async connect(): Promise<PoolClient> {
+    const client = await this.pool.connect();
+    const marked = client as PoolClient & { [READY]?: true };
+    if (marked[READY]) return client;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        client.query(`SET statement_timeout = ${Math.floor(this.statementTimeoutMs)}`),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new ConnectTimeoutError(this.connectTimeoutMs)), this.connectTimeoutMs); }),
+      ]);
+      marked[READY] = true;
+      return client;
+    } catch (e) {
+      client.release(e instanceof Error ? e : new Error(String(e)));
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async query<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-    return (await this.pool.query(text, params)).rows as T[];
+    const client = await this.connect();
+    let broken: Error | undefined;
+    try {
+      return (await client.query(text, params)).rows as T[];
+    } catch (e) {
+      broken = isConnectionError(e) ? (e as Error) : undefined;
+      throw e;
+    } finally {
+      client.release(broken);
+    }
   }
 
   async transaction(statements: Statement[]): Promise<Record<string, unknown>[][]> {
-    const client = await this.pool.connect();
+    const client = await this.connect();
     try {
       await client.query("BEGIN");
       const out: Record<string, unknown>[][] = [];
@@ -74,7 +120,7 @@ export class PoolDb implements Db, CopyDb {
 
   /** A pooled connection for `fn`; one that failed is closed rather than handed out again. */
   async session<T>(fn: (s: CopySession) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.connect();
     let broken: Error | undefined;
     try {
       return await fn({
@@ -94,6 +140,9 @@ export class PoolDb implements Db, CopyDb {
     return this.pool.end();
   }
 }
+
+/** An error that is not Postgres's answer (no SQLSTATE): the session may be unusable. */
+const isConnectionError = (e: unknown) => !(typeof (e as { code?: unknown })?.code === "string" && /^[0-9A-Z]{5}$/.test((e as { code: string }).code));
 
 function run(client: PoolClient, q: CopyOutQuery | CopyInQuery): Promise<CopyResult> {
   (client as unknown as { query(q: unknown): void }).query(q);
