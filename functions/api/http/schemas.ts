@@ -4,15 +4,27 @@ export const ErrorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.any().optional() }),
 }).openapi("Error");
 
-const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
+export const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
 
-/** The error responses every secured route can give. */
+/** Errors any request can meet: a body over the size limit (whatever the method). */
+export const anyRouteErrors = {
+  413: errorResponse("the body is over the size limit (MAX_BODY_BYTES, 1 MB by default)"),
+} as const;
+
+/**
+ * The error responses of secured routes. securedRoute adds them all: 400 (when the route takes
+ * input), 404 (when it has path parameters), 415 (when it takes a body) and the rest always.
+ */
 export const securedErrors = {
   400: errorResponse("invalid request (details list the issues with paths)"),
   401: errorResponse("missing or unknown API key"),
   403: errorResponse("the key lacks the scope"),
+  ...anyRouteErrors,
+  429: errorResponse("over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set)"),
   503: errorResponse("a required store is down (Retry-After set); nothing was half-written"),
 } as const;
+export const notFoundError = { 404: errorResponse("no such item") } as const;
+export const unsupportedMediaError = { 415: errorResponse("the body is not JSON (Content-Type)") } as const;
 
 export const jsonContent = <T extends z.ZodType>(schema: T, description = "OK") => ({
   description, content: { "application/json": { schema } },

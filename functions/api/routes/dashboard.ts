@@ -4,11 +4,11 @@ import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonContent, securedErrors } from "../http/schemas.js";
 
 const taxonomy = securedRoute(["reviewer", "agent"], {
-  method: "get", path: "/v1/edit-taxonomy", tags: ["reviews"], summary: "The edit tags approvals may use",
+  method: "get", path: "/v1/edit-taxonomy", operationId: "listEditTags", tags: ["reviews"], summary: "The edit tags approvals may use",
   responses: { 200: jsonContent(z.object({ items: z.array(z.object({ code: z.string(), category: z.string(), description: z.string() })) })), ...securedErrors },
 });
 const metrics = securedRoute(["reviewer"], {
-  method: "get", path: "/v1/dashboard/metrics", tags: ["reviews"], summary: "Review and cost aggregates (cached 5 minutes) and live WAL depths",
+  method: "get", path: "/v1/dashboard/metrics", operationId: "getDashboardMetrics", tags: ["reviews"], summary: "Review and cost aggregates (cached 5 minutes) and live WAL depths",
   responses: {
     200: jsonContent(z.object({
       pending_reviews: z.number(), reviewed_today: z.number(), avg_review_time_seconds: z.number(),

@@ -1,6 +1,6 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { checkHealth, checkLiveness } from "@hitl/core";
-import { createOpenApiApp, securedRoute } from "../http/openapi.js";
+import { createOpenApiApp, openRoute, securedRoute } from "../http/openapi.js";
 import { jsonContent, securedErrors } from "../http/schemas.js";
 
 /** The public answer is cached briefly per instance so a load balancer's polling costs no round trips. */
@@ -15,13 +15,13 @@ const HealthReport = z.object({
   storage: z.object({ ok: z.boolean() }),
 }).openapi("HealthReport");
 
-const publicHealth = createRoute({
-  method: "get", path: "/health", summary: "Liveness: 200 ok or 503 degraded, nothing else revealed",
+const publicHealth = openRoute({
+  method: "get", path: "/health", operationId: "getLiveness", tags: ["operations"], summary: "Liveness: 200 ok or 503 degraded, nothing else revealed",
   responses: { 200: jsonContent(Liveness), 503: jsonContent(Liveness, "a store is down") },
 });
 
 const detailedHealth = securedRoute(["admin"], {
-  method: "get", path: "/v1/health", summary: "Checks Postgres, Redis (through the breaker) and storage",
+  method: "get", path: "/v1/health", operationId: "getHealth", tags: ["operations"], summary: "Checks Postgres, Redis (through the breaker) and storage",
   responses: { 200: jsonContent(HealthReport), ...securedErrors },
 });
 

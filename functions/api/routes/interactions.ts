@@ -7,18 +7,18 @@ import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 export const IdParam = z.object({ id: InteractionId });
 
 const create = securedRoute(["agent"], {
-  method: "post", path: "/v1/interactions", tags: ["interactions"],
+  method: "post", path: "/v1/interactions", operationId: "createInteraction", tags: ["interactions"],
   summary: "Store an interaction (idempotent on message_id) and append the user turn to the history",
   request: { headers: IdempotencyHeaders, body: jsonBody(CreateInteractionBody) },
   responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), 200: jsonContent(z.object({ id: z.string() }), "already stored (same message_id)"), ...securedErrors },
 });
 const get = securedRoute(["agent", "reviewer"], {
-  method: "get", path: "/v1/interactions/{id}", tags: ["interactions"], summary: "One interaction",
+  method: "get", path: "/v1/interactions/{id}", operationId: "getInteraction", tags: ["interactions"], summary: "One interaction",
   request: { params: IdParam },
   responses: { 200: jsonContent(Interaction), ...securedErrors },
 });
 const notes = securedRoute(["reviewer"], {
-  method: "patch", path: "/v1/interactions/{id}/notes", tags: ["interactions"], summary: "Set reviewer notes",
+  method: "patch", path: "/v1/interactions/{id}/notes", operationId: "setInteractionNotes", tags: ["interactions"], summary: "Set reviewer notes",
   request: { params: IdParam, body: jsonBody(NotesBody) },
   responses: { 200: jsonContent(Interaction), ...securedErrors },
 });

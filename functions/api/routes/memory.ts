@@ -7,29 +7,29 @@ import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 const UserParam = z.object({ id: UserId });
 
 const get = securedRoute(["agent", "reviewer"], {
-  method: "get", path: "/v1/users/{id}/memory", tags: ["memory"],
+  method: "get", path: "/v1/users/{id}/memory", operationId: "getMemory", tags: ["memory"],
   summary: "Context, recent messages, temporal summary of older ones, and the anti-interrogation flag",
   request: { params: UserParam, query: MemoryQuery },
   responses: { 200: jsonContent(MemoryView), ...securedErrors },
 });
 const patch = securedRoute(["agent"], {
-  method: "patch", path: "/v1/users/{id}/memory/context", tags: ["memory"],
+  method: "patch", path: "/v1/users/{id}/memory/context", operationId: "patchMemoryContext", tags: ["memory"],
   summary: "Merge into the context; over 100 KB the compression levels apply in turn",
   request: { params: UserParam, body: jsonBody(PatchContextBody) },
   responses: { 200: jsonContent(z.object({ context: z.record(z.string(), z.unknown()), compression_level: z.number().int().min(0).max(3) })), ...securedErrors },
 });
 const append = securedRoute(["agent", "bot"], {
-  method: "post", path: "/v1/users/{id}/memory/history", tags: ["memory"], summary: "Append one message to the history",
+  method: "post", path: "/v1/users/{id}/memory/history", operationId: "appendMemoryHistory", tags: ["memory"], summary: "Append one message to the history",
   request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(AppendHistoryBody) },
   responses: { 201: jsonContent(z.object({ total_messages: z.number() }), "appended"), ...securedErrors },
 });
 const stats = securedRoute(["reviewer", "agent"], {
-  method: "get", path: "/v1/users/{id}/memory/stats", tags: ["memory"], summary: "Sizes and limits of one user's memory",
+  method: "get", path: "/v1/users/{id}/memory/stats", operationId: "getMemoryStats", tags: ["memory"], summary: "Sizes and limits of one user's memory",
   request: { params: UserParam },
   responses: { 200: jsonContent(MemoryStats), ...securedErrors },
 });
 const allStats = securedRoute(["admin"], {
-  method: "get", path: "/v1/memory/stats", tags: ["memory"], summary: "Totals across users, largest contexts, compression levels",
+  method: "get", path: "/v1/memory/stats", operationId: "getAllMemoryStats", tags: ["memory"], summary: "Totals across users, largest contexts, compression levels",
   responses: { 200: jsonContent(z.record(z.string(), z.unknown())), ...securedErrors },
 });
 

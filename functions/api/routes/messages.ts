@@ -5,23 +5,23 @@ import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
 const ingest = securedRoute(["bot"], {
-  method: "post", path: "/v1/messages", tags: ["messages"],
+  method: "post", path: "/v1/messages", operationId: "ingestMessages", tags: ["messages"],
   summary: "Ingest one message or a batch of up to 100 into the WAL (or quarantine)",
   request: { headers: IdempotencyHeaders, body: jsonBody(IngestBody) },
   responses: { 202: jsonContent(z.object({ items: z.array(IngestResult) }), "accepted"), ...securedErrors },
 });
 const claim = securedRoute(["agent"], {
-  method: "post", path: "/v1/messages/claim", tags: ["messages"], summary: "Claim messages under a lease",
+  method: "post", path: "/v1/messages/claim", operationId: "claimMessages", tags: ["messages"], summary: "Claim messages under a lease",
   request: { headers: IdempotencyHeaders, body: jsonBody(ClaimBody, false) },
   responses: { 200: jsonContent(z.object({ items: z.array(ClaimedMessage) })), ...securedErrors },
 });
 const ack = securedRoute(["agent"], {
-  method: "post", path: "/v1/messages/ack", tags: ["messages"], summary: "Acknowledge claimed messages",
+  method: "post", path: "/v1/messages/ack", operationId: "ackMessages", tags: ["messages"], summary: "Acknowledge claimed messages",
   request: { body: jsonBody(AckBody) },
   responses: { 200: jsonContent(AckResult), ...securedErrors },
 });
 const stats = securedRoute(["agent"], {
-  method: "get", path: "/v1/messages/stats", tags: ["messages"], summary: "WAL depths",
+  method: "get", path: "/v1/messages/stats", operationId: "getMessageStats", tags: ["messages"], summary: "WAL depths",
   responses: { 200: jsonContent(WalStats), ...securedErrors },
 });
 

@@ -3,41 +3,48 @@ import { AuditQuery, BatchBody, ProcessBody, QuarantineQuery, deleteQuarantined,
 import { NotFoundError } from "@hitl/core";
 import { storeDeps } from "../http/deps.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
-import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
 const MessageParam = z.object({ message_id: z.string().min(1).max(64) });
+const QuarantineItem = z.object({
+  message_id: z.string(), user_id: z.string(), message_text: z.string(), chat_id: z.union([z.number(), z.string()]).nullable(),
+  telegram_message_id: z.number().nullable(), telegram_date: z.string().nullable(), received_at: z.string(), expires_at: z.string(),
+  processed: z.boolean(), processed_at: z.string().nullable(), processed_by: z.string().nullable(), nickname: z.string().nullable(),
+  customer_status: z.string(), age_hours: z.number(),
+}).openapi("QuarantineItem", { description: "A message held by the silence protocol" });
+const QuarantinePage = jsonContent(z.object({ items: z.array(QuarantineItem), next_cursor: z.string().nullable() }));
 const Page = jsonContent(z.object({ items: z.array(z.record(z.string(), z.unknown())), next_cursor: z.string().nullable() }));
 
 const list = securedRoute(["reviewer"], {
-  method: "get", path: "/v1/quarantine", tags: ["protocol"], summary: "Quarantined messages, newest first",
-  request: { query: QuarantineQuery }, responses: { 200: Page, ...securedErrors },
+  method: "get", path: "/v1/quarantine", operationId: "listQuarantine", tags: ["protocol"], summary: "Quarantined messages, newest first",
+  request: { query: QuarantineQuery }, responses: { 200: QuarantinePage, ...securedErrors },
 });
 const processRoute = securedRoute(["reviewer"], {
-  method: "post", path: "/v1/quarantine/{message_id}/process", tags: ["protocol"],
+  method: "post", path: "/v1/quarantine/{message_id}/process", operationId: "processQuarantined", tags: ["protocol"],
   summary: "Let one message through: back on the WAL queue, marked processed, audited ONE_TIME_PASS",
   request: { params: MessageParam, body: jsonBody(ProcessBody, false) },
-  responses: { 200: jsonContent(z.record(z.string(), z.unknown())), 404: jsonContent(z.any(), "unknown message"), 409: jsonContent(z.any(), "already processed"), ...securedErrors },
+  responses: { 200: jsonContent(z.record(z.string(), z.unknown())), 404: errorResponse("unknown message"), 409: errorResponse("already processed"), ...securedErrors },
 });
 const del = securedRoute(["reviewer"], {
-  method: "delete", path: "/v1/quarantine/{message_id}", tags: ["protocol"], summary: "Delete a quarantined message",
-  request: { params: MessageParam }, responses: { 200: jsonContent(z.object({ deleted: z.number() })), 404: jsonContent(z.any(), "unknown message"), ...securedErrors },
+  method: "delete", path: "/v1/quarantine/{message_id}", operationId: "deleteQuarantined", tags: ["protocol"], summary: "Delete a quarantined message",
+  request: { params: MessageParam }, responses: { 200: jsonContent(z.object({ deleted: z.number() })), 404: errorResponse("unknown message"), ...securedErrors },
 });
 const batch = securedRoute(["reviewer"], {
-  method: "post", path: "/v1/quarantine/batch", tags: ["protocol"], summary: "Process or delete up to 100 messages",
+  method: "post", path: "/v1/quarantine/batch", operationId: "batchQuarantine", tags: ["protocol"], summary: "Process or delete up to 100 messages",
   request: { body: jsonBody(BatchBody) }, responses: { 200: jsonContent(z.record(z.string(), z.unknown())), ...securedErrors },
 });
 const stats = securedRoute(["reviewer"], {
-  method: "get", path: "/v1/protocol/stats", tags: ["protocol"], summary: "Active protocols, quarantine counters, savings",
+  method: "get", path: "/v1/protocol/stats", operationId: "getProtocolStats", tags: ["protocol"], summary: "Active protocols, quarantine counters, savings",
   responses: { 200: jsonContent(z.object({ active_protocols: z.number(), total_messages_quarantined: z.number(), total_cost_saved_usd: z.number(), messages_last_24h: z.number() })), ...securedErrors },
 });
 const audit = securedRoute(["reviewer"], {
-  method: "get", path: "/v1/protocol/audit", tags: ["protocol"], summary: "Protocol audit rows, newest first",
+  method: "get", path: "/v1/protocol/audit", operationId: "listProtocolAudit", tags: ["protocol"], summary: "Protocol audit rows, newest first",
   request: { query: AuditQuery }, responses: { 200: Page, ...securedErrors },
 });
 
 export function quarantineRoutes() {
   return createOpenApiApp()
-    .openapi(list, async (c) => c.json(await listQuarantine(c.get("services").db, c.req.valid("query")), 200))
+    .openapi(list, async (c) => c.json(await listQuarantine(c.get("services").db, c.req.valid("query")) as { items: z.infer<typeof QuarantineItem>[]; next_cursor: string | null }, 200))
     .openapi(processRoute, async (c) =>
       c.json(await processOne(storeDeps(c), c.req.valid("param").message_id, c.get("principal")!.id, c.req.valid("json").deactivate_protocol), 200))
     .openapi(del, async (c) => {

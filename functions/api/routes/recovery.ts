@@ -1,36 +1,47 @@
 import { z } from "@hono/zod-openapi";
-import { CreateOperationBody, HighWaterQuery, ListQuery, OperationsQuery, PatchOperationBody, PutCursorBody, UserId,
+import { CreateOperationBody, HighWaterQuery, OPERATION_STATUSES, OPERATION_TYPES, ListQuery, OperationsQuery, PatchOperationBody, PutCursorBody, UserId,
   createOperation, getCursor, highWater, listCursors, listOperations, putCursor, recoveryStats, updateOperation } from "@hitl/core";
 import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
-import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
 const Any = jsonContent(z.record(z.string(), z.unknown()));
-const Page = jsonContent(z.object({ items: z.array(z.record(z.string(), z.unknown())), next_cursor: z.string().nullable() }));
+const Cursor = z.object({
+  user_id: z.string(), last_processed_telegram_id: z.number(), last_processed_telegram_date: z.string(), last_recovery_check: z.string(),
+  total_recovered_messages: z.number(), created_at: z.string(), updated_at: z.string(),
+}).openapi("Cursor", { description: "How far a user's messages were processed (never moves backwards)" });
+const RecoveryOperation = z.object({
+  id: z.string(), operation_type: z.enum(OPERATION_TYPES), started_at: z.string(), completed_at: z.string().nullable(),
+  users_checked: z.number(), messages_recovered: z.number(), messages_skipped: z.number(), errors_encountered: z.number(),
+  status: z.enum(OPERATION_STATUSES), error_details: z.unknown().nullable(), metadata: z.unknown().nullable(),
+}).openapi("RecoveryOperation", { description: "A recovery run after downtime, with its counters" });
+/** Rows as the SQL selects them (CURSOR_COLUMNS, OPERATION_COLUMNS): the schemas above document them. */
+type Rows<T extends z.ZodType> = { items: z.infer<T>[]; next_cursor: string | null };
+const page = <T extends z.ZodType>(item: T) => jsonContent(z.object({ items: z.array(item), next_cursor: z.string().nullable() }));
 const UserParam = z.object({ user_id: UserId });
 const OpParam = z.object({ id: z.uuid() });
-const notFound = { 404: jsonContent(z.any(), "not found") };
+const notFound = { 404: errorResponse("not found") };
 
 const routes = {
-  cursors: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/cursors", tags: ["recovery"], summary: "All cursors, least recently checked first", request: { query: ListQuery }, responses: { 200: Page, ...securedErrors } }),
-  cursor: securedRoute(["bot"], { method: "get", path: "/v1/recovery/cursors/{user_id}", tags: ["recovery"], summary: "One cursor", request: { params: UserParam }, responses: { 200: Any, ...notFound, ...securedErrors } }),
-  putCursor: securedRoute(["bot"], { method: "put", path: "/v1/recovery/cursors/{user_id}", tags: ["recovery"], summary: "Advance a cursor (never backwards)", request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(PutCursorBody) }, responses: { 200: Any, ...securedErrors } }),
-  highWater: securedRoute(["bot"], { method: "get", path: "/v1/recovery/high-water", tags: ["recovery"], summary: "Newest stored Telegram message per user", request: { query: HighWaterQuery }, responses: { 200: jsonContent(z.object({ items: z.array(Any.content["application/json"].schema) })), ...securedErrors } }),
-  createOp: securedRoute(["bot"], { method: "post", path: "/v1/recovery/operations", tags: ["recovery"], summary: "Start a recovery operation", request: { headers: IdempotencyHeaders, body: jsonBody(CreateOperationBody) }, responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), ...securedErrors } }),
-  patchOp: securedRoute(["bot"], { method: "patch", path: "/v1/recovery/operations/{id}", tags: ["recovery"], summary: "Update counters or finish an operation", request: { params: OpParam, body: jsonBody(PatchOperationBody) }, responses: { 200: Any, ...notFound, ...securedErrors } }),
-  ops: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/operations", tags: ["recovery"], summary: "Operations, newest first", request: { query: OperationsQuery }, responses: { 200: Page, ...securedErrors } }),
-  stats: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/stats", tags: ["recovery"], summary: "Recovered totals and recent operations", responses: { 200: Any, ...securedErrors } }),
+  cursors: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/cursors", operationId: "listCursors", tags: ["recovery"], summary: "All cursors, least recently checked first", request: { query: ListQuery }, responses: { 200: page(Cursor), ...securedErrors } }),
+  cursor: securedRoute(["bot"], { method: "get", path: "/v1/recovery/cursors/{user_id}", operationId: "getCursor", tags: ["recovery"], summary: "One cursor", request: { params: UserParam }, responses: { 200: jsonContent(Cursor), ...notFound, ...securedErrors } }),
+  putCursor: securedRoute(["bot"], { method: "put", path: "/v1/recovery/cursors/{user_id}", operationId: "putCursor", tags: ["recovery"], summary: "Advance a cursor (never backwards)", request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(PutCursorBody) }, responses: { 200: jsonContent(Cursor), ...securedErrors } }),
+  highWater: securedRoute(["bot"], { method: "get", path: "/v1/recovery/high-water", operationId: "getHighWater", tags: ["recovery"], summary: "Newest stored Telegram message per user", request: { query: HighWaterQuery }, responses: { 200: jsonContent(z.object({ items: z.array(Any.content["application/json"].schema) })), ...securedErrors } }),
+  createOp: securedRoute(["bot"], { method: "post", path: "/v1/recovery/operations", operationId: "createRecoveryOperation", tags: ["recovery"], summary: "Start a recovery operation", request: { headers: IdempotencyHeaders, body: jsonBody(CreateOperationBody) }, responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), ...securedErrors } }),
+  patchOp: securedRoute(["bot"], { method: "patch", path: "/v1/recovery/operations/{id}", operationId: "updateRecoveryOperation", tags: ["recovery"], summary: "Update counters or finish an operation", request: { params: OpParam, body: jsonBody(PatchOperationBody) }, responses: { 200: jsonContent(RecoveryOperation), ...notFound, ...securedErrors } }),
+  ops: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/operations", operationId: "listRecoveryOperations", tags: ["recovery"], summary: "Operations, newest first", request: { query: OperationsQuery }, responses: { 200: page(RecoveryOperation), ...securedErrors } }),
+  stats: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/stats", operationId: "getRecoveryStats", tags: ["recovery"], summary: "Recovered totals and recent operations", responses: { 200: Any, ...securedErrors } }),
 };
 
 export function recoveryRoutes() {
   const db = (c: { get(k: "services"): import("@hitl/core").Services }) => c.get("services").db;
   return createOpenApiApp()
-    .openapi(routes.cursors, async (c) => c.json(await listCursors(db(c), c.req.valid("query")), 200))
-    .openapi(routes.cursor, async (c) => c.json(await getCursor(db(c), c.req.valid("param").user_id), 200))
-    .openapi(routes.putCursor, async (c) => c.json(await putCursor(db(c), c.req.valid("param").user_id, c.req.valid("json"), requestKey(c)), 200))
+    .openapi(routes.cursors, async (c) => c.json(await listCursors(db(c), c.req.valid("query")) as Rows<typeof Cursor>, 200))
+    .openapi(routes.cursor, async (c) => c.json(await getCursor(db(c), c.req.valid("param").user_id) as z.infer<typeof Cursor>, 200))
+    .openapi(routes.putCursor, async (c) => c.json(await putCursor(db(c), c.req.valid("param").user_id, c.req.valid("json"), requestKey(c)) as z.infer<typeof Cursor>, 200))
     .openapi(routes.highWater, async (c) => c.json(await highWater(db(c), c.req.valid("query").user_ids), 200))
     .openapi(routes.createOp, async (c) => c.json(await createOperation(db(c), c.req.valid("json"), requestKey(c)), 201))
-    .openapi(routes.patchOp, async (c) => c.json(await updateOperation(db(c), c.req.valid("param").id, c.req.valid("json")), 200))
-    .openapi(routes.ops, async (c) => c.json(await listOperations(db(c), c.req.valid("query")), 200))
+    .openapi(routes.patchOp, async (c) => c.json(await updateOperation(db(c), c.req.valid("param").id, c.req.valid("json")) as z.infer<typeof RecoveryOperation>, 200))
+    .openapi(routes.ops, async (c) => c.json(await listOperations(db(c), c.req.valid("query")) as Rows<typeof RecoveryOperation>, 200))
     .openapi(routes.stats, async (c) => c.json(await recoveryStats(db(c)), 200));
 }

@@ -2,37 +2,38 @@ import { z } from "@hono/zod-openapi";
 import { ApproveBody, ClaimReviewBody, Interaction, ListReviewsQuery, RejectBody, listPendingReviews } from "@hitl/core";
 import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
-import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 import { IdParam } from "./interactions.js";
 
-const PendingReview = Interaction.extend({ current_customer_status: z.string(), nickname: z.string().nullable() });
-const conflict = jsonContent(z.object({ error: z.object({ code: z.literal("conflict"), message: z.string() }) }), "the review's state does not allow this");
+const PendingReview = Interaction.extend({ current_customer_status: z.string(), nickname: z.string().nullable() })
+  .openapi("ReviewItem", { description: "An interaction waiting for review, with the user's current status and nickname" });
+const conflict = errorResponse("the review's state does not allow this (code conflict)");
 
 const list = securedRoute(["reviewer"], {
-  method: "get", path: "/v1/reviews", tags: ["reviews"], summary: "Pending reviews, priority desc then oldest first",
+  method: "get", path: "/v1/reviews", operationId: "listReviews", tags: ["reviews"], summary: "Pending reviews, priority desc then oldest first",
   request: { query: ListReviewsQuery },
   responses: { 200: jsonContent(z.object({ items: z.array(PendingReview), next_cursor: z.string().nullable() })), ...securedErrors },
 });
 const claim = securedRoute(["reviewer"], {
-  method: "post", path: "/v1/reviews/claim", tags: ["reviews"], summary: "Claim the highest-priority pending review",
+  method: "post", path: "/v1/reviews/claim", operationId: "claimReview", tags: ["reviews"], summary: "Claim the highest-priority pending review",
   request: { headers: IdempotencyHeaders, body: jsonBody(ClaimReviewBody, false) },
   responses: { 200: jsonContent(Interaction), 204: { description: "nothing to review" }, ...securedErrors },
 });
-const transitionResponses = { 200: jsonContent(Interaction), 404: jsonContent(z.any(), "unknown id"), 409: conflict, ...securedErrors };
+const transitionResponses = { 200: jsonContent(Interaction), 404: errorResponse("unknown id"), 409: conflict, ...securedErrors };
 const start = securedRoute(["reviewer"], {
-  method: "post", path: "/v1/reviews/{id}/start", tags: ["reviews"], summary: "Start reviewing one item",
+  method: "post", path: "/v1/reviews/{id}/start", operationId: "startReview", tags: ["reviews"], summary: "Start reviewing one item",
   request: { params: IdParam, body: jsonBody(ClaimReviewBody, false) }, responses: transitionResponses,
 });
 const approve = securedRoute(["reviewer"], {
-  method: "post", path: "/v1/reviews/{id}/approve", tags: ["reviews"], summary: "Approve (enters the outbox)",
+  method: "post", path: "/v1/reviews/{id}/approve", operationId: "approveReview", tags: ["reviews"], summary: "Approve (enters the outbox)",
   request: { params: IdParam, body: jsonBody(ApproveBody) }, responses: transitionResponses,
 });
 const reject = securedRoute(["reviewer"], {
-  method: "post", path: "/v1/reviews/{id}/reject", tags: ["reviews"], summary: "Reject",
+  method: "post", path: "/v1/reviews/{id}/reject", operationId: "rejectReview", tags: ["reviews"], summary: "Reject",
   request: { params: IdParam, body: jsonBody(RejectBody, false) }, responses: transitionResponses,
 });
 const cancel = securedRoute(["reviewer"], {
-  method: "post", path: "/v1/reviews/{id}/cancel", tags: ["reviews"], summary: "Cancel a review in progress (back to pending)",
+  method: "post", path: "/v1/reviews/{id}/cancel", operationId: "cancelReview", tags: ["reviews"], summary: "Cancel a review in progress (back to pending)",
   request: { params: IdParam }, responses: transitionResponses,
 });
 

@@ -6,7 +6,7 @@ import { securedErrors } from "../http/schemas.js";
 import { renderStatus } from "../status/render.js";
 
 const statusRoute = createRoute({
-  method: "get", path: "/status", summary: "Status page (HTML): queues, reviews, breaker, backups, last hour's latency and throughput",
+  method: "get", path: "/status", operationId: "getStatusPage", tags: ["operations"], summary: "Status page (HTML): queues, reviews, breaker, backups, last hour's latency and throughput",
   description: "Admin key required, except under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).",
   security: [{ bearerAuth: [] }],
   responses: {

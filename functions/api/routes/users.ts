@@ -9,34 +9,34 @@ const UserParam = z.object({ id: UserId });
 const Protocol = z.object({
   user_id: z.string(), status: z.enum(["ACTIVE", "INACTIVE"]), activated_by: z.string().nullable(), activated_at: z.string().nullable(),
   reason: z.string().nullable(), messages_quarantined: z.number(), cost_saved_usd: z.number(), last_message_at: z.string().nullable(),
-});
+}).openapi("Protocol", { description: "A user's silence-protocol status" });
 const Erasure = z.object({
   user_id: z.string(),
   deleted: z.object({ postgres: z.record(z.string(), z.number()), redis_keys: z.number(), wal_messages: z.number(), archives_rewritten: z.number() }),
 });
 
 const getStatus = securedRoute(["reviewer", "agent"], {
-  method: "get", path: "/v1/users/{id}/status", tags: ["users"], summary: "Customer status, LTV and nickname (PROSPECT/0/null when unknown)",
+  method: "get", path: "/v1/users/{id}/status", operationId: "getUserStatus", tags: ["users"], summary: "Customer status, LTV and nickname (PROSPECT/0/null when unknown)",
   request: { params: UserParam }, responses: { 200: jsonContent(UserStatus), ...securedErrors },
 });
 const putStatus = securedRoute(["reviewer"], {
-  method: "put", path: "/v1/users/{id}/status", tags: ["users"], summary: "Set the customer status; LTV grows only on CUSTOMER",
+  method: "put", path: "/v1/users/{id}/status", operationId: "setUserStatus", tags: ["users"], summary: "Set the customer status; LTV grows only on CUSTOMER",
   request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(PutStatusBody) }, responses: { 200: jsonContent(UserStatus), ...securedErrors },
 });
 const putNickname = securedRoute(["reviewer"], {
-  method: "put", path: "/v1/users/{id}/nickname", tags: ["users"], summary: "Set the nickname",
+  method: "put", path: "/v1/users/{id}/nickname", operationId: "setUserNickname", tags: ["users"], summary: "Set the nickname",
   request: { params: UserParam, body: jsonBody(PutNicknameBody) }, responses: { 200: jsonContent(UserStatus), ...securedErrors },
 });
 const getProto = securedRoute(["reviewer", "agent"], {
-  method: "get", path: "/v1/users/{id}/protocol", tags: ["protocol"], summary: "Silence-protocol status",
+  method: "get", path: "/v1/users/{id}/protocol", operationId: "getProtocol", tags: ["protocol"], summary: "Silence-protocol status",
   request: { params: UserParam }, responses: { 200: jsonContent(Protocol), ...securedErrors },
 });
 const putProto = securedRoute(["reviewer"], {
-  method: "put", path: "/v1/users/{id}/protocol", tags: ["protocol"], summary: "Activate or deactivate; audited with the true previous status",
+  method: "put", path: "/v1/users/{id}/protocol", operationId: "setProtocol", tags: ["protocol"], summary: "Activate or deactivate; audited with the true previous status",
   request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(PutProtocolBody) }, responses: { 200: jsonContent(Protocol), ...securedErrors },
 });
 const erase = securedRoute(["admin"], {
-  method: "delete", path: "/v1/users/{id}", tags: ["users"], summary: "GDPR erasure from every tier (recorded in the erasure log)",
+  method: "delete", path: "/v1/users/{id}", operationId: "eraseUser", tags: ["users"], summary: "GDPR erasure from every tier (recorded in the erasure log)",
   request: { params: UserParam }, responses: { 200: jsonContent(Erasure), ...securedErrors },
 });
 

@@ -46,7 +46,7 @@ export const Interaction = z.object({
   messages_sent_at: z.string().nullable(), cta_data: z.record(z.string(), z.unknown()).nullable(), customer_status: z.string(),
   telegram_message_id: z.number().nullable(), telegram_date: z.string().nullable(), is_recovered_message: z.boolean(),
   created_at: z.string(), updated_at: z.string(),
-});
+}).meta({ id: "Interaction", description: "A message with its drafted reply, models, costs and review state" });
 export type Interaction = z.infer<typeof Interaction>;
 
 export const ApproveBody = z.object({

@@ -16,7 +16,7 @@ const Entry = z.object({ id: z.number(), role: z.enum(["user", "assistant"]), co
 export const MemoryView = z.object({
   user_id: z.string(), context: z.record(z.string(), z.unknown()), recent_messages: z.array(Entry),
   temporal_summary: z.string(), total_messages: z.number(), last_assistant_asked_question: z.boolean(),
-});
+}).meta({ id: "Memory", description: "A user's conversation memory: context, recent messages and a summary of older ones" });
 export const MemoryStats = z.object({
   user_id: z.string(), context_size_kb: z.number(), history_size_kb: z.number(), total_size_kb: z.number(),
   history_length: z.number(), max_history_length: z.number(), max_context_size_kb: z.number(),

@@ -16,7 +16,7 @@ export const PutStatusBody = z.object({
 export const PutNicknameBody = z.object({ nickname: z.string().trim().min(1).max(50) }).strict();
 export const UserStatus = z.object({
   user_id: z.string(), customer_status: z.enum(CUSTOMER_STATUSES), ltv_usd: z.number(), nickname: z.string().nullable(), updated_at: z.string().nullable(),
-});
+}).meta({ id: "UserStatus", description: "Customer status, lifetime value and nickname" });
 export type UserStatus = z.infer<typeof UserStatus>;
 
 export interface UserDeps { db: Db; redis: RedisGateway; log?: Logger }

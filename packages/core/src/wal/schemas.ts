@@ -32,7 +32,7 @@ export const IncomingMessage = z.object({
   telegram_message_id: TelegramId.nonnegative().optional(),
   telegram_date: IsoDateTime.optional(),
   received_at: IsoDateTime.optional(),
-}).strict();
+}).strict().meta({ id: "Message", description: "One incoming Telegram message" });
 export type IncomingMessage = z.infer<typeof IncomingMessage>;
 
 export const IngestBody = z.union([
@@ -60,7 +60,7 @@ export const ClaimedMessage = z.object({
   telegram_message_id: z.number().nullable(),
   telegram_date: z.string().nullable(),
   received_at: z.string(),
-});
+}).meta({ id: "ClaimedMessage", description: "A message claimed under a lease: acknowledge it with its lease_token" });
 export type ClaimedMessage = z.infer<typeof ClaimedMessage>;
 
 export const AckBody = z.object({
