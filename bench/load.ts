@@ -1,5 +1,6 @@
 import pg from "pg";
 import { Redis } from "@upstash/redis";
+import { createHitlClient, HitlApiError } from "@hitl/client";
 import { percentile, result, startBenchEnv, writeResults, printTable, type BenchResult } from "./support.js";
 
 /**
@@ -21,20 +22,27 @@ async function main() {
   const lat = new Map<string, number[]>();
   let errors = 0;
   let calls = 0;
-  const call = async (name: string, method: string, path: string, key: string, body?: unknown) => {
+  /** Every call through the typed client (packages/client), timed per operation; 5xx answers counted. */
+  const timed = async <T>(name: string, fn: () => Promise<T>): Promise<T | undefined> => {
     const t = performance.now();
-    const res = await fetch(env.apiUrl + path, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const ms = performance.now() - t;
-    calls++;
-    (lat.get(name) ?? lat.set(name, []).get(name)!).push(ms);
-    if (res.status >= 500) errors++;
-    return { status: res.status, body: res.status === 204 ? null : await res.json() as any };
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof HitlApiError) || e.status >= 500) errors++;
+      return undefined;
+    } finally {
+      calls++;
+      (lat.get(name) ?? lat.set(name, []).get(name)!).push(performance.now() - t);
+    }
   };
   const k = env.keys;
+  // No retries: the load measures the API as it answers, and counts its failures.
+  const as = (apiKey: string) => createHitlClient({ baseUrl: env.apiUrl, apiKey, retries: 0 });
+  const [bot, agentApi, reviewerApi] = [as(k.bot), as(k.agent), as(k.reviewer)];
   const counts = { queued: 0, duplicate: 0, quarantined: 0, interactions: 0, approved: 0, rejected: 0, sent: 0, acked: 0 };
   try {
     // 1% of users are under the silence protocol.
-    for (let u = 0; u < USERS * SILENCED_SHARE; u++) await call("protocol", "PUT", `/v1/users/user-${u * 100}/protocol`, k.reviewer, { status: "ACTIVE" });
+    for (let u = 0; u < USERS * SILENCED_SHARE; u++) await timed("protocol", () => reviewerApi.setProtocol({ params: { path: { id: `user-${u * 100}` } }, body: { status: "ACTIVE" } }));
     let ingesting = true;
     let tg = 1;
     const until = Date.now() + SECONDS * 1000;
@@ -47,45 +55,46 @@ async function main() {
         offered += BATCH;
         if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
         const messages = Array.from({ length: BATCH }, () => ({ user_id: `user-${Math.floor(Math.random() * USERS)}`, text: `hello, this is message ${tg}`, telegram_message_id: tg++, chat_id: 1 }));
-        const r = await call("POST /v1/messages", "POST", "/v1/messages", k.bot, { messages });
-        for (const i of r.body?.items ?? []) counts[i.status as "queued"]++;
+        const r = await timed("POST /v1/messages", () => bot.ingestMessages({ body: { messages } }));
+        for (const i of r?.items ?? []) counts[i.status]++;
       }
     };
     const agent = async (stopWhenIdle: () => boolean) => {
       for (;;) {
-        const r = await call("POST /v1/messages/claim", "POST", "/v1/messages/claim", k.agent, { max: 20, lease_seconds: 120 });
-        const items = r.body?.items ?? [];
+        const r = await timed("POST /v1/messages/claim", () => agentApi.claimMessages({ body: { max: 20, lease_seconds: 120 } }));
+        const items = r?.items ?? [];
         if (!items.length) { if (stopWhenIdle()) return; await new Promise((res) => setTimeout(res, 50)); continue; }
         for (const m of items) {
-          const created = await call("POST /v1/interactions", "POST", "/v1/interactions", k.agent, {
-            message_id: m.message_id, user_id: m.user_id, chat_id: m.chat_id, user_message: m.text, user_message_timestamp: m.received_at,
+          const created = await timed("POST /v1/interactions", () => agentApi.createInteraction({ body: {
+            message_id: m.message_id, user_id: m.user_id, chat_id: m.chat_id ?? undefined, user_message: m.text, user_message_timestamp: m.received_at,
             llm1_raw_response: "draft", llm2_bubbles: ["hi!", "how are you?"], llm1_model: "gemini", llm2_model: "gpt-4o-mini",
             llm1_cost_usd: 0.0001, llm2_cost_usd: 0.0002, constitution_risk_score: Math.random(), constitution_flags: [], constitution_recommendation: "review",
-            telegram_message_id: m.telegram_message_id,
-          });
-          if (created.status === 201) counts.interactions++;
+            telegram_message_id: m.telegram_message_id ?? undefined,
+          } }));
+          if (created) counts.interactions++;
         }
-        const acked = await call("POST /v1/messages/ack", "POST", "/v1/messages/ack", k.agent, { items });
-        counts.acked += acked.body?.acked ?? 0;
+        const acked = await timed("POST /v1/messages/ack", () => agentApi.ackMessages({ body: { items } }));
+        counts.acked += acked?.acked ?? 0;
       }
     };
     const reviewer = async (stopWhenIdle: () => boolean) => {
       for (;;) {
-        const r = await call("POST /v1/reviews/claim", "POST", "/v1/reviews/claim", k.reviewer, { lease_seconds: 300 });
-        if (r.status === 204) { if (stopWhenIdle()) return; await new Promise((res) => setTimeout(res, 50)); continue; }
-        if (Math.random() < 0.1) { await call("POST /v1/reviews/:id/reject", "POST", `/v1/reviews/${r.body.id}/reject`, k.reviewer, {}); counts.rejected++; continue; }
-        const a = await call("POST /v1/reviews/:id/approve", "POST", `/v1/reviews/${r.body.id}/approve`, k.reviewer, { final_bubbles: ["hi!", "how are you?"], edit_tags: ["TONE_CASUAL"], quality_score: 4 });
-        if (a.status === 200) counts.approved++;
+        const r = await timed("POST /v1/reviews/claim", () => reviewerApi.claimReview({ body: { lease_seconds: 300 } }));
+        if (!r) { if (stopWhenIdle()) return; await new Promise((res) => setTimeout(res, 50)); continue; }
+        const path = { id: r.id };
+        if (Math.random() < 0.1) { await timed("POST /v1/reviews/:id/reject", () => reviewerApi.rejectReview({ params: { path } })); counts.rejected++; continue; }
+        const a = await timed("POST /v1/reviews/:id/approve", () => reviewerApi.approveReview({ params: { path }, body: { final_bubbles: ["hi!", "how are you?"], edit_tags: ["TONE_CASUAL"], quality_score: 4 } }));
+        if (a) counts.approved++;
       }
     };
     const outbox = async (stopWhenIdle: () => boolean) => {
       for (;;) {
-        const r = await call("POST /v1/outbox/claim", "POST", "/v1/outbox/claim", k.bot, { max: 20 });
-        const items = r.body?.items ?? [];
+        const r = await timed("POST /v1/outbox/claim", () => bot.claimOutbox({ body: { max: 20 } }));
+        const items = r?.items ?? [];
         if (!items.length) { if (stopWhenIdle()) return; await new Promise((res) => setTimeout(res, 50)); continue; }
         for (const i of items) {
-          const s = await call("POST /v1/outbox/:id/sent", "POST", `/v1/outbox/${i.interaction_id}/sent`, k.bot, { lease_token: i.lease_token });
-          if (s.status === 200) counts.sent++;
+          const sent = await timed("POST /v1/outbox/:id/sent", () => bot.markOutboxSent({ params: { path: { id: i.interaction_id } }, body: { lease_token: i.lease_token } }));
+          if (sent) counts.sent++;
         }
       }
     };

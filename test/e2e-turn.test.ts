@@ -1,55 +1,57 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { createHitlClient, HitlApiError, type HitlClient } from "@hitl/client";
 import { createTestContext, type TestContext } from "./support/stack.js";
 import { interactionBody } from "./support/fixtures.js";
 
+// Through the typed client (packages/client), as a client developer would: the real app and
+// stores behind it, reached through the client's own fetch path (no network in between).
 let t: TestContext;
-beforeAll(async () => { t = await createTestContext(); });
+let as: (key: string) => HitlClient;
+beforeAll(async () => {
+  t = await createTestContext();
+  as = (apiKey) => createHitlClient({ baseUrl: "http://api.local", apiKey, fetch: async (req) => t.app.request(req) });
+});
 
-const call = async (method: string, path: string, key: string, body?: unknown, status = 200) => {
-  const res = await t.call(method, path, { key, body });
-  expect(res.status, `${method} ${path}`).toBe(status);
-  return res.status === 204 ? null : ((await res.json()) as any);
-};
-
-describe("a full conversation turn over HTTP", () => {
+describe("a full conversation turn through the typed client", () => {
   it("ingest -> claim -> interaction -> review claim -> approve -> outbox claim -> sent -> history shows both turns", async () => {
+    const [bot, agent, reviewer] = [as(t.keys.bot), as(t.keys.agent), as(t.keys.reviewer)];
     // The userbot receives a Telegram message.
-    const ingested = await call("POST", "/v1/messages", t.keys.bot,
-      { user_id: "tg-42", chat_id: 4242, text: "Hi! Do you like jazz?", telegram_message_id: 9001, telegram_date: "2026-11-25T09:00:00Z" }, 202);
-    const messageId = ingested.items[0].message_id;
+    const ingested = await bot.ingestMessages({ body: { user_id: "tg-42", chat_id: 4242, text: "Hi! Do you like jazz?", telegram_message_id: 9001, telegram_date: "2026-11-25T09:00:00Z" } });
+    const messageId = ingested.items[0]!.message_id;
 
     // The LLM pipeline claims it, drafts a reply and stores the interaction, then acks.
-    const [msg] = (await call("POST", "/v1/messages/claim", t.keys.agent, { max: 1 })).items;
+    const [msg] = (await agent.claimMessages({ body: { max: 1 } })).items;
     expect(msg).toMatchObject({ message_id: messageId, user_id: "tg-42", text: "Hi! Do you like jazz?", chat_id: 4242 });
-    const { id } = await call("POST", "/v1/interactions", t.keys.agent, interactionBody({
-      message_id: msg.message_id, user_id: msg.user_id, chat_id: msg.chat_id, user_message: msg.text, user_message_timestamp: msg.telegram_date,
-      telegram_message_id: msg.telegram_message_id, telegram_date: msg.telegram_date, llm2_bubbles: ["I love jazz", "do you play?"],
-    }), 201);
-    expect(await call("POST", "/v1/messages/ack", t.keys.agent, { items: [msg] })).toEqual({ acked: 1, stale: [] });
+    const { id } = await agent.createInteraction({ body: interactionBody({
+      message_id: msg!.message_id, user_id: msg!.user_id, chat_id: msg!.chat_id, user_message: msg!.text, user_message_timestamp: msg!.telegram_date,
+      telegram_message_id: msg!.telegram_message_id, telegram_date: msg!.telegram_date, llm2_bubbles: ["I love jazz", "do you play?"],
+    }) as never });
+    expect(await agent.ackMessages({ body: { items: [msg!] } })).toEqual({ acked: 1, stale: [] });
 
     // A reviewer claims it, edits and approves.
-    const review = await call("POST", "/v1/reviews/claim", t.keys.reviewer, {});
+    const review = await reviewer.claimReview();
     expect(review).toMatchObject({ id, review_status: "reviewing", llm2_bubbles: ["I love jazz", "do you play?"] });
-    const approved = await call("POST", `/v1/reviews/${id}/approve`, t.keys.reviewer,
-      { final_bubbles: ["I love jazz!", "Do you play an instrument?"], edit_tags: ["TONE_ENERGY_UP"], quality_score: 4 });
+    const approved = await reviewer.approveReview({ params: { path: { id } }, body: { final_bubbles: ["I love jazz!", "Do you play an instrument?"], edit_tags: ["TONE_ENERGY_UP"], quality_score: 4 } });
     expect(approved.review_status).toBe("approved");
 
     // The bot picks up the approved reply, sends it, and confirms.
-    const [out] = (await call("POST", "/v1/outbox/claim", t.keys.bot, {})).items;
+    const [out] = (await bot.claimOutbox()).items;
     expect(out).toMatchObject({ interaction_id: id, user_id: "tg-42", chat_id: 4242, final_bubbles: ["I love jazz!", "Do you play an instrument?"] });
-    await call("POST", `/v1/outbox/${id}/sent`, t.keys.bot, { lease_token: out.lease_token });
-    expect((await call("POST", "/v1/outbox/claim", t.keys.bot, {})).items).toEqual([]);
+    await bot.markOutboxSent({ params: { path: { id } }, body: { lease_token: out!.lease_token } });
+    expect((await bot.claimOutbox()).items).toEqual([]);
 
     // The memory shows both turns, and the anti-interrogation flag for the next draft.
-    const memory = await call("GET", "/v1/users/tg-42/memory", t.keys.agent);
-    expect(memory.recent_messages.map((m: any) => [m.role, m.content])).toEqual([
+    const memory = await agent.getMemory({ params: { path: { id: "tg-42" } } });
+    expect(memory.recent_messages.map((m) => [m.role, m.content])).toEqual([
       ["user", "Hi! Do you like jazz?"],
       ["assistant", "I love jazz! Do you play an instrument?"],
     ]);
-    expect(memory.recent_messages[1].bubbles).toEqual(["I love jazz!", "Do you play an instrument?"]);
     expect(memory.last_assistant_asked_question).toBe(true);
-    const final = await call("GET", `/v1/interactions/${id}`, t.keys.reviewer);
+    const final = await reviewer.getInteraction({ params: { path: { id } } });
     expect(final.messages_sent_at).not.toBeNull();
-    expect((await call("GET", "/v1/messages/stats", t.keys.agent))).toMatchObject({ pending: 0, in_flight: 0 });
+    expect(await agent.getMessageStats()).toMatchObject({ pending: 0, in_flight: 0 });
+    // A refusal is a typed error carrying the API's code.
+    await expect(bot.getMemory({ params: { path: { id: "tg-42" } } })).rejects.toMatchObject({ name: "HitlApiError", status: 403, code: "forbidden" });
+    await expect(reviewer.getInteraction({ params: { path: { id: "00000000-0000-4000-8000-000000000000" } } })).rejects.toBeInstanceOf(HitlApiError);
   });
 });
