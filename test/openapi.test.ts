@@ -62,3 +62,11 @@ describe("the OpenAPI document", () => {
     for (const [file, text] of Object.entries(await renderArtifacts())) expect(readFileSync(file, "utf8"), `${file} is stale: run npm run openapi`).toBe(text);
   });
 });
+
+describe("the README's conversation turn", () => {
+  it("is the type-checked example (packages/client/examples/turn.ts), line for line", () => {
+    const example = readFileSync("packages/client/examples/turn.ts", "utf8").split("// README:begin\n")[1]!.split("  // README:end")[0]!;
+    const lines = example.trimEnd().split("\n").map((l) => l.replace(/^ {2}/, ""));
+    expect(readFileSync("README.md", "utf8")).toContain(lines.join("\n"));
+  });
+});
