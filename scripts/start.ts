@@ -1,8 +1,9 @@
 import { answerClientError } from "../functions/api/http/client-error.js";
 import { serve } from "@hono/node-server";
-import { writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
+import { createServer as createNetServer } from "node:net";
 import { createServices, migrate, parseConfig, useLocalNeonProxy } from "@hitl/core";
-import { startStack } from "@hitl/devstack";
+import { redisServerBin, startStack, type LocalStack } from "@hitl/devstack";
 import { createApp } from "../functions/api/app.js";
 import { JOBS, jobContext, runJob, type JobName } from "@hitl/core/backup";
 import { DATA_DIR, STACK_FILE, localAdminKey, localSettings, readStackFile } from "./local-env.js";
@@ -12,15 +13,47 @@ import { DATA_DIR, STACK_FILE, localAdminKey, localSettings, readStackFile } fro
  * DATA_DIR, kept across restarts), applies migrations, serves the API, and writes the endpoints to
  * DATA_DIR/stack.json for psql, redis-cli and the CLI commands.
  */
+/** Ends `npm start` with one line saying what happened and what to do (never a stack trace). */
+class StartFailure extends Error {}
+
 async function main() {
   const t0 = Date.now();
   const previous = await readStackFile();
   if (previous && previous.pid !== process.pid && isAlive(previous.pid)) {
-    throw new Error(`a local stack already runs (pid ${previous.pid}, ${previous.apiUrl}); stop it first`);
+    throw new StartFailure(`a local stack already runs (pid ${previous.pid}, ${previous.apiUrl}): stop it (Ctrl-C in its terminal, or kill ${previous.pid}) first`);
   }
   const port = Number(process.env.PORT ?? 8787);
+  // Everything that can be checked before a process starts is checked first: nothing to clean up.
+  if (!(await portFree(port))) throw new StartFailure(`port ${port} is in use (another npm start, or another service): run with PORT=<a free port>, or stop what listens on ${port}`);
+  try { redisServerBin(); } catch (e) { throw new StartFailure((e as Error).message); }
   console.log(`starting the local stack in ${DATA_DIR} ...`);
-  const stack = await startStack({ dataDir: DATA_DIR, ports: previous?.ports, upstashToken: previous?.upstashToken });
+  let stack: LocalStack;
+  try {
+    // startStack stops whatever it started when a later part fails.
+    stack = await startStack({ dataDir: DATA_DIR, ports: previous?.ports, upstashToken: previous?.upstashToken });
+  } catch (e) {
+    throw new StartFailure(`the local stack did not start (nothing was left running): ${firstLine(e)}`);
+  }
+  let server: ReturnType<typeof serve> | undefined;
+  let timers: NodeJS.Timeout[] = [];
+  let stopping = false;
+  const stop = async (code: number, message: string) => {
+    if (stopping) return;
+    stopping = true;
+    console[code ? "error" : "log"](message);
+    for (const t of timers) clearInterval(t);
+    if (server) await new Promise<void>((r) => server!.close(() => r()));
+    await stack.stop();
+    await rm(STACK_FILE, { force: true });
+    console.log("stopped");
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void stop(0, "\nSIGINT: stopping ..."));
+  process.on("SIGTERM", () => void stop(0, "\nSIGTERM: stopping ..."));
+  process.on("uncaughtException", (e) => void stop(1, `npm start failed: ${firstLine(e)}; stopping the stack`));
+  process.on("unhandledRejection", (e) => void stop(1, `npm start failed: ${firstLine(e)}; stopping the stack`));
+  // A server that dies takes the stack down with a line saying so: requests would only fail.
+  stack.watch((name, pid, code) => void stop(1, `${name} (pid ${pid}) exited unexpectedly (${code}); stopping the stack. Start again with npm start (see README, "Troubleshooting").`));
   useLocalNeonProxy(stack.neonProxyUrl);
   const migrated = await migrate(stack.databaseUrl, { log: (l) => console.log(`  migrate: ${l}`) });
   const admin = process.env.API_KEYS ? undefined : await localAdminKey();
@@ -29,8 +62,11 @@ async function main() {
   process.env.STATUS_PAGE_OPEN ??= "1";
   const services = createServices(config);
   const app = createApp(async () => services);
-  const server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" });
+  server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" });
   server.on("clientError", answerClientError);
+  server.on("error", (e: NodeJS.ErrnoException) => void stop(1, e.code === "EADDRINUSE"
+    ? `port ${port} was taken while the stack started: run with PORT=<a free port>; stopping the stack`
+    : `the API server failed: ${firstLine(e)}; stopping the stack`));
   const apiUrl = `http://127.0.0.1:${port}`;
   await writeFile(STACK_FILE, JSON.stringify({ ...stack.endpoints(), apiUrl, pid: process.pid, startedAt: new Date().toISOString() }, null, 2), { mode: 0o600 });
 
@@ -43,22 +79,18 @@ HITL data layer running (${Date.now() - t0} ms; ${migrated.applied.length} migra
   S3         ${stack.s3Endpoint}   bucket ${stack.s3Bucket} (key ${stack.s3AccessKeyId}/${stack.s3SecretAccessKey})
   endpoints  ${STACK_FILE}`);
   if (admin) console.log(`  admin key  ${admin.key}   (${admin.created ? "created" : "kept"} in ${DATA_DIR}/local-admin-key.json)`);
-  const timers = schedule(config);
-  console.log("Ctrl-C stops everything; data stays in DATA_DIR.");
+  timers = schedule(config);
+  console.log("Ctrl-C stops everything; data stays in DATA_DIR (npm run reset removes it).");
+}
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`\n${signal}: stopping ...`);
-    for (const t of timers) clearInterval(t);
-    await new Promise<void>((r) => server.close(() => r()));
-    await stack.stop();
-    console.log("stopped");
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGTERM", () => void stop("SIGTERM"));
+const firstLine = (e: unknown) => String(e instanceof Error ? e.message : e).split("\n")[0];
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createNetServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
 }
 
 /** The scheduled functions, run in-process on intervals (ms; `SCHEDULES=off` disables them). */
@@ -92,7 +124,7 @@ function isAlive(pid: number): boolean {
 }
 
 main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
+  console.error(e instanceof StartFailure ? e.message : `npm start failed: ${firstLine(e)}`);
   process.exit(1);
 });
 

@@ -1,5 +1,5 @@
 export { startStack, stackSettings, type LocalStack, type StackEndpoints, type StackOptions } from "./stack.js";
-export { startPostgres, effectiveDataDir, PG_MAJOR } from "./postgres.js";
+export { startPostgres, effectiveDataDir, CLUSTER_LOCATION_FILE, PG_MAJOR } from "./postgres.js";
 export { startNeonProxy } from "./neon-proxy.js";
 export { startRedisServer, redisServerBin } from "./redis-server.js";
 export { startUpstashBridge } from "./upstash-bridge.js";

@@ -2,7 +2,7 @@ import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync, promises as fs, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { stopper } from "./process.js";
+import { exitOf, stopper } from "./process.js";
 
 /** Postgres major version pinned to Neon's. */
 export const PG_MAJOR = 17;
@@ -26,6 +26,8 @@ export interface RunningPostgres {
   dataDir: string;
   /** The postmaster's pid (its backends are its children). */
   pid: number;
+  /** Resolves with the exit code (or signal) when the postmaster exits, stopped or not. */
+  exited: Promise<number | string | null>;
   stop(): Promise<void>;
 }
 
@@ -80,7 +82,26 @@ async function binaries(ids: Ids | undefined): Promise<string> {
   return path.join(dest, "bin");
 }
 
-/** As root, a data dir the postgres user cannot reach moves under the temp dir (path recorded by the caller). */
+/** In `dataDir`, the file naming the cluster kept elsewhere (see claimExternalCluster). */
+export const CLUSTER_LOCATION_FILE = "cluster-location";
+
+/**
+ * A cluster that lives outside `dataDir` (root, unreachable dir) still belongs to it: `dataDir`
+ * records where. A cluster found there without that record belonged to a `dataDir` that was
+ * removed, so it is removed too: deleting DATA_DIR always resets Postgres with the rest.
+ */
+async function claimExternalCluster(dataDir: string, clusterDir: string, log: (l: string) => void): Promise<void> {
+  const record = path.join(dataDir, CLUSTER_LOCATION_FILE);
+  const claimed = existsSync(record) && (await fs.readFile(record, "utf8")).trim() === clusterDir;
+  if (!claimed && existsSync(clusterDir)) {
+    log(`removing ${clusterDir}: a cluster left by a DATA_DIR that no longer exists`);
+    await fs.rm(clusterDir, { recursive: true, force: true });
+  }
+  await fs.mkdir(dataDir, { recursive: true });
+  await fs.writeFile(record, clusterDir + "\n");
+}
+
+/** As root, a data dir the postgres user cannot reach moves under the temp dir (recorded in it: claimExternalCluster). */
 export function effectiveDataDir(dataDir: string): string {
   if (!isRoot() || reachableByOthers(path.dirname(path.resolve(dataDir)))) return path.resolve(dataDir);
   const tag = Buffer.from(path.resolve(dataDir)).toString("base64url").slice(-40);
@@ -146,6 +167,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<RunningPostg
   const ids = postgresIds();
   const bin = await binaries(ids);
   const dataDir = effectiveDataDir(opts.dataDir);
+  if (dataDir !== path.resolve(opts.dataDir)) await claimExternalCluster(opts.dataDir, dataDir, log);
   if (!existsSync(path.join(dataDir, "PG_VERSION"))) await initialise(bin, dataDir, ids);
   await clearStalePid(dataDir, log);
   await writeHba(dataDir, ids);
@@ -170,6 +192,7 @@ export async function startPostgres(opts: PostgresOptions): Promise<RunningPostg
     port: opts.port,
     dataDir,
     pid: child.pid!,
+    exited: exitOf(child),
     url: (db = "postgres") => `postgres://${SUPERUSER}:${PASSWORD}@127.0.0.1:${opts.port}/${db}`,
     stop: stopper(child, "SIGINT"),
   };

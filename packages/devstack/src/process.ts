@@ -15,6 +15,12 @@ export function stopper(child: ChildProcess, signal: NodeJS.Signals): () => Prom
   };
 }
 
+/** The child's exit: its code, or the signal that ended it. */
+export function exitOf(child: ChildProcess): Promise<number | string | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode ?? child.signalCode);
+  return new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal)));
+}
+
 export function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

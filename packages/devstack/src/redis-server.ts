@@ -1,19 +1,24 @@
 import { spawn, execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { waitForPort } from "./ports.js";
-import { stopper } from "./process.js";
+import { exitOf, stopper } from "./process.js";
 
 export interface RunningRedis {
   port: number;
   url: string;
   pid: number;
+  /** Resolves with the exit code (or signal) when redis-server exits, stopped or not. */
+  exited: Promise<number | string | null>;
   stop(): Promise<void>;
 }
 
 /** The redis-server binary: REDIS_SERVER_BIN, then PATH. */
 export function redisServerBin(): string {
   const fromEnv = process.env.REDIS_SERVER_BIN ?? process.env.REDISMS_SYSTEM_BINARY;
-  if (fromEnv) return fromEnv;
+  if (fromEnv) {
+    if (!existsSync(fromEnv)) throw new Error(`REDIS_SERVER_BIN=${fromEnv} does not exist: point it at a redis-server binary, or unset it to use the one on PATH (Debian: apt-get install redis-server)`);
+    return fromEnv;
+  }
   try {
     return execFileSync("sh", ["-c", "command -v redis-server"]).toString().trim();
   } catch {
@@ -47,6 +52,7 @@ export async function startRedisServer(opts: { port: number; dir?: string }): Pr
     port: opts.port,
     url: `redis://127.0.0.1:${opts.port}`,
     pid: child.pid!,
+    exited: exitOf(child),
     stop: stopper(child, "SIGTERM"),
   };
 }

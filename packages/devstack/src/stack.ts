@@ -70,6 +70,8 @@ export interface LocalStack extends StackEndpoints {
   /** Superuser URL for another database on the same cluster. */
   adminUrl(database?: string): string;
   endpoints(): StackEndpoints;
+  /** Calls `onDeath` once if Postgres or redis-server exits while the stack is not being stopped. */
+  watch(onDeath: (server: "postgres" | "redis-server", pid: number, code: number | string | null) => void): void;
   stop(): Promise<void>;
 }
 
@@ -92,6 +94,7 @@ export async function startStack(opts: StackOptions): Promise<LocalStack> {
   const p = opts.ports ?? {};
   const pgDir = path.join(opts.dataDir, "postgres");
   const started: { stop(): Promise<void> }[] = [];
+  let stopping = false;
   try {
     const postgres = await startPostgres({ dataDir: pgDir, port: await portOr(p.postgres), fast: !persistent, log: opts.log });
     started.push(postgres);
@@ -126,7 +129,18 @@ export async function startStack(opts: StackOptions): Promise<LocalStack> {
       postgres, redis, bridge, proxy, s3,
       adminUrl: (db?: string) => postgres.url(db),
       endpoints,
+      watch(onDeath) {
+        let told = false;
+        const tell = (server: "postgres" | "redis-server", pid: number) => (code: number | string | null) => {
+          if (stopping || told) return;
+          told = true;
+          onDeath(server, pid, code);
+        };
+        void postgres.exited.then(tell("postgres", postgres.pid));
+        void redis.exited.then(tell("redis-server", redis.pid));
+      },
       async stop() {
+        stopping = true;
         for (const s of started.reverse()) await s.stop().catch(() => {});
         // A throwaway stack leaves nothing: its cluster may live outside dataDir (see effectiveDataDir).
         if (!persistent) await rm(postgres.dataDir, { recursive: true, force: true });
