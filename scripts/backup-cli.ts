@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { PoolDb, createServices, useLocalNeonProxy } from "@hitl/core";
-import { JOBS, jobContext, listSets, markVerified, readArchive, restorePostgres, restoreRedis, runJob, verifySet, type JobName } from "@hitl/core/backup";
+import { PoolDb, createServices, listBackupSets, useLocalNeonProxy } from "@hitl/core";
+import { JOBS, jobContext, markVerified, readArchive, restorePostgres, restoreRedis, runJob, verifySet, type JobName } from "@hitl/core/backup";
 import { Redis } from "@upstash/redis";
 import { cliConfig } from "./cli-env.js";
 
@@ -10,12 +10,16 @@ import { cliConfig } from "./cli-env.js";
  * Progress goes to stderr; each command ends with a one-line summary on stdout.
  */
 const USAGE = `usage:
-  npm run backup -- postgres|redis
-  npm run backups
-  npm run verify -- <set id>
+  npm run backup -- postgres|redis            take a backup set now (and prune expired ones)
+  npm run backups                             every set and archive: kind, size, age, verification
+  npm run verify -- <set id>                  read a set back and check every object
   npm run restore -- <set id> [--database URL] [--redis URL --redis-token TOKEN] [--yes]
-  npm run archive -- run | read <partition>
-  npm run job -- ${JOBS.join("|")}`;
+  npm run archive -- run | list | read <partition>
+  npm run job -- ${JOBS.join("|")}     the deployed handler with a scheduler event
+options:
+  --json    the result as one JSON line (for scripts) instead of the sentence
+  --yes     confirm a restore over data that is already there
+  --help    this text`;
 
 const progress = (line: string) => process.stderr.write(line + "\n");
 
@@ -23,7 +27,7 @@ async function main() {
   const [command, ...rest] = process.argv.slice(2);
   const { values, positionals } = parseArgs({ args: rest, allowPositionals: true,
     options: { database: { type: "string" }, redis: { type: "string" }, "redis-token": { type: "string" }, yes: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false } } });
+      json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } } });
   if (!command || values.help) {
     console.log(USAGE);
     return;
@@ -36,19 +40,23 @@ async function main() {
   try {
     const t0 = Date.now();
     const took = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+    /** One sentence for a person, or the result as one JSON line with --json. */
+    const done = (sentence: string, result: unknown) => console.log(values.json ? JSON.stringify(result) : `${sentence} in ${took()}`);
     switch (command) {
       case "backup": {
         const kind = positionals[0];
         if (kind !== "postgres" && kind !== "redis") throw new UsageError();
         const r = await runJob(`backup-${kind}`, ctx);
-        console.log(`backup ${kind}: ${r.status} ${r.id ?? ""} verified=${r.verified ?? "-"} in ${took()}`);
+        done(`backup ${kind} ${r.id}: ${r.status}, ${r.verified ? "verified" : "NOT verified"}${r.bytes !== undefined ? `, ${size(Number(r.bytes))}` : ""}${r.pruned ? `, ${r.pruned} expired set(s) pruned` : ""}`, r);
         return;
       }
       case "backups": {
-        for (const kind of ["postgres", "redis"] as const) {
-          for (const s of (await listSets(ctx.store, kind)).sort((a, b) => b.started_at.getTime() - a.started_at.getTime())) {
-            console.log(`${kind.padEnd(9)} ${s.id}  ${s.complete ? "complete  " : "INCOMPLETE"}  ${s.verified ? "verified" : "unverified"}`);
-          }
+        const { items } = await listBackupSets(ctx.services.db);
+        if (values.json) return void console.log(JSON.stringify(items));
+        if (!items.length) return void console.log("no backup sets or archives yet (npm run backup -- postgres)");
+        console.log(`${"kind".padEnd(9)}${"id".padEnd(26)}${"size".padStart(10)}  ${"age".padEnd(10)}state`);
+        for (const s of items) {
+          console.log(`${s.kind.padEnd(9)}${s.id.padEnd(26)}${size(s.bytes).padStart(10)}  ${age(s.finished_at ?? s.started_at).padEnd(10)}${!s.complete ? "INCOMPLETE" : s.verified ? "verified" : "NOT verified"}`);
         }
         return;
       }
@@ -84,6 +92,14 @@ async function main() {
         return;
       }
       case "archive": {
+        if (positionals[0] === "list") {
+          const rows = await ctx.services.db.query<{ partition: string; prefix: string; rows: string; bytes: string; archived_at: string }>(
+            "SELECT partition, prefix, rows, bytes, archived_at FROM archived_partitions ORDER BY partition");
+          if (values.json) return void console.log(JSON.stringify(rows.map((r) => ({ ...r, rows: Number(r.rows), bytes: Number(r.bytes) }))));
+          if (!rows.length) return void console.log("no partition archived yet (partitions older than 90 days are, by the daily archive job)");
+          for (const r of rows) console.log(`${r.partition}  ${String(Number(r.rows)).padStart(9)} rows  ${size(Number(r.bytes)).padStart(9)}  archived ${age(r.archived_at)} ago  ${r.prefix}`);
+          return;
+        }
         if (positionals[0] === "read" && positionals[1]) {
           const r = await readArchive(ctx.store, positionals[1], (line) => process.stdout.write(line + "\n"));
           console.error(`archive ${positionals[1]}: ${r.rows} rows in ${took()}`);
@@ -91,20 +107,22 @@ async function main() {
         }
         if (positionals[0] !== "run") throw new UsageError();
         const r = await runJob("archive", ctx);
-        console.log(`archive: ${JSON.stringify(r)} in ${took()}`);
+        done(archiveSentence(r), r);
         return;
       }
       case "job": {
         // The deployed handler itself, with a synthetic EventBridge Scheduler event.
         const name = positionals[0] as JobName;
         if (!JOBS.includes(name)) throw new UsageError();
-        Object.assign(process.env, settings);
+        // The handler's own log lines and EMF metrics are for CloudWatch: here the summary line says it
+        // (LOG_LEVEL=info and POWERTOOLS_METRICS_DISABLED=false bring them back).
+        Object.assign(process.env, settings, { LOG_LEVEL: process.env.LOG_LEVEL ?? "warn", POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? "true" });
         const { handler } = (await import(`../functions/${name}.ts`)) as { handler: (e: unknown, c: unknown) => Promise<unknown> };
         const deadline = Date.now() + 15 * 60_000;
         const event = { version: "0", id: randomUUID(), "detail-type": "Scheduled Event", source: "aws.scheduler", account: "000000000000",
           time: new Date().toISOString(), region: config.s3.region, resources: [`arn:aws:scheduler:local:schedule/default/${name}`], detail: {} };
-        const r = await handler(event, { getRemainingTimeInMillis: () => deadline - Date.now(), functionName: name, awsRequestId: randomUUID() });
-        console.log(`job ${name}: ${JSON.stringify(r)} in ${took()}`);
+        const r = (await handler(event, { getRemainingTimeInMillis: () => deadline - Date.now(), functionName: name, awsRequestId: randomUUID() })) as Record<string, unknown>;
+        done(`job ${name}: ${name === "archive" ? archiveSentence(r) : `${r.status} ${r.id}, ${r.verified ? "verified" : "NOT verified"}`} (run ${r.run})`, r);
         return;
       }
       default:
@@ -118,13 +136,25 @@ async function main() {
 
 class UsageError extends Error {}
 
+const size = (bytes: number) => bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(1)} GiB` : bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} B`;
+function age(iso: string | Date): string {
+  const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
+  return s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : s < 172_800 ? `${(s / 3600).toFixed(1)} h` : `${(s / 86_400).toFixed(1)} d`;
+}
+function archiveSentence(r: Record<string, unknown>): string {
+  const archived = (r.archived as { partition: string; rows: number }[] | undefined) ?? [];
+  return `archive: ${archived.length ? `${archived.length} partition(s) archived (${archived.map((a) => `${a.partition}: ${a.rows} rows`).join(", ")})` : "nothing old enough to archive"}`
+    + `, ${r.empty_partitions_dropped ?? 0} empty partition(s) dropped, ${r.purged_quarantine ?? 0} expired quarantine message(s) purged, ${r.partitions_created ?? 0} partition(s) created`
+    + `${r.pending_erasures_completed ? `, ${r.pending_erasures_completed} pending erasure(s) completed` : ""}`;
+}
+
 /** What is wrong with a command line, or null: said before any store is touched. */
 function usageProblem(command: string, args: string[]): string | null {
   switch (command) {
     case "backup": return args[0] === "postgres" || args[0] === "redis" ? null : `backup takes postgres or redis${args[0] ? ` (not ${JSON.stringify(args[0])})` : ""}`;
     case "backups": return args.length ? `backups takes no argument (got ${JSON.stringify(args[0])})` : null;
     case "verify": case "restore": return args[0] ? null : `${command} needs a set id (npm run backups lists them)`;
-    case "archive": return args[0] === "run" || (args[0] === "read" && args[1]) ? null : "archive takes run, or read <partition>";
+    case "archive": return args[0] === "run" || args[0] === "list" || (args[0] === "read" && args[1]) ? null : "archive takes run, list, or read <partition>";
     case "job": return (JOBS as readonly string[]).includes(args[0] ?? "") ? null : `job takes one of ${JOBS.join(", ")}${args[0] ? ` (not ${JSON.stringify(args[0])})` : ""}`;
     default: return `unknown command ${JSON.stringify(command)}`;
   }

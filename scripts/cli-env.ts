@@ -1,4 +1,8 @@
 import { parseConfig, useLocalNeonProxy, type Config } from "@hitl/core";
+
+// The AWS SDK's own switch for its 8-line "Node 20 support ends" notice on every command: the
+// deployed functions run Node 22; locally Node 20.19+ is supported (README, "Requirements").
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 import { startStack, type LocalStack } from "@hitl/devstack";
 import { DATA_DIR, localAdminKey, localSettings, readStackFile } from "./local-env.js";
 

@@ -29,7 +29,8 @@ async function main(argv: string[]) {
     useLocalNeonProxy(process.env.LOCAL_NEON_PROXY_URL);
   }
   const r = await migrate(url, { log: console.log });
-  console.log(`migrations: ${r.applied.length} applied, ${r.skipped.length} already applied`);
+  const target = new URL(url);
+  console.log(`database ${target.pathname.slice(1)} on ${target.hostname}${target.port ? `:${target.port}` : ""}: ${r.applied.length} migration(s) applied, ${r.skipped.length} already there`);
 }
 
 main(process.argv.slice(2)).catch((e) => { console.error(`migrate failed: ${describe(e)}`); process.exit(1); });

@@ -13,6 +13,9 @@ import { DATA_DIR, STACK_FILE, localAdminKey, localSettings, readStackFile } fro
  * DATA_DIR, kept across restarts), applies migrations, serves the API, and writes the endpoints to
  * DATA_DIR/stack.json for psql, redis-cli and the CLI commands.
  */
+// The AWS SDK's switch for its Node 20 notice (the deployed functions run Node 22; see README).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 /** Ends `npm start` with one line saying what happened and what to do (never a stack trace). */
 class StartFailure extends Error {}
 

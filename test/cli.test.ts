@@ -15,15 +15,21 @@ describe("operations CLI", () => {
     const cli = (...args: string[]) => run(process.execPath, ["--import", "tsx", "scripts/backup-cli.ts", ...args], { env, timeout: 120_000 });
     try {
       const backup = await cli("backup", "postgres");
-      expect(backup.stdout).toMatch(/^backup postgres: complete (\S+) verified=true in [\d.]+ s$/m);
-      const id = /complete (\S+)/.exec(backup.stdout)![1]!;
+      expect(backup.stdout).toMatch(/^backup postgres (\S+): complete, verified, [\d.]+ (B|KiB|MiB) in [\d.]+ s$/m);
+      const id = /^backup postgres (\S+):/m.exec(backup.stdout)![1]!;
       expect(backup.stderr).toContain("starting the local stack");
+      // No AWS SDK notice in front of the command's own output.
+      expect(backup.stderr).not.toContain("NodeVersionSupportWarning");
       const listed = await cli("backups");
-      expect(listed.stdout).toMatch(new RegExp(`^postgres\\s+${id}\\s+complete\\s+verified$`, "m"));
+      expect(listed.stdout).toMatch(new RegExp(`^postgres\\s+${id}\\s+[\\d.]+ (B|KiB|MiB)\\s+\\d+ (s|min)\\s+verified$`, "m"));
+      const json = JSON.parse((await cli("backups", "--json")).stdout) as { id: string; kind: string; verified: boolean; bytes: number }[];
+      expect(json.find((s) => s.id === id)).toMatchObject({ kind: "postgres", verified: true, bytes: expect.any(Number) });
       const verified = await cli("verify", id);
       expect(verified.stdout).toMatch(new RegExp(`^verify postgres ${id}: OK \\(\\d+ objects, 0 problems\\)`, "m"));
       const job = await cli("job", "archive");
-      expect(job.stdout).toMatch(/^job archive: \{"archived":\[.*"partitions_created":\d+,"pending_erasures_completed":0,"run":1\} in/m);
+      expect(job.stdout).toMatch(/^job archive: archive: nothing old enough to archive, \d+ empty partition\(s\) dropped, 0 expired quarantine message\(s\) purged, \d+ partition\(s\) created \(run 1\) in [\d.]+ s$/m);
+      expect(job.stdout.split("\n").filter(Boolean).every((l) => l.length < 300)).toBe(true);
+      expect((await cli("archive", "list")).stdout).toMatch(/^no partition archived yet/m);
       await expect(cli("job", "nope")).rejects.toMatchObject({ code: 2 });
     } finally {
       await rm(effectiveDataDir(path.join(dataDir, "postgres")), { recursive: true, force: true });
@@ -79,6 +85,20 @@ describe("operations CLI usage", () => {
       const help = await cli("restore", "--help");
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/^usage:/);
+      expect((await cli("archive", "purge")).stderr).toMatch(/^archive takes run, list, or read <partition>/);
+      // keygen and reset have --help and name what is wrong too.
+      const tool = (script: string, ...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, ["--import", "tsx", `scripts/${script}.ts`, ...args], { env: { ...process.env, DATA_DIR: dir }, timeout: 60_000 },
+          (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      });
+      const keyHelp = await tool("keygen", "--help");
+      expect([keyHelp.code, keyHelp.stdout]).toEqual([0, expect.stringMatching(/^usage: npm run keygen/)]);
+      const noScope = await tool("keygen", "--id", "bot1", "--scopes", "root");
+      expect([noScope.code, noScope.stderr]).toEqual([2, expect.stringMatching(/^unknown scope\(s\): root/)]);
+      expect((await tool("keygen", "--idd", "x")).stderr).toMatch(/Unknown option '--idd'/);
+      expect((await tool("reset", "--help")).stdout).toMatch(/^usage: npm run reset/);
+      const unconfirmed = await tool("reset");
+      expect([unconfirmed.code, unconfirmed.stderr]).toEqual([2, expect.stringMatching(/npm run reset -- --yes/)]);
       // Nothing was started: no cluster, no stack.json in DATA_DIR.
       expect(await readdir(dir)).toEqual([]);
     } finally {

@@ -42,7 +42,7 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
   const m = v.manifest;
   const nonEmpty: string[] = [];
   for (const t of await listTables(db)) if ((await db.query(`SELECT 1 FROM ${quoteIdent(t.name)} LIMIT 1`)).length) nonEmpty.push(t.name);
-  if (nonEmpty.length && !opts.confirmOverwrite) throw new RestoreRefusedError(`target database is not empty (${nonEmpty.join(", ")}); pass the confirmation flag to overwrite it`);
+  if (nonEmpty.length && !opts.confirmOverwrite) throw new RestoreRefusedError(`target database is not empty (${nonEmpty.join(", ")}); confirm to overwrite it (npm run restore -- <id> --yes)`);
   const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-restore-schema-"));
   try {
     for (const o of m.schema_objects ?? []) await writeFile(path.join(dir, path.basename(o.key)), (await store.get(o.key))!);
@@ -106,7 +106,7 @@ function keyUser(prefix: string, key: string): string | null {
 export async function restoreRedis(store: StreamingBlobStore, id: string, redis: Redis, opts: { prefix: string; hasher: UserHasher; db?: Db; confirmOverwrite?: boolean; progress?: (l: string) => void }): Promise<{ keys: number; skipped: number }> {
   const v = await verifySet(store, "redis", id);
   if (!v.ok || !v.manifest) throw new RestoreRefusedError(`set ${id} failed verification: ${v.problems.map((p) => `${p.key}: ${p.problem}`).join("; ")}`);
-  if (!opts.confirmOverwrite && (await anyKey(redis, `${opts.prefix}*`))) throw new RestoreRefusedError("target Redis already holds keys under this prefix; pass the confirmation flag to overwrite");
+  if (!opts.confirmOverwrite && (await anyKey(redis, `${opts.prefix}*`))) throw new RestoreRefusedError("target Redis already holds keys under this prefix; confirm to overwrite it (npm run restore -- <id> --yes)");
   const erased = await erasedHashes(store, opts.db);
   const objects = v.manifest.objects ?? [];
   // Pass 1: queued WAL messages of erased users (their ids also appear in the queue lists).
