@@ -18,6 +18,8 @@ async function generate(url: string, log: (l: string) => void): Promise<number> 
   try {
     const size = async () => Number((await c.query("SELECT coalesce(sum(pg_column_size(i.*)), 0)::bigint AS b FROM interactions i")).rows[0].b);
     let bytes = await size();
+    // The rows span the last 60 days: their months' partitions (only the current one exists at first).
+    await c.query("SELECT hitl_ensure_interaction_partitions((now() - interval '70 days')::date, 4)");
     while (bytes < TARGET_BYTES) {
       await c.query(`INSERT INTO interactions (user_id, conversation_id, user_message, user_message_timestamp, llm1_raw_response, llm2_bubbles,
           constitution_flags, cta_data, created_at)

@@ -34,6 +34,8 @@ async function populate() {
     await call("PUT", `/v1/recovery/cursors/u${i}`, t.keys.bot, { last_processed_telegram_id: 100 + i, last_processed_telegram_date: "2026-11-25T10:00:00Z" });
   }
   await call("POST", "/v1/recovery/operations", t.keys.bot, { operation_type: "manual", metadata: { note: "ünïcode" } });
+  // Past months are created on demand (partitions start at the current month).
+  await withPg(t.databaseUrl, (c) => c.query("SELECT hitl_ensure_interaction_partitions(date '2025-06-01', 3)"));
   await withPg(t.databaseUrl, (c) => c.query(`INSERT INTO interactions (user_id, conversation_id, user_message, user_message_timestamp, created_at, constitution_flags)
     VALUES ('old1', 'old1_20250701', 'from july', '2025-07-03T10:00:00Z', '2025-07-03T10:00:00Z', '{a,"b c"}'),
            ('old2', 'old2_20250815', 'from august', '2025-08-15T10:00:00Z', '2025-08-15T10:00:00.123456Z', '{}')`));

@@ -83,9 +83,21 @@ describe("migrations", () => {
     });
   });
 
+  it("create month partitions from the current month on, a year ahead (a fresh install has no empty past months)", async () => {
+    await withClient(await createTestDatabase(), async (c) => {
+      const parts = (await c.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+        WHERE p.relname = 'interactions' ORDER BY 1`)).rows.map((r) => r.relname as string);
+      const month = new Date().toISOString().slice(0, 7).replace("-", "_");
+      expect(parts[0]).toBe(`interactions_${month}`);
+      expect(parts.length).toBeGreaterThanOrEqual(13);
+    });
+  });
+
   it("route a row to the partition of its month", async () => {
     await withClient(await createTestDatabase(), async (c) => {
       await c.query("BEGIN");
+      // Partitions start at the current month (0014); an older month is created on demand.
+      await c.query("SELECT hitl_ensure_interaction_partitions(date '2026-01-01', 1)");
       const r = await c.query(`INSERT INTO interactions (user_id, conversation_id, user_message, user_message_timestamp, created_at)
         VALUES ('u1', 'u1_20260115', 'hi', now(), '2026-01-15T12:00:00Z') RETURNING tableoid::regclass::text AS part`);
       await c.query("ROLLBACK");
