@@ -73,6 +73,10 @@ describe("alerts", () => {
     expect(by.PostgresBackupMissed).toMatchObject({ treatMissingData: "breaching", comparisonOperator: "LessThanThreshold", threshold: 1 });
     expect(by.RedisSnapshotMissed.period * by.RedisSnapshotMissed.evaluationPeriods).toBe(7 * 3600);
     expect(by.DeadLetterGrowth).toMatchObject({ metricName: "wal_dead_letters_total", threshold: 0 });
+    // The status page's "backup overdue" marks use the same windows as these alarms.
+    const { BACKUP_ALERT_AFTER_HOURS } = await import("@hitl/core");
+    expect(by.PostgresBackupMissed.period * by.PostgresBackupMissed.evaluationPeriods).toBe(BACKUP_ALERT_AFTER_HOURS.postgres * 3600);
+    expect(by.RedisSnapshotMissed.period * by.RedisSnapshotMissed.evaluationPeriods).toBe(BACKUP_ALERT_AFTER_HOURS.redis * 3600);
     for (const a of Object.values(by)) expect((a as any).alarmActions).toEqual(["arn:Alerts"]);
     const dash = declared.find((d) => d.kind === "dashboard")!;
     expect(JSON.parse(dash.args.dashboardBody).widgets.length).toBeGreaterThanOrEqual(6);

@@ -52,7 +52,8 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
       const seconds = (performance.now() - start) / 1000;
       metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
       metrics.httpDuration.observe({ method: c.req.method, route }, seconds);
-      metrics.timeline.record(seconds * 1000, c.res.status);
+      // The status page's own requests (it refreshes itself) would skew the figures it shows.
+      if (route !== "/status") metrics.timeline.record(seconds * 1000, c.res.status);
       log.info("request", { method: c.req.method, route, status: c.res.status, duration_ms: Math.round(seconds * 1e4) / 10, key_id: c.get("principal")?.id });
     }
   };

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { statusSnapshot } from "@hitl/core";
+import { statusSnapshot, verifyStatusLink } from "@hitl/core";
 import { createOpenApiApp } from "../http/openapi.js";
 import { requireScopes } from "../http/middleware.js";
 import { securedErrors } from "../http/schemas.js";
@@ -7,7 +7,8 @@ import { renderStatus } from "../status/render.js";
 
 const statusRoute = createRoute({
   method: "get", path: "/status", operationId: "getStatusPage", tags: ["operations"], summary: "Status page (HTML): queues, reviews, breaker, backups, last hour's latency and throughput",
-  description: "Admin key required, except under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).",
+  description: "Admin key required, or a signed link (`npm run status-link`: the `expires` and `sig` query parameters, valid 15 minutes); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).",
+  request: { query: z.object({ expires: z.string().max(12).optional().openapi({ description: "signed link: expiry (epoch seconds)" }), sig: z.string().max(64).optional().openapi({ description: "signed link: HMAC" }) }) },
   security: [{ bearerAuth: [] }],
   responses: {
     ...securedErrors,
@@ -18,14 +19,22 @@ const statusRoute = createRoute({
 
 /** CSP: the page loads nothing and runs nothing. */
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/** A signed link must not travel further in a Referer header, nor be cached. */
+const PAGE_HEADERS = { "Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer", "Cache-Control": "no-store" };
 
 export function statusRoutes() {
   const app = createOpenApiApp();
   const admin = requireScopes(["admin"]);
-  app.use("/status", async (c, next) => (process.env.STATUS_PAGE_OPEN === "1" ? next() : admin(c, next)));
+  // Open locally (STATUS_PAGE_OPEN=1 on a loopback-only server); otherwise an admin key, or a signed
+  // link (`npm run status-link`: HMAC, 15 minutes) for a browser, which cannot send a Bearer header.
+  app.use("/status", async (c, next) => {
+    if (process.env.STATUS_PAGE_OPEN === "1") return next();
+    if (verifyStatusLink(c.get("services").config.erasureHashKey, c.req.query("expires"), c.req.query("sig"))) return next();
+    return admin(c, next);
+  });
   // 200 when every store answers, 503 (still the page) when one does not: monitors see it, people read it.
   return app.openapi(statusRoute, async (c) => {
     const snapshot = await statusSnapshot(c.get("services"));
-    return c.html(renderStatus(snapshot), snapshot.failing.length ? 503 : 200, { "Content-Security-Policy": CSP }) as never;
+    return c.html(renderStatus(snapshot), snapshot.failing.length ? 503 : 200, PAGE_HEADERS) as never;
   });
 }

@@ -3,14 +3,33 @@ import type { StatusSnapshot } from "@hitl/core";
 const esc = (v: unknown) => String(v ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
-/** An inline SVG sparkline (no scripts, no external resources). */
-function sparkline(values: number[], label: string, unit: string, testId: string): string {
-  const w = 360, h = 60, max = Math.max(1, ...values);
-  const pts = values.map((v, i) => `${((i / Math.max(1, values.length - 1)) * w).toFixed(1)},${(h - (v / max) * (h - 4) - 2).toFixed(1)}`).join(" ");
+/**
+ * An inline SVG line chart of the last hour (no scripts, no external resources), with its axes
+ * labelled: the value scale on the left (0 and the maximum, in `unit`), time along the bottom.
+ */
+function chart(values: number[], label: string, unit: string, testId: string): string {
+  const w = 420, h = 120, left = 44, bottom = 22, top = 8, right = 8;
+  const pw = w - left - right, ph = h - top - bottom;
+  const max = Math.max(1, ...values);
+  const x = (i: number) => left + (i / Math.max(1, values.length - 1)) * pw;
+  const y = (v: number) => top + ph - (v / max) * ph;
+  const pts = values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
   const last = values[values.length - 1] ?? 0;
-  return `<figure data-testid="${testId}"><figcaption>${esc(label)} <b>${esc(Math.round(last * 10) / 10)}</b> ${esc(unit)} <small>(max ${esc(Math.round(max * 10) / 10)})</small></figcaption>
-<svg viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${esc(label)}"><polyline fill="none" stroke="#2563eb" stroke-width="2" points="${pts}"/></svg></figure>`;
+  const fmt = (v: number) => esc(Math.round(v * 10) / 10);
+  return `<figure data-testid="${testId}"><figcaption>${esc(label)}: <b>${fmt(last)}</b> ${esc(unit)} this minute</figcaption>
+<svg viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${esc(label)}, last 60 minutes">
+<line x1="${left}" y1="${top}" x2="${left}" y2="${top + ph}" stroke="#999"/><line x1="${left}" y1="${top + ph}" x2="${left + pw}" y2="${top + ph}" stroke="#999"/>
+<text data-testid="${testId}-ymax" x="${left - 4}" y="${top + 8}" text-anchor="end" font-size="10">${fmt(max)}</text>
+<text x="${left - 4}" y="${top + ph}" text-anchor="end" font-size="10">0</text>
+<text x="4" y="${top + ph / 2}" font-size="10" transform="rotate(-90 8 ${top + ph / 2})" text-anchor="middle">${esc(unit)}</text>
+<text data-testid="${testId}-xstart" x="${left}" y="${h - 6}" font-size="10">60 min ago</text>
+<text x="${left + pw / 2}" y="${h - 6}" font-size="10" text-anchor="middle">time (1 point per minute)</text>
+<text x="${left + pw}" y="${h - 6}" font-size="10" text-anchor="end">now</text>
+<polyline fill="none" stroke="#2563eb" stroke-width="2" points="${pts}"/></svg></figure>`;
 }
+
+const hours = (h: number | null) => (h === null ? "none yet" : h < 1 ? `${Math.round(h * 60)} min` : `${h.toFixed(1)} h`);
+const ms = (v: number | null) => (v === null ? "n/a" : `${Math.round(v * 10) / 10} ms`);
 
 const stat = (label: string, value: unknown, testId: string, tone = "") =>
   `<div class="stat ${tone}"><span>${esc(label)}</span><b data-testid="${testId}">${esc(value)}</b></div>`;
@@ -45,18 +64,28 @@ ${stat("Storage", s.health.storage.ok ? "ok" : "down", "storage", s.health.stora
 ${stat("Pending", wal?.pending ?? "n/a", "wal-pending")}
 ${stat("In flight", wal?.in_flight ?? "n/a", "wal-in-flight")}
 ${stat("Dead letters", wal?.dead_letter ?? "n/a", "wal-dead", wal && wal.dead_letter > 0 ? "warn" : "")}
-${stat("Oldest pending", wal?.oldest_pending_age_seconds === null || !wal ? "none" : `${wal.oldest_pending_age_seconds} s`, "wal-oldest")}
+${stat("Oldest pending", !wal ? "n/a" : wal.oldest_pending_age_seconds === null ? "none" : `${wal.oldest_pending_age_seconds} s`, "wal-oldest")}
+${stat("Quarantined", s.quarantined ?? "n/a", "quarantined")}
 </div>
 <h2>Reviews</h2><div class="grid">
 ${stat("Pending reviews", reviews?.pending ?? "n/a", "reviews-pending", reviews && reviews.pending > 150 ? "warn" : "")}
 ${stat("Being reviewed", reviews?.reviewing ?? "n/a", "reviews-reviewing")}
 ${stat("Approved, unsent", reviews?.approved_unsent ?? "n/a", "outbox")}
 </div>
-<h2>Last hour</h2><div class="grid">
-${sparkline(s.timeline.map((t) => t.requests), "Requests per minute", "req/min", "chart-throughput")}
-${sparkline(s.timeline.map((t) => t.avg_ms), "Average latency", "ms", "chart-latency")}
+<h2>Last hour <small>(this instance; the page's own requests excluded)</small></h2><div class="grid">
+${stat("Requests", s.hour.requests, "hour-requests")}
+${stat("Error rate (5xx)", `${(s.hour.error_rate * 100).toFixed(2)} %`, "hour-error-rate", s.hour.error_rate > 0.01 ? "bad" : "")}
+${stat("Latency p50", ms(s.hour.p50_ms), "hour-p50")}
+${stat("Latency p95", ms(s.hour.p95_ms), "hour-p95")}
+${stat("Latency p99", ms(s.hour.p99_ms), "hour-p99", (s.hour.p99_ms ?? 0) > 50 ? "warn" : "")}
+</div><div class="grid">
+${chart(s.timeline.map((t) => t.requests), "Requests per minute", "req/min", "chart-throughput")}
+${chart(s.timeline.map((t) => t.max_ms), "Slowest request per minute", "ms", "chart-latency")}
 </div>
-<h2>Backups</h2>
+<h2>Backups</h2><div class="grid">
+${s.last_backups ? s.last_backups.map((b) => stat(`Last verified ${b.kind}`, `${b.age_hours === null ? "none yet" : `${hours(b.age_hours)} ago`} (alarm after ${b.limit_hours} h)`, `last-${b.kind}`, b.overdue ? "bad" : "ok")).join("\n")
+    : stat("Last verified backups", "n/a (Postgres unavailable)", "last-backups")}
+</div>
 <table data-testid="backups"><thead><tr><th>kind</th><th>set</th><th>finished</th><th>state</th><th>verification</th><th>size</th><th>objects</th></tr></thead>
 <tbody>${rows || `<tr><td colspan="7">${s.backups ? "no backups yet" : "n/a (Postgres unavailable)"}</td></tr>`}</tbody></table>
 </body></html>`;

@@ -48,4 +48,5 @@ export { eraseFromArchives } from "./backup/archive.js";
 export { EmfPublisher, type EmfSink } from "./metrics/emf.js";
 export { Timeline } from "./metrics/timeline.js";
 export { refreshStoreGauges } from "./metrics/store-gauges.js";
-export { statusSnapshot, type StatusSnapshot } from "./status/snapshot.js";
+export { statusSnapshot, BACKUP_ALERT_AFTER_HOURS, type StatusSnapshot } from "./status/snapshot.js";
+export { signStatusLink, verifyStatusLink, STATUS_LINK_TTL_SECONDS } from "./status/link.js";

@@ -1,5 +1,5 @@
 import { listBackupSets } from "../backup/catalog.js";
-import { UnavailableError } from "../errors.js";
+import type { HourSummary } from "../metrics/timeline.js";
 import { checkHealth, type HealthReport } from "../health/check.js";
 import type { Services } from "../services.js";
 import type { WalStats } from "../wal/schemas.js";
@@ -14,17 +14,34 @@ export interface StatusSnapshot {
   failing: string[];
   backups: null | { id: string; kind: string; started_at: string; finished_at: string | null; complete: boolean; verified: boolean; bytes: number; objects: number }[];
   timeline: { minute: number; requests: number; errors: number; avg_ms: number; max_ms: number }[];
+  /** Requests, error rate and latency percentiles of this instance over the last hour (the page's own requests excluded). */
+  hour: HourSummary;
+  /** The newest verified set of each kind against its alarm window; null when Postgres could not answer. */
+  last_backups: LastBackup[] | null;
+  /** Quarantined messages not yet processed; null when Postgres could not answer. */
+  quarantined: number | null;
 }
 
-/** A part of the page whose store is unavailable is shown as such, never failing the whole page. */
-const orNull = <T>(p: Promise<T>): Promise<T | null> => p.catch((e) => { if (e instanceof UnavailableError) return null; throw e; });
+/**
+ * A part of the page whose store fails is shown as unavailable, never failing the whole page:
+ * whatever the error (unavailable, refused, a misconfigured database), the page still renders.
+ */
+const orNull = <T>(p: Promise<T>): Promise<T | null> => p.catch(() => null);
+
+/**
+ * Hours after which a kind's newest verified set is overdue: the alarms' windows (infra/alarms.ts,
+ * PostgresBackupMissed and RedisSnapshotMissed; archives run daily like the Postgres backup).
+ */
+export const BACKUP_ALERT_AFTER_HOURS = { postgres: 26, redis: 7, archive: 26 } as const;
+
+export interface LastBackup { kind: keyof typeof BACKUP_ALERT_AFTER_HOURS; id: string | null; finished_at: string | null; age_hours: number | null; limit_hours: number; overdue: boolean }
 
 /**
  * Everything the status page shows, gathered in parallel (the same sources as the JSON endpoints).
  * It renders on bad days too: each part whose store is down is null, and `failing` names the stores.
  */
 export async function statusSnapshot(s: Services): Promise<StatusSnapshot> {
-  const [health, wal, reviews, backups] = await Promise.all([
+  const [health, wal, reviews, backups, last, quarantine] = await Promise.all([
     checkHealth(s),
     orNull(s.wal.stats()),
     orNull(s.db.query<{ pending: number; reviewing: number; approved_unsent: number }>(`SELECT
@@ -32,11 +49,25 @@ export async function statusSnapshot(s: Services): Promise<StatusSnapshot> {
       (SELECT count(*)::int FROM interactions WHERE review_status = 'reviewing' AND review_lease_expires_at >= now()) AS reviewing,
       (SELECT count(*)::int FROM interactions WHERE review_status = 'approved' AND messages_sent_at IS NULL) AS approved_unsent`)),
     orNull(listBackupSets(s.db, 8)),
+    orNull(s.db.query<{ kind: string; id: string; finished_at: string }>(
+      "SELECT DISTINCT ON (kind) kind, id, finished_at FROM backup_sets WHERE verified AND complete ORDER BY kind, finished_at DESC")),
+    orNull(s.db.query<{ n: number }>("SELECT count(*)::int AS n FROM quarantine_messages WHERE NOT processed")),
   ]);
+  const now = Date.now();
+  const last_backups = last && (Object.keys(BACKUP_ALERT_AFTER_HOURS) as (keyof typeof BACKUP_ALERT_AFTER_HOURS)[]).map((kind) => {
+    const row = last.find((r) => r.kind === kind);
+    const finished = row ? new Date(row.finished_at) : null;
+    const age = finished ? (now - finished.getTime()) / 3600_000 : null;
+    const limit = BACKUP_ALERT_AFTER_HOURS[kind];
+    return { kind, id: row?.id ?? null, finished_at: finished?.toISOString() ?? null, age_hours: age, limit_hours: limit, overdue: age === null || age > limit };
+  });
   const failing = (["postgres", "redis", "storage"] as const).filter((k) => !health[k].ok);
   return {
     generated_at: new Date().toISOString(), health, wal, reviews: reviews?.[0] ?? null, failing,
     backups: backups?.items ?? null,
     timeline: s.metrics.timeline.lastHour(),
+    hour: s.metrics.timeline.summary(),
+    last_backups,
+    quarantined: quarantine?.[0]?.n ?? null,
   };
 }

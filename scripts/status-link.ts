@@ -1,0 +1,34 @@
+/**
+ * `npm run status-link -- --url https://…`: a link that opens the status page for 15 minutes in a
+ * browser (which cannot send the admin key). Signed with a key derived from ERASURE_HASH_KEY, the
+ * deployment's secret (`npx sst secret list --stage production` shows it to those allowed to see it).
+ */
+import { parseArgs } from "node:util";
+import { signStatusLink, STATUS_LINK_TTL_SECONDS } from "@hitl/core";
+import { readStackFile } from "./local-env.js";
+
+const USAGE = `usage: npm run status-link -- [--url API_URL]
+  Prints a link that opens /status for ${STATUS_LINK_TTL_SECONDS / 60} minutes without an API key.
+  --url   the API's base URL (default: API_URL, else the running npm start)
+  Needs ERASURE_HASH_KEY in the environment: the deployment's own (the link is signed with a key derived from it).`;
+
+async function main() {
+  let values: { url?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({ options: { url: { type: "string" }, help: { type: "boolean", short: "h" } } }));
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (values.help) return void console.log(USAGE);
+  const secret = process.env.ERASURE_HASH_KEY;
+  if (!secret || secret.length < 32) { console.error(`ERASURE_HASH_KEY is not set (at least 32 characters): the deployment's key signs the link\n${USAGE}`); process.exit(2); }
+  const base = values.url ?? process.env.API_URL ?? (await readStackFile())?.apiUrl;
+  if (!base) { console.error(`no API URL: pass --url (sst deploy prints it as "api")\n${USAGE}`); process.exit(2); }
+  const { expires, sig } = signStatusLink(secret);
+  const url = new URL("/status", base);
+  url.search = new URLSearchParams({ expires: String(expires), sig }).toString();
+  console.log(`${url.toString()}\n(valid until ${new Date(expires * 1000).toISOString()}; it opens the page only, no API)`);
+}
+
+await main();
