@@ -119,7 +119,6 @@ describe.skipIf(!existsSync(CHROMIUM))("status page in headless Chromium", () =>
         const other = store === "redis" ? "reviews-pending" : "wal-pending";
         expect(await page.getByTestId(other).textContent()).toMatch(/^\d+$/);
         expect(await page.getByTestId(store === "redis" ? "wal-pending" : "reviews-pending").textContent()).toBe("n/a");
-        await page.screenshot({ path: `/tmp/hitl-status-${store}-down.png`, fullPage: true });
         expect(problems).toEqual([]);
       } finally {
         server.close();
