@@ -1,4 +1,4 @@
-import { printTable, startBenchEnv, writeResults, type BenchResult } from "./support.js";
+import { printTable, RESULTS_FILE, startBenchEnv, writeResults, type BenchResult } from "./support.js";
 import { walBench } from "./wal.bench.js";
 import { memoryBench } from "./memory.bench.js";
 import { backupBench } from "./backup.bench.js";
@@ -32,7 +32,7 @@ async function main() {
     await env?.stop();
   }
   await writeResults(all);
-  console.log(`${all.length} figures written to bench-results.json`);
+  console.log(`${all.length} figures written to ${RESULTS_FILE} (ignored by git)`);
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

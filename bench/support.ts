@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Redis } from "@upstash/redis";
@@ -97,8 +97,12 @@ export const result = (name: string, value: number, unit: string, baseline: stri
 });
 const round = (v: number) => Math.round(v * 1000) / 1000;
 
-/** Merges results into bench-results.json by name, so each bench adds to the same file. */
-export async function writeResults(results: BenchResult[], file = "bench-results.json"): Promise<void> {
+/** Where the latest figures go: an ignored file, so running a bench never dirties the checkout. */
+export const RESULTS_FILE = ".bench/results.json";
+
+/** Merges results into RESULTS_FILE by name, so each bench adds to the same file. */
+export async function writeResults(results: BenchResult[], file = RESULTS_FILE): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
   let existing: BenchResult[] = [];
   try { existing = JSON.parse(await readFile(file, "utf8")) as BenchResult[]; } catch { /* first run */ }
   const byName = new Map(existing.map((r) => [r.name, r]));

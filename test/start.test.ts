@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { effectiveDataDir, freePort, startPostgres } from "@hitl/devstack";
+import { effectiveDataDir, freePort, startPostgres, startStack } from "@hitl/devstack";
 import { withPg } from "./support/backup.js";
 
 // `npm start` as a user meets it: failures end in one line with what to do, and leave nothing running.
@@ -27,6 +27,16 @@ const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catc
 const tempDataDir = () => path.join(mkdtempSync(path.join(os.tmpdir(), "hitl-start-")), "data");
 
 describe("npm start", () => {
+  it("a throwaway stack (the suite's kind) leaves nothing in the temp dir once stopped", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "hitl-throwaway-"));
+    const stack = await startStack({ dataDir: dir, persistent: false });
+    const cluster = stack.postgresDataDir;
+    expect(existsSync(cluster)).toBe(true);
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+    expect([existsSync(dir), existsSync(cluster)]).toEqual([false, false]);
+  }, 60_000);
+
   it("a port in use ends in one line naming PORT, before anything starts", async () => {
     const dataDir = tempDataDir();
     const blocker = createServer();

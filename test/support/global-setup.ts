@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -34,5 +35,8 @@ export default async function setup(project: TestProject) {
   return async () => {
     await stack.stop();
     await rm(dir, { recursive: true, force: true });
+    // Nothing of the suite's own stack may stay in the temp dir (its cluster may live outside `dir`).
+    const left = [dir, stack.postgresDataDir].filter((p) => existsSync(p));
+    if (left.length) throw new Error(`the test stack left ${left.join(", ")} behind`);
   };
 }

@@ -863,7 +863,7 @@ export interface paths {
         };
         /**
          * Status page (HTML): queues, reviews, breaker, backups, last hour's latency and throughput
-         * @description Admin key required, except under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).
+         * @description Admin key required, or a signed link (`npm run status-link`: the `expires` and `sig` query parameters, valid 15 minutes); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).
          */
         get: operations["getStatusPage"];
         put?: never;
@@ -5394,7 +5394,12 @@ export interface operations {
     };
     getStatusPage: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description signed link: expiry (epoch seconds) */
+                expires?: string;
+                /** @description signed link: HMAC */
+                sig?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
