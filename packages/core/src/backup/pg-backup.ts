@@ -129,7 +129,7 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
         const out = new TableObjects(deps.store, `${prefix}data/${ts.name}/`, ts, opts, checkpoint);
         await (ts.mode === "key" ? exportByKey(s, info, out, stop) : exportByBlocks(s, info, out, stop));
         if (!ts.done) break;
-        if (ts.rows) say(`  ${ts.name}: ${ts.rows} rows in ${ts.objects.length} object(s)${ts.mode === "key" ? " (by key)" : ""}`);
+        say(`  ${state.tables.filter((t) => t.done).length}/${state.tables.length} tables: ${ts.name}, ${ts.rows} rows in ${ts.objects.length} object(s)${ts.mode === "key" ? " (by key)" : ""}`);
         await opts.afterTable?.(ts.name);
       }
       if (n === 0) await Promise.all(settled.slice(1).map((x) => x.promise));

@@ -58,7 +58,9 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
   }
   if (m.row_format !== "copy") throw new RestoreRefusedError(`set ${id} has rows in format ${m.row_format ?? "json"}; this version restores COPY sets`);
   let rows = 0;
-  for (const t of m.tables ?? []) {
+  const setTables = m.tables ?? [];
+  let restored = 0;
+  for (const t of setTables) {
     const target = t.parent ?? t.name;
     const info = tables.get(target);
     if (!info) throw new RestoreRefusedError(`table ${target} does not exist in schema ${m.schema_version}`);
@@ -74,7 +76,7 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
     for (const { col, seq } of owned) {
       await db.query(`SELECT setval($1::regclass, coalesce((SELECT max(${quoteIdent(col)}) FROM ${quoteIdent(target)}), 0) + 1, false)`, [seq]);
     }
-    if (t.rows) say(`  ${t.name}: ${t.rows} rows`);
+    say(`  ${++restored}/${setTables.length} tables: ${t.name}, ${t.rows} rows`);
   }
   const erased = await reapplyErasures(db, opts.hasher, await erasedHashes(store, db));
   say(`restored ${rows} rows; erasure log re-applied (${erased} rows removed)`);
