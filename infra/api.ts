@@ -1,11 +1,18 @@
 import type { Secrets } from "./secrets";
 import { API_S3, s3Permissions } from "./permissions";
+import { EXTERNAL } from "./esbuild-plugins.mjs";
 
 /** Lambda runtime for every function (bundles target Node 20 syntax, so newer runtimes run them). */
 export const RUNTIME = "nodejs22.x";
 
 /** Resource options of the code that must not serve before this deploy's migrations ran. */
 export type AfterMigrations = { dependsOn: $util.Input<$util.Resource>[] };
+
+/**
+ * How SST bundles every function: the plugins and externals `npm run build` uses too, so the
+ * bundle measured locally is the one deployed (zod's English locale only; no `ws` on Node 22).
+ */
+export const NODEJS = { plugins: "infra/esbuild-plugins.mjs", esbuild: { external: EXTERNAL } };
 
 /** The secrets every function reads (linked: SST grants reading them, nothing more). */
 export const secretLinks = (s: Secrets) => [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, s.erasureHashKey];
@@ -17,6 +24,7 @@ export function migrationFunction(s: Secrets) {
     runtime: RUNTIME,
     architecture: "arm64",
     timeout: "5 minutes",
+    nodejs: NODEJS,
     link: secretLinks(s),
     copyFiles: [{ from: "packages/core/migrations", to: "migrations" }],
   });
@@ -34,6 +42,7 @@ export function api(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations)
     architecture: "arm64",
     memory: "512 MB",
     timeout: "30 seconds",
+    nodejs: NODEJS,
     // No CORS: the API is called by servers (userbot, pipeline, dashboard backend), never by browsers.
     url: { cors: false },
     link: secretLinks(s),

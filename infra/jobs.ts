@@ -1,5 +1,5 @@
 import type { Secrets } from "./secrets";
-import { RUNTIME, secretLinks, type AfterMigrations } from "./api";
+import { NODEJS, RUNTIME, secretLinks, type AfterMigrations } from "./api";
 import { JOB_S3, s3Permissions } from "./permissions";
 
 /** The scheduled functions: EventBridge Scheduler (CronV2) invoking each asynchronously. */
@@ -32,6 +32,7 @@ export function jobs(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations
       memory: "1024 MB",
       // Lambda's ceiling; the Postgres backup checkpoints and continues in a new invocation.
       timeout: "15 minutes",
+      nodejs: NODEJS,
       link: secretLinks(s),
       permissions: s3Permissions(bucket, JOB_S3),
       // The jobs stream: a small heap keeps them well inside the function's memory at any database size.

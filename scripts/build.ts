@@ -1,4 +1,5 @@
 import { build } from "esbuild";
+import { EXTERNAL, zodEnglishOnly } from "../infra/esbuild-plugins.mjs";
 import { cp, rm, stat } from "node:fs/promises";
 import path from "node:path";
 
@@ -30,7 +31,9 @@ async function main() {
       minify: true, sourcemap: "linked", metafile: true, banner: { js: BANNER }, legalComments: "none",
       // The API must not carry the AWS SDK (it never imports it); the jobs bundle the SDK version
       // they were tested with rather than trusting the runtime's. Native speed-ups of ws are optional.
-      external: ["bufferutil", "utf-8-validate", "pg-native"],
+      // The same externals and plugins as SST's bundling (infra/esbuild-plugins.mjs).
+      external: EXTERNAL,
+      plugins: [zodEnglishOnly],
       logLevel: "warning",
     });
     for (const c of COPY[name] ?? []) await cp(c.from, path.join("dist", name, c.to), { recursive: true });

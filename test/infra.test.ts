@@ -198,6 +198,11 @@ describe("sst.config.ts", () => {
     }
     const api = fns.find((f) => f.name === "Api")!;
     expect(api.args.url).toBeTruthy();
+    // SST bundles each function with the plugins and externals `npm run build` measures.
+    for (const f of fns) {
+      expect(f.args.nodejs, f.name).toMatchObject({ plugins: "infra/esbuild-plugins.mjs", esbuild: { external: expect.arrayContaining(["ws"]) } });
+      expect(existsSync(f.args.nodejs.plugins)).toBe(true);
+    }
   });
 
   it("runs migrations on every deploy through an invocation of the migrate function", () => {

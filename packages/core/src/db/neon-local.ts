@@ -1,7 +1,13 @@
 import { neonConfig } from "@neondatabase/serverless";
-import ws from "ws";
+import { createRequire } from "node:module";
 
 let applied: string | undefined;
+
+/**
+ * The `ws` package, loaded only where there is no global WebSocket (Node 20) or locally: the
+ * Lambda bundle leaves it out (Node 22 has one), so requiring it there would never happen.
+ */
+const wsConstructor = () => createRequire(import.meta.url)("ws") as typeof WebSocket;
 
 /**
  * The driver's Pool needs a WebSocket constructor: Node 22 (Lambda) has a global one, Node 20 (say,
@@ -9,7 +15,7 @@ let applied: string | undefined;
  */
 export function ensureWebSocket(): void {
   if (!neonConfig.webSocketConstructor && typeof (globalThis as { WebSocket?: unknown }).WebSocket === "undefined") {
-    neonConfig.webSocketConstructor = ws;
+    neonConfig.webSocketConstructor = wsConstructor();
   }
 }
 
@@ -22,7 +28,7 @@ export function ensureWebSocket(): void {
 export function useLocalNeonProxy(proxyUrl: string): void {
   if (applied === proxyUrl) return;
   const u = new URL(proxyUrl);
-  neonConfig.webSocketConstructor = ws;
+  neonConfig.webSocketConstructor = wsConstructor();
   neonConfig.wsProxy = (host, port) => `${u.host}/v1?address=${host}:${port}`;
   neonConfig.useSecureWebSocket = false;
   neonConfig.pipelineTLS = false;
