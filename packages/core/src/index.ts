@@ -1,5 +1,6 @@
 export * from "./errors.js";
 export * from "./config/index.js";
+export { REDIS_SCRIPTS } from "./cache/scripts.js";
 export { createLogger, reportableError, lambdaErrorReporter, type ErrorReporter, type Logger, type LogLevel } from "./log.js";
 export { KeyRing, hashKey, generateKey, hasScope, type Principal } from "./auth/keys.js";
 export { CircuitBreaker, type BreakerState } from "./resilience/breaker.js";

@@ -1,6 +1,8 @@
 import type { RedisGateway } from "./redis.js";
 import { UnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
+import { defineScript } from "./scripts.js";
+import { runScript } from "./scripts.js";
 
 /** A value read from Postgres with its row version (0: no row yet, or a value without one, such as an aggregate: any write replaces it). */
 export interface Versioned<T> { value: T; version: number }
@@ -29,21 +31,21 @@ export const ERASING_GUARD = "if redis.call('EXISTS', (string.gsub(KEYS[1], ':[^
  * and no cache write may bring the user's data back meanwhile (a read that loaded the row just
  * before Postgres erased it).
  */
-export const SET_IF_NEWER = `${ERASING_GUARD}
+export const SET_IF_NEWER = defineScript(`${ERASING_GUARD}
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local v = tonumber(string.match(cur, '^{"v":(%d+)'))
   if v and v > tonumber(ARGV[1]) then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-return 1`;
+return 1`);
 
 export const setIfNewerArgs = <T extends object>(v: Versioned<T>, ttlSeconds: number) => [String(v.version), encodeVersioned(v), String(ttlSeconds)];
 
 /** Refreshes after a write Postgres accepted; a Redis failure is logged and the key marked stale. */
 export async function writeVersioned<T extends object>(redis: RedisGateway, key: string, v: Versioned<T>, ttlSeconds: number, log?: Logger): Promise<void> {
   try {
-    await redis.run("cache.set", (r) => r.eval(SET_IF_NEWER, [key], setIfNewerArgs(v, ttlSeconds)));
+    await redis.run("cache.set", (r) => runScript(r, SET_IF_NEWER, [key], setIfNewerArgs(v, ttlSeconds)));
   } catch (e) {
     redis.markStale(key);
     log?.warn("cache refresh failed; Postgres has the write", { key, err: e as Error });

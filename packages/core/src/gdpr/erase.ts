@@ -6,6 +6,8 @@ import { recordErasure } from "../backup/erasure-log.js";
 import type { BlobStore } from "../storage/blob.js";
 import type { UserHasher } from "./hash.js";
 import { USER_TABLES } from "./tables.js";
+import { defineScript } from "../cache/scripts.js";
+import { runScript } from "../cache/scripts.js";
 
 export { USER_TABLES };
 /** Per-user cache keys (DESIGN.md) and the user's WAL indexes. */
@@ -26,7 +28,7 @@ export interface ErasureResult {
  * the user's fixed keys. KEYS[1] in-flight zset; ARGV: key prefix, user id, mark ttl, fixed keys.
  * Returns {messages removed, keys removed}.
  */
-const ERASE_REDIS = `
+const ERASE_REDIS = defineScript(`
 local base, user = ARGV[1], ARGV[2]
 local userBase = base .. 'user:' .. user .. ':'
 redis.call('SET', userBase .. 'erasing', '1', 'EX', ARGV[3])
@@ -38,7 +40,7 @@ end
 for _, key in ipairs(redis.call('SMEMBERS', userBase .. 'dedupe')) do keys = keys + redis.call('DEL', key) end
 for i = 4, #ARGV do keys = keys + redis.call('DEL', ARGV[i]) end
 return {messages, keys}
-`;
+`);
 
 /**
  * The Postgres part, one transaction: the log entry (a hash, never the id), every row of the user,
@@ -94,7 +96,7 @@ export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: Use
 async function eraseRedis(redis: RedisGateway, userId: string): Promise<{ messages: number; keys: number }> {
   const k = walKeys(redis);
   const fixed = [...USER_KEY_SUFFIXES.map((s) => redis.key("user", userId, s)), redis.key("buffer", userId)];
-  const [messages, keys] = await redis.run("gdpr.redis", (r) => r.eval<string[], [number, number]>(ERASE_REDIS, [k.inflight],
+  const [messages, keys] = await redis.run("gdpr.redis", (r) => runScript<[number, number]>(r, ERASE_REDIS, [k.inflight],
     [redis.key(""), userId, String(ERASING_TTL_SECONDS), ...fixed]));
   return { messages, keys };
 }

@@ -3,6 +3,8 @@ import { ERASING_GUARD } from "../cache/versioned.js";
 import type { Db } from "../db/db.js";
 import type { Logger } from "../log.js";
 import { decodeEnvelope, encodeEnvelope } from "./envelope.js";
+import { defineScript } from "../cache/scripts.js";
+import { runScript } from "../cache/scripts.js";
 
 /** Messages kept in the cached window (reference: 50). */
 export const HISTORY_WINDOW = 50;
@@ -32,7 +34,7 @@ export interface HistoryEntry {
  * lost rows whose appends ran before a concurrent first one.) A score present once is never added
  * twice. Keeps the newest `ARGV[1]` rows; returns how many the window holds.
  */
-export const APPEND_SCRIPT = `
+export const APPEND_SCRIPT = defineScript(`
 ${ERASING_GUARD}
 local complete = redis.call('ZSCORE', KEYS[1], '${COMPLETE_MARKER}') ~= false
 if ARGV[2] == '1' and not complete then redis.call('ZADD', KEYS[1], -1, '${COMPLETE_MARKER}'); complete = true end
@@ -45,7 +47,7 @@ local keep = tonumber(ARGV[1]) + marker
 if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[1], marker, marker + n - keep - 1) end
 redis.call('EXPIRE', KEYS[1], ${HISTORY_TTL_SECONDS})
 return math.min(n, keep) - marker
-`;
+`);
 
 export const historyKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "history");
 
@@ -69,7 +71,7 @@ export function entryFromRow(r: Record<string, unknown>): HistoryEntry {
 
 /** Adds rows Postgres committed to the cached window (one round trip). */
 export async function appendToHistoryCache(redis: RedisGateway, userId: string, entries: HistoryEntry[]): Promise<number> {
-  return redis.run("history.append", (r) => r.eval<string[], number>(APPEND_SCRIPT, [historyKey(redis, userId)], appendArgs(entries, false)));
+  return redis.run("history.append", (r) => runScript<number>(r, APPEND_SCRIPT, [historyKey(redis, userId)], appendArgs(entries, false)));
 }
 
 /**

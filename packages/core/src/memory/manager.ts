@@ -9,6 +9,8 @@ import { APPEND_SCRIPT, HISTORY_SQL, HISTORY_WINDOW, appendArgs, appendToHistory
 import { applyContextLimits, type Context } from "./levels.js";
 import type { AppendHistoryBody } from "./schemas.js";
 import { lastAssistantAskedQuestion, temporalSummary } from "./summary.js";
+import { defineScript } from "../cache/scripts.js";
+import { runScript } from "../cache/scripts.js";
 
 /** Context cache TTL (reference: 30 days). */
 export const CONTEXT_TTL_SECONDS = 30 * 24 * 3600;
@@ -18,7 +20,7 @@ export const CONTEXT_TTL_SECONDS = 30 * 24 * 3600;
  * write only lands when its Postgres version is newer than the cached one: the cache never goes
  * back to an older merge. Nothing is cached for a user being erased (see ERASING_GUARD).
  */
-const SET_IF_NEWER = `
+const SET_IF_NEWER = defineScript(`
 ${ERASING_GUARD}
 local cur = redis.call('GET', KEYS[1])
 if cur then
@@ -27,7 +29,7 @@ if cur then
 end
 redis.call('SET', KEYS[1], ARGV[1] .. '#' .. ARGV[2], 'EX', ARGV[3])
 return 1
-`;
+`);
 
 export interface MemoryDeps {
   db: Db;
@@ -206,7 +208,7 @@ export class MemoryManager {
 
   private async cacheContext(userId: string, context: Context, version: number): Promise<void> {
     try {
-      await this.deps.redis.run("memory.ctx.set", (r) => r.eval(SET_IF_NEWER, [this.ctxKey(userId)], [String(version), this.envelope(context), String(CONTEXT_TTL_SECONDS)]));
+      await this.deps.redis.run("memory.ctx.set", (r) => runScript(r, SET_IF_NEWER, [this.ctxKey(userId)], [String(version), this.envelope(context), String(CONTEXT_TTL_SECONDS)]));
     } catch (e) {
       this.deps.redis.markStale(this.ctxKey(userId));
       this.deps.log?.warn("context cache refresh failed; Postgres has the context", { user_id: userId, err: e as Error });

@@ -6,6 +6,7 @@ import { ACK, CLAIM, INGEST, STATS } from "./scripts.js";
 import { ACKED_MARKER_TTL_SECONDS, DEDUPE_TTL_SECONDS, MAX_DELIVERIES, walKeys } from "./keys.js";
 import { protocolKey } from "../protocol/status.js";
 import type { ClaimedMessage, IncomingMessage, IngestResult, WalStats } from "./schemas.js";
+import { runScript } from "../cache/scripts.js";
 
 /** "check": left out; `cached` is what the protocol cache says of the user. */
 export type EnqueueResult = IngestResult | { message_id: string; status: "check"; cached: "active" | "inactive" | "unknown" };
@@ -45,7 +46,7 @@ export class WalQueue {
       args.push(m.message_id, m.user_id, m.text, m.chat_id?.toString() ?? "", m.telegram_message_id?.toString() ?? "",
         m.telegram_date ?? "", m.received_at, hasDedupe ? "1" : "0");
     }
-    const out = await this.redis.run("wal.ingest", (r) => r.eval<string[], string[]>(INGEST, keys, args));
+    const out = await this.redis.run("wal.ingest", (r) => runScript<string[]>(r, INGEST, keys, args));
     return out.map((s, i): EnqueueResult => {
       if (s.startsWith("duplicate:")) return { message_id: s.slice("duplicate:".length), status: "duplicate" };
       if (s.startsWith("check:")) return { message_id: messages[i]!.message_id, status: "check", cached: s.slice("check:".length) as "active" | "inactive" | "unknown" };
@@ -59,7 +60,7 @@ export class WalQueue {
     const k = this.keys;
     const args = [String(now), String(leaseSeconds * 1000), String(max), String(MAX_DELIVERIES), randomUUID(), k.msgPrefix];
     const keys = [k.pending, k.inflight, k.dead, ...(claimKey ? [this.redis.key("wal", "claim", claimKey)] : [])];
-    const [dead, flat] = await this.redis.run("wal.claim", (r) => r.eval<string[], [number, (string | number)[]]>(CLAIM, keys, args));
+    const [dead, flat] = await this.redis.run("wal.claim", (r) => runScript<[number, (string | number)[]]>(r, CLAIM, keys, args));
     const items: ClaimedMessage[] = [];
     for (let i = 0; i < flat.length; i += 9) {
       const f = flat.slice(i, i + 9).map(String);
@@ -77,7 +78,7 @@ export class WalQueue {
   async ack(items: { message_id: string; lease_token: string }[]): Promise<{ acked: number; stale: string[] }> {
     const k = this.keys;
     const args = [k.msgPrefix, String(ACKED_MARKER_TTL_SECONDS), ...items.flatMap((i) => [i.message_id, i.lease_token])];
-    const [acked, stale] = await this.redis.run("wal.ack", (r) => r.eval<string[], [number, string[]]>(ACK, [k.pending, k.inflight, k.dead], args));
+    const [acked, stale] = await this.redis.run("wal.ack", (r) => runScript<[number, string[]]>(r, ACK, [k.pending, k.inflight, k.dead], args));
     this.metrics?.walAcks.inc(acked);
     if (stale.length) this.metrics?.walStaleAcks.inc(stale.length);
     return { acked, stale: stale.map(String) };
@@ -86,7 +87,7 @@ export class WalQueue {
   async stats(now = Date.now()): Promise<WalStats> {
     const k = this.keys;
     const [pending, inFlight, dead, oldest] = await this.redis.run("wal.stats",
-      (r) => r.eval<string[], [number, number, number, string | null]>(STATS, [k.pending, k.inflight, k.dead], [k.msgPrefix]));
+      (r) => runScript<[number, number, number, string | null]>(r, STATS, [k.pending, k.inflight, k.dead], [k.msgPrefix]));
     this.metrics?.walDepth.set({ queue: "pending" }, pending);
     this.metrics?.walDepth.set({ queue: "in_flight" }, inFlight);
     this.metrics?.walDepth.set({ queue: "dead_letter" }, dead);

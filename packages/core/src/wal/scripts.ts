@@ -1,3 +1,4 @@
+import { defineScript } from "../cache/scripts.js";
 /**
  * The WAL's Lua scripts. Each operation is one EVAL: one round trip, atomic, and safe to run twice
  * (the Upstash client retries on network errors, upstash/redis-js#1455): a retried ingest finds
@@ -23,7 +24,7 @@
  * is down; the common case, a warm INACTIVE cache, is this one round trip.
  * Returns per message: "queued" | "duplicate:<existing id>" | "check:active|inactive|unknown".
  */
-export const INGEST = `
+export const INGEST = defineScript(`
 local now = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local checkProtocol = ARGV[3] == '1'
@@ -74,7 +75,7 @@ for i = 0, n - 1 do
   out[#out + 1] = status
 end
 return out
-`;
+`);
 
 /**
  * ARGV: now_ms, lease_ms, max, max_deliveries, token_prefix, key_prefix (for message hashes).
@@ -83,7 +84,7 @@ return out
  * Returns a flat list: per message id, token, attempts, user_id, text, chat_id,
  * telegram_message_id, telegram_date, received_at.
  */
-export const CLAIM = `
+export const CLAIM = defineScript(`
 -- A repeat of a claim (same KEYS[4], the client's Idempotency-Key) answers what the first one
 -- handed out, so a claim whose response was lost never strands messages for a whole lease.
 if KEYS[4] then
@@ -134,7 +135,7 @@ while claimed < max do
 end
 if KEYS[4] then redis.call('SET', KEYS[4], cjson.encode({0, out}), 'PX', ARGV[2]) end
 return {dead, out}
-`;
+`);
 
 /**
  * ARGV: key_prefix, acked_marker_ttl_s, then pairs of id, token. An ack applies only while the
@@ -142,7 +143,7 @@ return {dead, out}
  * ack is recognised through a short-lived marker and counted again, not reported stale.
  * Returns {acked, stale ids...}.
  */
-export const ACK = `
+export const ACK = defineScript(`
 local prefix = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local acked = 0
@@ -165,12 +166,12 @@ for i = 3, #ARGV, 2 do
   end
 end
 return {acked, stale}
-`;
+`);
 
 /** Returns {pending, in_flight, dead, oldest enqueued_at ms or false}. */
-export const STATS = `
+export const STATS = defineScript(`
 local first = redis.call('LINDEX', KEYS[1], 0)
 local oldest = false
 if first then oldest = redis.call('HGET', ARGV[1] .. first, 'enqueued_at') end
 return {redis.call('LLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('LLEN', KEYS[3]), oldest}
-`;
+`);
