@@ -3,6 +3,7 @@ import { walBench } from "./wal.bench.js";
 import { memoryBench } from "./memory.bench.js";
 import { backupBench } from "./backup.bench.js";
 import { faultsBench } from "./faults.bench.js";
+import { hotpathBench } from "./hotpath.bench.js";
 
 /** `npm run bench [-- name...]`: runs the benchmarks against a private local stack, prints and records figures. */
 const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) => Promise<BenchResult[]>> = {
@@ -10,6 +11,7 @@ const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) =
   memory: memoryBench,
   backup: backupBench,
   faults: faultsBench,
+  hotpath: hotpathBench,
 };
 
 async function main() {

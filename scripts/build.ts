@@ -1,5 +1,4 @@
-import { build } from "esbuild";
-import { EXTERNAL, zodEnglishOnly } from "../infra/esbuild-plugins.mjs";
+import { bundle } from "./bundle.js";
 import { cp, rm, stat } from "node:fs/promises";
 import path from "node:path";
 
@@ -18,24 +17,13 @@ const COPY: Record<string, { from: string; to: string }[]> = {
   "backup-postgres": [{ from: "packages/core/migrations", to: "migrations" }],
 };
 
-// ESM bundles still meet CommonJS dependencies that call require().
-const BANNER = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
 
 async function main() {
   await rm("dist", { recursive: true, force: true });
   const rows: string[] = [];
   for (const [name, entry] of Object.entries(FUNCTIONS)) {
     const outfile = path.join("dist", name, "index.mjs");
-    const result = await build({
-      entryPoints: [entry], outfile, bundle: true, platform: "node", target: "node20", format: "esm",
-      minify: true, sourcemap: "linked", metafile: true, banner: { js: BANNER }, legalComments: "none",
-      // The API must not carry the AWS SDK (it never imports it); the jobs bundle the SDK version
-      // they were tested with rather than trusting the runtime's. Native speed-ups of ws are optional.
-      // The same externals and plugins as SST's bundling (infra/esbuild-plugins.mjs).
-      external: EXTERNAL,
-      plugins: [zodEnglishOnly],
-      logLevel: "warning",
-    });
+    const result = await bundle(entry, outfile);
     for (const c of COPY[name] ?? []) await cp(c.from, path.join("dist", name, c.to), { recursive: true });
     const { size } = await stat(outfile);
     const inputs = Object.keys(result.metafile.inputs).length;

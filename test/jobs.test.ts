@@ -1,3 +1,5 @@
+// Metrics (EMF) lines of the handler are CloudWatch's; here they would only flood the output.
+process.env.POWERTOOLS_METRICS_DISABLED = "true";
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "@hitl/core";
 import { createTestDatabase, testEnv, testKeys } from "./support/stack.js";

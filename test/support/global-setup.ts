@@ -4,8 +4,8 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
-import { migrate, REDIS_SCRIPTS, useLocalNeonProxy } from "@hitl/core";
-import { Redis } from "@upstash/redis";
+import { migrate, useLocalNeonProxy } from "@hitl/core";
+import { loadScripts } from "./scripts.js";
 import { startStack, type StackEndpoints } from "@hitl/devstack";
 
 export const TEMPLATE_DB = "hitl_template";
@@ -28,10 +28,7 @@ export default async function setup(project: TestProject) {
     await admin.connect();
     await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [TEMPLATE_DB]);
     await admin.end();
-    // A running Redis has the service's scripts cached (EVALSHA); a fresh one costs one EVAL per
-    // script once (test/scripts.test.ts measures that on a Redis of its own).
-    const redis = new Redis({ url: stack.upstashUrl, token: stack.upstashToken, enableTelemetry: false });
-    for (const lua of REDIS_SCRIPTS) await redis.scriptLoad(lua);
+    await loadScripts(stack.upstashUrl, stack.upstashToken);
   } catch (e) {
     await stack.stop();
     throw e;

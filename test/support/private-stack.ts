@@ -5,6 +5,7 @@ import { createLogger, createServices, migrate, parseConfig, useLocalNeonProxy, 
 import { signalTree, startPostgres, startRedisServer, startStack, type LocalStack } from "@hitl/devstack";
 import { createApp } from "../../functions/api/app.js";
 import { testEnv, testKeys } from "./stack.js";
+import { loadScripts } from "./scripts.js";
 
 /**
  * A stack of this test file's own (Postgres, Redis, the Upstash bridge and the Neon proxy with
@@ -16,6 +17,7 @@ export async function startPrivateStack() {
   const stack: LocalStack = await startStack({ dataDir: dir, persistent: false });
   useLocalNeonProxy(stack.neonProxyUrl);
   await migrate(stack.databaseUrl);
+  await loadScripts(stack.upstashUrl, stack.upstashToken);
   let pgPid = stack.postgres.pid;
   let redisPid = stack.redis.pid;
   const restarted: { stop(): Promise<void> }[] = [];
@@ -55,6 +57,8 @@ export async function startPrivateStack() {
         const r = await startRedisServer({ port: stack.redis.port });
         redisPid = r.pid;
         restarted.push(r);
+        // Best effort: a bridge fault switched on meanwhile would refuse it (then one EVAL, once).
+        await loadScripts(stack.upstashUrl, stack.upstashToken).catch(() => {});
       } else {
         const p = await startPostgres({ dataDir: stack.postgres.dataDir, port: stack.postgres.port, fast: true });
         pgPid = p.pid;

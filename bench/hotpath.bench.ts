@@ -1,0 +1,83 @@
+import { spawn, execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { freePort } from "@hitl/devstack";
+import { bundle } from "../scripts/bundle.js";
+import { percentile, result, sampleSequential, sampleSustained, type BenchEnv, type BenchResult } from "./support.js";
+
+const SECONDS = 5;
+const CONCURRENCY = 16;
+const IMPORTS = 10;
+
+/** Median time (ms) a fresh Node process takes to import `file` (the cold start's module cost). */
+function coldImport(file: string): number {
+  const times = Array.from({ length: IMPORTS }, () => Number(execFileSync(process.execPath, ["--input-type=module", "-e",
+    "const t = performance.now(); await import(process.argv[1]); console.log(performance.now() - t)", file], { encoding: "utf8" }).trim()));
+  return percentile(times, 50);
+}
+
+/**
+ * `npm run bench -- hotpath`: the API's single-message ingest beside a minimal Hono handler that
+ * does the same single EVAL through the same client and bridge, with the same bearer check and JSON
+ * parse (bench/minimal), in the same run and at the same concurrency: sustained messages/s, p50,
+ * p99; then each one's Lambda bundle (built alike) for size and cold import (median of 10).
+ */
+export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-hotpath-"));
+  const key = `min_${randomBytes(16).toString("hex")}`;
+  const port = await freePort();
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/minimal/server.ts"], {
+    env: { ...process.env, PORT: String(port), UPSTASH_REDIS_REST_URL: env.stack.upstashUrl, UPSTASH_REDIS_REST_TOKEN: env.stack.upstashToken,
+      MINIMAL_KEY_SHA256: createHash("sha256").update(key).digest("hex") },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (c) => { if (String(c).includes("minimal app on")) resolve(); });
+      child.once("exit", (code) => reject(new Error(`minimal app exited (${code})`)));
+    });
+    let n = 0;
+    const ingest = (url: string, k: string) => async () => {
+      const res = await fetch(`${url}/v1/messages`, { method: "POST", headers: { authorization: `Bearer ${k}`, "content-type": "application/json" },
+        body: JSON.stringify({ user_id: `hot-${n % 500}`, text: `hot path message ${n++}` }) });
+      if (res.status !== 202) throw new Error(`ingest answered ${res.status}`);
+      await res.arrayBuffer();
+    };
+    const api = ingest(env.apiUrl, env.keys.bot);
+    const minimal = ingest(`http://127.0.0.1:${port}`, key);
+    console.log(`  warm-up, then ${SECONDS} s each at ${CONCURRENCY} concurrent requests, twice, alternating ...`);
+    await sampleSequential(200, api, 0);
+    await sampleSequential(200, minimal, 0);
+    const runs = { api: [] as Awaited<ReturnType<typeof sampleSustained>>[], minimal: [] as Awaited<ReturnType<typeof sampleSustained>>[] };
+    for (let round = 0; round < 2; round++) {
+      runs.minimal.push(await sampleSustained(SECONDS, CONCURRENCY, minimal));
+      runs.api.push(await sampleSustained(SECONDS, CONCURRENCY, api));
+    }
+    const rate = (r: typeof runs.api) => r.reduce((s, x) => s + x.perSecond, 0) / r.length;
+    const lat = (r: typeof runs.api) => r.flatMap((x) => x.latencies);
+    const errors = [...runs.api, ...runs.minimal].reduce((s, x) => s + x.errors, 0);
+    if (errors) throw new Error(`${errors} failed requests`);
+    const raw = await sampleSequential(500, () => env.raw.eval("return 1", [], []), 50);
+
+    console.log("  bundles and cold imports ...");
+    const apiFile = path.join(dir, "api", "index.mjs");
+    const minFile = path.join(dir, "minimal", "index.mjs");
+    await bundle("functions/api/handler.ts", apiFile);
+    await bundle("bench/minimal/handler.ts", minFile);
+    const [apiSize, minSize] = [(await stat(apiFile)).size / 1024, (await stat(minFile)).size / 1024];
+    const [apiImport, minImport] = [coldImport(apiFile), coldImport(minFile)];
+    return [
+      result("hotpath.ingest.sustained", rate(runs.api), "msg/s", `minimal handler, ${CONCURRENCY} concurrent`, rate(runs.minimal)),
+      result("hotpath.ingest.p50", percentile(lat(runs.api), 50), "ms", "minimal handler p50", percentile(lat(runs.minimal), 50)),
+      result("hotpath.ingest.p99", percentile(lat(runs.api), 99), "ms", "minimal handler p99", percentile(lat(runs.minimal), 99)),
+      result("hotpath.ingest.p50_vs_raw", percentile(lat(runs.api), 50), "ms", "one raw Upstash EVAL p50 (sequential)", percentile(raw, 50)),
+      result("hotpath.bundle.size", apiSize, "KiB", "minimal Hono + Upstash + Neon bundle", minSize),
+      result("hotpath.bundle.cold_import", apiImport, "ms", `minimal bundle, median of ${IMPORTS}`, minImport),
+    ];
+  } finally {
+    child.kill("SIGTERM");
+    await rm(dir, { recursive: true, force: true });
+  }
+}
