@@ -1,8 +1,9 @@
 import { spawn, execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { generateKey } from "@hitl/core";
 import { freePort } from "@hitl/devstack";
 import { bundle } from "../scripts/bundle.js";
 import { percentile, result, sampleSequential, sampleSustained, type BenchEnv, type BenchResult } from "./support.js";
@@ -13,31 +14,35 @@ const IMPORTS = 10;
 
 /** Median time (ms) a fresh Node process takes to import `file` (the cold start's module cost). */
 function coldImport(file: string): number {
+  // Settings as in Lambda (values only need to be well-formed: importing reaches no store).
+  const env = { ...process.env, UPSTASH_REDIS_REST_URL: "https://example.upstash.io", UPSTASH_REDIS_REST_TOKEN: "token" };
   const times = Array.from({ length: IMPORTS }, () => Number(execFileSync(process.execPath, ["--input-type=module", "-e",
-    "const t = performance.now(); await import(process.argv[1]); console.log(performance.now() - t)", file], { encoding: "utf8" }).trim()));
+    "const t = performance.now(); await import(process.argv[1]); console.log(performance.now() - t)", file], { encoding: "utf8", env }).trim()));
   return percentile(times, 50);
 }
 
 /**
  * `npm run bench -- hotpath`: the API's single-message ingest beside a minimal Hono handler that
  * does the same single EVAL through the same client and bridge, with the same bearer check and JSON
- * parse (bench/minimal), in the same run and at the same concurrency: sustained messages/s, p50,
- * p99; then each one's Lambda bundle (built alike) for size and cold import (median of 10).
+ * parse (bench/minimal), in the same run and at the same concurrency, each app in a process of its
+ * own: sustained messages/s, p50, p99; then each one's Lambda bundle (built alike) for size and
+ * cold import (median of 10).
  */
 export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-hotpath-"));
   const key = `min_${randomBytes(16).toString("hex")}`;
-  const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/minimal/server.ts"], {
-    env: { ...process.env, PORT: String(port), UPSTASH_REDIS_REST_URL: env.stack.upstashUrl, UPSTASH_REDIS_REST_TOKEN: env.stack.upstashToken,
-      MINIMAL_KEY_SHA256: createHash("sha256").update(key).digest("hex") },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const bot = generateKey("hotpath-bot", ["bot"]);
+  const stackFile = path.join(dir, "stack.json");
+  await writeFile(stackFile, JSON.stringify(env.stack));
+  // Each app in a process of its own, neither sharing its event loop with the stack's bridge.
+  const [apiPort, minPort] = [await freePort(), await freePort()];
+  const children = [
+    serveChild("bench/api-server.ts", { PORT: String(apiPort), STACK_FILE: stackFile, API_KEYS: JSON.stringify([bot.entry]), LOG_LEVEL: "error" }),
+    serveChild("bench/minimal/server.ts", { PORT: String(minPort), UPSTASH_REDIS_REST_URL: env.stack.upstashUrl, UPSTASH_REDIS_REST_TOKEN: env.stack.upstashToken,
+      MINIMAL_KEY_SHA256: createHash("sha256").update(key).digest("hex") }),
+  ];
   try {
-    await new Promise<void>((resolve, reject) => {
-      child.stdout.on("data", (c) => { if (String(c).includes("minimal app on")) resolve(); });
-      child.once("exit", (code) => reject(new Error(`minimal app exited (${code})`)));
-    });
+    await Promise.all(children.map((c) => c.ready));
     let n = 0;
     const ingest = (url: string, k: string) => async () => {
       const res = await fetch(`${url}/v1/messages`, { method: "POST", headers: { authorization: `Bearer ${k}`, "content-type": "application/json" },
@@ -45,8 +50,8 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
       if (res.status !== 202) throw new Error(`ingest answered ${res.status}`);
       await res.arrayBuffer();
     };
-    const api = ingest(env.apiUrl, env.keys.bot);
-    const minimal = ingest(`http://127.0.0.1:${port}`, key);
+    const api = ingest(`http://127.0.0.1:${apiPort}`, bot.key);
+    const minimal = ingest(`http://127.0.0.1:${minPort}`, key);
     console.log(`  warm-up, then ${SECONDS} s each at ${CONCURRENCY} concurrent requests, twice, alternating ...`);
     await sampleSequential(200, api, 0);
     await sampleSequential(200, minimal, 0);
@@ -59,7 +64,8 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
     const lat = (r: typeof runs.api) => r.flatMap((x) => x.latencies);
     const errors = [...runs.api, ...runs.minimal].reduce((s, x) => s + x.errors, 0);
     if (errors) throw new Error(`${errors} failed requests`);
-    const raw = await sampleSequential(500, () => env.raw.eval("return 1", [], []), 50);
+    // One raw call through the same client and bridge, at the same concurrency.
+    const raw = await sampleSustained(SECONDS, CONCURRENCY, () => env.raw.eval("return 1", [], []));
 
     console.log("  bundles and cold imports ...");
     const apiFile = path.join(dir, "api", "index.mjs");
@@ -72,12 +78,25 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
       result("hotpath.ingest.sustained", rate(runs.api), "msg/s", `minimal handler, ${CONCURRENCY} concurrent`, rate(runs.minimal)),
       result("hotpath.ingest.p50", percentile(lat(runs.api), 50), "ms", "minimal handler p50", percentile(lat(runs.minimal), 50)),
       result("hotpath.ingest.p99", percentile(lat(runs.api), 99), "ms", "minimal handler p99", percentile(lat(runs.minimal), 99)),
-      result("hotpath.ingest.p50_vs_raw", percentile(lat(runs.api), 50), "ms", "one raw Upstash EVAL p50 (sequential)", percentile(raw, 50)),
+      result("hotpath.ingest.p50_vs_raw", percentile(lat(runs.api), 50), "ms", `one raw Upstash EVAL p50, ${CONCURRENCY} concurrent`, percentile(raw.latencies, 50)),
       result("hotpath.bundle.size", apiSize, "KiB", "minimal Hono + Upstash + Neon bundle", minSize),
       result("hotpath.bundle.cold_import", apiImport, "ms", `minimal bundle, median of ${IMPORTS}`, minImport),
     ];
   } finally {
-    child.kill("SIGTERM");
+    await Promise.all(children.map((c) => new Promise<void>((r) => { if (c.child.exitCode !== null) return r(); c.child.once("exit", () => r()); c.child.kill("SIGTERM"); })));
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** A server script in a child process, ready once it prints its port. */
+function serveChild(script: string, extra: Record<string, string>) {
+  // HOTPATH_CPU_PROF=<dir>: V8 CPU profiles of both apps (`--cpu-prof`), for the closing figures.
+  // One directory per app: its main thread's profile is the largest file there.
+  const prof = process.env.HOTPATH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${path.join(process.env.HOTPATH_CPU_PROF, path.basename(script, ".ts"))}`] : [];
+  const child = spawn(process.execPath, [...prof, "--import", "tsx", script], { env: { ...process.env, ...extra }, stdio: ["ignore", "pipe", "inherit"] });
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout.on("data", (c) => { if (/ on \d+/.test(String(c))) resolve(); });
+    child.once("exit", (code) => reject(new Error(`${script} exited (${code})`)));
+  });
+  return { child, ready };
 }
