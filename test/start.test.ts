@@ -88,6 +88,36 @@ describe("npm start", () => {
     }
   }, 60_000);
 
+  it("Ctrl-C stops everything (no processes, no stack.json); a restart keeps the data; reset removes it all", async () => {
+    const dataDir = tempDataDir();
+    const port = String(await freePort());
+    try {
+      const first = start({ DATA_DIR: dataDir, PORT: port }, /Ctrl-C stops everything/);
+      await first.ready;
+      const stack = JSON.parse(readFileSync(path.join(dataDir, "stack.json"), "utf8")) as { pids: { postgres: number; redis: number }; databaseUrl: string };
+      await withPg(stack.databaseUrl, (c) => c.query("CREATE TABLE kept_across_restarts (id int)"));
+      first.child.kill("SIGINT");
+      expect(await first.exited).toBe(0);
+      expect(first.output().out).toMatch(/SIGINT: stopping[\s\S]*stopped/);
+      expect([alive(stack.pids.postgres), alive(stack.pids.redis)]).toEqual([false, false]);
+      expect(existsSync(path.join(dataDir, "stack.json"))).toBe(false);
+      const second = start({ DATA_DIR: dataDir, PORT: port }, /Ctrl-C stops everything/);
+      await second.ready;
+      expect(second.output().out).toMatch(/0 migrations applied, \d+ already there/);
+      const again = JSON.parse(readFileSync(path.join(dataDir, "stack.json"), "utf8")) as { databaseUrl: string };
+      expect(await withPg(again.databaseUrl, async (c) => (await c.query("SELECT to_regclass('kept_across_restarts') AS t")).rows[0].t)).toBe("kept_across_restarts");
+      second.child.kill("SIGINT");
+      expect(await second.exited).toBe(0);
+      const cluster = effectiveDataDir(path.join(dataDir, "postgres"));
+      const reset = spawn(tsx, ["scripts/reset.ts", "--yes"], { env: { ...process.env, DATA_DIR: dataDir }, stdio: "ignore" });
+      expect(await new Promise((r) => reset.once("exit", r))).toBe(0);
+      expect([existsSync(dataDir), existsSync(cluster)]).toEqual([false, false]);
+    } finally {
+      rmSync(effectiveDataDir(path.join(dataDir, "postgres")), { recursive: true, force: true });
+      rmSync(path.dirname(dataDir), { recursive: true, force: true });
+    }
+  }, 90_000);
+
   it("removing DATA_DIR resets Postgres too, even when the cluster must live elsewhere (root, unreachable dir)", async () => {
     const parent = mkdtempSync(path.join(os.tmpdir(), "hitl-reset-"));
     // Mode 700, as /root is: as root, the postgres user cannot reach it, so the cluster lives elsewhere.
