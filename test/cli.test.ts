@@ -97,6 +97,17 @@ describe("operations CLI usage", () => {
       expect([noScope.code, noScope.stderr]).toEqual([2, expect.stringMatching(/^unknown scope\(s\): root/)]);
       expect((await tool("keygen", "--idd", "x")).stderr).toMatch(/Unknown option '--idd'/);
       expect((await tool("reset", "--help")).stdout).toMatch(/^usage: npm run reset/);
+      expect((await tool("status-link", "--help")).stdout).toMatch(/^usage: npm run status-link/);
+      expect((await tool("status-link", "--url", "https://api.example")).stderr).toMatch(/ERASURE_HASH_KEY is not set/);
+      const secret = "k".repeat(40);
+      const link = await new Promise<{ code: number; stdout: string }>((resolve) => {
+        execFile(process.execPath, ["--import", "tsx", "scripts/status-link.ts", "--url", "https://api.example"], { env: { ...process.env, DATA_DIR: dir, ERASURE_HASH_KEY: secret } },
+          (err, stdout) => resolve({ code: err ? 1 : 0, stdout }));
+      });
+      const url = new URL(link.stdout.split("\n")[0]!);
+      expect([link.code, url.origin, url.pathname]).toEqual([0, "https://api.example", "/status"]);
+      const { verifyStatusLink } = await import("@hitl/core");
+      expect(verifyStatusLink(secret, url.searchParams.get("expires") ?? undefined, url.searchParams.get("sig") ?? undefined)).toBe(true);
       const unconfirmed = await tool("reset");
       expect([unconfirmed.code, unconfirmed.stderr]).toEqual([2, expect.stringMatching(/npm run reset -- --yes/)]);
       // Nothing was started: no cluster, no stack.json in DATA_DIR.
