@@ -4,11 +4,8 @@ import { parseConfig, useLocalNeonProxy, type Config } from "@hitl/core";
 // deployed functions run Node 22; locally Node 20.19+ is supported (README, "Requirements").
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 import { startStack, type LocalStack } from "@hitl/devstack";
-import { DATA_DIR, localAdminKey, localSettings, readStackFile } from "./local-env.js";
+import { DATA_DIR, isAlive, localAdminKey, localSettings, readStackFile } from "./local-env.js";
 
-function alive(pid: number) {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-}
 
 /**
  * The configuration a CLI command runs against: the cloud settings in the environment when given
@@ -22,7 +19,7 @@ export async function cliConfig(log: (l: string) => void = console.error): Promi
   }
   const running = await readStackFile();
   let stack: LocalStack | undefined;
-  let endpoints = running && alive(running.pid) ? running : undefined;
+  let endpoints = running && isAlive(running.pid) ? running : undefined;
   if (endpoints) log(`using the running local stack (pid ${endpoints.pid})`);
   else {
     log(`starting the local stack in ${DATA_DIR} for this command ...`);

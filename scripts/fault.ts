@@ -4,7 +4,7 @@
  * watch /status and /v1/health react.
  */
 import { signalTree, type FaultSpec } from "@hitl/devstack";
-import { readStackFile, type StackFile } from "./local-env.js";
+import { runningStack, type StackFile } from "./local-env.js";
 
 const USAGE = `usage: npm run fault -- <store> <fault> [args]      store: redis | postgres
 
@@ -80,10 +80,8 @@ async function main(argv: string[]): Promise<void> {
   // Parse everything before touching the stack: a typo never reaches a server.
   const spec = store && second !== "stop" && second !== "cont" ? parseFault(second, rest) : undefined;
 
-  const stack = await readStackFile();
-  let alive = false;
-  try { if (stack) { process.kill(stack.pid, 0); alive = true; } } catch { /* not running */ }
-  if (!stack || !alive || !stack.faultToken) throw new Error("no running local stack: start it with `npm start` (faults apply to the running stack only)");
+  const stack = await runningStack();
+  if (!stack || !stack.faultToken) throw new Error("no running local stack: start it with `npm start` (faults apply to the running stack only)");
 
   if (first === "show" || first === "clear") {
     const stores: Store[] = second ? [second as Store] : ["redis", "postgres"];

@@ -19,6 +19,17 @@ export async function readStackFile(): Promise<StackFile | undefined> {
   try { return JSON.parse(await readFile(STACK_FILE, "utf8")) as StackFile; } catch { return undefined; }
 }
 
+/** True while a process with this pid exists. */
+export function isAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/** The running `npm start` stack, or undefined: a stack.json whose process is gone counts as none. */
+export async function runningStack(): Promise<StackFile | undefined> {
+  const s = await readStackFile();
+  return s && isAlive(s.pid) ? s : undefined;
+}
+
 /** The local admin key: created once, kept under DATA_DIR (mode 600) so restarts keep it. */
 export async function localAdminKey(): Promise<{ key: string; entry: ApiKeyEntry; created: boolean }> {
   if (existsSync(LOCAL_KEY_FILE)) return { ...(JSON.parse(await readFile(LOCAL_KEY_FILE, "utf8")) as { key: string; entry: ApiKeyEntry }), created: false };

@@ -1,12 +1,11 @@
 import { migrate, useLocalNeonProxy } from "@hitl/core";
-import { readStackFile } from "./local-env.js";
+import { runningStack } from "./local-env.js";
 
 const USAGE = `usage: npm run migrate
   Applies pending migrations to DATABASE_URL, or to the running \`npm start\` stack when
   DATABASE_URL is not set (found through DATA_DIR/stack.json). Each migration runs in its own
   transaction, serialized by an advisory lock; applied ones are checked against their checksums.`;
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
 /** What an error says, whatever it is (the driver can reject with a non-Error event). */
 function describe(e: unknown): string {
@@ -20,9 +19,9 @@ async function main(argv: string[]) {
   if (argv.length) throw new Error(`unexpected argument ${JSON.stringify(argv[0])} (see --help)`);
   let url = process.env.DATABASE_URL;
   if (!url) {
-    const s = await readStackFile();
     // A stack.json left by a stopped `npm start` names ports nothing listens on any more.
-    if (!s || !alive(s.pid)) throw new Error("set DATABASE_URL, or start the local stack with `npm start` first (none is running)");
+    const s = await runningStack();
+    if (!s) throw new Error("set DATABASE_URL, or start the local stack with `npm start` first (none is running)");
     url = s.databaseUrl;
     useLocalNeonProxy(s.neonProxyUrl);
   } else if (process.env.LOCAL_NEON_PROXY_URL) {

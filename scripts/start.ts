@@ -6,7 +6,7 @@ import { createServices, migrate, parseConfig, useLocalNeonProxy } from "@hitl/c
 import { redisServerBin, startStack, type LocalStack } from "@hitl/devstack";
 import { createApp } from "../functions/api/app.js";
 import { JOBS, jobContext, runJob, type JobName } from "@hitl/core/backup";
-import { DATA_DIR, STACK_FILE, localAdminKey, localSettings, readStackFile } from "./local-env.js";
+import { DATA_DIR, STACK_FILE, isAlive, localAdminKey, localSettings, readStackFile } from "./local-env.js";
 
 /**
  * `npm start`: the whole service on this machine. Starts Postgres, Redis and S3 (data under
@@ -122,9 +122,6 @@ function schedule(config: Parameters<typeof jobContext>[0]): NodeJS.Timeout[] {
   });
 }
 
-function isAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
-}
 
 main().catch((e) => {
   console.error(e instanceof StartFailure ? e.message : `npm start failed: ${firstLine(e)}`);

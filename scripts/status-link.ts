@@ -5,7 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { signStatusLink, STATUS_LINK_TTL_SECONDS } from "@hitl/core";
-import { readStackFile } from "./local-env.js";
+import { runningStack } from "./local-env.js";
 
 const USAGE = `usage: npm run status-link -- [--url API_URL]
   Prints a link that opens /status for ${STATUS_LINK_TTL_SECONDS / 60} minutes without an API key.
@@ -23,18 +23,12 @@ async function main() {
   if (values.help) return void console.log(USAGE);
   const secret = process.env.ERASURE_HASH_KEY;
   if (!secret || secret.length < 32) { console.error(`ERASURE_HASH_KEY is not set (at least 32 characters): the deployment's key signs the link\n${USAGE}`); process.exit(2); }
-  const local = await readStackFile();
-  // A stack.json whose process is gone names a server that no longer answers.
-  const base = values.url ?? process.env.API_URL ?? (local && isAlive(local.pid) ? local.apiUrl : undefined);
+  const base = values.url ?? process.env.API_URL ?? (await runningStack())?.apiUrl;
   if (!base) { console.error(`no API URL: pass --url (sst deploy prints it as "api")\n${USAGE}`); process.exit(2); }
   const { expires, sig } = signStatusLink(secret);
   const url = new URL("/status", base);
   url.search = new URLSearchParams({ expires: String(expires), sig }).toString();
   console.log(`${url.toString()}\n(valid until ${new Date(expires * 1000).toISOString()}; it opens the page only, no API)`);
-}
-
-function isAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
 await main();
