@@ -67,7 +67,7 @@ async function main() {
         const v = await verifySet(ctx.store, kind, id, (key) => progress(`  checking ${key}`));
         await markVerified(ctx.services.db, id, v.ok).catch(() => {});
         for (const p of v.problems) console.error(`  ${p.key}: ${p.problem}`);
-        console.log(`verify ${kind} ${id}: ${v.ok ? "OK" : "FAILED"} (${v.checked} objects, ${v.problems.length} problems) in ${took()}`);
+        done(`verify ${kind} ${id}: ${v.ok ? "OK" : "FAILED"} (${v.checked} objects, ${v.problems.length} problems)`, { id, kind, ok: v.ok, checked: v.checked, problems: v.problems });
         process.exitCode = v.ok ? 0 : 1;
         return;
       }
@@ -81,13 +81,13 @@ async function main() {
           if (config.localNeonProxyUrl) useLocalNeonProxy(config.localNeonProxyUrl);
           const target = new PoolDb(url);
           const r = await restorePostgres(ctx.store, id, target, { databaseUrl: url, hasher: ctx.services.hasher, confirmOverwrite: values.yes, progress }).finally(() => target.end());
-          console.log(`restore postgres ${id}: ${r.rows} rows, ${r.erased_rows} erased rows re-removed, in ${took()}`);
+          done(`restore postgres ${id}: ${r.rows} rows, ${r.erased_rows} erased rows re-removed,`, { id, kind, ...r });
         } else {
           const redis = values.redis
             ? new Redis({ url: values.redis, token: values["redis-token"] ?? process.env.UPSTASH_REDIS_REST_TOKEN ?? "", enableTelemetry: false, automaticDeserialization: false })
             : createServices(config).redis.client;
           const r = await restoreRedis(ctx.store, id, redis, { prefix: config.redis.prefix, hasher: ctx.services.hasher, db: ctx.services.db, confirmOverwrite: values.yes, progress });
-          console.log(`restore redis ${id}: ${r.keys} keys restored, ${r.skipped} skipped (erased users), in ${took()}`);
+          done(`restore redis ${id}: ${r.keys} keys restored, ${r.skipped} skipped (erased users),`, { id, kind, ...r });
         }
         return;
       }

@@ -24,6 +24,7 @@ describe("operations CLI", () => {
       expect(listed.stdout).toMatch(new RegExp(`^postgres\\s+${id}\\s+[\\d.]+ (B|KiB|MiB)\\s+\\d+ (s|min)\\s+verified$`, "m"));
       const json = JSON.parse((await cli("backups", "--json")).stdout) as { id: string; kind: string; verified: boolean; bytes: number }[];
       expect(json.find((s) => s.id === id)).toMatchObject({ kind: "postgres", verified: true, bytes: expect.any(Number) });
+      expect(JSON.parse((await cli("verify", id, "--json")).stdout)).toMatchObject({ id, kind: "postgres", ok: true, problems: [] });
       const verified = await cli("verify", id);
       expect(verified.stdout).toMatch(new RegExp(`^verify postgres ${id}: OK \\(\\d+ objects, 0 problems\\)`, "m"));
       const job = await cli("job", "archive");
