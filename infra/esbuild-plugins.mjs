@@ -18,7 +18,28 @@ export const zodEnglishOnly = {
   },
 };
 
+/** The parts of prom-client the service never calls, with what they pull in (@opentelemetry/api, http, cluster). */
+const PROM_UNUSED = { "./lib/defaultMetrics": "collectDefaultMetrics", "./lib/pushgateway": "Pushgateway", "./lib/cluster": "AggregatorRegistry" };
+
+/**
+ * prom-client's index loads its default process metrics (and through them @opentelemetry/api), its
+ * Pushgateway and its cluster aggregator eagerly; the service uses only its registry, counters,
+ * gauges and histograms, so those three become stubs that say so if ever called.
+ * @type {import("esbuild").Plugin}
+ */
+export const promClientCoreOnly = {
+  name: "prom-client-core-only",
+  setup(build) {
+    build.onResolve({ filter: /^\.\/lib\/(defaultMetrics|pushgateway|cluster)$/ }, (args) => (args.importer.includes(`${path.sep}prom-client${path.sep}`)
+      ? { path: args.path, namespace: "prom-unused" } : undefined));
+    build.onLoad({ filter: /.*/, namespace: "prom-unused" }, (args) => ({
+      contents: `module.exports = function () { throw new Error("prom-client's ${PROM_UNUSED[args.path]} is not bundled"); }; module.exports.metricsList = [];`,
+      loader: "js",
+    }));
+  },
+};
+
 /** Packages left out of every Lambda bundle: `ws` serves only where no global WebSocket exists (Node 20, local), the rest are optional native add-ons. */
 export const EXTERNAL = ["ws", "bufferutil", "utf-8-validate", "pg-native"];
 
-export default [zodEnglishOnly];
+export default [zodEnglishOnly, promClientCoreOnly];

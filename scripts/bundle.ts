@@ -1,5 +1,5 @@
 import { build } from "esbuild";
-import { EXTERNAL, zodEnglishOnly } from "../infra/esbuild-plugins.mjs";
+import plugins, { EXTERNAL } from "../infra/esbuild-plugins.mjs";
 
 // ESM bundles still meet CommonJS dependencies that call require().
 const BANNER = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
@@ -12,6 +12,6 @@ export function bundle(entry: string, outfile: string) {
   return build({
     entryPoints: [entry], outfile, bundle: true, platform: "node", target: "node20", format: "esm",
     minify: true, sourcemap: "linked", metafile: true, banner: { js: BANNER }, legalComments: "none",
-    external: EXTERNAL, plugins: [zodEnglishOnly], logLevel: "warning",
+    external: EXTERNAL, plugins, logLevel: "warning",
   });
 }
