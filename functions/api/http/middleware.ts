@@ -69,6 +69,8 @@ const LONE_SURROGATE = /(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][
  * (it could only be stored as U+FFFD, silently changed).
  */
 export function bodyGuards(): MiddlewareHandler<AppEnv> {
+  // One size-limit middleware per limit (the instance's setting), not one per request.
+  let limit: { max: number; handler: MiddlewareHandler } | undefined;
   return async (c, next) => {
     const { maxBodyBytes } = c.get("services").config;
     if (["POST", "PUT", "PATCH"].includes(c.req.method)) {
@@ -84,9 +86,14 @@ export function bodyGuards(): MiddlewareHandler<AppEnv> {
       // An empty body is an empty object: optional bodies then get their schema's defaults.
       if (!hasBody) c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers: withJsonType(c.req.raw.headers), body: "{}" });
     }
-    return bodyLimit({ maxSize: maxBodyBytes, onError: () => { throw new PayloadTooLargeError(maxBodyBytes); } })(c, async () => {
-      if (["POST", "PUT", "PATCH"].includes(c.req.method) && LONE_SURROGATE.test(await c.req.text())) {
-        throw new ValidationError("text must be well-formed Unicode (a lone surrogate cannot be stored)");
+    if (limit?.max !== maxBodyBytes) limit = { max: maxBodyBytes, handler: bodyLimit({ maxSize: maxBodyBytes, onError: () => { throw new PayloadTooLargeError(maxBodyBytes); } }) };
+    return limit.handler(c, async () => {
+      if (["POST", "PUT", "PATCH"].includes(c.req.method)) {
+        const text = await c.req.text();
+        if (LONE_SURROGATE.test(text)) throw new ValidationError("text must be well-formed Unicode (a lone surrogate cannot be stored)");
+        // The validator reads the body as JSON next: parse the text already read once, rather than
+        // letting Hono rebuild a Response to read it again. Invalid JSON is left to the validator.
+        try { c.req.bodyCache.json = Promise.resolve(JSON.parse(text)); } catch { /* the validator answers it */ }
       }
       await next();
     });
