@@ -5,7 +5,8 @@
  * (`SST_NO_BUN`) and without its global Pulumi/bun download (`SST_SKIP_DEPENDENCY_CHECK`), then runs tsc.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -21,11 +22,17 @@ function installed(): boolean {
 
 if (!installed()) {
   console.log(`typecheck:infra: installing SST ${sstVersion}'s platform types into .sst/platform (npm, once per version)`);
+  const started = Date.now();
   const run = spawnSync(join(root, "node_modules", ".bin", "sst"), ["install"], {
     cwd: root,
     encoding: "utf8",
     env: { ...process.env, SST_NO_BUN: "true", SST_SKIP_DEPENDENCY_CHECK: "true", SST_TELEMETRY_DISABLED: "1", SST_STAGE: "typecheck" },
   });
+  // sst copies its log into .sst/log but leaves the temp-dir original behind: remove it.
+  for (const f of readdirSync(tmpdir())) {
+    const file = join(tmpdir(), f);
+    if (/^sst-[\d-]+\.log$/.test(f) && statSync(file).mtimeMs >= started - 1000) rmSync(file, { force: true });
+  }
   if (!installed()) {
     console.error(`typecheck:infra: sst install failed (exit ${run.status}):\n${(run.stdout + run.stderr).split("\n").filter((l) => !l.startsWith("posthog")).join("\n")}`);
     process.exit(1);

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, writeFile, cp } from "node:fs/promises";
+import { mkdtemp, readFile, writeFile, cp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -37,20 +37,28 @@ describe("migrations", () => {
 
   it("refuse to run when an applied migration was edited (checksum verified)", async () => {
     const url = await freshDatabase();
-    const dir = await mkdtemp(path.join(os.tmpdir(), "mig-"));
-    await cp(DEFAULT_MIGRATIONS_DIR, dir, { recursive: true });
-    await migrate(url, { dir });
-    const file = path.join(dir, "0002_edit_taxonomy.sql");
-    await writeFile(file, (await readFile(file, "utf8")) + "\n-- edited\n");
-    await expect(migrate(url, { dir })).rejects.toBeInstanceOf(MigrationChecksumError);
+    const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-mig-"));
+    try {
+      await cp(DEFAULT_MIGRATIONS_DIR, dir, { recursive: true });
+      await migrate(url, { dir });
+      const file = path.join(dir, "0002_edit_taxonomy.sql");
+      await writeFile(file, (await readFile(file, "utf8")) + "\n-- edited\n");
+      await expect(migrate(url, { dir })).rejects.toBeInstanceOf(MigrationChecksumError);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("roll back a failing migration whole and record nothing for it", async () => {
     const url = await freshDatabase();
-    const dir = await mkdtemp(path.join(os.tmpdir(), "mig-"));
-    await cp(DEFAULT_MIGRATIONS_DIR, dir, { recursive: true });
-    await writeFile(path.join(dir, "9999_broken.sql"), "CREATE TABLE half_done (id int);\nSELECT * FROM missing_table;\n");
-    await expect(migrate(url, { dir })).rejects.toMatchObject({ code: "42P01" });
+    const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-mig-"));
+    try {
+      await cp(DEFAULT_MIGRATIONS_DIR, dir, { recursive: true });
+      await writeFile(path.join(dir, "9999_broken.sql"), "CREATE TABLE half_done (id int);\nSELECT * FROM missing_table;\n");
+      await expect(migrate(url, { dir })).rejects.toMatchObject({ code: "42P01" });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     const state = await withClient(url, async (c) => ({
       table: (await c.query("SELECT to_regclass('half_done') AS t")).rows[0].t,
       versions: (await c.query("SELECT version FROM schema_migrations")).rows.map((r) => r.version),
