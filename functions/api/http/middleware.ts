@@ -68,12 +68,15 @@ const LONE_SURROGATE = /(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][
  * counted too), an empty body (chunked included) as `{}`, and 400 for text with a lone surrogate
  * (it could only be stored as U+FFFD, silently changed).
  */
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+
 export function bodyGuards(): MiddlewareHandler<AppEnv> {
   // One size-limit middleware per limit (the instance's setting), not one per request.
   let limit: { max: number; handler: MiddlewareHandler } | undefined;
   return async (c, next) => {
     const { maxBodyBytes } = c.get("services").config;
-    if (["POST", "PUT", "PATCH"].includes(c.req.method)) {
+    const carriesBody = BODY_METHODS.has(c.req.method);
+    if (carriesBody) {
       c.set("principal", authenticate(c));
       const length = c.req.header("content-length");
       let hasBody = length !== undefined ? Number(length) > 0 : c.req.raw.body !== null;
@@ -88,7 +91,7 @@ export function bodyGuards(): MiddlewareHandler<AppEnv> {
     }
     if (limit?.max !== maxBodyBytes) limit = { max: maxBodyBytes, handler: bodyLimit({ maxSize: maxBodyBytes, onError: () => { throw new PayloadTooLargeError(maxBodyBytes); } }) };
     return limit.handler(c, async () => {
-      if (["POST", "PUT", "PATCH"].includes(c.req.method)) {
+      if (carriesBody) {
         const text = await c.req.text();
         if (LONE_SURROGATE.test(text)) throw new ValidationError("text must be well-formed Unicode (a lone surrogate cannot be stored)");
         // The validator reads the body as JSON next: parse the text already read once, rather than

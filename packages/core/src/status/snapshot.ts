@@ -41,18 +41,20 @@ export interface LastBackup { kind: keyof typeof BACKUP_ALERT_AFTER_HOURS; id: s
  * It renders on bad days too: each part whose store is down is null, and `failing` names the stores.
  */
 export async function statusSnapshot(s: Services): Promise<StatusSnapshot> {
-  const [health, wal, reviews, backups, last, quarantine] = await Promise.all([
+  const [health, wal, counts, backups, last] = await Promise.all([
     checkHealth(s),
     orNull(s.wal.stats()),
-    orNull(s.db.query<{ pending: number; reviewing: number; approved_unsent: number }>(`SELECT
+    // One round trip for every count the page shows.
+    orNull(s.db.query<{ pending: number; reviewing: number; approved_unsent: number; quarantined: number }>(`SELECT
       (SELECT count(*)::int FROM interactions WHERE review_status = 'pending' OR (review_status = 'reviewing' AND review_lease_expires_at < now())) AS pending,
       (SELECT count(*)::int FROM interactions WHERE review_status = 'reviewing' AND review_lease_expires_at >= now()) AS reviewing,
-      (SELECT count(*)::int FROM interactions WHERE review_status = 'approved' AND messages_sent_at IS NULL) AS approved_unsent`)),
+      (SELECT count(*)::int FROM interactions WHERE review_status = 'approved' AND messages_sent_at IS NULL) AS approved_unsent,
+      (SELECT count(*)::int FROM quarantine_messages WHERE NOT processed) AS quarantined`)),
     orNull(listBackupSets(s.db, 8)),
     orNull(s.db.query<{ kind: string; id: string; finished_at: string }>(
       "SELECT DISTINCT ON (kind) kind, id, finished_at FROM backup_sets WHERE verified AND complete ORDER BY kind, finished_at DESC")),
-    orNull(s.db.query<{ n: number }>("SELECT count(*)::int AS n FROM quarantine_messages WHERE NOT processed")),
   ]);
+  const row = counts?.[0];
   const now = Date.now();
   const last_backups = last && (Object.keys(BACKUP_ALERT_AFTER_HOURS) as (keyof typeof BACKUP_ALERT_AFTER_HOURS)[]).map((kind) => {
     const row = last.find((r) => r.kind === kind);
@@ -63,11 +65,11 @@ export async function statusSnapshot(s: Services): Promise<StatusSnapshot> {
   });
   const failing = (["postgres", "redis", "storage"] as const).filter((k) => !health[k].ok);
   return {
-    generated_at: new Date().toISOString(), health, wal, reviews: reviews?.[0] ?? null, failing,
+    generated_at: new Date().toISOString(), health, wal, reviews: row ? { pending: row.pending, reviewing: row.reviewing, approved_unsent: row.approved_unsent } : null, failing,
     backups: backups?.items ?? null,
     timeline: s.metrics.timeline.lastHour(),
     hour: s.metrics.timeline.summary(),
     last_backups,
-    quarantined: quarantine?.[0]?.n ?? null,
+    quarantined: row?.quarantined ?? null,
   };
 }
