@@ -12,7 +12,9 @@ export type AfterMigrations = { dependsOn: $util.Input<$util.Resource>[] };
  * How SST bundles every function: the plugins and externals `npm run build` uses too, so the
  * bundle measured locally is the one deployed (zod's English locale only; no `ws` on Node 22).
  */
-export const NODEJS = { plugins: "infra/esbuild-plugins.mjs", esbuild: { external: EXTERNAL } };
+// `splitting`: what the code imports dynamically (the Neon driver, rate limiting, the OpenAPI
+// document) ships as chunks beside the handler, loaded on first use instead of at cold start.
+export const NODEJS = { plugins: "infra/esbuild-plugins.mjs", esbuild: { external: EXTERNAL }, splitting: true };
 
 /** The secrets every function reads (linked: SST grants reading them, nothing more). */
 export const secretLinks = (s: Secrets) => [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, s.erasureHashKey];

@@ -1,3 +1,4 @@
+import path from "node:path";
 import { build } from "esbuild";
 import plugins, { EXTERNAL } from "../infra/esbuild-plugins.mjs";
 
@@ -5,12 +6,16 @@ import plugins, { EXTERNAL } from "../infra/esbuild-plugins.mjs";
 const BANNER = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
 
 /**
- * One Lambda bundle, as `npm run build` makes it and SST deploys it (the same externals and
- * plugins, infra/esbuild-plugins.mjs): minified ESM for Node, with a linked source map.
+ * One Lambda bundle, as `npm run build` makes it and SST deploys it (the same externals, plugins
+ * and splitting, infra/esbuild-plugins.mjs): minified ESM for Node, with linked source maps. What
+ * the code imports dynamically (the Neon driver, rate limiting, the OpenAPI document) goes to
+ * `chunks/` beside `outfile`, loaded on first use, not at cold start.
  */
 export function bundle(entry: string, outfile: string) {
   return build({
-    entryPoints: [entry], outfile, bundle: true, platform: "node", target: "node20", format: "esm",
+    entryPoints: [{ in: entry, out: path.basename(outfile, ".mjs") }], outdir: path.dirname(outfile), outExtension: { ".js": ".mjs" },
+    splitting: true, chunkNames: "chunks/[name]-[hash]",
+    bundle: true, platform: "node", target: "node20", format: "esm",
     minify: true, sourcemap: "linked", metafile: true, banner: { js: BANNER }, legalComments: "none",
     external: EXTERNAL, plugins, logLevel: "warning",
   });

@@ -1,5 +1,6 @@
+import { openApiDocument } from "./openapi-document.js";
 import openapiTS, { astToString } from "openapi-typescript";
-import { createApp, openApiDocument } from "../functions/api/app.js";
+import { createApp } from "../functions/api/app.js";
 import { renderReference } from "./openapi-reference.js";
 
 /** The document, as served, with no store behind it (the document needs none). */

@@ -31,7 +31,6 @@ export function countRoundTrips(services: Services): RoundTrips {
       if ((prop !== "query" && prop !== "transaction") || typeof value !== "function") return value;
       return (...args: unknown[]) => { postgres += 1; return value.apply(target, args); };
     },
-    apply(target, thisArg, args) { postgres += 1; return Reflect.apply(target, thisArg, args); },
   });
   return {
     get redis() { return redis; },

@@ -1,4 +1,4 @@
-import { z } from "@hono/zod-openapi";
+import { z } from "./zod.js";
 import { ValidationError } from "@hitl/core";
 import type { Context } from "hono";
 

@@ -44,10 +44,14 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
     c.set("requestId", requestId);
     c.set("log", log);
     const start = performance.now();
+    // Set before the response exists, every response the context builds (errors too) carries it;
+    // setting it afterwards would make Hono rebuild the finished response.
+    c.header("X-Request-Id", requestId);
     try {
       await next();
     } finally {
-      c.header("X-Request-Id", requestId);
+      // A response a handler built itself has not got it yet.
+      if (!c.res.headers.has("X-Request-Id")) c.header("X-Request-Id", requestId);
       const route = routePath(c) || "unmatched";
       const seconds = (performance.now() - start) / 1000;
       metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
@@ -79,6 +83,14 @@ export function bodyGuards(): MiddlewareHandler<AppEnv> {
     if (carriesBody) {
       c.set("principal", authenticate(c));
       const length = c.req.header("content-length");
+      // The common case, a body of declared length: its size and type come from the headers, and
+      // the body is read straight from the connection (the request is never rebuilt).
+      if (length !== undefined && Number(length) > 0 && !c.req.header("transfer-encoding")) {
+        if (!JSON_TYPE.test(c.req.header("content-type") ?? "")) throw new UnsupportedMediaTypeError();
+        if (Number(length) > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes);
+        await readJson(c);
+        return next();
+      }
       let hasBody = length !== undefined ? Number(length) > 0 : c.req.raw.body !== null;
       if (hasBody && length === undefined && !c.req.header("content-type")) {
         // A chunked body with no type: empty is `{}`, anything else must say it is JSON.
@@ -91,16 +103,21 @@ export function bodyGuards(): MiddlewareHandler<AppEnv> {
     }
     if (limit?.max !== maxBodyBytes) limit = { max: maxBodyBytes, handler: bodyLimit({ maxSize: maxBodyBytes, onError: () => { throw new PayloadTooLargeError(maxBodyBytes); } }) };
     return limit.handler(c, async () => {
-      if (carriesBody) {
-        const text = await c.req.text();
-        if (LONE_SURROGATE.test(text)) throw new ValidationError("text must be well-formed Unicode (a lone surrogate cannot be stored)");
-        // The validator reads the body as JSON next: parse the text already read once, rather than
-        // letting Hono rebuild a Response to read it again. Invalid JSON is left to the validator.
-        try { c.req.bodyCache.json = Promise.resolve(JSON.parse(text)); } catch { /* the validator answers it */ }
-      }
+      if (carriesBody) await readJson(c);
       await next();
     });
   };
+}
+
+/**
+ * Reads the body once, refuses text with a lone surrogate, and leaves it parsed for the validator
+ * (rather than letting Hono rebuild a Response to read it again). Invalid JSON is the validator's
+ * to answer.
+ */
+async function readJson(c: Context<AppEnv>) {
+  const text = await c.req.text();
+  if (LONE_SURROGATE.test(text)) throw new ValidationError("text must be well-formed Unicode (a lone surrogate cannot be stored)");
+  try { c.req.bodyCache.json = Promise.resolve(JSON.parse(text)); } catch { /* the validator answers it */ }
 }
 
 function withJsonType(headers: Headers): Headers {

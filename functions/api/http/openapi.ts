@@ -1,32 +1,40 @@
-import { createRoute, OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
-import { ValidationError, type Scope } from "@hitl/core";
+import type { RouteConfig, RouteHandler } from "@hono/zod-openapi";
+import type { Scope } from "@hitl/core";
+import { Hono, type MiddlewareHandler } from "hono";
 import type { AppEnv } from "./env.js";
 import { anyRouteErrors, notFoundError, securedErrors, unsupportedMediaError } from "./schemas.js";
 import { requireScopes } from "./middleware.js";
+import { validateRequest } from "./validate.js";
 
-/** The API's Hono app: zod-validated routes that also feed /openapi.json. */
-export function createOpenApiApp() {
-  return new OpenAPIHono<AppEnv>({
-    defaultHook: (result) => {
-      if (!result.success) {
-        const details = flatten(result.error.issues as Issue[]).map((i) => ({ in: result.target, path: i.path.join("."), message: i.message, code: i.code }));
-        throw new ValidationError(`invalid ${result.target}`, details);
-      }
-    },
-  });
+/**
+ * The API's Hono app: routes declared with their OpenAPI description (zod schemas for input and
+ * output), each validated by one middleware (http/validate.ts). The declarations are kept, in
+ * order, for the document `npm run openapi` writes (scripts/openapi-artifacts.ts); nothing of
+ * the OpenAPI generator runs in the API.
+ */
+export class ApiApp extends Hono<AppEnv> {
+  /** Every declared route, mounted ones included, in the order they were added. */
+  readonly declared: RouteConfig[] = [];
+
+  openapi<R extends RouteConfig>(route: R, handler: RouteHandler<R, AppEnv>): this {
+    this.declared.push(route);
+    const validate = validateRequest(route);
+    const handlers = [...toArray(route.middleware), ...(validate ? [validate] : []), handler] as MiddlewareHandler<AppEnv>[];
+    this.on(route.method.toUpperCase(), route.path.replaceAll(/\/{(.+?)}/g, "/:$1"), ...(handlers as [MiddlewareHandler<AppEnv>]));
+    return this;
+  }
+
+  /** Mounts `app` at "/" (the only mount point the API uses), its declarations with it. */
+  include(app: ApiApp): this {
+    this.route("/", app);
+    this.declared.push(...app.declared);
+    return this;
+  }
 }
 
-interface Issue { code: string; path: PropertyKey[]; message: string; errors?: Issue[][] }
+const toArray = <T>(m: T | T[] | undefined): T[] => (m === undefined ? [] : Array.isArray(m) ? m : [m]);
 
-/** For a union (one message or a batch), report the branch that came closest instead of "invalid input". */
-function flatten(issues: Issue[], prefix: PropertyKey[] = []): Issue[] {
-  return issues.flatMap((i) => {
-    const path = [...prefix, ...i.path];
-    if (i.code !== "invalid_union" || !i.errors?.length) return [{ ...i, path }];
-    const closest = [...i.errors].sort((a, b) => a.length - b.length)[0]!;
-    return flatten(closest, path);
-  });
-}
+export const createOpenApiApp = () => new ApiApp();
 
 type Documented = { operationId: string; tags: [string] };
 
@@ -44,16 +52,16 @@ export function securedRoute<R extends Omit<RouteConfig, "middleware" | "securit
     ...(req.body ? unsupportedMediaError : {}),
     ...always,
   };
-  return createRoute({
+  return {
     ...route,
     responses: { ...errors, ...route.responses } as R["responses"] & typeof securedErrors,
     security: [{ bearerAuth: [] }],
     description: `${route.description ?? ""}\n\nScopes: ${scopes.join(", ")} (or admin).`.trim(),
-    middleware: [requireScopes(scopes)] as const,
-  });
+    middleware: [requireScopes(scopes)] as MiddlewareHandler<AppEnv>[],
+  };
 }
 
 /** A route open to anyone (no key): declared as such (`security: []`), with the errors any request can meet. */
 export function openRoute<R extends Omit<RouteConfig, "security"> & Documented>(route: R) {
-  return createRoute({ ...route, responses: { ...anyRouteErrors, ...route.responses }, security: [] });
+  return { ...route, responses: { ...anyRouteErrors, ...route.responses }, security: [] };
 }

@@ -1,4 +1,4 @@
-import { z } from "@hono/zod-openapi";
+import { z } from "./zod.js";
 
 export const ErrorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.any().optional() }),

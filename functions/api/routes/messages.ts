@@ -1,4 +1,4 @@
-import { z } from "@hono/zod-openapi";
+import { z } from "../http/zod.js";
 import { AckBody, AckResult, ClaimBody, ClaimedMessage, IngestBody, IngestResult, WalStats, ingestMessages } from "@hitl/core";
 import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";

@@ -1,4 +1,4 @@
-import { z } from "@hono/zod-openapi";
+import { z } from "../http/zod.js";
 import { AuditQuery, BatchBody, ProcessBody, QuarantineQuery, deleteQuarantined, listQuarantine, processOne, processQuarantined, protocolAudit, protocolStats } from "@hitl/core";
 import { NotFoundError } from "@hitl/core";
 import { storeDeps } from "../http/deps.js";

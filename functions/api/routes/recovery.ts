@@ -1,4 +1,4 @@
-import { z } from "@hono/zod-openapi";
+import { z } from "../http/zod.js";
 import { CreateOperationBody, HighWaterQuery, OPERATION_STATUSES, OPERATION_TYPES, ListQuery, OperationsQuery, PatchOperationBody, PutCursorBody, UserId,
   createOperation, getCursor, highWater, listCursors, listOperations, putCursor, recoveryStats, updateOperation } from "@hitl/core";
 import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";

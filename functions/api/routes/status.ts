@@ -1,11 +1,12 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "../http/zod.js";
+import type { RouteConfig } from "@hono/zod-openapi";
 import { statusSnapshot, verifyStatusLink } from "@hitl/core";
 import { createOpenApiApp } from "../http/openapi.js";
 import { requireScopes } from "../http/middleware.js";
 import { securedErrors } from "../http/schemas.js";
 import { renderStatus } from "../status/render.js";
 
-const statusRoute = createRoute({
+const statusRoute = ({
   method: "get", path: "/status", operationId: "getStatusPage", tags: ["operations"], summary: "Status page (HTML): queues, reviews, breaker, backups, last hour's latency and throughput",
   description: "Admin key required, or a signed link (`npm run status-link`: the `expires` and `sig` query parameters, valid 15 minutes); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).",
   request: { query: z.object({ expires: z.string().max(12).optional().openapi({ description: "signed link: expiry (epoch seconds)" }), sig: z.string().max(64).optional().openapi({ description: "signed link: HMAC" }) }) },
@@ -15,7 +16,7 @@ const statusRoute = createRoute({
     200: { description: "HTML", content: { "text/html": { schema: z.string() } } },
     503: { description: "HTML naming the stores that are unavailable", content: { "text/html": { schema: z.string() } } },
   },
-});
+}) satisfies RouteConfig;
 
 /** CSP: the page loads nothing and runs nothing. */
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";

@@ -1,4 +1,4 @@
-import { z } from "@hono/zod-openapi";
+import { z } from "../http/zod.js";
 import { PutNicknameBody, PutProtocolBody, PutStatusBody, UserId, UserStatus, eraseUser, getProtocol, getUserStatus, setNickname, setProtocol, setUserStatus } from "@hitl/core";
 import { storeDeps } from "../http/deps.js";
 import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";

@@ -2,7 +2,6 @@ import { KeyRing } from "./auth/keys.js";
 import { RedisGateway } from "./cache/redis.js";
 import type { Config } from "./config/types.js";
 import { NeonDb } from "./db/db.js";
-import { useLocalNeonProxy } from "./db/neon-local.js";
 import { UserHasher } from "./gdpr/hash.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics/registry.js";
@@ -39,12 +38,12 @@ export interface ServiceOverrides {
 }
 
 export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
-  if (config.mode === "local" && config.localNeonProxyUrl) useLocalNeonProxy(config.localNeonProxyUrl);
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = overrides.metrics ?? createMetrics();
   const requestDeadline = overrides.deadline;
   const db = new NeonDb({
     url: config.databaseUrl,
+    localProxyUrl: config.mode === "local" ? config.localNeonProxyUrl : undefined,
     metrics,
     log,
     timeoutMs: config.postgres.timeoutMs,

@@ -1,4 +1,4 @@
-import { Ratelimit } from "@upstash/ratelimit";
+import type { Ratelimit } from "@upstash/ratelimit";
 import { RateLimitedError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { RedisGateway } from "./redis.js";
@@ -16,21 +16,28 @@ export interface RateLimitOptions {
  * losing rate limiting for a while is better than refusing all traffic.
  */
 export class RateLimiter {
-  private readonly limiter: Ratelimit;
+  /** @upstash/ratelimit is loaded with the first check: an instance without limits never loads it. */
+  private limiter?: Promise<Ratelimit>;
 
-  constructor(private readonly redis: RedisGateway, opts: RateLimitOptions, private readonly log?: Logger) {
-    this.limiter = new Ratelimit({
-      redis: redis.client,
-      limiter: Ratelimit.slidingWindow(opts.requests, `${opts.windowSeconds} s`),
-      prefix: redis.key("ratelimit"),
+  constructor(private readonly redis: RedisGateway, private readonly opts: RateLimitOptions, private readonly log?: Logger) {}
+
+  private load(): Promise<Ratelimit> {
+    return (this.limiter ??= import("@upstash/ratelimit").then(({ Ratelimit }) => new Ratelimit({
+      redis: this.redis.client,
+      limiter: Ratelimit.slidingWindow(this.opts.requests, `${this.opts.windowSeconds} s`),
+      prefix: this.redis.key("ratelimit"),
       analytics: false,
-    });
+    })).catch((e: unknown) => {
+      this.limiter = undefined;
+      throw e;
+    }));
   }
 
   async check(keyId: string): Promise<void> {
     let result;
     try {
-      result = await this.redis.run("ratelimit", () => this.limiter.limit(keyId));
+      const limiter = await this.load();
+      result = await this.redis.run("ratelimit", () => limiter.limit(keyId));
     } catch (e) {
       this.log?.warn("rate limiter failing open: Redis unavailable", { key_id: keyId, err: e as Error });
       return;

@@ -1,5 +1,5 @@
 import { errors, type Requester, type UpstashRequest, type UpstashResponse } from "@upstash/redis";
-import { callSignal, sleep, type DeadlineOptions } from "../resilience/deadline.js";
+import { sleep, withDeadline, type DeadlineOptions } from "../resilience/deadline.js";
 import { StoreFailure, isUnavailableStatus, neverSent } from "../resilience/store-failure.js";
 
 export interface UpstashTransportOptions extends DeadlineOptions {
@@ -35,8 +35,11 @@ export class UpstashTransport implements Requester {
     this.headers = { "Content-Type": "application/json", authorization: `Bearer ${opts.token}`, "Upstash-Encoding": "base64" };
   }
 
-  async request<TResult = unknown>(req: UpstashRequest): Promise<UpstashResponse<TResult>> {
-    const signal = req.signal ?? callSignal(this.opts);
+  request<TResult = unknown>(req: UpstashRequest): Promise<UpstashResponse<TResult>> {
+    return req.signal ? this.send(req, req.signal) : withDeadline(this.opts, (signal) => this.send(req, signal));
+  }
+
+  private async send<TResult>(req: UpstashRequest, signal: AbortSignal | undefined): Promise<UpstashResponse<TResult>> {
     const headers = { ...this.headers, ...req.headers, "upstash-sync-token": this.upstashSyncToken };
     const init: RequestInit = { method: "POST", headers, body: JSON.stringify(req.body), signal, keepalive: true };
     const url = [this.base, ...(req.path ?? [])].join("/");

@@ -1,10 +1,10 @@
-import { neon, neonConfig, type NeonQueryFunction } from "@neondatabase/serverless";
+import type { NeonQueryFunction } from "@neondatabase/serverless";
 import { UnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics/registry.js";
 import type { CircuitBreaker } from "../resilience/breaker.js";
 import { storeBreaker } from "../resilience/store-breaker.js";
-import { callBudget, type DeadlineOptions } from "../resilience/deadline.js";
+import { callBudget, timeoutSignal, type DeadlineOptions } from "../resilience/deadline.js";
 import { StoreFailure, isStoreFailure, isUnavailableStatus } from "../resilience/store-failure.js";
 import { isConnectionError, withSafeRetry, type RetryOptions } from "./retry.js";
 
@@ -24,6 +24,8 @@ export interface Db {
 
 export interface NeonDbOptions extends DeadlineOptions {
   url: string;
+  /** Local mode: the devstack's Neon proxy, applied when the driver loads. */
+  localProxyUrl?: string;
   metrics?: Metrics;
   log?: Logger;
   retry: RetryOptions;
@@ -49,21 +51,52 @@ async function statusAwareFetch(input: string | URL | Request, init?: RequestIni
   return new Response(body, { status: res.status, headers: res.headers });
 }
 
+/** What NeonDb asks of the driver: one statement, or statements as one transaction; each is one HTTP round trip. */
+export interface SqlRunner {
+  query(text: string, params: unknown[], opts: { fetchOptions: RequestInit }): Promise<Record<string, unknown>[]>;
+  transaction(statements: Statement[], opts: { fetchOptions: RequestInit }): Promise<Record<string, unknown>[][]>;
+}
+
+/**
+ * The Neon driver loads with the first query, not at cold start: paths that need only Redis
+ * (message ingest, claim) never pay for its code (about a fifth of the API bundle).
+ */
+async function loadDriver(localProxyUrl: string | undefined) {
+  const driver = await import("@neondatabase/serverless");
+  driver.neonConfig.fetchFunction = statusAwareFetch;
+  if (localProxyUrl) (await import("./neon-local.js")).useLocalNeonProxy(localProxyUrl);
+  return driver;
+}
+
+/** `neon(url)`'s queries over the lazily loaded driver (a failed load is tried again on the next query). */
+function neonRunner(url: string, localProxyUrl: string | undefined): SqlRunner {
+  let sql: Promise<NeonQueryFunction<false, false>> | undefined;
+  const load = () => (sql ??= loadDriver(localProxyUrl).then(({ neon }) => neon(url)).catch((e: unknown) => {
+    sql = undefined;
+    throw e;
+  }));
+  return {
+    query: async (text, params, opts) => (await load()).query(text, params, opts) as Promise<Record<string, unknown>[]>,
+    transaction: async (statements, opts) => {
+      const q = await load();
+      return q.transaction(statements.map((s) => q.query(s.text, s.params ?? [])) as never, opts) as Promise<Record<string, unknown>[][]>;
+    },
+  };
+}
+
 /**
  * `Db` over `neon()` HTTP queries. Every call has a deadline (the fetch is aborted; Neon, and the
  * local proxy, cancel the statement when its client goes away), connection failures are retried
  * with backoff inside that deadline, and a circuit breaker turns a Postgres that keeps failing
  * into immediate 503s. `sql` executes and is public so tests can wrap it in a counting Proxy
- * (each `query` or `transaction` call on it is one round trip); `build` only builds statements.
+ * (each `query` or `transaction` call on it is one round trip).
  */
 export class NeonDb implements Db {
-  sql: NeonQueryFunction<false, false>;
+  sql: SqlRunner;
   readonly breaker: CircuitBreaker;
-  private readonly build: NeonQueryFunction<false, false>;
 
   constructor(private readonly opts: NeonDbOptions) {
-    neonConfig.fetchFunction = statusAwareFetch;
-    this.sql = this.build = neon(opts.url);
+    this.sql = neonRunner(opts.url, opts.localProxyUrl);
     this.breaker = storeBreaker("postgres", opts.breaker, opts);
   }
 
@@ -72,15 +105,15 @@ export class NeonDb implements Db {
   }
 
   transaction(statements: Statement[]): Promise<Record<string, unknown>[][]> {
-    return this.timed("transaction", (fetchOptions) =>
-      this.sql.transaction(statements.map((s) => this.build.query(s.text, s.params ?? [])) as never, { fetchOptions }) as Promise<Record<string, unknown>[][]>);
+    return this.timed("transaction", (fetchOptions) => this.sql.transaction(statements, { fetchOptions }));
   }
 
   private async timed<T>(kind: string, fn: (fetchOptions: { signal?: AbortSignal }) => Promise<T>): Promise<T> {
     const m = this.opts.metrics;
     const started = Date.now();
     const budget = callBudget(this.opts, started);
-    const signal = budget === undefined ? undefined : AbortSignal.timeout(budget);
+    const timer = budget === undefined ? undefined : timeoutSignal(budget);
+    const signal = timer?.signal;
     const deadline = budget === undefined ? undefined : started + budget;
     m?.poolActive.inc();
     const end = m?.queryDuration.startTimer({ kind });
@@ -96,6 +129,7 @@ export class NeonDb implements Db {
       this.opts.log?.warn("postgres call failed", { kind: e.kind, status: e.status, elapsed_ms: Date.now() - started });
       throw new UnavailableError("postgres", this.breaker.retryAfterSeconds(), { cause: e });
     } finally {
+      timer?.clear();
       end?.();
       m?.poolActive.dec();
     }

@@ -1,5 +1,5 @@
 import { AwsClient } from "aws4fetch";
-import { callSignal, type DeadlineOptions } from "../resilience/deadline.js";
+import { withDeadline, type DeadlineOptions } from "../resilience/deadline.js";
 import { StoreFailure } from "../resilience/store-failure.js";
 import type { BlobStore } from "./blob.js";
 
@@ -35,14 +35,15 @@ export class FetchBlobStore implements BlobStore {
 
   /** One signed request within the deadline; a timeout or a transport error is a StoreFailure. */
   private async send(url: string, init: RequestInit, read?: (res: Response) => Promise<Buffer>): Promise<{ res: Response; body?: Buffer }> {
-    const signal = callSignal(this.opts);
-    try {
-      const res = await this.client().fetch(url, { ...init, signal });
-      return { res, body: res.ok && read ? await read(res) : undefined };
-    } catch (e) {
-      if (signal?.aborted) throw new StoreFailure("s3", "timeout", "S3 did not answer before the deadline", undefined, { cause: e });
-      throw new StoreFailure("s3", "connection", "S3 is unreachable", undefined, { cause: e });
-    }
+    return withDeadline(this.opts, async (signal) => {
+      try {
+        const res = await this.client().fetch(url, { ...init, signal });
+        return { res, body: res.ok && read ? await read(res) : undefined };
+      } catch (e) {
+        if (signal?.aborted) throw new StoreFailure("s3", "timeout", "S3 did not answer before the deadline", undefined, { cause: e });
+        throw new StoreFailure("s3", "connection", "S3 is unreachable", undefined, { cause: e });
+      }
+    });
   }
 
   /** True when the bucket exists and these credentials may read it. */
