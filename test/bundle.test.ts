@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -7,9 +7,10 @@ import { createTestDatabase, stack, testEnv, testKeys } from "./support/stack.js
 const BUNDLE = path.resolve("dist/api/index.mjs");
 
 /** A Lambda Function URL (payload v2) event. */
-function functionUrlEvent(method: string, rawPath: string, headers: Record<string, string> = {}) {
+function functionUrlEvent(method: string, rawPath: string, headers: Record<string, string> = {}, body?: unknown) {
   return {
     version: "2.0", routeKey: "$default", rawPath, rawQueryString: "", headers: { host: "x.lambda-url.us-east-1.on.aws", ...headers },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     requestContext: {
       accountId: "anonymous", apiId: "x", domainName: "x.lambda-url.us-east-1.on.aws", domainPrefix: "x",
       http: { method, path: rawPath, protocol: "HTTP/1.1", sourceIp: "127.0.0.1", userAgent: "test" },
@@ -24,11 +25,13 @@ const lambdaContext = { getRemainingTimeInMillis: () => 30_000, awsRequestId: "r
 describe("built API bundle (npm run build)", () => {
   let handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string; headers: Record<string, string> }>;
   let adminKey: string;
+  let botKey: string;
 
   beforeAll(async () => {
     expect(existsSync(BUNDLE), "run `npm run build` first (npm test does)").toBe(true);
     const { keys, entries } = testKeys();
     adminKey = keys.admin;
+    botKey = keys.bot;
     Object.assign(process.env, testEnv(await createTestDatabase(), JSON.stringify(entries)));
     handler = (await import(pathToFileURL(BUNDLE).href)).handler;
   });
@@ -51,5 +54,34 @@ describe("built API bundle (npm run build)", () => {
     const denied = await handler(functionUrlEvent("GET", "/v1/health"), lambdaContext);
     expect(denied.statusCode).toBe(401);
     expect(stack().s3Bucket).toBeTruthy();
+  });
+
+  it("validates with zod inside the bundle: a message is queued, a bad one gets English issue details", async () => {
+    const json = { authorization: `Bearer ${botKey}`, "content-type": "application/json" };
+    const ok = await handler(functionUrlEvent("POST", "/v1/messages", json, { user_id: "bundle-user", text: "hello from the bundle" }), lambdaContext);
+    expect(ok.statusCode).toBe(202);
+    expect(JSON.parse(ok.body).items[0]).toMatchObject({ status: "queued" });
+    const bad = await handler(functionUrlEvent("POST", "/v1/messages", json, { user_id: 42, text: "hello" }), lambdaContext);
+    expect(bad.statusCode).toBe(400);
+    const error = JSON.parse(bad.body).error;
+    expect(error.code).toBe("invalid_request");
+    expect(error.details).toEqual(expect.arrayContaining([expect.objectContaining({ in: "json", path: "user_id", message: expect.stringMatching(/expected string/i) })]));
+  });
+
+  it("serves the OpenAPI document from its lazily loaded chunk", async () => {
+    const res = await handler(functionUrlEvent("GET", "/openapi.json"), lambdaContext);
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(res.body)).toEqual(JSON.parse(readFileSync("docs/openapi.json", "utf8")));
+  });
+
+  it("keeps what loads on first use out of the entry file: the Neon driver, rate limiting, the document", () => {
+    const entry = readFileSync(BUNDLE, "utf8");
+    const chunks = readdirSync(path.join(path.dirname(BUNDLE), "chunks")).filter((f) => f.endsWith(".mjs"))
+      .map((f) => readFileSync(path.join(path.dirname(BUNDLE), "chunks", f), "utf8")).join("\n");
+    // A string of each: the driver's package name, the limiter's cache option, the document's title.
+    for (const marker of ["neondatabase", "ephemeralCache", "HITL data & storage layer"]) {
+      expect(entry.includes(marker), `${marker} in the entry file`).toBe(false);
+      expect(chunks.includes(marker), `${marker} in a chunk`).toBe(true);
+    }
   });
 });
