@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { serve } from "@hono/node-server";
-import { createServices, parseConfig, useLocalNeonProxy } from "@hitl/core";
+import { createServices, parseConfig } from "@hitl/core";
+import { useLocalNeonProxy } from "@hitl/core/postgres";
 import { createApp } from "../functions/api/app.js";
 import { localSettings, type StackFile } from "../scripts/local-env.js";
 

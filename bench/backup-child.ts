@@ -1,4 +1,5 @@
-import { NeonDb, PoolDb, useLocalNeonProxy } from "@hitl/core";
+import { NeonDb } from "@hitl/core";
+import { PoolDb, useLocalNeonProxy } from "@hitl/core/postgres";
 import { S3BlobStore, backupPostgres } from "@hitl/core/backup";
 import type { StackEndpoints } from "@hitl/devstack";
 

@@ -3,7 +3,7 @@ import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
 import { spawn } from "node:child_process";
-import { useLocalNeonProxy } from "@hitl/core";
+import { useLocalNeonProxy } from "@hitl/core/postgres";
 import { S3BlobStore, backupRedis, verifySet } from "@hitl/core/backup";
 import { Redis } from "@upstash/redis";
 import { result, type BenchEnv, type BenchResult } from "./support.js";

@@ -1,4 +1,5 @@
-import { createLogger, findMigrationsDir, loadConfig, migrate, useLocalNeonProxy } from "@hitl/core";
+import { createLogger, loadConfig } from "@hitl/core";
+import { findMigrationsDir, migrate, useLocalNeonProxy } from "@hitl/core/postgres";
 
 /** Invoked by every deploy (see infra/api.ts): applies pending migrations under the advisory lock. */
 export async function handler(): Promise<{ applied: string[]; skipped: string[] }> {

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
-import { PoolDb, createServices, listBackupSets, useLocalNeonProxy } from "@hitl/core";
+import { createServices, listBackupSets } from "@hitl/core";
+import { PoolDb, useLocalNeonProxy } from "@hitl/core/postgres";
 import { JOBS, jobContext, markVerified, readArchive, restorePostgres, restoreRedis, runJob, verifySet, type JobName } from "@hitl/core/backup";
 import { Redis } from "@upstash/redis";
 import { cliConfig } from "./cli-env.js";

@@ -1,4 +1,5 @@
-import { parseConfig, useLocalNeonProxy, type Config } from "@hitl/core";
+import { parseConfig, type Config } from "@hitl/core";
+import { useLocalNeonProxy } from "@hitl/core/postgres";
 
 // The AWS SDK's own switch for its 8-line "Node 20 support ends" notice on every command: the
 // deployed functions run Node 22; locally Node 20.19+ is supported (README, "Requirements").
@@ -31,7 +32,7 @@ export async function cliConfig(log: (l: string) => void = console.error): Promi
   const config = parseConfig(settings);
   useLocalNeonProxy(config.localNeonProxyUrl!);
   if (stack) {
-    const { migrate } = await import("@hitl/core");
+    const { migrate } = await import("@hitl/core/postgres");
     await migrate(config.databaseUrl);
   }
   return { config, settings, stop: async () => { await stack?.stop(); } };

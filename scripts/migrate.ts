@@ -1,4 +1,4 @@
-import { migrate, useLocalNeonProxy } from "@hitl/core";
+import { migrate, useLocalNeonProxy } from "@hitl/core/postgres";
 import { runningStack } from "./local-env.js";
 
 const USAGE = `usage: npm run migrate

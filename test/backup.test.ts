@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { useLocalNeonProxy, PoolDb } from "@hitl/core";
+import { useLocalNeonProxy, PoolDb } from "@hitl/core/postgres";
 import { archiveOldPartitions, backupPostgres, backupRedis, readArchive, restorePostgres, restoreRedis, verifySet, RestoreRefusedError, type S3BlobStore } from "@hitl/core/backup";
 import { createTestContext, stack, type TestContext } from "./support/stack.js";
 import { createEmptyDatabase, createTestBucket, tableFingerprints, withPg } from "./support/backup.js";

@@ -7,7 +7,7 @@ import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import pg from "pg";
 import { to as copyTo } from "pg-copy-streams";
-import { PoolDb, useLocalNeonProxy } from "@hitl/core";
+import { PoolDb, useLocalNeonProxy } from "@hitl/core/postgres";
 import { createTestDatabase, stack } from "./support/stack.js";
 
 describe("local stack", () => {

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { migrate, useLocalNeonProxy } from "@hitl/core";
+import { migrate, useLocalNeonProxy } from "@hitl/core/postgres";
 import { freePort, startNeonProxy, startPostgres, startRedisServer, startUpstashBridge } from "@hitl/devstack";
 import { createTestContext, stack, type TestContext } from "./support/stack.js";
 import { interactionBody } from "./support/fixtures.js";

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_MIGRATIONS_DIR, migrate, MigrationChecksumError, readMigrations, useLocalNeonProxy } from "@hitl/core";
+import { DEFAULT_MIGRATIONS_DIR, migrate, MigrationChecksumError, readMigrations, useLocalNeonProxy } from "@hitl/core/postgres";
 import { createTestDatabase, stack } from "./support/stack.js";
 
 beforeAll(() => useLocalNeonProxy(stack().neonProxyUrl));

@@ -1,6 +1,6 @@
 import { neon, neonConfig, Pool } from "@neondatabase/serverless";
 import { beforeAll, describe, expect, it } from "vitest";
-import { useLocalNeonProxy } from "@hitl/core";
+import { useLocalNeonProxy } from "@hitl/core/postgres";
 import { createTestDatabase, stack } from "./support/stack.js";
 import { withPg } from "./support/backup.js";
 

@@ -214,7 +214,7 @@ describe("npm run fault", () => {
 
 describe("the bulk jobs' WebSocket pool", () => {
   it("has a connection deadline (hang, 503 on upgrade) and a server-side statement timeout", async () => {
-    const { PoolDb } = await import("@hitl/core");
+    const { PoolDb } = await import("@hitl/core/postgres");
     const url = s.stack.databaseUrl;
     for (const spec of [{ hang: true }, { status: 503 }] as const) {
       s.stack.proxy.faults.set(spec);

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
-import { migrate, useLocalNeonProxy } from "@hitl/core";
+import { migrate, useLocalNeonProxy } from "@hitl/core/postgres";
 import { loadScripts } from "./scripts.js";
 import { startStack, type StackEndpoints } from "@hitl/devstack";
 

@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { createLogger, createServices, migrate, parseConfig, useLocalNeonProxy, type Services } from "@hitl/core";
+import { createLogger, createServices, parseConfig, type Services } from "@hitl/core";
+import { migrate, useLocalNeonProxy } from "@hitl/core/postgres";
 import { signalTree, startPostgres, startRedisServer, startStack, type LocalStack } from "@hitl/devstack";
 import { createApp } from "../../functions/api/app.js";
 import { testEnv, testKeys } from "./stack.js";

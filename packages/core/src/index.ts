@@ -6,10 +6,7 @@ export { KeyRing, hashKey, generateKey, hasScope, type Principal } from "./auth/
 export { CircuitBreaker, type BreakerState } from "./resilience/breaker.js";
 export { RedisGateway } from "./cache/redis.js";
 export { NeonDb, type Db, type Statement } from "./db/db.js";
-export { PoolDb } from "./db/pool-db.js";
-export { useLocalNeonProxy, ensureWebSocket } from "./db/neon-local.js";
 export { isConnectionError, isRolledBackConflict, withSafeRetry } from "./db/retry.js";
-export { migrate, readMigrations, MigrationChecksumError, DEFAULT_MIGRATIONS_DIR, findMigrationsDir, type Migration } from "./db/migrate.js";
 export { createMetrics, type Metrics } from "./metrics/registry.js";
 export { FetchBlobStore } from "./storage/fetch-blob.js";
 export type { BlobStore, StreamingBlobStore } from "./storage/blob.js";
