@@ -129,6 +129,40 @@ describe("the HTTP edge", () => {
   });
 });
 
+describe("bodies over a real connection (npm start's server)", () => {
+  // app.request() builds Requests without Content-Length; over HTTP a body of declared length takes
+  // the path that reads it straight from the connection, a chunked one the streamed size check.
+  it("declared length: 202, 413 over the limit before reading, 415 for another type, 400 for a bad header; chunked: 413 once over the limit", async () => {
+    const { serve } = await import("@hono/node-server");
+    const t = await createTestContext({ MAX_BODY_BYTES: "2048" });
+    const server = serve({ fetch: t.app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((r) => server.once("listening", r));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/messages`;
+    const headers = { authorization: `Bearer ${t.keys.bot}`, "content-type": "application/json" };
+    const post = (body: BodyInit, extra: Record<string, string> = {}) => fetch(url, { method: "POST", headers: { ...headers, ...extra }, body, duplex: "half" } as RequestInit);
+    try {
+      const ok = await post(JSON.stringify({ user_id: "conn", text: "over a real connection" }));
+      expect(ok.status).toBe(202);
+      expect(ok.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+      expect(((await ok.json()) as { items: { status: string }[] }).items[0]!.status).toBe("queued");
+      const big = await post(JSON.stringify({ user_id: "conn", text: "x".repeat(5000) }));
+      expect(big.status).toBe(413);
+      expect(((await big.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
+      expect((await post("a=1", { "content-type": "application/x-www-form-urlencoded" })).status).toBe(415);
+      const badKey = await post(JSON.stringify({ user_id: "conn", text: "x" }), { "idempotency-key": "no spaces allowed" });
+      expect(badKey.status).toBe(400);
+      expect(((await badKey.json()) as { error: { details: { in: string }[] } }).error.details[0]!.in).toBe("header");
+      const chunks = new ReadableStream({ start(c) { for (let i = 0; i < 4; i++) c.enqueue(new TextEncoder().encode(" ".repeat(1000))); c.enqueue(new TextEncoder().encode("{}")); c.close(); } });
+      expect((await post(chunks)).status).toBe(413);
+      const small = new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode(JSON.stringify({ user_id: "conn", text: "chunked" }))); c.close(); } });
+      expect((await post(small)).status).toBe(202);
+      expect((await t.services.wal.stats()).pending).toBeGreaterThanOrEqual(2);
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe("input that cannot be stored, and values that could overflow", () => {
   it("refuses an ack id that is not a WAL id and dates outside 1970..9999 with 400; counters take large values", async () => {
     const t = await createTestContext();
