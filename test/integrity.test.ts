@@ -157,6 +157,9 @@ describe("bodies over a real connection (npm start's server)", () => {
       const small = new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode(JSON.stringify({ user_id: "conn", text: "chunked" }))); c.close(); } });
       expect((await post(small)).status).toBe(202);
       expect((await t.services.wal.stats()).pending).toBeGreaterThanOrEqual(2);
+      // A method whose body is never read is still held to the limit by its declared length.
+      const del = await fetch(url.replace("/v1/messages", "/v1/quarantine/00000000-0000-4000-8000-000000000000"), { method: "DELETE", headers: { authorization: `Bearer ${t.keys.admin}` }, body: "x".repeat(5000) });
+      expect(del.status).toBe(413);
     } finally {
       server.close();
     }

@@ -80,6 +80,11 @@ export function bodyGuards(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const { maxBodyBytes } = c.get("services").config;
     const carriesBody = BODY_METHODS.has(c.req.method);
+    if (!carriesBody && !c.req.header("transfer-encoding")) {
+      // A body we never read (GET, DELETE): only its declared size matters (413 whatever the method).
+      if (Number(c.req.header("content-length") ?? 0) > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes);
+      return next();
+    }
     if (carriesBody) {
       c.set("principal", authenticate(c));
       const length = c.req.header("content-length");
