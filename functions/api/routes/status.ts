@@ -4,7 +4,6 @@ import { statusSnapshot, verifyStatusLink } from "@hitl/core";
 import { createOpenApiApp } from "../http/openapi.js";
 import { requireScopes } from "../http/middleware.js";
 import { securedErrors } from "../http/schemas.js";
-import { renderStatus } from "../status/render.js";
 
 const statusRoute = ({
   method: "get", path: "/status", operationId: "getStatusPage", tags: ["operations"], summary: "Status page (HTML): queues, reviews, breaker, backups, last hour's latency and throughput",
@@ -35,7 +34,8 @@ export function statusRoutes() {
   });
   // 200 when every store answers, 503 (still the page) when one does not: monitors see it, people read it.
   return app.openapi(statusRoute, async (c) => {
-    const snapshot = await statusSnapshot(c.get("services"));
+    // The page's renderer loads with its first request: an instance that never shows it never compiles it.
+    const [snapshot, { renderStatus }] = await Promise.all([statusSnapshot(c.get("services")), import("../status/render.js")]);
     return c.html(renderStatus(snapshot), snapshot.failing.length ? 503 : 200, PAGE_HEADERS) as never;
   });
 }
