@@ -35,18 +35,8 @@ export function createApp(provide: () => Promise<Services>) {
   app.use("*", withServices(cached, (d) => (deadline = d)));
   app.use("*", requestContext());
   app.use("*", bodyGuards());
-  app.include(healthRoutes());
-  app.include(opsRoutes());
-  app.include(messageRoutes());
-  app.include(interactionRoutes());
-  app.include(reviewRoutes());
-  app.include(outboxRoutes());
-  app.include(dashboardRoutes());
-  app.include(memoryRoutes());
-  app.include(userRoutes());
-  app.include(quarantineRoutes());
-  app.include(recoveryRoutes());
-  app.include(statusRoutes());
+  for (const group of [healthRoutes, opsRoutes, messageRoutes, interactionRoutes, reviewRoutes, outboxRoutes, dashboardRoutes, memoryRoutes,
+    userRoutes, quarantineRoutes, recoveryRoutes, statusRoutes]) app.include(group());
   // The document as `npm run openapi` wrote it (docs/openapi.json), loaded on its first request.
   app.openapi(openApiRoute, async (c) => c.json((await import("../../docs/openapi.json", { with: { type: "json" } })).default as never, 200));
   app.notFound(() => notFound());
