@@ -74,7 +74,7 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
     console.log("  bundles and cold imports ...");
     const apiFile = path.join(dir, "api", "index.mjs");
     const minFile = path.join(dir, "minimal", "index.mjs");
-    await bundle("functions/api/handler.ts", apiFile);
+    await bundle("functions/api/handler.ts", apiFile, true);
     await bundle("bench/minimal/handler.ts", minFile);
     const [apiSize, minSize] = [(await stat(apiFile)).size / 1024, (await stat(minFile)).size / 1024];
     const lazy = await chunkBytes(path.join(dir, "api", "chunks"));

@@ -12,9 +12,14 @@ export type AfterMigrations = { dependsOn: $util.Input<$util.Resource>[] };
  * How SST bundles every function: the plugins and externals `npm run build` uses too, so the
  * bundle measured locally is the one deployed (zod's English locale only; no `ws` on Node 22).
  */
-// `splitting`: what the code imports dynamically (the Neon driver, rate limiting, the OpenAPI
-// document) ships as chunks beside the handler, loaded on first use instead of at cold start.
-export const NODEJS = { plugins: "infra/esbuild-plugins.mjs", esbuild: { external: EXTERNAL }, splitting: true };
+export const NODEJS = { plugins: "infra/esbuild-plugins.mjs", esbuild: { external: EXTERNAL } };
+
+/**
+ * The API's bundle is split: what it imports dynamically (the Neon driver, rate limiting, the
+ * OpenAPI document, the status page) ships as chunks beside the handler, loaded on first use
+ * instead of at cold start. The jobs stay single files (they read files beside their bundle).
+ */
+const API_NODEJS = { ...NODEJS, splitting: true };
 
 /** The secrets every function reads (linked: SST grants reading them, nothing more). */
 export const secretLinks = (s: Secrets) => [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, s.erasureHashKey];
@@ -44,7 +49,7 @@ export function api(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations)
     architecture: "arm64",
     memory: "512 MB",
     timeout: "30 seconds",
-    nodejs: NODEJS,
+    nodejs: API_NODEJS,
     // No CORS: the API is called by servers (userbot, pipeline, dashboard backend), never by browsers.
     url: { cors: false },
     link: secretLinks(s),

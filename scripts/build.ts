@@ -11,6 +11,9 @@ export const FUNCTIONS: Record<string, string> = {
   archive: "functions/archive.ts",
 };
 
+/** Functions whose bundle is split into an entry and chunks loaded on first use (as in infra/api.ts). */
+const SPLIT = new Set(["api"]);
+
 /** Files copied beside a bundle (read at run time). */
 const COPY: Record<string, { from: string; to: string }[]> = {
   migrate: [{ from: "packages/core/migrations", to: "migrations" }],
@@ -23,7 +26,7 @@ async function main() {
   const rows: string[] = [];
   for (const [name, entry] of Object.entries(FUNCTIONS)) {
     const outfile = path.join("dist", name, "index.mjs");
-    const result = await bundle(entry, outfile);
+    const result = await bundle(entry, outfile, SPLIT.has(name));
     for (const c of COPY[name] ?? []) await cp(c.from, path.join("dist", name, c.to), { recursive: true });
     const { size } = await stat(outfile);
     const inputs = Object.keys(result.metafile.inputs).length;

@@ -6,15 +6,16 @@ import plugins, { EXTERNAL } from "../infra/esbuild-plugins.mjs";
 const BANNER = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
 
 /**
- * One Lambda bundle, as `npm run build` makes it and SST deploys it (the same externals, plugins
- * and splitting, infra/esbuild-plugins.mjs): minified ESM for Node, with linked source maps. What
- * the code imports dynamically (the Neon driver, rate limiting, the OpenAPI document) goes to
- * `chunks/` beside `outfile`, loaded on first use, not at cold start.
+ * One Lambda bundle, as `npm run build` makes it and SST deploys it (the same externals and plugins,
+ * infra/esbuild-plugins.mjs): minified ESM for Node, with linked source maps. `split` (the API, as
+ * SST's `nodejs.splitting` in infra/api.ts): what the code imports dynamically (the Neon driver,
+ * rate limiting, the OpenAPI document) goes to `chunks/` beside `outfile`, loaded on first use,
+ * not at cold start; otherwise everything is one file.
  */
-export function bundle(entry: string, outfile: string) {
+export function bundle(entry: string, outfile: string, split = false) {
   return build({
     entryPoints: [{ in: entry, out: path.basename(outfile, ".mjs") }], outdir: path.dirname(outfile), outExtension: { ".js": ".mjs" },
-    splitting: true, chunkNames: "chunks/[name]-[hash]",
+    splitting: split, ...(split ? { chunkNames: "chunks/[name]-[hash]" } : {}),
     bundle: true, platform: "node", target: "node20", format: "esm",
     minify: true, sourcemap: "linked", metafile: true, banner: { js: BANNER }, legalComments: "none",
     external: EXTERNAL, plugins, logLevel: "warning",

@@ -202,6 +202,8 @@ describe("sst.config.ts", () => {
     for (const f of fns) {
       expect(f.args.nodejs, f.name).toMatchObject({ plugins: "infra/esbuild-plugins.mjs", esbuild: { external: expect.arrayContaining(["ws"]) } });
       expect(existsSync(f.args.nodejs.plugins)).toBe(true);
+      // Only the API is split into chunks loaded on first use; the jobs read files beside their bundle.
+      expect(f.args.nodejs.splitting === true, f.name).toBe(f.name === "Api");
     }
   });
 
