@@ -62,16 +62,30 @@ export const lambdaErrorReporter = (env: NodeJS.ProcessEnv = process.env): Error
  * to `report`.
  */
 export function createLogger(level: LogLevel = "info", base: Record<string, unknown> = {}, write: (line: string) => void = (l) => process.stdout.write(l + "\n"), report: ErrorReporter | undefined = lambdaErrorReporter()): Logger {
-  const emit = (lvl: Exclude<LogLevel, "silent">, msg: string, fields?: Record<string, unknown>) => {
-    if (ORDER[lvl] < ORDER[level]) return;
-    write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...redact({ ...base, ...fields }) }));
-    if (lvl === "error" && report && fields) for (const v of Object.values(fields)) if (v instanceof Error) report(reportableError(v));
-  };
-  return {
-    debug: (m, f) => emit("debug", m, f),
-    info: (m, f) => emit("info", m, f),
-    warn: (m, f) => emit("warn", m, f),
-    error: (m, f) => emit("error", m, f),
-    child: (fields) => createLogger(level, { ...base, ...fields }, write, report),
-  };
+  return new JsonLogger(ORDER[level], base, write, report);
+}
+
+/** Methods on the prototype: a child per request costs one small object, not a set of closures. */
+class JsonLogger implements Logger {
+  constructor(
+    private readonly min: number,
+    private readonly base: Record<string, unknown>,
+    private readonly write: (line: string) => void,
+    private readonly report: ErrorReporter | undefined,
+  ) {}
+
+  debug(msg: string, fields?: Record<string, unknown>): void { this.emit("debug", msg, fields); }
+  info(msg: string, fields?: Record<string, unknown>): void { this.emit("info", msg, fields); }
+  warn(msg: string, fields?: Record<string, unknown>): void { this.emit("warn", msg, fields); }
+  error(msg: string, fields?: Record<string, unknown>): void { this.emit("error", msg, fields); }
+
+  child(fields: Record<string, unknown>): Logger {
+    return new JsonLogger(this.min, { ...this.base, ...fields }, this.write, this.report);
+  }
+
+  private emit(lvl: Exclude<LogLevel, "silent">, msg: string, fields?: Record<string, unknown>): void {
+    if (ORDER[lvl] < this.min) return;
+    this.write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...redact({ ...this.base, ...fields }) }));
+    if (lvl === "error" && this.report && fields) for (const v of Object.values(fields)) if (v instanceof Error) this.report(reportableError(v));
+  }
 }
