@@ -50,6 +50,41 @@ describe("metrics, both ways", () => {
   });
 });
 
+describe("EMF after the first flush", () => {
+  it("sends only what moved: counters that grew, histograms that observed, gauges away from zero (or just back to it)", async () => {
+    const { createMetrics } = await import("@hitl/core");
+    const m = createMetrics();
+    const publisher = emfPublisher(m.registry);
+    const flush = async () => {
+      const lines: string[] = [];
+      const write = process.stdout.write.bind(process.stdout);
+      (process.stdout as { write: unknown }).write = (chunk: string | Uint8Array) => { lines.push(String(chunk)); return true; };
+      try {
+        await publisher.publish();
+      } finally {
+        (process.stdout as { write: unknown }).write = write;
+      }
+      const docs = lines.join("").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+      return { docs, names: docs.flatMap((d) => d._aws.CloudWatchMetrics[0].Metrics.map((x: { Name: string }) => x.Name)) as string[] };
+    };
+    const first = await flush();
+    expect(first.names).toEqual(expect.arrayContaining(["connection_errors_total", "pool_size_waiting", "redis_breaker_state"]));
+    m.httpRequests.inc({ method: "POST", route: "/v1/messages", status: "202" });
+    m.walIngested.inc({ status: "queued" });
+    m.breakerState.set(2);
+    const second = await flush();
+    expect(second.names.sort()).toEqual(["http_requests_total", "http_requests_total", "redis_breaker_state", "wal_ingested_total", "wal_ingested_total"]);
+    const byRoute = second.docs.find((d) => d.route === "/v1/messages");
+    expect(byRoute).toMatchObject({ status: "202", http_requests_total: 1 });
+    expect(byRoute._aws.CloudWatchMetrics[0].Dimensions[0]).toEqual(["service", "route", "status"]);
+    // A breaker held open is sent every flush; once closed, its zero is sent once.
+    expect((await flush()).names).toEqual(["redis_breaker_state"]);
+    m.breakerState.set(0);
+    expect((await flush()).names).toEqual(["redis_breaker_state"]);
+    expect((await flush()).names).toEqual([]);
+  });
+});
+
 describe("alerts", () => {
   const declared: { kind: string; name: string; args: any }[] = [];
   const g = globalThis as any;

@@ -20,12 +20,15 @@ const unitOf = (name: string) => UNIT[Object.keys(UNIT).find((u) => name.include
 
 /**
  * Emits the registry's metrics as CloudWatch Embedded Metric Format (through Powertools): counters
- * as the increase since the last flush, gauges as their value, histograms as the mean of this
- * flush's observations. In Lambda each instance flushes after each invocation; CloudWatch then
+ * as the increase since the last flush (left out when nothing was added), gauges as their value
+ * (left out while they stay at zero), histograms as the mean of this flush's observations (left
+ * out when there were none); the first flush sends every metric. In Lambda each instance flushes after each invocation; CloudWatch then
  * aggregates across instances (Sum for counters, Average/Maximum for the rest).
  */
 export class EmfPublisher {
   private readonly last = new Map<string, number>();
+  /** The first flush sends every metric (CloudWatch then knows them all); later ones only what moved. */
+  private first = true;
 
   constructor(private readonly registry: Registry, private readonly sink: EmfSink) {}
 
@@ -42,7 +45,11 @@ export class EmfPublisher {
       const values = m.values as { value: number; labels: Record<string, string | number>; metricName?: string }[];
       if (type === "counter") {
         const total = values.reduce((s, v) => s + v.value, 0);
-        this.sink.addMetric(m.name, "Count", this.delta(m.name, total));
+        const d = this.delta(m.name, total);
+        if (d > 0 || this.first) {
+          this.sink.addMetric(m.name, "Count", d);
+          emitted++;
+        }
         // Labelled counters also go out per label set, under the same metric name with the labels
         // as dimensions: backup_runs_total {kind=postgres, outcome=success}. Label sets that did not
         // move in this flush are left out (alarms on them treat missing data as zero or as breaching).
@@ -61,9 +68,17 @@ export class EmfPublisher {
           const d = this.delta(`${m.name}${id}`, value);
           if (d > 0) this.sink.addDimensionedMetric(m.name, "Count", d, dims);
         }
+        continue;
       } else if (type === "gauge") {
         if (!values.length) continue;
-        this.sink.addMetric(m.name, unitOf(m.name), values.reduce((s, v) => s + v.value, 0));
+        // A gauge at zero that stayed there says nothing new; any other value is sent (an alarm on
+        // its Maximum must keep seeing a breaker held open or a pool kept waiting).
+        const value = values.reduce((s, v) => s + v.value, 0);
+        const key = `${m.name}:gauge`;
+        const unchangedZero = value === 0 && this.last.get(key) === 0;
+        this.last.set(key, value);
+        if (unchangedZero && !this.first) continue;
+        this.sink.addMetric(m.name, unitOf(m.name), value);
       } else if (type === "histogram") {
         const sum = values.filter((v) => v.metricName?.endsWith("_sum")).reduce((s, v) => s + v.value, 0);
         const count = values.filter((v) => v.metricName?.endsWith("_count")).reduce((s, v) => s + v.value, 0);
@@ -77,6 +92,7 @@ export class EmfPublisher {
       emitted++;
     }
     this.sink.publishStoredMetrics();
+    this.first = false;
     return emitted;
   }
 }
