@@ -28,8 +28,9 @@ function coldImport(file: string): number {
  * `npm run bench -- hotpath`: the API's single-message ingest beside a minimal Hono handler that
  * does the same single EVAL through the same client and bridge, with the same bearer check and JSON
  * parse (bench/minimal), in the same run and at the same concurrency, each app in a process of its
- * own: sustained messages/s, p50, p99; then each one's Lambda bundle (built alike) for size and
- * cold import (median of 10).
+ * own: sustained messages/s, p50, p99; the EMF flush each Lambda invocation ends with; then each
+ * one's Lambda bundle (built alike; the API's entry file, its lazily loaded chunks beside) for size
+ * and cold import (median of 10).
  */
 export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-hotpath-"));
