@@ -1,3 +1,4 @@
+import { withDeadline } from "@hitl/core";
 import { AwsClient } from "aws4fetch";
 
 /** What a job invocation carries when it continues an earlier one. */
@@ -27,9 +28,9 @@ export function selfInvoke(env: NodeJS.ProcessEnv = process.env, timeoutMs = 10_
     const region = env.AWS_REGION;
     if (!name || !region || !env.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY) throw new Error("self-invocation needs the Lambda environment (function name, region, credentials)");
     const aws = new AwsClient({ accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN, region, service: "lambda" });
-    const res = await aws.fetch(`https://lambda.${region}.amazonaws.com/2015-03-31/functions/${encodeURIComponent(name)}/invocations`, {
-      method: "POST", body: JSON.stringify(event), headers: { "X-Amz-Invocation-Type": "Event" }, signal: AbortSignal.timeout(timeoutMs),
-    });
+    const res = await withDeadline({ timeoutMs }, (signal) => aws.fetch(`https://lambda.${region}.amazonaws.com/2015-03-31/functions/${encodeURIComponent(name)}/invocations`, {
+      method: "POST", body: JSON.stringify(event), headers: { "X-Amz-Invocation-Type": "Event" }, signal,
+    }));
     if (res.status !== 202) throw new ContinuationFailedError(res.status);
   };
 }

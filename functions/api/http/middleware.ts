@@ -80,17 +80,18 @@ export function bodyGuards(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const { maxBodyBytes } = c.get("services").config;
     const carriesBody = BODY_METHODS.has(c.req.method);
-    if (!carriesBody && !c.req.header("transfer-encoding")) {
+    const length = c.req.header("content-length");
+    const chunked = c.req.header("transfer-encoding") !== undefined;
+    if (!carriesBody && !chunked) {
       // A body we never read (GET, DELETE): only its declared size matters (413 whatever the method).
-      if (Number(c.req.header("content-length") ?? 0) > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes);
+      if (Number(length ?? 0) > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes);
       return next();
     }
     if (carriesBody) {
       c.set("principal", authenticate(c));
-      const length = c.req.header("content-length");
       // The common case, a body of declared length: its size and type come from the headers, and
       // the body is read straight from the connection (the request is never rebuilt).
-      if (length !== undefined && Number(length) > 0 && !c.req.header("transfer-encoding")) {
+      if (length !== undefined && Number(length) > 0 && !chunked) {
         if (!JSON_TYPE.test(c.req.header("content-type") ?? "")) throw new UnsupportedMediaTypeError();
         if (Number(length) > maxBodyBytes) throw new PayloadTooLargeError(maxBodyBytes);
         await readJson(c);

@@ -4,6 +4,7 @@ export { REDIS_SCRIPTS } from "./cache/scripts.js";
 export { createLogger, reportableError, lambdaErrorReporter, type ErrorReporter, type Logger, type LogLevel } from "./log.js";
 export { KeyRing, hashKey, generateKey, hasScope, type Principal } from "./auth/keys.js";
 export { CircuitBreaker, type BreakerState } from "./resilience/breaker.js";
+export { withDeadline } from "./resilience/deadline.js";
 export { RedisGateway } from "./cache/redis.js";
 export { NeonDb, type Db, type Statement } from "./db/db.js";
 export { isConnectionError, isRolledBackConflict, withSafeRetry } from "./db/retry.js";
