@@ -15,13 +15,19 @@ const IMPORTS = 10;
 /** Distinct senders: the warm-up reaches each once, so the runs measure the warm path (protocol cache hit). */
 const USERS = 500;
 
-/** Median time (ms) a fresh Node process takes to import `file` (the cold start's module cost). */
-function coldImport(file: string): number {
+/**
+ * Median time (ms) a fresh Node process takes to import each file (the cold start's module cost),
+ * the files interleaved round by round so that a slower stretch of the shared machine falls on all alike.
+ */
+function coldImports<T extends string[]>(...files: T): { [K in keyof T]: number } {
   // Settings as in Lambda (values only need to be well-formed: importing reaches no store).
   const env = { ...process.env, UPSTASH_REDIS_REST_URL: "https://example.upstash.io", UPSTASH_REDIS_REST_TOKEN: "token" };
-  const times = Array.from({ length: IMPORTS }, () => Number(execFileSync(process.execPath, ["--input-type=module", "-e",
-    "const t = performance.now(); await import(process.argv[1]); console.log(performance.now() - t)", file], { encoding: "utf8", env }).trim()));
-  return percentile(times, 50);
+  const times = files.map(() => [] as number[]);
+  for (let round = 0; round < IMPORTS; round++) {
+    files.forEach((file, i) => times[i]!.push(Number(execFileSync(process.execPath, ["--input-type=module", "-e",
+      "const t = performance.now(); await import(process.argv[1]); console.log(performance.now() - t)", file], { encoding: "utf8", env }).trim())));
+  }
+  return times.map((t) => percentile(t, 50)) as { [K in keyof T]: number };
 }
 
 /**
@@ -30,7 +36,8 @@ function coldImport(file: string): number {
  * parse (bench/minimal), in the same run and at the same concurrency, each app in a process of its
  * own: sustained messages/s, p50, p99; the EMF flush each Lambda invocation ends with; then each
  * one's Lambda bundle (built alike; the API's entry file, its lazily loaded chunks beside) for size
- * and cold import (median of 10).
+ * and cold import (median of 10), and the cold import of the minimal handler validating its body with
+ * one zod schema (bench/minimal/zod-handler.ts): what zod alone adds to a cold start.
  */
 export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-hotpath-"));
@@ -78,11 +85,13 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
     console.log("  bundles and cold imports ...");
     const apiFile = path.join(dir, "api", "index.mjs");
     const minFile = path.join(dir, "minimal", "index.mjs");
+    const zodFile = path.join(dir, "minimal-zod", "index.mjs");
     await bundle("functions/api/handler.ts", apiFile, true);
     await bundle("bench/minimal/handler.ts", minFile);
+    await bundle("bench/minimal/zod-handler.ts", zodFile);
     const [apiSize, minSize] = [(await stat(apiFile)).size / 1024, (await stat(minFile)).size / 1024];
     const lazy = await chunkBytes(path.join(dir, "api", "chunks"));
-    const [apiImport, minImport] = [coldImport(apiFile), coldImport(minFile)];
+    const [apiImport, minImport, zodImport] = coldImports(apiFile, minFile, zodFile);
     return [
       result("hotpath.ingest.sustained", rate(runs.api), "msg/s", `minimal handler, ${CONCURRENCY} concurrent`, rate(runs.minimal)),
       result("hotpath.ingest.p50", percentile(lat(runs.api), 50), "ms", "minimal handler p50", percentile(lat(runs.minimal), 50)),
@@ -92,6 +101,8 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
       result("hotpath.bundle.size", apiSize, "KiB", "minimal Hono + Upstash + Neon bundle", minSize),
       result("hotpath.bundle.lazy_chunks", lazy / 1024, "KiB", "the entry file (loaded on first use: Neon, ratelimit, the document)", apiSize),
       result("hotpath.bundle.cold_import", apiImport, "ms", `minimal bundle, median of ${IMPORTS}`, minImport),
+      // The floor zod sets: the minimal handler validating its body with one zod schema.
+      result("hotpath.bundle.cold_import_zod_floor", zodImport, "ms", `minimal bundle, median of ${IMPORTS}`, minImport),
     ];
   } finally {
     await Promise.all(children.map((c) => new Promise<void>((r) => { if (c.child.exitCode !== null) return r(); c.child.once("exit", () => r()); c.child.kill("SIGTERM"); })));
