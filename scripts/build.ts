@@ -1,5 +1,5 @@
-import { bundle } from "./bundle.js";
-import { cp, rm, stat } from "node:fs/promises";
+import { bundle, coldStartFiles } from "./bundle.js";
+import { cp, readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 
 /** Lambda entry points: name -> source. Each becomes dist/<name>/index.mjs. */
@@ -21,6 +21,9 @@ const COPY: Record<string, { from: string; to: string }[]> = {
 };
 
 
+const totalSize = async (files: string[]) => (await Promise.all(files.map((f) => stat(f)))).reduce((n, s) => n + s.size, 0);
+const chunkFiles = async (dir: string) => (await readdir(path.join(dir, "chunks")).catch(() => [] as string[])).filter((f) => f.endsWith(".mjs")).map((f) => path.join(dir, "chunks", f));
+
 async function main() {
   await rm("dist", { recursive: true, force: true });
   const rows: string[] = [];
@@ -28,9 +31,10 @@ async function main() {
     const outfile = path.join("dist", name, "index.mjs");
     const result = await bundle(entry, outfile, SPLIT.has(name));
     for (const c of COPY[name] ?? []) await cp(c.from, path.join("dist", name, c.to), { recursive: true });
-    const { size } = await stat(outfile);
+    const size = await totalSize(coldStartFiles(outfile));
     const inputs = Object.keys(result.metafile.inputs).length;
-    rows.push(`${name.padEnd(18)} ${(size / 1024).toFixed(1).padStart(8)} KiB  ${String(inputs).padStart(4)} modules  ${outfile}`);
+    const lazy = SPLIT.has(name) ? (await totalSize(await chunkFiles(path.dirname(outfile)))) - (size - (await stat(outfile)).size) : 0;
+    rows.push(`${name.padEnd(18)} ${(size / 1024).toFixed(1).padStart(8)} KiB  ${String(inputs).padStart(4)} modules  ${outfile}${lazy ? ` (+ ${(lazy / 1024).toFixed(1)} KiB loaded on first use)` : ""}`);
   }
   console.log(rows.join("\n"));
   console.log(`built ${rows.length} functions into dist/`);

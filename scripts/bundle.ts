@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { build } from "esbuild";
 import plugins, { EXTERNAL } from "../infra/esbuild-plugins.mjs";
@@ -20,4 +21,22 @@ export function bundle(entry: string, outfile: string, split = false) {
     minify: true, sourcemap: "linked", metafile: true, banner: { js: BANNER }, legalComments: "none",
     external: EXTERNAL, plugins, logLevel: "warning",
   });
+}
+
+/** A static import in esbuild's output (`from"./x.mjs"`, `import"./x.mjs"`), not a dynamic `import("./x.mjs")`. */
+const STATIC_IMPORT = /(?:\bfrom|\bimport)\s*["'](\.\.?\/[^"']+\.mjs)["']/g;
+
+/**
+ * The files a cold start loads: `entry` and every chunk it imports statically, transitively (a
+ * split bundle's shared chunks); what is left in `chunks/` loads on first use only.
+ */
+export function coldStartFiles(entry: string): string[] {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const m of readFileSync(file, "utf8").matchAll(STATIC_IMPORT)) visit(path.resolve(path.dirname(file), m[1]!));
+  };
+  visit(path.resolve(entry));
+  return [...seen];
 }

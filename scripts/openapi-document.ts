@@ -21,14 +21,14 @@ export const TAGS = [
 ];
 
 /**
- * The OpenAPI 3.1 document of `app`'s declared routes (docs/openapi.json, which the API serves at
+ * The OpenAPI 3.1 document of `app`'s declared routes (lazily included groups loaded) (docs/openapi.json, which the API serves at
  * /openapi.json), made by zod-to-openapi from the routes' schemas.
  */
-export function openApiDocument(app: ApiApp) {
+export async function openApiDocument(app: ApiApp) {
   if (z.ZodType.prototype.openapi === documentOnly) throw new Error("zod-to-openapi's .openapi() was installed after the API's schemas: import scripts/openapi-zod.js first");
   const registry = new OpenAPIRegistry();
   registry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", description: "An API key (`npm run keygen`), scoped bot, agent, reviewer or admin" });
-  for (const { middleware: _middleware, hide, ...route } of app.declared) if (!hide) registry.registerPath(route);
+  for (const { middleware: _middleware, hide, ...route } of await app.declarations()) if (!hide) registry.registerPath(route);
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: "3.1.0",
     info: {

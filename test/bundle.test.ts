@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { coldStartFiles } from "../scripts/bundle.js";
 import { createTestDatabase, stack, testEnv, testKeys } from "./support/stack.js";
 
 const BUNDLE = path.resolve("dist/api/index.mjs");
@@ -74,14 +75,30 @@ describe("built API bundle (npm run build)", () => {
     expect(JSON.parse(res.body)).toEqual(JSON.parse(readFileSync("docs/openapi.json", "utf8")));
   });
 
-  it("keeps what loads on first use out of the entry file: the Neon driver, rate limiting, the document", () => {
-    const entry = readFileSync(BUNDLE, "utf8");
-    const chunks = readdirSync(path.join(path.dirname(BUNDLE), "chunks")).filter((f) => f.endsWith(".mjs"))
-      .map((f) => readFileSync(path.join(path.dirname(BUNDLE), "chunks", f), "utf8")).join("\n");
-    // A string of each: the driver's package name, the limiter's cache option, the document's title.
-    for (const marker of ["neondatabase", "ephemeralCache", "HITL data & storage layer"]) {
-      expect(entry.includes(marker), `${marker} in the entry file`).toBe(false);
-      expect(chunks.includes(marker), `${marker} in a chunk`).toBe(true);
+  it("keeps what loads on first use out of what a cold start loads: the Neon driver, rate limiting, the document, the lazy route groups", () => {
+    const coldStart = coldStartFiles(BUNDLE);
+    const read = (files: string[]) => files.map((f) => readFileSync(f, "utf8")).join("\n");
+    const startup = read(coldStart);
+    const onFirstUse = read(readdirSync(path.join(path.dirname(BUNDLE), "chunks")).map((f) => path.join(path.dirname(BUNDLE), "chunks", f))
+      .filter((f) => f.endsWith(".mjs") && !coldStart.includes(f)));
+    expect(coldStart.length, "the entry imports its shared chunks").toBeGreaterThan(1);
+    // A string of each: the driver's package name, the limiter's cache option, the document's title,
+    // schema descriptions of core modules only lazy groups use (interactions, memory, users) and of a group's own (quarantine).
+    const lazy = ["A message with its drafted reply", "A user's conversation memory", "Customer status, lifetime value", "A message held by the silence protocol"];
+    for (const marker of ["neondatabase", "ephemeralCache", "HITL data & storage layer", ...lazy]) {
+      expect(startup.includes(marker), `${marker} loaded at cold start`).toBe(false);
+      expect(onFirstUse.includes(marker), `${marker} in a chunk loaded on first use`).toBe(true);
     }
+    // What the hot routes need is there from the start.
+    for (const marker of ["One incoming Telegram message", "A message claimed under a lease"]) expect(startup.includes(marker), marker).toBe(true);
+  });
+
+  it("serves a lazily loaded route group: an interaction created and read back", async () => {
+    const auth = { authorization: `Bearer ${adminKey}`, "content-type": "application/json" };
+    const unknown = await handler(functionUrlEvent("GET", "/v1/interactions/00000000-0000-4000-8000-000000000000", auth), lambdaContext);
+    expect(unknown.statusCode).toBe(404);
+    expect(JSON.parse(unknown.body).error.code).toBe("not_found");
+    const bad = await handler(functionUrlEvent("GET", "/v1/interactions/not-a-uuid", auth), lambdaContext);
+    expect(bad.statusCode).toBe(400);
   });
 });

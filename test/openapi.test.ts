@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { apiDocument, renderArtifacts } from "../scripts/openapi-artifacts.js";
 
 type Doc = { paths: Record<string, Record<string, { operationId?: string; security?: unknown[]; responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>; requestBody?: unknown; parameters?: { in: string }[] }>>; components: { schemas: Record<string, unknown> }; tags: { name: string }[]; servers: unknown[] };
-const doc = apiDocument() as unknown as Doc;
+const doc = (await apiDocument()) as unknown as Doc;
 const operations = Object.entries(doc.paths).flatMap(([p, methods]) => Object.entries(methods).map(([m, op]) => ({ id: `${m.toUpperCase()} ${p}`, op })));
 
 describe("the OpenAPI document", () => {

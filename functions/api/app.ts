@@ -1,19 +1,12 @@
-import { createServices, loadConfig, type Services } from "@hitl/core";
+import { createServices, loadConfig, type Services } from "@hitl/core/runtime";
 import { toErrorResponse } from "./http/errors.js";
 import { bodyGuards, notFound, requestContext, withServices } from "./http/middleware.js";
 import { createOpenApiApp } from "./http/openapi.js";
 import { healthRoutes } from "./routes/health.js";
 import { openApiRoute, opsRoutes } from "./routes/ops.js";
 import { messageRoutes } from "./routes/messages.js";
-import { interactionRoutes } from "./routes/interactions.js";
-import { reviewRoutes } from "./routes/reviews.js";
-import { outboxRoutes } from "./routes/outbox.js";
-import { dashboardRoutes } from "./routes/dashboard.js";
-import { memoryRoutes } from "./routes/memory.js";
-import { userRoutes } from "./routes/users.js";
-import { quarantineRoutes } from "./routes/quarantine.js";
-import { recoveryRoutes } from "./routes/recovery.js";
-import { statusRoutes } from "./routes/status.js";
+import { LAZY_GROUPS } from "./routes/lazy.js";
+import { ROUTE_MANIFEST } from "./routes/manifest.js";
 
 /**
  * The Hono app, testable in-process with `app.request()`. `provide` returns the instance's
@@ -35,8 +28,9 @@ export function createApp(provide: () => Promise<Services>) {
   app.use("*", withServices(cached, (d) => (deadline = d)));
   app.use("*", requestContext());
   app.use("*", bodyGuards());
-  for (const group of [healthRoutes, opsRoutes, messageRoutes, interactionRoutes, reviewRoutes, outboxRoutes, dashboardRoutes, memoryRoutes,
-    userRoutes, quarantineRoutes, recoveryRoutes, statusRoutes]) app.include(group());
+  for (const group of [healthRoutes, opsRoutes, messageRoutes]) app.include(group());
+  // The other groups are loaded on their first request (routes/lazy.ts).
+  for (const [name, load] of Object.entries(LAZY_GROUPS)) app.includeLazily(ROUTE_MANIFEST[name as keyof typeof LAZY_GROUPS], load);
   // The document as `npm run openapi` wrote it (docs/openapi.json), loaded on its first request.
   app.openapi(openApiRoute, async (c) => c.json((await import("../../docs/openapi.json", { with: { type: "json" } })).default as never, 200));
   app.notFound(() => notFound());

@@ -1,5 +1,5 @@
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import { EmfPublisher } from "@hitl/core";
+import { EmfPublisher } from "@hitl/core/runtime";
 import type { Registry } from "prom-client";
 
 /** CloudWatch namespace and service dimension of every metric (alarms in infra/alarms.ts match them). */

@@ -1,4 +1,4 @@
-import type { Logger, Services } from "@hitl/core";
+import type { Logger, Services } from "@hitl/core/runtime";
 
 /** The stores a core function needs, with the request's logger (request id attached). */
 export const storeDeps = (c: { get(k: "services"): Services; get(k: "log"): Logger }) => {

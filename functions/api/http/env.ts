@@ -1,4 +1,4 @@
-import type { Logger, Principal, Services } from "@hitl/core";
+import type { Logger, Principal, Services } from "@hitl/core/runtime";
 
 /** Per-request values set by the middleware chain. */
 export interface AppEnv {

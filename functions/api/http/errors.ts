@@ -1,4 +1,4 @@
-import { AppError, PayloadTooLargeError, UnavailableError, RateLimitedError, isRolledBackConflict } from "@hitl/core";
+import { AppError, PayloadTooLargeError, UnavailableError, RateLimitedError, isRolledBackConflict } from "@hitl/core/runtime";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./env.js";

@@ -1,5 +1,5 @@
 import { z } from "./zod.js";
-import { ValidationError } from "@hitl/core";
+import { ValidationError } from "@hitl/core/runtime";
 import type { Context } from "hono";
 
 const KEY = /^[A-Za-z0-9._:-]{1,128}$/;

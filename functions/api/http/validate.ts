@@ -1,4 +1,4 @@
-import { UnsupportedMediaTypeError, ValidationError } from "@hitl/core";
+import { UnsupportedMediaTypeError, ValidationError } from "@hitl/core/runtime";
 import type { RouteConfig } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { HTTPException } from "hono/http-exception";

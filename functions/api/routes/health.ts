@@ -1,5 +1,5 @@
 import { z } from "../http/zod.js";
-import { checkHealth, checkLiveness } from "@hitl/core";
+import { checkHealth, checkLiveness } from "@hitl/core/runtime";
 import { createOpenApiApp, openRoute, securedRoute } from "../http/openapi.js";
 import { jsonContent, securedErrors } from "../http/schemas.js";
 

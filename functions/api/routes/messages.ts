@@ -1,5 +1,5 @@
 import { z } from "../http/zod.js";
-import { AckBody, AckResult, ClaimBody, ClaimedMessage, IngestBody, IngestResult, WalStats, ingestMessages } from "@hitl/core";
+import { AckBody, AckResult, ClaimBody, ClaimedMessage, IngestBody, IngestResult, WalStats, ingestMessages } from "@hitl/core/runtime";
 import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";

@@ -1,5 +1,5 @@
 import { z } from "../http/zod.js";
-import { listBackupSets, refreshStoreGauges } from "@hitl/core";
+import { listBackupSets, refreshStoreGauges } from "@hitl/core/runtime";
 import { createOpenApiApp, openRoute, securedRoute } from "../http/openapi.js";
 import { securedErrors } from "../http/schemas.js";
 

@@ -2,6 +2,8 @@ import { z } from "../http/zod.js";
 import type { RouteConfig } from "@hono/zod-openapi";
 import { statusSnapshot, verifyStatusLink } from "@hitl/core";
 import { createOpenApiApp } from "../http/openapi.js";
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../http/env.js";
 import { requireScopes } from "../http/middleware.js";
 import { securedErrors } from "../http/schemas.js";
 
@@ -22,18 +24,20 @@ const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-
 /** A signed link must not travel further in a Referer header, nor be cached. */
 const PAGE_HEADERS = { "Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer", "Cache-Control": "no-store" };
 
+/**
+ * Open locally (STATUS_PAGE_OPEN=1 on a loopback-only server); otherwise an admin key, or a signed
+ * link (`npm run status-link`: HMAC, 15 minutes) for a browser, which cannot send a Bearer header.
+ */
+const admin = requireScopes(["admin"]);
+const statusAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (process.env.STATUS_PAGE_OPEN === "1") return next();
+  if (verifyStatusLink(c.get("services").config.erasureHashKey, c.req.query("expires"), c.req.query("sig"))) return next();
+  return admin(c, next);
+};
+
 export function statusRoutes() {
-  const app = createOpenApiApp();
-  const admin = requireScopes(["admin"]);
-  // Open locally (STATUS_PAGE_OPEN=1 on a loopback-only server); otherwise an admin key, or a signed
-  // link (`npm run status-link`: HMAC, 15 minutes) for a browser, which cannot send a Bearer header.
-  app.use("/status", async (c, next) => {
-    if (process.env.STATUS_PAGE_OPEN === "1") return next();
-    if (verifyStatusLink(c.get("services").config.erasureHashKey, c.req.query("expires"), c.req.query("sig"))) return next();
-    return admin(c, next);
-  });
   // 200 when every store answers, 503 (still the page) when one does not: monitors see it, people read it.
-  return app.openapi(statusRoute, async (c) => {
+  return createOpenApiApp().openapi({ ...statusRoute, middleware: [statusAccess] }, async (c) => {
     // The page's renderer loads with its first request: an instance that never shows it never compiles it.
     const [snapshot, { renderStatus }] = await Promise.all([statusSnapshot(c.get("services")), import("../status/render.js")]);
     return c.html(renderStatus(snapshot), snapshot.failing.length ? 503 : 200, PAGE_HEADERS) as never;

@@ -10,7 +10,6 @@ import { ReviewLifecycle } from "./reviews/lifecycle.js";
 import { WalQueue } from "./wal/queue.js";
 import { MemoryManager } from "./memory/manager.js";
 import { RateLimiter } from "./cache/ratelimit.js";
-import { completePendingErasures } from "./gdpr/erase.js";
 
 /** Everything a handler needs, built once per instance (cold start) from the configuration. */
 export interface Services {
@@ -53,7 +52,8 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   });
   const redis = new RedisGateway({ ...config.redis, requestDeadline, breaker: config.breaker, metrics, log });
   // Redis is back: erasures interrupted while it was away are finished (their Postgres part is done).
-  redis.recoveryHooks.push(() => void completePendingErasures({ db, redis })
+  // Loaded then: erasure reaches the archives and the protocol schemas, which no cold start needs.
+  redis.recoveryHooks.push(() => void import("./gdpr/erase.js").then(({ completePendingErasures }) => completePendingErasures({ db, redis }))
     .then((n) => { if (n) log.info("pending erasures completed", { count: n }); })
     .catch((e) => log.warn("pending erasures not completed yet", { err: e as Error })));
   return {
