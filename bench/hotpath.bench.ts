@@ -1,12 +1,12 @@
 import { spawn, execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createMetrics, generateKey } from "@hitl/core";
 import { emfPublisher } from "../functions/lib/emf.js";
 import { freePort } from "@hitl/devstack";
-import { bundle, coldStartFiles } from "../scripts/bundle.js";
+import { bundle, coldStartFiles, firstUseFiles, totalBytes } from "../scripts/bundle.js";
 import { percentile, result, sampleSequential, sampleSustained, type BenchEnv, type BenchResult } from "./support.js";
 
 const SECONDS = 5;
@@ -106,8 +106,8 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
     await bundle("bench/minimal/handler.ts", minFile);
     await bundle("bench/minimal/zod-handler.ts", zodFile);
     // What a cold start loads: the entry file and the chunks it imports statically.
-    const [apiSize, minSize] = [await bytes(coldStartFiles(apiFile)) / 1024, await bytes(coldStartFiles(minFile)) / 1024];
-    const lazy = await bytes(await chunkFiles(path.join(dir, "api", "chunks"))) - (apiSize * 1024 - (await stat(apiFile)).size);
+    const [apiSize, minSize] = [totalBytes(coldStartFiles(apiFile)) / 1024, totalBytes(coldStartFiles(minFile)) / 1024];
+    const lazy = totalBytes(firstUseFiles(apiFile));
     const [apiImport, minImport, zodImport] = coldImports(apiFile, minFile, zodFile);
     const firstUse = lazyGroupFirstUse(apiFile, groupChunks);
     return [
@@ -157,16 +157,6 @@ async function emfFlushMicros(): Promise<number> {
   }
 }
 
-/** The chunk files of a split bundle. */
-async function chunkFiles(dir: string): Promise<string[]> {
-  return (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith(".mjs")).map((f) => path.join(dir, f));
-}
-
-async function bytes(files: string[]): Promise<number> {
-  let total = 0;
-  for (const f of files) total += (await stat(f)).size;
-  return total;
-}
 
 /** A server script in a child process, ready once it prints its port. */
 function serveChild(script: string, extra: Record<string, string>) {

@@ -1,5 +1,5 @@
-import { bundle, coldStartFiles } from "./bundle.js";
-import { cp, readdir, rm, stat } from "node:fs/promises";
+import { bundle, coldStartFiles, firstUseFiles, totalBytes } from "./bundle.js";
+import { cp, rm } from "node:fs/promises";
 import path from "node:path";
 
 /** Lambda entry points: name -> source. Each becomes dist/<name>/index.mjs. */
@@ -20,10 +20,7 @@ const COPY: Record<string, { from: string; to: string }[]> = {
   "backup-postgres": [{ from: "packages/core/migrations", to: "migrations" }],
 };
 
-
-const totalSize = async (files: string[]) => (await Promise.all(files.map((f) => stat(f)))).reduce((n, s) => n + s.size, 0);
-const chunkFiles = async (dir: string) => (await readdir(path.join(dir, "chunks")).catch(() => [] as string[])).filter((f) => f.endsWith(".mjs")).map((f) => path.join(dir, "chunks", f));
-
+/** Prints, per function, what its cold start loads (the entry and the chunks it imports statically) and what loads on first use. */
 async function main() {
   await rm("dist", { recursive: true, force: true });
   const rows: string[] = [];
@@ -31,9 +28,9 @@ async function main() {
     const outfile = path.join("dist", name, "index.mjs");
     const result = await bundle(entry, outfile, SPLIT.has(name));
     for (const c of COPY[name] ?? []) await cp(c.from, path.join("dist", name, c.to), { recursive: true });
-    const size = await totalSize(coldStartFiles(outfile));
+    const size = totalBytes(coldStartFiles(outfile));
     const inputs = Object.keys(result.metafile.inputs).length;
-    const lazy = SPLIT.has(name) ? (await totalSize(await chunkFiles(path.dirname(outfile)))) - (size - (await stat(outfile)).size) : 0;
+    const lazy = totalBytes(firstUseFiles(outfile));
     rows.push(`${name.padEnd(18)} ${(size / 1024).toFixed(1).padStart(8)} KiB  ${String(inputs).padStart(4)} modules  ${outfile}${lazy ? ` (+ ${(lazy / 1024).toFixed(1)} KiB loaded on first use)` : ""}`);
   }
   console.log(rows.join("\n"));

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { build } from "esbuild";
 import plugins, { EXTERNAL } from "../infra/esbuild-plugins.mjs";
@@ -40,3 +40,15 @@ export function coldStartFiles(entry: string): string[] {
   visit(path.resolve(entry));
   return [...seen];
 }
+
+/** The chunks beside a split bundle's `entry` that a cold start does not load (they load on first use). */
+export function firstUseFiles(entry: string): string[] {
+  const dir = path.join(path.dirname(path.resolve(entry)), "chunks");
+  const coldStart = new Set(coldStartFiles(entry));
+  let names: string[] = [];
+  try { names = readdirSync(dir); } catch { /* not split: no chunks */ }
+  return names.filter((f) => f.endsWith(".mjs")).map((f) => path.join(dir, f)).filter((f) => !coldStart.has(f));
+}
+
+/** Bytes of `files` together. */
+export const totalBytes = (files: string[]): number => files.reduce((n, f) => n + statSync(f).size, 0);

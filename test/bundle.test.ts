@@ -1,8 +1,8 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { coldStartFiles } from "../scripts/bundle.js";
+import { coldStartFiles, firstUseFiles } from "../scripts/bundle.js";
 import { createTestDatabase, stack, testEnv, testKeys } from "./support/stack.js";
 
 const BUNDLE = path.resolve("dist/api/index.mjs");
@@ -79,8 +79,7 @@ describe("built API bundle (npm run build)", () => {
     const coldStart = coldStartFiles(BUNDLE);
     const read = (files: string[]) => files.map((f) => readFileSync(f, "utf8")).join("\n");
     const startup = read(coldStart);
-    const onFirstUse = read(readdirSync(path.join(path.dirname(BUNDLE), "chunks")).map((f) => path.join(path.dirname(BUNDLE), "chunks", f))
-      .filter((f) => f.endsWith(".mjs") && !coldStart.includes(f)));
+    const onFirstUse = read(firstUseFiles(BUNDLE));
     expect(coldStart.length, "the entry imports its shared chunks").toBeGreaterThan(1);
     // A string of each: the driver's package name, the limiter's cache option, the document's title,
     // schema descriptions of core modules only lazy groups use (interactions, memory, users) and of a group's own (quarantine).

@@ -20,16 +20,13 @@ export type RouteKey = readonly [method: string, path: string];
  * is imported on the first request to one of them.
  */
 export class ApiApp extends Hono<AppEnv> {
-  /** Every declared route of the groups included so far, in the order they were added. */
-  readonly declared: RouteConfig[] = [];
   /** Each route's middleware, validator and handler, by `METHOD path`: what a lazy stub runs. */
   readonly chains = new Map<string, MiddlewareHandler<AppEnv>[]>();
-  /** The declarations in order, lazily included groups in their place (loaded on demand). */
-  private readonly sections: (RouteConfig[] | (() => Promise<ApiApp>))[] = [];
+  /** The declared routes in the order they were added, lazily included groups in their place. */
+  private readonly sections: (RouteConfig | (() => Promise<ApiApp>))[] = [];
 
   openapi<R extends RouteConfig>(route: R, handler: RouteHandler<R, AppEnv>): this {
-    this.declared.push(route);
-    this.sections.push([route]);
+    this.sections.push(route);
     const validate = validateRequest(route);
     const handlers = [...toArray(route.middleware), ...(validate ? [validate] : []), handler] as MiddlewareHandler<AppEnv>[];
     this.chains.set(routeKey(route.method, route.path), handlers);
@@ -40,8 +37,7 @@ export class ApiApp extends Hono<AppEnv> {
   /** Mounts `app` at "/" (the only mount point the API uses), its declarations with it. */
   include(app: ApiApp): this {
     this.route("/", app);
-    this.declared.push(...app.declared);
-    this.sections.push(app.declared);
+    this.sections.push(...app.sections);
     return this;
   }
 
@@ -54,8 +50,9 @@ export class ApiApp extends Hono<AppEnv> {
     const loaded = () => (group ??= load().then(lazyReady).catch((e: unknown) => { group = undefined; throw e; }));
     this.sections.push(loaded);
     for (const [method, path] of routes) {
+      const key = routeKey(method, path);
       this.on(method.toUpperCase(), honoPath(path), async (c, next) => {
-        const handlers = (await loaded()).chains.get(routeKey(method, path));
+        const handlers = (await loaded()).chains.get(key);
         if (!handlers) throw new Error(`${method} ${path} is in the route manifest but not in its group: run npm run openapi`);
         await runChain(handlers, c, next);
         return c.res;
@@ -67,7 +64,7 @@ export class ApiApp extends Hono<AppEnv> {
   /** Every declared route in order, lazily included groups loaded (the document's input). */
   async declarations(): Promise<RouteConfig[]> {
     const all: RouteConfig[] = [];
-    for (const s of this.sections) all.push(...(typeof s === "function" ? await (await s()).declarations() : s));
+    for (const s of this.sections) all.push(...(typeof s === "function" ? await (await s()).declarations() : [s]));
     return all;
   }
 }
