@@ -7,7 +7,7 @@ import { createMetrics, generateKey } from "@hitl/core";
 import { emfPublisher } from "../functions/lib/emf.js";
 import { freePort } from "@hitl/devstack";
 import { bundle, coldStartFiles, firstUseFiles, totalBytes } from "../scripts/bundle.js";
-import { percentile, result, sampleSequential, sampleSustained, type BenchEnv, type BenchResult } from "./support.js";
+import { loadPost, percentile, result, sampleSequential, sampleSustained, type BenchEnv, type BenchResult } from "./support.js";
 
 const SECONDS = 5;
 const CONCURRENCY = 16;
@@ -70,10 +70,9 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
     await Promise.all(children.map((c) => c.ready));
     let n = 0;
     const ingest = (url: string, k: string) => async () => {
-      const res = await fetch(`${url}/v1/messages`, { method: "POST", headers: { authorization: `Bearer ${k}`, "content-type": "application/json" },
-        body: JSON.stringify({ user_id: `hot-${n % USERS}`, text: `hot path message ${n++}` }) });
-      if (res.status !== 202) throw new Error(`ingest answered ${res.status}`);
-      await res.arrayBuffer();
+      const status = await loadPost(`${url}/v1/messages`, { authorization: `Bearer ${k}`, "content-type": "application/json" },
+        JSON.stringify({ user_id: `hot-${n % USERS}`, text: `hot path message ${n++}` }));
+      if (status !== 202) throw new Error(`ingest answered ${status}`);
     };
     const api = ingest(`http://127.0.0.1:${apiPort}`, bot.key);
     const minimal = ingest(`http://127.0.0.1:${minPort}`, key);

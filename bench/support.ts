@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import http from "node:http";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -50,6 +51,25 @@ export async function startBenchEnv(extraEnv: Record<string, string> = {}): Prom
 }
 
 /** Latency samples (ms) of `fn` run `n` times sequentially after `warmup` runs. */
+const loadAgent = new http.Agent({ keepAlive: true });
+
+/**
+ * A POST from the load generator over a keep-alive connection (node:http, not fetch: on a 2-core
+ * machine the generator's own CPU is taken from the server it measures, and fetch costs several
+ * times more per request). Resolves with the status once the body is read.
+ */
+export function loadPost(url: string, headers: Record<string, string>, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", agent: loadAgent, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
+      res.resume();
+      res.once("end", () => resolve(res.statusCode ?? 0));
+      res.once("error", reject);
+    });
+    req.once("error", reject);
+    req.end(body);
+  });
+}
+
 export async function sampleSequential(n: number, fn: (i: number) => Promise<unknown>, warmup = 50): Promise<number[]> {
   for (let i = 0; i < warmup; i++) await fn(-1 - i);
   const out: number[] = [];
