@@ -1,5 +1,4 @@
-import http, { type IncomingMessage } from "node:http";
-import https from "node:https";
+import type { Agent, IncomingMessage, request as httpRequest } from "node:http";
 import { errors, type Requester, type UpstashRequest, type UpstashResponse } from "@upstash/redis";
 import { sleep, withDeadline, type DeadlineOptions } from "../resilience/deadline.js";
 import { StoreFailure, isUnavailableStatus, neverSent } from "../resilience/store-failure.js";
@@ -30,20 +29,18 @@ export interface UpstashTransportOptions extends DeadlineOptions {
  * WHATWG Request, Headers, Response or body stream, and building them cost about three times the
  * CPU of the request itself (measured: ~465 vs ~116 µs per call against a local server). Idle
  * connections are closed after 4 s, before the server's keep-alive timeout can race a reuse.
+ * `node:http(s)` load with the first call (TLS costs ~12 ms to load): a cold start's import skips it.
  */
 export class UpstashTransport implements Requester {
   readYourWrites = true;
   upstashSyncToken = "";
   private readonly base: URL;
   private readonly headers: Record<string, string>;
-  private readonly client: typeof http | typeof https;
-  private readonly agent: http.Agent;
+  private connection?: Promise<{ request: typeof httpRequest; agent: Agent }>;
 
   constructor(private readonly opts: UpstashTransportOptions) {
     this.base = new URL(opts.url.replace(/\/$/, ""));
     this.headers = { "Content-Type": "application/json", authorization: `Bearer ${opts.token}`, "Upstash-Encoding": "base64" };
-    this.client = this.base.protocol === "https:" ? https : http;
-    this.agent = new this.client.Agent({ keepAlive: true, timeout: IDLE_MS });
   }
 
   request<TResult = unknown>(req: UpstashRequest): Promise<UpstashResponse<TResult>> {
@@ -93,14 +90,20 @@ export class UpstashTransport implements Requester {
   }
 
   /** One POST; resolves with the response once its headers arrive (the body is read by the caller). */
-  private post(path: string, headers: Record<string, string>, body: string, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+  private async post(path: string, headers: Record<string, string>, body: string, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+    const { request, agent } = await (this.connection ??= this.connect());
     return new Promise((resolve, reject) => {
-      const req = this.client.request({
-        protocol: this.base.protocol, hostname: this.base.hostname.replace(/^\[(.*)\]$/, "$1"), port: this.base.port, path, method: "POST", headers, agent: this.agent, signal,
+      const req = request({
+        protocol: this.base.protocol, hostname: this.base.hostname.replace(/^\[(.*)\]$/, "$1"), port: this.base.port, path, method: "POST", headers, agent, signal,
       }, resolve);
       req.once("error", reject);
       req.end(body);
     });
+  }
+
+  private async connect() {
+    const { request, Agent } = this.base.protocol === "https:" ? await import("node:https") : await import("node:http");
+    return { request: request as typeof httpRequest, agent: new Agent({ keepAlive: true, timeout: IDLE_MS }) };
   }
 }
 
