@@ -1,4 +1,4 @@
-import { spawn, execFileSync } from "node:child_process";
+import { spawn, spawnSync, execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -7,6 +7,7 @@ import { createMetrics, generateKey } from "@hitl/core";
 import { emfPublisher } from "../functions/lib/emf.js";
 import { freePort } from "@hitl/devstack";
 import { bundle, coldStartFiles, firstUseFiles, totalBytes } from "../scripts/bundle.js";
+import { localSettings } from "../scripts/local-env.js";
 import { loadPost, percentile, result, sampleSequential, sampleSustained, type BenchEnv, type BenchResult } from "./support.js";
 
 const SECONDS = 5;
@@ -29,6 +30,44 @@ function coldImports<T extends string[]>(...files: T): { [K in keyof T]: number 
   }
   return times.map((t) => percentile(t, 50)) as { [K in keyof T]: number };
 }
+
+/** A Lambda Function URL (payload v2) event: one single-message ingest. */
+function ingestEvent(key: string, userId: string) {
+  return {
+    version: "2.0", routeKey: "$default", rawPath: "/v1/messages", rawQueryString: "", isBase64Encoded: false,
+    headers: { host: "x.lambda-url.us-east-1.on.aws", authorization: `Bearer ${key}`, "content-type": "application/json" },
+    body: JSON.stringify({ user_id: userId, text: "the first message of a cold start" }),
+    requestContext: {
+      accountId: "anonymous", apiId: "x", domainName: "x.lambda-url.us-east-1.on.aws", domainPrefix: "x",
+      http: { method: "POST", path: "/v1/messages", protocol: "HTTP/1.1", sourceIp: "127.0.0.1", userAgent: "bench" },
+      requestId: "cold", routeKey: "$default", stage: "$default", time: "02/Dec/2026:00:00:00 +0000", timeEpoch: Date.now(),
+    },
+  };
+}
+
+/**
+ * A cold start up to its first answer, as Lambda runs it: a fresh process imports `file` and its
+ * handler answers one single-message ingest (Function URL event) against the running stack (the
+ * sender's protocol is cached, so the answer is one Redis call for both apps). Median ms of IMPORTS.
+ */
+function coldFirstResponses(files: [Cold, Cold]): [number, number] {
+  const script = `const t = performance.now(); const { handler } = await import(process.argv[1]);
+    const res = await handler(JSON.parse(process.argv[2]), { getRemainingTimeInMillis: () => 30000, awsRequestId: "cold", functionName: "bench" });
+    if (res.statusCode !== 202) throw new Error("cold ingest answered " + res.statusCode);
+    console.error("COLD", performance.now() - t); process.exit(0);`;
+  const times = files.map(() => [] as number[]);
+  for (let round = 0; round < IMPORTS; round++) {
+    files.forEach(({ file, env, key }, i) => {
+      const run = spawnSync(process.execPath, ["--input-type=module", "-e", script, file, JSON.stringify(ingestEvent(key, `hot-${round % USERS}`))], { encoding: "utf8", env: { ...process.env, ...env } });
+      const ms = /COLD (\S+)/.exec(run.stderr)?.[1];
+      if (run.status !== 0 || !ms) throw new Error(`cold start of ${file} failed: ${run.stderr.slice(-500)}`);
+      times[i]!.push(Number(ms));
+    });
+  }
+  return [percentile(times[0]!, 50), percentile(times[1]!, 50)];
+}
+
+type Cold = { file: string; env: Record<string, string | undefined>; key: string };
 
 /**
  * The cost a lazily loaded route group adds to its first request on a new instance: in fresh
@@ -113,6 +152,10 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
     const lazy = totalBytes(firstUseFiles(apiFile));
     const [apiImport, minImport, zodImport] = coldImports(apiFile, minFile, zodFile);
     const firstUse = lazyGroupFirstUse(apiFile, groupChunks);
+    const [apiCold, minCold] = coldFirstResponses([
+      { file: apiFile, key: bot.key, env: { ...localSettings(env.stack, JSON.stringify([bot.entry])), LOG_LEVEL: "error" } },
+      { file: minFile, key, env: { UPSTASH_REDIS_REST_URL: env.stack.upstashUrl, UPSTASH_REDIS_REST_TOKEN: env.stack.upstashToken, MINIMAL_KEY_SHA256: createHash("sha256").update(key).digest("hex") } },
+    ]);
     return [
       result("hotpath.ingest.sustained", rate(runs.api), "msg/s", `minimal handler, ${CONCURRENCY} concurrent`, rate(runs.minimal)),
       result("hotpath.ingest.p50", percentile(lat(runs.api), 50), "ms", "minimal handler p50", percentile(lat(runs.minimal), 50)),
@@ -124,6 +167,8 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
       result("hotpath.bundle.cold_import", apiImport, "ms", `minimal bundle, median of ${IMPORTS}`, minImport),
       // The floor zod sets: the minimal handler validating its body with one zod schema.
       result("hotpath.bundle.cold_import_zod_floor", zodImport, "ms", `minimal bundle, median of ${IMPORTS}`, minImport),
+      // What a Lambda cold start pays before its first byte: import, services, the first store call.
+      result("hotpath.cold_start.first_response", apiCold, "ms", `minimal handler, import + first ingest, median of ${IMPORTS}`, minCold),
       // What the lazy route groups moved off the cold start: the slowest group's first load on a new instance.
       result("hotpath.bundle.lazy_group_first_use", firstUse, "ms", `the API's cold import (${groupChunks.length} lazy groups)`, apiImport),
     ];
