@@ -96,7 +96,8 @@ export class UpstashTransport implements Requester {
       const req = request({
         protocol: this.base.protocol, hostname: this.base.hostname.replace(/^\[(.*)\]$/, "$1"), port: this.base.port, path, method: "POST", headers, agent, signal,
       }, resolve);
-      req.once("error", reject);
+      // `on`, not `once`: an error after the answer (an abort, a reset) must find a listener too.
+      req.on("error", reject);
       req.end(body);
     });
   }
@@ -116,7 +117,7 @@ function readText(res: IncomingMessage): Promise<string> {
     const chunks: Buffer[] = [];
     res.on("data", (c: Buffer) => chunks.push(c));
     res.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    res.once("error", reject);
+    res.on("error", reject);
     // A connection closed (or aborted) before the body ended: settles even without an "error".
     res.once("close", () => { if (!res.complete) reject(new Error("connection closed mid-response")); });
   });
