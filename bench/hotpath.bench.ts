@@ -109,7 +109,7 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
     await Promise.all(children.map((c) => c.ready));
     let n = 0;
     const ingest = (url: string, k: string) => async () => {
-      const status = await loadPost(`${url}/v1/messages`, { authorization: `Bearer ${k}`, "content-type": "application/json" },
+      const { status } = await loadPost(`${url}/v1/messages`, { authorization: `Bearer ${k}`, "content-type": "application/json" },
         JSON.stringify({ user_id: `hot-${n % USERS}`, text: `hot path message ${n++}` }));
       if (status !== 202) throw new Error(`ingest answered ${status}`);
     };

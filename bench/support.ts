@@ -56,13 +56,14 @@ const loadAgent = new http.Agent({ keepAlive: true });
 /**
  * A POST from the load generator over a keep-alive connection (node:http, not fetch: on a 2-core
  * machine the generator's own CPU is taken from the server it measures, and fetch costs several
- * times more per request). Resolves with the status once the body is read.
+ * times more per request). Resolves with the status and the body's text.
  */
-export function loadPost(url: string, headers: Record<string, string>, body: string): Promise<number> {
+export function loadPost(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, { method: "POST", agent: loadAgent, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
-      res.resume();
-      res.once("end", () => resolve(res.statusCode ?? 0));
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.once("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
       res.once("error", reject);
     });
     req.once("error", reject);

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { percentile, result, sampleSequential, sampleSustained, type BenchEnv, type BenchResult } from "./support.js";
+import { loadPost, percentile, result, sampleSequential, sampleSustained, type BenchEnv, type BenchResult } from "./support.js";
 
 const N = 2000;
 
@@ -9,9 +9,9 @@ const N = 2000;
  */
 export async function walBench(env: BenchEnv): Promise<BenchResult[]> {
   const post = async (path: string, key: string, body: unknown) => {
-    const res = await fetch(env.apiUrl + path, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
-    if (res.status >= 300) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-    return res.json() as Promise<any>;
+    const res = await loadPost(env.apiUrl + path, { authorization: `Bearer ${key}`, "content-type": "application/json" }, JSON.stringify(body));
+    if (res.status >= 300) throw new Error(`${path}: ${res.status} ${res.text}`);
+    return JSON.parse(res.text) as any;
   };
   const rawKey = "bench:raw:list";
   const msg = (i: number) => ({ user_id: `bench-${i % 200}`, text: `benchmark message ${i} with a realistic length of text to send`, telegram_message_id: 1_000_000 + i, chat_id: 42 });
