@@ -1,4 +1,8 @@
 import { randomUUID } from "node:crypto";
+import http from "node:http";
+import net from "node:net";
+import { FetchBlobStore } from "@hitl/core";
+import { S3BlobStore } from "@hitl/core/backup";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPrivateStack, type PrivateStack } from "./support/private-stack.js";
@@ -256,11 +260,8 @@ describe("the rate limiter under a Redis stall", () => {
 
 describe("S3 calls have deadlines", () => {
   it("a hung S3 endpoint fails the small-object client and the SDK client within their deadlines", async () => {
-    const net = await import("node:net");
-    const { FetchBlobStore } = await import("@hitl/core");
-    const { S3BlobStore } = await import("@hitl/core/backup");
     // Accepts connections and never answers: a stalled S3.
-    const sockets: import("node:net").Socket[] = [];
+    const sockets: net.Socket[] = [];
     const hung = net.createServer((sock) => { sockets.push(sock); });
     await new Promise<void>((r) => hung.listen(0, "127.0.0.1", r));
     const endpoint = `http://127.0.0.1:${(hung.address() as { port: number }).port}`;
@@ -268,11 +269,11 @@ describe("S3 calls have deadlines", () => {
     try {
       const small = new FetchBlobStore({ bucket: "b", region: "us-east-1", endpoint, credentials, timeoutMs: 300 });
       let started = performance.now();
-      await expect(small.get("x")).rejects.toMatchObject({ name: "StoreFailure", store: "s3", kind: "timeout" });
+      await expect(settlesWithin("the small-object GET", 5_000, small.get("x"))).rejects.toMatchObject({ name: "StoreFailure", store: "s3", kind: "timeout" });
       expect(performance.now() - started).toBeLessThan(1000);
       const sdk = new S3BlobStore({ bucket: "b", region: "us-east-1", endpoint, credentials, timeoutMs: 300 });
       started = performance.now();
-      await expect(sdk.put("x", "y")).rejects.toThrow();
+      await expect(settlesWithin("the SDK PUT", 10_000, sdk.put("x", "y"))).rejects.toThrow(/timed out|timeout|TimeoutError/i);
       // The SDK retries (3 attempts by default), each cut at the deadline.
       expect(performance.now() - started).toBeLessThan(3 * 300 + 1500);
     } finally {
@@ -280,4 +281,52 @@ describe("S3 calls have deadlines", () => {
       hung.close();
     }
   });
+
+  it("an S3 answering 503 SlowDown is retried within the deadline, then fails as unavailable (never a timeout, never past the deadline)", async () => {
+    // S3's throttling answer, for the first `slowDowns` requests.
+    let slowDowns = Infinity;
+    let requests = 0;
+    const throttling = http.createServer((req, res) => {
+      requests++;
+      req.resume();
+      if (requests <= slowDowns) {
+        res.writeHead(503, { "content-type": "application/xml" }).end("<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>");
+      } else {
+        res.writeHead(200, { "content-type": "application/octet-stream" }).end("stored bytes");
+      }
+    });
+    await new Promise<void>((r) => throttling.listen(0, "127.0.0.1", r));
+    const endpoint = `http://127.0.0.1:${(throttling.address() as { port: number }).port}`;
+    const credentials = { accessKeyId: "k", secretAccessKey: "s" };
+    try {
+      const small = new FetchBlobStore({ bucket: "b", region: "us-east-1", endpoint, credentials, timeoutMs: 2_000 });
+      let started = performance.now();
+      await expect(settlesWithin("the throttled GET", 10_000, small.get("x"))).rejects.toMatchObject({ name: "StoreFailure", store: "s3", kind: "http", status: 503 });
+      expect(performance.now() - started).toBeLessThan(2_000 + 500);
+      expect(requests).toBe(3);
+
+      // A deadline shorter than the backoff: the call ends at its deadline with what S3 said.
+      const tight = new FetchBlobStore({ bucket: "b", region: "us-east-1", endpoint, credentials, timeoutMs: 60 });
+      requests = 0;
+      started = performance.now();
+      await expect(settlesWithin("the tightly bounded GET", 10_000, tight.get("x"))).rejects.toMatchObject({ kind: "http", status: 503 });
+      expect(performance.now() - started).toBeLessThan(60 + 500);
+
+      // Throttling that clears within the deadline is invisible to the caller.
+      requests = 0;
+      slowDowns = 1;
+      expect((await small.get("x"))?.toString()).toBe("stored bytes");
+      expect(requests).toBe(2);
+    } finally {
+      throttling.closeAllConnections();
+      throttling.close();
+    }
+  });
 });
+
+/** The call's own outcome, or a rejection naming it if it has not settled in `ms` (a hang names its step instead of timing the test out). */
+function settlesWithin<T>(label: string, ms: number, call: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`HUNG: ${label} did not settle within ${ms} ms`)), ms); });
+  return Promise.race([call, hang]).finally(() => clearTimeout(timer));
+}

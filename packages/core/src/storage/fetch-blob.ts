@@ -1,6 +1,6 @@
 import { AwsClient } from "aws4fetch";
-import { withDeadline, type DeadlineOptions } from "../resilience/deadline.js";
-import { StoreFailure } from "../resilience/store-failure.js";
+import { sleep, withDeadline, type DeadlineOptions } from "../resilience/deadline.js";
+import { StoreFailure, isUnavailableStatus } from "../resilience/store-failure.js";
 import type { BlobStore } from "./blob.js";
 
 export interface FetchBlobOptions {
@@ -13,14 +13,22 @@ export interface FetchBlobOptions {
   requestDeadline?: DeadlineOptions["requestDeadline"];
 }
 
-/** Small-object S3 access signed with aws4fetch (SigV4): HEAD bucket, GET and PUT, each with a deadline. */
+/** Attempts of a request S3 answers with a 5xx or 429 (SlowDown), all within the one deadline. */
+const ATTEMPTS = 3;
+
+/**
+ * Small-object S3 access signed with aws4fetch (SigV4): HEAD bucket, GET and PUT, each with a
+ * deadline that bounds its retries too. aws4fetch's own retries are off: they sleep up to 25.6 s
+ * between attempts whatever the deadline (measured: a 300 ms call to an S3 answering 503 took up
+ * to 900 ms, and reported a timeout).
+ */
 export class FetchBlobStore implements BlobStore {
   private readonly aws: AwsClient | undefined;
   private readonly base: string;
 
   constructor(private readonly opts: FetchBlobOptions) {
     const c = opts.credentials;
-    this.aws = c ? new AwsClient({ ...c, region: opts.region, service: "s3" }) : undefined;
+    this.aws = c ? new AwsClient({ ...c, region: opts.region, service: "s3", retries: 0 }) : undefined;
     this.base = opts.endpoint ? `${opts.endpoint.replace(/\/$/, "")}/${opts.bucket}` : `https://${opts.bucket}.s3.${opts.region}.amazonaws.com`;
   }
 
@@ -33,15 +41,26 @@ export class FetchBlobStore implements BlobStore {
     return `${this.base}/${key.split("/").map(encodeURIComponent).join("/")}`;
   }
 
-  /** One signed request within the deadline; a timeout or a transport error is a StoreFailure. */
+  /**
+   * One signed request within the deadline; a timeout or a transport error is a StoreFailure, and so
+   * is a 5xx or 429 once the deadline leaves no room for another attempt (GET, HEAD and a PUT of the
+   * same bytes are safe to repeat).
+   */
   private async send(url: string, init: RequestInit, read?: (res: Response) => Promise<Buffer>): Promise<{ res: Response; body?: Buffer }> {
     return withDeadline(this.opts, async (signal) => {
-      try {
-        const res = await this.client().fetch(url, { ...init, signal });
-        return { res, body: res.ok && read ? await read(res) : undefined };
-      } catch (e) {
-        if (signal?.aborted) throw new StoreFailure("s3", "timeout", "S3 did not answer before the deadline", undefined, { cause: e });
-        throw new StoreFailure("s3", "connection", "S3 is unreachable", undefined, { cause: e });
+      for (let attempt = 1; ; attempt++) {
+        let res: Response;
+        try {
+          res = await this.client().fetch(url, { ...init, signal });
+          if (!isUnavailableStatus(res.status)) return { res, body: res.ok && read ? await read(res) : undefined };
+        } catch (e) {
+          if (signal?.aborted) throw new StoreFailure("s3", "timeout", "S3 did not answer before the deadline", undefined, { cause: e });
+          throw new StoreFailure("s3", "connection", "S3 is unreachable", undefined, { cause: e });
+        }
+        await res.body?.cancel();
+        const unavailable = new StoreFailure("s3", "http", `S3 answered HTTP ${res.status}`, res.status);
+        if (attempt >= ATTEMPTS) throw unavailable;
+        await sleep(50 * 2 ** attempt * (0.5 + Math.random() / 2), signal).catch(() => { throw unavailable; });
       }
     });
   }
