@@ -13,6 +13,7 @@ const USAGE = `usage: npm run fault -- <store> <fault> [args]      store: redis 
   <store> status CODE [DURATION]          answer HTTP CODE with the real service's body
                                           (Upstash: 429 500 502 503; Neon: 500 502 503 507)
   <store> reset [DURATION]                apply each request, then cut the response halfway
+  <store> stall [DURATION]                apply each request, send half the response, then nothing
   <store> coldstart IDLE DELAY            first request after IDLE without traffic waits DELAY
   <store> stop | cont                     SIGSTOP / SIGCONT the server and its children
   clear [store]                           clear faults (both stores when none is named)
@@ -48,8 +49,9 @@ export function parseFault(kind: string | undefined, args: string[]): FaultSpec 
       return { status: code, ...optionalFor(args[1]) };
     }
     case "reset": return { reset: true, ...optionalFor(args[0]) };
+    case "stall": return { stall: true, ...optionalFor(args[0]) };
     case "coldstart": return { coldStart: { idleMs: ms(args[0], "IDLE"), delayMs: ms(args[1], "DELAY") } };
-    default: throw new UsageError(`unknown fault ${JSON.stringify(kind ?? "")}: hang, latency, status, reset, coldstart, stop or cont`);
+    default: throw new UsageError(`unknown fault ${JSON.stringify(kind ?? "")}: hang, latency, status, reset, stall, coldstart, stop or cont`);
   }
 }
 

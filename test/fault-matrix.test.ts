@@ -31,6 +31,7 @@ const FAULTS: Fault[] = [
   switchFault("HTTP 500", () => ({ status: 500 })),
   switchFault("HTTP 429", () => ({ status: 429 })),
   switchFault("reset mid-response", () => ({ reset: true })),
+  switchFault("answer stalled mid-body", () => ({ stall: true })),
   { name: "process stopped (SIGSTOP)", apply: (s, store) => s.signal(store, "SIGSTOP"), heal: (s, store) => s.signal(store, "SIGCONT") },
   { name: "process killed", apply: (s, store) => s.signal(store, "SIGKILL"), heal: (s, store) => s.restart(store) },
 ];

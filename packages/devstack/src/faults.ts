@@ -15,6 +15,8 @@ export const FaultSpec = z.object({
   status: z.number().int().min(400).max(599).optional(),
   /** Do the work, then reset the connection halfway through the response (the write was applied). */
   reset: z.boolean().optional(),
+  /** Do the work, send the headers and half the body, then nothing more until the fault clears (a response stalled mid-body). */
+  stall: z.boolean().optional(),
   /** The first request after `idleMs` without traffic waits `delayMs` (a Neon compute waking up). */
   coldStart: z.object({ idleMs: z.number().int().min(0), delayMs: z.number().int().min(0) }).optional(),
   /** The next `skip` requests pass untouched, then the fault applies (a failure mid-sequence). */
@@ -25,7 +27,7 @@ export const FaultSpec = z.object({
 export type FaultSpec = z.input<typeof FaultSpec>;
 
 /** What a fault does to one request before the server handles it. */
-export type Verdict = { kind: "pass" } | { kind: "hang" } | { kind: "status"; status: number } | { kind: "reset" };
+export type Verdict = { kind: "pass" } | { kind: "hang" } | { kind: "status"; status: number } | { kind: "reset" } | { kind: "stall" };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -40,7 +42,7 @@ export class FaultSwitch {
   set(spec: FaultSpec): void {
     this.spec = FaultSpec.parse(spec);
     this.until = this.spec.forMs ? Date.now() + this.spec.forMs : 0;
-    if (!this.spec.hang) this.releaseHeld();
+    if (!this.spec.hang && !this.spec.stall) this.releaseHeld();
   }
 
   /** Runs `fn` with the fault in force, and clears it however `fn` ends. */
@@ -83,10 +85,11 @@ export class FaultSwitch {
     if (spec.hang) return { kind: "hang" };
     if (spec.status) return { kind: "status", status: spec.status };
     if (spec.reset) return { kind: "reset" };
+    if (spec.stall) return { kind: "stall" };
     return { kind: "pass" };
   }
 
-  /** Keeps a hung request's connection until the fault clears. */
+  /** Keeps a hung (or stalled) request's connection until the fault clears. */
   hold(conn: { destroy(): void }): void {
     this.held.add(conn);
   }
@@ -101,6 +104,13 @@ export class FaultSwitch {
 export function resetMidResponse(res: ServerResponse, status: number, body: string): void {
   res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) });
   res.write(body.slice(0, Math.max(1, Math.floor(body.length / 2))), () => res.socket?.resetAndDestroy?.() ?? res.socket?.destroy());
+}
+
+/** Sends the headers and half of `body`, then holds the connection: the client waits mid-body. */
+export function stallMidResponse(res: ServerResponse, status: number, body: string, faults: FaultSwitch): void {
+  res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) });
+  res.write(body.slice(0, Math.max(1, Math.floor(body.length / 2))));
+  if (res.socket) faults.hold(res.socket);
 }
 
 /**

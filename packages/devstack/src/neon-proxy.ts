@@ -3,7 +3,7 @@ import { readBody } from "./process.js";
 import { connect, type Socket } from "node:net";
 import pg from "pg";
 import { WebSocketServer, type WebSocket } from "ws";
-import { FaultSwitch, handleFaultAdmin, resetMidResponse } from "./faults.js";
+import { FaultSwitch, handleFaultAdmin, resetMidResponse, stallMidResponse } from "./faults.js";
 
 export interface NeonProxy {
   /** Base URL, e.g. http://127.0.0.1:PORT: WebSocket at /v1, Neon HTTP queries at /sql. */
@@ -128,6 +128,7 @@ function sqlHandler(pools: Map<string, pg.Pool>, faults: FaultSwitch, postgresPo
       let text = JSON.stringify(body);
       if (text.length > NEON_HTTP_LIMIT_BYTES && Buffer.byteLength(text) > NEON_HTTP_LIMIT_BYTES) [status, text] = [507, neonErrorBody(507)];
       if (verdict.kind === "reset") return resetMidResponse(res, status, text);
+      if (verdict.kind === "stall") return stallMidResponse(res, status, text, faults);
       res.writeHead(status, { "content-type": "application/json", ...CORS_HEADERS });
       res.end(text);
     };
@@ -271,8 +272,8 @@ export async function startNeonProxy(opts: { postgresPort: number; port?: number
         return void socket.end(`HTTP/1.1 ${verdict.status} Error\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        // Hang: the WebSocket opens and nothing ever comes back.
-        if (verdict.kind === "hang") return faults.hold({ destroy: () => ws.terminate() });
+        // Hang (or a stall, which a relay of whole messages cannot cut mid-body): the WebSocket opens and nothing ever comes back.
+        if (verdict.kind === "hang" || verdict.kind === "stall") return faults.hold({ destroy: () => ws.terminate() });
         tunnel(ws, "127.0.0.1", opts.postgresPort, verdict.kind === "reset", () => faults.current().latency);
       });
     });

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { readBody } from "./process.js";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Redis as IORedis, ReplyError } from "ioredis";
-import { FaultSwitch, handleFaultAdmin, resetMidResponse } from "./faults.js";
+import { FaultSwitch, handleFaultAdmin, resetMidResponse, stallMidResponse } from "./faults.js";
 
 export interface UpstashBridge {
   url: string;
@@ -188,6 +188,7 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
     const reply = (status: number, body: unknown) => {
       const text = JSON.stringify(body);
       if (verdict.kind === "reset") return resetMidResponse(res, status, text);
+      if (verdict.kind === "stall") return stallMidResponse(res, status, text, faults);
       res.writeHead(status, { "content-type": "application/json", "upstash-sync-token": String(++syncToken) });
       res.end(text);
     };

@@ -44,7 +44,7 @@ export class UpstashTransport implements Requester {
   }
 
   request<TResult = unknown>(req: UpstashRequest): Promise<UpstashResponse<TResult>> {
-    return req.signal ? this.send(req, req.signal) : withDeadline(this.opts, (signal) => this.send(req, signal));
+    return req.signal ? this.send(req, req.signal) : withDeadline(this.opts, (signal) => this.send(req, signal), redisTimeout);
   }
 
   private async send<TResult>(req: UpstashRequest, signal: AbortSignal | undefined): Promise<UpstashResponse<TResult>> {
@@ -123,9 +123,8 @@ function readText(res: IncomingMessage): Promise<string> {
   });
 }
 
-function timeout(signal: AbortSignal): StoreFailure {
-  return new StoreFailure("redis", "timeout", "redis did not answer before the deadline", undefined, { cause: signal.reason });
-}
+const redisTimeout = (cause: unknown) => new StoreFailure("redis", "timeout", "redis did not answer before the deadline", undefined, { cause });
+const timeout = (signal: AbortSignal) => redisTimeout(signal.reason);
 
 /** Upstash's base64 encoding, decoded exactly as the built-in client decodes it. */
 function decode(raw: unknown): unknown {

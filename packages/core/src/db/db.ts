@@ -4,7 +4,7 @@ import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics/registry.js";
 import type { CircuitBreaker } from "../resilience/breaker.js";
 import { storeBreaker } from "../resilience/store-breaker.js";
-import { callBudget, timeoutSignal, type DeadlineOptions } from "../resilience/deadline.js";
+import { callBudget, expiry, timeoutSignal, type DeadlineOptions } from "../resilience/deadline.js";
 import { StoreFailure, isStoreFailure, isUnavailableStatus } from "../resilience/store-failure.js";
 import { isConnectionError, withSafeRetry, type RetryOptions } from "./retry.js";
 
@@ -115,11 +115,15 @@ export class NeonDb implements Db {
     const timer = budget === undefined ? undefined : timeoutSignal(budget);
     const signal = timer?.signal;
     const deadline = budget === undefined ? undefined : started + budget;
+    // The deadline is ours even if the driver misses the abort (a body read left pending: nodejs/node#56917).
+    const expired = signal && expiry(signal);
+    expired?.catch(() => {}); // settled here too when no attempt ran (an open breaker)
+    const attempt = () => (expired ? Promise.race([fn({ signal }), expired]) : fn({ signal }));
     m?.poolActive.inc();
     const end = m?.queryDuration.startTimer({ kind });
     try {
       return await this.breaker.run(
-        () => withSafeRetry(() => fn({ signal }).catch((e) => { throw classify(e, signal); }), { ...this.opts.retry, deadline: () => deadline }),
+        () => withSafeRetry(() => attempt().catch((e) => { throw classify(e, signal); }), { ...this.opts.retry, deadline: () => deadline }),
         isStoreFailure,
       );
     } catch (e) {

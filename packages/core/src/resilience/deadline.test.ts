@@ -43,3 +43,22 @@ describe("store-call deadlines", () => {
     expect(t.signal.aborted).toBe(false);
   });
 });
+
+describe("a call that misses its signal", () => {
+  it("is abandoned at the deadline: the caller gets the expired error, not a hang", async () => {
+    const started = performance.now();
+    // Ignores the abort entirely, like a library sleeping between its own retries.
+    const deaf = withDeadline({ timeoutMs: 40 }, () => new Promise<string>((resolve) => setTimeout(() => resolve("too late"), 2_000).unref()),
+      (reason) => Object.assign(new Error("store did not answer"), { reason }));
+    await expect(deaf).rejects.toMatchObject({ message: "store did not answer", reason: { name: "TimeoutError" } });
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
+  it("tells the call when it must end, so a retry that would not fit is not started", async () => {
+    const before = Date.now();
+    const at = await withDeadline({ timeoutMs: 500 }, async (_signal, deadlineAt) => deadlineAt);
+    expect(at).toBeGreaterThanOrEqual(before + 500);
+    expect(at).toBeLessThanOrEqual(Date.now() + 500);
+    expect(await withDeadline({ timeoutMs: 0 }, async (_signal, deadlineAt) => deadlineAt)).toBeUndefined();
+  });
+});

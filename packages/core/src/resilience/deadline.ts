@@ -30,16 +30,38 @@ export function timeoutSignal(ms: number): { signal: AbortSignal; clear: () => v
   return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
-/** Runs one store call under its deadline (`signal` is undefined when deadlines are off). */
-export async function withDeadline<T>(opts: DeadlineOptions, call: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
-  const ms = callBudget(opts);
+/**
+ * Runs one store call under its deadline (`signal` is undefined when deadlines are off). The
+ * deadline holds even if the call misses its signal (a library that sleeps between its own retries,
+ * a body read that an abort leaves pending: nodejs/node#56917, Node 22's fetch): at the deadline the
+ * call is abandoned and `expired` (default: the signal's TimeoutError) is thrown. `deadlineAt` is
+ * the epoch ms the call must end by, so it can decide whether another attempt still fits.
+ */
+export async function withDeadline<T>(
+  opts: DeadlineOptions,
+  call: (signal: AbortSignal | undefined, deadlineAt?: number) => Promise<T>,
+  expired: (reason: unknown) => unknown = (reason) => reason,
+): Promise<T> {
+  const now = Date.now();
+  const ms = callBudget(opts, now);
   if (ms === undefined) return call(undefined);
   const deadline = timeoutSignal(ms);
   try {
-    return await call(deadline.signal);
+    return await Promise.race([call(deadline.signal, now + ms), expiry(deadline.signal, expired)]);
   } finally {
     deadline.clear();
   }
+}
+
+/**
+ * Rejects with `expired(signal.reason)` once the signal fires, and never settles otherwise. Raced
+ * against a call, it makes the deadline the caller's, not the library's.
+ */
+export function expiry(signal: AbortSignal, expired: (reason: unknown) => unknown = (reason) => reason): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(expired(signal.reason));
+    else signal.addEventListener("abort", () => reject(expired(signal.reason)), { once: true });
+  });
 }
 
 /** Waits `ms`, or rejects with the signal's reason if it fires first. */

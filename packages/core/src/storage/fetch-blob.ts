@@ -43,26 +43,28 @@ export class FetchBlobStore implements BlobStore {
 
   /**
    * One signed request within the deadline; a timeout or a transport error is a StoreFailure, and so
-   * is a 5xx or 429 once the deadline leaves no room for another attempt (GET, HEAD and a PUT of the
-   * same bytes are safe to repeat).
+   * is a 5xx or 429 once no other attempt fits before the deadline (GET, HEAD and a PUT of the same
+   * bytes are safe to repeat).
    */
   private async send(url: string, init: RequestInit, read?: (res: Response) => Promise<Buffer>): Promise<{ res: Response; body?: Buffer }> {
-    return withDeadline(this.opts, async (signal) => {
+    return withDeadline(this.opts, async (signal, deadlineAt) => {
       for (let attempt = 1; ; attempt++) {
         let res: Response;
         try {
           res = await this.client().fetch(url, { ...init, signal });
           if (!isUnavailableStatus(res.status)) return { res, body: res.ok && read ? await read(res) : undefined };
         } catch (e) {
-          if (signal?.aborted) throw new StoreFailure("s3", "timeout", "S3 did not answer before the deadline", undefined, { cause: e });
+          if (signal?.aborted) throw s3Timeout(e);
           throw new StoreFailure("s3", "connection", "S3 is unreachable", undefined, { cause: e });
         }
         await res.body?.cancel();
-        const unavailable = new StoreFailure("s3", "http", `S3 answered HTTP ${res.status}`, res.status);
-        if (attempt >= ATTEMPTS) throw unavailable;
-        await sleep(50 * 2 ** attempt * (0.5 + Math.random() / 2), signal).catch(() => { throw unavailable; });
+        const backoff = 50 * 2 ** attempt * (0.5 + Math.random() / 2);
+        if (attempt >= ATTEMPTS || (deadlineAt !== undefined && Date.now() + backoff >= deadlineAt)) {
+          throw new StoreFailure("s3", "http", `S3 answered HTTP ${res.status}`, res.status);
+        }
+        await sleep(backoff, signal);
       }
-    });
+    }, s3Timeout);
   }
 
   /** True when the bucket exists and these credentials may read it. */
@@ -83,3 +85,5 @@ export class FetchBlobStore implements BlobStore {
     return body!;
   }
 }
+
+const s3Timeout = (cause: unknown) => new StoreFailure("s3", "timeout", "S3 did not answer before the deadline", undefined, { cause });
