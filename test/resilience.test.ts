@@ -273,7 +273,7 @@ describe("S3 calls have deadlines", () => {
       expect(performance.now() - started).toBeLessThan(1000);
       const sdk = new S3BlobStore({ bucket: "b", region: "us-east-1", endpoint, credentials, timeoutMs: 300 });
       started = performance.now();
-      await expect(settlesWithin("the SDK PUT", 10_000, sdk.put("x", "y"))).rejects.toThrow(/timed out|timeout|TimeoutError/i);
+      await expect(settlesWithin("the SDK PUT", 10_000, sdk.put("x", "y"))).rejects.toThrow(/timed out|timeout|deadline/i);
       // The SDK retries (3 attempts by default), each cut at the deadline.
       expect(performance.now() - started).toBeLessThan(3 * 300 + 1500);
     } finally {
@@ -305,12 +305,16 @@ describe("S3 calls have deadlines", () => {
       expect(performance.now() - started).toBeLessThan(2_000 + 500);
       expect(requests).toBe(3);
 
-      // A deadline shorter than the backoff: the call ends at its deadline with what S3 said.
-      const tight = new FetchBlobStore({ bucket: "b", region: "us-east-1", endpoint, credentials, timeoutMs: 60 });
-      requests = 0;
-      started = performance.now();
-      await expect(settlesWithin("the tightly bounded GET", 10_000, tight.get("x"))).rejects.toMatchObject({ kind: "http", status: 503 });
-      expect(performance.now() - started).toBeLessThan(60 + 500);
+      // A deadline the backoff does not fit in: the call ends by its deadline (aws4fetch's own retries
+      // slept past it: 300-900 ms for this one), with what S3 said if it could answer in time.
+      const tight = new FetchBlobStore({ bucket: "b", region: "us-east-1", endpoint, credentials, timeoutMs: 300 });
+      for (let i = 0; i < 3; i++) {
+        started = performance.now();
+        const failure = await settlesWithin("the tightly bounded GET", 10_000, tight.get("x")).catch((e: unknown) => e);
+        expect(performance.now() - started).toBeLessThan(300 + 250);
+        expect(failure).toMatchObject({ name: "StoreFailure", store: "s3" });
+        expect(["http", "timeout"]).toContain((failure as { kind?: string }).kind);
+      }
 
       // Throttling that clears within the deadline is invisible to the caller.
       requests = 0;

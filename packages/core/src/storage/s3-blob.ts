@@ -2,6 +2,8 @@ import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObject
 import { Upload } from "@aws-sdk/lib-storage";
 import type { Readable } from "node:stream";
 import type { StreamingBlobStore } from "./blob.js";
+import { withDeadline } from "../resilience/deadline.js";
+import { StoreFailure } from "../resilience/store-failure.js";
 
 export interface S3BlobOptions {
   bucket: string;
@@ -15,6 +17,8 @@ export interface S3BlobOptions {
 /** Part size of multipart uploads: memory per upload is about queueSize x this. */
 const PART_BYTES = 8 * 1024 * 1024;
 const QUEUE_SIZE = 2;
+/** The SDK's attempts per call (its standard retry mode's default). */
+const SDK_ATTEMPTS = 3;
 
 /** @aws-sdk/client-s3 adapter; streams through lib-storage `Upload` with bounded memory. */
 export class S3BlobStore implements StreamingBlobStore {
@@ -39,19 +43,30 @@ export class S3BlobStore implements StreamingBlobStore {
       partSize: PART_BYTES, queueSize: QUEUE_SIZE, leavePartsOnError: false }).done();
   }
 
+  /**
+   * One SDK call, retries included, within the time its attempts may take (3 x the request deadline,
+   * plus its backoff); past it the call is aborted and abandoned, whatever the SDK does.
+   */
+  private bounded<T>(call: (abortSignal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    return withDeadline({ timeoutMs: SDK_ATTEMPTS * (this.opts.timeoutMs ?? 10_000) + 1_000 }, call,
+      (cause) => new StoreFailure("s3", "timeout", "S3 did not answer before the deadline", undefined, { cause }));
+  }
+
   async put(key: string, body: Buffer | string, contentType = "application/octet-stream"): Promise<void> {
-    await this.s3.send(new PutObjectCommand({ Bucket: this.opts.bucket, Key: key, Body: body, ContentType: contentType }));
+    await this.bounded((abortSignal) => this.s3.send(new PutObjectCommand({ Bucket: this.opts.bucket, Key: key, Body: body, ContentType: contentType }), { abortSignal }));
   }
 
   async read(key: string): Promise<Readable> {
-    const res = await this.s3.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }));
+    const res = await this.bounded((abortSignal) => this.s3.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }), { abortSignal }));
     return res.Body as Readable;
   }
 
   async get(key: string): Promise<Buffer | null> {
     try {
-      const res = await this.s3.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }));
-      return Buffer.from(await res.Body!.transformToByteArray());
+      return await this.bounded(async (abortSignal) => {
+        const res = await this.s3.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }), { abortSignal });
+        return Buffer.from(await res.Body!.transformToByteArray());
+      });
     } catch (e) {
       if (e instanceof NoSuchKey || (e as { name?: string }).name === "NoSuchKey") return null;
       throw e;
@@ -62,7 +77,7 @@ export class S3BlobStore implements StreamingBlobStore {
     const out: { key: string; size: number; lastModified: Date }[] = [];
     let token: string | undefined;
     do {
-      const res = await this.s3.send(new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, ContinuationToken: token }));
+      const res = await this.bounded((abortSignal) => this.s3.send(new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal }));
       for (const o of res.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) });
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
@@ -71,7 +86,8 @@ export class S3BlobStore implements StreamingBlobStore {
 
   async delete(keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
-      await this.s3.send(new DeleteObjectsCommand({ Bucket: this.opts.bucket, Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })) } }));
+      const batch = keys.slice(i, i + 1000).map((Key) => ({ Key }));
+      await this.bounded((abortSignal) => this.s3.send(new DeleteObjectsCommand({ Bucket: this.opts.bucket, Delete: { Objects: batch } }), { abortSignal }));
     }
   }
 }
