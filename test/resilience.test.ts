@@ -205,6 +205,8 @@ describe("npm run fault", () => {
       expect(s.stack.bridge.faults.current()).toMatchObject({ status: 429, forMs: 30_000 });
       expect((await cli(dir, "postgres", "latency", "200ms", "50ms")).code).toBe(0);
       expect(s.stack.proxy.faults.current()).toMatchObject({ latency: { ms: 200, jitterMs: 50 } });
+      expect((await cli(dir, "postgres", "stall", "1m")).code).toBe(0);
+      expect(s.stack.proxy.faults.current()).toEqual({ stall: true, forMs: 60_000 });
       const cleared = await cli(dir, "clear");
       expect(cleared.stdout).toMatch(/redis: none\npostgres: none/);
       expect(s.stack.bridge.faults.current()).toEqual({});
