@@ -242,6 +242,33 @@ describe("the bulk jobs' WebSocket pool", () => {
       await db.end();
     }
   });
+
+  it("gives a session up when Postgres cannot even cancel (a frozen host): statement_timeout plus the connection deadline", async () => {
+    const { PoolDb } = await import("@hitl/core/postgres");
+    const db = new PoolDb(s.stack.databaseUrl, { statementTimeoutMs: 300, connectTimeoutMs: 300 });
+    try {
+      // A ready session first, so what follows is a statement on a live connection, not a connect.
+      expect(await db.session((x) => x.query("SELECT 1 AS one"))).toEqual([{ one: 1 }]);
+      s.signal("postgres", "SIGSTOP");
+      try {
+        for (const [label, call] of [
+          ["a query", () => db.query("SELECT 2")],
+          ["a COPY", () => db.session((x) => x.copyOut("COPY (SELECT 1) TO STDOUT", () => {}))],
+          ["a transaction", () => db.transaction([{ text: "SELECT 3" }])],
+        ] as [string, () => Promise<unknown>][]) {
+          const started = performance.now();
+          await expect(settlesWithin(label, 10_000, call()), label).rejects.toMatchObject({ name: expect.stringMatching(/StoreFailure|ConnectTimeoutError/) });
+          expect(performance.now() - started, label).toBeLessThan(600 + 1000);
+        }
+      } finally {
+        s.signal("postgres", "SIGCONT");
+      }
+      // The frozen sessions were given up, not handed out again: the pool works once Postgres does.
+      expect(await db.query("SELECT 4 AS four")).toEqual([{ four: 4 }]);
+    } finally {
+      await db.end().catch(() => {});
+    }
+  });
 });
 
 describe("the rate limiter under a Redis stall", () => {

@@ -2,6 +2,7 @@ import { Pool, type PoolClient } from "@neondatabase/serverless";
 import { ensureWebSocket } from "./neon-local.js";
 import { CopyInQuery, CopyOutQuery, type CopyResult } from "./copy.js";
 import type { Db, Statement } from "./db.js";
+import { StoreFailure } from "../resilience/store-failure.js";
 
 /** One database session (connection): statements and COPY, in order, sharing transaction state. */
 export interface CopySession {
@@ -21,7 +22,11 @@ export interface PoolDbOptions {
   max?: number;
   /** @default 5000 */
   connectTimeoutMs?: number;
-  /** Server-side statement_timeout of every statement (COPY included); 0 = none. @default 300000 */
+  /**
+   * Server-side statement_timeout of every statement (COPY included); 0 = none. The client waits
+   * this plus `connectTimeoutMs` for the answer (Postgres's own cancel included) before it gives
+   * the connection up. @default 300000
+   */
   statementTimeoutMs?: number;
 }
 
@@ -89,11 +94,26 @@ export class PoolDb implements Db, CopyDb {
     }
   }
 
+  /**
+   * One statement's answer, or a StoreFailure once Postgres has had its statement_timeout plus the
+   * connection deadline to answer (it cancels at the first and says so): no word by then means the
+   * network or the server is gone (a frozen host cancels nothing), and the session is given up.
+   */
+  private answer<T>(statement: Promise<T>): Promise<T> {
+    if (!this.statementTimeoutMs) return statement;
+    const ms = this.statementTimeoutMs + this.connectTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const silent = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new StoreFailure("postgres", "timeout", `postgres did not answer a statement within ${ms} ms (statement_timeout plus the connection deadline)`)), ms);
+    });
+    return Promise.race([statement, silent]).finally(() => clearTimeout(timer));
+  }
+
   async query<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
     const client = await this.connect();
     let broken: Error | undefined;
     try {
-      return (await client.query(text, params)).rows as T[];
+      return (await this.answer(client.query(text, params))).rows as T[];
     } catch (e) {
       broken = isConnectionError(e) ? (e as Error) : undefined;
       throw e;
@@ -104,17 +124,19 @@ export class PoolDb implements Db, CopyDb {
 
   async transaction(statements: Statement[]): Promise<Record<string, unknown>[][]> {
     const client = await this.connect();
+    let broken: Error | undefined;
     try {
-      await client.query("BEGIN");
+      await this.answer(client.query("BEGIN"));
       const out: Record<string, unknown>[][] = [];
-      for (const s of statements) out.push((await client.query(s.text, s.params ?? [])).rows);
-      await client.query("COMMIT");
+      for (const s of statements) out.push((await this.answer(client.query(s.text, s.params ?? []))).rows);
+      await this.answer(client.query("COMMIT"));
       return out;
     } catch (e) {
-      await client.query("ROLLBACK").catch(() => {});
+      broken = isConnectionError(e) ? (e as Error) : undefined;
+      if (!broken) await this.answer(client.query("ROLLBACK")).catch(() => {});
       throw e;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -124,9 +146,9 @@ export class PoolDb implements Db, CopyDb {
     let broken: Error | undefined;
     try {
       return await fn({
-        query: async <R,>(text: string, params: unknown[] = []) => (await client.query(text, params)).rows as R[],
-        copyOut: (copy, onChunk) => run(client, new CopyOutQuery(copy, onChunk)),
-        copyIn: (copy, source) => run(client, new CopyInQuery(copy, source)),
+        query: async <R,>(text: string, params: unknown[] = []) => (await this.answer(client.query(text, params))).rows as R[],
+        copyOut: (copy, onChunk) => this.answer(run(client, new CopyOutQuery(copy, onChunk))),
+        copyIn: (copy, source) => this.answer(run(client, new CopyInQuery(copy, source))),
       });
     } catch (e) {
       broken = e as Error;
