@@ -1,7 +1,7 @@
 import type { Agent, IncomingMessage, request as httpRequest } from "node:http";
 import { errors, type Requester, type UpstashRequest, type UpstashResponse } from "@upstash/redis";
 import { sleep, withDeadline, type DeadlineOptions } from "../resilience/deadline.js";
-import { StoreFailure, isUnavailableStatus, neverSent } from "../resilience/store-failure.js";
+import { StoreFailure, isUnavailableStatus, neverSent, timedOut } from "../resilience/store-failure.js";
 
 export interface UpstashTransportOptions extends DeadlineOptions {
   url: string;
@@ -123,7 +123,7 @@ function readText(res: IncomingMessage): Promise<string> {
   });
 }
 
-const redisTimeout = (cause: unknown) => new StoreFailure("redis", "timeout", "redis did not answer before the deadline", undefined, { cause });
+const redisTimeout = (cause: unknown) => timedOut("redis", cause);
 const timeout = (signal: AbortSignal) => redisTimeout(signal.reason);
 
 /** Upstash's base64 encoding, decoded exactly as the built-in client decodes it. */

@@ -5,7 +5,7 @@ import type { Metrics } from "../metrics/registry.js";
 import type { CircuitBreaker } from "../resilience/breaker.js";
 import { storeBreaker } from "../resilience/store-breaker.js";
 import { callBudget, expiry, timeoutSignal, type DeadlineOptions } from "../resilience/deadline.js";
-import { StoreFailure, isStoreFailure, isUnavailableStatus } from "../resilience/store-failure.js";
+import { StoreFailure, isStoreFailure, isUnavailableStatus, timedOut } from "../resilience/store-failure.js";
 import { isConnectionError, withSafeRetry, type RetryOptions } from "./retry.js";
 
 export interface Statement {
@@ -142,7 +142,7 @@ export class NeonDb implements Db {
 
 /** A driver error as what it means for the store: deadline, unreachable, unavailable, or Postgres's own answer. */
 function classify(e: unknown, signal: AbortSignal | undefined): unknown {
-  if (signal?.aborted) return new StoreFailure("postgres", "timeout", "postgres did not answer before the deadline", undefined, { cause: e });
+  if (signal?.aborted) return timedOut("postgres", e);
   const source = (e as { sourceError?: unknown }).sourceError;
   if (source instanceof StoreFailure || source instanceof ResultTooLargeError) return source;
   if (isConnectionError(e)) return new StoreFailure("postgres", "connection", "postgres is unreachable", undefined, { cause: e });

@@ -2,7 +2,8 @@ import { Pool, type PoolClient } from "@neondatabase/serverless";
 import { ensureWebSocket } from "./neon-local.js";
 import { CopyInQuery, CopyOutQuery, type CopyResult } from "./copy.js";
 import type { Db, Statement } from "./db.js";
-import { StoreFailure } from "../resilience/store-failure.js";
+import { withDeadline } from "../resilience/deadline.js";
+import { timedOut } from "../resilience/store-failure.js";
 
 /** One database session (connection): statements and COPY, in order, sharing transaction state. */
 export interface CopySession {
@@ -101,12 +102,7 @@ export class PoolDb implements Db, CopyDb {
    */
   private answer<T>(statement: Promise<T>): Promise<T> {
     if (!this.statementTimeoutMs) return statement;
-    const ms = this.statementTimeoutMs + this.connectTimeoutMs;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const silent = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StoreFailure("postgres", "timeout", `postgres did not answer a statement within ${ms} ms (statement_timeout plus the connection deadline)`)), ms);
-    });
-    return Promise.race([statement, silent]).finally(() => clearTimeout(timer));
+    return withDeadline({ timeoutMs: this.statementTimeoutMs + this.connectTimeoutMs }, () => statement, (cause) => timedOut("postgres", cause));
   }
 
   async query<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {

@@ -20,6 +20,12 @@ export class StoreFailure extends Error {
   }
 }
 
+const STORE_NAMES = { redis: "redis", postgres: "postgres", s3: "S3" } as const;
+
+/** The failure of a call its deadline ended (`cause`: what the call or its signal said). */
+export const timedOut = (store: StoreFailure["store"], cause?: unknown) =>
+  new StoreFailure(store, "timeout", `${STORE_NAMES[store]} did not answer before the deadline`, undefined, { cause });
+
 /** An HTTP status that means the service is unavailable or throttling us (not our request's fault). */
 export const isUnavailableStatus = (status: number) => status === 429 || status >= 500;
 

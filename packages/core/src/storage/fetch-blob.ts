@@ -1,6 +1,6 @@
 import { AwsClient } from "aws4fetch";
 import { sleep, withDeadline, type DeadlineOptions } from "../resilience/deadline.js";
-import { StoreFailure, isUnavailableStatus } from "../resilience/store-failure.js";
+import { StoreFailure, isUnavailableStatus, timedOut } from "../resilience/store-failure.js";
 import type { BlobStore } from "./blob.js";
 
 export interface FetchBlobOptions {
@@ -86,4 +86,4 @@ export class FetchBlobStore implements BlobStore {
   }
 }
 
-const s3Timeout = (cause: unknown) => new StoreFailure("s3", "timeout", "S3 did not answer before the deadline", undefined, { cause });
+const s3Timeout = (cause: unknown) => timedOut("s3", cause);

@@ -3,7 +3,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import type { Readable } from "node:stream";
 import type { StreamingBlobStore } from "./blob.js";
 import { withDeadline } from "../resilience/deadline.js";
-import { StoreFailure } from "../resilience/store-failure.js";
+import { timedOut } from "../resilience/store-failure.js";
 
 export interface S3BlobOptions {
   bucket: string;
@@ -48,8 +48,7 @@ export class S3BlobStore implements StreamingBlobStore {
    * plus its backoff); past it the call is aborted and abandoned, whatever the SDK does.
    */
   private bounded<T>(call: (abortSignal: AbortSignal | undefined) => Promise<T>): Promise<T> {
-    return withDeadline({ timeoutMs: SDK_ATTEMPTS * (this.opts.timeoutMs ?? 10_000) + 1_000 }, call,
-      (cause) => new StoreFailure("s3", "timeout", "S3 did not answer before the deadline", undefined, { cause }));
+    return withDeadline({ timeoutMs: SDK_ATTEMPTS * (this.opts.timeoutMs ?? 10_000) + 1_000 }, call, (cause) => timedOut("s3", cause));
   }
 
   async put(key: string, body: Buffer | string, contentType = "application/octet-stream"): Promise<void> {
