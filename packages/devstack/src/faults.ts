@@ -100,17 +100,20 @@ export class FaultSwitch {
   }
 }
 
+/** Sends the headers (the whole body's length) and half of `body`, then runs `then` once it is written. */
+function halfResponse(res: ServerResponse, status: number, body: string, then: () => void): void {
+  res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) });
+  res.write(body.slice(0, Math.max(1, Math.floor(body.length / 2))), then);
+}
+
 /** Sends part of `body` and resets the connection: the client sees the response cut short. */
 export function resetMidResponse(res: ServerResponse, status: number, body: string): void {
-  res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) });
-  res.write(body.slice(0, Math.max(1, Math.floor(body.length / 2))), () => res.socket?.resetAndDestroy?.() ?? res.socket?.destroy());
+  halfResponse(res, status, body, () => res.socket?.resetAndDestroy?.() ?? res.socket?.destroy());
 }
 
 /** Sends the headers and half of `body`, then holds the connection: the client waits mid-body. */
 export function stallMidResponse(res: ServerResponse, status: number, body: string, faults: FaultSwitch): void {
-  res.writeHead(status, { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) });
-  res.write(body.slice(0, Math.max(1, Math.floor(body.length / 2))));
-  if (res.socket) faults.hold(res.socket);
+  halfResponse(res, status, body, () => { if (res.socket) faults.hold(res.socket); });
 }
 
 /**

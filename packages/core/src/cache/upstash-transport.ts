@@ -44,7 +44,7 @@ export class UpstashTransport implements Requester {
   }
 
   request<TResult = unknown>(req: UpstashRequest): Promise<UpstashResponse<TResult>> {
-    return req.signal ? this.send(req, req.signal) : withDeadline(this.opts, (signal) => this.send(req, signal), redisTimeout);
+    return req.signal ? this.send(req, req.signal) : withDeadline(this.opts, (signal) => this.send(req, signal), (cause) => timedOut("redis", cause));
   }
 
   private async send<TResult>(req: UpstashRequest, signal: AbortSignal | undefined): Promise<UpstashResponse<TResult>> {
@@ -123,8 +123,7 @@ function readText(res: IncomingMessage): Promise<string> {
   });
 }
 
-const redisTimeout = (cause: unknown) => timedOut("redis", cause);
-const timeout = (signal: AbortSignal) => redisTimeout(signal.reason);
+const timeout = (signal: AbortSignal) => timedOut("redis", signal.reason);
 
 /** Upstash's base64 encoding, decoded exactly as the built-in client decodes it. */
 function decode(raw: unknown): unknown {
