@@ -69,7 +69,7 @@ describe("sst.config.ts", () => {
     // Every metric and label an alarm watches is one the registry defines (and so the EMF publisher sends).
     const registry = readFileSync("packages/core/src/metrics/registry.ts", "utf8") + readFileSync("packages/core/src/backup/jobs.ts", "utf8");
     for (const a of alarms.filter((x) => x.args.namespace === "HitlDataLayer")) {
-      expect(registry, a.name).toContain(`name: "${a.args.metricName}"`);
+      expect(registry, a.name).toContain(`"${a.args.metricName}"`);
       expect(a.args.metricName).not.toMatch(/^pool_size/);
     }
     expect(readFileSync("packages/core/src/resilience/store-breaker.ts", "utf8")).toMatch(/transitions\?\.inc\(\{ to \}\)/);
