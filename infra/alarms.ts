@@ -35,8 +35,8 @@ const RETRY_HOURS = 1;
  * whole continuation chain, plus its retries, plus an hour's margin (33 h).
  */
 export const POSTGRES_BACKUP_MAX_AGE_HOURS = POSTGRES_BACKUP_EVERY_HOURS + POSTGRES_CHAIN_HOURS + RETRY_HOURS + 2;
-/** Redis snapshots: every 6 hours, one run each; two missed runs alarm. */
-export const REDIS_SNAPSHOT_MAX_AGE_HOURS = 6 * 2 + 1;
+/** Redis snapshots: every 6 hours; a run missed (its retries included) alarms. */
+export const REDIS_SNAPSHOT_MAX_AGE_HOURS = 6 + 1;
 /**
  * How often the backup ages are published: by every job run (the Redis job runs every 6 h) and
  * every deploy's Migrate. A period with none of them is a silent scheduler: breaching.
