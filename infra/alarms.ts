@@ -16,11 +16,11 @@ export interface AlarmSpec {
   periodSeconds: number;
   evaluationPeriods: number;
   /**
-   * `notBreaching` for "it happened" alarms (errors: no data is none). `breaching` only for a
-   * metric that some deploy step publishes first (the backup ages: Migrate publishes them on
-   * every deploy, so a fresh deploy starts OK and a silence longer than the period alarms).
+   * Always `notBreaching`: every alarm starts OK on a fresh deploy. "It did not happen" is a value
+   * the code publishes (the backup ages), not missing data; a scheduler that cannot invoke a job
+   * dead-letters the event (JobsDeadLettered).
    */
-  treatMissingData: "notBreaching" | "breaching";
+  treatMissingData: "notBreaching";
   severity: "warning" | "critical";
 }
 
@@ -38,8 +38,9 @@ export const POSTGRES_BACKUP_MAX_AGE_HOURS = POSTGRES_BACKUP_EVERY_HOURS + POSTG
 /** Redis snapshots: every 6 hours; a run missed (its retries included) alarms. */
 export const REDIS_SNAPSHOT_MAX_AGE_HOURS = 6 + 1;
 /**
- * How often the backup ages are published: by every job run (the Redis job runs every 6 h) and
- * every deploy's Migrate. A period with none of them is a silent scheduler: breaching.
+ * The backup ages are published by every job run (the Redis job runs every 6 h) and every deploy's
+ * Migrate: each 7-hour period holds at least one, so an overdue backup keeps the alarm in ALARM
+ * until a newer set exists, without flapping between publications.
  */
 const AGE_PERIOD_SECONDS = 7 * 3600;
 
@@ -57,8 +58,8 @@ export const ALARMS: AlarmSpec[] = [
   { name: "RedisBreakerOpened", metric: "redis_breaker_transitions_total", dimensions: { to: "open" }, statistic: "Sum", comparison: "GreaterThanThreshold", threshold: 0, periodSeconds: 300, evaluationPeriods: 1, treatMissingData: "notBreaching", severity: "critical" },
   { name: "RedisHighLatency", metric: "operation_latency_seconds", statistic: "Average", comparison: "GreaterThanThreshold", threshold: 0.01, periodSeconds: 60, evaluationPeriods: 5, treatMissingData: "notBreaching", severity: "warning" },
   { name: "MemoryCompressionFailure", metric: "compression_failures_total", statistic: "Sum", comparison: "GreaterThanThreshold", threshold: 10, periodSeconds: 300, evaluationPeriods: 1, treatMissingData: "notBreaching", severity: "critical" },
-  { name: "PostgresBackupMissed", metric: "postgres_backup_age_seconds", statistic: "Maximum", comparison: "GreaterThanThreshold", threshold: POSTGRES_BACKUP_MAX_AGE_HOURS * 3600, periodSeconds: AGE_PERIOD_SECONDS, evaluationPeriods: 1, treatMissingData: "breaching", severity: "critical" },
-  { name: "RedisSnapshotMissed", metric: "redis_backup_age_seconds", statistic: "Maximum", comparison: "GreaterThanThreshold", threshold: REDIS_SNAPSHOT_MAX_AGE_HOURS * 3600, periodSeconds: AGE_PERIOD_SECONDS, evaluationPeriods: 1, treatMissingData: "breaching", severity: "warning" },
+  { name: "PostgresBackupMissed", metric: "postgres_backup_age_seconds", statistic: "Maximum", comparison: "GreaterThanThreshold", threshold: POSTGRES_BACKUP_MAX_AGE_HOURS * 3600, periodSeconds: AGE_PERIOD_SECONDS, evaluationPeriods: 1, treatMissingData: "notBreaching", severity: "critical" },
+  { name: "RedisSnapshotMissed", metric: "redis_backup_age_seconds", statistic: "Maximum", comparison: "GreaterThanThreshold", threshold: REDIS_SNAPSHOT_MAX_AGE_HOURS * 3600, periodSeconds: AGE_PERIOD_SECONDS, evaluationPeriods: 1, treatMissingData: "notBreaching", severity: "warning" },
   { name: "DeadLetterGrowth", metric: "wal_dead_letters_total", statistic: "Sum", comparison: "GreaterThanThreshold", threshold: 0, periodSeconds: 900, evaluationPeriods: 1, treatMissingData: "notBreaching", severity: "warning" },
 ];
 

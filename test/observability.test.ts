@@ -106,7 +106,7 @@ describe("alerts", () => {
     expect(by.PostgresConnectionErrors).toMatchObject({ metricName: "connection_errors_total", dimensions: { service: "hitl-data-layer", store: "postgres" } });
     expect(by.RedisHighLatency).toMatchObject({ metricName: "operation_latency_seconds", threshold: 0.01, statistic: "Average", period: 60, evaluationPeriods: 5 });
     expect(by.MemoryCompressionFailure).toMatchObject({ metricName: "compression_failures_total", threshold: 10, statistic: "Sum", period: 300, evaluationPeriods: 1 });
-    expect(by.PostgresBackupMissed).toMatchObject({ metricName: "postgres_backup_age_seconds", treatMissingData: "breaching", comparisonOperator: "GreaterThanThreshold", threshold: 33 * 3600 });
+    expect(by.PostgresBackupMissed).toMatchObject({ metricName: "postgres_backup_age_seconds", treatMissingData: "notBreaching", comparisonOperator: "GreaterThanThreshold", threshold: 33 * 3600 });
     expect(by.RedisSnapshotMissed).toMatchObject({ metricName: "redis_backup_age_seconds", threshold: 7 * 3600 });
     expect(by.DeadLetterGrowth).toMatchObject({ metricName: "wal_dead_letters_total", threshold: 0 });
     // The status page's "backup overdue" marks use the same windows as these alarms.
