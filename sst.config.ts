@@ -2,8 +2,9 @@
 
 /**
  * Infrastructure as code (SST v3+ on AWS). Kept short: each concern lives in infra/*.ts.
- * Deploy: `npx sst secret set DatabaseUrl ... --stage production` for each secret, then
- * `npx sst deploy --stage production` (the protected, retained stage; README, "Deploying").
+ * Deploy: `npx sst secret set <Name> ... --stage production` for each secret (infra/secrets.ts), then
+ * `npm run deploy` (`npm run build`, then `sst deploy --stage production`: SST deploys the bundles
+ * the build wrote, infra/bundles.ts; README, "Deploying with SST").
  * `npm run typecheck:infra` checks this file and infra/*.ts against SST's and @pulumi/aws's types.
  */
 export default $config({
@@ -18,12 +19,19 @@ export default $config({
   /**
    * SST Console autodeploy: a push to main deploys `production` (the one stage name used
    * everywhere); other branches and pull requests are not deployed (they would have no secrets).
+   * The workflow builds the bundles SST deploys (SST's default workflow would only install and deploy).
    */
   console: {
     autodeploy: {
       target(event: { type: string; branch?: string; action?: string }) {
         if (event.type === "branch" && event.branch === "main" && event.action === "pushed") return { stage: "production" };
         return undefined;
+      },
+      async workflow({ $, event }) {
+        await $`npm ci --no-audit --no-fund`;
+        await $`npm run build`;
+        if (event.action === "removed") await $`npx sst remove`;
+        else await $`npx sst deploy`;
       },
     },
   },
@@ -34,12 +42,13 @@ export default $config({
     const { jobs } = await import("./infra/jobs");
     const { alarms } = await import("./infra/alarms");
     const s = secrets();
-    const { bucket } = backupBucket();
+    const { bucket, replication } = backupBucket();
     // Migrations first: the API and the jobs are updated only after this deploy's migrations ran.
     const migrated = migrator(migrationFunction(s));
-    const fn = api(s, bucket, { dependsOn: [migrated] });
-    const { dlq } = jobs(s, bucket, { dependsOn: [migrated] });
-    alarms(dlq);
+    const after = { dependsOn: [migrated] };
+    const fn = api(s, bucket, after);
+    const { dlq } = jobs(s, bucket, after);
+    alarms(dlq, s.alertEmail, replication, after);
     return { api: fn.url, bucket: bucket.name };
   },
 });

@@ -1,6 +1,6 @@
 import type { Secrets } from "./secrets";
 import { API_S3, s3Permissions } from "./permissions";
-import { EXTERNAL } from "./esbuild-plugins.mjs";
+import { prebuilt } from "./bundles";
 
 /** Lambda runtime for every function (bundles target Node 20 syntax, so newer runtimes run them). */
 export const RUNTIME = "nodejs22.x";
@@ -8,48 +8,41 @@ export const RUNTIME = "nodejs22.x";
 /** Resource options of the code that must not serve before this deploy's migrations ran. */
 export type AfterMigrations = { dependsOn: $util.Input<$util.Resource>[] };
 
-/**
- * How SST bundles every function: the plugins and externals `npm run build` uses too, so the
- * bundle measured locally is the one deployed (zod's English locale only; no `ws` on Node 22).
- */
-export const NODEJS = { plugins: "infra/esbuild-plugins.mjs", esbuild: { external: EXTERNAL } };
-
-/**
- * The API's bundle is split: what it imports dynamically (the Neon driver, rate limiting, the
- * OpenAPI document, the status page) ships as chunks beside the handler, loaded on first use
- * instead of at cold start. The jobs stay single files (they read files beside their bundle).
- */
-const API_NODEJS = { ...NODEJS, splitting: true };
+/** Concurrency reserved for the migration function: an API flood cannot throttle a deploy's migrations. */
+export const MIGRATE_RESERVED_CONCURRENCY = 1;
 
 /** The secrets every function reads (linked: SST grants reading them, nothing more). */
 export const secretLinks = (s: Secrets) => [s.databaseUrl, s.upstashUrl, s.upstashToken, s.apiKeys, s.erasureHashKey];
 
-/** The migration function: the secrets only (it never touches the bucket). */
+/**
+ * The migration function: the secrets only (it never touches the bucket). Its bundle is
+ * dist/migrate/ from `npm run build`, with the SQL files in migrations/ beside it.
+ */
 export function migrationFunction(s: Secrets) {
   return new sst.aws.Function("Migrate", {
-    handler: "functions/migrate.handler",
+    ...prebuilt("migrate"),
     runtime: RUNTIME,
     architecture: "arm64",
     timeout: "5 minutes",
-    nodejs: NODEJS,
+    concurrency: { reserved: MIGRATE_RESERVED_CONCURRENCY },
     link: secretLinks(s),
-    copyFiles: [{ from: "packages/core/migrations", to: "migrations" }],
   });
 }
 
 /**
  * The HTTP API (Function URL). `after` makes it depend on the deploy's migration invocation: the new
  * code is only updated once the migrations succeeded, and a failing migration leaves the old code.
- * The bucket is not linked (a link grants `s3:*`): the API gets API_S3 only.
+ * Its bundle is dist/api/ from `npm run build` (the entry and the chunks loaded on first use).
+ * The bucket is not linked (a link grants `s3:*`): the API gets API_S3 only. Its concurrency is
+ * the account's unreserved pool: the jobs and Migrate have their own (README, "Deploying").
  */
 export function api(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations) {
   return new sst.aws.Function("Api", {
-    handler: "functions/api/handler.handler",
+    ...prebuilt("api"),
     runtime: RUNTIME,
     architecture: "arm64",
     memory: "512 MB",
     timeout: "30 seconds",
-    nodejs: API_NODEJS,
     // No CORS: the API is called by servers (userbot, pipeline, dashboard backend), never by browsers.
     url: { cors: false },
     link: secretLinks(s),

@@ -1,34 +1,46 @@
 import { PREFIXES } from "./storage";
 
-/** One grant: S3 actions on the bucket itself or on the objects under some prefixes. */
-export interface S3Grant { actions: string[]; prefixes?: string[] }
+/**
+ * One grant: S3 actions on the objects under some prefixes, or ListBucket on the bucket limited
+ * to `listPrefixes` (the `s3:prefix` condition: a listing of anything else is refused).
+ */
+export type S3Grant = { actions: string[]; prefixes: string[] } | { actions: ["s3:ListBucket"]; listPrefixes: string[] };
 
 /**
- * The internet-facing API: a bucket HEAD (health; S3 authorises it as ListBucket), erasure records
- * written (DELETE /v1/users/:id), and archived objects read and rewritten without the erased user.
- * No delete, no version delete, no bucket or policy change, nothing under backups/.
+ * The internet-facing API: its health check lists one key under erasures/, and DELETE
+ * /v1/users/:id writes an erasure record there. Nothing else: no read, write or delete of
+ * archives/ or backups/ (the GDPR rewrite of archives is the Archive job's, functions/archive.ts),
+ * so a stolen admin key or a bug in the API cannot overwrite or list archived history.
  */
 export const API_S3: S3Grant[] = [
-  { actions: ["s3:ListBucket"] },
+  { actions: ["s3:ListBucket"], listPrefixes: [PREFIXES.erasures] },
   { actions: ["s3:PutObject"], prefixes: [PREFIXES.erasures] },
-  { actions: ["s3:GetObject", "s3:PutObject"], prefixes: [PREFIXES.archives] },
 ];
 
 /**
- * The scheduled jobs: they write sets and archives (multipart), verify them, prune expired sets
- * (a delete marker: the version stays for NONCURRENT_VERSION_DAYS) and read erasure records.
- * No version delete, no bucket or policy change.
+ * Each job under its own prefix only: it writes its sets (multipart), reads them back, and
+ * deletes only there (a delete marker: the version stays NONCURRENT_VERSION_DAYS). No version
+ * delete, no bucket or policy change. The Archive job writes archives and rewrites them for GDPR
+ * erasures (PutObject of a new version) and deletes nothing.
  */
-export const JOB_S3: S3Grant[] = [
-  { actions: ["s3:ListBucket"] },
-  { actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], prefixes: [PREFIXES.backups, PREFIXES.archives] },
-  { actions: ["s3:GetObject"], prefixes: [PREFIXES.erasures] },
-];
+export const JOB_S3: Record<"BackupPostgres" | "BackupRedis" | "Archive", S3Grant[]> = {
+  BackupPostgres: [
+    { actions: ["s3:ListBucket"], listPrefixes: [PREFIXES.postgres] },
+    { actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], prefixes: [PREFIXES.postgres] },
+  ],
+  BackupRedis: [
+    { actions: ["s3:ListBucket"], listPrefixes: [PREFIXES.redis] },
+    { actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], prefixes: [PREFIXES.redis] },
+  ],
+  Archive: [
+    { actions: ["s3:ListBucket"], listPrefixes: [PREFIXES.archives] },
+    { actions: ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"], prefixes: [PREFIXES.archives] },
+  ],
+};
 
 /** The grants as SST function permissions on `bucket`. */
 export function s3Permissions(bucket: sst.aws.Bucket, grants: S3Grant[]) {
-  return grants.map((g) => ({
-    actions: g.actions,
-    resources: g.prefixes ? g.prefixes.map((p) => $interpolate`${bucket.arn}/${p}*`) : [bucket.arn],
-  }));
+  return grants.map((g) => ("listPrefixes" in g
+    ? { actions: g.actions, resources: [bucket.arn], conditions: [{ test: "StringLike", variable: "s3:prefix", values: g.listPrefixes.flatMap((p) => [p, `${p}*`]) }] }
+    : { actions: g.actions, resources: g.prefixes.map((p) => $interpolate`${bucket.arn}/${p}*`) }));
 }

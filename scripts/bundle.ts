@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { build } from "esbuild";
-import plugins, { EXTERNAL } from "../infra/esbuild-plugins.mjs";
+import plugins, { EXTERNAL } from "./esbuild-plugins.mjs";
 
 // ESM bundles still meet CommonJS dependencies that call require().
 const BANNER = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useLocalNeonProxy, PoolDb } from "@hitl/core/postgres";
-import { archiveOldPartitions, backupPostgres, backupRedis, readArchive, restorePostgres, restoreRedis, verifySet, RestoreRefusedError, type S3BlobStore } from "@hitl/core/backup";
+import { archiveOldPartitions, eraseArchivedUsers, backupPostgres, backupRedis, readArchive, restorePostgres, restoreRedis, verifySet, RestoreRefusedError, type S3BlobStore } from "@hitl/core/backup";
 import { createTestContext, stack, type TestContext } from "./support/stack.js";
 import { createEmptyDatabase, createTestBucket, tableFingerprints, withPg } from "./support/backup.js";
 import { approveBody, interactionBody } from "./support/fixtures.js";
@@ -250,6 +250,8 @@ describe("archival", () => {
     expect(lines).toEqual(before);
     const erased = await json(await t.call("DELETE", "/v1/users/old1", { key: t.keys.admin }));
     expect(erased.deleted.archives_rewritten).toBe(1);
+    // The Archive job rewrites them (the API may not write archives/).
+    await expect(eraseArchivedUsers({ db: t.services.db, hasher: t.services.hasher, store })).resolves.toEqual({ erasures: 1, objects: 1 });
     const after: string[] = [];
     await readArchive(store, "interactions_2025_07", (l) => after.push(l));
     expect(after).toEqual([]);

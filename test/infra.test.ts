@@ -1,6 +1,7 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FUNCTIONS } from "../scripts/build.js";
 
 interface Declared { kind: string; name: string; args: Record<string, any>; opts?: Record<string, any>; self?: unknown }
 const declared: Declared[] = [];
@@ -9,10 +10,11 @@ const g = globalThis as any;
 /** Recording stand-ins for SST's globals: every construct records its kind, name and arguments. */
 function recorder(kind: string) {
   return class {
-    name: string; url: string; arn: string; id: string; nodes: Record<string, { name: string }>;
+    name: string; url: string; arn: string; id: string; bucket: string; value: string; nodes: Record<string, { name: string }>;
     constructor(name: string, args: Record<string, any> = {}, opts?: Record<string, any>) {
       declared.push({ kind, name, args, opts, self: this });
       this.name = `${name}-name`; this.url = `https://${name}.lambda-url`; this.arn = `arn:${name}`; this.id = `${name}-id`;
+      this.bucket = `${name}-bucket`; this.value = `${name}-value`;
       this.nodes = { role: { name: `${name}-role` }, queue: { name: `${name}-queue` } };
     }
   };
@@ -22,7 +24,9 @@ beforeAll(() => {
   g.$config = (c: unknown) => c;
   g.$app = { name: "hitl-data-layer", stage: "test" };
   g.$dev = false;
-  process.env.ALERT_EMAIL = "ops@example.org";
+  g.$cli = { paths: { root: process.cwd() } };
+  // The stage's secrets, as SST hands them to the program.
+  process.env.SST_SECRET_BackupReplicaRegion = "none";
   g.sst = { Secret: recorder("sst.Secret"), aws: { Function: recorder("sst.aws.Function"), Bucket: recorder("sst.aws.Bucket"), CronV2: recorder("sst.aws.CronV2"), Queue: recorder("sst.aws.Queue"), SnsTopic: recorder("sst.aws.SnsTopic") } };
   g.aws = {
     s3: { BucketServerSideEncryptionConfiguration: recorder("aws.s3.Encryption"), BucketLifecycleConfiguration: recorder("aws.s3.Lifecycle"),
@@ -31,6 +35,7 @@ beforeAll(() => {
     kms: { Key: recorder("aws.kms.Key") },
     lambda: { Invocation: recorder("aws.lambda.Invocation"), FunctionEventInvokeConfig: recorder("aws.lambda.FunctionEventInvokeConfig") },
     getRegionOutput: () => ({ region: "eu-central-1" }),
+    getCallerIdentityOutput: () => ({ accountId: "123456789012" }),
     sns: { TopicSubscription: recorder("aws.sns.TopicSubscription") },
     iam: { Role: recorder("aws.iam.Role"), RolePolicy: recorder("aws.iam.RolePolicy") },
     cloudwatch: { MetricAlarm: recorder("aws.cloudwatch.MetricAlarm"), Dashboard: recorder("aws.cloudwatch.Dashboard") },
@@ -40,8 +45,8 @@ beforeAll(() => {
   g.$jsonStringify = JSON.stringify;
 });
 afterAll(() => {
-  for (const k of ["$config", "$app", "$dev", "sst", "aws", "$interpolate", "$jsonStringify"]) delete g[k];
-  delete process.env.ALERT_EMAIL;
+  for (const k of ["$config", "$app", "$dev", "$cli", "sst", "aws", "$interpolate", "$jsonStringify"]) delete g[k];
+  delete process.env.SST_SECRET_BackupReplicaRegion;
 });
 
 const byKind = (kind: string) => declared.filter((d) => d.kind === kind);
@@ -57,20 +62,41 @@ describe("sst.config.ts", () => {
     expect(out.api).toMatch(/lambda-url/);
   });
 
-  it("declares the alarms, the jobs' dead-letter alarm and a dashboard in the deployment's region", () => {
+  it("alarms only on metrics the code emits: no pool alarm; store errors, timeouts, breaker openings, backup ages", () => {
     const alarms = byKind("aws.cloudwatch.MetricAlarm");
-    expect(alarms.map((a) => a.name)).toEqual(["DatabasePoolExhaustion", "RedisHighLatency",
-      "MemoryCompressionFailure", "PostgresBackupMissed", "RedisSnapshotMissed", "DeadLetterGrowth", "JobsDeadLettered"]);
+    expect(alarms.map((a) => a.name)).toEqual(["PostgresConnectionErrors", "PostgresTimeouts", "RedisTimeouts", "PostgresBreakerOpened", "RedisBreakerOpened",
+      "RedisHighLatency", "MemoryCompressionFailure", "PostgresBackupMissed", "RedisSnapshotMissed", "DeadLetterGrowth", "JobsDeadLettered"]);
+    // Every metric and label an alarm watches is one the registry defines (and so the EMF publisher sends).
+    const registry = readFileSync("packages/core/src/metrics/registry.ts", "utf8") + readFileSync("packages/core/src/backup/jobs.ts", "utf8");
+    for (const a of alarms.filter((x) => x.args.namespace === "HitlDataLayer")) {
+      expect(registry, a.name).toContain(`"${a.args.metricName}"`);
+      expect(a.args.metricName).not.toMatch(/^pool_size/);
+    }
+    expect(readFileSync("packages/core/src/resilience/store-breaker.ts", "utf8")).toMatch(/transitions\?\.inc\(\{ to \}\)/);
     const dl = alarms.find((a) => a.name === "JobsDeadLettered")!.args;
     expect(dl).toMatchObject({ namespace: "AWS/SQS", metricName: "ApproximateNumberOfMessagesVisible", dimensions: { QueueName: "JobsDeadLetters-queue" },
       comparisonOperator: "GreaterThanThreshold", threshold: 0, alarmActions: ["arn:Alerts"] });
-    // Labelled counters are dimensions of one metric (functions/lib/emf.ts), not one metric name each.
-    expect(alarms.find((a) => a.name === "PostgresBackupMissed")!.args).toMatchObject({ metricName: "backup_runs_total",
-      dimensions: { service: "hitl-data-layer", kind: "postgres", outcome: "success" } });
+    expect(alarms.find((a) => a.name === "PostgresBreakerOpened")!.args).toMatchObject({ metricName: "postgres_breaker_transitions_total",
+      dimensions: { service: "hitl-data-layer", to: "open" } });
     const [dash] = byKind("aws.cloudwatch.Dashboard");
     const widgets = JSON.parse(dash!.args.dashboardBody).widgets;
     expect(new Set(widgets.map((w: any) => w.properties.region))).toEqual(new Set(["eu-central-1"]));
+    expect(JSON.stringify(widgets)).not.toContain("pool_size");
     expect(byKind("sst.aws.SnsTopic").map((t) => t.name)).toEqual(["Alerts"]);
+  });
+
+  it("starts every alarm OK on a fresh deploy (no data is never breaching); the backup ages are published by Migrate and every job", async () => {
+    const alarms = byKind("aws.cloudwatch.MetricAlarm");
+    for (const a of alarms) expect(a.args.treatMissingData, a.name).toBe("notBreaching");
+    expect(readFileSync("functions/migrate.ts", "utf8")).toMatch(/publishBackupAges/);
+    // The Postgres window fits a whole continuation chain: schedule + MAX_RUNS x 15 min + retries.
+    const { MAX_RUNS } = await import("../functions/lib/job.js");
+    const pg = alarms.find((a) => a.name === "PostgresBackupMissed")!.args;
+    expect(pg.metricName).toBe("postgres_backup_age_seconds");
+    expect(pg.threshold).toBeGreaterThan((24 + MAX_RUNS * 0.25 + 2 * 0.25) * 3600);
+    // Published at least every 6 h (the Redis job): each period holds one, so an overdue backup stays in ALARM.
+    expect(pg.period).toBeGreaterThan(6 * 3600);
+    expect(pg.period).toBeLessThanOrEqual(86_400);
   });
 
   it("updates the API and the jobs only after this deploy's migrations ran", () => {
@@ -82,55 +108,74 @@ describe("sst.config.ts", () => {
     expect(byKind("sst.aws.Function").find((f) => f.name === "Migrate")!.opts?.dependsOn).toBeUndefined();
   });
 
-  it("retries each failed job through Lambda's async config, then sends it to the dead-letter queue, with the permissions this needs", () => {
+  it("grants every job permission in SST's `permissions` (its role's inline policy, which SST owns): no RolePolicy beside it", () => {
+    expect(byKind("aws.iam.RolePolicy")).toEqual([]);
     const [dlq] = byKind("sst.aws.Queue");
-    const configs = byKind("aws.lambda.FunctionEventInvokeConfig");
-    expect(configs.map((c) => c.args.functionName).sort()).toEqual(["ArchiveJob-name", "BackupPostgresJob-name", "BackupRedisJob-name"]);
-    for (const c of configs) expect(c.args).toMatchObject({ maximumRetryAttempts: 2, destinationConfig: { onFailure: { destination: `arn:${dlq!.name}` } } });
-    const policies = byKind("aws.iam.RolePolicy").filter((p) => p.name.endsWith("JobAsync"));
-    expect(policies).toHaveLength(3);
-    for (const p of policies) {
-      const job = p.name.replace(/Async$/, "");
-      expect(p.args.role).toBe(`${job}-role`);
-      expect(JSON.parse(p.args.policy).Statement).toEqual([
-        { Effect: "Allow", Action: ["sqs:SendMessage"], Resource: `arn:${dlq!.name}` },
-        { Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: `arn:${job}` },
-      ]);
+    expect(dlq!.args.transform.queue).toBeTypeOf("function");
+    const queueArgs: Record<string, unknown> = {};
+    dlq!.args.transform.queue(queueArgs);
+    expect(queueArgs.messageRetentionSeconds).toBe(14 * 86_400);
+    for (const job of ["BackupPostgres", "BackupRedis", "Archive"]) {
+      const fn = byKind("sst.aws.Function").find((f) => f.name === `${job}Job`)!;
+      const name = `hitl-data-layer-test-${job}Job`;
+      expect(fn.args.name).toBe(name);
+      expect(fn.args.permissions).toEqual(expect.arrayContaining([
+        { actions: ["sqs:SendMessage"], resources: [`arn:${dlq!.name}`] },
+        { actions: ["lambda:InvokeFunction"], resources: [`arn:aws:lambda:eu-central-1:123456789012:function:${name}`] },
+      ]));
+      // Retries and the on-failure destination through SST's own event invoke config.
+      expect(fn.args.retries).toBe(2);
+      const config: Record<string, any> = {};
+      fn.args.transform.eventInvokeConfig(config);
+      expect(config).toEqual({ maximumEventAgeInSeconds: 6 * 3600, destinationConfig: { onFailure: { destination: `arn:${dlq!.name}` } } });
+      expect(fn.args.concurrency).toEqual({ reserved: 2 });
     }
+    expect(byKind("aws.lambda.FunctionEventInvokeConfig")).toEqual([]);
+    expect(byKind("sst.aws.Function").find((f) => f.name === "Migrate")!.args.concurrency).toEqual({ reserved: 1 });
+    expect(byKind("sst.aws.Function").find((f) => f.name === "Api")!.args.concurrency).toBeUndefined();
   });
 
-  it("grants S3 by prefix: the API never deletes and never touches backups/; only the jobs write and expire backups; nothing is linked to the bucket", () => {
+  it("grants S3 by prefix: the API lists erasures/ only and writes erasure records only; each job reads, writes and deletes under its own prefix", () => {
     const fns = byKind("sst.aws.Function");
     for (const f of fns) expect(f.args.link.map((l: any) => l.name), f.name).not.toContain("Backups-name");
-    const actions = (name: string) => (fns.find((f) => f.name === name)!.args.permissions ?? []) as { actions: string[]; resources: string[] }[];
-    expect(actions("Migrate")).toEqual([]);
-    expect(actions("Api")).toEqual([
-      { actions: ["s3:ListBucket"], resources: ["arn:Backups"] },
+    const s3 = (name: string) => ((fns.find((f) => f.name === name)!.args.permissions ?? []) as { actions: string[]; resources: string[]; conditions?: unknown[] }[])
+      .filter((g) => g.actions.some((a) => a.startsWith("s3:")));
+    expect(s3("Migrate")).toEqual([]);
+    expect(s3("Api")).toEqual([
+      { actions: ["s3:ListBucket"], resources: ["arn:Backups"], conditions: [{ test: "StringLike", variable: "s3:prefix", values: ["erasures/", "erasures/*"] }] },
       { actions: ["s3:PutObject"], resources: ["arn:Backups/erasures/*"] },
-      { actions: ["s3:GetObject", "s3:PutObject"], resources: ["arn:Backups/archives/*"] },
     ]);
-    for (const job of ["BackupPostgresJob", "BackupRedisJob", "ArchiveJob"]) {
-      const grants = actions(job);
-      expect(grants.flatMap((g) => g.resources)).toContain("arn:Backups/backups/*");
-      expect(grants.flatMap((g) => g.actions)).toContain("s3:DeleteObject");
+    const own = { BackupPostgresJob: "backups/postgres/", BackupRedisJob: "backups/redis/", ArchiveJob: "archives/" };
+    for (const [job, prefix] of Object.entries(own)) {
+      for (const g of s3(job)) {
+        if (g.actions.includes("s3:ListBucket")) expect(g).toEqual({ actions: ["s3:ListBucket"], resources: ["arn:Backups"], conditions: [{ test: "StringLike", variable: "s3:prefix", values: [prefix, `${prefix}*`] }] });
+        else expect(g.resources, job).toEqual([`arn:Backups/${prefix}*`]);
+      }
     }
-    for (const f of fns) for (const g of actions(f.name)) for (const a of g.actions) {
+    expect(s3("ArchiveJob").flatMap((g) => g.actions)).not.toContain("s3:DeleteObject");
+    for (const f of fns) for (const g of s3(f.name)) for (const a of g.actions) {
       expect(a, f.name).not.toMatch(/\*|DeleteObjectVersion|Policy|PutBucket|PutLifecycle|PutReplication/);
-      if (f.name === "Api") expect(a).not.toMatch(/Delete/);
+      if (f.name === "Api") expect(a).not.toMatch(/Delete|GetObject/);
     }
     // The bucket's name reaches the functions through the environment instead.
     for (const f of fns.filter((f) => f.name !== "Migrate")) expect(f.args.environment.S3_BUCKET, f.name).toBe("Backups-name");
+    // The health check lists exactly the prefix the API may list.
+    expect(readFileSync("packages/core/src/storage/fetch-blob.ts", "utf8")).toContain('HEALTH_PREFIX = "erasures/"');
   });
 
-  it("autodeploys main to production only; CORS off; the alerts reach ALERT_EMAIL; no crons under sst dev", async () => {
+  it("autodeploys main to production only, building the bundles first; CORS off; the alerts reach the AlertEmail secret; no crons under sst dev", async () => {
     const config = (await import(/* @vite-ignore */ path.resolve("sst.config.ts"))).default as any;
     const target = config.console.autodeploy.target;
     expect(target({ type: "branch", branch: "main", action: "pushed" })).toEqual({ stage: "production" });
     expect(target({ type: "branch", branch: "feature", action: "pushed" })).toBeUndefined();
     expect(target({ type: "pull_request", number: 3, action: "pushed" })).toBeUndefined();
+    const ran: string[] = [];
+    const $ = (parts: TemplateStringsArray) => { ran.push(parts.join("")); return Promise.resolve(); };
+    await config.console.autodeploy.workflow({ $, event: { type: "branch", action: "pushed" } });
+    expect(ran).toEqual(["npm ci --no-audit --no-fund", "npm run build", "npx sst deploy"]);
     expect(byKind("sst.aws.Function").find((f) => f.name === "Api")!.args.url).toEqual({ cors: false });
     expect(byKind("sst.aws.Bucket").find((b) => b.name === "Backups")!.args.cors).toBe(false);
-    expect(byKind("aws.sns.TopicSubscription").map((t) => t.args)).toEqual([{ topic: "arn:Alerts", protocol: "email", endpoint: "ops@example.org" }]);
+    expect(byKind("aws.sns.TopicSubscription").map((t) => t.args)).toEqual([{ topic: "arn:Alerts", protocol: "email", endpoint: "AlertEmail-value" }]);
     g.$dev = true;
     const recorded = declared.length;
     try {
@@ -144,11 +189,27 @@ describe("sst.config.ts", () => {
     }
   });
 
-  it("declares the five secrets", () => {
-    expect(byKind("sst.Secret").map((d) => d.name).sort()).toEqual(["ApiKeys", "DatabaseUrl", "ErasureHashKey", "UpstashToken", "UpstashUrl"]);
+  it("declares the secrets, deploy-time settings among them", () => {
+    expect(byKind("sst.Secret").map((d) => d.name).sort()).toEqual(["AlertEmail", "ApiKeys", "BackupReplicaRegion", "DatabaseUrl", "ErasureHashKey", "UpstashToken", "UpstashUrl"]);
   });
 
-  it("schedules the three job functions with CronV2 (delivery retries and the same dead-letter queue)", async () => {
+  it("fails a deploy without the replica-region setting with one line naming it, instead of tearing replication down", async () => {
+    const { backupBucket } = await import(/* @vite-ignore */ path.resolve("infra/storage.ts"));
+    const recorded = declared.length;
+    delete process.env.SST_SECRET_BackupReplicaRegion;
+    try {
+      expect(() => backupBucket()).toThrow(/^Set a value for BackupReplicaRegion with `sst secret set BackupReplicaRegion <value>`$/);
+    } finally {
+      process.env.SST_SECRET_BackupReplicaRegion = "none";
+      declared.splice(recorded);
+    }
+    // No shell variable decides anything any more.
+    for (const f of ["infra/storage.ts", "infra/alarms.ts", "infra/jobs.ts", "infra/api.ts", "sst.config.ts"]) {
+      expect(readFileSync(f, "utf8"), f).not.toMatch(/process\.env\.(?!SST_SECRET)/);
+    }
+  });
+
+  it("schedules the three job functions with CronV2 (delivery retries and the same dead-letter queue)", () => {
     const crons = byKind("sst.aws.CronV2");
     expect(crons.map((c) => [c.name, c.args.schedule])).toEqual([
       ["BackupPostgres", "cron(0 3 * * ? *)"], ["BackupRedis", "rate(6 hours)"], ["Archive", "cron(30 4 * * ? *)"]]);
@@ -157,63 +218,92 @@ describe("sst.config.ts", () => {
       expect(c.args).toMatchObject({ retries: 2, dlq: dlq && `arn:${dlq.name}` });
       const fn = byKind("sst.aws.Function").find((f) => f.self === c.args.function)!;
       expect(fn.name).toBe(`${c.name}Job`);
-      const file = path.resolve(fn.args.handler.replace(/\.[^.]+$/, "") + ".ts");
-      expect(typeof (await import(file)).handler).toBe("function");
     }
   });
 
-  it("replicates SSE-KMS objects to another region only when BACKUP_REPLICA_REGION is set, after versioning, with its own key and lifecycle", async () => {
-    expect(byKind("aws.s3.Replication")).toHaveLength(0);
-    process.env.BACKUP_REPLICA_REGION = "eu-west-1";
+  it("replicates SSE-KMS objects with Bucket Keys (bucket-ARN context, kms:Decrypt on the replica key), with metrics and alarms, and retains the replica and its key", async () => {
+    process.env.SST_SECRET_BackupReplicaRegion = "eu-west-1";
+    const recorded = declared.length;
     try {
       const { backupBucket } = await import(/* @vite-ignore */ path.resolve("infra/storage.ts"));
-      const { versioning } = backupBucket();
+      const { alarms } = await import(/* @vite-ignore */ path.resolve("infra/alarms.ts"));
+      const { versioning, replication } = backupBucket();
       const [rep] = byKind("aws.s3.Replication");
-      const [key] = byKind("aws.kms.Key");
-      expect(rep!.args.rules[0]).toMatchObject({ status: "Enabled", destination: { bucket: "arn:BackupsReplica", encryptionConfiguration: { replicaKmsKeyId: "arn:BackupsReplicaKey" } },
-        sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } }, deleteMarkerReplication: { status: "Disabled" } });
+      const key = byKind("aws.kms.Key")[0]!;
+      expect(rep!.args.rules[0]).toMatchObject({ id: "all", status: "Enabled", destination: { bucket: "arn:BackupsReplica",
+        encryptionConfiguration: { replicaKmsKeyId: "arn:BackupsReplicaKey" }, metrics: { status: "Enabled" } },
+      sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } }, deleteMarkerReplication: { status: "Disabled" } });
       const replicaVersioning = byKind("aws.s3.Versioning").find((v) => v.name === "BackupsReplicaVersioning")!;
-      const policy = byKind("aws.iam.RolePolicy").find((p) => p.name === "BackupsReplicationPolicy")!;
-      expect(rep!.opts!.dependsOn).toEqual([versioning, replicaVersioning.self, policy.self]);
-      const statements = JSON.parse(policy.args.policy).Statement as { Action: string[]; Resource: string; Condition?: any }[];
-      expect(statements.find((st) => st.Action.includes("kms:Decrypt"))!.Condition.StringLike).toEqual({
-        "kms:ViaService": "s3.eu-central-1.amazonaws.com", "kms:EncryptionContext:aws:s3:arn": "arn:Backups/*" });
-      expect(statements.find((st) => st.Action.includes("kms:Encrypt"))!.Resource).toBe((key!.self as { arn: string }).arn);
+      const role = byKind("aws.iam.Role").find((r) => r.name === "BackupsReplicationRole")!;
+      expect(rep!.opts!.dependsOn).toEqual([versioning, replicaVersioning.self, role.self]);
+      expect(byKind("aws.iam.RolePolicy")).toEqual([]);
+      const statements = JSON.parse(role.args.inlinePolicies[0].policy).Statement as { Action: string[]; Resource: string; Condition?: any }[];
+      const decrypt = statements.find((st) => st.Action.includes("kms:Decrypt") && st.Resource === "*")!;
+      expect(decrypt.Condition).toEqual({ StringEquals: { "kms:ViaService": "s3.eu-central-1.amazonaws.com" },
+        StringLike: { "kms:EncryptionContext:aws:s3:arn": ["arn:Backups", "arn:Backups/*"] } });
+      const replicaKey = statements.find((st) => st.Resource === "arn:BackupsReplicaKey")!;
+      expect(replicaKey.Action).toEqual(["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"]);
+      expect(replicaKey.Condition.StringLike).toEqual({ "kms:EncryptionContext:aws:s3:arn": ["arn:BackupsReplica", "arn:BackupsReplica/*"] });
+      // Retained: a later deploy with `none`, or a removal, never schedules the key for deletion.
+      expect(key.opts).toMatchObject({ retainOnDelete: true });
+      expect(byKind("aws.s3.Bucket").find((b) => b.name === "BackupsReplica")!.opts).toMatchObject({ retainOnDelete: true });
       const replicaLife = byKind("aws.s3.Lifecycle").find((l) => l.name === "BackupsReplicaLifecycle")!;
       expect(replicaLife.args.rules.map((r: any) => r.id)).toEqual(["abort-stale-multipart", "expire-noncurrent", "backups-safety-expiry"]);
-      expect(byKind("aws.s3.PublicAccessBlock")).toHaveLength(1);
       expect(byKind("aws.Provider")[0]!.args).toEqual({ region: "eu-west-1" });
-    } finally { delete process.env.BACKUP_REPLICA_REGION; }
+      // The replication metrics feed two alarms.
+      alarms({ nodes: { queue: { name: "q" } } }, { value: "ops@example.org" }, replication);
+      const repAlarms = byKind("aws.cloudwatch.MetricAlarm").filter((a) => a.args.namespace === "AWS/S3");
+      expect(repAlarms.map((a) => [a.name, a.args.metricName])).toEqual([["ReplicationFailed", "OperationsFailedReplication"], ["ReplicationLate", "ReplicationLatency"]]);
+      for (const a of repAlarms) expect(a.args.dimensions).toEqual({ SourceBucket: "Backups-name", DestinationBucket: "BackupsReplica-bucket", RuleId: "all" });
+    } finally {
+      process.env.SST_SECRET_BackupReplicaRegion = "none";
+      declared.splice(recorded);
+    }
   });
 
-  it("points every function at a handler file that exists and exports it", async () => {
+  it("deploys every function from the bundle `npm run build` wrote, as it is: no SST build, no plugin, no copyFiles", () => {
     const fns = byKind("sst.aws.Function");
-    expect(fns.map((f) => f.name).sort()).toEqual(["Api", "ArchiveJob", "BackupPostgresJob", "BackupRedisJob", "Migrate"]);
+    const dirs: Record<string, string> = { Api: "api", Migrate: "migrate", BackupPostgresJob: "backup-postgres", BackupRedisJob: "backup-redis", ArchiveJob: "archive" };
+    expect(fns.map((f) => f.name).sort()).toEqual(Object.keys(dirs).sort());
+    expect(Object.values(dirs).sort()).toEqual(Object.keys(FUNCTIONS).sort());
     for (const f of fns) {
-      const [file, exported] = [f.args.handler.replace(/\.[^.]+$/, ""), f.args.handler.split(".").pop()];
-      const source = path.resolve(`${file}.ts`);
-      expect(existsSync(source), source).toBe(true);
-      expect(typeof (await import(source))[exported]).toBe("function");
+      expect(f.args.bundle, f.name).toBe(path.resolve("dist", dirs[f.name]!));
+      expect(f.args.handler, f.name).toBe("index.handler");
+      expect(existsSync(path.join(f.args.bundle, "index.mjs")), f.name).toBe(true);
+      // Nothing of SST's own build: no nodejs options (plugins, esbuild, minify), no files copied by SST.
+      expect(f.args.nodejs, f.name).toBeUndefined();
+      expect(f.args.copyFiles, f.name).toBeUndefined();
       expect(f.args.link.map((l: any) => l.name).sort()).toEqual(["ApiKeys-name", "DatabaseUrl-name", "ErasureHashKey-name", "UpstashToken-name", "UpstashUrl-name"]);
     }
-    const api = fns.find((f) => f.name === "Api")!;
-    expect(api.args.url).toBeTruthy();
-    // SST bundles each function with the plugins and externals `npm run build` measures.
-    for (const f of fns) {
-      expect(f.args.nodejs, f.name).toMatchObject({ plugins: "infra/esbuild-plugins.mjs", esbuild: { external: expect.arrayContaining(["ws"]) } });
-      expect(existsSync(f.args.nodejs.plugins)).toBe(true);
-      // Only the API is split into chunks loaded on first use; the jobs read files beside their bundle.
-      expect(f.args.nodejs.splitting === true, f.name).toBe(f.name === "Api");
-    }
+    // What the build put beside the entries goes with them: the API's chunks, the migrations.
+    expect(existsSync("dist/api/chunks")).toBe(true);
+    for (const d of ["migrate", "backup-postgres"]) expect(existsSync(`dist/${d}/migrations/0001_schema.sql`), d).toBe(true);
+    // Minified: no line of the entry is an ordinary source line.
+    const entry = readFileSync("dist/api/index.mjs", "utf8");
+    expect(entry.split("\n").length).toBeLessThan(20);
+  });
+
+  it("refuses a deploy from a stale or missing build with one line", async () => {
+    const { assertFreshBuild } = await import(/* @vite-ignore */ path.resolve("infra/bundles.ts"));
+    const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const root = mkdtempSync(path.join(tmpdir(), "stale-"));
+    try {
+      expect(() => assertFreshBuild(root)).toThrow(/^no dist\/build\.json: run `npm run build`/);
+      mkdirSync(path.join(root, "dist"));
+      writeFileSync(path.join(root, "src.ts"), "a");
+      const { createHash } = await import("node:crypto");
+      writeFileSync(path.join(root, "dist/build.json"), JSON.stringify({ functions: [], inputs: { "src.ts": createHash("sha256").update("a").digest("hex") } }));
+      expect(() => assertFreshBuild(root)).not.toThrow();
+      writeFileSync(path.join(root, "src.ts"), "b");
+      expect(() => assertFreshBuild(root)).toThrow(/^dist\/ is stale \(src\.ts changed since `npm run build`\)/);
+    } finally { rmSync(root, { recursive: true, force: true }); }
   });
 
   it("runs migrations on every deploy through an invocation of the migrate function", () => {
     const inv = byKind("aws.lambda.Invocation");
     expect(inv).toHaveLength(1);
     expect(inv[0]!.args.functionName).toBe("Migrate-name");
-    const migrate = byKind("sst.aws.Function").find((f) => f.name === "Migrate")!;
-    expect(migrate.args.copyFiles).toEqual([{ from: "packages/core/migrations", to: "migrations" }]);
-    expect(existsSync(migrate.args.copyFiles[0].from)).toBe(true);
   });
 
   it("makes the backup bucket versioned, encrypted, and abort stale multipart uploads, with S3's current (not deprecated) resources", () => {

@@ -1,7 +1,9 @@
 // Metrics (EMF) lines of the handler are CloudWatch's; here they would only flood the output.
 process.env.POWERTOOLS_METRICS_DISABLED = "true";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "@hitl/core";
+import { createServices, parseConfig } from "@hitl/core";
+import { backupAges, publishBackupAges } from "@hitl/core/backup";
+import { Registry } from "prom-client";
 import { createTestDatabase, testEnv, testKeys } from "./support/stack.js";
 import { createTestBucket, withPg } from "./support/backup.js";
 import { jobHandler, JobIncompleteError } from "../functions/lib/job.js";
@@ -51,5 +53,25 @@ describe("scheduled function handlers", () => {
     // A failed self-invocation fails the run too: Lambda's retry resumes from the checkpoint.
     const refusing = jobHandler("backup-postgres", { config: async () => config, continueWith: async () => { throw new Error("refused"); }, tuning: { marginMs: 0 } });
     await expect(refusing({}, { getRemainingTimeInMillis: () => 1 })).rejects.toThrow("refused");
+  });
+
+  it("publishes the age of each kind's newest verified set (since the first migration while there is none), as the backup alarms read it", async () => {
+    const { bucket } = await createTestBucket();
+    const databaseUrl = await createTestDatabase();
+    const config = parseConfig(testEnv(databaseUrl, JSON.stringify(testKeys().entries), { S3_BUCKET: bucket }));
+    const { db } = createServices(config);
+    await withPg(databaseUrl, (c) => c.query("UPDATE schema_migrations SET applied_at = now() - interval '2 days'"));
+    const fresh = await backupAges(db);
+    expect(fresh.postgres).toBeGreaterThanOrEqual(2 * 86_400 - 60);
+    expect(fresh.redis).toBeGreaterThanOrEqual(2 * 86_400 - 60);
+    await jobHandler("backup-redis", { config: async () => config })({}, { getRemainingTimeInMillis: () => 900_000 });
+    const after = await backupAges(db);
+    expect(after.redis).toBeLessThan(120);
+    expect(after.postgres).toBeGreaterThanOrEqual(2 * 86_400 - 60);
+    const registry = new Registry();
+    publishBackupAges(registry, after);
+    publishBackupAges(registry, after);
+    const values = Object.fromEntries((await registry.getMetricsAsJSON()).map((m) => [m.name, m.values[0]?.value]));
+    expect(values).toEqual({ postgres_backup_age_seconds: after.postgres, redis_backup_age_seconds: after.redis });
   });
 });

@@ -92,26 +92,27 @@ describe("alerts", () => {
     const rec = (kind: string) => class { name: string; arn: string; constructor(name: string, args: any = {}) { declared.push({ kind, name, args }); this.name = name; this.arn = `arn:${name}`; } };
     g.$app = { name: "hitl", stage: "test" };
     g.sst = { aws: { SnsTopic: rec("topic") } };
-    g.aws = { cloudwatch: { MetricAlarm: rec("alarm"), Dashboard: rec("dashboard") }, getRegionOutput: () => ({ region: "eu-west-1" }) };
+    g.aws = { cloudwatch: { MetricAlarm: rec("alarm"), Dashboard: rec("dashboard") }, sns: { TopicSubscription: rec("subscription") }, getRegionOutput: () => ({ region: "eu-west-1" }) };
     g.$jsonStringify = JSON.stringify;
   });
   afterAll(() => { for (const k of ["$app", "sst", "aws", "$jsonStringify"]) delete g[k]; });
 
-  it("declares the seed's three alarms with its thresholds, backup-missed and dead-letter alarms, to an SNS topic", async () => {
+  it("declares the seed's alarms that mean something on Neon with its thresholds, store-error, backup-age and dead-letter alarms, to an SNS topic", async () => {
     const { alarms } = await import(/* @vite-ignore */ path.resolve("infra/alarms.ts"));
-    alarms({ nodes: { queue: { name: "jobs-dlq" } } });
+    alarms({ nodes: { queue: { name: "jobs-dlq" } } }, { value: "ops@example.org" });
     const by = Object.fromEntries(declared.filter((d) => d.kind === "alarm").map((d) => [d.name, d.args]));
-    expect(by.DatabasePoolExhaustion).toMatchObject({ metricName: "pool_size_waiting", threshold: 5, comparisonOperator: "GreaterThanThreshold", period: 60, evaluationPeriods: 5 });
+    // The seed's pool alarm watched a gauge no Neon HTTP instance moves: connection errors, timeouts and breakers instead (README).
+    expect(by.DatabasePoolExhaustion).toBeUndefined();
+    expect(by.PostgresConnectionErrors).toMatchObject({ metricName: "connection_errors_total", dimensions: { service: "hitl-data-layer", store: "postgres" } });
     expect(by.RedisHighLatency).toMatchObject({ metricName: "operation_latency_seconds", threshold: 0.01, statistic: "Average", period: 60, evaluationPeriods: 5 });
     expect(by.MemoryCompressionFailure).toMatchObject({ metricName: "compression_failures_total", threshold: 10, statistic: "Sum", period: 300, evaluationPeriods: 1 });
-    expect(by.PostgresBackupMissed.period * by.PostgresBackupMissed.evaluationPeriods).toBe(26 * 3600);
-    expect(by.PostgresBackupMissed).toMatchObject({ treatMissingData: "breaching", comparisonOperator: "LessThanThreshold", threshold: 1 });
-    expect(by.RedisSnapshotMissed.period * by.RedisSnapshotMissed.evaluationPeriods).toBe(7 * 3600);
+    expect(by.PostgresBackupMissed).toMatchObject({ metricName: "postgres_backup_age_seconds", treatMissingData: "notBreaching", comparisonOperator: "GreaterThanThreshold", threshold: 33 * 3600 });
+    expect(by.RedisSnapshotMissed).toMatchObject({ metricName: "redis_backup_age_seconds", threshold: 7 * 3600 });
     expect(by.DeadLetterGrowth).toMatchObject({ metricName: "wal_dead_letters_total", threshold: 0 });
     // The status page's "backup overdue" marks use the same windows as these alarms.
     const { BACKUP_ALERT_AFTER_HOURS } = await import("@hitl/core");
-    expect(by.PostgresBackupMissed.period * by.PostgresBackupMissed.evaluationPeriods).toBe(BACKUP_ALERT_AFTER_HOURS.postgres * 3600);
-    expect(by.RedisSnapshotMissed.period * by.RedisSnapshotMissed.evaluationPeriods).toBe(BACKUP_ALERT_AFTER_HOURS.redis * 3600);
+    expect(by.PostgresBackupMissed.threshold).toBe(BACKUP_ALERT_AFTER_HOURS.postgres * 3600);
+    expect(by.RedisSnapshotMissed.threshold).toBe(BACKUP_ALERT_AFTER_HOURS.redis * 3600);
     for (const a of Object.values(by)) expect((a as any).alarmActions).toEqual(["arn:Alerts"]);
     const dash = declared.find((d) => d.kind === "dashboard")!;
     expect(JSON.parse(dash.args.dashboardBody).widgets.length).toBeGreaterThanOrEqual(6);

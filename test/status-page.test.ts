@@ -73,7 +73,7 @@ describe.skipIf(!existsSync(CHROMIUM))("status page in headless Chromium", () =>
     await page.reload();
     expect(Number(await text("hour-requests"))).toBe(requests + 3);
     expect(await text("quarantined")).toBe("0");
-    expect(await text("last-postgres")).toMatch(/^\d+ min ago \(alarm after 26 h\)$/);
+    expect(await text("last-postgres")).toMatch(/^\d+ min ago \(alarm after 33 h\)$/);
     expect(await page.getByTestId("last-postgres").getAttribute("class")).toBeNull();
     expect(await page.locator(".stat.ok [data-testid=last-postgres]").count()).toBe(1);
     expect(await text("last-redis")).toBe("none yet (alarm after 7 h)");

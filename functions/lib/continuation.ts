@@ -7,6 +7,8 @@ export interface JobEvent {
   resume?: string;
   /** 1 for a scheduled run; each continuation counts one more. */
   run?: number;
+  /** The holder of the job's lease the earlier run hands over (runJob: single-flight). */
+  lease?: string;
 }
 
 /** Starts the next run of this job with `event`; resolves once Lambda accepted it. */

@@ -20,8 +20,12 @@ describe("jobHandler", () => {
     outcome.value = { status: "complete", id: "s1", verified: false };
     await expect(handler({})).rejects.toMatchObject({ name: "BackupUnverifiedError" });
     outcome.value = { status: "incomplete", id: "s2" };
-    await expect(handler({ resume: "s2", run: 4 })).resolves.toMatchObject({ continued: true, run: 4 });
-    expect(continued).toEqual([{ resume: "s2", run: 5 }]);
+    // The continuation carries the chain's lease holder on.
+    await expect(handler({ resume: "s2", run: 4, lease: "chain-1" })).resolves.toMatchObject({ continued: true, run: 4 });
+    expect(continued).toEqual([{ resume: "s2", run: 5, lease: "chain-1" }]);
+    outcome.value = { status: "skipped", reason: "held" };
+    await expect(handler({})).resolves.toMatchObject({ status: "skipped", run: 1 });
+    outcome.value = { status: "incomplete", id: "s2" };
     await expect(handler({ resume: "s2", run: 24 })).rejects.toMatchObject({ name: "JobIncompleteError" });
     outcome.value = { status: "complete", id: "s3", verified: true };
     await expect(handler({})).resolves.toMatchObject({ id: "s3", run: 1 });

@@ -2,6 +2,7 @@ import { createLogger, loadConfig, type Config } from "@hitl/core";
 import { jobContext, runJob, type JobContext, type JobName } from "@hitl/core/backup";
 import { selfInvoke, type Continue, type JobEvent } from "./continuation.js";
 import { emfPublisher } from "./emf.js";
+import { randomUUID } from "node:crypto";
 
 /** A chain of continuations longer than this (15 minutes each) is a backup that cannot finish. */
 export const MAX_RUNS = 24;
@@ -35,20 +36,30 @@ export interface JobRuntime {
  *   invocation: Lambda retries it (JOB_RETRIES), then dead-letters it, which alarms.
  */
 export function jobHandler(name: JobName, runtime: JobRuntime = {}) {
-  // The event is the scheduler's (no run number: run 1) or a continuation's ({ resume, run }).
-  return async (event: unknown, context?: { getRemainingTimeInMillis?: () => number }) => {
+  // The event is the scheduler's (no run number: run 1) or a continuation's ({ resume, run, lease }).
+  return async (event: unknown, context?: { getRemainingTimeInMillis?: () => number; awsRequestId?: string }) => {
     const config = await (runtime.config ?? loadConfig)();
     const log = createLogger(config.logLevel).child({ job: name });
-    const given = (event as JobEvent | null)?.run;
-    const run = typeof given === "number" && Number.isInteger(given) && given > 0 ? given : 1;
+    const e = (event ?? {}) as JobEvent;
+    const run = typeof e.run === "number" && Number.isInteger(e.run) && e.run > 0 ? e.run : 1;
     const remaining = context?.getRemainingTimeInMillis?.();
-    const ctx = jobContext(config, { deadline: remaining !== undefined ? Date.now() + remaining : undefined, ...runtime.tuning });
+    // The lease's holder: a continuation's is its chain's; a scheduled run's is its request id,
+    // which Lambda keeps across the retries of one event (a retry takes its own lease back),
+    // while a duplicate delivery is another request and finds the lease held.
+    const holder = typeof e.lease === "string" && e.lease ? e.lease : context?.awsRequestId ?? randomUUID();
+    const maxRuns = runtime.maxRuns ?? MAX_RUNS;
+    const ctx = jobContext(config, { deadline: remaining !== undefined ? Date.now() + remaining : undefined, holder, ...runtime.tuning });
+    ctx.continuing = () => run < maxRuns;
     try {
       const result = await runJob(name, ctx);
       const id = String(result.id);
+      if (result.status === "skipped") {
+        log.warn("job skipped", { run, reason: result.reason });
+        return { ...result, run };
+      }
       if (result.status === "incomplete") {
-        if (run >= (runtime.maxRuns ?? MAX_RUNS)) throw new JobIncompleteError(name, id, run);
-        await (runtime.continueWith ?? selfInvoke())({ resume: id, run: run + 1 });
+        if (run >= maxRuns) throw new JobIncompleteError(name, id, run);
+        await (runtime.continueWith ?? selfInvoke())({ resume: id, run: run + 1, lease: holder });
         log.info("job continues", { ...result, run, next_run: run + 1 });
         return { ...result, run, continued: true };
       }

@@ -43,7 +43,7 @@ export { eraseUser, erasureStatements, completePendingErasures, USER_TABLES, typ
 export { UserHasher, LOCAL_ERASURE_KEY } from "./gdpr/hash.js";
 export { listBackupSets } from "./backup/catalog.js";
 export { recordErasure, ERASURE_PREFIX } from "./backup/erasure-log.js";
-export { eraseFromArchives } from "./backup/archive.js";
+export { eraseArchivedUsers, archivedObjectsOf } from "./backup/archive.js";
 export { EmfPublisher, type EmfSink } from "./metrics/emf.js";
 export { Timeline } from "./metrics/timeline.js";
 export { refreshStoreGauges } from "./metrics/store-gauges.js";

@@ -23,7 +23,19 @@ const MONTHS_AHEAD = 3;
 
 export const archivePrefix = (partition: string) => `archives/interactions/${partition}/`;
 
-export interface ArchiveDeps { db: Db; reader: CopyDb; hasher: UserHasher; store: StreamingBlobStore; log?: Logger; now?: () => Date; progress?: (l: string) => void }
+export interface ArchiveDeps {
+  db: Db; reader: CopyDb; hasher: UserHasher; store: StreamingBlobStore; log?: Logger; now?: () => Date; progress?: (l: string) => void;
+  /** Called between a partition's export and its commit (tests: an erasure in between). */
+  afterExport?: (partition: string) => Promise<void>;
+}
+
+/** Exports of one partition before the job gives up on it (each retry follows a change during the previous export). */
+const EXPORT_ATTEMPTS = 3;
+
+export class PartitionChangedError extends Error {
+  override name = "PartitionChangedError";
+  constructor(partition: string, attempts: number) { super(`${partition} changed during each of ${attempts} exports; kept`); }
+}
 
 /** `interactions_2026_01` -> the first instant after its month. */
 function partitionEnd(name: string): Date | null {
@@ -49,10 +61,12 @@ export async function archiveOldPartitions(deps: ArchiveDeps, hotDays = HOT_WIND
     if (await dropIfEmpty(deps.db, partition)) { dropped++; continue; }
     archived.push({ partition, rows: await archivePartition(deps, partition, now) });
   }
+  // After the partitions: an erasure that committed while one was archived is rewritten now.
+  const erasures = await eraseArchivedUsers(deps);
   const purged = await purgeExpiredQuarantine(deps.db);
   const [created] = await deps.db.query<{ n: number }>("SELECT hitl_ensure_interaction_partitions(date_trunc('month', now())::date, $1) AS n", [MONTHS_AHEAD + 1]);
-  deps.progress?.(`archived ${archived.length} partition(s), dropped ${dropped} empty one(s), purged ${purged} expired quarantine message(s), created ${created?.n ?? 0} partition(s)`);
-  return { archived, empty_partitions_dropped: dropped, purged_quarantine: purged, partitions_created: Number(created?.n ?? 0) };
+  deps.progress?.(`archived ${archived.length} partition(s), dropped ${dropped} empty one(s), erased ${erasures.erasures} user(s) from ${erasures.objects} archived object(s), purged ${purged} expired quarantine message(s), created ${created?.n ?? 0} partition(s)`);
+  return { archived, empty_partitions_dropped: dropped, archive_erasures: erasures.erasures, archive_objects_rewritten: erasures.objects, purged_quarantine: purged, partitions_created: Number(created?.n ?? 0) };
 }
 
 /** Detaches and drops a partition only if it holds no row, under its exclusive lock (atomic). */
@@ -71,15 +85,39 @@ async function dropIfEmpty(db: Db, partition: string): Promise<boolean> {
   return results[1]?.[0]?.dropped === true;
 }
 
+/**
+ * Archives one partition: exported in one snapshot, read back and checked, then recorded, detached
+ * and dropped in one transaction that first runs hitl_archive_guard (migration 0015): with the
+ * partition locked, it must hold exactly the rows exported, and no exported user may have been
+ * erased since the snapshot. If either changed (an erasure in between), the export starts over, so
+ * an erased user's rows never reach an archive through this race; an erasure committed after the
+ * guard is rewritten by eraseArchivedUsers, which finds the user in archive_users.
+ */
 export async function archivePartition(deps: ArchiveDeps, partition: string, now = new Date()): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await exportAndCommit(deps, partition, now);
+    } catch (e) {
+      if (!(e instanceof Error && e.message.includes("hitl_archive_changed"))) throw e;
+      deps.log?.warn("archive: partition changed during its export, exporting it again", { partition, attempt });
+      if (attempt >= EXPORT_ATTEMPTS) throw new PartitionChangedError(partition, attempt);
+    }
+  }
+}
+
+async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date): Promise<number> {
   const prefix = archivePrefix(partition);
   const [info] = (await listTables(deps.db)).filter((t) => t.name === "interactions");
   const table = { ...info!, name: partition };
   const objects: (ObjectEntry & { users: string[] })[] = [];
+  let lastErasure = "0";
   // Heap block ranges in physical order, all in one snapshot: every row exactly once.
   await deps.reader.session(async (s) => {
     await s.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     try {
+      // The newest erasure this snapshot has seen: any later one is checked at the commit.
+      const [seen] = await s.query<{ id: string }>("SELECT coalesce(max(id), 0)::text AS id FROM erasures");
+      lastErasure = seen?.id ?? "0";
       const blocks = await tableBlocks(s, table);
       let writer: GzipObjectWriter | null = null;
       let users = new Set<string>();
@@ -104,18 +142,19 @@ export async function archivePartition(deps: ArchiveDeps, partition: string, now
     }
   });
   const rows = objects.reduce((s, o) => s + o.rows, 0);
-  const [count] = await deps.db.query<{ n: string }>(`SELECT count(*) AS n FROM "${partition}"`);
   for (const o of objects) {
     const back = await scanObject(await deps.store.read(o.key));
     if (back.sha256 !== o.sha256 || back.rows !== o.rows) throw new Error(`archive object ${o.key} did not read back intact; ${partition} kept`);
   }
-  if (Number(count!.n) !== rows) throw new Error(`${partition} changed during export (${count!.n} rows now, ${rows} exported); kept`);
+  await deps.afterExport?.(partition);
+  const exportedUsers = [...new Set(objects.flatMap((o) => o.users))];
   const manifest: Manifest = {
     format: 1, kind: "archive", id: newSetId(now), prefix, started_at: now.toISOString(), finished_at: new Date().toISOString(),
     objects: objects.map(({ users: _u, ...o }) => o), totals: { objects: objects.length, bytes: objects.reduce((s, o) => s + o.bytes, 0), rows },
   };
   await deps.store.put(`${prefix}manifest.json`, manifestText(manifest), "application/json");
   await deps.db.transaction([
+    { text: "SELECT hitl_archive_guard($1::regclass, $2, $3, $4::text[])", params: [quoteIdent(partition), rows, lastErasure, exportedUsers] },
     { text: "INSERT INTO archived_partitions (partition, prefix, rows, bytes) VALUES ($1, $2, $3, $4)", params: [partition, prefix, rows, manifest.totals.bytes] },
     ...objects.map((o) => ({ text: "INSERT INTO archive_objects (key, partition, rows, bytes, sha256) VALUES ($1, $2, $3, $4, $5)", params: [o.key, partition, o.rows, o.bytes, o.sha256] })),
     ...objects.filter((o) => o.users.length).map((o) => ({ text: "INSERT INTO archive_users (user_hash, object_key) SELECT unnest($1::text[]), $2", params: [o.users, o.key] })),
@@ -138,33 +177,57 @@ export async function readArchive(store: StreamingBlobStore, partition: string, 
   return { rows };
 }
 
+/** How many archived objects hold `userHash` (an erasure's answer: the Archive job rewrites them). */
+export async function archivedObjectsOf(db: Db, userHash: string): Promise<number> {
+  const [row] = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM archive_users WHERE user_hash = $1", [userHash]);
+  return Number(row?.n ?? 0);
+}
+
 /**
- * GDPR erasure in archives: rewrites only the objects that hold the user (archive_users says
- * which), updates their manifest entries and the index. Small objects (<= 50,000 rows) keep this
- * within an API request. Returns the number of objects rewritten.
+ * The GDPR part of the Archive job (the API may not write archives/): every erasure whose archive
+ * part is pending (erasures.archives_erased_at, set by nothing else) has the archived objects that
+ * hold its user rewritten without the user's rows, found by archive_users and matched by the
+ * keyed hash of each row's user_id (the log keeps no id). An erasure is marked done only in a
+ * statement that sees no archived object still listing its user: an archive committed meanwhile
+ * leaves it pending for the next pass. Safe to repeat: a rewritten object holds no row to drop.
  */
-export async function eraseFromArchives(db: Db, store: BlobStore, hasher: UserHasher, userId: string): Promise<number> {
-  const hash = hasher.hash(userId);
-  const targets = await db.query<{ key: string; partition: string; prefix: string }>(`SELECT o.key, o.partition, p.prefix FROM archive_users u
-    JOIN archive_objects o ON o.key = u.object_key JOIN archived_partitions p ON p.partition = o.partition WHERE u.user_hash = $1`, [hash]);
-  for (const t of targets) {
-    const body = await store.get(t.key);
-    if (!body) continue;
-    const kept = gunzipSync(body).toString("utf8").split("\n").filter((l) => l && (JSON.parse(l) as { user_id: string }).user_id !== userId);
+export async function eraseArchivedUsers(deps: { db: Db; store: BlobStore; hasher: UserHasher }, limit = 1000): Promise<{ erasures: number; objects: number }> {
+  const pending = await deps.db.query<{ id: string; user_hash: string }>(
+    "SELECT id::text AS id, user_hash FROM erasures WHERE archives_erased_at IS NULL ORDER BY id LIMIT $1", [limit]);
+  let erasures = 0;
+  let objects = 0;
+  for (const e of pending) {
+    const targets = await deps.db.query<{ key: string; partition: string; prefix: string }>(`SELECT o.key, o.partition, p.prefix FROM archive_users u
+      JOIN archive_objects o ON o.key = u.object_key JOIN archived_partitions p ON p.partition = o.partition WHERE u.user_hash = $1`, [e.user_hash]);
+    for (const t of targets) {
+      await rewriteWithout(deps, t, e.user_hash);
+      objects++;
+    }
+    const [done] = await deps.db.query<{ id: string }>(`UPDATE erasures SET archives_erased_at = now()
+      WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM archive_users WHERE user_hash = $2) RETURNING id`, [e.id, e.user_hash]);
+    if (done) erasures++;
+  }
+  return { erasures, objects };
+}
+
+/** One archived object rewritten without the rows of the user whose keyed hash is `hash`, with its manifest entry and index. */
+async function rewriteWithout(deps: { db: Db; store: BlobStore; hasher: UserHasher }, t: { key: string; partition: string; prefix: string }, hash: string): Promise<void> {
+  const body = await deps.store.get(t.key);
+  if (body) {
+    const kept = gunzipSync(body).toString("utf8").split("\n").filter((l) => l && deps.hasher.hash((JSON.parse(l) as { user_id: string }).user_id) !== hash);
     const out = gzipSync(kept.length ? kept.join("\n") + "\n" : "");
     const sha = createHash("sha256").update(out).digest("hex");
-    await store.put(t.key, out, "application/x-ndjson+gzip");
+    await deps.store.put(t.key, out, "application/x-ndjson+gzip");
     const manifestKey = `${t.prefix}manifest.json`;
-    const { manifest, problem } = readManifest((await store.get(manifestKey))!);
+    const { manifest, problem } = readManifest((await deps.store.get(manifestKey))!);
     if (!manifest || problem) throw new Error(`archive ${t.partition}: ${problem}`);
     for (const o of manifest.objects ?? []) if (o.key === t.key) Object.assign(o, { rows: kept.length, bytes: out.length, sha256: sha });
     manifest.totals = { objects: manifest.objects!.length, bytes: manifest.objects!.reduce((s, o) => s + o.bytes, 0), rows: manifest.objects!.reduce((s, o) => s + o.rows, 0) };
-    await store.put(manifestKey, manifestText(manifest), "application/json");
-    await db.transaction([
+    await deps.store.put(manifestKey, manifestText(manifest), "application/json");
+    await deps.db.transaction([
       { text: "UPDATE archive_objects SET rows = $2, bytes = $3, sha256 = $4 WHERE key = $1", params: [t.key, kept.length, out.length, sha] },
       { text: "UPDATE archived_partitions SET rows = (SELECT sum(rows) FROM archive_objects WHERE partition = $1) WHERE partition = $1", params: [t.partition] },
-      { text: "DELETE FROM archive_users WHERE user_hash = $1 AND object_key = $2", params: [hash, t.key] },
     ]);
   }
-  return targets.length;
+  await deps.db.query("DELETE FROM archive_users WHERE user_hash = $1 AND object_key = $2", [hash, t.key]);
 }

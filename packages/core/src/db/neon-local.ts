@@ -28,7 +28,8 @@ export function ensureWebSocket(): void {
 export function useLocalNeonProxy(proxyUrl: string): void {
   if (applied === proxyUrl) return;
   const u = new URL(proxyUrl);
-  neonConfig.webSocketConstructor = wsConstructor();
+  // The runtime's own WebSocket where it has one (a Lambda bundle run locally carries no `ws`).
+  neonConfig.webSocketConstructor = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket ?? wsConstructor();
   neonConfig.wsProxy = (host, port) => `${u.host}/v1?address=${host}:${port}`;
   neonConfig.useSecureWebSocket = false;
   neonConfig.pipelineTLS = false;

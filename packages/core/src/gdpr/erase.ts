@@ -1,7 +1,7 @@
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db, Statement } from "../db/db.js";
 import { walKeys } from "../wal/keys.js";
-import { eraseFromArchives } from "../backup/archive.js";
+import { archivedObjectsOf } from "../backup/archive.js";
 import { recordErasure } from "../backup/erasure-log.js";
 import type { BlobStore } from "../storage/blob.js";
 import type { UserHasher } from "./hash.js";
@@ -73,7 +73,9 @@ export function erasureStatements(hasher: UserHasher, userId: string, actor: str
  * 4. Redis again (whatever was queued or cached between 2 and 3); if that fails the answer is 503
  *    and the pending row stays: the retry, any instance whose breaker closes, or the daily job
  *    completes it. Nothing of the user can be cached meanwhile (the mark) or read from Postgres.
- * 5. the archived objects that hold the user.
+ * 5. the archived objects that hold the user are counted, not rewritten: the Archive job rewrites
+ *    them (eraseArchivedUsers, from the erasures row of step 3), since the API may not write
+ *    archives/ (infra/permissions.ts). `archives_rewritten` is that count.
  */
 export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: UserHasher; storage?: BlobStore }, userId: string, actor: string): Promise<ErasureResult> {
   if (deps.storage) await recordErasure(deps.storage, deps.hasher.hash(userId), new Date(), actor);
@@ -84,7 +86,7 @@ export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: Use
   postgres.protocol_audit_log = Number(results[USER_TABLES.length + 1]![0]!.n);
   postgres.recovery_operations = Number(results[USER_TABLES.length + 2]![0]!.n);
   const after = await eraseRedis(deps.redis, userId);
-  const archives = deps.storage ? await eraseFromArchives(deps.db, deps.storage, deps.hasher, userId) : 0;
+  const archives = await archivedObjectsOf(deps.db, deps.hasher.hash(userId));
   const counts = { postgres, redis_keys: before.keys + after.keys, wal_messages: before.messages + after.messages, archives_rewritten: archives };
   await deps.db.transaction([
     { text: "UPDATE erasures SET counts = $2::jsonb WHERE id = $1", params: [results[0]![0]!.id, JSON.stringify(counts)] },

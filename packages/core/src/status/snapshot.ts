@@ -30,9 +30,10 @@ const orNull = <T>(p: Promise<T>): Promise<T | null> => p.catch(() => null);
 
 /**
  * Hours after which a kind's newest verified set is overdue: the alarms' windows (infra/alarms.ts,
- * PostgresBackupMissed and RedisSnapshotMissed; archives run daily like the Postgres backup).
+ * PostgresBackupMissed and RedisSnapshotMissed: Postgres's fits a whole continuation chain, 24 h
+ * + 6 h + retries + margin; archives run daily).
  */
-export const BACKUP_ALERT_AFTER_HOURS = { postgres: 26, redis: 7, archive: 26 } as const;
+export const BACKUP_ALERT_AFTER_HOURS = { postgres: 33, redis: 7, archive: 26 } as const;
 
 export interface LastBackup { kind: keyof typeof BACKUP_ALERT_AFTER_HOURS; id: string | null; finished_at: string | null; age_hours: number | null; limit_hours: number; overdue: boolean }
 

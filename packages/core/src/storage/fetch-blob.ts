@@ -13,11 +13,14 @@ export interface FetchBlobOptions {
   requestDeadline?: DeadlineOptions["requestDeadline"];
 }
 
+/** The only prefix the health check lists (the API's ListBucket grant is limited to it, infra/permissions.ts). */
+export const HEALTH_PREFIX = "erasures/";
+
 /** Attempts of a request S3 answers with a 5xx or 429 (SlowDown), all within the one deadline. */
 const ATTEMPTS = 3;
 
 /**
- * Small-object S3 access signed with aws4fetch (SigV4): HEAD bucket, GET and PUT, each with a
+ * Small-object S3 access signed with aws4fetch (SigV4): a one-key listing (health), GET and PUT, each with a
  * deadline that bounds its retries too. aws4fetch's own retries are off: they sleep up to 25.6 s
  * between attempts whatever the deadline (measured: a 300 ms call to an S3 answering 503 took up
  * to 900 ms, and reported a timeout).
@@ -67,10 +70,16 @@ export class FetchBlobStore implements BlobStore {
     }, s3Timeout);
   }
 
-  /** True when the bucket exists and these credentials may read it. */
+  /**
+   * True when the bucket exists and these credentials may list it under HEALTH_PREFIX: one key
+   * listed at most (S3 authorises this as ListBucket with `s3:prefix` = HEALTH_PREFIX, so the API's
+   * role needs no listing of any other prefix; a HEAD of the bucket would need ListBucket on all).
+   */
   async headBucket(): Promise<boolean> {
     if (!this.aws) return false;
-    return (await this.send(this.base + "/", { method: "HEAD" })).res.ok;
+    const { res } = await this.send(`${this.base}/?list-type=2&max-keys=1&prefix=${encodeURIComponent(HEALTH_PREFIX)}`, { method: "GET" }, async (r) => Buffer.from(await r.arrayBuffer()));
+    if (!res.ok) await res.body?.cancel();
+    return res.ok;
   }
 
   async put(key: string, body: Buffer | string, contentType = "application/octet-stream"): Promise<void> {

@@ -20,6 +20,13 @@ const QUEUE_SIZE = 2;
 /** The SDK's attempts per call (its standard retry mode's default). */
 const SDK_ATTEMPTS = 3;
 
+export class DeleteObjectsFailedError extends Error {
+  override name = "DeleteObjectsFailedError";
+  constructor(readonly failed: { key: string; code: string }[]) {
+    super(`S3 did not delete ${failed.length} object(s): ${failed.slice(0, 5).map((f) => `${f.key} (${f.code})`).join(", ")}${failed.length > 5 ? ", …" : ""}`);
+  }
+}
+
 /** @aws-sdk/client-s3 adapter; streams through lib-storage `Upload` with bounded memory. */
 export class S3BlobStore implements StreamingBlobStore {
   private readonly s3: S3Client;
@@ -83,10 +90,17 @@ export class S3BlobStore implements StreamingBlobStore {
     return out;
   }
 
+  /**
+   * Deletes `keys`, 1,000 per request. S3 answers 200 even when some keys failed (AccessDenied on a
+   * key outside the role's grant, an internal error): each failed key is in the answer's `Errors`,
+   * and any makes this throw DeleteObjectsFailedError (the deletes that succeeded stay done; a
+   * retry repeats them harmlessly).
+   */
   async delete(keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000).map((Key) => ({ Key }));
-      await this.bounded((abortSignal) => this.s3.send(new DeleteObjectsCommand({ Bucket: this.opts.bucket, Delete: { Objects: batch } }), { abortSignal }));
+      const res = await this.bounded((abortSignal) => this.s3.send(new DeleteObjectsCommand({ Bucket: this.opts.bucket, Delete: { Objects: batch, Quiet: true } }), { abortSignal }));
+      if (res.Errors?.length) throw new DeleteObjectsFailedError(res.Errors.map((e) => ({ key: e.Key ?? "", code: e.Code ?? "unknown" })));
     }
   }
 }

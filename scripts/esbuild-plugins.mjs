@@ -1,5 +1,5 @@
-// esbuild plugins shared by SST's bundling of the functions (`nodejs.plugins` in infra/*.ts) and by
-// `npm run build` (scripts/build.ts), so the measured bundle is the deployed one.
+// esbuild plugins of `npm run build` (scripts/bundle.ts). SST deploys the bundles that build writes
+// (infra/bundles.ts): no plugin here ever runs through SST's own plugin bridge.
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
