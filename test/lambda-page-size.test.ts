@@ -1,0 +1,109 @@
+import { randomUUID } from "node:crypto";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ENVELOPE_PAGE_BUDGET, LAMBDA_RESPONSE_LIMIT } from "@hitl/core";
+import { interactionBody } from "./support/fixtures.js";
+import { envelopeSize, lambdaApi, type LambdaResult } from "./support/lambda.js";
+
+/**
+ * Finding 3 and 4 of issue 24: every list answer fits a buffered Lambda response (6 MB after the
+ * body is escaped into the envelope), and no list query runs into Neon's 10 MiB answer. Each list
+ * is filled with rows at their field limits, made of the characters that escape worst, and read
+ * at its maximum limit through the real Lambda handler, page after page to the end.
+ */
+
+// Control characters (7 envelope bytes each, \b \t \n \f \r excepted: they escape shorter), a
+// quote and a backslash (4 each), and a non-BMP character (4 bytes for 2 UTF-16 units).
+const WORST_TEXT = "\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u000e\u000f\u0010\u0011\u0012\u0013\u0014\"\\\u{1F600}";
+/** `units` UTF-16 units (what zod's max counts) of the worst-escaping text. */
+const worstText = (units: number) => WORST_TEXT.repeat(Math.ceil(units / WORST_TEXT.length)).slice(0, units).replace(/\uD83D$/, "\u0001");
+/**
+ * For fields bounded by their JSON size: a quote or a backslash is 2 bytes of that bound and 4 in
+ * the envelope (a control character is 6 and 7), so these are mostly quotes and backslashes.
+ */
+const worstJsonValue = (jsonBytes: number) => {
+  const unit = "\"\\\"\\\"\\\"\\\u0001\u{1F600}";
+  let s = unit.repeat(Math.floor(jsonBytes / Buffer.byteLength(JSON.stringify(unit))));
+  while (Buffer.byteLength(JSON.stringify(s)) > jsonBytes) s = s.slice(0, -unit.length);
+  return s;
+};
+/** A JSON object of just under `bytes` bytes of JSON text. */
+const worstObject = (bytes: number) => ({ v: worstJsonValue(bytes - 10) });
+
+/** Reads a list to its end at `limit`, checking every page's Lambda response on the way. */
+async function readAll(invoke: Awaited<ReturnType<typeof lambdaApi>>["invoke"], path: string, key: "reviewer" | "bot" | "admin" | "agent") {
+  const ids: string[] = [];
+  const pageSizes: number[] = [];
+  let cursor: string | null = null;
+  let biggest = 0;
+  do {
+    const sep = path.includes("?") ? "&" : "?";
+    const res: LambdaResult = await invoke("GET", `${path}${cursor ? `${sep}cursor=${encodeURIComponent(cursor)}` : ""}`, { key });
+    expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+    biggest = Math.max(biggest, envelopeSize(res));
+    expect(envelopeSize(res)).toBeLessThan(LAMBDA_RESPONSE_LIMIT);
+    const body = JSON.parse(res.body) as { items: Record<string, unknown>[]; next_cursor: string | null };
+    expect(body.items.length).toBeGreaterThan(0);
+    pageSizes.push(body.items.length);
+    ids.push(...body.items.map((i) => String(i.id ?? i.message_id)));
+    cursor = body.next_cursor;
+  } while (cursor);
+  return { ids, pageSizes, biggest };
+}
+
+describe("list answers fit a Lambda response (issue 24, findings 3 and 4)", () => {
+  let api: Awaited<ReturnType<typeof lambdaApi>>;
+  beforeAll(async () => { api = await lambdaApi(); });
+
+  it("GET /v1/reviews?limit=500 over rows at every field's limit: each page fits the envelope, the cursors reach every row", async () => {
+    const created: string[] = [];
+    for (let i = 0; i < 16; i++) {
+      const res = await api.invoke("POST", "/v1/interactions", { key: "agent", body: interactionBody({
+        user_id: `size-${i % 3}`, user_message: worstText(4000), llm1_raw_response: worstText(20_000),
+        llm2_bubbles: Array.from({ length: 20 }, () => worstText(4000)), llm1_model: worstText(100), llm2_model: worstText(100),
+        constitution_flags: Array.from({ length: 50 }, () => worstText(100)), constitution_recommendation: "review",
+        cta_data: worstObject(16 * 1024),
+      }) });
+      expect(res.statusCode, res.body.slice(0, 300)).toBe(201);
+      created.push(JSON.parse(res.body).id as string);
+    }
+    const { ids, pageSizes, biggest } = await readAll(api.invoke, "/v1/reviews?limit=500", "reviewer");
+    expect(ids.sort()).toEqual([...created].sort());
+    // The envelope, not the row count or the raw-byte budget, ended the pages.
+    expect(pageSizes.length).toBeGreaterThan(2);
+    expect(biggest).toBeGreaterThan(ENVELOPE_PAGE_BUDGET * 0.7);
+  }, 120_000);
+
+  it("GET /v1/quarantine?limit=500 over messages at the text limit: each page fits, the cursors reach every message", async () => {
+    const user = "size-quarantined";
+    expect((await api.invoke("PUT", `/v1/users/${user}/protocol`, { key: "reviewer", body: { status: "ACTIVE" } })).statusCode).toBe(200);
+    let quarantined = 0;
+    for (let b = 0; b < 10; b++) {
+      const res = await api.invoke("POST", "/v1/messages", { key: "bot", body: {
+        messages: Array.from({ length: 35 }, () => ({ user_id: user, text: worstText(4000), chat_id: 1 })),
+      } });
+      expect(res.statusCode, res.body.slice(0, 300)).toBe(202);
+      quarantined += (JSON.parse(res.body).items as { status: string }[]).filter((i) => i.status === "quarantined").length;
+    }
+    expect(quarantined).toBe(350);
+    const { ids, pageSizes, biggest } = await readAll(api.invoke, "/v1/quarantine?limit=500", "reviewer");
+    expect(new Set(ids).size).toBe(350);
+    expect(pageSizes.length).toBeGreaterThan(1);
+    expect(biggest).toBeGreaterThan(ENVELOPE_PAGE_BUDGET * 0.7);
+  }, 120_000);
+
+  it("GET /v1/recovery/operations?limit=500 with 64 KB of metadata and of error details on each: no 500, each page fits, every operation is reached", async () => {
+    const created: string[] = [];
+    for (let i = 0; i < 80; i++) {
+      const res = await api.invoke("POST", "/v1/recovery/operations", { key: "bot", headers: { "idempotency-key": randomUUID() },
+        body: { operation_type: "manual", metadata: worstObject(64 * 1024) } });
+      expect(res.statusCode, res.body.slice(0, 300)).toBe(201);
+      const id = JSON.parse(res.body).id as string;
+      const patched = await api.invoke("PATCH", `/v1/recovery/operations/${id}`, { key: "bot", body: { status: "failed", errors_encountered: 1, error_details: worstObject(64 * 1024) } });
+      expect(patched.statusCode, patched.body.slice(0, 300)).toBe(200);
+      created.push(id);
+    }
+    const { ids, pageSizes } = await readAll(api.invoke, "/v1/recovery/operations?limit=500", "admin");
+    expect(ids.sort()).toEqual([...created].sort());
+    expect(pageSizes.length).toBeGreaterThan(1);
+  }, 180_000);
+});
