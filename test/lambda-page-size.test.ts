@@ -106,4 +106,55 @@ describe("list answers fit a Lambda response (issue 24, findings 3 and 4)", () =
     expect(ids.sort()).toEqual([...created].sort());
     expect(pageSizes.length).toBeGreaterThan(1);
   }, 180_000);
+
+  // Answers bounded by their field limits rather than paged: at their maximum they still fit.
+  it("POST /v1/outbox/claim at max 50 over replies of 10 bubbles at the bubble limit fits, every claimed item in the answer", async () => {
+    for (let i = 0; i < 50; i++) {
+      const created = await api.invoke("POST", "/v1/interactions", { key: "agent", body: interactionBody({ user_id: `out-${i}` }) });
+      const id = JSON.parse(created.body).id as string;
+      const approved = await api.invoke("POST", `/v1/reviews/${id}/approve`, { key: "reviewer", body: {
+        final_bubbles: Array.from({ length: 10 }, () => worstText(500)), quality_score: 3, reviewer_notes: worstText(1000),
+        cta_data: worstObject(16 * 1024),
+      } });
+      expect(approved.statusCode, approved.body.slice(0, 300)).toBe(200);
+    }
+    const res = await api.invoke("POST", "/v1/outbox/claim", { key: "bot", body: { max: 50 }, headers: { "idempotency-key": randomUUID() } });
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(res.body).items).toHaveLength(50);
+    expect(envelopeSize(res)).toBeLessThan(LAMBDA_RESPONSE_LIMIT);
+    expect(envelopeSize(res)).toBeGreaterThan(1_400_000); // the rows were at their limits
+  }, 120_000);
+
+  it("POST /v1/messages/claim at max 100 over messages at the text limit fits", async () => {
+    for (let b = 0; b < 3; b++) {
+      const res = await api.invoke("POST", "/v1/messages", { key: "bot", body: {
+        messages: Array.from({ length: 34 }, (_, i) => ({ user_id: `wal-${b}-${i}`, text: worstText(4000), chat_id: "@" + "c".repeat(31) })),
+      } });
+      expect(res.statusCode, res.body.slice(0, 300)).toBe(202);
+    }
+    const res = await api.invoke("POST", "/v1/messages/claim", { key: "agent", body: { max: 100 }, headers: { "idempotency-key": randomUUID() } });
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(res.body).items).toHaveLength(100);
+    expect(envelopeSize(res)).toBeLessThan(LAMBDA_RESPONSE_LIMIT);
+    expect(envelopeSize(res)).toBeGreaterThan(2_300_000); // the rows were at their limits
+  }, 120_000);
+
+  it("GET /v1/users/{id}/memory?recent=50 over a full window at the content and bubble limits and a context at its limit fits", async () => {
+    const user = "mem-size";
+    // Control characters only: for fields bounded in characters they escape worst (7 bytes each).
+    const control = (n: number) => String.raw`\u0001`.repeat(n);
+    const ctx = await api.invoke("PATCH", `/v1/users/${user}/memory/context`, { key: "agent", body: { updates: worstObject(99 * 1024) } });
+    expect(ctx.statusCode, ctx.body.slice(0, 300)).toBe(200);
+    expect(JSON.parse(ctx.body).compression_level).toBe(0);
+    for (let i = 0; i < 50; i++) {
+      const res = await api.invoke("POST", `/v1/users/${user}/memory/history`, { key: "agent", headers: { "idempotency-key": randomUUID() },
+        body: `{"role":"assistant","content":"${control(8000)}","bubbles":[${Array.from({ length: 10 }, () => `"${control(500)}"`).join(",")}]}` });
+      expect(res.statusCode, res.body.slice(0, 300)).toBe(201);
+    }
+    const res = await api.invoke("GET", `/v1/users/${user}/memory?recent=50`, { key: "agent" });
+    expect(res.statusCode).toBe(200);
+    expect(JSON.parse(res.body).recent_messages).toHaveLength(50);
+    expect(envelopeSize(res)).toBeLessThan(LAMBDA_RESPONSE_LIMIT);
+    expect(envelopeSize(res)).toBeGreaterThan(4_500_000); // the rows were at their limits
+  }, 120_000);
 });
