@@ -65,6 +65,12 @@ describe("list answers fit a Lambda response (issue 24, findings 3 and 4)", () =
       }) });
       expect(res.statusCode, res.body.slice(0, 300)).toBe(201);
       created.push(JSON.parse(res.body).id as string);
+      const notes = await api.invoke("PATCH", `/v1/interactions/${created.at(-1)}/notes`, { key: "reviewer", body: { reviewer_notes: worstText(1000) } });
+      expect(notes.statusCode, notes.body.slice(0, 300)).toBe(200);
+    }
+    for (let u = 0; u < 3; u++) {
+      const res = await api.invoke("PUT", `/v1/users/size-${u}/nickname`, { key: "reviewer", body: { nickname: `n${worstText(49)}` } });
+      expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
     }
     const { ids, pageSizes, biggest } = await readAll(api.invoke, "/v1/reviews?limit=500", "reviewer");
     expect(ids.sort()).toEqual([...created].sort());
@@ -105,6 +111,24 @@ describe("list answers fit a Lambda response (issue 24, findings 3 and 4)", () =
     const { ids, pageSizes } = await readAll(api.invoke, "/v1/recovery/operations?limit=500", "admin");
     expect(ids.sort()).toEqual([...created].sort());
     expect(pageSizes.length).toBeGreaterThan(1);
+  }, 180_000);
+
+  it("GET /v1/protocol/audit?limit=500 over audit rows with reasons at their limit: each page fits, the cursors reach every row", async () => {
+    const users = Array.from({ length: 5 }, (_, u) => `audit-${u}`);
+    for (const user of users) {
+      const res = await api.invoke("PUT", `/v1/users/${user}/nickname`, { key: "reviewer", body: { nickname: `n${worstText(49)}` } });
+      expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+    }
+    for (let i = 0; i < 101; i++) {
+      await Promise.all(users.map(async (user) => {
+        const res = await api.invoke("PUT", `/v1/users/${user}/protocol`, { key: "reviewer", headers: { "idempotency-key": randomUUID() },
+          body: { status: i % 2 ? "INACTIVE" : "ACTIVE", reason: worstText(500) } });
+        expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+      }));
+    }
+    const { ids, biggest } = await readAll(api.invoke, "/v1/protocol/audit?limit=500", "reviewer");
+    expect(new Set(ids).size).toBe(505);
+    expect(biggest).toBeLessThan(LAMBDA_RESPONSE_LIMIT);
   }, 180_000);
 
   // Answers bounded by their field limits rather than paged: at their maximum they still fit.
