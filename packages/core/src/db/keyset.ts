@@ -69,10 +69,18 @@ export const ENVELOPE_PAGE_BUDGET = 5_000_000;
 
 /**
  * Bytes a value takes in the Lambda envelope: its JSON text (as the route serializes it), escaped
- * again as the envelope's body string, without that string's quotes. Exact, not an estimate.
+ * again as the envelope's body string, without that string's quotes. Exact, not an estimate: JSON
+ * text holds no control character or lone surrogate (JSON.stringify escapes them in ASCII), so
+ * escaping it again adds one byte for each quote and backslash and nothing else.
  */
 export function envelopeBytes(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(JSON.stringify(value))) - 2;
+  const json = JSON.stringify(value) ?? "";
+  let escaped = 0;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22 || c === 0x5c) escaped++;
+  }
+  return Buffer.byteLength(json) + escaped;
 }
 
 /**
