@@ -32,6 +32,7 @@ const worstObject = (bytes: number) => ({ v: worstJsonValue(bytes - 10) });
 /** Reads a list to its end at `limit`, checking every page's Lambda response on the way. */
 async function readAll(invoke: Awaited<ReturnType<typeof lambdaApi>>["invoke"], path: string, key: "reviewer" | "bot" | "admin" | "agent") {
   const ids: string[] = [];
+  const items: Record<string, unknown>[] = [];
   const pageSizes: number[] = [];
   let cursor: string | null = null;
   let biggest = 0;
@@ -45,9 +46,10 @@ async function readAll(invoke: Awaited<ReturnType<typeof lambdaApi>>["invoke"], 
     expect(body.items.length).toBeGreaterThan(0);
     pageSizes.push(body.items.length);
     ids.push(...body.items.map((i) => String(i.id ?? i.message_id)));
+    items.push(...body.items);
     cursor = body.next_cursor;
   } while (cursor);
-  return { ids, pageSizes, biggest };
+  return { ids, items, pageSizes, biggest };
 }
 
 describe("list answers fit a Lambda response (issue 24, findings 3 and 4)", () => {
@@ -126,8 +128,9 @@ describe("list answers fit a Lambda response (issue 24, findings 3 and 4)", () =
         expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
       }));
     }
-    const { ids, biggest } = await readAll(api.invoke, "/v1/protocol/audit?limit=500", "reviewer");
-    expect(new Set(ids).size).toBe(505);
+    const { ids, items, biggest } = await readAll(api.invoke, "/v1/protocol/audit?limit=500", "reviewer");
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(items.filter((i) => String(i.user_id).startsWith("audit-"))).toHaveLength(505);
     expect(biggest).toBeLessThan(LAMBDA_RESPONSE_LIMIT);
   }, 180_000);
 
