@@ -44,13 +44,14 @@ export const rowBytes = (exprs: string[]) => `(1024 + ${exprs.map((e) => `coales
 /**
  * Wraps a keyset page query (`inner`, ending in ORDER BY ... LIMIT, with a \`row_bytes\` column from
  * \`rowBytes\`) so Postgres keeps only the rows that start within the budget (the last of them may
- * cross it, which says "more"). `order` repeats the page order over the inner query's output
- * columns (alias `l`); `budget` is the placeholder of the budget parameter.
+ * cross it, which says "more"; so does a row starting exactly at the budget, so a page ending
+ * exactly there still gets its cursor). `order` repeats the page order over the inner query's
+ * output columns (alias `l`); `budget` is the placeholder of the budget parameter.
  */
 export function budgetedPage(inner: string, order: string, budget: string): string {
   return `SELECT * FROM (
     SELECT l.*, sum(l.row_bytes) OVER (ORDER BY ${order} ROWS UNBOUNDED PRECEDING) AS page_bytes FROM (${inner}) l) p
-  WHERE page_bytes - row_bytes < ${budget} ORDER BY page_bytes`;
+  WHERE page_bytes - row_bytes <= ${budget} ORDER BY page_bytes`;
 }
 
 /**
