@@ -134,6 +134,30 @@ describe("list answers fit a Lambda response (issue 24, findings 3 and 4)", () =
     expect(biggest).toBeLessThan(LAMBDA_RESPONSE_LIMIT);
   }, 180_000);
 
+  it("GET /v1/recovery/cursors?limit=500 over 501 cursors with user ids at their limit: fits, the cursor reaches the last one", async () => {
+    const users = Array.from({ length: 501 }, (_, i) => `${String(i).padStart(3, "0")}${"-.:_".repeat(16)}`.slice(0, 64));
+    for (let i = 0; i < users.length; i += 20) {
+      await Promise.all(users.slice(i, i + 20).map(async (user) => {
+        const res = await api.invoke("PUT", `/v1/recovery/cursors/${user}`, { key: "bot", body: { last_processed_telegram_id: 9_007_199_254_740_991, last_processed_telegram_date: new Date().toISOString() } });
+        expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+      }));
+    }
+    const pages: number[] = [];
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res: LambdaResult = await api.invoke("GET", `/v1/recovery/cursors?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`, { key: "admin" });
+      expect(res.statusCode).toBe(200);
+      expect(envelopeSize(res)).toBeLessThan(LAMBDA_RESPONSE_LIMIT);
+      const body = JSON.parse(res.body) as { items: { user_id: string }[]; next_cursor: string | null };
+      pages.push(body.items.length);
+      seen.push(...body.items.map((c) => c.user_id));
+      cursor = body.next_cursor;
+    } while (cursor);
+    expect(pages).toEqual([500, 1]);
+    expect(seen.sort()).toEqual([...users].sort());
+  }, 120_000);
+
   // Answers bounded by their field limits rather than paged: at their maximum they still fit.
   it("POST /v1/outbox/claim at max 50 over replies of 10 bubbles at the bubble limit fits, every claimed item in the answer", async () => {
     for (let i = 0; i < 50; i++) {
