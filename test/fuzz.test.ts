@@ -55,3 +55,42 @@ describe("values Postgres cannot store", () => {
     expect(((await (await t.call("GET", "/v1/users/nul/memory", { key: t.keys.agent })).json()) as { context: object }).context).toEqual({});
   });
 });
+
+describe("text is stored exactly or refused (issue 24, finding 7)", () => {
+  const context = async (user: string) => ((await (await t.call("GET", `/v1/users/${user}/memory`, { key: t.keys.agent })).json()) as { context: Record<string, unknown> }).context;
+
+  it("any UTF-16 string: well-formed ones round-trip exactly, ones with a lone surrogate get 400 and write nothing", async () => {
+    let n = 0;
+    await fc.assert(fc.asyncProperty(fc.string({ unit: "binary", maxLength: 12 }).filter((s) => !s.includes("\u0000")), async (s) => {
+      const user = `fzs-${n++}`;
+      // JSON.stringify writes a lone surrogate as a \u escape, a pair as the character itself.
+      const res = await t.call("PATCH", `/v1/users/${user}/memory/context`, { key: t.keys.agent, body: JSON.stringify({ updates: { v: s, [s]: 1 } }) });
+      const wellFormed = !/[\uD800-\uDFFF]/u.test(s);
+      expect(res.status, JSON.stringify(s)).toBe(wellFormed ? 200 : 400);
+      expect(await context(user)).toEqual(wellFormed ? { v: s, [s]: 1 } : {});
+    }), { numRuns: 60 });
+  }, 120_000);
+
+  it("any bytes in a body: strict UTF-8 round-trips exactly, anything else gets 400 invalid_encoding", async () => {
+    // Non-ASCII only, so that JSON syntax does not depend on them: high bytes at random, or a code point's UTF-8.
+    const piece = fc.oneof(fc.integer({ min: 0x80, max: 0xff }).map((b) => [b]),
+      fc.integer({ min: 0x80, max: 0x10ffff }).filter((c) => c < 0xd800 || c > 0xdfff).map((c) => [...Buffer.from(String.fromCodePoint(c))]));
+    let n = 0;
+    await fc.assert(fc.asyncProperty(fc.array(piece, { minLength: 1, maxLength: 6 }), async (pieces) => {
+      const user = `fzb-${n++}`;
+      const bytes = Buffer.concat([Buffer.from('{"updates":{"v":"'), Buffer.from(pieces.flat()), Buffer.from('"}}')]);
+      let decoded: string | null = null;
+      try { decoded = new TextDecoder("utf-8", { fatal: true }).decode(bytes); } catch { /* invalid */ }
+      const res = await t.app.request(`/v1/users/${user}/memory/context`, { method: "PATCH", body: bytes,
+        headers: { authorization: `Bearer ${t.keys.agent}`, "content-type": "application/json" } });
+      if (decoded === null) {
+        expect(res.status).toBe(400);
+        expect(((await res.json()) as { error: { details: { code: string }[] } }).error.details[0]!.code).toBe("invalid_encoding");
+        expect(await context(user)).toEqual({});
+      } else {
+        expect(res.status).toBe(200);
+        expect(await context(user)).toEqual(JSON.parse(decoded).updates);
+      }
+    }), { numRuns: 60 });
+  }, 120_000);
+});

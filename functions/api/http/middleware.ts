@@ -1,4 +1,4 @@
-import { createLogger, hasScope, NotFoundError, ValidationError, PayloadTooLargeError, UnauthorizedError, ForbiddenError, UnsupportedMediaTypeError, type Scope, type Services } from "@hitl/core/runtime";
+import { createLogger, hasScope, NotFoundError, parseJsonBody, PayloadTooLargeError, UnauthorizedError, ForbiddenError, UnsupportedMediaTypeError, type Scope, type Services } from "@hitl/core/runtime";
 import type { Context, MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { routePath } from "hono/route";
@@ -63,14 +63,11 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** A JSON \u escape of a lone surrogate (not part of a pair), outside an escaped backslash. */
-const LONE_SURROGATE = /(?<!\\)(?:\\\\)*\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})(?<!\\)(?:\\\\)*\\u[dD][c-fC-F][0-9a-fA-F]{2}/;
-
 /**
  * For requests with a body: the key is checked first (an unauthenticated request gets 401, not
  * 413 or 415), then 415 for a body that is not JSON, 413 over the size limit (streamed bodies are
- * counted too), an empty body (chunked included) as `{}`, and 400 for text with a lone surrogate
- * (it could only be stored as U+FFFD, silently changed).
+ * counted too), an empty body (chunked included) as `{}`, and 400 for a body that is not strict
+ * UTF-8 or whose JSON holds a lone surrogate or a reserved key (core's parseJsonBody).
  */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
@@ -116,14 +113,13 @@ export function bodyGuards(): MiddlewareHandler<AppEnv> {
 }
 
 /**
- * Reads the body once, refuses text with a lone surrogate, and leaves it parsed for the validator
- * (rather than letting Hono rebuild a Response to read it again). Invalid JSON is the validator's
- * to answer.
+ * Reads the body once, checks it (parseJsonBody: strict UTF-8, well-formed strings, no reserved
+ * keys) and leaves it parsed for the validator (rather than letting Hono rebuild a Response to read
+ * it again). Invalid JSON is the validator's to answer.
  */
 async function readJson(c: Context<AppEnv>) {
-  const text = await c.req.text();
-  if (LONE_SURROGATE.test(text)) throw new ValidationError("text must be well-formed Unicode (a lone surrogate cannot be stored)");
-  try { c.req.bodyCache.json = Promise.resolve(JSON.parse(text)); } catch { /* the validator answers it */ }
+  const { json } = parseJsonBody(await c.req.arrayBuffer());
+  if (json !== undefined) c.req.bodyCache.json = Promise.resolve(json);
 }
 
 function withJsonType(headers: Headers): Headers {

@@ -8,6 +8,8 @@ export { withDeadline } from "./resilience/deadline.js";
 export { RedisGateway } from "./cache/redis.js";
 export { NeonDb, type Db, type Statement } from "./db/db.js";
 export { isConnectionError, isRolledBackConflict, withSafeRetry } from "./db/retry.js";
+export { ENVELOPE_PAGE_BUDGET, LAMBDA_RESPONSE_LIMIT, envelopeBytes, fitEnvelope } from "./db/keyset.js";
+export { decodeUtf8Body, isWellFormed, jsonTextIssue, lambdaBodyProblem, parseJsonBody, RESERVED_KEYS } from "./validation/body.js";
 export { createMetrics, type Metrics } from "./metrics/registry.js";
 export { FetchBlobStore } from "./storage/fetch-blob.js";
 export type { BlobStore, StreamingBlobStore } from "./storage/blob.js";

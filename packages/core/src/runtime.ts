@@ -18,3 +18,4 @@ export { ingestMessages } from "./wal/ingest.js";
 export { listBackupSets } from "./backup/catalog.js";
 export { EmfPublisher } from "./metrics/emf.js";
 export { refreshStoreGauges } from "./metrics/store-gauges.js";
+export { lambdaBodyProblem, parseJsonBody } from "./validation/body.js";

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import { ConflictError, NotFoundError } from "../errors.js";
-import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, encodeCursor, rowBytes, sizedPage } from "../db/keyset.js";
+import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, keysetPage, rowBytes } from "../db/keyset.js";
 import type { Logger } from "../log.js";
 import { UserId } from "../wal/schemas.js";
 import type { WalQueue } from "../wal/queue.js";
@@ -36,14 +36,9 @@ export async function listQuarantine(db: Db, q: z.infer<typeof QuarantineQuery>)
       AND ($3::timestamptz IS NULL OR (q.received_at, q.id) < ($3::timestamptz, $4::text::bigint))
     ORDER BY q.received_at DESC, q.id DESC LIMIT $5`, "l.cursor_at::timestamptz DESC, l.id DESC", "$6"),
     [q.user_id ?? null, q.include_processed ?? false, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1, PAGE_BYTE_BUDGET]);
-  const { page, more } = sizedPage(rows, q.limit);
-  const last = page[page.length - 1];
-  return {
-    items: page.map(({ id: _id, cursor_at: _c, ...r }) => ({
-      ...r, chat_id: chatIdFromStore(r.chat_id), telegram_message_id: r.telegram_message_id === null ? null : Number(r.telegram_message_id),
-    })),
-    next_cursor: more && last ? encodeCursor([String(last.cursor_at), String(last.id)]) : null,
-  };
+  return keysetPage(rows, q.limit, ({ id: _id, cursor_at: _c, ...r }) => ({
+    ...r, chat_id: chatIdFromStore(r.chat_id), telegram_message_id: r.telegram_message_id === null ? null : Number(r.telegram_message_id),
+  }), (r) => [String(r.cursor_at), String(r.id)]);
 }
 
 /**
@@ -105,17 +100,14 @@ export async function protocolStats(db: Db) {
 
 export async function protocolAudit(db: Db, q: z.infer<typeof AuditQuery>) {
   const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.integer]);
-  const rows = await db.query(`
-    SELECT a.id, a.user_id, a.action, a.performed_by, a.reason, a.previous_status, a.new_status, a.created_at, a.created_at::text AS cursor_at, u.nickname
+  const rows = await db.query(budgetedPage(`
+    SELECT a.id, a.user_id, a.action, a.performed_by, a.reason, a.previous_status, a.new_status, a.created_at, a.created_at::text AS cursor_at, u.nickname,
+      ${rowBytes(["a.user_id", "a.performed_by", "a.reason", "u.nickname"])} AS row_bytes
     FROM protocol_audit_log a LEFT JOIN user_current_status u ON u.user_id = a.user_id
     WHERE ($1::text IS NULL OR a.user_id = $1) AND ($2::timestamptz IS NULL OR (a.created_at, a.id) < ($2::timestamptz, $3::text::bigint))
-    ORDER BY a.created_at DESC, a.id DESC LIMIT $4`, [q.user_id ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1]);
-  const page = rows.slice(0, q.limit);
-  const last = page[page.length - 1];
-  return {
-    items: page.map(({ cursor_at: _c, ...r }) => ({ ...r, id: Number(r.id) })),
-    next_cursor: rows.length > q.limit && last ? encodeCursor([String(last.cursor_at), String(last.id)]) : null,
-  };
+    ORDER BY a.created_at DESC, a.id DESC LIMIT $4`, "l.cursor_at::timestamptz DESC, l.id DESC", "$5"),
+    [q.user_id ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1, PAGE_BYTE_BUDGET]);
+  return keysetPage(rows, q.limit, ({ cursor_at: _c, ...r }) => ({ ...r, id: Number(r.id) }), (r) => [String(r.cursor_at), String(r.id)]);
 }
 
 /** Deletes unprocessed quarantine messages past their expiry (called by the daily archival job). */

@@ -2,7 +2,7 @@ import { boundedJson, JSON_LIMITS } from "../validation/json-bounds.js";
 import { z } from "zod";
 import type { Db } from "../db/db.js";
 import { NotFoundError } from "../errors.js";
-import { CursorPart, decodeCursor, encodeCursor } from "../db/keyset.js";
+import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, keysetPage, rowBytes } from "../db/keyset.js";
 import { IsoDateTime, TelegramId, UserId } from "../wal/schemas.js";
 
 export const OPERATION_TYPES = ["startup", "periodic", "manual"] as const;
@@ -30,16 +30,14 @@ const OPERATION_COLUMNS = `id, operation_type, started_at, completed_at, users_c
   messages_skipped::float8 AS messages_skipped, errors_encountered::float8 AS errors_encountered, status, error_details, metadata`;
 
 const cursorRow = (r: Record<string, unknown>) => ({ ...r, last_processed_telegram_id: Number(r.last_processed_telegram_id) });
-const page = <T>(rows: T[], limit: number) => rows.slice(0, limit);
 /** All cursors, least recently checked first (keyset paged). */
 export async function listCursors(db: Db, q: z.infer<typeof ListQuery>) {
   const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.text]);
-  const rows = await db.query(`SELECT ${CURSOR_COLUMNS}, last_recovery_check::text AS k FROM message_processing_cursors
+  const rows = await db.query(budgetedPage(`SELECT ${CURSOR_COLUMNS}, last_recovery_check::text AS k, ${rowBytes(["user_id"])} AS row_bytes
+    FROM message_processing_cursors
     WHERE $1::timestamptz IS NULL OR (last_recovery_check, user_id) > ($1::timestamptz, $2::text)
-    ORDER BY last_recovery_check ASC, user_id ASC LIMIT $3`, [after?.[0] ?? null, after?.[1] ?? null, q.limit + 1]);
-  const items = page(rows, q.limit);
-  const last = items[items.length - 1];
-  return { items: items.map(({ k: _k, ...r }) => cursorRow(r)), next_cursor: rows.length > q.limit && last ? encodeCursor([String(last.k), String(last.user_id)]) : null };
+    ORDER BY last_recovery_check ASC, user_id ASC LIMIT $3`, "l.k::timestamptz ASC, l.user_id ASC", "$4"), [after?.[0] ?? null, after?.[1] ?? null, q.limit + 1, PAGE_BYTE_BUDGET]);
+  return keysetPage(rows, q.limit, ({ k: _k, ...r }) => cursorRow(r), (r) => [String(r.k), String(r.user_id)]);
 }
 
 export async function getCursor(db: Db, userId: string) {
@@ -97,14 +95,19 @@ export async function updateOperation(db: Db, id: string, b: z.infer<typeof Patc
   return row;
 }
 
+/**
+ * Operations, newest first. Each may carry 64 KB of metadata and 64 KB of error details, so the
+ * page is sized by their JSON text in SQL (Neon's 10 MiB answer) and by the Lambda envelope.
+ */
 export async function listOperations(db: Db, q: z.infer<typeof OperationsQuery>) {
   const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.uuid]);
-  const rows = await db.query(`SELECT ${OPERATION_COLUMNS}, started_at::text AS k FROM recovery_operations
+  const rows = await db.query(budgetedPage(`SELECT ${OPERATION_COLUMNS}, started_at::text AS k,
+      ${rowBytes(["metadata::text", "error_details::text"])} AS row_bytes
+    FROM recovery_operations
     WHERE ($1::text IS NULL OR operation_type = $1) AND ($2::timestamptz IS NULL OR (started_at, id) < ($2::timestamptz, $3::uuid))
-    ORDER BY started_at DESC, id DESC LIMIT $4`, [q.operation_type ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1]);
-  const items = page(rows, q.limit);
-  const last = items[items.length - 1];
-  return { items: items.map(({ k: _k, ...r }) => r), next_cursor: rows.length > q.limit && last ? encodeCursor([String(last.k), String(last.id)]) : null };
+    ORDER BY started_at DESC, id DESC LIMIT $4`, "l.k::timestamptz DESC, l.id DESC", "$5"),
+    [q.operation_type ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1, PAGE_BYTE_BUDGET]);
+  return keysetPage(rows, q.limit, ({ k: _k, ...r }) => r, (r) => [String(r.k), String(r.id)]);
 }
 
 export async function recoveryStats(db: Db) {

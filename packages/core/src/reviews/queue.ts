@@ -1,5 +1,5 @@
 import type { Db } from "../db/db.js";
-import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, encodeCursor, rowBytes, sizedPage } from "../db/keyset.js";
+import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, keysetPage, rowBytes } from "../db/keyset.js";
 import { INTERACTION_COLUMNS, interactionFromRow } from "../interactions/row.js";
 import type { Interaction } from "../interactions/schemas.js";
 
@@ -29,13 +29,10 @@ export async function listPendingReviews(db: Db, q: { limit: number; min_priorit
     ORDER BY i.priority_score DESC, i.created_at ASC, i.id ASC
     LIMIT $5`, "l.priority_score DESC, l.cursor_created::timestamptz ASC, l.id ASC", "$6"),
     [q.min_priority ?? 0, after?.[0] ?? null, after?.[1] ?? null, after?.[2] ?? null, q.limit + 1, PAGE_BYTE_BUDGET]);
-  // A page ends at `limit` rows or at the byte budget, whichever comes first (Neon's 10 MiB cap).
-  const { page, more } = sizedPage(rows, q.limit);
-  const items = page.map(({ cursor_created: _, ...r }) => ({
+  // A page ends at `limit` rows, at the query's byte budget (Neon's 10 MiB cap) or at the Lambda
+  // envelope's, whichever comes first. The cursor keeps created_at at full (microsecond)
+  // precision: an ISO string would round it.
+  return keysetPage(rows, q.limit, ({ cursor_created: _, ...r }): PendingReview => ({
     ...interactionFromRow(r), current_customer_status: String(r.current_customer_status), nickname: (r.nickname as string | null) ?? null,
-  }));
-  // The cursor keeps created_at at full (microsecond) precision: an ISO string would round it.
-  const last = page[page.length - 1];
-  const next = more && last ? encodeCursor([String(last.priority_score), String(last.cursor_created), String(last.id)]) : null;
-  return { items, next_cursor: next };
+  }), (r) => [String(r.priority_score), String(r.cursor_created), String(r.id)]);
 }
