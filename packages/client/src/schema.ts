@@ -1811,6 +1811,7 @@ export interface operations {
                     /** Format: date-time */
                     telegram_date?: string;
                     is_recovered_message?: boolean;
+                    /** @description Free-form JSON of this user only: erased whole with the user's rows (DELETE /v1/users/{id}). Name other users here only in `user_id` / `user_ids` fields. */
                     cta_data?: {
                         [key: string]: unknown;
                     };
@@ -2398,6 +2399,7 @@ export interface operations {
                     edit_tags?: string[];
                     quality_score: number;
                     reviewer_notes?: string;
+                    /** @description Free-form JSON of this user only: erased whole with the user's rows (DELETE /v1/users/{id}). Name other users here only in `user_id` / `user_ids` fields. */
                     cta_data?: {
                         [key: string]: unknown;
                     };
@@ -3191,6 +3193,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description Free-form JSON of this user only: erased whole with the user's rows (DELETE /v1/users/{id}). Name other users here only in `user_id` / `user_ids` fields. */
                     updates: {
                         [key: string]: unknown;
                     };
@@ -5127,6 +5130,7 @@ export interface operations {
                 "application/json": {
                     /** @enum {string} */
                     operation_type: "startup" | "periodic" | "manual";
+                    /** @description Free-form JSON. A user is named only in a field called `user_id` (the id, a string or number) or `user_ids` (an array of ids), at any depth: erasing a user (DELETE /v1/users/{id}) replaces exactly those values that are the erased id with "[erased]". Nothing else is rewritten; an id written anywhere else (in text, keys, other fields) is not found by an erasure. */
                     metadata?: {
                         [key: string]: unknown;
                     };
@@ -5228,6 +5232,7 @@ export interface operations {
                     messages_recovered?: number;
                     messages_skipped?: number;
                     errors_encountered?: number;
+                    /** @description Free-form JSON. A user is named only in a field called `user_id` (the id, a string or number) or `user_ids` (an array of ids), at any depth: erasing a user (DELETE /v1/users/{id}) replaces exactly those values that are the erased id with "[erased]". Nothing else is rewritten; an id written anywhere else (in text, keys, other fields) is not found by an erasure. */
                     error_details?: unknown;
                 };
             };

@@ -34,6 +34,15 @@ export async function reapplyErasures(db: Db, hasher: UserHasher, hashes: Set<st
   const results = await db.transaction([
     ...USER_TABLES.map((t) => ({ text: `WITH d AS (DELETE FROM ${t} WHERE ${match} RETURNING 1) SELECT count(*)::int AS n FROM d`, params: all })),
     { text: `WITH d AS (UPDATE protocol_audit_log SET user_id = 'erased:restore', reason = NULL WHERE ${match} RETURNING 1) SELECT count(*)::int AS n FROM d`, params: all },
+    // Recovery operations name users only in their user-id fields (USER_ID_FIELDS): the values
+    // there whose hash is erased are erased again.
+    { text: `WITH found AS (
+        SELECT r.id, array_agg(DISTINCT u.user_id) AS ids FROM recovery_operations r
+        CROSS JOIN LATERAL (SELECT hitl_user_field_values(r.metadata) UNION SELECT hitl_user_field_values(r.error_details)) AS u(user_id)
+        WHERE ${hasher.sql("u.user_id", 2).expr} = ANY($1) GROUP BY r.id),
+      d AS (UPDATE recovery_operations r SET metadata = hitl_erase_user_fields(r.metadata, f.ids), error_details = hitl_erase_user_fields(r.error_details, f.ids)
+        FROM found f WHERE r.id = f.id RETURNING 1)
+      SELECT count(*)::int AS n FROM d`, params: all },
   ]);
   return results.reduce((s, r) => s + Number(r[0]!.n), 0);
 }

@@ -4,6 +4,7 @@ import type { Db } from "../db/db.js";
 import { NotFoundError } from "../errors.js";
 import { CursorPart, decodeCursor, encodeCursor } from "../db/keyset.js";
 import { IsoDateTime, TelegramId, UserId } from "../wal/schemas.js";
+import { USER_FIELDS_NOTE } from "../gdpr/tables.js";
 
 export const OPERATION_TYPES = ["startup", "periodic", "manual"] as const;
 export const OPERATION_STATUSES = ["running", "completed", "failed"] as const;
@@ -13,11 +14,11 @@ export const PutCursorBody = z.object({
   last_processed_telegram_date: IsoDateTime,
   messages_recovered: z.number().int().min(0).max(1_000_000).optional(),
 }).strict();
-export const CreateOperationBody = z.object({ operation_type: z.enum(OPERATION_TYPES), metadata: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.metadata).optional() }).strict();
+export const CreateOperationBody = z.object({ operation_type: z.enum(OPERATION_TYPES), metadata: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.metadata).optional().meta({ description: USER_FIELDS_NOTE }) }).strict();
 const Count = z.number().int().min(0).max(10_000_000);
 export const PatchOperationBody = z.object({
   status: z.enum(OPERATION_STATUSES).optional(), users_checked: Count.optional(), messages_recovered: Count.optional(),
-  messages_skipped: Count.optional(), errors_encountered: Count.optional(), error_details: boundedJson(z.unknown(), JSON_LIMITS.error_details).optional(),
+  messages_skipped: Count.optional(), errors_encountered: Count.optional(), error_details: boundedJson(z.unknown(), JSON_LIMITS.error_details).optional().meta({ description: USER_FIELDS_NOTE }),
 }).strict();
 export const HighWaterQuery = z.object({
   user_ids: z.string().min(1).transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)).pipe(z.array(UserId).min(1).max(500)),
