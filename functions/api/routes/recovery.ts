@@ -1,5 +1,5 @@
 import { z } from "../http/zod.js";
-import { CreateOperationBody, HighWaterQuery, OPERATION_STATUSES, OPERATION_TYPES, ListQuery, OperationsQuery, PatchOperationBody, PutCursorBody, UserId,
+import { CreateOperationBody, HighWaterQuery, USER_FIELDS_NOTE, OPERATION_STATUSES, OPERATION_TYPES, ListQuery, OperationsQuery, PatchOperationBody, PutCursorBody, UserId,
   createOperation, getCursor, highWater, listCursors, listOperations, putCursor, recoveryStats, updateOperation } from "@hitl/core";
 import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
@@ -14,7 +14,7 @@ const RecoveryOperation = z.object({
   id: z.string(), operation_type: z.enum(OPERATION_TYPES), started_at: z.string(), completed_at: z.string().nullable(),
   users_checked: z.number(), messages_recovered: z.number(), messages_skipped: z.number(), errors_encountered: z.number(),
   status: z.enum(OPERATION_STATUSES), error_details: z.unknown().nullable(), metadata: z.unknown().nullable(),
-}).openapi("RecoveryOperation", { description: "A recovery run after downtime, with its counters" });
+}).openapi("RecoveryOperation", { description: `A recovery run after downtime, with its counters. \`metadata\` and \`error_details\`: ${USER_FIELDS_NOTE}` });
 /** Rows as the SQL selects them (CURSOR_COLUMNS, OPERATION_COLUMNS): the schemas above document them. */
 type Rows<T extends z.ZodType> = { items: z.infer<T>[]; next_cursor: string | null };
 const page = <T extends z.ZodType>(item: T) => jsonContent(z.object({ items: z.array(item), next_cursor: z.string().nullable() }));
@@ -27,8 +27,8 @@ const routes = {
   cursor: securedRoute(["bot"], { method: "get", path: "/v1/recovery/cursors/{user_id}", operationId: "getCursor", tags: ["recovery"], summary: "One cursor", request: { params: UserParam }, responses: { 200: jsonContent(Cursor), ...notFound, ...securedErrors } }),
   putCursor: securedRoute(["bot"], { method: "put", path: "/v1/recovery/cursors/{user_id}", operationId: "putCursor", tags: ["recovery"], summary: "Advance a cursor (never backwards)", request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(PutCursorBody) }, responses: { 200: jsonContent(Cursor), ...securedErrors } }),
   highWater: securedRoute(["bot"], { method: "get", path: "/v1/recovery/high-water", operationId: "getHighWater", tags: ["recovery"], summary: "Newest stored Telegram message per user", request: { query: HighWaterQuery }, responses: { 200: jsonContent(z.object({ items: z.array(Any.content["application/json"].schema) })), ...securedErrors } }),
-  createOp: securedRoute(["bot"], { method: "post", path: "/v1/recovery/operations", operationId: "createRecoveryOperation", tags: ["recovery"], summary: "Start a recovery operation", request: { headers: IdempotencyHeaders, body: jsonBody(CreateOperationBody) }, responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), ...securedErrors } }),
-  patchOp: securedRoute(["bot"], { method: "patch", path: "/v1/recovery/operations/{id}", operationId: "updateRecoveryOperation", tags: ["recovery"], summary: "Update counters or finish an operation", request: { params: OpParam, body: jsonBody(PatchOperationBody) }, responses: { 200: jsonContent(RecoveryOperation), ...notFound, ...securedErrors } }),
+  createOp: securedRoute(["bot"], { method: "post", path: "/v1/recovery/operations", operationId: "createRecoveryOperation", tags: ["recovery"], summary: "Start a recovery operation", description: `\`metadata\`: ${USER_FIELDS_NOTE}`, request: { headers: IdempotencyHeaders, body: jsonBody(CreateOperationBody) }, responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), ...securedErrors } }),
+  patchOp: securedRoute(["bot"], { method: "patch", path: "/v1/recovery/operations/{id}", operationId: "updateRecoveryOperation", tags: ["recovery"], summary: "Update counters or finish an operation", description: `\`error_details\`: ${USER_FIELDS_NOTE}`, request: { params: OpParam, body: jsonBody(PatchOperationBody) }, responses: { 200: jsonContent(RecoveryOperation), ...notFound, ...securedErrors } }),
   ops: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/operations", operationId: "listRecoveryOperations", tags: ["recovery"], summary: "Operations, newest first", request: { query: OperationsQuery }, responses: { 200: page(RecoveryOperation), ...securedErrors } }),
   stats: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/stats", operationId: "getRecoveryStats", tags: ["recovery"], summary: "Recovered totals and recent operations", responses: { 200: Any, ...securedErrors } }),
 };

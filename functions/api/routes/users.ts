@@ -1,5 +1,5 @@
 import { z } from "../http/zod.js";
-import { PutNicknameBody, PutProtocolBody, PutStatusBody, UserId, UserStatus, eraseUser, getProtocol, getUserStatus, setNickname, setProtocol, setUserStatus } from "@hitl/core";
+import { PutNicknameBody, PutProtocolBody, PutStatusBody, UserId, UserStatus, eraseUser, getProtocol, USER_FIELDS_NOTE, OWN_USER_DATA_NOTE, getUserStatus, setNickname, setProtocol, setUserStatus } from "@hitl/core";
 import { storeDeps } from "../http/deps.js";
 import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
@@ -37,6 +37,7 @@ const putProto = securedRoute(["reviewer"], {
 });
 const erase = securedRoute(["admin"], {
   method: "delete", path: "/v1/users/{id}", operationId: "eraseUser", tags: ["users"], summary: "GDPR erasure from every tier (recorded in the erasure log)",
+  description: `Deletes every row, cache key and queued message of the user. Recovery operations' \`metadata\` and \`error_details\`: ${USER_FIELDS_NOTE} Interactions' \`cta_data\` and the memory context: ${OWN_USER_DATA_NOTE}`,
   request: { params: UserParam }, responses: { 200: jsonContent(Erasure), ...securedErrors },
 });
 

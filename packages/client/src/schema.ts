@@ -598,7 +598,9 @@ export interface paths {
         post?: never;
         /**
          * GDPR erasure from every tier (recorded in the erasure log)
-         * @description Scopes: admin (or admin).
+         * @description Deletes every row, cache key and queued message of the user. Recovery operations' `metadata` and `error_details`: Free-form JSON. A user is named only in a field called `user_id` (the id, a string or number) or `user_ids` (an array of ids), at any depth: erasing a user (DELETE /v1/users/{id}) replaces exactly those values that are the erased id with "[erased]". Nothing else is rewritten; an id written anywhere else (in text, keys, other fields) is not found by an erasure. Interactions' `cta_data` and the memory context: Free-form JSON of this user: erased whole with the user's rows (DELETE /v1/users/{id}); it is not searched when another user is erased, so it must not name other users.
+         *
+         *     Scopes: admin (or admin).
          */
         delete: operations["eraseUser"];
         options?: never;
@@ -805,7 +807,9 @@ export interface paths {
         put?: never;
         /**
          * Start a recovery operation
-         * @description Scopes: bot (or admin).
+         * @description `metadata`: Free-form JSON. A user is named only in a field called `user_id` (the id, a string or number) or `user_ids` (an array of ids), at any depth: erasing a user (DELETE /v1/users/{id}) replaces exactly those values that are the erased id with "[erased]". Nothing else is rewritten; an id written anywhere else (in text, keys, other fields) is not found by an erasure.
+         *
+         *     Scopes: bot (or admin).
          */
         post: operations["createRecoveryOperation"];
         delete?: never;
@@ -829,7 +833,9 @@ export interface paths {
         head?: never;
         /**
          * Update counters or finish an operation
-         * @description Scopes: bot (or admin).
+         * @description `error_details`: Free-form JSON. A user is named only in a field called `user_id` (the id, a string or number) or `user_ids` (an array of ids), at any depth: erasing a user (DELETE /v1/users/{id}) replaces exactly those values that are the erased id with "[erased]". Nothing else is rewritten; an id written anywhere else (in text, keys, other fields) is not found by an erasure.
+         *
+         *     Scopes: bot (or admin).
          */
         patch: operations["updateRecoveryOperation"];
         trace?: never;
@@ -1120,7 +1126,7 @@ export interface components {
             created_at: string;
             updated_at: string;
         };
-        /** @description A recovery run after downtime, with its counters */
+        /** @description A recovery run after downtime, with its counters. `metadata` and `error_details`: Free-form JSON. A user is named only in a field called `user_id` (the id, a string or number) or `user_ids` (an array of ids), at any depth: erasing a user (DELETE /v1/users/{id}) replaces exactly those values that are the erased id with "[erased]". Nothing else is rewritten; an id written anywhere else (in text, keys, other fields) is not found by an erasure. */
         RecoveryOperation: {
             id: string;
             /** @enum {string} */
@@ -1811,7 +1817,7 @@ export interface operations {
                     /** Format: date-time */
                     telegram_date?: string;
                     is_recovered_message?: boolean;
-                    /** @description Free-form JSON of this user only: erased whole with the user's rows (DELETE /v1/users/{id}). Name other users here only in `user_id` / `user_ids` fields. */
+                    /** @description Free-form JSON of this user: erased whole with the user's rows (DELETE /v1/users/{id}); it is not searched when another user is erased, so it must not name other users. */
                     cta_data?: {
                         [key: string]: unknown;
                     };
@@ -2399,7 +2405,7 @@ export interface operations {
                     edit_tags?: string[];
                     quality_score: number;
                     reviewer_notes?: string;
-                    /** @description Free-form JSON of this user only: erased whole with the user's rows (DELETE /v1/users/{id}). Name other users here only in `user_id` / `user_ids` fields. */
+                    /** @description Free-form JSON of this user: erased whole with the user's rows (DELETE /v1/users/{id}); it is not searched when another user is erased, so it must not name other users. */
                     cta_data?: {
                         [key: string]: unknown;
                     };
@@ -3193,7 +3199,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Free-form JSON of this user only: erased whole with the user's rows (DELETE /v1/users/{id}). Name other users here only in `user_id` / `user_ids` fields. */
+                    /** @description Free-form JSON of this user: erased whole with the user's rows (DELETE /v1/users/{id}); it is not searched when another user is erased, so it must not name other users. */
                     updates: {
                         [key: string]: unknown;
                     };

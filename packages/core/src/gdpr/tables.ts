@@ -14,4 +14,4 @@ export const USER_ID_FIELDS = ["user_id", "user_ids"] as const;
 export const USER_FIELDS_NOTE = "Free-form JSON. A user is named only in a field called `user_id` (the id, a string or number) or `user_ids` (an array of ids), at any depth: "
   + "erasing a user (DELETE /v1/users/{id}) replaces exactly those values that are the erased id with \"[erased]\". Nothing else is rewritten; an id written anywhere else (in text, keys, other fields) is not found by an erasure.";
 /** The same for JSON that belongs to one user (erased whole with the user's rows). */
-export const OWN_USER_DATA_NOTE = "Free-form JSON of this user only: erased whole with the user's rows (DELETE /v1/users/{id}). Name other users here only in `user_id` / `user_ids` fields.";
+export const OWN_USER_DATA_NOTE = "Free-form JSON of this user: erased whole with the user's rows (DELETE /v1/users/{id}); it is not searched when another user is erased, so it must not name other users.";
