@@ -1417,7 +1417,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -1515,7 +1515,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -1787,7 +1787,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -1874,6 +1874,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the message_id belongs to another user (an interaction of another user holds it, or the queued message is another user's) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
             413: {
                 headers: {
@@ -1885,6 +1894,15 @@ export interface operations {
             };
             /** @description the body is not JSON (Content-Type) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the Idempotency-Key was already used with a different request (code idempotency_key_reused) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2182,7 +2200,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -2712,7 +2730,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -3299,7 +3317,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path: {
@@ -3666,7 +3684,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path: {
@@ -3679,6 +3697,7 @@ export interface operations {
                 "application/json": {
                     /** @enum {string} */
                     customer_status: "PROSPECT" | "LEAD_QUALIFIED" | "CUSTOMER" | "CHURNED" | "LEAD_EXHAUSTED";
+                    /** @description US dollars added to the lifetime value when customer_status is CUSTOMER: 0..10000 in whole cents (at most 2 decimal places, the column's numeric(20,2)); a finer amount is refused with 400, never rounded. */
                     ltv_amount?: number;
                     reason?: string;
                 };
@@ -3741,6 +3760,15 @@ export interface operations {
             };
             /** @description the body is not JSON (Content-Type) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the Idempotency-Key was already used with a different request (code idempotency_key_reused) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3957,7 +3985,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path: {
@@ -4031,6 +4059,15 @@ export interface operations {
             };
             /** @description the body is not JSON (Content-Type) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the Idempotency-Key was already used with a different request (code idempotency_key_reused) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4858,7 +4895,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path: {
@@ -4933,6 +4970,15 @@ export interface operations {
             };
             /** @description the body is not JSON (Content-Type) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the Idempotency-Key was already used with a different request (code idempotency_key_reused) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5125,7 +5171,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -5193,6 +5239,15 @@ export interface operations {
             };
             /** @description the body is not JSON (Content-Type) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the Idempotency-Key was already used with a different request (code idempotency_key_reused) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
