@@ -4442,6 +4442,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description already processed (let through): not deleted */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
             413: {
                 headers: {

@@ -7,6 +7,8 @@ import { completePendingErasures } from "../gdpr/erase.js";
 import { backupPostgres } from "./pg-backup.js";
 import { backupRedis } from "./redis-backup.js";
 import { pruneBackups } from "./retention.js";
+import { requeueDecided } from "../protocol/admin.js";
+import { purgeIdempotencyKeys } from "../idempotency/keys.js";
 
 export const JOBS = ["backup-postgres", "backup-redis", "archive"] as const;
 export type JobName = (typeof JOBS)[number];
@@ -70,7 +72,10 @@ async function runJobOnce(name: JobName, ctx: JobContext): Promise<Record<string
     case "archive": {
       // The daily job also finishes any erasure whose Redis part was interrupted.
       const erasures = await completePendingErasures({ db: s.db, redis: s.redis });
-      return { ...(await archiveOldPartitions(deps)), pending_erasures_completed: erasures };
+      // Quarantined messages let through whose queueing failed, and expired Idempotency-Keys.
+      const requeued = await requeueDecided({ db: s.db, redis: s.redis, wal: s.wal });
+      const keys = await purgeIdempotencyKeys(s.db);
+      return { ...(await archiveOldPartitions(deps)), pending_erasures_completed: erasures, quarantine_requeued: requeued, idempotency_keys_purged: keys };
     }
   }
 }
