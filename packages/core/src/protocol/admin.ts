@@ -58,10 +58,10 @@ export async function listQuarantine(db: Db, q: z.infer<typeof QuarantineQuery>)
  * The earlier system marked them processed and dropped them.
  */
 export async function processQuarantined(deps: QuarantineDeps, messageIds: string[], actor: string, deactivate: boolean) {
-  const known = await deps.db.query<{ message_id: string; user_id: string; processed: boolean }>(
-    "SELECT message_id, user_id, processed FROM quarantine_messages WHERE message_id = ANY($1)", [messageIds]);
-  const users = [...new Set(known.filter((r) => !r.processed).map((r) => String(r.user_id)))];
-  const statements = [{
+  // Deactivation names its users up front (one more read, only then).
+  const users = !deactivate ? [] : [...new Set((await deps.db.query<{ user_id: string }>(
+    "SELECT user_id FROM quarantine_messages WHERE message_id = ANY($1) AND NOT processed", [messageIds])).map((r) => String(r.user_id)))];
+  const results = await deps.db.transaction([{
     text: `WITH done AS (
         UPDATE quarantine_messages SET processed = true, processed_at = now(), processed_by = $2
         WHERE message_id = ANY($1) AND NOT processed RETURNING message_id, user_id),
@@ -72,23 +72,22 @@ export async function processQuarantined(deps: QuarantineDeps, messageIds: strin
         FROM done d LEFT JOIN user_protocol_status p ON p.user_id = d.user_id)
       SELECT message_id FROM done`,
     params: [messageIds, actor],
-  }, ...(deactivate ? users.map((u) => setProtocolStatement(u, "INACTIVE", actor, "Deactivated while processing quarantine")) : [])];
-  const results = await deps.db.transaction(statements);
+  },
+  // A statement of its own, so its snapshot sees what concurrent calls decided while the update
+  // waited on their rows: still there is processed (by this call or another), gone was deleted.
+  { text: `SELECT message_id, user_id, message_text, chat_id, telegram_message_id, telegram_date, received_at, requeued_at IS NULL AS unqueued
+      FROM quarantine_messages WHERE message_id = ANY($1)`, params: [messageIds] },
+  ...users.map((u) => setProtocolStatement(u, "INACTIVE", actor, "Deactivated while processing quarantine"))]);
   const marked = new Set(results[0]!.map((r) => String(r.message_id)));
-  if (deactivate) await refreshProtocolCaches(deps, results.slice(1).map((r) => versionedFromRow(r[0]!)));
-  await requeue(deps, messageIds);
-  // Counted from what this transaction marked. One it did not mark was decided by a concurrent
-  // call first: processed (it is still there) or deleted (it is gone: not found).
-  const unmarked = known.map((r) => String(r.message_id)).filter((id) => !marked.has(id));
-  const still = unmarked.length === 0 ? new Set<string>()
-    : new Set((await deps.db.query<{ message_id: string }>("SELECT message_id FROM quarantine_messages WHERE message_id = ANY($1)", [unmarked])).map((r) => String(r.message_id)));
-  return { processed: marked.size, already_processed: still.size, not_found: messageIds.filter((id) => !marked.has(id) && !still.has(id)) };
+  const still = results[1]!;
+  if (deactivate) await refreshProtocolCaches(deps, results.slice(2).map((r) => versionedFromRow(r[0]!)));
+  await requeue(deps, still.filter((r) => r.unqueued === true));
+  const found = new Set(still.map((r) => String(r.message_id)));
+  return { processed: marked.size, already_processed: found.size - marked.size, not_found: messageIds.filter((id) => !found.has(id)) };
 }
 
-/** Queues the named messages decided processed and not yet queued, then records that they were. */
-async function requeue(deps: QuarantineDeps, messageIds: string[]): Promise<number> {
-  const rows = await deps.db.query(`SELECT message_id, user_id, message_text, chat_id, telegram_message_id, telegram_date, received_at
-    FROM quarantine_messages WHERE message_id = ANY($1) AND processed AND requeued_at IS NULL`, [messageIds]);
+/** Queues messages decided processed and not yet queued, then records that they were. */
+async function requeue(deps: QuarantineDeps, rows: Record<string, unknown>[]): Promise<number> {
   if (!rows.length) return 0;
   await deps.wal.enqueue(rows.map((r) => ({
     message_id: String(r.message_id), user_id: String(r.user_id), text: String(r.message_text),
@@ -103,9 +102,8 @@ async function requeue(deps: QuarantineDeps, messageIds: string[]): Promise<numb
 
 /** Queues messages decided processed whose queueing failed and was not retried (the daily job). */
 export async function requeueDecided(deps: QuarantineDeps, olderThanSeconds = 60): Promise<number> {
-  const rows = await deps.db.query<{ message_id: string }>(`SELECT message_id FROM quarantine_messages
-    WHERE processed AND requeued_at IS NULL AND processed_at < now() - make_interval(secs => $1) ORDER BY processed_at LIMIT 500`, [olderThanSeconds]);
-  return rows.length ? requeue(deps, rows.map((r) => r.message_id)) : 0;
+  return requeue(deps, await deps.db.query(`SELECT message_id, user_id, message_text, chat_id, telegram_message_id, telegram_date, received_at
+    FROM quarantine_messages WHERE processed AND requeued_at IS NULL AND processed_at < now() - make_interval(secs => $1) ORDER BY processed_at LIMIT 500`, [olderThanSeconds]));
 }
 
 export async function processOne(deps: QuarantineDeps, messageId: string, actor: string, deactivate: boolean) {
