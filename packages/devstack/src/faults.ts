@@ -31,7 +31,16 @@ export type Verdict = { kind: "pass" } | { kind: "hang" } | { kind: "status"; st
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** What crossed a store's front door since it started: requests, commands (a pipeline's count each) and bytes answered. */
+export interface Traffic {
+  requests: number;
+  commands: number;
+  bytesOut: number;
+}
+
 export class FaultSwitch {
+  /** Counted for the latency and cost benches (`GET /__faults`), faults or not. */
+  readonly traffic: Traffic = { requests: 0, commands: 0, bytesOut: 0 };
   private spec: z.output<typeof FaultSpec> = {};
   private until = 0;
   private lastActivity = Date.now();
@@ -69,6 +78,7 @@ export class FaultSwitch {
 
   /** Applies latency and cold start, then says what to do with the request. */
   async before(): Promise<Verdict> {
+    this.traffic.requests += 1;
     const spec = this.current();
     if (spec.skip) {
       spec.skip -= 1;
@@ -133,6 +143,6 @@ export async function handleFaultAdmin(req: IncomingMessage, res: ServerResponse
     if (!parsed.success) { send(400, { error: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") }); return true; }
     faults.set(parsed.data);
   }
-  send(200, { fault: faults.current() });
+  send(200, { fault: faults.current(), traffic: faults.traffic });
   return true;
 }

@@ -5,6 +5,6 @@ export { startRedisServer, redisServerBin } from "./redis-server.js";
 export { startUpstashBridge } from "./upstash-bridge.js";
 export { startS3, S3RVER_CREDENTIALS } from "./s3.js";
 export { freePort, portOr, waitForPort } from "./ports.js";
-export { FaultSwitch, FaultSpec, type Verdict } from "./faults.js";
+export { FaultSwitch, FaultSpec, type Traffic, type Verdict } from "./faults.js";
 export { signalTree } from "./process.js";
 export { NEON_HTTP_LIMIT_BYTES } from "./neon-proxy.js";

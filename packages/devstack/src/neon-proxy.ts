@@ -130,6 +130,7 @@ function sqlHandler(pools: Map<string, pg.Pool>, faults: FaultSwitch, postgresPo
       if (verdict.kind === "reset") return resetMidResponse(res, status, text);
       if (verdict.kind === "stall") return stallMidResponse(res, status, text, faults);
       res.writeHead(status, { "content-type": "application/json", ...CORS_HEADERS });
+      faults.traffic.bytesOut += Buffer.byteLength(text);
       res.end(text);
     };
     let client: pg.PoolClient | undefined;
@@ -160,6 +161,7 @@ function sqlHandler(pools: Map<string, pg.Pool>, faults: FaultSwitch, postgresPo
       const raw = await readBody(req);
       if (Buffer.byteLength(raw) > NEON_HTTP_LIMIT_BYTES) return send(413, { message: `request is too large (max is ${NEON_HTTP_LIMIT_BYTES} bytes)` });
       const body = parseBody(raw);
+      faults.traffic.commands += "queries" in body ? body.queries.length : 1;
       res.once("close", cancelOnAbort);
       client = await poolFor(cs).connect();
       const exec = (q: SqlQuery) => client!.query({ text: q.query, values: q.params ?? [], rowMode: "array", types: RAW_TYPES, queryMode: "extended" } as pg.QueryConfig);

@@ -190,6 +190,7 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
       if (verdict.kind === "reset") return resetMidResponse(res, status, text);
       if (verdict.kind === "stall") return stallMidResponse(res, status, text, faults);
       res.writeHead(status, { "content-type": "application/json", "upstash-sync-token": String(++syncToken) });
+      faults.traffic.bytesOut += Buffer.byteLength(text);
       res.end(text);
     };
     if (!authorized(req.headers.authorization)) return reply(401, { error: "Unauthorized" });
@@ -205,6 +206,7 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
     }
     let body: unknown;
     try { body = JSON.parse(await readBody(req)); } catch { return reply(400, { error: "ERR failed to parse command" }); }
+    faults.traffic.commands += Array.isArray(body) && Array.isArray(body[0]) ? body.length : 1;
     if (path === "/pipeline" || path === "/multi-exec") {
       if (!Array.isArray(body) || body.length === 0 || !body.every(isCommand)) return reply(400, { error: "ERR failed to parse pipeline request" });
       const cmds = body as Arg[][];

@@ -1,0 +1,180 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createTestContext, type TestContext } from "./support/stack.js";
+import { countRoundTrips } from "./support/round-trips.js";
+import { approveBody, interactionBody } from "./support/fixtures.js";
+
+/**
+ * A round-trip budget on every route of docs/openapi.json, cold and warm, counted by the spy over
+ * the real clients (one Upstash REST request, one Neon HTTP query or transaction). Cold: the first
+ * call for a user (or a resource) whose caches are empty. Warm: the same call again for that user
+ * with a fresh resource, caches filled. A budget is the most a route may make; a route added
+ * without one fails the first test. Production pays each round trip in milliseconds
+ * (`npm run bench -- latency` prints them under injected latency).
+ */
+
+type Budget = readonly [redis: number, postgres: number];
+type Call = () => Promise<Response>;
+interface Scenario {
+  cold: Budget;
+  warm: Budget;
+  /** Sets up what the call needs for `user` (not counted) and returns the counted call. */
+  prepare(user: string): Promise<Call>;
+}
+
+let t: TestContext;
+const json = async (r: Response) => (await r.json()) as any;
+let seq = 0;
+
+async function queued(user: string, extra: Record<string, unknown> = {}) {
+  const res = await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: user, chat_id: 77, text: "hello there", telegram_message_id: 1000 + ++seq, ...extra } });
+  expect(res.status).toBe(202);
+  return (await json(res)).items[0].message_id as string;
+}
+async function claimed(user: string) {
+  await queued(user);
+  const items = (await json(await t.call("POST", "/v1/messages/claim", { key: t.keys.agent, body: { max: 1 } }))).items;
+  expect(items).toHaveLength(1);
+  return items[0];
+}
+async function interaction(user: string) {
+  const msg = await claimed(user);
+  const res = await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: user, message_id: msg.message_id, chat_id: msg.chat_id }) });
+  expect(res.status).toBeLessThan(300);
+  await t.call("POST", "/v1/messages/ack", { key: t.keys.agent, body: { items: [msg] } });
+  return (await json(res)).id as string;
+}
+async function approved(user: string) {
+  const id = await interaction(user);
+  expect((await t.call("POST", `/v1/reviews/${id}/approve`, { key: t.keys.reviewer, body: approveBody() })).status).toBe(200);
+  return id;
+}
+async function quarantined(user: string) {
+  await t.call("PUT", `/v1/users/${user}/protocol`, { key: t.keys.reviewer, body: { status: "ACTIVE", reason: "test" } });
+  const res = await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: user, chat_id: 77, text: "while silenced", telegram_message_id: 5000 + ++seq } });
+  const item = (await json(res)).items[0];
+  expect(item.status).toBe("quarantined");
+  return item.message_id as string;
+}
+const get = (path: string, key: string): Call => () => t.call("GET", path, { key });
+const send = (method: string, path: string, key: string, body?: unknown, headers?: Record<string, string>): Call => () => t.call(method, path, { key, body, headers });
+
+/** Every operation of the API, by operationId. */
+const SCENARIOS: Record<string, Scenario> = {
+  getLiveness: { cold: [0, 0], warm: [0, 0], prepare: async () => get("/health", "") },
+  getHealth: { cold: [1, 1], warm: [1, 1], prepare: async () => get("/v1/health", t.keys.admin) },
+  getMetrics: { cold: [1, 1], warm: [1, 1], prepare: async () => get("/metrics", t.keys.admin) },
+  listBackups: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/backups", t.keys.admin) },
+  getStatusPage: { cold: [2, 4], warm: [2, 4], prepare: async () => get("/status", t.keys.admin) },
+  getOpenApi: { cold: [0, 0], warm: [0, 0], prepare: async () => get("/openapi.json", "") },
+
+  ingestMessages: { cold: [3, 1], warm: [1, 0], prepare: async (u) => send("POST", "/v1/messages", t.keys.bot, { user_id: u, chat_id: 1, text: "hi", telegram_message_id: 9000 + ++seq }) },
+  claimMessages: { cold: [1, 0], warm: [1, 0], prepare: async (u) => { await queued(u); return send("POST", "/v1/messages/claim", t.keys.agent, { max: 1 }); } },
+  ackMessages: { cold: [1, 0], warm: [1, 0], prepare: async (u) => { const m = await claimed(u); return send("POST", "/v1/messages/ack", t.keys.agent, { items: [m] }); } },
+  getMessageStats: { cold: [1, 0], warm: [1, 0], prepare: async () => get("/v1/messages/stats", t.keys.agent) },
+
+  createInteraction: {
+    cold: [1, 1], warm: [1, 1],
+    prepare: async (u) => { const m = await claimed(u); return send("POST", "/v1/interactions", t.keys.agent, interactionBody({ user_id: u, message_id: m.message_id, chat_id: m.chat_id })); },
+  },
+  getInteraction: { cold: [0, 1], warm: [0, 1], prepare: async (u) => get(`/v1/interactions/${await interaction(u)}`, t.keys.reviewer) },
+  setInteractionNotes: { cold: [0, 1], warm: [0, 1], prepare: async (u) => send("PATCH", `/v1/interactions/${await interaction(u)}/notes`, t.keys.reviewer, { reviewer_notes: "ok" }) },
+
+  listReviews: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/reviews?limit=5", t.keys.reviewer) },
+  claimReview: { cold: [0, 1], warm: [0, 1], prepare: async (u) => { await interaction(u); return send("POST", "/v1/reviews/claim", t.keys.reviewer); } },
+  startReview: { cold: [0, 1], warm: [0, 1], prepare: async (u) => send("POST", `/v1/reviews/${await interaction(u)}/start`, t.keys.reviewer) },
+  approveReview: { cold: [0, 1], warm: [0, 1], prepare: async (u) => send("POST", `/v1/reviews/${await interaction(u)}/approve`, t.keys.reviewer, approveBody()) },
+  rejectReview: { cold: [0, 1], warm: [0, 1], prepare: async (u) => send("POST", `/v1/reviews/${await interaction(u)}/reject`, t.keys.reviewer, { reviewer_notes: "no" }) },
+  cancelReview: {
+    cold: [0, 1], warm: [0, 1],
+    prepare: async (u) => { const id = await interaction(u); await t.call("POST", `/v1/reviews/${id}/start`, { key: t.keys.reviewer }); return send("POST", `/v1/reviews/${id}/cancel`, t.keys.reviewer); },
+  },
+
+  claimOutbox: { cold: [0, 1], warm: [0, 1], prepare: async (u) => { await approved(u); return send("POST", "/v1/outbox/claim", t.keys.bot, { max: 1 }); } },
+  markOutboxSent: {
+    cold: [1, 1], warm: [1, 1],
+    prepare: async (u) => {
+      const id = await approved(u);
+      const items = (await json(await t.call("POST", "/v1/outbox/claim", { key: t.keys.bot, body: { max: 50 } }))).items;
+      const mine = items.find((i: any) => i.interaction_id === id);
+      return send("POST", `/v1/outbox/${id}/sent`, t.keys.bot, { lease_token: mine.lease_token });
+    },
+  },
+
+  listEditTags: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/edit-taxonomy", t.keys.reviewer) },
+  getDashboardMetrics: { cold: [3, 1], warm: [2, 0], prepare: async () => get("/v1/dashboard/metrics", t.keys.reviewer) },
+
+  getMemory: { cold: [2, 1], warm: [1, 0], prepare: async (u) => get(`/v1/users/${u}/memory`, t.keys.agent) },
+  patchMemoryContext: { cold: [1, 1], warm: [1, 1], prepare: async (u) => send("PATCH", `/v1/users/${u}/memory/context`, t.keys.agent, { updates: { k: ++seq } }) },
+  appendMemoryHistory: { cold: [1, 1], warm: [1, 1], prepare: async (u) => send("POST", `/v1/users/${u}/memory/history`, t.keys.agent, { role: "user", content: `m${++seq}` }, { "idempotency-key": randomUUID() }) },
+  getMemoryStats: { cold: [0, 1], warm: [0, 1], prepare: async (u) => get(`/v1/users/${u}/memory/stats`, t.keys.agent) },
+  getAllMemoryStats: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/memory/stats", t.keys.admin) },
+
+  getUserStatus: { cold: [2, 1], warm: [1, 0], prepare: async (u) => get(`/v1/users/${u}/status`, t.keys.agent) },
+  setUserStatus: { cold: [1, 1], warm: [1, 1], prepare: async (u) => send("PUT", `/v1/users/${u}/status`, t.keys.reviewer, { customer_status: "LEAD_QUALIFIED" }) },
+  setUserNickname: { cold: [1, 1], warm: [1, 1], prepare: async (u) => send("PUT", `/v1/users/${u}/nickname`, t.keys.reviewer, { nickname: `n${++seq}` }) },
+  getProtocol: { cold: [2, 1], warm: [1, 0], prepare: async (u) => get(`/v1/users/${u}/protocol`, t.keys.agent) },
+  setProtocol: { cold: [1, 1], warm: [1, 1], prepare: async (u) => send("PUT", `/v1/users/${u}/protocol`, t.keys.reviewer, { status: seq++ % 2 ? "ACTIVE" : "INACTIVE" }) },
+  eraseUser: { cold: [2, 3], warm: [2, 3], prepare: async (u) => { await interaction(u); return send("DELETE", `/v1/users/${u}`, t.keys.admin); } },
+
+  listQuarantine: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/quarantine?limit=5", t.keys.reviewer) },
+  processQuarantined: { cold: [1, 2], warm: [1, 2], prepare: async (u) => send("POST", `/v1/quarantine/${await quarantined(u)}/process`, t.keys.reviewer, {}) },
+  deleteQuarantined: { cold: [0, 1], warm: [0, 1], prepare: async (u) => send("DELETE", `/v1/quarantine/${await quarantined(u)}`, t.keys.reviewer) },
+  batchQuarantine: { cold: [1, 2], warm: [1, 2], prepare: async (u) => send("POST", "/v1/quarantine/batch", t.keys.reviewer, { message_ids: [await quarantined(u)], action: "process" }) },
+  getProtocolStats: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/protocol/stats", t.keys.reviewer) },
+  listProtocolAudit: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/protocol/audit?limit=5", t.keys.reviewer) },
+
+  listCursors: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/recovery/cursors?limit=5", t.keys.bot) },
+  getCursor: { cold: [0, 1], warm: [0, 1], prepare: async (u) => { await putCursor(u); return get(`/v1/recovery/cursors/${u}`, t.keys.bot); } },
+  putCursor: { cold: [0, 1], warm: [0, 1], prepare: async (u) => send("PUT", `/v1/recovery/cursors/${u}`, t.keys.bot, cursorBody()) },
+  getHighWater: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/recovery/high-water?user_ids=a,b", t.keys.bot) },
+  createRecoveryOperation: { cold: [0, 1], warm: [0, 1], prepare: async () => send("POST", "/v1/recovery/operations", t.keys.bot, { operation_type: "manual" }, { "idempotency-key": randomUUID() }) },
+  listRecoveryOperations: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/recovery/operations?limit=5", t.keys.bot) },
+  updateRecoveryOperation: {
+    cold: [0, 1], warm: [0, 1],
+    prepare: async () => {
+      const op = await json(await t.call("POST", "/v1/recovery/operations", { key: t.keys.bot, body: { operation_type: "manual" }, headers: { "idempotency-key": randomUUID() } }));
+      return send("PATCH", `/v1/recovery/operations/${op.id}`, t.keys.bot, { status: "completed", users_checked: 1 });
+    },
+  },
+  getRecoveryStats: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/recovery/stats", t.keys.bot) },
+};
+const cursorBody = () => ({ last_processed_telegram_id: ++seq, last_processed_telegram_date: new Date().toISOString() });
+const putCursor = (u: string) => t.call("PUT", `/v1/recovery/cursors/${u}`, { key: t.keys.bot, body: cursorBody() });
+
+beforeAll(async () => {
+  t = await createTestContext();
+  // The instance's first request (any route) also settles what an instance does once.
+  await t.call("GET", "/health");
+});
+
+describe("round-trip budgets", () => {
+  it("every operation of docs/openapi.json has a budget", () => {
+    const doc = JSON.parse(readFileSync("docs/openapi.json", "utf8")) as { paths: Record<string, Record<string, { operationId: string }>> };
+    const ops = Object.values(doc.paths).flatMap((p) => Object.values(p).map((o) => o.operationId));
+    expect(ops.filter((o) => !(o in SCENARIOS))).toEqual([]);
+    expect(Object.keys(SCENARIOS).filter((o) => !ops.includes(o))).toEqual([]);
+  });
+
+  for (const [op, s] of Object.entries(SCENARIOS)) {
+    it(`${op}: cold ≤ ${s.cold.join("/")}, warm ≤ ${s.warm.join("/")} (Redis/Postgres)`, async () => {
+      const user = `rt-${op}-${randomUUID().slice(0, 6)}`;
+      const measured: Record<"cold" | "warm", Budget> = { cold: [0, 0], warm: [0, 0] };
+      for (const phase of ["cold", "warm"] as const) {
+        const call = await s.prepare(user);
+        const rt = countRoundTrips(t.services);
+        let res: Response;
+        try {
+          res = await call();
+        } finally {
+          rt.restore();
+        }
+        expect(res.status, `${op} ${phase}: ${await res.clone().text()}`).toBeLessThan(300);
+        measured[phase] = [rt.redis, rt.postgres];
+      }
+      const within = (m: Budget, b: Budget) => m[0] <= b[0] && m[1] <= b[1];
+      expect(within(measured.cold, s.cold) && within(measured.warm, s.warm), `measured cold ${measured.cold} warm ${measured.warm}`).toBe(true);
+    });
+  }
+});
