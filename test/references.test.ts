@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createServices } from "@hitl/core";
 import { createApp } from "../functions/api/app.js";
@@ -27,15 +28,27 @@ const idem = (key: string) => ({ "idempotency-key": key });
 const count = async (sql: string, params: unknown[]) => Number((await t.services.db.query<{ n: number }>(sql, params))[0]!.n);
 
 describe("Idempotency-Keys: scoped, bound to the request, applied once under concurrent retries", () => {
-  it("10 parallel PUT protocol with one key over two instances write exactly 1 audit row (3 trials)", async () => {
+  it("10 parallel PUT protocol with one key over two instances write exactly 1 audit row (3 trials, the retries overlapping for sure)", async () => {
     for (let trial = 0; trial < 3; trial++) {
       const u = `ip${trial}-${randomUUID().slice(0, 8)}`;
       const key = randomUUID();
-      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) =>
+      expect((await t.call("PUT", `/v1/users/${u}/protocol`, { key: t.keys.reviewer, body: { status: "INACTIVE" } })).status).toBe(200);
+      // The user's row is locked while the ten start, so that all of them are inside Postgres at once
+      // (without it they may run one after the other: the race the adversarial test hit 1 in 3).
+      const locker = new pg.Client({ connectionString: t.databaseUrl });
+      await locker.connect();
+      await locker.query("BEGIN");
+      await locker.query("SELECT 1 FROM user_protocol_status WHERE user_id = $1 FOR UPDATE", [u]);
+      const pending = Promise.all(Array.from({ length: 10 }, (_, i) =>
         (i % 2 ? two : t.call)("PUT", `/v1/users/${u}/protocol`, { key: t.keys.reviewer, body: { status: "ACTIVE", reason: "r" }, headers: idem(key) })));
+      await new Promise((r) => setTimeout(r, 400));
+      await locker.query("COMMIT");
+      await locker.end();
+      const answers = await pending;
       expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200));
       for (const a of answers) expect((await json(a)).status).toBe("ACTIVE");
-      expect(await count("SELECT count(*)::int AS n FROM protocol_audit_log WHERE user_id = $1", [u])).toBe(1);
+      // The INACTIVE set-up and the one ACTIVATED.
+      expect(await count("SELECT count(*)::int AS n FROM protocol_audit_log WHERE user_id = $1", [u])).toBe(2);
     }
   });
 
