@@ -21,6 +21,9 @@ const getStatus = securedRoute(["reviewer", "agent"], {
 });
 const putStatus = securedRoute(["reviewer"], {
   method: "put", path: "/v1/users/{id}/status", operationId: "setUserStatus", tags: ["users"], summary: "Set the customer status; LTV grows only on CUSTOMER",
+  description: "`ltv_amount` (US dollars, 0..10000) is added to the lifetime value when `customer_status` is CUSTOMER. Amounts are whole cents, the precision of the column "
+    + "(numeric(20,2)): an amount with more than 2 decimal places (0.005, 5e-324) is refused with 400, never rounded. With an `Idempotency-Key` the amount is added once, "
+    + "however many retries run at once; the same key with a different body answers 422.",
   request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(PutStatusBody) }, responses: { 200: jsonContent(UserStatus), ...idempotencyErrors, ...securedErrors },
 });
 const putNickname = securedRoute(["reviewer"], {

@@ -532,7 +532,9 @@ export interface paths {
         get: operations["getUserStatus"];
         /**
          * Set the customer status; LTV grows only on CUSTOMER
-         * @description Scopes: reviewer (or admin).
+         * @description `ltv_amount` (US dollars, 0..10000) is added to the lifetime value when `customer_status` is CUSTOMER. Amounts are whole cents, the precision of the column (numeric(20,2)): an amount with more than 2 decimal places (0.005, 5e-324) is refused with 400, never rounded. With an `Idempotency-Key` the amount is added once, however many retries run at once; the same key with a different body answers 422.
+         *
+         *     Scopes: reviewer (or admin).
          */
         put: operations["setUserStatus"];
         post?: never;
