@@ -84,7 +84,7 @@ export async function highWater(db: Db, userIds: string[]) {
  * With an Idempotency-Key (`scope`, per caller) a repeat answers the operation the first one
  * created (its id is chosen with the key's claim); the same key with another body answers 422.
  */
-export async function createOperation(db: Db, b: z.infer<typeof CreateOperationBody>, scope?: IdempotencyScope) {
+export async function createOperation(db: Db, b: z.infer<typeof CreateOperationBody>, scope?: IdempotencyScope): Promise<{ id: string }> {
   const [row] = await db.query(`WITH ${claimCte(3, 4, "NULL", "gen_random_uuid()::text")},
       ins AS (
         INSERT INTO recovery_operations (id, operation_type, metadata)
@@ -93,7 +93,9 @@ export async function createOperation(db: Db, b: z.infer<typeof CreateOperationB
     SELECT id FROM ins`,
   [b.operation_type, b.metadata === undefined ? null : JSON.stringify(b.metadata), scope?.key ?? null, scope?.fingerprint ?? null]);
   if (row) return { id: String(row.id) };
-  return { id: String((await repeatOf(db, scope!)).resource) };
+  const { resource } = await repeatOf(db, scope!);
+  // The key was forgotten between the two statements (its 24 hours ran out): claim it again.
+  return resource ? { id: resource } : createOperation(db, b, scope);
 }
 
 /** Only the given fields change; completed/failed also set completed_at. */
