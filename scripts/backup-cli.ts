@@ -81,7 +81,9 @@ async function main() {
           if (!values.database && !values.yes) throw new Error("restoring into the service's own database needs --yes (or name one with --database URL)");
           if (config.localNeonProxyUrl) useLocalNeonProxy(config.localNeonProxyUrl);
           const target = new PoolDb(url);
-          const r = await restorePostgres(ctx.store, id, target, { databaseUrl: url, hasher: ctx.services.hasher, confirmOverwrite: values.yes, progress }).finally(() => target.end());
+          // Restoring the service's own database: the caches it backs are fenced too (flushed, twice).
+          const caches = values.database ? undefined : ctx.services.redis;
+          const r = await restorePostgres(ctx.store, id, target, { databaseUrl: url, hasher: ctx.services.hasher, confirmOverwrite: values.yes, progress, caches }).finally(() => target.end());
           done(`restore postgres ${id}: ${r.rows} rows, ${r.erased_rows} erased rows re-removed,`, { id, kind, ...r });
         } else {
           const redis = values.redis

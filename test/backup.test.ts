@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useLocalNeonProxy, PoolDb } from "@hitl/core/postgres";
 import { archiveOldPartitions, eraseArchivedUsers, backupPostgres, backupRedis, readArchive, restorePostgres, restoreRedis, verifySet, RestoreRefusedError, type S3BlobStore } from "@hitl/core/backup";
+import { createServices } from "@hitl/core";
+import { createApp } from "../functions/api/app.js";
 import { createTestContext, stack, type TestContext } from "./support/stack.js";
 import { createEmptyDatabase, createTestBucket, tableFingerprints, withPg } from "./support/backup.js";
 import { approveBody, interactionBody } from "./support/fixtures.js";
@@ -18,6 +20,15 @@ beforeAll(async () => {
 });
 afterAll(() => Promise.all(pools.map((p) => p.end())));
 const json = async (res: Response) => (await res.json()) as any;
+/** A second app instance on the same stores (a second Lambda instance: its own memory). */
+function secondApp(ctx: TestContext): TestContext["call"] {
+  const services = createServices(ctx.config, {});
+  const app = createApp(async () => services);
+  return (method, path, opts = {}) => Promise.resolve(app.request(path, {
+    method, headers: { ...(opts.key ? { authorization: `Bearer ${opts.key}` } : {}), ...(opts.body !== undefined ? { "content-type": "application/json" } : {}), ...(opts.headers ?? {}) },
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  }));
+}
 /** A WebSocket pool (COPY) on `url`, ended after the file. */
 const dbFor = (url: string) => { const p = new PoolDb(url); pools.push(p); return p; };
 
@@ -180,6 +191,7 @@ describe("Postgres backup and restore", () => {
   });
 
   it("restore re-applies erasures: a user erased after the backup stays gone", async () => {
+    const op = await json(await t.call("POST", "/v1/recovery/operations", { key: t.keys.bot, body: { operation_type: "manual", metadata: { user_ids: ["u1", "u0"], note: "u1 and 1", count: 1 } } }));
     const out = await backupPostgres({ db: t.services.db, reader, store });
     if (out.status !== "complete") throw new Error("incomplete");
     const erase = await json(await t.call("DELETE", "/v1/users/u1", { key: t.keys.admin }));
@@ -191,7 +203,75 @@ describe("Postgres backup and restore", () => {
     expect(Number(left)).toBe(0);
     const others = await withPg(target, async (c) => (await c.query("SELECT count(*)::int AS n FROM interactions WHERE user_id = 'u0'")).rows[0].n);
     expect(others).toBe(1);
+    // Free-form JSON loses the erased id in its user-id fields only, matched by keyed hash.
+    const [meta] = await withPg(target, async (c) => (await c.query("SELECT metadata FROM recovery_operations WHERE id = $1", [op.id])).rows);
+    expect(meta.metadata).toEqual({ user_ids: ["[erased]", "u0"], note: "u1 and 1", count: 1 });
   });
+
+  it("a restore with the API serving on two instances: no cache newer than the restored rows is served, the next writes win, the catalog stays", async () => {
+    const b = await createTestBucket();
+    const r = await createTestContext({ S3_BUCKET: b.bucket });
+    const two = secondApp(r);
+    const u = "rs-user";
+    const call = (via: typeof r.call, m: string, p: string, key: string, body?: unknown) => via(m, p, { key, body });
+    await call(r.call, "PATCH", `/v1/users/${u}/memory/context`, r.keys.agent, { updates: { a: 1 } });
+    await call(r.call, "POST", `/v1/users/${u}/memory/history`, r.keys.agent, { role: "user", content: "before the backup" });
+    await call(r.call, "PUT", `/v1/users/${u}/protocol`, r.keys.reviewer, { status: "ACTIVE" });
+    await call(r.call, "PUT", `/v1/users/${u}/status`, r.keys.reviewer, { customer_status: "CUSTOMER", ltv_amount: 10 });
+    const set = await backupPostgres({ db: r.services.db, reader: dbFor(r.databaseUrl), store: b.store });
+    if (set.status !== "complete") throw new Error("incomplete");
+    // After the backup: newer versions everywhere, all cached.
+    await call(two, "PATCH", `/v1/users/${u}/memory/context`, r.keys.agent, { updates: { b: 2 } });
+    await call(r.call, "PATCH", `/v1/users/${u}/memory/context`, r.keys.agent, { updates: { c: 3 } });
+    await call(two, "POST", `/v1/users/${u}/memory/history`, r.keys.agent, { role: "assistant", content: "after the backup" });
+    await call(r.call, "PUT", `/v1/users/${u}/protocol`, r.keys.reviewer, { status: "INACTIVE" });
+    await call(two, "PUT", `/v1/users/${u}/protocol`, r.keys.reviewer, { status: "ACTIVE" });
+    await call(r.call, "PUT", `/v1/users/${u}/status`, r.keys.reviewer, { customer_status: "CHURNED" });
+    const later = await backupPostgres({ db: r.services.db, reader: dbFor(r.databaseUrl), store: b.store });
+    if (later.status !== "complete") throw new Error("incomplete");
+    expect((await json(await call(r.call, "GET", `/v1/users/${u}/memory`, r.keys.agent))).context).toMatchObject({ a: 1, b: 2, c: 3 });
+
+    // The API keeps serving reads on both instances while the restore runs.
+    let serving = true;
+    const answers: number[] = [];
+    const load = (async () => {
+      for (let i = 0; serving; i++) {
+        const via = i % 2 ? two : r.call;
+        const got = await Promise.all([`/v1/users/${u}/memory`, `/v1/users/${u}/protocol`, `/v1/users/${u}/status`, "/v1/dashboard/metrics"]
+          .map((p) => call(via, "GET", p, r.keys.admin)));
+        answers.push(...got.map((g) => g.status));
+      }
+    })();
+    await restorePostgres(b.store, set.manifest.id, dbFor(r.databaseUrl), { databaseUrl: r.databaseUrl, hasher: r.services.hasher, confirmOverwrite: true,
+      caches: r.services.redis, cacheSettleMs: 300 });
+    serving = false;
+    await load;
+    expect(answers.length).toBeGreaterThan(0);
+
+    // Nothing newer than the restored rows is served, on either instance.
+    for (const via of [r.call, two]) {
+      const memory = await json(await call(via, "GET", `/v1/users/${u}/memory?recent=10`, r.keys.agent));
+      expect(memory.context).toEqual({ a: 1 });
+      expect(memory.recent_messages.map((m: any) => m.content)).toEqual(["before the backup"]);
+      expect(await json(await call(via, "GET", `/v1/users/${u}/status`, r.keys.agent))).toMatchObject({ customer_status: "CUSTOMER", ltv_usd: 10 });
+    }
+    // The next writes win and are what the next reads return.
+    const patched = await json(await call(r.call, "PATCH", `/v1/users/${u}/memory/context`, r.keys.agent, { updates: { d: 4 } }));
+    expect(patched.context).toEqual({ a: 1, d: 4 });
+    expect((await json(await call(two, "GET", `/v1/users/${u}/memory`, r.keys.agent))).context).toEqual({ a: 1, d: 4 });
+    await call(two, "POST", `/v1/users/${u}/memory/history`, r.keys.agent, { role: "assistant", content: "after the restore" });
+    expect((await json(await call(r.call, "GET", `/v1/users/${u}/memory?recent=10`, r.keys.agent))).recent_messages.map((m: any) => m.content))
+      .toEqual(["before the backup", "after the restore"]);
+    expect((await call(two, "PUT", `/v1/users/${u}/protocol`, r.keys.reviewer, { status: "INACTIVE" })).status).toBe(200);
+    const sent = await json(await call(r.call, "POST", "/v1/messages", r.keys.bot, { user_id: u, text: "after the restore", telegram_message_id: 99 }));
+    expect(sent.items[0].status).toBe("queued");
+    expect((await json(await call(two, "PUT", `/v1/users/${u}/status`, r.keys.reviewer, { customer_status: "CUSTOMER", ltv_amount: 5 }))).ltv_usd).toBe(15);
+    expect((await json(await call(r.call, "GET", `/v1/users/${u}/status`, r.keys.agent))).ltv_usd).toBe(15);
+
+    // The catalog outlives the restore: both sets listed, complete and verified.
+    const listed = (await json(await call(r.call, "GET", "/v1/backups", r.keys.admin))).items.filter((i: any) => i.kind === "postgres");
+    expect(listed.map((i: any) => [i.id, i.complete, i.verified]).sort()).toEqual([[set.manifest.id, true, true], [later.manifest.id, true, true]].sort());
+  }, 120_000);
 });
 
 describe("Redis snapshot and restore", () => {

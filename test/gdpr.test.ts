@@ -63,7 +63,7 @@ async function populate(user: string, text: string) {
   await t.call("PUT", `/v1/users/${user}/protocol`, { key: t.keys.reviewer, body: { status: "ACTIVE", reason: `because ${text}` } });
   await bot({ user_id: user, text: `${text} quarantined`, telegram_message_id: 4 });
   await t.call("PUT", `/v1/recovery/cursors/${user}`, { key: t.keys.bot, body: { last_processed_telegram_id: 4, last_processed_telegram_date: "2026-11-25T10:00:00Z" } });
-  await t.call("POST", "/v1/recovery/operations", { key: t.keys.bot, body: { operation_type: "manual", metadata: { users: [user] } } });
+  await t.call("POST", "/v1/recovery/operations", { key: t.keys.bot, body: { operation_type: "manual", metadata: { user_ids: [user] } } });
 }
 
 describe("GDPR erasure", () => {
@@ -108,6 +108,26 @@ describe("GDPR erasure", () => {
     const again = await json(await t.call("DELETE", `/v1/users/${USER}`, { key: t.keys.admin }));
     expect(Object.values(again.deleted.postgres).every((n) => n === 0)).toBe(true);
     expect(again.deleted).toMatchObject({ redis_keys: 0, wal_messages: 0, archives_rewritten: 0 });
+  });
+
+  it("touches only its user: free-form JSON loses exactly the erased ids in its user_id / user_ids fields, nothing else", async () => {
+    const op = async (metadata: unknown, error_details: unknown) => {
+      const { id } = await json(await t.call("POST", "/v1/recovery/operations", { key: t.keys.bot, body: { operation_type: "periodic", metadata } }));
+      expect((await t.call("PATCH", `/v1/recovery/operations/${id}`, { key: t.keys.bot, body: { status: "failed", error_details } })).status).toBe(200);
+      return id as string;
+    };
+    const read = async (id: string) => (await sql("SELECT metadata, error_details FROM recovery_operations WHERE id = $1", [id]))[0];
+    // Unrelated: the ids appear inside keys, strings and as numbers, never in a user-id field.
+    const unrelated = { error_type: "timeout", note: "checked 1500 users", count: 1, e: { "1": [1, "e", "1e1"] } };
+    const untouched = await op(unrelated, { error_type: "timeout", errors: [{ code: 1, message: "e" }] });
+    const naming = await op({ user_ids: ["e", "x", 1, "1", "ee"], batch: { user_id: "e", note: "e" }, count: 1 },
+      [{ user_id: 1, error: "user 1 timed out" }, { user_id: "other", error: "e" }]);
+    for (const user of ["e", "1"]) expect((await t.call("DELETE", `/v1/users/${user}`, { key: t.keys.admin })).status).toBe(200);
+    expect(await read(untouched)).toEqual({ metadata: unrelated, error_details: { error_type: "timeout", errors: [{ code: 1, message: "e" }] } });
+    expect(await read(naming)).toEqual({
+      metadata: { user_ids: ["[erased]", "x", "[erased]", "[erased]", "ee"], batch: { user_id: "[erased]", note: "e" }, count: 1 },
+      error_details: [{ user_id: "[erased]", error: "user 1 timed out" }, { user_id: "other", error: "e" }],
+    });
   });
 
   it("is admin-only", async () => {

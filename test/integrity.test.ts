@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createServices, historyKey, type Services } from "@hitl/core";
+import { createServices, historyKey, walKeys, type Services } from "@hitl/core";
 import { createApp } from "../functions/api/app.js";
 import { createTestContext, type TestContext } from "./support/stack.js";
 import { interactionBody } from "./support/fixtures.js";
@@ -211,6 +211,36 @@ describe("honest answers under concurrency", () => {
     const stats = (await (await t.call("GET", "/v1/messages/stats", { key: t.keys.agent })).json()) as any;
     expect(stats.pending).toBe(1);
   });
+});
+
+describe("one decision per race", () => {
+  it("processing and deleting one quarantined message on two instances: exactly one wins, and a deleted message never reaches the WAL (40 runs)", async () => {
+    const t = await createTestContext();
+    const two = secondInstance(t);
+    const wins = { process: 0, delete: 0 };
+    for (let run = 0; run < 40; run++) {
+      const u = `pd${run}`;
+      await t.call("PUT", `/v1/users/${u}/protocol`, { key: t.keys.reviewer, body: { status: "ACTIVE" } });
+      const q = await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: u, text: "hold", telegram_message_id: run } });
+      const id = ((await q.json()) as any).items[0].message_id;
+      const [proc, del] = await Promise.all([
+        t.call("POST", `/v1/quarantine/${id}/process`, { key: t.keys.reviewer, body: {} }),
+        new Promise((r) => setTimeout(r, run % 4)).then(() => two.call("DELETE", `/v1/quarantine/${id}`, { key: t.keys.reviewer })),
+      ]);
+      const queued = await t.services.redis.client.exists(walKeys(t.services.redis).msg(id));
+      const n = async (sql: string, p: unknown[]) => Number((await t.services.db.query<{ n: number }>(sql, p))[0]!.n);
+      const passes = await n("SELECT count(*)::int AS n FROM protocol_audit_log WHERE user_id = $1 AND action = 'ONE_TIME_PASS'", [u]);
+      const rows = await n("SELECT count(*)::int AS n FROM quarantine_messages WHERE message_id = $1", [id]);
+      if (proc.status === 200) {
+        wins.process++;
+        expect([del.status, queued, passes, rows], `run ${run}`).toEqual([409, 1, 1, 1]);
+      } else {
+        wins.delete++;
+        expect([proc.status, del.status, queued, passes, rows], `run ${run}`).toEqual([404, 200, 0, 0, 0]);
+      }
+    }
+    expect(wins.process + wins.delete).toBe(40);
+  }, 120_000);
 });
 
 describe("no 500 from a race", () => {

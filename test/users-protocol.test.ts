@@ -136,7 +136,9 @@ describe("silence protocol", () => {
     const batch = await json(await t.call("POST", "/v1/quarantine/batch", { key: t.keys.reviewer, body: { message_ids: [m3, "ghost"], action: "process" } }));
     expect(batch).toMatchObject({ processed: 1, not_found: ["ghost"] });
     const del = await json(await t.call("POST", "/v1/quarantine/batch", { key: t.keys.reviewer, body: { message_ids: [m4, m2], action: "delete" } }));
-    expect(del).toEqual({ deleted: 1, not_found: [m2] });
+    expect(del).toEqual({ deleted: 1, already_processed: 0, not_found: [m2] });
+    // A message let through is not deleted: it was delivered.
+    expect((await t.call("DELETE", `/v1/quarantine/${m1}`, { key: t.keys.reviewer })).status).toBe(409);
     expect((await t.call("POST", "/v1/quarantine/batch", { key: t.keys.reviewer, body: { message_ids: Array(101).fill("x"), action: "delete" } })).status).toBe(400);
 
     const stats = await json(await t.call("GET", "/v1/protocol/stats", { key: t.keys.reviewer }));

@@ -1,8 +1,8 @@
 import { z } from "../http/zod.js";
 import { CreateInteractionBody, Interaction, InteractionId, NotesBody, createInteraction, getInteraction, setReviewerNotes } from "@hitl/core";
-import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
+import { IdempotencyHeaders, idempotencyErrors, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
-import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
 export const IdParam = z.object({ id: InteractionId });
 
@@ -10,7 +10,9 @@ const create = securedRoute(["agent"], {
   method: "post", path: "/v1/interactions", operationId: "createInteraction", tags: ["interactions"],
   summary: "Store an interaction (idempotent on message_id) and append the user turn to the history",
   request: { headers: IdempotencyHeaders, body: jsonBody(CreateInteractionBody) },
-  responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), 200: jsonContent(z.object({ id: z.string() }), "already stored (same message_id)"), ...securedErrors },
+  responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), 200: jsonContent(z.object({ id: z.string() }), "already stored (same message_id)"),
+    409: errorResponse("the message_id belongs to another user (an interaction of another user holds it, or the queued message is another user's)"),
+    ...idempotencyErrors, ...securedErrors },
 });
 const get = securedRoute(["agent", "reviewer"], {
   method: "get", path: "/v1/interactions/{id}", operationId: "getInteraction", tags: ["interactions"], summary: "One interaction",
@@ -27,7 +29,7 @@ export function interactionRoutes() {
   return createOpenApiApp()
     .openapi(create, async (c) => {
       const s = c.get("services");
-      const r = await createInteraction({ db: s.db, redis: s.redis, log: c.get("log") }, c.req.valid("json"), requestKey(c));
+      const r = await createInteraction({ db: s.db, redis: s.redis, log: c.get("log") }, c.req.valid("json"), idempotencyScope(c, "createInteraction", c.req.valid("json")));
       return c.json({ id: r.id }, r.created ? 201 : 200);
     })
     .openapi(get, async (c) => c.json(await getInteraction(c.get("services").db, c.req.valid("param").id), 200))

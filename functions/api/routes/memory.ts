@@ -1,6 +1,6 @@
 import { z } from "../http/zod.js";
 import { AppendHistoryBody, MemoryQuery, MemoryStats, MemoryView, PatchContextBody, UserId, globalMemoryStats, userMemoryStats } from "@hitl/core";
-import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
+import { IdempotencyHeaders, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -38,7 +38,8 @@ export function memoryRoutes() {
     .openapi(get, async (c) => c.json(await c.get("services").memory.get(c.req.valid("param").id, c.req.valid("query").recent), 200))
     .openapi(patch, async (c) => c.json(await c.get("services").memory.patchContext(c.req.valid("param").id, c.req.valid("json").updates), 200))
     .openapi(append, async (c) => {
-      const r = await c.get("services").memory.appendHistory(c.req.valid("param").id, c.req.valid("json"), requestKey(c));
+      const r = await c.get("services").memory.appendHistory(c.req.valid("param").id, c.req.valid("json"),
+        idempotencyScope(c, "appendHistory", { id: c.req.valid("param").id, ...c.req.valid("json") })?.key);
       return c.json({ total_messages: r.total_messages }, 201);
     })
     .openapi(stats, async (c) => c.json(await userMemoryStats(c.get("services").db, c.req.valid("param").id), 200))

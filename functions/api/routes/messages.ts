@@ -1,6 +1,6 @@
 import { z } from "../http/zod.js";
 import { AckBody, AckResult, ClaimBody, ClaimedMessage, IngestBody, IngestResult, WalStats, ingestMessages } from "@hitl/core/runtime";
-import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
+import { IdempotencyHeaders, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -29,12 +29,11 @@ export function messageRoutes() {
   return createOpenApiApp()
     .openapi(ingest, async (c) => {
       const s = c.get("services");
-      return c.json({ items: await ingestMessages({ redis: s.redis, db: s.db, wal: s.wal, metrics: s.metrics }, c.req.valid("json"), new Date(), requestKey(c)) }, 202);
+      return c.json({ items: await ingestMessages({ redis: s.redis, db: s.db, wal: s.wal, metrics: s.metrics }, c.req.valid("json"), new Date(), idempotencyScope(c, "ingestMessages", c.req.valid("json"))?.key) }, 202);
     })
     .openapi(claim, async (c) => {
       const b = c.req.valid("json");
-      const key = requestKey(c);
-      return c.json({ items: await c.get("services").wal.claim(b.max, b.lease_seconds, Date.now(), key && `${c.get("principal")!.id}:${key}`) }, 200);
+      return c.json({ items: await c.get("services").wal.claim(b.max, b.lease_seconds, Date.now(), idempotencyScope(c, "claimMessages", b)?.key) }, 200);
     })
     .openapi(ack, async (c) => c.json(await c.get("services").wal.ack(c.req.valid("json").items), 200))
     .openapi(stats, async (c) => c.json(await c.get("services").wal.stats(), 200));

@@ -1,6 +1,6 @@
 import { z } from "../http/zod.js";
 import { IsoDateTime, claimOutbox, markSent } from "@hitl/core";
-import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
+import { IdempotencyHeaders, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 import { IdParam } from "./interactions.js";
@@ -31,8 +31,7 @@ export function outboxRoutes() {
   return createOpenApiApp()
     .openapi(claim, async (c) => {
       const b = c.req.valid("json");
-      const key = requestKey(c);
-      return c.json({ items: await claimOutbox(c.get("services").db, b.max, b.lease_seconds, key && `${c.get("principal")!.id}:${key}`) }, 200);
+      return c.json({ items: await claimOutbox(c.get("services").db, b.max, b.lease_seconds, idempotencyScope(c, "claimOutbox", b)?.key) }, 200);
     })
     .openapi(sent, async (c) => {
       const s = c.get("services");

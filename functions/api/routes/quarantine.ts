@@ -1,6 +1,6 @@
 import { z } from "../http/zod.js";
 import { AuditQuery, BatchBody, ProcessBody, QuarantineQuery, deleteQuarantined, listQuarantine, processOne, processQuarantined, protocolAudit, protocolStats } from "@hitl/core";
-import { NotFoundError } from "@hitl/core";
+import { ConflictError, NotFoundError } from "@hitl/core";
 import { storeDeps } from "../http/deps.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
@@ -27,7 +27,7 @@ const processRoute = securedRoute(["reviewer"], {
 });
 const del = securedRoute(["reviewer"], {
   method: "delete", path: "/v1/quarantine/{message_id}", operationId: "deleteQuarantined", tags: ["protocol"], summary: "Delete a quarantined message",
-  request: { params: MessageParam }, responses: { 200: jsonContent(z.object({ deleted: z.number() })), 404: errorResponse("unknown message"), ...securedErrors },
+  request: { params: MessageParam }, responses: { 200: jsonContent(z.object({ deleted: z.number() })), 404: errorResponse("unknown message"), 409: errorResponse("already processed (let through): not deleted"), ...securedErrors },
 });
 const batch = securedRoute(["reviewer"], {
   method: "post", path: "/v1/quarantine/batch", operationId: "batchQuarantine", tags: ["protocol"], summary: "Process or delete up to 100 messages",
@@ -49,6 +49,7 @@ export function quarantineRoutes() {
       c.json(await processOne(storeDeps(c), c.req.valid("param").message_id, c.get("principal")!.id, c.req.valid("json").deactivate_protocol), 200))
     .openapi(del, async (c) => {
       const r = await deleteQuarantined(c.get("services").db, [c.req.valid("param").message_id]);
+      if (r.already_processed) throw new ConflictError("already processed: the message was let through, it cannot be deleted");
       if (!r.deleted) throw new NotFoundError("quarantined message not found");
       return c.json({ deleted: r.deleted }, 200);
     })

@@ -1,7 +1,7 @@
 import { z } from "../http/zod.js";
-import { CreateOperationBody, HighWaterQuery, OPERATION_STATUSES, OPERATION_TYPES, ListQuery, OperationsQuery, PatchOperationBody, PutCursorBody, UserId,
+import { CreateOperationBody, HighWaterQuery, USER_FIELDS_NOTE, OPERATION_STATUSES, OPERATION_TYPES, ListQuery, OperationsQuery, PatchOperationBody, PutCursorBody, UserId,
   createOperation, getCursor, highWater, listCursors, listOperations, putCursor, recoveryStats, updateOperation } from "@hitl/core";
-import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
+import { IdempotencyHeaders, idempotencyErrors, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -14,7 +14,7 @@ const RecoveryOperation = z.object({
   id: z.string(), operation_type: z.enum(OPERATION_TYPES), started_at: z.string(), completed_at: z.string().nullable(),
   users_checked: z.number(), messages_recovered: z.number(), messages_skipped: z.number(), errors_encountered: z.number(),
   status: z.enum(OPERATION_STATUSES), error_details: z.unknown().nullable(), metadata: z.unknown().nullable(),
-}).openapi("RecoveryOperation", { description: "A recovery run after downtime, with its counters" });
+}).openapi("RecoveryOperation", { description: `A recovery run after downtime, with its counters. \`metadata\` and \`error_details\`: ${USER_FIELDS_NOTE}` });
 /** Rows as the SQL selects them (CURSOR_COLUMNS, OPERATION_COLUMNS): the schemas above document them. */
 type Rows<T extends z.ZodType> = { items: z.infer<T>[]; next_cursor: string | null };
 const page = <T extends z.ZodType>(item: T) => jsonContent(z.object({ items: z.array(item), next_cursor: z.string().nullable() }));
@@ -25,10 +25,10 @@ const notFound = { 404: errorResponse("not found") };
 const routes = {
   cursors: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/cursors", operationId: "listCursors", tags: ["recovery"], summary: "All cursors, least recently checked first", request: { query: ListQuery }, responses: { 200: page(Cursor), ...securedErrors } }),
   cursor: securedRoute(["bot"], { method: "get", path: "/v1/recovery/cursors/{user_id}", operationId: "getCursor", tags: ["recovery"], summary: "One cursor", request: { params: UserParam }, responses: { 200: jsonContent(Cursor), ...notFound, ...securedErrors } }),
-  putCursor: securedRoute(["bot"], { method: "put", path: "/v1/recovery/cursors/{user_id}", operationId: "putCursor", tags: ["recovery"], summary: "Advance a cursor (never backwards)", request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(PutCursorBody) }, responses: { 200: jsonContent(Cursor), ...securedErrors } }),
+  putCursor: securedRoute(["bot"], { method: "put", path: "/v1/recovery/cursors/{user_id}", operationId: "putCursor", tags: ["recovery"], summary: "Advance a cursor (never backwards)", request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(PutCursorBody) }, responses: { 200: jsonContent(Cursor), ...idempotencyErrors, ...securedErrors } }),
   highWater: securedRoute(["bot"], { method: "get", path: "/v1/recovery/high-water", operationId: "getHighWater", tags: ["recovery"], summary: "Newest stored Telegram message per user", request: { query: HighWaterQuery }, responses: { 200: jsonContent(z.object({ items: z.array(Any.content["application/json"].schema) })), ...securedErrors } }),
-  createOp: securedRoute(["bot"], { method: "post", path: "/v1/recovery/operations", operationId: "createRecoveryOperation", tags: ["recovery"], summary: "Start a recovery operation", request: { headers: IdempotencyHeaders, body: jsonBody(CreateOperationBody) }, responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), ...securedErrors } }),
-  patchOp: securedRoute(["bot"], { method: "patch", path: "/v1/recovery/operations/{id}", operationId: "updateRecoveryOperation", tags: ["recovery"], summary: "Update counters or finish an operation", request: { params: OpParam, body: jsonBody(PatchOperationBody) }, responses: { 200: jsonContent(RecoveryOperation), ...notFound, ...securedErrors } }),
+  createOp: securedRoute(["bot"], { method: "post", path: "/v1/recovery/operations", operationId: "createRecoveryOperation", tags: ["recovery"], summary: "Start a recovery operation", description: `\`metadata\`: ${USER_FIELDS_NOTE}`, request: { headers: IdempotencyHeaders, body: jsonBody(CreateOperationBody) }, responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), ...idempotencyErrors, ...securedErrors } }),
+  patchOp: securedRoute(["bot"], { method: "patch", path: "/v1/recovery/operations/{id}", operationId: "updateRecoveryOperation", tags: ["recovery"], summary: "Update counters or finish an operation", description: `\`error_details\`: ${USER_FIELDS_NOTE}`, request: { params: OpParam, body: jsonBody(PatchOperationBody) }, responses: { 200: jsonContent(RecoveryOperation), ...notFound, ...securedErrors } }),
   ops: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/operations", operationId: "listRecoveryOperations", tags: ["recovery"], summary: "Operations, newest first", request: { query: OperationsQuery }, responses: { 200: page(RecoveryOperation), ...securedErrors } }),
   stats: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/stats", operationId: "getRecoveryStats", tags: ["recovery"], summary: "Recovered totals and recent operations", responses: { 200: Any, ...securedErrors } }),
 };
@@ -38,9 +38,10 @@ export function recoveryRoutes() {
   return createOpenApiApp()
     .openapi(routes.cursors, async (c) => c.json(await listCursors(db(c), c.req.valid("query")) as Rows<typeof Cursor>, 200))
     .openapi(routes.cursor, async (c) => c.json(await getCursor(db(c), c.req.valid("param").user_id) as z.infer<typeof Cursor>, 200))
-    .openapi(routes.putCursor, async (c) => c.json(await putCursor(db(c), c.req.valid("param").user_id, c.req.valid("json"), requestKey(c)) as z.infer<typeof Cursor>, 200))
+    .openapi(routes.putCursor, async (c) => c.json(await putCursor(db(c), c.req.valid("param").user_id, c.req.valid("json"),
+      idempotencyScope(c, "putCursor", { user_id: c.req.valid("param").user_id, ...c.req.valid("json") })) as z.infer<typeof Cursor>, 200))
     .openapi(routes.highWater, async (c) => c.json(await highWater(db(c), c.req.valid("query").user_ids), 200))
-    .openapi(routes.createOp, async (c) => c.json(await createOperation(db(c), c.req.valid("json"), requestKey(c)), 201))
+    .openapi(routes.createOp, async (c) => c.json(await createOperation(db(c), c.req.valid("json"), idempotencyScope(c, "createRecoveryOperation", c.req.valid("json"))), 201))
     .openapi(routes.patchOp, async (c) => c.json(await updateOperation(db(c), c.req.valid("param").id, c.req.valid("json")) as z.infer<typeof RecoveryOperation>, 200))
     .openapi(routes.ops, async (c) => c.json(await listOperations(db(c), c.req.valid("query")) as Rows<typeof RecoveryOperation>, 200))
     .openapi(routes.stats, async (c) => c.json(await recoveryStats(db(c)), 200));

@@ -1,6 +1,6 @@
 import { z } from "../http/zod.js";
 import { ApproveBody, ClaimReviewBody, Interaction, ListReviewsQuery, RejectBody, listPendingReviews } from "@hitl/core";
-import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
+import { IdempotencyHeaders, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 import { IdParam } from "./interactions.js";
@@ -42,7 +42,7 @@ export function reviewRoutes() {
   return createOpenApiApp()
     .openapi(list, async (c) => c.json(await listPendingReviews(c.get("services").db, c.req.valid("query")), 200))
     .openapi(claim, async (c) => {
-      const item = await c.get("services").reviews.claim(reviewer(c), c.req.valid("json").lease_seconds, requestKey(c));
+      const item = await c.get("services").reviews.claim(reviewer(c), c.req.valid("json").lease_seconds, idempotencyScope(c, "claimReview", c.req.valid("json"))?.key);
       return item ? c.json(item, 200) : c.body(null, 204);
     })
     .openapi(start, async (c) => c.json(await c.get("services").reviews.start(c.req.valid("param").id, reviewer(c), c.req.valid("json").lease_seconds), 200))

@@ -532,7 +532,9 @@ export interface paths {
         get: operations["getUserStatus"];
         /**
          * Set the customer status; LTV grows only on CUSTOMER
-         * @description Scopes: reviewer (or admin).
+         * @description `ltv_amount` (US dollars, 0..10000) is added to the lifetime value when `customer_status` is CUSTOMER. Amounts are whole cents, the precision of the column (numeric(20,2)): an amount with more than 2 decimal places (0.005, 5e-324) is refused with 400, never rounded. With an `Idempotency-Key` the amount is added once, however many retries run at once; the same key with a different body answers 422.
+         *
+         *     Scopes: reviewer (or admin).
          */
         put: operations["setUserStatus"];
         post?: never;
@@ -598,7 +600,9 @@ export interface paths {
         post?: never;
         /**
          * GDPR erasure from every tier (recorded in the erasure log)
-         * @description Scopes: admin (or admin).
+         * @description Deletes every row, cache key and queued message of the user. Recovery operations' `metadata` and `error_details`: Free-form JSON. A user is named only in a field called `user_id` (the id, a string or number) or `user_ids` (an array of ids), at any depth: erasing a user (DELETE /v1/users/{id}) replaces exactly those values that are the erased id with "[erased]". Nothing else is rewritten; an id written anywhere else (in text, keys, other fields) is not found by an erasure. Interactions' `cta_data` and the memory context: Free-form JSON of this user: erased whole with the user's rows (DELETE /v1/users/{id}); it is not searched when another user is erased, so it must not name other users.
+         *
+         *     Scopes: admin (or admin).
          */
         delete: operations["eraseUser"];
         options?: never;
@@ -805,7 +809,9 @@ export interface paths {
         put?: never;
         /**
          * Start a recovery operation
-         * @description Scopes: bot (or admin).
+         * @description `metadata`: Free-form JSON. A user is named only in a field called `user_id` (the id, a string or number) or `user_ids` (an array of ids), at any depth: erasing a user (DELETE /v1/users/{id}) replaces exactly those values that are the erased id with "[erased]". Nothing else is rewritten; an id written anywhere else (in text, keys, other fields) is not found by an erasure.
+         *
+         *     Scopes: bot (or admin).
          */
         post: operations["createRecoveryOperation"];
         delete?: never;
@@ -829,7 +835,9 @@ export interface paths {
         head?: never;
         /**
          * Update counters or finish an operation
-         * @description Scopes: bot (or admin).
+         * @description `error_details`: Free-form JSON. A user is named only in a field called `user_id` (the id, a string or number) or `user_ids` (an array of ids), at any depth: erasing a user (DELETE /v1/users/{id}) replaces exactly those values that are the erased id with "[erased]". Nothing else is rewritten; an id written anywhere else (in text, keys, other fields) is not found by an erasure.
+         *
+         *     Scopes: bot (or admin).
          */
         patch: operations["updateRecoveryOperation"];
         trace?: never;
@@ -1120,7 +1128,7 @@ export interface components {
             created_at: string;
             updated_at: string;
         };
-        /** @description A recovery run after downtime, with its counters */
+        /** @description A recovery run after downtime, with its counters. `metadata` and `error_details`: Free-form JSON. A user is named only in a field called `user_id` (the id, a string or number) or `user_ids` (an array of ids), at any depth: erasing a user (DELETE /v1/users/{id}) replaces exactly those values that are the erased id with "[erased]". Nothing else is rewritten; an id written anywhere else (in text, keys, other fields) is not found by an erasure. */
         RecoveryOperation: {
             id: string;
             /** @enum {string} */
@@ -1411,7 +1419,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -1509,7 +1517,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -1781,7 +1789,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -1811,6 +1819,7 @@ export interface operations {
                     /** Format: date-time */
                     telegram_date?: string;
                     is_recovered_message?: boolean;
+                    /** @description Free-form JSON of this user: erased whole with the user's rows (DELETE /v1/users/{id}); it is not searched when another user is erased, so it must not name other users. */
                     cta_data?: {
                         [key: string]: unknown;
                     };
@@ -1867,6 +1876,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the message_id belongs to another user (an interaction of another user holds it, or the queued message is another user's) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
             413: {
                 headers: {
@@ -1878,6 +1896,15 @@ export interface operations {
             };
             /** @description the body is not JSON (Content-Type) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the Idempotency-Key was already used with a different request (code idempotency_key_reused) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2175,7 +2202,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -2398,6 +2425,7 @@ export interface operations {
                     edit_tags?: string[];
                     quality_score: number;
                     reviewer_notes?: string;
+                    /** @description Free-form JSON of this user: erased whole with the user's rows (DELETE /v1/users/{id}); it is not searched when another user is erased, so it must not name other users. */
                     cta_data?: {
                         [key: string]: unknown;
                     };
@@ -2704,7 +2732,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -3191,6 +3219,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description Free-form JSON of this user: erased whole with the user's rows (DELETE /v1/users/{id}); it is not searched when another user is erased, so it must not name other users. */
                     updates: {
                         [key: string]: unknown;
                     };
@@ -3290,7 +3319,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path: {
@@ -3657,7 +3686,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path: {
@@ -3670,6 +3699,7 @@ export interface operations {
                 "application/json": {
                     /** @enum {string} */
                     customer_status: "PROSPECT" | "LEAD_QUALIFIED" | "CUSTOMER" | "CHURNED" | "LEAD_EXHAUSTED";
+                    /** @description US dollars added to the lifetime value when customer_status is CUSTOMER: 0..10000 in whole cents (at most 2 decimal places, the column's numeric(20,2)); a finer amount is refused with 400, never rounded. */
                     ltv_amount?: number;
                     reason?: string;
                 };
@@ -3732,6 +3762,15 @@ export interface operations {
             };
             /** @description the body is not JSON (Content-Type) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the Idempotency-Key was already used with a different request (code idempotency_key_reused) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3948,7 +3987,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path: {
@@ -4022,6 +4061,15 @@ export interface operations {
             };
             /** @description the body is not JSON (Content-Type) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the Idempotency-Key was already used with a different request (code idempotency_key_reused) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4389,6 +4437,15 @@ export interface operations {
             };
             /** @description unknown message */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description already processed (let through): not deleted */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4849,7 +4906,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path: {
@@ -4924,6 +4981,15 @@ export interface operations {
             };
             /** @description the body is not JSON (Content-Type) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the Idempotency-Key was already used with a different request (code idempotency_key_reused) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5116,7 +5182,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
                 "idempotency-key"?: string;
             };
             path?: never;
@@ -5127,6 +5193,7 @@ export interface operations {
                 "application/json": {
                     /** @enum {string} */
                     operation_type: "startup" | "periodic" | "manual";
+                    /** @description Free-form JSON. A user is named only in a field called `user_id` (the id, a string or number) or `user_ids` (an array of ids), at any depth: erasing a user (DELETE /v1/users/{id}) replaces exactly those values that are the erased id with "[erased]". Nothing else is rewritten; an id written anywhere else (in text, keys, other fields) is not found by an erasure. */
                     metadata?: {
                         [key: string]: unknown;
                     };
@@ -5190,6 +5257,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the Idempotency-Key was already used with a different request (code idempotency_key_reused) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
             429: {
                 headers: {
@@ -5228,6 +5304,7 @@ export interface operations {
                     messages_recovered?: number;
                     messages_skipped?: number;
                     errors_encountered?: number;
+                    /** @description Free-form JSON. A user is named only in a field called `user_id` (the id, a string or number) or `user_ids` (an array of ids), at any depth: erasing a user (DELETE /v1/users/{id}) replaces exactly those values that are the erased id with "[erased]". Nothing else is rewritten; an id written anywhere else (in text, keys, other fields) is not found by an erasure. */
                     error_details?: unknown;
                 };
             };

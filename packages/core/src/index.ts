@@ -41,7 +41,9 @@ export { getUserStatus, setUserStatus, setNickname, PutStatusBody, PutNicknameBo
 export { getProtocol, setProtocol, PutProtocolBody } from "./protocol/manage.js";
 export * from "./protocol/admin.js";
 export * from "./recovery/recovery.js";
-export { eraseUser, erasureStatements, completePendingErasures, USER_TABLES, type ErasureResult } from "./gdpr/erase.js";
+export { eraseUser, erasureStatements, completePendingErasures, USER_TABLES, USER_ID_FIELDS, type ErasureResult } from "./gdpr/erase.js";
+export { USER_FIELDS_NOTE, OWN_USER_DATA_NOTE } from "./gdpr/tables.js";
+export { scopedKey, requestFingerprint, purgeIdempotencyKeys, IdempotencyKeyReusedError, type IdempotencyScope } from "./idempotency/keys.js";
 export { UserHasher, LOCAL_ERASURE_KEY } from "./gdpr/hash.js";
 export { listBackupSets } from "./backup/catalog.js";
 export { recordErasure, ERASURE_PREFIX } from "./backup/erasure-log.js";

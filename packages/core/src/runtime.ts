@@ -11,6 +11,7 @@ export { createLogger, type Logger } from "./log.js";
 export { hasScope, type Principal } from "./auth/keys.js";
 export { withDeadline } from "./resilience/deadline.js";
 export { isRolledBackConflict } from "./db/retry.js";
+export { scopedKey, requestFingerprint, type IdempotencyScope } from "./idempotency/keys.js";
 export { checkHealth, checkLiveness } from "./health/check.js";
 export { createServices, type Services } from "./services.js";
 export { AckBody, AckResult, ClaimBody, ClaimedMessage, IngestBody, IngestResult, WalStats } from "./wal/schemas.js";

@@ -13,6 +13,8 @@ import type { StreamingBlobStore } from "../storage/blob.js";
 import type { Db } from "../db/db.js";
 import { Gauge, type Registry } from "prom-client";
 import { randomUUID } from "node:crypto";
+import { requeueDecided } from "../protocol/admin.js";
+import { purgeIdempotencyKeys } from "../idempotency/keys.js";
 
 export const JOBS = ["backup-postgres", "backup-redis", "archive"] as const;
 export type JobName = (typeof JOBS)[number];
@@ -140,7 +142,10 @@ async function runJobOnce(name: JobName, ctx: JobContext, leaseLost: () => boole
     case "archive": {
       // The daily job also finishes any erasure whose Redis part was interrupted.
       const erasures = await completePendingErasures({ db: s.db, redis: s.redis });
-      return { ...(await archiveOldPartitions(deps)), pending_erasures_completed: erasures };
+      // Quarantined messages let through whose queueing failed, and expired Idempotency-Keys.
+      const requeued = await requeueDecided({ db: s.db, redis: s.redis, wal: s.wal });
+      const keys = await purgeIdempotencyKeys(s.db);
+      return { ...(await archiveOldPartitions(deps)), pending_erasures_completed: erasures, quarantine_requeued: requeued, idempotency_keys_purged: keys };
     }
   }
 }

@@ -13,7 +13,11 @@ import { readNdjson } from "./gzip-object.js";
 import { listTables, quoteIdent } from "./pg-tables.js";
 import type { RedisLine } from "./redis-backup.js";
 import { verifySet } from "./verify.js";
-
+import { recordSet } from "./catalog.js";
+import type { RedisGateway } from "../cache/redis.js";
+import { protocolKey } from "../protocol/status.js";
+import { statusKey } from "../users/status.js";
+import { historyKey } from "../memory/history.js";
 
 export class RestoreRefusedError extends Error {
   override name = "RestoreRefusedError";
@@ -27,7 +31,21 @@ export interface PgRestoreOptions {
   /** Restore into a database that already holds data (it is emptied first). */
   confirmOverwrite?: boolean;
   progress?: (line: string) => void;
+  /**
+   * The Redis whose caches the target database backs (the service's own, when restoring its own
+   * database): fenced after the restore (see `fenceCaches`). Without it nothing in Redis is touched.
+   */
+  caches?: RedisGateway;
+  /** How long after the first flush the caches are flushed again (default 5 s; see `fenceCaches`). */
+  cacheSettleMs?: number;
 }
+
+/**
+ * Tables a restore does not take from the set: the backup catalog describes the bucket, which a
+ * restore does not roll back (sets made after this one still exist). The set's copy is merged in:
+ * rows the target lacks are added, the target's own rows win.
+ */
+const KEPT_TABLES = new Set(["backup_sets"]);
 
 /**
  * Restores a verified Postgres set: schema from the set's own migration files, partitions the data
@@ -43,6 +61,8 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
   const nonEmpty: string[] = [];
   for (const t of await listTables(db)) if ((await db.query(`SELECT 1 FROM ${quoteIdent(t.name)} LIMIT 1`)).length) nonEmpty.push(t.name);
   if (nonEmpty.length && !opts.confirmOverwrite) throw new RestoreRefusedError(`target database is not empty (${nonEmpty.join(", ")}); confirm to overwrite it (npm run restore -- <id> --yes)`);
+  // What the target's caches may hold, read before anything is replaced (see fenceVersions).
+  const before = await preRestoreState(db);
   const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-restore-schema-"));
   try {
     for (const o of m.schema_objects ?? []) await writeFile(path.join(dir, path.basename(o.key)), (await store.get(o.key))!);
@@ -52,7 +72,7 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
   }
   const tables = new Map((await listTables(db)).map((t) => [t.name, t]));
   // The set holds every table's rows, seed data included: start from empty tables.
-  await db.query(`TRUNCATE ${[...tables.keys()].map(quoteIdent).join(", ")}`);
+  await db.query(`TRUNCATE ${[...tables.keys()].filter((n) => !KEPT_TABLES.has(n)).map(quoteIdent).join(", ")}`);
   if (m.partitions?.length) {
     await db.transaction(m.partitions.map((p) => ({ text: "SELECT hitl_ensure_interaction_partitions(to_date($1, 'YYYY_MM'), 1)", params: [p] })));
   }
@@ -65,7 +85,23 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
     const info = tables.get(target);
     if (!info) throw new RestoreRefusedError(`table ${target} does not exist in schema ${m.schema_version}`);
     // COPY FROM writes identity columns as given (no OVERRIDING needed) and routes partition rows.
-    const copy = `COPY ${quoteIdent(target)} (${(t.columns ?? info.columns).map(quoteIdent).join(", ")}) FROM STDIN`;
+    const columns = (t.columns ?? info.columns).map(quoteIdent).join(", ");
+    if (KEPT_TABLES.has(target)) {
+      // Merged: the set's rows into a temporary copy, then those the target lacks.
+      for (const o of t.objects) rows += (await db.session(async (s) => {
+        await s.query(`CREATE TEMP TABLE restore_merge (LIKE ${quoteIdent(target)}) ON COMMIT PRESERVE ROWS`);
+        try {
+          const r = await s.copyIn(`COPY restore_merge (${columns}) FROM STDIN`, (await store.read(o.key)).pipe(createGunzip()));
+          await s.query(`INSERT INTO ${quoteIdent(target)} (${columns}) SELECT ${columns} FROM restore_merge ON CONFLICT DO NOTHING`);
+          return r;
+        } finally {
+          await s.query("DROP TABLE IF EXISTS restore_merge");
+        }
+      })).rows;
+      say(`  ${++restored}/${setTables.length} tables: ${t.name}, ${t.rows} rows (merged into the target's catalog)`);
+      continue;
+    }
+    const copy = `COPY ${quoteIdent(target)} (${columns}) FROM STDIN`;
     for (const o of t.objects) rows += (await db.session(async (s) => s.copyIn(copy, (await store.read(o.key)).pipe(createGunzip())))).rows;
     // Sequences the table's columns own (identity columns, the protocol version) continue after
     // the restored values.
@@ -79,8 +115,90 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
     say(`  ${++restored}/${setTables.length} tables: ${t.name}, ${t.rows} rows`);
   }
   const erased = await reapplyErasures(db, opts.hasher, await erasedHashes(store, db));
+  await fenceVersions(db, before);
+  // The set was verified above: the catalog says so, whatever the set's own copy of it said.
+  await recordSet(db, m, true);
   say(`restored ${rows} rows; erasure log re-applied (${erased} rows removed)`);
+  if (opts.caches) {
+    const keys = await fenceCaches(opts.caches, db, before.users, opts.cacheSettleMs);
+    say(`caches of the restored tables flushed (${keys} keys, twice)`);
+  }
   return { rows, erased_rows: erased };
+}
+
+/** What a restore must outrun: the target's sequences and versions, and the users with cached rows. */
+interface PreRestoreState { sequences: Map<string, bigint>; memoryVersion: bigint; users: Set<string> }
+
+/** Tables behind per-user caches, with the cache families they back (`restoredCacheKeys`). */
+const CACHED_USER_TABLES = ["user_memory", "memory_messages", "user_current_status", "user_protocol_status"];
+
+async function preRestoreState(db: Db): Promise<PreRestoreState> {
+  const present = new Set((await listTables(db)).map((t) => t.name));
+  const sequences = new Map((await db.query<{ seq: string; last: string | null }>(
+    "SELECT quote_ident(sequencename) AS seq, last_value::text AS last FROM pg_sequences WHERE schemaname = 'public'"))
+    .filter((r) => r.last !== null).map((r) => [r.seq, BigInt(r.last!)] as const));
+  const memoryVersion = present.has("user_memory") ? BigInt((await db.query<{ v: string }>("SELECT coalesce(max(version), 0)::text AS v FROM user_memory"))[0]!.v) : 0n;
+  const users = new Set<string>();
+  const cached = CACHED_USER_TABLES.filter((t) => present.has(t));
+  if (cached.length) {
+    for (const r of await db.query<{ user_id: string }>(cached.map((t) => `SELECT user_id FROM ${quoteIdent(t)}`).join(" UNION "))) users.add(r.user_id);
+  }
+  return { sequences, memoryVersion, users };
+}
+
+/**
+ * Versions after a restore outrun every version the caches may hold: each sequence continues past
+ * both the restored values and its value before the restore (the protocol and status versions,
+ * identities such as history ids), and every restored memory context's version rises by the
+ * highest one before. So the next write wins over any cached value, even one written back by a
+ * request that read the old database just before the restore (the caches are also flushed).
+ */
+async function fenceVersions(db: Db, before: PreRestoreState): Promise<void> {
+  for (const [seq, last] of before.sequences) {
+    if ((await db.query("SELECT to_regclass($1) IS NOT NULL AS ok", [seq]))[0]?.ok !== true) continue;
+    await db.query("SELECT setval($1::regclass, greatest($2::bigint, nextval($1::regclass)), true)", [seq, last.toString()]);
+  }
+  if (before.memoryVersion > 0n) {
+    // Only the version moves (updated_at keeps the restored value).
+    await db.transaction([
+      { text: "ALTER TABLE user_memory DISABLE TRIGGER user_memory_touch" },
+      { text: "UPDATE user_memory SET version = version + $1::bigint", params: [before.memoryVersion.toString()] },
+      { text: "ALTER TABLE user_memory ENABLE TRIGGER user_memory_touch" },
+    ]);
+  }
+}
+
+/**
+ * Every cache key one user's restored rows back, through each family's own key builder: the
+ * protocol and customer status, the memory context and the history window. (The one place to
+ * extend when a table gains a cache.)
+ */
+export function restoredCacheKeys(redis: RedisGateway, userId: string): string[] {
+  return [protocolKey(redis, userId), statusKey(redis, userId), redis.key("user", userId, "ctx"), historyKey(redis, userId)];
+}
+
+/** Caches of aggregates over restored tables (not per user). */
+const restoredGlobalKeys = (redis: RedisGateway) => [redis.key("metrics", "dashboard")];
+
+/**
+ * After a restore nothing newer than the restored data may be served: every cache key the
+ * restored tables back is deleted, for every user with rows before or after the restore. Then,
+ * after `settleMs` (longer than a request takes), once more: a request that read a row before
+ * the restore replaced it, and wrote it back after the first flush, is flushed too (its version,
+ * from before, loses to any later write anyway: `fenceVersions`). Returns the keys deleted.
+ */
+export async function fenceCaches(redis: RedisGateway, db: Db, usersBefore: Set<string>, settleMs = 5_000): Promise<number> {
+  const users = new Set(usersBefore);
+  for (const r of await db.query<{ user_id: string }>(CACHED_USER_TABLES.map((t) => `SELECT user_id FROM ${quoteIdent(t)}`).join(" UNION "))) users.add(r.user_id);
+  const keys = [...restoredGlobalKeys(redis), ...[...users].flatMap((u) => restoredCacheKeys(redis, u))];
+  const flush = async () => {
+    let n = 0;
+    for (let i = 0; i < keys.length; i += 1000) n += await redis.client.del(...(keys.slice(i, i + 1000) as [string, ...string[]]));
+    return n;
+  };
+  const first = await flush();
+  await new Promise((r) => setTimeout(r, settleMs));
+  return first + await flush();
 }
 
 /** Whether any key matches: SCAN until one does or the cursor comes back (a batch may hold none). */

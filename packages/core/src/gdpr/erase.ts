@@ -5,11 +5,11 @@ import { archivedObjectsOf } from "../backup/archive.js";
 import { recordErasure } from "../backup/erasure-log.js";
 import type { BlobStore } from "../storage/blob.js";
 import type { UserHasher } from "./hash.js";
-import { USER_TABLES } from "./tables.js";
+import { USER_ID_FIELDS, USER_TABLES } from "./tables.js";
 import { defineScript } from "../cache/scripts.js";
 import { runScript } from "../cache/scripts.js";
 
-export { USER_TABLES };
+export { USER_ID_FIELDS, USER_TABLES };
 /** Per-user cache keys (DESIGN.md) and the user's WAL indexes. */
 const USER_KEY_SUFFIXES = ["ctx", "history", "status", "protocol", "processing", "wal", "dedupe"];
 /** How long cache writes stay refused for a user being erased (the erasure takes seconds). */
@@ -44,7 +44,8 @@ return {messages, keys}
 
 /**
  * The Postgres part, one transaction: the log entry (a hash, never the id), every row of the user,
- * audit rows pseudonymised (the action trail stays, no personal text), recovery metadata scrubbed.
+ * audit rows pseudonymised (the action trail stays, no personal text), the user's id erased from
+ * recovery operations' user-id fields (USER_ID_FIELDS).
  * Also what a restore re-applies (see `reapplyErasures`).
  */
 export function erasureStatements(hasher: UserHasher, userId: string, actor: string): Statement[] {
@@ -54,9 +55,13 @@ export function erasureStatements(hasher: UserHasher, userId: string, actor: str
     { text: "INSERT INTO erasures (user_hash, requested_by) VALUES ($1, $2) RETURNING id", params: [hash, actor] },
     ...USER_TABLES.map((t) => ({ text: count(`DELETE FROM ${t} WHERE user_id = $1`), params: [userId] })),
     { text: count(`UPDATE protocol_audit_log SET user_id = 'erased:' || (SELECT max(id) FROM erasures WHERE user_hash = $2), reason = NULL WHERE user_id = $1`), params: [userId, hash] },
-    // The id wherever it appears in free-form JSON: strings and keys (substrings), numbers.
-    { text: count(`UPDATE recovery_operations SET metadata = hitl_scrub_json(metadata, $1), error_details = hitl_scrub_json(error_details, $1)
-        WHERE strpos(metadata::text, $1) > 0 OR strpos(error_details::text, $1) > 0`), params: [userId] },
+    // Free-form JSON names a user only in its `user_id` and `user_ids` fields (USER_ID_FIELDS):
+    // those values, when they are the id, and nothing else (migration 0020). cta_data and memory
+    // context belong to one user and go with the user's rows above.
+    { text: count(`UPDATE recovery_operations r SET metadata = s.metadata, error_details = s.error_details
+        FROM (SELECT id, hitl_erase_user_fields(metadata, ARRAY[$1]) AS metadata, hitl_erase_user_fields(error_details, ARRAY[$1]) AS error_details
+          FROM recovery_operations WHERE strpos(metadata::text, $1) > 0 OR strpos(error_details::text, $1) > 0) s
+        WHERE r.id = s.id AND (r.metadata IS DISTINCT FROM s.metadata OR r.error_details IS DISTINCT FROM s.error_details)`), params: [userId] },
     // Kept until the Redis part is done (see completePendingErasures); deleted in the same request when it is.
     { text: "INSERT INTO pending_erasures (user_id) VALUES ($1) ON CONFLICT DO NOTHING", params: [userId] },
   ];

@@ -1,6 +1,7 @@
 import { boundedJson, JSON_LIMITS } from "../validation/json-bounds.js";
 import { z } from "zod";
 import { ChatId, IsoDateTime, TelegramId, UserId } from "../wal/schemas.js";
+import { OWN_USER_DATA_NOTE } from "../gdpr/tables.js";
 
 export const InteractionId = z.uuid();
 const Money = z.number().min(0).max(1000);
@@ -25,7 +26,7 @@ export const CreateInteractionBody = z.object({
   telegram_message_id: TelegramId.nonnegative().optional(),
   telegram_date: IsoDateTime.optional(),
   is_recovered_message: z.boolean().optional(),
-  cta_data: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.cta_data).optional(),
+  cta_data: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.cta_data).optional().meta({ description: OWN_USER_DATA_NOTE }),
 }).strict();
 export type CreateInteractionBody = z.infer<typeof CreateInteractionBody>;
 
@@ -54,7 +55,7 @@ export const ApproveBody = z.object({
   edit_tags: z.array(z.string().min(1).max(50)).max(20).default([]),
   quality_score: z.number().int().min(1).max(5),
   reviewer_notes: z.string().max(1000).optional(),
-  cta_data: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.cta_data).optional(),
+  cta_data: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.cta_data).optional().meta({ description: OWN_USER_DATA_NOTE }),
 }).strict();
 export type ApproveBody = z.infer<typeof ApproveBody>;
 

@@ -1,9 +1,10 @@
 import { boundedJson, JSON_LIMITS } from "../validation/json-bounds.js";
 import { z } from "zod";
 import { IsoDateTime } from "../wal/schemas.js";
+import { OWN_USER_DATA_NOTE } from "../gdpr/tables.js";
 
 export const MemoryQuery = z.object({ recent: z.coerce.number().int().min(1).max(50).default(10) });
-export const PatchContextBody = z.object({ updates: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.context_updates) }).strict();
+export const PatchContextBody = z.object({ updates: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.context_updates).meta({ description: OWN_USER_DATA_NOTE }) }).strict();
 export const AppendHistoryBody = z.object({
   role: z.enum(["user", "assistant"]),
   content: z.string().min(1).max(8000),

@@ -42,38 +42,63 @@ export async function listQuarantine(db: Db, q: z.infer<typeof QuarantineQuery>)
 }
 
 /**
- * Lets quarantined messages through once: they go back on the WAL queue first (idempotent by
- * message id, so a retry never double-queues), then one transaction marks them processed, audits
- * ONE_TIME_PASS, and optionally deactivates the users' protocols (audited with the true previous
- * status). The earlier system marked them processed and dropped them.
+ * Lets quarantined messages through once. The decision is taken once, in one transaction: the
+ * messages still open are marked processed (a concurrent delete or process of one waits on its
+ * row lock and then finds it decided), audited ONE_TIME_PASS, and optionally the users' protocols
+ * deactivated (audited with the true previous status). Only after that commit do the messages go
+ * back on the WAL queue: nothing deleted is ever delivered. A message decided but not yet queued
+ * (Redis failed after the commit: 503) is queued by the next process call naming it, or by the
+ * daily job (`requeueDecided`); the WAL's enqueue is idempotent by message id while the message is
+ * queued, and a later duplicate delivery is answered as a repeat by the interaction's message_id.
+ * The earlier system marked them processed and dropped them.
  */
 export async function processQuarantined(deps: QuarantineDeps, messageIds: string[], actor: string, deactivate: boolean) {
-  const rows = await deps.db.query(`SELECT message_id, user_id, message_text, chat_id, telegram_message_id, telegram_date, received_at, processed
-    FROM quarantine_messages WHERE message_id = ANY($1)`, [messageIds]);
-  const open = rows.filter((r) => !r.processed);
-  await deps.wal.enqueue(open.map((r) => ({
+  // Deactivation names its users up front (one more read, only then).
+  const users = !deactivate ? [] : [...new Set((await deps.db.query<{ user_id: string }>(
+    "SELECT user_id FROM quarantine_messages WHERE message_id = ANY($1) AND NOT processed", [messageIds])).map((r) => String(r.user_id)))];
+  const results = await deps.db.transaction([{
+    text: `WITH done AS (
+        UPDATE quarantine_messages SET processed = true, processed_at = now(), processed_by = $2
+        WHERE message_id = ANY($1) AND NOT processed RETURNING message_id, user_id),
+      audit AS (
+        INSERT INTO protocol_audit_log (user_id, action, performed_by, reason, previous_status, new_status)
+        SELECT d.user_id, 'ONE_TIME_PASS', $2, 'Processed quarantined message ' || d.message_id,
+          coalesce(p.status, 'INACTIVE'), coalesce(p.status, 'INACTIVE')
+        FROM done d LEFT JOIN user_protocol_status p ON p.user_id = d.user_id)
+      SELECT message_id FROM done`,
+    params: [messageIds, actor],
+  },
+  // A statement of its own, so its snapshot sees what concurrent calls decided while the update
+  // waited on their rows: still there is processed (by this call or another), gone was deleted.
+  { text: `SELECT message_id, user_id, message_text, chat_id, telegram_message_id, telegram_date, received_at, requeued_at IS NULL AS unqueued
+      FROM quarantine_messages WHERE message_id = ANY($1)`, params: [messageIds] },
+  ...users.map((u) => setProtocolStatement(u, "INACTIVE", actor, "Deactivated while processing quarantine"))]);
+  const marked = new Set(results[0]!.map((r) => String(r.message_id)));
+  const still = results[1]!;
+  if (deactivate) await refreshProtocolCaches(deps, results.slice(2).map((r) => versionedFromRow(r[0]!)));
+  await requeue(deps, still.filter((r) => r.unqueued === true));
+  const found = new Set(still.map((r) => String(r.message_id)));
+  return { processed: marked.size, already_processed: found.size - marked.size, not_found: messageIds.filter((id) => !found.has(id)) };
+}
+
+/** Queues messages decided processed and not yet queued, then records that they were. */
+async function requeue(deps: QuarantineDeps, rows: Record<string, unknown>[]): Promise<number> {
+  if (!rows.length) return 0;
+  await deps.wal.enqueue(rows.map((r) => ({
     message_id: String(r.message_id), user_id: String(r.user_id), text: String(r.message_text),
     chat_id: chatIdFromStore(r.chat_id) ?? undefined,
     telegram_message_id: r.telegram_message_id === null ? undefined : Number(r.telegram_message_id),
     telegram_date: r.telegram_date ? new Date(r.telegram_date as string).toISOString() : undefined,
     received_at: new Date(r.received_at as string).toISOString(),
   })), { checkProtocol: false });
-  const users = [...new Set(open.map((r) => String(r.user_id)))];
-  const statements = [{
-    text: `WITH done AS (
-        UPDATE quarantine_messages SET processed = true, processed_at = now(), processed_by = $2
-        WHERE message_id = ANY($1) AND NOT processed RETURNING message_id, user_id)
-      INSERT INTO protocol_audit_log (user_id, action, performed_by, reason, previous_status, new_status)
-      SELECT d.user_id, 'ONE_TIME_PASS', $2, 'Processed quarantined message ' || d.message_id,
-        coalesce(p.status, 'INACTIVE'), coalesce(p.status, 'INACTIVE')
-      FROM done d LEFT JOIN user_protocol_status p ON p.user_id = d.user_id RETURNING user_id`,
-    params: [open.map((r) => r.message_id), actor],
-  }, ...(deactivate ? users.map((u) => setProtocolStatement(u, "INACTIVE", actor, "Deactivated while processing quarantine")) : [])];
-  const results = await deps.db.transaction(statements);
-  if (deactivate) await refreshProtocolCaches(deps, results.slice(1).map((r) => versionedFromRow(r[0]!)));
-  const found = new Set(rows.map((r) => String(r.message_id)));
-  // Counted from what this transaction marked: a concurrent process of the same message marked it first.
-  return { processed: results[0]!.length, already_processed: rows.length - results[0]!.length, not_found: messageIds.filter((id) => !found.has(id)) };
+  await deps.db.query("UPDATE quarantine_messages SET requeued_at = now() WHERE message_id = ANY($1) AND requeued_at IS NULL", [rows.map((r) => r.message_id)]);
+  return rows.length;
+}
+
+/** Queues messages decided processed whose queueing failed and was not retried (the daily job). */
+export async function requeueDecided(deps: QuarantineDeps, olderThanSeconds = 60): Promise<number> {
+  return requeue(deps, await deps.db.query(`SELECT message_id, user_id, message_text, chat_id, telegram_message_id, telegram_date, received_at
+    FROM quarantine_messages WHERE processed AND requeued_at IS NULL AND processed_at < now() - make_interval(secs => $1) ORDER BY processed_at LIMIT 500`, [olderThanSeconds]));
 }
 
 export async function processOne(deps: QuarantineDeps, messageId: string, actor: string, deactivate: boolean) {
@@ -83,10 +108,20 @@ export async function processOne(deps: QuarantineDeps, messageId: string, actor:
   return { message_id: messageId, processed: true, requeued: true, protocol_deactivated: deactivate };
 }
 
+/**
+ * Deletes quarantined messages not yet let through, in one statement: a message a concurrent
+ * process decided first is not deleted (`already_processed`; it was delivered), and a message
+ * deleted first is not found by the process.
+ */
 export async function deleteQuarantined(db: Db, messageIds: string[]) {
-  const rows = await db.query("DELETE FROM quarantine_messages WHERE message_id = ANY($1) RETURNING message_id", [messageIds]);
+  const rows = await db.query<{ message_id: string }>("DELETE FROM quarantine_messages WHERE message_id = ANY($1) AND NOT processed RETURNING message_id", [messageIds]);
   const gone = new Set(rows.map((r) => String(r.message_id)));
-  return { deleted: rows.length, not_found: messageIds.filter((id) => !gone.has(id)) };
+  const left = messageIds.filter((id) => !gone.has(id));
+  // Read after the delete's statement (a process that decided first, while the delete waited on its
+  // row, is seen): what is still there was let through.
+  const processed = left.length === 0 ? new Set<string>()
+    : new Set((await db.query<{ message_id: string }>("SELECT message_id FROM quarantine_messages WHERE message_id = ANY($1)", [left])).map((r) => String(r.message_id)));
+  return { deleted: gone.size, already_processed: processed.size, not_found: left.filter((id) => !processed.has(id)) };
 }
 
 export async function protocolStats(db: Db) {

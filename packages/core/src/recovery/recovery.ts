@@ -4,6 +4,8 @@ import type { Db } from "../db/db.js";
 import { NotFoundError } from "../errors.js";
 import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, keysetPage, rowBytes } from "../db/keyset.js";
 import { IsoDateTime, TelegramId, UserId } from "../wal/schemas.js";
+import { USER_FIELDS_NOTE } from "../gdpr/tables.js";
+import { claimCte, repeatOf, type IdempotencyScope } from "../idempotency/keys.js";
 
 export const OPERATION_TYPES = ["startup", "periodic", "manual"] as const;
 export const OPERATION_STATUSES = ["running", "completed", "failed"] as const;
@@ -13,11 +15,11 @@ export const PutCursorBody = z.object({
   last_processed_telegram_date: IsoDateTime,
   messages_recovered: z.number().int().min(0).max(1_000_000).optional(),
 }).strict();
-export const CreateOperationBody = z.object({ operation_type: z.enum(OPERATION_TYPES), metadata: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.metadata).optional() }).strict();
+export const CreateOperationBody = z.object({ operation_type: z.enum(OPERATION_TYPES), metadata: boundedJson(z.record(z.string(), z.unknown()), JSON_LIMITS.metadata).optional().meta({ description: USER_FIELDS_NOTE }) }).strict();
 const Count = z.number().int().min(0).max(10_000_000);
 export const PatchOperationBody = z.object({
   status: z.enum(OPERATION_STATUSES).optional(), users_checked: Count.optional(), messages_recovered: Count.optional(),
-  messages_skipped: Count.optional(), errors_encountered: Count.optional(), error_details: boundedJson(z.unknown(), JSON_LIMITS.error_details).optional(),
+  messages_skipped: Count.optional(), errors_encountered: Count.optional(), error_details: boundedJson(z.unknown(), JSON_LIMITS.error_details).optional().meta({ description: USER_FIELDS_NOTE }),
 }).strict();
 export const HighWaterQuery = z.object({
   user_ids: z.string().min(1).transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean)).pipe(z.array(UserId).min(1).max(500)),
@@ -46,21 +48,27 @@ export async function getCursor(db: Db, userId: string) {
   return cursorRow(row);
 }
 
-/** Upsert; the Telegram id never moves backwards (nor its date with it); recovered counts add up. */
-export async function putCursor(db: Db, userId: string, b: z.infer<typeof PutCursorBody>, requestKey?: string) {
-  // The count is the non-idempotent part: a repeat with the row's last Idempotency-Key adds nothing.
+/**
+ * Upsert; the Telegram id never moves backwards (nor its date with it); recovered counts add up.
+ * With an Idempotency-Key (`scope`) only the request that claims it writes: a retry adds no count.
+ */
+export async function putCursor(db: Db, userId: string, b: z.infer<typeof PutCursorBody>, scope?: IdempotencyScope) {
   const [row] = await db.query(`
-    INSERT INTO message_processing_cursors (user_id, last_processed_telegram_id, last_processed_telegram_date, total_recovered_messages, last_request_key)
-    VALUES ($1, $2, $3, $4, $5)
+    WITH ${claimCte(5, 6, "$1::text", "NULL")}
+    INSERT INTO message_processing_cursors (user_id, last_processed_telegram_id, last_processed_telegram_date, total_recovered_messages)
+    SELECT $1, $2, $3, $4 WHERE $5::text IS NULL OR EXISTS (SELECT 1 FROM claim)
     ON CONFLICT (user_id) DO UPDATE SET
       last_processed_telegram_date = CASE WHEN EXCLUDED.last_processed_telegram_id > message_processing_cursors.last_processed_telegram_id
         THEN EXCLUDED.last_processed_telegram_date ELSE message_processing_cursors.last_processed_telegram_date END,
       last_processed_telegram_id = greatest(message_processing_cursors.last_processed_telegram_id, EXCLUDED.last_processed_telegram_id),
-      total_recovered_messages = message_processing_cursors.total_recovered_messages + CASE
-        WHEN $5::text IS NOT NULL AND message_processing_cursors.last_request_key = $5::text THEN 0 ELSE EXCLUDED.total_recovered_messages END,
-      last_recovery_check = now(), last_request_key = $5::text
-    RETURNING ${CURSOR_COLUMNS}`, [userId, b.last_processed_telegram_id, b.last_processed_telegram_date, b.messages_recovered ?? 0, requestKey ?? null]);
-  return cursorRow(row!);
+      total_recovered_messages = message_processing_cursors.total_recovered_messages + EXCLUDED.total_recovered_messages,
+      last_recovery_check = now()
+    RETURNING ${CURSOR_COLUMNS}`, [userId, b.last_processed_telegram_id, b.last_processed_telegram_date, b.messages_recovered ?? 0, scope?.key ?? null, scope?.fingerprint ?? null]);
+  if (!row) {
+    await repeatOf(db, scope!);
+    return getCursor(db, userId);
+  }
+  return cursorRow(row);
 }
 
 /** The newest Telegram message stored per user, from the interactions themselves. */
@@ -70,15 +78,22 @@ export async function highWater(db: Db, userIds: string[]) {
   return { items: rows.map((r) => ({ user_id: r.user_id, telegram_message_id: Number(r.telegram_message_id), telegram_date: r.telegram_date })) };
 }
 
-/** A repeat with the same Idempotency-Key answers the operation the first one created. */
-export async function createOperation(db: Db, b: z.infer<typeof CreateOperationBody>, requestKey?: string) {
-  const [row] = await db.query(`WITH ins AS (
-      INSERT INTO recovery_operations (operation_type, metadata, request_key) VALUES ($1, $2::jsonb, $3)
-      ON CONFLICT (request_key) DO NOTHING RETURNING id)
-    SELECT coalesce((SELECT id FROM ins), (SELECT id FROM recovery_operations WHERE request_key = $3)) AS id`,
-  [b.operation_type, b.metadata === undefined ? null : JSON.stringify(b.metadata), requestKey ?? null]);
-  if (row?.id === null || row?.id === undefined) return createOperation(db, b, requestKey); // a concurrent twin committed after our snapshot
-  return { id: String(row.id) };
+/**
+ * With an Idempotency-Key (`scope`, per caller) a repeat answers the operation the first one
+ * created (its id is chosen with the key's claim); the same key with another body answers 422.
+ */
+export async function createOperation(db: Db, b: z.infer<typeof CreateOperationBody>, scope?: IdempotencyScope): Promise<{ id: string }> {
+  const [row] = await db.query(`WITH ${claimCte(3, 4, "NULL", "gen_random_uuid()::text")},
+      ins AS (
+        INSERT INTO recovery_operations (id, operation_type, metadata)
+        SELECT coalesce((SELECT resource::uuid FROM claim), gen_random_uuid()), $1, $2::jsonb
+        WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM claim) RETURNING id)
+    SELECT id FROM ins`,
+  [b.operation_type, b.metadata === undefined ? null : JSON.stringify(b.metadata), scope?.key ?? null, scope?.fingerprint ?? null]);
+  if (row) return { id: String(row.id) };
+  const { resource } = await repeatOf(db, scope!);
+  // The key was forgotten between the two statements (its 24 hours ran out): claim it again.
+  return resource ? { id: resource } : createOperation(db, b, scope);
 }
 
 /** Only the given fields change; completed/failed also set completed_at. */

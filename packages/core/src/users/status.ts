@@ -3,14 +3,19 @@ import { readThroughVersioned, writeVersioned, type Versioned } from "../cache/v
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import type { Logger } from "../log.js";
+import { claimCte, repeatOf, type IdempotencyScope } from "../idempotency/keys.js";
 
 /** Status cache TTL (reference: 5 minutes). */
 export const STATUS_CACHE_TTL_SECONDS = 300;
 export const CUSTOMER_STATUSES = ["PROSPECT", "LEAD_QUALIFIED", "CUSTOMER", "CHURNED", "LEAD_EXHAUSTED"] as const;
 
+/** Whether an amount is whole cents as sent (0.07 is, 0.005 and 5e-324 are not). */
+const wholeCents = (x: number) => Number(x.toFixed(2)) === x;
+
 export const PutStatusBody = z.object({
   customer_status: z.enum(CUSTOMER_STATUSES),
-  ltv_amount: z.number().min(0).max(10_000).optional(),
+  ltv_amount: z.number().min(0).max(10_000).refine(wholeCents, "at most 2 decimal places (whole cents): a finer amount is refused, never rounded").optional()
+    .meta({ description: "US dollars added to the lifetime value when customer_status is CUSTOMER: 0..10000 in whole cents (at most 2 decimal places, the column's numeric(20,2)); a finer amount is refused with 400, never rounded." }),
   reason: z.string().max(200).optional(),
 }).strict();
 export const PutNicknameBody = z.object({ nickname: z.string().trim().min(1).max(50) }).strict();
@@ -22,7 +27,7 @@ export type UserStatus = z.infer<typeof UserStatus>;
 export interface UserDeps { db: Db; redis: RedisGateway; log?: Logger }
 
 const COLUMNS = "user_id, customer_status, ltv_usd::float8 AS ltv_usd, nickname, updated_at, version";
-const statusKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "status");
+export const statusKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "status");
 
 function fromRow(userId: string, r: Record<string, unknown> | undefined): Versioned<UserStatus> {
   if (!r) return { value: { user_id: userId, customer_status: "PROSPECT", ltv_usd: 0, nickname: null, updated_at: null }, version: 0 };
@@ -45,20 +50,27 @@ export function getUserStatus(deps: UserDeps, userId: string): Promise<UserStatu
 
 /**
  * Postgres first (LTV grows only when the new status is CUSTOMER), then the cache is refreshed.
- * The LTV increment is the one non-idempotent part: a repeat carrying the same Idempotency-Key
- * (`requestKey`) as the row's last change adds nothing.
+ * With an Idempotency-Key (`scope`) the write happens only in the request that claims the key
+ * (`claimCte`): a retry, or any number of concurrent ones, adds the LTV once and answers the
+ * current status; the same key with a different request answers 422.
  */
-export async function setUserStatus(deps: UserDeps, userId: string, b: z.infer<typeof PutStatusBody>, requestKey?: string): Promise<UserStatus> {
+export async function setUserStatus(deps: UserDeps, userId: string, b: z.infer<typeof PutStatusBody>, scope?: IdempotencyScope): Promise<UserStatus> {
   const [row] = await deps.db.query(`
-    INSERT INTO user_current_status (user_id, customer_status, ltv_usd, reason, last_request_key)
-    VALUES ($1::text, $2::text, CASE WHEN $2::text = 'CUSTOMER' THEN $3::numeric ELSE 0 END, $4::text, $5::text)
+    WITH ${claimCte(5, 6, "$1::text", "NULL")}
+    INSERT INTO user_current_status (user_id, customer_status, ltv_usd, reason)
+    SELECT $1::text, $2::text, CASE WHEN $2::text = 'CUSTOMER' THEN $3::numeric ELSE 0 END, $4::text
+    WHERE $5::text IS NULL OR EXISTS (SELECT 1 FROM claim)
     ON CONFLICT (user_id) DO UPDATE SET customer_status = EXCLUDED.customer_status,
-      ltv_usd = user_current_status.ltv_usd + CASE
-        WHEN $5::text IS NOT NULL AND user_current_status.last_request_key = $5::text THEN 0
-        WHEN EXCLUDED.customer_status = 'CUSTOMER' THEN $3::numeric ELSE 0 END,
-      reason = coalesce(EXCLUDED.reason, user_current_status.reason),
-      last_request_key = $5::text
-    RETURNING ${COLUMNS}`, [userId, b.customer_status, b.ltv_amount ?? 0, b.reason ?? null, requestKey ?? null]);
+      ltv_usd = user_current_status.ltv_usd + CASE WHEN EXCLUDED.customer_status = 'CUSTOMER' THEN $3::numeric ELSE 0 END,
+      reason = coalesce(EXCLUDED.reason, user_current_status.reason)
+    RETURNING ${COLUMNS}`, [userId, b.customer_status, b.ltv_amount ?? 0, b.reason ?? null, scope?.key ?? null, scope?.fingerprint ?? null]);
+  if (!row) {
+    await repeatOf(deps.db, scope!);
+    const [now] = await deps.db.query(`SELECT ${COLUMNS} FROM user_current_status WHERE user_id = $1`, [userId]);
+    const current = fromRow(userId, now);
+    await writeVersioned(deps.redis, statusKey(deps.redis, userId), current, STATUS_CACHE_TTL_SECONDS, deps.log);
+    return current.value;
+  }
   const status = fromRow(userId, row);
   await writeVersioned(deps.redis, statusKey(deps.redis, userId), status, STATUS_CACHE_TTL_SECONDS, deps.log);
   return status.value;
