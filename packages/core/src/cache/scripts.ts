@@ -6,8 +6,14 @@ const registered = new Set<string>();
 /** Every Lua script the service runs (tests load them into a fresh Redis as a running one has them). */
 export const REDIS_SCRIPTS: ReadonlySet<string> = registered;
 
-/** Declares a Lua script the service runs with runScript. */
-export function defineScript(lua: string): string {
+/**
+ * Declares a Lua script the service runs with runScript. Every script carries Upstash's
+ * `allow-key-locking` flag (it locks only the keys in KEYS, not the whole database) and so must
+ * touch no key it was not passed in KEYS (Upstash refuses it; so does the local bridge);
+ * `readOnly` adds `no-writes`.
+ */
+export function defineScript(body: string, opts: { readOnly?: boolean } = {}): string {
+  const lua = `#!lua flags=${opts.readOnly ? "no-writes," : ""}allow-key-locking\n${body.replace(/^\n/, "")}`;
   registered.add(lua);
   return lua;
 }
