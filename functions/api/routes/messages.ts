@@ -34,7 +34,7 @@ export function messageRoutes() {
     .openapi(claim, async (c) => {
       const b = c.req.valid("json");
       const key = requestKey(c);
-      return c.json({ items: await c.get("services").wal.claim(b.max, b.lease_seconds, Date.now(), key && `${c.get("principal")!.id}:${key}`) }, 200);
+      return c.json({ items: await c.get("services").wal.claim(b.max, b.lease_seconds, Date.now(), key === undefined ? undefined : { principal: c.get("principal")!.id, key }) }, 200);
     })
     .openapi(ack, async (c) => c.json(await c.get("services").wal.ack(c.req.valid("json").items), 200))
     .openapi(stats, async (c) => c.json(await c.get("services").wal.stats(), 200));

@@ -1,17 +1,13 @@
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db, Statement } from "../db/db.js";
-import { walKeys } from "../wal/keys.js";
 import { eraseFromArchives } from "../backup/archive.js";
 import { recordErasure } from "../backup/erasure-log.js";
 import type { BlobStore } from "../storage/blob.js";
 import type { UserHasher } from "./hash.js";
 import { USER_TABLES } from "./tables.js";
-import { defineScript } from "../cache/scripts.js";
-import { runScript } from "../cache/scripts.js";
+import { defineScript, runScript } from "../cache/scripts.js";
 
 export { USER_TABLES };
-/** Per-user cache keys (DESIGN.md) and the user's WAL indexes. */
-const USER_KEY_SUFFIXES = ["ctx", "history", "status", "protocol", "processing", "wal", "dedupe"];
 /** How long cache writes stay refused for a user being erased (the erasure takes seconds). */
 const ERASING_TTL_SECONDS = 900;
 
@@ -21,25 +17,47 @@ export interface ErasureResult {
 }
 
 /**
- * The user's Redis data in one script, its cost bounded by the user's own data (no scan of the
- * WAL or the keyspace): first the `:erasing` mark that refuses cache writes for the user, then
- * every message in the user's WAL index (hash deleted, lease dropped; an id left in the pending or
- * dead list has no message and is skipped by claims), the dedupe keys in the user's index, and
- * the user's fixed keys. KEYS[1] in-flight zset; ARGV: key prefix, user id, mark ttl, fixed keys.
- * Returns {messages removed, keys removed}.
+ * The user's Redis data, every key declared (Upstash `allow-key-locking`), its cost bounded by the
+ * user's own data (no scan of the WAL or the keyspace). The user's queued messages are one lex
+ * range of `wal:owners`, inside fixed hashes, so they are found and removed here. Dedupe keys
+ * (and the previous layout's message hashes) are separate keys named in the user's index sets: the
+ * caller reads the sets first and declares what they held; a member that is not declared (written
+ * between the read and this script) is left with its set, and the script answers how many, so the
+ * caller reads again and repeats (nothing is dropped from an index before its key is deleted).
+ * KEYS: [1] in-flight, [2] messages, [3] attempts, [4] tokens, [5] owners, [6] the user's dedupe
+ * set, [7] the previous layout's dedupe set, [8] its WAL set, then F fixed keys, D dedupe keys,
+ * L legacy message hashes. ARGV: owners range min, max, F, D, L, then the L legacy message ids.
+ * Returns {messages removed, keys removed, members not declared}.
  */
 const ERASE_REDIS = defineScript(`
-local base, user = ARGV[1], ARGV[2]
-local userBase = base .. 'user:' .. user .. ':'
-redis.call('SET', userBase .. 'erasing', '1', 'EX', ARGV[3])
+local F, D, L = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local messages, keys = 0, 0
-for _, id in ipairs(redis.call('SMEMBERS', userBase .. 'wal')) do
-  messages = messages + redis.call('DEL', base .. 'wal:msg:' .. id)
+for _, member in ipairs(redis.call('ZRANGEBYLEX', KEYS[5], ARGV[1], ARGV[2])) do
+  local id = string.match(member, ':([^:]*)$')
+  messages = messages + redis.call('HDEL', KEYS[2], id)
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('HDEL', KEYS[4], id)
   redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[5], member)
 end
-for _, key in ipairs(redis.call('SMEMBERS', userBase .. 'dedupe')) do keys = keys + redis.call('DEL', key) end
-for i = 4, #ARGV do keys = keys + redis.call('DEL', ARGV[i]) end
-return {messages, keys}
+local declared = {}
+for i = 9 + F, 8 + F + D do declared[KEYS[i]] = true end
+for i = 6, 5 + L do declared[ARGV[i]] = true end
+local missing = 0
+for _, set in ipairs({KEYS[6], KEYS[7], KEYS[8]}) do
+  for _, member in ipairs(redis.call('SMEMBERS', set)) do
+    if not declared[member] then missing = missing + 1 end
+  end
+end
+for i = 9 + F, 8 + F + D do keys = keys + redis.call('DEL', KEYS[i]) end
+for i = 1, L do
+  messages = messages + redis.call('DEL', KEYS[8 + F + D + i])
+  redis.call('ZREM', KEYS[1], ARGV[5 + i])
+end
+if missing == 0 then
+  for i = 9, 8 + F do keys = keys + redis.call('DEL', KEYS[i]) end
+end
+return {messages, keys, missing}
 `);
 
 /**
@@ -83,7 +101,8 @@ export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: Use
   USER_TABLES.forEach((t, i) => (postgres[t] = Number(results[i + 1]![0]!.n)));
   postgres.protocol_audit_log = Number(results[USER_TABLES.length + 1]![0]!.n);
   postgres.recovery_operations = Number(results[USER_TABLES.length + 2]![0]!.n);
-  const after = await eraseRedis(deps.redis, userId);
+  // The sets as the first pass read them: one round trip unless something was added meanwhile.
+  const after = await eraseRedis(deps.redis, userId, before.indexed);
   const archives = deps.storage ? await eraseFromArchives(deps.db, deps.storage, deps.hasher, userId) : 0;
   const counts = { postgres, redis_keys: before.keys + after.keys, wal_messages: before.messages + after.messages, archives_rewritten: archives };
   await deps.db.transaction([
@@ -93,12 +112,49 @@ export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: Use
   return { user_id: userId, deleted: counts };
 }
 
-async function eraseRedis(redis: RedisGateway, userId: string): Promise<{ messages: number; keys: number }> {
-  const k = walKeys(redis);
-  const fixed = [...USER_KEY_SUFFIXES.map((s) => redis.key("user", userId, s)), redis.key("buffer", userId)];
-  const [messages, keys] = await redis.run("gdpr.redis", (r) => runScript<[number, number]>(r, ERASE_REDIS, [k.inflight],
-    [redis.key(""), userId, String(ERASING_TTL_SECONDS), ...fixed]));
-  return { messages, keys };
+/** What the user's index sets named when last read (dedupe keys; the previous layout's message ids). */
+interface Indexed { dedupe: string[]; legacyIds: string[] }
+
+/** One round trip: the `erasing` mark (no cache write for the user from now on), then the index sets. */
+async function markAndRead(redis: RedisGateway, userId: string): Promise<Indexed> {
+  const u = redis.keys.user(userId);
+  const legacy = redis.keys.legacyUser(userId);
+  const [, dedupe, legacyDedupe, legacyIds] = await redis.run("gdpr.redis.read", (r) => {
+    const p = r.pipeline();
+    p.set(u.erasing, "1", { ex: ERASING_TTL_SECONDS });
+    p.smembers(u.dedupe);
+    p.smembers(legacy.dedupe);
+    p.smembers(legacy.wal);
+    return p.exec<[unknown, string[], string[], string[]]>();
+  });
+  return { dedupe: [...new Set([...dedupe, ...legacyDedupe])], legacyIds };
+}
+
+/**
+ * The user's Redis data, every key derived from the key layout (cache/keys.ts). With `known` (what
+ * an earlier pass read) the sets are not read first: one round trip when nothing was added since.
+ */
+async function eraseRedis(redis: RedisGateway, userId: string, known?: Indexed): Promise<{ messages: number; keys: number; indexed: Indexed }> {
+  const w = redis.keys.wal;
+  const u = redis.keys.user(userId);
+  const legacy = redis.keys.legacyUser(userId);
+  const fixed = [...new Set([u.ctx, u.history, u.status, u.protocol, u.dedupe, ...legacy.keys])];
+  let indexed = known ?? await markAndRead(redis, userId);
+  let messages = 0;
+  let keys = 0;
+  for (let attempt = 0; ; attempt++) {
+    const [lo, hi] = w.ownerRange(userId);
+    const legacyKeys = indexed.legacyIds.map((id) => w.legacyMessage(id));
+    const [m, k, missing] = await redis.run("gdpr.redis", (r) => runScript<[number, number, number]>(r, ERASE_REDIS,
+      [w.inflight, w.messages, w.attempts, w.tokens, w.owners, u.dedupe, legacy.dedupe, legacy.wal, ...fixed, ...indexed.dedupe, ...legacyKeys],
+      [lo, hi, String(fixed.length), String(indexed.dedupe.length), String(legacyKeys.length), ...indexed.legacyIds]));
+    messages += m;
+    keys += k;
+    if (missing === 0) return { messages, keys, indexed };
+    // Keys added to the user's sets since they were read: read again (bounded: each pass removes what it declared).
+    if (attempt >= 5) throw new Error("erasure: the user's Redis index kept growing; retry the erasure");
+    indexed = await markAndRead(redis, userId);
+  }
 }
 
 /**

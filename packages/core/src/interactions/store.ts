@@ -1,7 +1,7 @@
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import { NotFoundError, UnavailableError } from "../errors.js";
-import { walKeys } from "../wal/keys.js";
+import { walChatId as queuedChatId } from "../wal/queue.js";
 import type { Logger } from "../log.js";
 import { appendToHistoryCacheSafely } from "../memory/history.js";
 import { INTERACTION_COLUMNS, interactionFromRow } from "./row.js";
@@ -83,8 +83,7 @@ export async function createInteraction(deps: InteractionDeps, b: CreateInteract
 /** The chat id a WAL message came with (while the message is queued or in flight), if any. */
 async function walChatId(redis: RedisGateway, messageId: string): Promise<string | undefined> {
   try {
-    const v = await redis.run("wal.chat", (r) => r.hget<string>(walKeys(redis).msg(messageId), "chat_id"));
-    return v ? v : undefined;
+    return await queuedChatId(redis, messageId);
   } catch (e) {
     if (e instanceof UnavailableError) return undefined; // the interaction is still stored; its chat unknown
     throw e;

@@ -5,7 +5,7 @@ import type { Metrics } from "../metrics/registry.js";
 import { quarantineMessages } from "../protocol/quarantine.js";
 import { cacheProtocols, loadProtocols } from "../protocol/status.js";
 import { dedupeId, type WalQueue, type QueuedMessage } from "./queue.js";
-import { DEDUPE_TTL_SECONDS, walKeys } from "./keys.js";
+import { DEDUPE_TTL_SECONDS } from "./keys.js";
 import type { IncomingMessage, IngestBody, IngestResult } from "./schemas.js";
 
 export interface IngestDeps {
@@ -26,7 +26,7 @@ export async function ingestMessages(deps: IngestDeps, body: IngestBody, now = n
   const incoming: IncomingMessage[] = "messages" in body ? body.messages : [body];
   const messages: QueuedMessage[] = incoming.map((m, i) => ({
     ...m, message_id: randomUUID(), received_at: m.received_at ?? now.toISOString(),
-    ...(requestKey !== undefined && m.telegram_message_id === undefined ? { request_key: `${requestKey}:${i}` } : {}),
+    ...(requestKey !== undefined && m.telegram_message_id === undefined ? { request_key: { key: requestKey, index: i } } : {}),
   }));
   const first = await deps.wal.enqueue(messages, { checkProtocol: true, now: now.getTime() });
   const results = new Map<string, IngestResult>();
@@ -55,13 +55,14 @@ export async function ingestMessages(deps: IngestDeps, body: IngestBody, now = n
       silenced.forEach((m, i) => results.set(m.message_id, q.results[i]!));
       // The same round trip sets the dedupe keys of what went to quarantine: a later copy is a
       // duplicate even if the protocol changes meanwhile (dedupe spans queue and quarantine).
-      const k = walKeys(deps.redis);
+      const k = deps.redis.keys;
       await cacheProtocols(deps.redis, q.protocols, (p) => silenced.forEach((m, i) => {
         const id = dedupeId(m);
         if (id === undefined || q.results[i]!.status !== "quarantined") return;
-        p.set(k.dedupe(m.user_id, id), q.results[i]!.message_id, { nx: true, ex: DEDUPE_TTL_SECONDS });
-        p.sadd(k.userDedupe(m.user_id), k.dedupe(m.user_id, id));
-        p.expire(k.userDedupe(m.user_id), DEDUPE_TTL_SECONDS);
+        const key = k.wal.dedupe(m.user_id, id);
+        p.set(key, q.results[i]!.message_id, { nx: true, ex: DEDUPE_TTL_SECONDS });
+        p.sadd(k.user(m.user_id).dedupe, key);
+        p.expire(k.user(m.user_id).dedupe, DEDUPE_TTL_SECONDS);
       }));
     }
     const second = await deps.wal.enqueue(free, { checkProtocol: false, now: now.getTime() });
