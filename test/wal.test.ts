@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { MAX_DELIVERIES } from "@hitl/core";
+import { MAX_DELIVERIES, decodeVersioned } from "@hitl/core";
 import { createTestContext, type TestContext } from "./support/stack.js";
 import { countRoundTrips } from "./support/round-trips.js";
 
@@ -181,7 +181,7 @@ describe("silence protocol on ingest", () => {
       const p = (await c.query("SELECT messages_quarantined, cost_saved_usd::float8 AS saved FROM user_protocol_status WHERE user_id = 'silenced'")).rows[0];
       expect(p).toEqual({ messages_quarantined: 1, saved: 0.000307 });
       // The cache was refreshed with the new counters, and only the free user's message is queued.
-      const cached = JSON.parse((await t.services.redis.client.get<string>(t.services.redis.key("user", "silenced", "protocol")))!);
+      const cached = decodeVersioned((await t.services.redis.client.get<string>(t.services.redis.key("user", "silenced", "protocol")))!);
       expect(cached).toMatchObject({ status: "ACTIVE", messages_quarantined: 1 });
       const claimed = await claim({ max: 10 });
       expect(claimed.map((m) => m.user_id)).toEqual(["free"]);

@@ -34,7 +34,7 @@ export { applyContextLimits, level1, level2, level3, logicalSize, MAX_CONTEXT_BY
 export { encodeEnvelope, decodeEnvelope, EnvelopeError } from "./memory/envelope.js";
 export { compress, decompress, DEFAULT_CODEC, type Codec } from "./memory/codec.js";
 export { temporalSummary, timeLabel, lastAssistantAskedQuestion } from "./memory/summary.js";
-export { readThroughVersioned, writeVersioned, type Versioned } from "./cache/versioned.js";
+export { readThroughVersioned, writeVersioned, decodeVersioned, type Versioned } from "./cache/versioned.js";
 export { RateLimiter } from "./cache/ratelimit.js";
 export { getUserStatus, setUserStatus, setNickname, PutStatusBody, PutNicknameBody, UserStatus, CUSTOMER_STATUSES } from "./users/status.js";
 export { getProtocol, setProtocol, PutProtocolBody } from "./protocol/manage.js";
