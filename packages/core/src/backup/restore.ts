@@ -1,3 +1,4 @@
+import { redisKeys } from "../cache/keys.js";
 import type { Redis } from "@upstash/redis";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -94,12 +95,8 @@ async function anyKey(redis: Redis, match: string): Promise<boolean> {
   return false;
 }
 
-/** The user id a key belongs to, for keys under user:{id}:... and wal:dedupe:{id}:... */
-function keyUser(prefix: string, key: string): string | null {
-  const rest = key.slice(prefix.length);
-  const m = /^user:(.+):[a-z_]+$/.exec(rest) ?? /^wal:dedupe:(.+):\d+$/.exec(rest) ?? /^buffer:(.+)$/.exec(rest);
-  return m ? m[1]! : null;
-}
+/** The user id a key belongs to (the key layout reads it back: cache/keys.ts). */
+const keyUser = (prefix: string, key: string): string | null => redisKeys(prefix).ownerOf(key);
 
 /**
  * Restores a verified Redis snapshot with each key's remaining TTL (as of the snapshot), skipping
@@ -118,6 +115,12 @@ export async function restoreRedis(store: StreamingBlobStore, id: string, redis:
       const l = JSON.parse(raw) as RedisLine;
       const owner = l.t === "hash" ? (l.v as Record<string, string>).user_id : undefined;
       if (owner !== undefined && erased.has(opts.hasher.hash(String(owner)))) erasedMessages.add(l.k.slice(l.k.lastIndexOf(":") + 1));
+      // The WAL's bodies hash (message id -> JSON with user_id).
+      if (l.k === redisKeys(opts.prefix).wal.messages && l.t === "hash") {
+        for (const [msg, body] of Object.entries(l.v as Record<string, string>)) {
+          try { if (erased.has(opts.hasher.hash(String((JSON.parse(body) as { user_id: unknown }).user_id)))) erasedMessages.add(msg); } catch { /* not ours to judge */ }
+        }
+      }
     });
   }
   // Pass 2: restore in pipelined batches; memory holds one batch.
@@ -149,7 +152,12 @@ type Pipeline = ReturnType<Redis["pipeline"]>;
 function restoreCommands(p: Pipeline, l: RedisLine, erasedMessages: Set<string>): boolean {
   p.del(l.k);
   if (l.t === "string") p.set(l.k, l.v as string);
-  else if (l.t === "hash") p.hset(l.k, l.v as Record<string, string>);
+  else if (l.t === "hash") {
+    // The WAL's hashes are keyed by message id: an erased user's fields stay out.
+    const fields = Object.fromEntries(Object.entries(l.v as Record<string, string>).filter(([f]) => !erasedMessages.has(f)));
+    if (!Object.keys(fields).length) return false;
+    p.hset(l.k, fields);
+  }
   else if (l.t === "list") {
     const items = (l.v as string[]).filter((x) => !erasedMessages.has(x));
     if (!items.length) return false;
@@ -158,7 +166,9 @@ function restoreCommands(p: Pipeline, l: RedisLine, erasedMessages: Set<string>)
   else if (l.t === "zset") {
     const flat = l.v as (string | number)[];
     const members: { member: string; score: number }[] = [];
-    for (let j = 0; j < flat.length; j += 2) if (!erasedMessages.has(String(flat[j]))) members.push({ member: String(flat[j]), score: Number(flat[j + 1]) });
+    // Members are message ids (in-flight) or `<user>:<message id>` (the WAL's owners index).
+    const id = (m: string) => m.slice(m.lastIndexOf(":") + 1);
+    for (let j = 0; j < flat.length; j += 2) if (!erasedMessages.has(id(String(flat[j])))) members.push({ member: String(flat[j]), score: Number(flat[j + 1]) });
     if (!members.length) return false;
     p.zadd(l.k, members[0]!, ...members.slice(1));
   }

@@ -123,6 +123,14 @@ export async function walChatId(redis: RedisGateway, messageId: string): Promise
   return (JSON.parse(raw) as StoredMessage).chat_id ?? undefined;
 }
 
+/** HGETALL's answer as an object (the client leaves it a flat list when it does not deserialize). */
+function fields(v: Record<string, string> | string[] | null | undefined): Record<string, string> | null {
+  if (!Array.isArray(v)) return v ?? null;
+  const out: Record<string, string> = {};
+  for (let i = 0; i < v.length; i += 2) out[String(v[i])] = String(v[i + 1]);
+  return out;
+}
+
 /**
  * Moves what the layout before this one left (a hash per message, `wal:msg:<id>`) into the fixed
  * hashes, then puts the ids a claim parked as orphans back on the pending list (or drops them when
@@ -141,12 +149,12 @@ export async function migrateLegacyWal(redis: RedisGateway): Promise<{ moved: nu
     const hashes = await redis.run("wal.migrate", (r) => {
       const p = r.pipeline();
       for (const key of legacy) p.hgetall(key);
-      return p.exec<(Record<string, string> | null)[]>();
+      return p.exec<(Record<string, string> | string[] | null)[]>();
     });
     const keys = [w.messages, w.attempts, w.tokens, w.owners];
     const args: string[] = [];
     legacy.forEach((key, i) => {
-      const h = hashes[i];
+      const h = fields(hashes[i]);
       if (!h || !h.id || !h.user_id) return;
       const owner = w.ownerMember(h.user_id, h.id);
       const stored: StoredMessage = {
