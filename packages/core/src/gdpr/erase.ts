@@ -18,46 +18,56 @@ export interface ErasureResult {
 
 /**
  * The user's Redis data, every key declared (Upstash `allow-key-locking`), its cost bounded by the
- * user's own data (no scan of the WAL or the keyspace). The user's queued messages are one lex
- * range of `wal:owners`, inside fixed hashes, so they are found and removed here. Dedupe keys
- * (and the previous layout's message hashes) are separate keys named in the user's index sets: the
- * caller reads the sets first and declares what they held; a member that is not declared (written
- * between the read and this script) is left with its set, and the script answers how many, so the
- * caller reads again and repeats (nothing is dropped from an index before its key is deleted).
- * KEYS: [1] in-flight, [2] messages, [3] attempts, [4] tokens, [5] owners, [6] the user's dedupe
- * set, [7] the previous layout's dedupe set, [8] its WAL set, then F fixed keys, D dedupe keys,
- * L legacy message hashes. ARGV: owners range min, max, F, D, L, then the L legacy message ids.
- * Returns {messages removed, keys removed, members not declared}.
+ * user's own data (no scan of the WAL or the keyspace). First the `:erasing` mark that refuses
+ * cache writes for the user, then the user's cache keys, and the user's queued messages: one lex
+ * range of `wal:owners`, inside fixed hashes. Dedupe keys (and the previous layout's message
+ * hashes) are keys of their own, named in the user's index sets, so a script can only delete the
+ * ones it was passed: it deletes those, and answers the members it was not passed (and keeps the
+ * sets while any remain); the caller passes them to its next call. An erasure makes two calls
+ * anyway (before and after Postgres), so this costs no extra round trip unless a set grows between
+ * them. Dedupe keys answer only their own user's retries, so nothing is served from them meanwhile.
+ * KEYS: [1] the erasing mark, [2] in-flight, [3] messages, [4] attempts, [5] tokens, [6] owners,
+ * [7] the user's dedupe set, [8] the previous layout's dedupe set, [9] its WAL set, then F cache
+ * keys, D dedupe keys, L legacy message hashes. ARGV: mark ttl, owners range min, max, F, D, L,
+ * then the L legacy message ids.
+ * Returns {messages removed, keys removed, dedupe keys not passed, legacy message ids not passed}.
  */
 const ERASE_REDIS = defineScript(`
-local F, D, L = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+local F, D, L = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local messages, keys = 0, 0
-for _, member in ipairs(redis.call('ZRANGEBYLEX', KEYS[5], ARGV[1], ARGV[2])) do
+for _, member in ipairs(redis.call('ZRANGEBYLEX', KEYS[6], ARGV[2], ARGV[3])) do
   local id = string.match(member, ':([^:]*)$')
-  messages = messages + redis.call('HDEL', KEYS[2], id)
-  redis.call('HDEL', KEYS[3], id)
+  messages = messages + redis.call('HDEL', KEYS[3], id)
   redis.call('HDEL', KEYS[4], id)
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZREM', KEYS[5], member)
+  redis.call('HDEL', KEYS[5], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[6], member)
 end
-local declared = {}
-for i = 9 + F, 8 + F + D do declared[KEYS[i]] = true end
-for i = 6, 5 + L do declared[ARGV[i]] = true end
-local missing = 0
-for _, set in ipairs({KEYS[6], KEYS[7], KEYS[8]}) do
+for i = 10, 9 + F do keys = keys + redis.call('DEL', KEYS[i]) end
+local passed = {}
+for i = 10 + F, 9 + F + D do
+  passed[KEYS[i]] = true
+  keys = keys + redis.call('DEL', KEYS[i])
+end
+for i = 1, L do
+  passed[ARGV[6 + i]] = true
+  messages = messages + redis.call('DEL', KEYS[9 + F + D + i])
+  redis.call('ZREM', KEYS[2], ARGV[6 + i])
+end
+local dedupe, legacy = {}, {}
+for _, set in ipairs({KEYS[7], KEYS[8]}) do
   for _, member in ipairs(redis.call('SMEMBERS', set)) do
-    if not declared[member] then missing = missing + 1 end
+    if not passed[member] then dedupe[#dedupe + 1] = member end
   end
 end
-for i = 9 + F, 8 + F + D do keys = keys + redis.call('DEL', KEYS[i]) end
-for i = 1, L do
-  messages = messages + redis.call('DEL', KEYS[8 + F + D + i])
-  redis.call('ZREM', KEYS[1], ARGV[5 + i])
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[9])) do
+  if not passed[id] then legacy[#legacy + 1] = id end
 end
-if missing == 0 then
-  for i = 9, 8 + F do keys = keys + redis.call('DEL', KEYS[i]) end
+if #dedupe == 0 and #legacy == 0 then
+  for i = 7, 9 do keys = keys + redis.call('DEL', KEYS[i]) end
 end
-return {messages, keys, missing}
+return {messages, keys, dedupe, legacy}
 `);
 
 /**
@@ -95,14 +105,15 @@ export function erasureStatements(hasher: UserHasher, userId: string, actor: str
  */
 export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: UserHasher; storage?: BlobStore }, userId: string, actor: string): Promise<ErasureResult> {
   if (deps.storage) await recordErasure(deps.storage, deps.hasher.hash(userId), new Date(), actor);
-  const before = await eraseRedis(deps.redis, userId);
+  // One call before Postgres (the mark, caches and queued messages; it answers the dedupe keys),
+  // one after (those, and whatever was queued or cached meanwhile).
+  const before = await eraseRedis(deps.redis, userId, NONE, "once");
   const results = await deps.db.transaction(erasureStatements(deps.hasher, userId, actor));
   const postgres: Record<string, number> = {};
   USER_TABLES.forEach((t, i) => (postgres[t] = Number(results[i + 1]![0]!.n)));
   postgres.protocol_audit_log = Number(results[USER_TABLES.length + 1]![0]!.n);
   postgres.recovery_operations = Number(results[USER_TABLES.length + 2]![0]!.n);
-  // The sets as the first pass read them: one round trip unless something was added meanwhile.
-  const after = await eraseRedis(deps.redis, userId, before.indexed);
+  const after = await eraseRedis(deps.redis, userId, before.left);
   const archives = deps.storage ? await eraseFromArchives(deps.db, deps.storage, deps.hasher, userId) : 0;
   const counts = { postgres, redis_keys: before.keys + after.keys, wal_messages: before.messages + after.messages, archives_rewritten: archives };
   await deps.db.transaction([
@@ -112,48 +123,40 @@ export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: Use
   return { user_id: userId, deleted: counts };
 }
 
-/** What the user's index sets named when last read (dedupe keys; the previous layout's message ids). */
-interface Indexed { dedupe: string[]; legacyIds: string[] }
+/** Keys of the user's index sets that a call was not passed: the next call deletes them. */
+interface Leftover { dedupe: string[]; legacyIds: string[] }
+const NONE: Leftover = { dedupe: [], legacyIds: [] };
 
-/** One round trip: the `erasing` mark (no cache write for the user from now on), then the index sets. */
-async function markAndRead(redis: RedisGateway, userId: string): Promise<Indexed> {
-  const u = redis.keys.user(userId);
-  const legacy = redis.keys.legacyUser(userId);
-  const [, dedupe, legacyDedupe, legacyIds] = await redis.run("gdpr.redis.read", (r) => {
-    const p = r.pipeline();
-    p.set(u.erasing, "1", { ex: ERASING_TTL_SECONDS });
-    p.smembers(u.dedupe);
-    p.smembers(legacy.dedupe);
-    p.smembers(legacy.wal);
-    return p.exec<[unknown, string[], string[], string[]]>();
-  });
-  return { dedupe: [...new Set([...dedupe, ...legacyDedupe])], legacyIds };
-}
-
-/**
- * The user's Redis data, every key derived from the key layout (cache/keys.ts). With `known` (what
- * an earlier pass read) the sets are not read first: one round trip when nothing was added since.
- */
-async function eraseRedis(redis: RedisGateway, userId: string, known?: Indexed): Promise<{ messages: number; keys: number; indexed: Indexed }> {
+/** One round trip: see ERASE_REDIS. Every key comes from the key layout (cache/keys.ts). */
+async function eraseRedisOnce(redis: RedisGateway, userId: string, pass: Leftover): Promise<{ messages: number; keys: number; left: Leftover }> {
   const w = redis.keys.wal;
   const u = redis.keys.user(userId);
   const legacy = redis.keys.legacyUser(userId);
-  const fixed = [...new Set([u.ctx, u.history, u.status, u.protocol, u.dedupe, ...legacy.keys])];
-  let indexed = known ?? await markAndRead(redis, userId);
+  const caches = [...new Set([u.ctx, u.history, u.status, u.protocol, ...legacy.keys])]
+    .filter((k) => k !== u.dedupe && k !== legacy.dedupe && k !== legacy.wal);
+  const [lo, hi] = w.ownerRange(userId);
+  const legacyKeys = pass.legacyIds.map((id) => w.legacyMessage(id));
+  const [messages, keys, dedupe, legacyIds] = await redis.run("gdpr.redis", (r) => runScript<[number, number, string[], string[]]>(r, ERASE_REDIS,
+    [u.erasing, w.inflight, w.messages, w.attempts, w.tokens, w.owners, u.dedupe, legacy.dedupe, legacy.wal, ...caches, ...pass.dedupe, ...legacyKeys],
+    [String(ERASING_TTL_SECONDS), lo, hi, String(caches.length), String(pass.dedupe.length), String(legacyKeys.length), ...pass.legacyIds]));
+  return { messages, keys, left: { dedupe: [...new Set(dedupe.map(String))], legacyIds: legacyIds.map(String) } };
+}
+
+/**
+ * The user's Redis data. With `until: "done"` it repeats until the index sets are empty (bounded);
+ * otherwise one call, answering what is left for the next one.
+ */
+async function eraseRedis(redis: RedisGateway, userId: string, pass: Leftover = NONE, until: "once" | "done" = "done"): Promise<{ messages: number; keys: number; left: Leftover }> {
   let messages = 0;
   let keys = 0;
   for (let attempt = 0; ; attempt++) {
-    const [lo, hi] = w.ownerRange(userId);
-    const legacyKeys = indexed.legacyIds.map((id) => w.legacyMessage(id));
-    const [m, k, missing] = await redis.run("gdpr.redis", (r) => runScript<[number, number, number]>(r, ERASE_REDIS,
-      [w.inflight, w.messages, w.attempts, w.tokens, w.owners, u.dedupe, legacy.dedupe, legacy.wal, ...fixed, ...indexed.dedupe, ...legacyKeys],
-      [lo, hi, String(fixed.length), String(indexed.dedupe.length), String(legacyKeys.length), ...indexed.legacyIds]));
-    messages += m;
-    keys += k;
-    if (missing === 0) return { messages, keys, indexed };
-    // Keys added to the user's sets since they were read: read again (bounded: each pass removes what it declared).
-    if (attempt >= 5) throw new Error("erasure: the user's Redis index kept growing; retry the erasure");
-    indexed = await markAndRead(redis, userId);
+    const r = await eraseRedisOnce(redis, userId, pass);
+    messages += r.messages;
+    keys += r.keys;
+    pass = r.left;
+    const done = pass.dedupe.length === 0 && pass.legacyIds.length === 0;
+    if (until === "once" || done) return { messages, keys, left: pass };
+    if (attempt >= 5) throw new Error("erasure: the user's Redis index sets kept growing; retry the erasure");
   }
 }
 
