@@ -109,4 +109,38 @@ describe("Redis key layout, through the API", () => {
     expect(await get("kx")).toBe("CHURNED");
     expect(await t.services.redis.client.exists(t.services.redis.keys.user("kx:status").status)).toBe(1);
   });
+
+  it("erasing a user whose id holds ':' removes that user's keys and messages only, keys of the layout before included", async () => {
+    const r = t.services.redis;
+    const users = ["ea", "ea:b", "ea:b:wal"];
+    for (const u of users) {
+      await ingest({ user_id: u, text: `from ${u}`, telegram_message_id: 9 });
+      expect((await t.call("PUT", `/v1/users/${encodeURIComponent(u)}/status`, { key: t.keys.reviewer, body: { customer_status: "CUSTOMER" } })).status).toBe(200);
+    }
+    // What the layout before this one left for ea:b (raw id in the key): a cache, a message hash in its WAL set, a dedupe key in its set.
+    const legacyId = crypto.randomUUID();
+    const legacy = r.keys.legacyUser("ea:b");
+    await r.client.set(`${r.keys.prefix}user:ea:b:ctx`, "old");
+    await r.client.hset(r.keys.wal.legacyMessage(legacyId), { id: legacyId, user_id: "ea:b", text: "old" });
+    await r.client.sadd(legacy.wal, legacyId);
+    await r.client.set(`${r.keys.prefix}wal:dedupe:ea:b:7`, legacyId);
+    await r.client.sadd(legacy.dedupe, `${r.keys.prefix}wal:dedupe:ea:b:7`);
+    const res = await t.call("DELETE", `/v1/users/${encodeURIComponent("ea:b")}`, { key: t.keys.admin });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { deleted: { wal_messages: number } }).deleted.wal_messages).toBe(2);
+    for (const k of [r.keys.user("ea:b").status, r.keys.wal.dedupe("ea:b", { telegramMessageId: 9 }), `${r.keys.prefix}user:ea:b:ctx`,
+      r.keys.wal.legacyMessage(legacyId), legacy.wal, legacy.dedupe, `${r.keys.prefix}wal:dedupe:ea:b:7`]) expect(await r.client.exists(k), k).toBe(0);
+    for (const u of ["ea", "ea:b:wal"]) {
+      expect(await r.client.exists(r.keys.user(u).status), u).toBe(1);
+      expect(await r.client.exists(r.keys.wal.dedupe(u, { telegramMessageId: 9 })), u).toBe(1);
+    }
+    const claimed: { user_id: string }[] = [];
+    for (;;) {
+      const items = ((await (await t.call("POST", "/v1/messages/claim", { key: t.keys.agent, body: { max: 100 } })).json()) as { items: { user_id: string; message_id: string; lease_token: string }[] }).items;
+      if (!items.length) break;
+      claimed.push(...items);
+      await t.call("POST", "/v1/messages/ack", { key: t.keys.agent, body: { items } });
+    }
+    expect(claimed.map((c) => c.user_id).filter((u) => u.startsWith("ea")).sort()).toEqual(["ea", "ea:b:wal"]);
+  });
 });
