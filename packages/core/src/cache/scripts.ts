@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Redis } from "@upstash/redis";
 
 type Script = ReturnType<Redis["createScript"]>;
@@ -33,3 +34,6 @@ export function runScript<T>(r: Redis, lua: string, keys: string[], args: string
   if (!script) scripts.set(lua, (script = r.createScript(lua)));
   return script.exec(keys, args) as Promise<T>;
 }
+
+/** A script's sha, for EVALSHA inside a pipeline (where runScript's NOSCRIPT fallback does not apply). */
+export const scriptSha = (lua: string): string => createHash("sha1").update(lua).digest("hex");

@@ -35,6 +35,12 @@ export class WalQueue {
    */
   async enqueue(messages: QueuedMessage[], opts: { checkProtocol: boolean; now?: number }): Promise<EnqueueResult[]> {
     if (messages.length === 0) return [];
+    const { keys, args } = this.ingestCall(messages, opts);
+    return this.ingestResults(await this.redis.run("wal.ingest", (r) => runScript<string[]>(r, INGEST, keys, args)), messages);
+  }
+
+  /** INGEST's KEYS and ARGV (enqueue, or a caller that pipelines it with other commands). */
+  ingestCall(messages: QueuedMessage[], opts: { checkProtocol: boolean; now?: number }): { keys: string[]; args: string[] } {
     const k = this.redis.keys;
     const now = opts.now ?? Date.now();
     const keys = [k.wal.pending, k.wal.messages, k.wal.owners];
@@ -49,7 +55,11 @@ export class WalQueue {
       };
       args.push(m.message_id, owner, JSON.stringify(stored), dedupe ? "1" : "0");
     }
-    const out = await this.redis.run("wal.ingest", (r) => runScript<string[]>(r, INGEST, keys, args));
+    return { keys, args };
+  }
+
+  /** INGEST's answer, per message. */
+  ingestResults(out: string[], messages: QueuedMessage[]): EnqueueResult[] {
     return out.map((s, i): EnqueueResult => {
       if (s.startsWith("duplicate:")) return { message_id: s.slice("duplicate:".length), status: "duplicate" };
       if (s.startsWith("check:")) return { message_id: messages[i]!.message_id, status: "check", cached: s.slice("check:".length) as "active" | "inactive" | "unknown" };
