@@ -70,18 +70,22 @@ export function entryFromRow(r: Record<string, unknown>): HistoryEntry {
   return e;
 }
 
-/** Adds rows Postgres committed to the cached window (one round trip). */
-export async function appendToHistoryCache(redis: RedisGateway, userId: string, entries: HistoryEntry[]): Promise<number> {
-  return redis.run("history.append", (r) => runScript<number>(r, APPEND_SCRIPT, appendKeys(redis, userId), appendArgs(entries, false)));
+/**
+ * Adds rows Postgres committed to the cached window (one round trip). `whole`: these rows are the
+ * user's whole history as of the statement that wrote them (a new user's first message), so the
+ * window is marked complete, as a rebuild would, and the user's first read is warm.
+ */
+export async function appendToHistoryCache(redis: RedisGateway, userId: string, entries: HistoryEntry[], whole = false): Promise<number> {
+  return redis.run("history.append", (r) => runScript<number>(r, APPEND_SCRIPT, appendKeys(redis, userId), appendArgs(entries, whole)));
 }
 
 /**
  * Best effort after the durable write: a Redis failure must not fail a write Postgres accepted.
  * The window then stays stale until its TTL or the next rebuild; it is logged.
  */
-export async function appendToHistoryCacheSafely(redis: RedisGateway, log: Logger | undefined, userId: string, entries: HistoryEntry[]): Promise<void> {
+export async function appendToHistoryCacheSafely(redis: RedisGateway, log: Logger | undefined, userId: string, entries: HistoryEntry[], whole = false): Promise<void> {
   try {
-    await appendToHistoryCache(redis, userId, entries);
+    await appendToHistoryCache(redis, userId, entries, whole);
   } catch (e) {
     redis.markStale(historyKey(redis, userId));
     log?.warn("history cache append failed; Postgres has the message", { user_id: userId, err: e as Error });

@@ -218,7 +218,9 @@ export class MemoryManager {
     if (!row) return this.appendHistory(userId, b, requestKey); // a concurrent twin committed after our snapshot
     const entry: HistoryEntry = { id: Number(row!.id), role: b.role, content: b.content, timestamp: new Date(row!.sent_at).toISOString() };
     if (b.bubbles) entry.bubbles = b.bubbles;
-    await appendToHistoryCacheSafely(this.deps.redis, this.deps.log, userId, [entry]);
+    // A new user's first message is the whole history (the count saw no other committed row): the
+    // window is complete. A concurrent first message adds itself by its own append, as always.
+    await appendToHistoryCacheSafely(this.deps.redis, this.deps.log, userId, [entry], row!.total === 1);
     return { id: entry.id, total_messages: Math.min(HISTORY_WINDOW, row!.total) };
   }
 }
