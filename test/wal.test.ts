@@ -89,6 +89,28 @@ describe("WAL ingest, cold paths", () => {
   });
 });
 
+describe("WAL ingest reads the protocol cache as JSON", () => {
+  it("a cache value in either format (`<version>#<json>`, or `{\"v\":..}` written before it) is decoded, not searched as text", async () => {
+    const r = t.services.redis;
+    const base = { activated_by: null, activated_at: null, reason: null, messages_quarantined: 0, cost_saved_usd: 0, last_message_at: null };
+    await r.client.set(r.keys.user("fmt-old").protocol, JSON.stringify({ v: 1, user_id: "fmt-old", status: "INACTIVE", ...base }), { ex: 60 });
+    await r.client.set(r.keys.user("fmt-new").protocol, `1#${JSON.stringify({ user_id: "fmt-new", status: "INACTIVE", ...base })}`, { ex: 60 });
+    await r.client.set(r.keys.user("fmt-bad").protocol, "1#{not json", { ex: 60 });
+    const rt = countRoundTrips(t.services);
+    try {
+      const items = await ingest({ messages: [{ user_id: "fmt-old", text: "a" }, { user_id: "fmt-new", text: "b" }] });
+      expect(items.map((i) => i.status)).toEqual(["queued", "queued"]);
+      // Both read as INACTIVE from the cache: one round trip, no Postgres.
+      expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 1, postgres: 0 });
+      rt.reset();
+      // An unreadable value counts as unknown: Postgres is asked.
+      expect((await ingest({ user_id: "fmt-bad", text: "c" }))[0]!.status).toBe("queued");
+      expect(rt.postgres).toBe(1);
+    } finally { rt.restore(); }
+    await drain();
+  });
+});
+
 describe("WAL claim and ack", () => {
   it("claims and acks in one Redis round trip each, no Postgres", async () => {
     await drain();
