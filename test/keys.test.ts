@@ -1,7 +1,9 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { decodeSegment, encodeSegment, redisKeys, type DedupeId } from "@hitl/core";
+import { backupRedis, restoreRedis } from "@hitl/core/backup";
 import { createTestContext, type TestContext } from "./support/stack.js";
+import { createTestBucket } from "./support/backup.js";
 
 // Issue 24 finding 2: user-supplied parts of Redis keys are encoded (cache/keys.ts), so no two
 // distinct ids map to one key, in any key family.
@@ -142,5 +144,23 @@ describe("Redis key layout, through the API", () => {
       await t.call("POST", "/v1/messages/ack", { key: t.keys.agent, body: { items } });
     }
     expect(claimed.map((c) => c.user_id).filter((u) => u.startsWith("ea")).sort()).toEqual(["ea", "ea:b:wal"]);
+  });
+
+  it("a Redis restore leaves an erased user's messages out of the WAL's shared hashes, owners index and queue", async () => {
+    const r = t.services.redis;
+    const { store } = await createTestBucket();
+    const [keep] = await ingest({ user_id: "rs-keep", text: "stay" });
+    const [gone] = await ingest({ user_id: "rs:gone", text: "go" });
+    const { manifest } = await backupRedis({ redis: r.client, prefix: r.keys.prefix, store, db: t.services.db });
+    expect((await t.call("DELETE", `/v1/users/${encodeURIComponent("rs:gone")}`, { key: t.keys.admin })).status).toBe(200);
+    await restoreRedis(store, manifest.id, r.client, { prefix: r.keys.prefix, hasher: t.services.hasher, db: t.services.db, confirmOverwrite: true });
+    expect(await r.client.hexists(r.keys.wal.messages, keep!.message_id)).toBe(1);
+    expect(await r.client.hexists(r.keys.wal.messages, gone!.message_id)).toBe(0);
+    const owners = await r.client.zrange<string[]>(r.keys.wal.owners, 0, -1);
+    expect(owners).toContain(r.keys.wal.ownerMember("rs-keep", keep!.message_id));
+    expect(owners.filter((m) => m.endsWith(gone!.message_id))).toEqual([]);
+    const pending = await r.client.lrange(r.keys.wal.pending, 0, -1);
+    expect(pending).toContain(keep!.message_id);
+    expect(pending).not.toContain(gone!.message_id);
   });
 });
