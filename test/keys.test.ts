@@ -154,8 +154,8 @@ describe("Redis key layout, through the API", () => {
     const { manifest } = await backupRedis({ redis: r.client, prefix: r.keys.prefix, store, db: t.services.db });
     expect((await t.call("DELETE", `/v1/users/${encodeURIComponent("rs:gone")}`, { key: t.keys.admin })).status).toBe(200);
     await restoreRedis(store, manifest.id, r.client, { prefix: r.keys.prefix, hasher: t.services.hasher, db: t.services.db, confirmOverwrite: true });
-    expect(await r.client.hexists(r.keys.wal.messages, keep!.message_id)).toBe(1);
-    expect(await r.client.hexists(r.keys.wal.messages, gone!.message_id)).toBe(0);
+    expect(await r.client.hexists(r.keys.wal.messagesOf(keep!.message_id), keep!.message_id)).toBe(1);
+    expect(await r.client.hexists(r.keys.wal.messagesOf(gone!.message_id), gone!.message_id)).toBe(0);
     const owners = await r.client.zrange<string[]>(r.keys.wal.owners, 0, -1);
     expect(owners).toContain(r.keys.wal.ownerMember("rs-keep", keep!.message_id));
     expect(owners.filter((m) => m.endsWith(gone!.message_id))).toEqual([]);

@@ -115,8 +115,8 @@ export async function restoreRedis(store: StreamingBlobStore, id: string, redis:
       const l = JSON.parse(raw) as RedisLine;
       const owner = l.t === "hash" ? (l.v as Record<string, string>).user_id : undefined;
       if (owner !== undefined && erased.has(opts.hasher.hash(String(owner)))) erasedMessages.add(l.k.slice(l.k.lastIndexOf(":") + 1));
-      // The WAL's bodies hash (message id -> JSON with user_id).
-      if (l.k === redisKeys(opts.prefix).wal.messages && l.t === "hash") {
+      // The WAL's body hashes (message id -> JSON with user_id).
+      if (redisKeys(opts.prefix).wal.messageBuckets.includes(l.k) && l.t === "hash") {
         for (const [msg, body] of Object.entries(l.v as Record<string, string>)) {
           try { if (erased.has(opts.hasher.hash(String((JSON.parse(body) as { user_id: unknown }).user_id)))) erasedMessages.add(msg); } catch { /* not ours to judge */ }
         }

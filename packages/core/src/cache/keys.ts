@@ -30,6 +30,13 @@ export const USER_CACHE_SUFFIXES = ["ctx", "history", "status", "protocol"] as c
 /** Names the layout before this one used under `user:<raw id>:` (erasure still clears them). */
 const LEGACY_USER_SUFFIXES = ["ctx", "history", "status", "protocol", "processing", "wal", "dedupe"] as const;
 
+/** Hashes the WAL's message bodies are spread over (scripts pick one by the id's first hex digit, the same rule). */
+export const MESSAGE_BUCKETS = 16;
+export const messageBucket = (messageId: string): number => {
+  const d = parseInt(messageId.charAt(0), 16);
+  return Number.isNaN(d) ? 0 : d;
+};
+
 /** What makes a queued message a duplicate: its Telegram id, or the request's Idempotency-Key and position. */
 export type DedupeId = { telegramMessageId: number } | { requestKey: string; index: number };
 
@@ -47,8 +54,15 @@ export function redisKeys(prefix: string) {
       inflight: key("wal", "inflight"),
       /** Dead-lettered message ids (list). */
       dead: key("wal", "dead"),
-      /** Message id -> the message as JSON (hash): the bodies live in one declared key, not one key per message. */
-      messages: key("wal", "messages"),
+      /**
+       * Message id -> the message as JSON, in MESSAGE_BUCKETS hashes by the id's first hex digit:
+       * the bodies live in a few fixed keys a script can declare, not one key per message, and no
+       * hash nears Upstash's 100 MB record limit (16 x 100 MB: ~64k messages of the 4000-character
+       * maximum, escaped worst case).
+       */
+      messageBuckets: Array.from({ length: MESSAGE_BUCKETS }, (_, i) => key("wal", "messages", i.toString(16))),
+      /** The bucket holding a message (its id's first hex digit; 0 for anything else). */
+      messagesOf: (messageId: string) => key("wal", "messages", messageBucket(messageId).toString(16)),
       /** Message id -> deliveries so far (hash). */
       attempts: key("wal", "attempts"),
       /** Message id -> current lease token (hash). */

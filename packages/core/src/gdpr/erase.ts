@@ -26,9 +26,9 @@ export interface ErasureResult {
  * sets while any remain); the caller passes them to its next call. An erasure makes two calls
  * anyway (before and after Postgres), so this costs no extra round trip unless a set grows between
  * them. Dedupe keys answer only their own user's retries, so nothing is served from them meanwhile.
- * KEYS: [1] the erasing mark, [2] in-flight, [3] messages, [4] attempts, [5] tokens, [6] owners,
- * [7] the user's dedupe set, [8] the previous layout's dedupe set, [9] its WAL set, then F cache
- * keys, D dedupe keys, L legacy message hashes. ARGV: mark ttl, owners range min, max, F, D, L,
+ * KEYS: [1] the erasing mark, [2] in-flight, [3] attempts, [4] tokens, [5] owners, [6] the user's
+ * dedupe set, [7] the previous layout's dedupe set, [8] its WAL set, [9..24] the WAL's body hashes,
+ * then F cache keys, D dedupe keys, L legacy message hashes. ARGV: mark ttl, owners range min, max, F, D, L,
  * then the L legacy message ids.
  * Returns {messages removed, keys removed, dedupe keys not passed, legacy message ids not passed}.
  */
@@ -36,36 +36,37 @@ const ERASE_REDIS = defineScript(`
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
 local F, D, L = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local messages, keys = 0, 0
-for _, member in ipairs(redis.call('ZRANGEBYLEX', KEYS[6], ARGV[2], ARGV[3])) do
+for _, member in ipairs(redis.call('ZRANGEBYLEX', KEYS[5], ARGV[2], ARGV[3])) do
   local id = string.match(member, ':([^:]*)$')
-  messages = messages + redis.call('HDEL', KEYS[3], id)
+  messages = messages + redis.call('HDEL', KEYS[9 + (tonumber(string.sub(id, 1, 1), 16) or 0)], id)
+  redis.call('HDEL', KEYS[3], id)
   redis.call('HDEL', KEYS[4], id)
-  redis.call('HDEL', KEYS[5], id)
   redis.call('ZREM', KEYS[2], id)
-  redis.call('ZREM', KEYS[6], member)
+  redis.call('ZREM', KEYS[5], member)
 end
-for i = 10, 9 + F do keys = keys + redis.call('DEL', KEYS[i]) end
+local first = 25
+for i = first, first + F - 1 do keys = keys + redis.call('DEL', KEYS[i]) end
 local passed = {}
-for i = 10 + F, 9 + F + D do
+for i = first + F, first + F + D - 1 do
   passed[KEYS[i]] = true
   keys = keys + redis.call('DEL', KEYS[i])
 end
 for i = 1, L do
   passed[ARGV[6 + i]] = true
-  messages = messages + redis.call('DEL', KEYS[9 + F + D + i])
+  messages = messages + redis.call('DEL', KEYS[first + F + D + i - 1])
   redis.call('ZREM', KEYS[2], ARGV[6 + i])
 end
 local dedupe, legacy = {}, {}
-for _, set in ipairs({KEYS[7], KEYS[8]}) do
+for _, set in ipairs({KEYS[6], KEYS[7]}) do
   for _, member in ipairs(redis.call('SMEMBERS', set)) do
     if not passed[member] then dedupe[#dedupe + 1] = member end
   end
 end
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[9])) do
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[8])) do
   if not passed[id] then legacy[#legacy + 1] = id end
 end
 if #dedupe == 0 and #legacy == 0 then
-  for i = 7, 9 do keys = keys + redis.call('DEL', KEYS[i]) end
+  for i = 6, 8 do keys = keys + redis.call('DEL', KEYS[i]) end
 end
 return {messages, keys, dedupe, legacy}
 `);
@@ -137,7 +138,7 @@ async function eraseRedisOnce(redis: RedisGateway, userId: string, pass: Leftove
   const [lo, hi] = w.ownerRange(userId);
   const legacyKeys = pass.legacyIds.map((id) => w.legacyMessage(id));
   const [messages, keys, dedupe, legacyIds] = await redis.run("gdpr.redis", (r) => runScript<[number, number, string[], string[]]>(r, ERASE_REDIS,
-    [u.erasing, w.inflight, w.messages, w.attempts, w.tokens, w.owners, u.dedupe, legacy.dedupe, legacy.wal, ...caches, ...pass.dedupe, ...legacyKeys],
+    [u.erasing, w.inflight, w.attempts, w.tokens, w.owners, u.dedupe, legacy.dedupe, legacy.wal, ...w.messageBuckets, ...caches, ...pass.dedupe, ...legacyKeys],
     [String(ERASING_TTL_SECONDS), lo, hi, String(caches.length), String(pass.dedupe.length), String(legacyKeys.length), ...pass.legacyIds]));
   return { messages, keys, left: { dedupe: [...new Set(dedupe.map(String))], legacyIds: legacyIds.map(String) } };
 }

@@ -18,7 +18,7 @@ export interface QueuedMessage extends IncomingMessage {
   request_key?: { key: string; index: number };
 }
 
-/** A queued message as `wal:messages` holds it (JSON; `owner` is its `wal:owners` member). */
+/** A queued message as its body hash (`wal:messages:<digit>`) holds it (JSON; `owner` is its `wal:owners` member). */
 interface StoredMessage {
   user_id: string; text: string; chat_id: string | null; telegram_message_id: number | null; telegram_date: string | null;
   received_at: string; enqueued_at: number; owner: string;
@@ -43,11 +43,12 @@ export class WalQueue {
   ingestCall(messages: QueuedMessage[], opts: { checkProtocol: boolean; now?: number }): { keys: string[]; args: string[] } {
     const k = this.redis.keys;
     const now = opts.now ?? Date.now();
-    const keys = [k.wal.pending, k.wal.messages, k.wal.owners];
+    const keys = [k.wal.pending, k.wal.owners];
     const args: string[] = [String(now), String(DEDUPE_TTL_SECONDS), opts.checkProtocol ? "1" : "0"];
     for (const m of messages) {
       const dedupe = dedupeId(m);
-      keys.push(dedupe ? k.wal.dedupe(m.user_id, dedupe) : k.wal.messages, dedupe ? k.user(m.user_id).dedupe : k.wal.messages, k.user(m.user_id).protocol);
+      const body = k.wal.messagesOf(m.message_id);
+      keys.push(dedupe ? k.wal.dedupe(m.user_id, dedupe) : body, dedupe ? k.user(m.user_id).dedupe : body, k.user(m.user_id).protocol, body);
       const owner = k.wal.ownerMember(m.user_id, m.message_id);
       const stored: StoredMessage = {
         user_id: m.user_id, text: m.text, chat_id: m.chat_id?.toString() ?? null, telegram_message_id: m.telegram_message_id ?? null,
@@ -74,7 +75,7 @@ export class WalQueue {
   async claim(max: number, leaseSeconds: number, now = Date.now(), retry?: { principal: string; key: string }): Promise<ClaimedMessage[]> {
     const w = this.redis.keys.wal;
     const args = [String(now), String(leaseSeconds * 1000), String(max), String(MAX_DELIVERIES), randomUUID()];
-    const keys = [w.pending, w.inflight, w.dead, w.messages, w.attempts, w.tokens, w.orphans, ...(retry ? [w.claim(retry.principal, retry.key)] : [])];
+    const keys = [w.pending, w.inflight, w.dead, w.attempts, w.tokens, w.orphans, ...w.messageBuckets, ...(retry ? [w.claim(retry.principal, retry.key)] : [])];
     const [dead, orphans, flat] = await this.redis.run("wal.claim", (r) => runScript<[number, number, (string | number)[]]>(r, CLAIM, keys, args));
     const items: ClaimedMessage[] = [];
     for (let i = 0; i < flat.length; i += 4) {
@@ -95,7 +96,7 @@ export class WalQueue {
   async ack(items: { message_id: string; lease_token: string }[]): Promise<{ acked: number; stale: string[] }> {
     const w = this.redis.keys.wal;
     const args = [String(ACKED_MARKER_TTL_SECONDS), ...items.flatMap((i) => [i.message_id, i.lease_token])];
-    const keys = [w.inflight, w.messages, w.attempts, w.tokens, w.owners, ...items.map((i) => w.acked(i.message_id))];
+    const keys = [w.inflight, w.attempts, w.tokens, w.owners, ...items.flatMap((i) => [w.acked(i.message_id), w.messagesOf(i.message_id)])];
     const [acked, stale] = await this.redis.run("wal.ack", (r) => runScript<[number, string[]]>(r, ACK, keys, args));
     this.metrics?.walAcks.inc(acked);
     if (stale.length) this.metrics?.walStaleAcks.inc(stale.length);
@@ -105,7 +106,7 @@ export class WalQueue {
   async stats(now = Date.now()): Promise<WalStats> {
     const w = this.redis.keys.wal;
     const [pending, inFlight, dead, oldest] = await this.redis.run("wal.stats",
-      (r) => runScript<[number, number, number, string | null]>(r, STATS, [w.pending, w.inflight, w.dead, w.messages], []));
+      (r) => runScript<[number, number, number, string | null]>(r, STATS, [w.pending, w.inflight, w.dead, ...w.messageBuckets], []));
     this.metrics?.walDepth.set({ queue: "pending" }, pending);
     this.metrics?.walDepth.set({ queue: "in_flight" }, inFlight);
     this.metrics?.walDepth.set({ queue: "dead_letter" }, dead);
@@ -128,7 +129,7 @@ export function dedupeId(m: { telegram_message_id?: number; request_key?: { key:
 
 /** The chat id a queued or in-flight message came with, if any (one HGET). */
 export async function walChatId(redis: RedisGateway, messageId: string): Promise<string | undefined> {
-  const raw = await redis.run("wal.chat", (r) => r.hget<string>(redis.keys.wal.messages, messageId));
+  const raw = await redis.run("wal.chat", (r) => r.hget<string>(redis.keys.wal.messagesOf(messageId), messageId));
   if (!raw) return undefined;
   return (JSON.parse(raw) as StoredMessage).chat_id ?? undefined;
 }
@@ -161,7 +162,7 @@ export async function migrateLegacyWal(redis: RedisGateway): Promise<{ moved: nu
       for (const key of legacy) p.hgetall(key);
       return p.exec<(Record<string, string> | string[] | null)[]>();
     });
-    const keys = [w.messages, w.attempts, w.tokens, w.owners];
+    const keys = [w.attempts, w.tokens, w.owners];
     const args: string[] = [];
     legacy.forEach((key, i) => {
       const h = fields(hashes[i]);
@@ -171,11 +172,11 @@ export async function migrateLegacyWal(redis: RedisGateway): Promise<{ moved: nu
         user_id: h.user_id, text: h.text ?? "", chat_id: h.chat_id || null, telegram_message_id: h.telegram_message_id ? Number(h.telegram_message_id) : null,
         telegram_date: h.telegram_date || null, received_at: h.received_at ?? "", enqueued_at: Number(h.enqueued_at ?? 0), owner,
       };
-      keys.push(key);
+      keys.push(key, w.messagesOf(h.id));
       args.push(h.id, owner, JSON.stringify(stored));
     });
     if (args.length) moved += await redis.run("wal.migrate", (r) => runScript<number>(r, MIGRATE_LEGACY, keys, args));
   } while (cursor !== "0");
-  const [requeued, dropped] = await redis.run("wal.migrate", (r) => runScript<[number, number]>(r, REQUEUE_ORPHANS, [w.orphans, w.messages, w.pending], []));
+  const [requeued, dropped] = await redis.run("wal.migrate", (r) => runScript<[number, number]>(r, REQUEUE_ORPHANS, [w.orphans, w.pending, ...w.messageBuckets], []));
   return { moved, requeued, dropped };
 }

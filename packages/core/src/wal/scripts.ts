@@ -6,19 +6,19 @@ import { defineScript } from "../cache/scripts.js";
  *
  * Every key is declared in KEYS (cache/keys.ts builds them), so Upstash locks only those keys
  * (`allow-key-locking`), never the whole database. Message bodies, delivery counts and lease
- * tokens therefore live in fixed hashes keyed by message id (`wal:messages`, `wal:attempts`,
- * `wal:tokens`), not in a key per message that a claim would only learn after popping its id; a
- * user's messages are one lex range of `wal:owners` (members `<encoded user>:<id>`), which an
- * ack keeps exact and an erasure reads without a scan. Trade-off: every WAL script locks the same
- * few keys, so ingest, claim and ack serialize among themselves (they did already, through the
- * pending list) while everything else runs beside them; the backlog lives in one hash, bounded by
- * Upstash's maximum entry size (see DESIGN.md).
+ * tokens therefore live in fixed hashes keyed by message id (`wal:messages:<0-f>` by the id's first
+ * hex digit, `wal:attempts`, `wal:tokens`), not in a key per message that a claim would only learn
+ * after popping its id; a user's messages are one lex range of `wal:owners` (members
+ * `<encoded user>:<id>`), which an ack keeps exact and an erasure reads without a scan. Trade-off:
+ * every WAL script locks the same few keys, so ingest, claim and ack serialize among themselves
+ * (they did already, through the pending list) while everything else runs beside them; a claim
+ * declares all 16 body hashes. The backlog is bounded by 16 x Upstash's 100 MB record limit.
  */
 
 /**
- * KEYS: [1] pending, [2] messages, [3] owners, then per message i (from 0): KEYS[4 + 3i] its dedupe
- * key (the messages hash again when it has none), KEYS[5 + 3i] the user's dedupe index (likewise),
- * KEYS[6 + 3i] the user's protocol cache.
+ * KEYS: [1] pending, [2] owners, then per message i (from 0): KEYS[3 + 4i] its dedupe key (its body
+ * hash when it has none), KEYS[4 + 4i] the user's dedupe index (likewise), KEYS[5 + 4i] the user's
+ * protocol cache, KEYS[6 + 4i] its body hash.
  * ARGV: now_ms, dedupe_ttl_s, check_protocol ("1": consult the protocol cache), then per message 4
  * values: id, owners member, the message as JSON, dedupe ("1" when it has a dedupe key).
  *
@@ -47,8 +47,8 @@ if checkProtocol then
   local sure = true
   for i = 0, n - 1 do
     local a = 4 + i * 4
-    local existing = ARGV[a + 3] == '1' and redis.call('GET', KEYS[4 + i * 3])
-    local status = cachedStatus(redis.call('GET', KEYS[6 + i * 3]))
+    local existing = ARGV[a + 3] == '1' and redis.call('GET', KEYS[3 + i * 4])
+    local status = cachedStatus(redis.call('GET', KEYS[5 + i * 4]))
     if existing and existing ~= ARGV[a] then known[i + 1] = 'duplicate:' .. existing
     elseif not status then known[i + 1] = 'check:unknown'
     elseif status == 'ACTIVE' then known[i + 1] = 'check:active'
@@ -60,7 +60,7 @@ end
 for i = 0, n - 1 do
   local a = 4 + i * 4
   local id = ARGV[a]
-  local dedupeKey = KEYS[4 + i * 3]
+  local dedupeKey = KEYS[3 + i * 4]
   local status = 'queued'
   if ARGV[a + 3] == '1' then
     local existing = redis.call('GET', dedupeKey)
@@ -68,12 +68,12 @@ for i = 0, n - 1 do
       status = 'duplicate:' .. existing
     elseif not existing then
       redis.call('SET', dedupeKey, id, 'EX', ttl)
-      redis.call('SADD', KEYS[5 + i * 3], dedupeKey)
-      redis.call('EXPIRE', KEYS[5 + i * 3], ttl)
+      redis.call('SADD', KEYS[4 + i * 4], dedupeKey)
+      redis.call('EXPIRE', KEYS[4 + i * 4], ttl)
     end
   end
-  if status == 'queued' and redis.call('HSETNX', KEYS[2], id, ARGV[a + 2]) == 1 then
-    redis.call('ZADD', KEYS[3], 0, ARGV[a + 1])
+  if status == 'queued' and redis.call('HSETNX', KEYS[6 + i * 4], id, ARGV[a + 2]) == 1 then
+    redis.call('ZADD', KEYS[2], 0, ARGV[a + 1])
     redis.call('RPUSH', KEYS[1], id)
   end
   out[#out + 1] = status
@@ -82,8 +82,8 @@ return out
 `);
 
 /**
- * KEYS: [1] pending, [2] in-flight zset (id -> lease expiry ms), [3] dead list, [4] messages,
- * [5] attempts, [6] tokens, [7] orphans, [8] (optional) the claim's retry key.
+ * KEYS: [1] pending, [2] in-flight zset (id -> lease expiry ms), [3] dead list, [4] attempts,
+ * [5] tokens, [6] orphans, [7..22] the body hashes, [23] (optional) the claim's retry key.
  * ARGV: now_ms, lease_ms, max, max_deliveries, token_prefix.
  * Expired leases are re-delivered first, then pending messages in FIFO order. A message whose
  * deliveries would exceed max_deliveries moves to the dead-letter list instead. An id without a
@@ -92,10 +92,11 @@ return out
  * the message's JSON}.
  */
 export const CLAIM = defineScript(`
--- A repeat of a claim (same KEYS[8], the client's Idempotency-Key) answers what the first one
+-- A repeat of a claim (same KEYS[23], the client's Idempotency-Key) answers what the first one
 -- handed out, so a claim whose response was lost never strands messages for a whole lease.
-if KEYS[8] then
-  local prior = redis.call('GET', KEYS[8])
+local function bucket(id, base) return KEYS[base + (tonumber(string.sub(id, 1, 1), 16) or 0)] end
+if KEYS[23] then
+  local prior = redis.call('GET', KEYS[23])
   if prior then return cjson.decode(prior) end
 end
 local now = tonumber(ARGV[1])
@@ -105,23 +106,23 @@ local maxDeliveries = tonumber(ARGV[4])
 local out = {}
 local claimed, dead, orphans = 0, 0, 0
 local function deliver(id)
-  local body = redis.call('HGET', KEYS[4], id)
+  local body = redis.call('HGET', bucket(id, 7), id)
   if not body then
     redis.call('ZREM', KEYS[2], id)
-    redis.call('RPUSH', KEYS[7], id)
+    redis.call('RPUSH', KEYS[6], id)
     orphans = orphans + 1
     return
   end
-  local attempts = redis.call('HINCRBY', KEYS[5], id, 1)
+  local attempts = redis.call('HINCRBY', KEYS[4], id, 1)
   if attempts > maxDeliveries then
     redis.call('ZREM', KEYS[2], id)
-    redis.call('HDEL', KEYS[6], id)
+    redis.call('HDEL', KEYS[5], id)
     redis.call('RPUSH', KEYS[3], id)
     dead = dead + 1
     return
   end
   local token = ARGV[5] .. ':' .. claimed
-  redis.call('HSET', KEYS[6], id, token)
+  redis.call('HSET', KEYS[5], id, token)
   redis.call('ZADD', KEYS[2], leaseUntil, id)
   out[#out + 1] = id
   out[#out + 1] = token
@@ -139,13 +140,13 @@ while claimed < max do
   if not id then break end
   deliver(id)
 end
-if KEYS[8] then redis.call('SET', KEYS[8], cjson.encode({0, 0, out}), 'PX', ARGV[2]) end
+if KEYS[23] then redis.call('SET', KEYS[23], cjson.encode({0, 0, out}), 'PX', ARGV[2]) end
 return {dead, orphans, out}
 `);
 
 /**
- * KEYS: [1] in-flight, [2] messages, [3] attempts, [4] tokens, [5] owners, then per item i (from 1)
- * KEYS[5 + i] its applied-ack marker. ARGV: acked_marker_ttl_s, then pairs of id, token.
+ * KEYS: [1] in-flight, [2] attempts, [3] tokens, [4] owners, then per item i (from 1)
+ * KEYS[3 + 2i] its applied-ack marker and KEYS[4 + 2i] its body hash. ARGV: acked_marker_ttl_s, then pairs of id, token.
  * An ack applies only while the message's lease token matches (even after expiry, if nobody
  * re-claimed it). A repeat of an applied ack is recognised through a short-lived marker and
  * counted again, not reported stale. Returns {acked, stale ids...}.
@@ -156,18 +157,18 @@ local acked = 0
 local stale = {}
 for i = 2, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
-  local marker = KEYS[5 + i / 2]
-  local current = redis.call('HGET', KEYS[4], id)
+  local marker, messages = KEYS[3 + i], KEYS[4 + i]
+  local current = redis.call('HGET', KEYS[3], id)
   if current and current == token then
-    local body = redis.call('HGET', KEYS[2], id)
+    local body = redis.call('HGET', messages, id)
     if body then
       local ok, m = pcall(cjson.decode, body)
-      if ok and type(m) == 'table' and m.owner then redis.call('ZREM', KEYS[5], m.owner) end
+      if ok and type(m) == 'table' and m.owner then redis.call('ZREM', KEYS[4], m.owner) end
     end
     redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', messages, id)
     redis.call('HDEL', KEYS[2], id)
     redis.call('HDEL', KEYS[3], id)
-    redis.call('HDEL', KEYS[4], id)
     redis.call('SET', marker, token, 'EX', ttl)
     acked = acked + 1
   elseif not current and redis.call('GET', marker) == token then
@@ -179,12 +180,13 @@ end
 return {acked, stale}
 `);
 
-/** KEYS: pending, in-flight, dead, messages. Returns {pending, in_flight, dead, oldest enqueued_at ms or false}. */
+/** KEYS: pending, in-flight, dead, the 16 body hashes. Returns {pending, in_flight, dead, oldest enqueued_at ms or false}. */
 export const STATS = defineScript(`
+local function bucket(id, base) return KEYS[base + (tonumber(string.sub(id, 1, 1), 16) or 0)] end
 local first = redis.call('LINDEX', KEYS[1], 0)
 local oldest = false
 if first then
-  local body = redis.call('HGET', KEYS[4], first)
+  local body = redis.call('HGET', bucket(first, 4), first)
   if body then
     local ok, m = pcall(cjson.decode, body)
     if ok and type(m) == 'table' and m.enqueued_at then oldest = tostring(m.enqueued_at) end
@@ -195,21 +197,21 @@ return {redis.call('LLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('L
 
 /**
  * Moves messages written by the layout before this one (a hash per message, `wal:msg:<id>`) into
- * the fixed hashes. KEYS: [1] messages, [2] attempts, [3] tokens, [4] owners, then one legacy hash
- * per message; ARGV per message: id, owners member, the message as JSON. A hash gone meanwhile is
+ * the fixed hashes. KEYS: [1] attempts, [2] tokens, [3] owners, then per message its legacy hash
+ * and its body hash; ARGV per message: id, owners member, the message as JSON. A hash gone meanwhile is
  * skipped. Returns how many moved.
  */
 export const MIGRATE_LEGACY = defineScript(`
 local moved = 0
-for i = 5, #KEYS do
-  local a = (i - 5) * 3 + 1
+for i = 4, #KEYS, 2 do
+  local a = (i - 4) / 2 * 3 + 1
   local id = ARGV[a]
   if redis.call('EXISTS', KEYS[i]) == 1 then
     local f = redis.call('HMGET', KEYS[i], 'attempts', 'lease_token')
-    redis.call('HSETNX', KEYS[1], id, ARGV[a + 2])
-    if f[1] and f[1] ~= '0' then redis.call('HSET', KEYS[2], id, f[1]) end
-    if f[2] and f[2] ~= '' then redis.call('HSET', KEYS[3], id, f[2]) end
-    redis.call('ZADD', KEYS[4], 0, ARGV[a + 1])
+    redis.call('HSETNX', KEYS[i + 1], id, ARGV[a + 2])
+    if f[1] and f[1] ~= '0' then redis.call('HSET', KEYS[1], id, f[1]) end
+    if f[2] and f[2] ~= '' then redis.call('HSET', KEYS[2], id, f[2]) end
+    redis.call('ZADD', KEYS[3], 0, ARGV[a + 1])
     redis.call('DEL', KEYS[i])
     moved = moved + 1
   end
@@ -218,15 +220,16 @@ return moved
 `);
 
 /**
- * KEYS: [1] orphans, [2] messages, [3] pending. Ids a claim found without a body go back to the
+ * KEYS: [1] orphans, [2] pending, [3..18] the body hashes. Ids a claim found without a body go back to the
  * pending list once their body is there (migrated); the others were erased and are dropped.
  * Returns {requeued, dropped}.
  */
 export const REQUEUE_ORPHANS = defineScript(`
+local function bucket(id, base) return KEYS[base + (tonumber(string.sub(id, 1, 1), 16) or 0)] end
 local requeued, dropped = 0, 0
 for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  if redis.call('HEXISTS', KEYS[2], id) == 1 then
-    redis.call('RPUSH', KEYS[3], id)
+  if redis.call('HEXISTS', bucket(id, 3), id) == 1 then
+    redis.call('RPUSH', KEYS[2], id)
     requeued = requeued + 1
   else
     dropped = dropped + 1
