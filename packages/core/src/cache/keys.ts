@@ -27,8 +27,8 @@ export const decodeSegment = (s: string): string => s.replace(/%([0-9A-F]{2})/g,
 
 /** The user-scoped cache keys: what a user's erasure deletes, besides the WAL entries and dedupe keys. */
 export const USER_CACHE_SUFFIXES = ["ctx", "history", "status", "protocol"] as const;
-/** Names the layout before this one used under `user:<raw id>:` (erasure still clears them). */
-const LEGACY_USER_SUFFIXES = ["ctx", "history", "status", "protocol", "processing", "wal", "dedupe"] as const;
+/** Names the layout before this one wrote under `user:<raw id>:` (erasure still clears them). */
+const LEGACY_USER_SUFFIXES = ["ctx", "history", "status", "protocol", "wal", "dedupe"] as const;
 
 /** Hashes the WAL's message bodies are spread over (scripts pick one by the id's first hex digit, the same rule). */
 export const MESSAGE_BUCKETS = 16;
@@ -100,12 +100,12 @@ export function redisKeys(prefix: string) {
       erasing: user(userId, "erasing"),
     }),
     /**
-     * Every fixed key of a user under the layout before this one (raw id, not encoded; `buffer:<id>`
-     * and `:processing` were named but never written). These names are still unambiguous: each is
-     * `user:` + id + one fixed suffix. Erasure deletes them too, for as long as old keys can exist.
+     * Every key the layout before this one wrote for a user (raw id, not encoded). These names are
+     * still unambiguous: each is `user:` + id + one fixed suffix. Erasure deletes them too, for as
+     * long as old keys can exist (the `wal`/`dedupe` sets have no TTL while messages are queued).
      */
     legacyUser: (userId: string) => ({
-      keys: [...LEGACY_USER_SUFFIXES.map((s) => `${prefix}user:${userId}:${s}`), `${prefix}buffer:${userId}`],
+      keys: LEGACY_USER_SUFFIXES.map((s) => `${prefix}user:${userId}:${s}`),
       wal: `${prefix}user:${userId}:wal`,
       dedupe: `${prefix}user:${userId}:dedupe`,
     }),
@@ -123,7 +123,7 @@ export function redisKeys(prefix: string) {
       if (parts[0] === "user" && parts.length === 3) return decodeSegment(parts[1]!);
       if (parts[0] === "wal" && parts[1] === "dedupe" && (parts.length === 4 || (parts.length === 6 && parts[3] === "k"))) return decodeSegment(parts[2]!);
       // The layout before: ids were not encoded, so an id may itself hold ':'.
-      const legacy = /^user:(.+):[a-z_]+$/.exec(k.slice(prefix.length)) ?? /^buffer:(.+)$/.exec(k.slice(prefix.length));
+      const legacy = /^user:(.+):[a-z_]+$/.exec(k.slice(prefix.length));
       return legacy ? legacy[1]! : null;
     },
   };
