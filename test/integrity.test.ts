@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createServices, historyKey, walKeys, type Services } from "@hitl/core";
+import { createServices, historyKey, type Services } from "@hitl/core";
 import { createApp } from "../functions/api/app.js";
 import { createTestContext, type TestContext } from "./support/stack.js";
 import { interactionBody } from "./support/fixtures.js";
@@ -227,7 +227,7 @@ describe("one decision per race", () => {
         t.call("POST", `/v1/quarantine/${id}/process`, { key: t.keys.reviewer, body: {} }),
         new Promise((r) => setTimeout(r, run % 4)).then(() => two.call("DELETE", `/v1/quarantine/${id}`, { key: t.keys.reviewer })),
       ]);
-      const queued = await t.services.redis.client.exists(walKeys(t.services.redis).msg(id));
+      const queued = await t.services.redis.client.hexists(t.services.redis.keys.wal.messagesOf(id), id);
       const n = async (sql: string, p: unknown[]) => Number((await t.services.db.query<{ n: number }>(sql, p))[0]!.n);
       const passes = await n("SELECT count(*)::int AS n FROM protocol_audit_log WHERE user_id = $1 AND action = 'ONE_TIME_PASS'", [u]);
       const rows = await n("SELECT count(*)::int AS n FROM quarantine_messages WHERE message_id = $1", [id]);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Redis } from "@upstash/redis";
 import { describe, expect, it } from "vitest";
 import { stack } from "./support/stack.js";
@@ -77,5 +78,41 @@ describe("Upstash REST bridge fidelity", () => {
     await redis.set("ryw", "1");
     expect(await redis.get("ryw")).toBe(1);
     expect(Number((redis as unknown as { client: { upstashSyncToken: string } }).client.upstashSyncToken)).toBeGreaterThan(tokens[2]!);
+  });
+
+  it("runs allow-key-locking scripts as Upstash does: declared keys work, an undeclared key is refused with Upstash's error", async () => {
+    const redis = client();
+    const k = `lock-${Date.now()}`;
+    const flagged = (body: string, flags = "allow-key-locking") => `#!lua flags=${flags}\n${body}`;
+    // Declared keys: reads and writes work, and the flag reaches no redis-server (7.0 would refuse it).
+    expect(await redis.eval(flagged("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])"), [`${k}:a`], ["v"])).toBe("v");
+    expect(await redis.eval(flagged("return redis.call('DEL', KEYS[1], KEYS[2])"), [`${k}:a`, `${k}:b`], [])).toBe(1);
+    // A key built inside the script, or a second key not passed, is refused, for call and pcall alike.
+    for (const body of [
+      "return redis.call('GET', ARGV[1])",
+      "return redis.call('DEL', KEYS[1], ARGV[1])",
+      "local r = redis.pcall('SET', ARGV[1], 'x'); if type(r) == 'table' and r.err then return redis.error_reply(r.err) end return r",
+      "return redis.call('KEYS', '*')",
+    ]) {
+      await expect(redis.eval(flagged(body), [`${k}:a`], [`${k}:undeclared`]), body).rejects.toThrow(/Dynamic keys are not allowed/);
+    }
+    expect(await redis.exists(`${k}:undeclared`)).toBe(0);
+    // Without the flag Upstash takes the global lock and lets the script touch any key.
+    expect(await redis.eval("return redis.call('SET', ARGV[1], 'x')", [], [`${k}:free`])).toBe("OK");
+    // no-writes stays in force beside the flag.
+    await expect(redis.eval(flagged("return redis.call('SET', KEYS[1], 'x')", "no-writes,allow-key-locking"), [`${k}:ro`], [])).rejects.toThrow(/Write commands are not allowed from read-only scripts/);
+    expect(await redis.eval(flagged("return redis.call('GET', KEYS[1])", "no-writes,allow-key-locking"), [`${k}:free`], [])).toBe("x");
+  });
+
+  it("SCRIPT LOAD answers the sha of the script as sent, and EVALSHA by that sha runs the flagged script", async () => {
+    const redis = client();
+    const lua = "#!lua flags=allow-key-locking\nreturn redis.call('GET', KEYS[1])";
+    const sha = createHash("sha1").update(lua).digest("hex");
+    expect(await redis.scriptLoad(lua)).toBe(sha);
+    await redis.set("sha-key", "y");
+    expect(await redis.evalsha(sha, ["sha-key"], [])).toBe("y");
+    const dynamic = "#!lua flags=allow-key-locking\nreturn redis.call('GET', ARGV[1])";
+    const dynamicSha = await redis.scriptLoad(dynamic);
+    await expect(redis.evalsha(dynamicSha, [], ["sha-key"])).rejects.toThrow(/Dynamic keys are not allowed/);
   });
 });

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import pg from "pg";
 import { createTestContext, type TestContext } from "./support/stack.js";
 import { countRoundTrips } from "./support/round-trips.js";
-import { cacheProtocols, writeVersioned } from "@hitl/core";
+import { cacheProtocols, decodeVersioned, writeVersioned } from "@hitl/core";
 
 let t: TestContext;
 beforeAll(async () => { t = await createTestContext(); });
@@ -26,7 +26,7 @@ describe("user status and nickname", () => {
     const after = await json(await put("/v1/users/s1/status", { customer_status: "CUSTOMER", ltv_amount: 0.5 }));
     expect(after).toMatchObject({ customer_status: "CUSTOMER", ltv_usd: 100, nickname: "Sunny" });
     expect((await json(await put("/v1/users/s1/status", { customer_status: "CHURNED", ltv_amount: 10 }))).ltv_usd).toBe(100);
-    const cached = JSON.parse((await t.services.redis.client.get<string>(t.services.redis.key("user", "s1", "status")))!);
+    const cached = decodeVersioned((await t.services.redis.client.get<string>(t.services.redis.key("user", "s1", "status")))!);
     expect(cached).toMatchObject({ customer_status: "CHURNED", ltv_usd: 100, nickname: "Sunny" });
     expect(await t.services.redis.client.ttl(t.services.redis.key("user", "s1", "status"))).toBeGreaterThan(290);
   });
@@ -97,7 +97,7 @@ describe("silence protocol", () => {
     const [final] = await sql("SELECT status FROM user_protocol_status WHERE user_id = 'race1'");
     expect((await json(await t.call("GET", "/v1/users/race1/protocol", { key: t.keys.agent }))).status).toBe(final.status);
     const raw = (await t.services.redis.client.get<string>(t.services.redis.key("user", "race1", "protocol")))!;
-    expect(JSON.parse(raw).status).toBe(final.status);
+    expect(decodeVersioned<{ status: string }>(raw).status).toBe(final.status);
     // The version stays inside the cache: the API answers the documented shape.
     expect(Object.keys(await json(await t.call("GET", "/v1/users/race1/protocol", { key: t.keys.agent })))).not.toContain("v");
     await put("/v1/users/race1/protocol", { status: "INACTIVE" });

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { MAX_DELIVERIES } from "@hitl/core";
+import { MAX_DELIVERIES, decodeVersioned } from "@hitl/core";
 import { createTestContext, type TestContext } from "./support/stack.js";
 import { countRoundTrips } from "./support/round-trips.js";
 
@@ -75,8 +75,8 @@ describe("WAL ingest, cold paths", () => {
     try {
       const [r] = await ingest({ user_id: "cold-user", text: "first" });
       expect(r!.status).toBe("queued");
-      // EVAL (answers "unknown"), the cache write, the second EVAL; one Postgres query.
-      expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 3, postgres: 1 });
+      // EVAL (answers "unknown"), then the cache write and the second EVAL in one pipeline; one Postgres query.
+      expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 2, postgres: 1 });
       rt.reset();
       await t.call("PUT", "/v1/users/cold-silenced/protocol", { key: t.keys.reviewer, body: { status: "ACTIVE" } });
       rt.reset();
@@ -84,6 +84,28 @@ describe("WAL ingest, cold paths", () => {
       expect(q!.status).toBe("quarantined");
       // EVAL (answers "active" from the cache), the quarantine transaction, the cache refresh.
       expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 2, postgres: 1 });
+    } finally { rt.restore(); }
+    await drain();
+  });
+});
+
+describe("WAL ingest reads the protocol cache as JSON", () => {
+  it("a cache value in either format (`<version>#<json>`, or `{\"v\":..}` written before it) is decoded, not searched as text", async () => {
+    const r = t.services.redis;
+    const base = { activated_by: null, activated_at: null, reason: null, messages_quarantined: 0, cost_saved_usd: 0, last_message_at: null };
+    await r.client.set(r.keys.user("fmt-old").protocol, JSON.stringify({ v: 1, user_id: "fmt-old", status: "INACTIVE", ...base }), { ex: 60 });
+    await r.client.set(r.keys.user("fmt-new").protocol, `1#${JSON.stringify({ user_id: "fmt-new", status: "INACTIVE", ...base })}`, { ex: 60 });
+    await r.client.set(r.keys.user("fmt-bad").protocol, "1#{not json", { ex: 60 });
+    const rt = countRoundTrips(t.services);
+    try {
+      const items = await ingest({ messages: [{ user_id: "fmt-old", text: "a" }, { user_id: "fmt-new", text: "b" }] });
+      expect(items.map((i) => i.status)).toEqual(["queued", "queued"]);
+      // Both read as INACTIVE from the cache: one round trip, no Postgres.
+      expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 1, postgres: 0 });
+      rt.reset();
+      // An unreadable value counts as unknown: Postgres is asked.
+      expect((await ingest({ user_id: "fmt-bad", text: "c" }))[0]!.status).toBe("queued");
+      expect(rt.postgres).toBe(1);
     } finally { rt.restore(); }
     await drain();
   });
@@ -181,7 +203,7 @@ describe("silence protocol on ingest", () => {
       const p = (await c.query("SELECT messages_quarantined, cost_saved_usd::float8 AS saved FROM user_protocol_status WHERE user_id = 'silenced'")).rows[0];
       expect(p).toEqual({ messages_quarantined: 1, saved: 0.000307 });
       // The cache was refreshed with the new counters, and only the free user's message is queued.
-      const cached = JSON.parse((await t.services.redis.client.get<string>(t.services.redis.key("user", "silenced", "protocol")))!);
+      const cached = decodeVersioned((await t.services.redis.client.get<string>(t.services.redis.key("user", "silenced", "protocol")))!);
       expect(cached).toMatchObject({ status: "ACTIVE", messages_quarantined: 1 });
       const claimed = await claim({ max: 10 });
       expect(claimed.map((m) => m.user_id)).toEqual(["free"]);

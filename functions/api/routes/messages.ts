@@ -33,7 +33,8 @@ export function messageRoutes() {
     })
     .openapi(claim, async (c) => {
       const b = c.req.valid("json");
-      return c.json({ items: await c.get("services").wal.claim(b.max, b.lease_seconds, Date.now(), idempotencyScope(c, "claimMessages", b)?.key) }, 200);
+      const scope = idempotencyScope(c, "claimMessages", b);
+      return c.json({ items: await c.get("services").wal.claim(b.max, b.lease_seconds, Date.now(), scope && { principal: c.get("principal")!.id, key: scope.key }) }, 200);
     })
     .openapi(ack, async (c) => c.json(await c.get("services").wal.ack(c.req.valid("json").items), 200))
     .openapi(stats, async (c) => c.json(await c.get("services").wal.stats(), 200));

@@ -36,27 +36,85 @@ const UPSTASH_ONLY_FLAGS = /^(#!lua[^\n]*?)\bflags=([^\n]*)/;
 const sha1 = (s: string) => createHash("sha1").update(s).digest("hex");
 
 /**
+ * Upstash's answer when a script flagged `allow-key-locking` touches a key it was not passed in
+ * KEYS. The wording is taken from public code that probes Upstash (Upstash's own docs say only
+ * that such a script "is rejected"); tests match on "Dynamic keys are not allowed".
+ */
+export const UNDECLARED_KEY_ERROR = "ERR Dynamic keys are not allowed in Lua scripts when 'allow-key-locking' flag is set";
+
+/**
+ * Lua put before the body of a script flagged `allow-key-locking`: a local `redis` that checks the
+ * keys of every `redis.call`/`redis.pcall` against KEYS, as Upstash does under the flag, and
+ * refuses database-wide commands. One line, so the body's line numbers move by one.
+ */
+const STRICT_PRELUDE = `local redis = (function(r)
+local declared = {}
+for _, k in ipairs(KEYS) do declared[k] = true end
+local none = {PING=1, ECHO=1, TIME=1}
+local all = {DEL=1, UNLINK=1, EXISTS=1, MGET=1, TOUCH=1, SINTER=1, SUNION=1, SDIFF=1, SINTERSTORE=1, SUNIONSTORE=1, SDIFFSTORE=1, PFCOUNT=1, PFMERGE=1}
+local two = {RENAME=1, RENAMENX=1, RPOPLPUSH=1, LMOVE=1, SMOVE=1, COPY=1, ZRANGESTORE=1}
+local global = {FLUSHDB=1, FLUSHALL=1, KEYS=1, SCAN=1, RANDOMKEY=1, DBSIZE=1, SWAPDB=1, SELECT=1, MOVE=1}
+local function undeclared(cmd, ...)
+  local name = string.upper(tostring(cmd))
+  local args = {...}
+  if global[name] then return true end
+  if none[name] then return false end
+  local first, last, step = 1, 1, 1
+  if all[name] then last = #args
+  elseif two[name] then last = 2
+  elseif name == 'MSET' or name == 'MSETNX' then last, step = #args, 2
+  elseif name == 'ZUNIONSTORE' or name == 'ZINTERSTORE' or name == 'ZDIFFSTORE' then last = 2 + (tonumber(args[2]) or 0); first = 1
+  end
+  for i = first, last, step do
+    if not (name:sub(1, 1) == 'Z' and name:sub(-5) == 'STORE' and i == 2) and args[i] ~= nil and not declared[args[i]] then return true end
+  end
+  return false
+end
+local msg = ${JSON.stringify(UNDECLARED_KEY_ERROR)}
+return setmetatable({
+  call = function(...) if undeclared(...) then error({err = msg}) end return r.call(...) end,
+  pcall = function(...) if undeclared(...) then return {err = msg} end return r.pcall(...) end,
+}, {__index = r})
+end)(redis)`.replace(/\n/g, " ");
+
+/**
  * Rewrites scripts the way Upstash runs them on a plain redis-server: Upstash-only shebang flags
- * (`allow-key-locking`, used by @upstash/ratelimit) are dropped, and EVALSHA of the original
- * script's sha is mapped to the rewritten one, so clients keep their one-round-trip EVALSHA.
+ * are dropped, and a script that carried `allow-key-locking` gets STRICT_PRELUDE, so touching an
+ * undeclared key fails here as it does on Upstash. EVALSHA of the original script's sha is mapped
+ * to the rewritten one (clients keep their one-round-trip EVALSHA), and SCRIPT LOAD answers the
+ * original's sha, as Upstash does.
  */
 function scriptShim() {
   const shas = new Map<string, string>();
+  const originals = new Map<string, string>();
   const rewrite = (script: string) => {
     const m = UPSTASH_ONLY_FLAGS.exec(script);
     if (!m) return script;
-    const kept = m[2]!.split(",").map((f) => f.trim()).filter((f) => f && f !== "allow-key-locking");
-    const out = script.replace(UPSTASH_ONLY_FLAGS, kept.length ? `${m[1]}flags=${kept.join(",")}` : m[1]!.trimEnd());
+    const flags = m[2]!.split(",").map((f) => f.trim()).filter(Boolean);
+    const kept = flags.filter((f) => f !== "allow-key-locking");
+    let out = script.replace(UPSTASH_ONLY_FLAGS, kept.length ? `${m[1]}flags=${kept.join(",")}` : m[1]!.trimEnd());
+    if (kept.length !== flags.length) {
+      const eol = out.indexOf("\n");
+      out = eol < 0 ? `${out}\n${STRICT_PRELUDE}` : `${out.slice(0, eol)}\n${STRICT_PRELUDE}\n${out.slice(eol + 1)}`;
+    }
     shas.set(sha1(script), sha1(out));
+    originals.set(sha1(out), sha1(script));
     return out;
   };
-  return (args: string[]): string[] => {
-    const name = args[0];
-    if ((name === "EVAL" || name === "EVAL_RO") && args[1]) return [name, rewrite(args[1]), ...args.slice(2)];
-    if (name === "SCRIPT" && args[1]?.toUpperCase() === "LOAD" && args[2]) { rewrite(args[2]); return ["SCRIPT", "LOAD", rewrite(args[2])]; }
-    if ((name === "EVALSHA" || name === "EVALSHA_RO") && args[1] && shas.has(args[1])) return [name, shas.get(args[1])!, ...args.slice(2)];
-    return args;
+  const args = (a: string[]): string[] => {
+    const name = a[0];
+    if ((name === "EVAL" || name === "EVAL_RO") && a[1]) return [name, rewrite(a[1]), ...a.slice(2)];
+    if (name === "SCRIPT" && a[1]?.toUpperCase() === "LOAD" && a[2]) return ["SCRIPT", "LOAD", rewrite(a[2])];
+    if ((name === "EVALSHA" || name === "EVALSHA_RO") && a[1] && shas.has(a[1])) return [name, shas.get(a[1])!, ...a.slice(2)];
+    return a;
   };
+  /** A reply as Upstash gives it: SCRIPT LOAD answers the sha of the script as sent. */
+  const reply = (a: string[], r: Reply): Reply => {
+    if (a[0] !== "SCRIPT" || a[1]?.toUpperCase() !== "LOAD") return r;
+    const sha = Buffer.isBuffer(r) ? r.toString() : String(r);
+    return originals.get(sha) ?? r;
+  };
+  return { args, reply };
 }
 
 /** The bodies Upstash answers with, by status (a 502/503 comes from its edge, not as JSON). */
@@ -144,7 +202,7 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
    * a shared one, or one of its own when any command blocks.
    */
   const runAll = async (cmds: Arg[][]): Promise<{ result?: Reply; error?: string }[]> => {
-    const parsed = cmds.map((c) => shim(asArgs(c)));
+    const parsed = cmds.map((c) => shim.args(asArgs(c)));
     const blocking = parsed.some(blocks);
     const conn = blocking ? await takeBlocking() : shared();
     let healthy = true;
@@ -152,7 +210,7 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
       return await Promise.all(parsed.map(async ([name, ...args]) => {
         if (REFUSED.has(name!)) return { error: `ERR Command is not allowed: ${name!.toLowerCase()}` };
         try {
-          return { result: (await conn.callBuffer(name!, ...args)) as Reply };
+          return { result: shim.reply([name!, ...args], (await conn.callBuffer(name!, ...args)) as Reply) };
         } catch (e) {
           if (!(e instanceof ReplyError)) { healthy = false; throw new BackendUnavailable((e as Error).message); }
           return { error: (e as Error).message };
@@ -214,7 +272,7 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
       const refused = cmds.map((c) => String(c[0]).toUpperCase()).find((n) => REFUSED.has(n) || BLOCKING.has(n));
       if (refused) return reply(400, { error: `ERR Command is not allowed in a transaction: ${refused.toLowerCase()}` });
       const tx = shared().multi();
-      for (const c of cmds) { const [n, ...a] = shim(asArgs(c)); tx.callBuffer(n!, ...a); }
+      for (const c of cmds) { const [n, ...a] = shim.args(asArgs(c)); tx.callBuffer(n!, ...a); }
       let results;
       try {
         results = (await tx.exec()) ?? [];

@@ -1,3 +1,4 @@
+import { defineScript } from "../cache/scripts.js";
 import type { Redis } from "@upstash/redis";
 import type { Db } from "../db/db.js";
 import type { StreamingBlobStore } from "../storage/blob.js";
@@ -52,7 +53,7 @@ export async function backupRedis(deps: RedisBackupDeps): Promise<{ manifest: Ma
  * Type, remaining TTL and value of each key in one script (one round trip per batch, and a
  * consistent view of each key). Keys that vanished since the SCAN come back as "none" and are skipped.
  */
-const SNAPSHOT = `
+const SNAPSHOT = defineScript(`
 local out = {}
 for i, k in ipairs(KEYS) do
   local t = redis.call('TYPE', k)['ok']
@@ -66,7 +67,7 @@ for i, k in ipairs(KEYS) do
   out[i] = {t, redis.call('PTTL', k), v}
 end
 return out
-`;
+`, { readOnly: true });
 
 export async function snapshotKeys(redis: Redis, keys: string[]): Promise<RedisLine[]> {
   const rows = await redis.eval<string[], [string, number, RedisValue][]>(SNAPSHOT, keys, []);

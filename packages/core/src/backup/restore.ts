@@ -1,3 +1,4 @@
+import { redisKeys } from "../cache/keys.js";
 import type { Redis } from "@upstash/redis";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -15,9 +16,6 @@ import type { RedisLine } from "./redis-backup.js";
 import { verifySet } from "./verify.js";
 import { recordSet } from "./catalog.js";
 import type { RedisGateway } from "../cache/redis.js";
-import { protocolKey } from "../protocol/status.js";
-import { statusKey } from "../users/status.js";
-import { historyKey } from "../memory/history.js";
 
 export class RestoreRefusedError extends Error {
   override name = "RestoreRefusedError";
@@ -174,11 +172,12 @@ async function fenceVersions(db: Db, before: PreRestoreState): Promise<void> {
  * extend when a table gains a cache.)
  */
 export function restoredCacheKeys(redis: RedisGateway, userId: string): string[] {
-  return [protocolKey(redis, userId), statusKey(redis, userId), redis.key("user", userId, "ctx"), historyKey(redis, userId)];
+  const u = redis.keys.user(userId);
+  return [u.protocol, u.status, u.ctx, u.history];
 }
 
 /** Caches of aggregates over restored tables (not per user). */
-const restoredGlobalKeys = (redis: RedisGateway) => [redis.key("metrics", "dashboard")];
+const restoredGlobalKeys = (redis: RedisGateway) => [redis.keys.dashboard];
 
 /**
  * After a restore nothing newer than the restored data may be served: every cache key the
@@ -212,12 +211,8 @@ async function anyKey(redis: Redis, match: string): Promise<boolean> {
   return false;
 }
 
-/** The user id a key belongs to, for keys under user:{id}:... and wal:dedupe:{id}:... */
-function keyUser(prefix: string, key: string): string | null {
-  const rest = key.slice(prefix.length);
-  const m = /^user:(.+):[a-z_]+$/.exec(rest) ?? /^wal:dedupe:(.+):\d+$/.exec(rest) ?? /^buffer:(.+)$/.exec(rest);
-  return m ? m[1]! : null;
-}
+/** The user id a key belongs to (the key layout reads it back: cache/keys.ts). */
+const keyUser = (prefix: string, key: string): string | null => redisKeys(prefix).ownerOf(key);
 
 /**
  * Restores a verified Redis snapshot with each key's remaining TTL (as of the snapshot), skipping
@@ -236,6 +231,12 @@ export async function restoreRedis(store: StreamingBlobStore, id: string, redis:
       const l = JSON.parse(raw) as RedisLine;
       const owner = l.t === "hash" ? (l.v as Record<string, string>).user_id : undefined;
       if (owner !== undefined && erased.has(opts.hasher.hash(String(owner)))) erasedMessages.add(l.k.slice(l.k.lastIndexOf(":") + 1));
+      // The WAL's body hashes (message id -> JSON with user_id).
+      if (redisKeys(opts.prefix).wal.messageBuckets.includes(l.k) && l.t === "hash") {
+        for (const [msg, body] of Object.entries(l.v as Record<string, string>)) {
+          try { if (erased.has(opts.hasher.hash(String((JSON.parse(body) as { user_id: unknown }).user_id)))) erasedMessages.add(msg); } catch { /* not ours to judge */ }
+        }
+      }
     });
   }
   // Pass 2: restore in pipelined batches; memory holds one batch.
@@ -267,7 +268,12 @@ type Pipeline = ReturnType<Redis["pipeline"]>;
 function restoreCommands(p: Pipeline, l: RedisLine, erasedMessages: Set<string>): boolean {
   p.del(l.k);
   if (l.t === "string") p.set(l.k, l.v as string);
-  else if (l.t === "hash") p.hset(l.k, l.v as Record<string, string>);
+  else if (l.t === "hash") {
+    // The WAL's hashes are keyed by message id: an erased user's fields stay out.
+    const fields = Object.fromEntries(Object.entries(l.v as Record<string, string>).filter(([f]) => !erasedMessages.has(f)));
+    if (!Object.keys(fields).length) return false;
+    p.hset(l.k, fields);
+  }
   else if (l.t === "list") {
     const items = (l.v as string[]).filter((x) => !erasedMessages.has(x));
     if (!items.length) return false;
@@ -276,7 +282,9 @@ function restoreCommands(p: Pipeline, l: RedisLine, erasedMessages: Set<string>)
   else if (l.t === "zset") {
     const flat = l.v as (string | number)[];
     const members: { member: string; score: number }[] = [];
-    for (let j = 0; j < flat.length; j += 2) if (!erasedMessages.has(String(flat[j]))) members.push({ member: String(flat[j]), score: Number(flat[j + 1]) });
+    // Members are message ids (in-flight) or `<user>:<message id>` (the WAL's owners index).
+    const id = (m: string) => m.slice(m.lastIndexOf(":") + 1);
+    for (let j = 0; j < flat.length; j += 2) if (!erasedMessages.has(id(String(flat[j])))) members.push({ member: String(flat[j]), score: Number(flat[j + 1]) });
     if (!members.length) return false;
     p.zadd(l.k, members[0]!, ...members.slice(1));
   }

@@ -25,7 +25,7 @@ export class RateLimiter {
     return (this.limiter ??= import("@upstash/ratelimit").then(({ Ratelimit }) => new Ratelimit({
       redis: this.redis.client,
       limiter: Ratelimit.slidingWindow(this.opts.requests, `${this.opts.windowSeconds} s`),
-      prefix: this.redis.key("ratelimit"),
+      prefix: this.redis.keys.rateLimitPrefix,
       analytics: false,
     })).catch((e: unknown) => {
       this.limiter = undefined;
@@ -37,7 +37,7 @@ export class RateLimiter {
     let result;
     try {
       const limiter = await this.load();
-      result = await this.redis.run("ratelimit", () => limiter.limit(keyId));
+      result = await this.redis.run("ratelimit", () => limiter.limit(this.redis.keys.rateLimitId(keyId)));
     } catch (e) {
       this.log?.warn("rate limiter failing open: Redis unavailable", { key_id: keyId, err: e as Error });
       return;

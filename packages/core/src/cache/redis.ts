@@ -6,6 +6,7 @@ import type { CircuitBreaker } from "../resilience/breaker.js";
 import { storeBreaker } from "../resilience/store-breaker.js";
 import { isStoreFailure } from "../resilience/store-failure.js";
 import { UpstashTransport } from "./upstash-transport.js";
+import { redisKeys, type RedisKeys } from "./keys.js";
 
 
 export interface RedisGatewayOptions {
@@ -30,6 +31,8 @@ export interface RedisGatewayOptions {
  */
 export class RedisGateway {
   readonly client: Redis;
+  /** The key layout (cache/keys.ts): every key is built there. */
+  readonly keys: RedisKeys;
   readonly breaker: CircuitBreaker;
   /** Run when the breaker closes again (e.g. finishing interrupted erasures). */
   readonly recoveryHooks: (() => void)[] = [];
@@ -38,6 +41,7 @@ export class RedisGateway {
   private static readonly MAX_STALE_KEYS = 10_000;
 
   constructor(private readonly opts: RedisGatewayOptions) {
+    this.keys = redisKeys(opts.prefix);
     this.client = new Redis({
       url: opts.url,
       token: opts.token,
@@ -76,9 +80,9 @@ export class RedisGateway {
     }
   }
 
-  /** A namespaced key: `key("user", id, "status")` -> `hitl:user:{id}:status`. */
+  /** A namespaced key from segments, each encoded (cache/keys.ts): `key("user", id, "status")`. */
   key(...parts: string[]): string {
-    return this.opts.prefix + parts.join(":");
+    return this.keys.key(...parts);
   }
 
   /**

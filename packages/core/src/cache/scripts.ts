@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Redis } from "@upstash/redis";
 
 type Script = ReturnType<Redis["createScript"]>;
@@ -6,8 +7,14 @@ const registered = new Set<string>();
 /** Every Lua script the service runs (tests load them into a fresh Redis as a running one has them). */
 export const REDIS_SCRIPTS: ReadonlySet<string> = registered;
 
-/** Declares a Lua script the service runs with runScript. */
-export function defineScript(lua: string): string {
+/**
+ * Declares a Lua script the service runs with runScript. Every script carries Upstash's
+ * `allow-key-locking` flag (it locks only the keys in KEYS, not the whole database) and so must
+ * touch no key it was not passed in KEYS (Upstash refuses it; so does the local bridge);
+ * `readOnly` adds `no-writes`.
+ */
+export function defineScript(body: string, opts: { readOnly?: boolean } = {}): string {
+  const lua = `#!lua flags=${opts.readOnly ? "no-writes," : ""}allow-key-locking\n${body.replace(/^\n/, "")}`;
   registered.add(lua);
   return lua;
 }
@@ -27,3 +34,6 @@ export function runScript<T>(r: Redis, lua: string, keys: string[], args: string
   if (!script) scripts.set(lua, (script = r.createScript(lua)));
   return script.exec(keys, args) as Promise<T>;
 }
+
+/** A script's sha, for EVALSHA inside a pipeline (where runScript's NOSCRIPT fallback does not apply). */
+export const scriptSha = (lua: string): string => createHash("sha1").update(lua).digest("hex");

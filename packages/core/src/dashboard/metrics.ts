@@ -46,7 +46,7 @@ SELECT
  * on a miss, one Postgres query and a cache write.
  */
 export async function dashboardMetrics(deps: { db: Db; redis: RedisGateway; wal: WalQueue; log?: Logger }): Promise<DashboardMetrics> {
-  const key = deps.redis.key("metrics", "dashboard");
+  const key = deps.redis.keys.dashboard;
   const [aggregates, wal] = await Promise.all([
     readThroughVersioned(deps.redis, key, DASHBOARD_CACHE_TTL_SECONDS, async () => ({ value: (await deps.db.query<DashboardAggregates>(AGGREGATES))[0]!, version: 0 }), deps.log),
     deps.wal.stats().catch((e) => { if (e instanceof UnavailableError) return null; throw e; }),

@@ -1,17 +1,13 @@
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db, Statement } from "../db/db.js";
-import { walKeys } from "../wal/keys.js";
 import { archivedObjectsOf } from "../backup/archive.js";
 import { recordErasure } from "../backup/erasure-log.js";
 import type { BlobStore } from "../storage/blob.js";
 import type { UserHasher } from "./hash.js";
 import { USER_ID_FIELDS, USER_TABLES } from "./tables.js";
-import { defineScript } from "../cache/scripts.js";
-import { runScript } from "../cache/scripts.js";
+import { defineScript, runScript } from "../cache/scripts.js";
 
 export { USER_ID_FIELDS, USER_TABLES };
-/** Per-user cache keys (DESIGN.md) and the user's WAL indexes. */
-const USER_KEY_SUFFIXES = ["ctx", "history", "status", "protocol", "processing", "wal", "dedupe"];
 /** How long cache writes stay refused for a user being erased (the erasure takes seconds). */
 const ERASING_TTL_SECONDS = 900;
 
@@ -21,25 +17,58 @@ export interface ErasureResult {
 }
 
 /**
- * The user's Redis data in one script, its cost bounded by the user's own data (no scan of the
- * WAL or the keyspace): first the `:erasing` mark that refuses cache writes for the user, then
- * every message in the user's WAL index (hash deleted, lease dropped; an id left in the pending or
- * dead list has no message and is skipped by claims), the dedupe keys in the user's index, and
- * the user's fixed keys. KEYS[1] in-flight zset; ARGV: key prefix, user id, mark ttl, fixed keys.
- * Returns {messages removed, keys removed}.
+ * The user's Redis data, every key declared (Upstash `allow-key-locking`), its cost bounded by the
+ * user's own data (no scan of the WAL or the keyspace). First the `:erasing` mark that refuses
+ * cache writes for the user, then the user's cache keys, and the user's queued messages: one lex
+ * range of `wal:owners`, inside fixed hashes. Dedupe keys (and the previous layout's message
+ * hashes) are keys of their own, named in the user's index sets, so a script can only delete the
+ * ones it was passed: it deletes those, and answers the members it was not passed (and keeps the
+ * sets while any remain); the caller passes them to its next call. An erasure makes two calls
+ * anyway (before and after Postgres), so this costs no extra round trip unless a set grows between
+ * them. Dedupe keys answer only their own user's retries, so nothing is served from them meanwhile.
+ * KEYS: [1] the erasing mark, [2] in-flight, [3] attempts, [4] tokens, [5] owners, [6] the user's
+ * dedupe set, [7] the previous layout's dedupe set, [8] its WAL set, [9..24] the WAL's body hashes,
+ * then F cache keys, D dedupe keys, L legacy message hashes. ARGV: mark ttl, owners range min, max, F, D, L,
+ * then the L legacy message ids.
+ * Returns {messages removed, keys removed, dedupe keys not passed, legacy message ids not passed}.
  */
 const ERASE_REDIS = defineScript(`
-local base, user = ARGV[1], ARGV[2]
-local userBase = base .. 'user:' .. user .. ':'
-redis.call('SET', userBase .. 'erasing', '1', 'EX', ARGV[3])
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+local F, D, L = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local messages, keys = 0, 0
-for _, id in ipairs(redis.call('SMEMBERS', userBase .. 'wal')) do
-  messages = messages + redis.call('DEL', base .. 'wal:msg:' .. id)
-  redis.call('ZREM', KEYS[1], id)
+for _, member in ipairs(redis.call('ZRANGEBYLEX', KEYS[5], ARGV[2], ARGV[3])) do
+  local id = string.match(member, ':([^:]*)$')
+  messages = messages + redis.call('HDEL', KEYS[9 + (tonumber(string.sub(id, 1, 1), 16) or 0)], id)
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('HDEL', KEYS[4], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[5], member)
 end
-for _, key in ipairs(redis.call('SMEMBERS', userBase .. 'dedupe')) do keys = keys + redis.call('DEL', key) end
-for i = 4, #ARGV do keys = keys + redis.call('DEL', ARGV[i]) end
-return {messages, keys}
+local first = 25
+for i = first, first + F - 1 do keys = keys + redis.call('DEL', KEYS[i]) end
+local passed = {}
+for i = first + F, first + F + D - 1 do
+  passed[KEYS[i]] = true
+  keys = keys + redis.call('DEL', KEYS[i])
+end
+for i = 1, L do
+  passed[ARGV[6 + i]] = true
+  messages = messages + redis.call('DEL', KEYS[first + F + D + i - 1])
+  redis.call('ZREM', KEYS[2], ARGV[6 + i])
+end
+local dedupe, legacy = {}, {}
+for _, set in ipairs({KEYS[6], KEYS[7]}) do
+  for _, member in ipairs(redis.call('SMEMBERS', set)) do
+    if not passed[member] then dedupe[#dedupe + 1] = member end
+  end
+end
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[8])) do
+  if not passed[id] then legacy[#legacy + 1] = id end
+end
+if #dedupe == 0 and #legacy == 0 then
+  for i = 6, 8 do keys = keys + redis.call('DEL', KEYS[i]) end
+end
+return {messages, keys, dedupe, legacy}
 `);
 
 /**
@@ -84,13 +113,15 @@ export function erasureStatements(hasher: UserHasher, userId: string, actor: str
  */
 export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: UserHasher; storage?: BlobStore }, userId: string, actor: string): Promise<ErasureResult> {
   if (deps.storage) await recordErasure(deps.storage, deps.hasher.hash(userId), new Date(), actor);
-  const before = await eraseRedis(deps.redis, userId);
+  // One call before Postgres (the mark, caches and queued messages; it answers the dedupe keys),
+  // one after (those, and whatever was queued or cached meanwhile).
+  const before = await eraseRedis(deps.redis, userId, NONE, "once");
   const results = await deps.db.transaction(erasureStatements(deps.hasher, userId, actor));
   const postgres: Record<string, number> = {};
   USER_TABLES.forEach((t, i) => (postgres[t] = Number(results[i + 1]![0]!.n)));
   postgres.protocol_audit_log = Number(results[USER_TABLES.length + 1]![0]!.n);
   postgres.recovery_operations = Number(results[USER_TABLES.length + 2]![0]!.n);
-  const after = await eraseRedis(deps.redis, userId);
+  const after = await eraseRedis(deps.redis, userId, before.left);
   const archives = await archivedObjectsOf(deps.db, deps.hasher.hash(userId));
   const counts = { postgres, redis_keys: before.keys + after.keys, wal_messages: before.messages + after.messages, archives_rewritten: archives };
   await deps.db.transaction([
@@ -100,12 +131,41 @@ export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: Use
   return { user_id: userId, deleted: counts };
 }
 
-async function eraseRedis(redis: RedisGateway, userId: string): Promise<{ messages: number; keys: number }> {
-  const k = walKeys(redis);
-  const fixed = [...USER_KEY_SUFFIXES.map((s) => redis.key("user", userId, s)), redis.key("buffer", userId)];
-  const [messages, keys] = await redis.run("gdpr.redis", (r) => runScript<[number, number]>(r, ERASE_REDIS, [k.inflight],
-    [redis.key(""), userId, String(ERASING_TTL_SECONDS), ...fixed]));
-  return { messages, keys };
+/** Keys of the user's index sets that a call was not passed: the next call deletes them. */
+interface Leftover { dedupe: string[]; legacyIds: string[] }
+const NONE: Leftover = { dedupe: [], legacyIds: [] };
+
+/** One round trip: see ERASE_REDIS. Every key comes from the key layout (cache/keys.ts). */
+async function eraseRedisOnce(redis: RedisGateway, userId: string, pass: Leftover): Promise<{ messages: number; keys: number; left: Leftover }> {
+  const w = redis.keys.wal;
+  const u = redis.keys.user(userId);
+  const legacy = redis.keys.legacyUser(userId);
+  const caches = [...new Set([u.ctx, u.history, u.status, u.protocol, ...legacy.keys])]
+    .filter((k) => k !== u.dedupe && k !== legacy.dedupe && k !== legacy.wal);
+  const [lo, hi] = w.ownerRange(userId);
+  const legacyKeys = pass.legacyIds.map((id) => w.legacyMessage(id));
+  const [messages, keys, dedupe, legacyIds] = await redis.run("gdpr.redis", (r) => runScript<[number, number, string[], string[]]>(r, ERASE_REDIS,
+    [u.erasing, w.inflight, w.attempts, w.tokens, w.owners, u.dedupe, legacy.dedupe, legacy.wal, ...w.messageBuckets, ...caches, ...pass.dedupe, ...legacyKeys],
+    [String(ERASING_TTL_SECONDS), lo, hi, String(caches.length), String(pass.dedupe.length), String(legacyKeys.length), ...pass.legacyIds]));
+  return { messages, keys, left: { dedupe: [...new Set(dedupe.map(String))], legacyIds: legacyIds.map(String) } };
+}
+
+/**
+ * The user's Redis data. With `until: "done"` it repeats until the index sets are empty (bounded);
+ * otherwise one call, answering what is left for the next one.
+ */
+async function eraseRedis(redis: RedisGateway, userId: string, pass: Leftover = NONE, until: "once" | "done" = "done"): Promise<{ messages: number; keys: number; left: Leftover }> {
+  let messages = 0;
+  let keys = 0;
+  for (let attempt = 0; ; attempt++) {
+    const r = await eraseRedisOnce(redis, userId, pass);
+    messages += r.messages;
+    keys += r.keys;
+    pass = r.left;
+    const done = pass.dedupe.length === 0 && pass.legacyIds.length === 0;
+    if (until === "once" || done) return { messages, keys, left: pass };
+    if (attempt >= 5) throw new Error("erasure: the user's Redis index sets kept growing; retry the erasure");
+  }
 }
 
 /**

@@ -2,7 +2,7 @@ import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import { ConflictError, NotFoundError, UnavailableError } from "../errors.js";
 import { claimCte, repeatOf, type IdempotencyScope } from "../idempotency/keys.js";
-import { walKeys } from "../wal/keys.js";
+import { walMessageRef } from "../wal/queue.js";
 import type { Logger } from "../log.js";
 import { appendToHistoryCacheSafely } from "../memory/history.js";
 import { INTERACTION_COLUMNS, interactionFromRow } from "./row.js";
@@ -105,9 +105,7 @@ async function repeatedInteraction(db: Db, b: CreateInteractionBody, keyed: Idem
 /** The user and chat of a WAL message (while it is queued or in flight), if any. */
 async function walMessage(redis: RedisGateway, messageId: string): Promise<{ user_id: string; chat_id: string | undefined } | undefined> {
   try {
-    // Without automatic deserialization the client answers HMGET's array as it is.
-    const [user, chat] = (await redis.run("wal.chat", (r) => r.hmget(walKeys(redis).msg(messageId), "user_id", "chat_id"))) as unknown as (string | null)[];
-    return user ? { user_id: user, chat_id: chat ? chat : undefined } : undefined;
+    return await walMessageRef(redis, messageId);
   } catch (e) {
     if (e instanceof UnavailableError) return undefined; // the interaction is still stored; its chat unknown
     throw e;

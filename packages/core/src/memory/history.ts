@@ -1,10 +1,8 @@
 import type { RedisGateway } from "../cache/redis.js";
-import { ERASING_GUARD } from "../cache/versioned.js";
 import type { Db } from "../db/db.js";
 import type { Logger } from "../log.js";
 import { decodeEnvelope, encodeEnvelope } from "./envelope.js";
-import { defineScript } from "../cache/scripts.js";
-import { runScript } from "../cache/scripts.js";
+import { defineScript, runScript } from "../cache/scripts.js";
 
 /** Messages kept in the cached window (reference: 50). */
 export const HISTORY_WINDOW = 50;
@@ -33,9 +31,10 @@ export interface HistoryEntry {
  * so a window marked complete holds every row. (Marking complete on the "first" append, as before,
  * lost rows whose appends ran before a concurrent first one.) A score present once is never added
  * twice. Keeps the newest `ARGV[1]` rows; returns how many the window holds.
+ * KEYS[1] the window, KEYS[2] the user's `erasing` mark: nothing is cached while the user is erased.
  */
 export const APPEND_SCRIPT = defineScript(`
-${ERASING_GUARD}
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local complete = redis.call('ZSCORE', KEYS[1], '${COMPLETE_MARKER}') ~= false
 if ARGV[2] == '1' and not complete then redis.call('ZADD', KEYS[1], -1, '${COMPLETE_MARKER}'); complete = true end
 for i = 3, #ARGV, 2 do
@@ -49,7 +48,9 @@ redis.call('EXPIRE', KEYS[1], ${HISTORY_TTL_SECONDS})
 return math.min(n, keep) - marker
 `);
 
-export const historyKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "history");
+export const historyKey = (redis: RedisGateway, userId: string) => redis.keys.user(userId).history;
+/** APPEND_SCRIPT's KEYS for a user. */
+export const appendKeys = (redis: RedisGateway, userId: string) => [historyKey(redis, userId), redis.keys.user(userId).erasing];
 
 /** EVAL arguments: window size, whether these rows are a rebuild from Postgres, then score/member pairs. */
 export function appendArgs(entries: HistoryEntry[], rebuild: boolean): string[] {
@@ -69,18 +70,22 @@ export function entryFromRow(r: Record<string, unknown>): HistoryEntry {
   return e;
 }
 
-/** Adds rows Postgres committed to the cached window (one round trip). */
-export async function appendToHistoryCache(redis: RedisGateway, userId: string, entries: HistoryEntry[]): Promise<number> {
-  return redis.run("history.append", (r) => runScript<number>(r, APPEND_SCRIPT, [historyKey(redis, userId)], appendArgs(entries, false)));
+/**
+ * Adds rows Postgres committed to the cached window (one round trip). `whole`: these rows are the
+ * user's whole history as of the statement that wrote them (a new user's first message), so the
+ * window is marked complete, as a rebuild would, and the user's first read is warm.
+ */
+export async function appendToHistoryCache(redis: RedisGateway, userId: string, entries: HistoryEntry[], whole = false): Promise<number> {
+  return redis.run("history.append", (r) => runScript<number>(r, APPEND_SCRIPT, appendKeys(redis, userId), appendArgs(entries, whole)));
 }
 
 /**
  * Best effort after the durable write: a Redis failure must not fail a write Postgres accepted.
  * The window then stays stale until its TTL or the next rebuild; it is logged.
  */
-export async function appendToHistoryCacheSafely(redis: RedisGateway, log: Logger | undefined, userId: string, entries: HistoryEntry[]): Promise<void> {
+export async function appendToHistoryCacheSafely(redis: RedisGateway, log: Logger | undefined, userId: string, entries: HistoryEntry[], whole = false): Promise<void> {
   try {
-    await appendToHistoryCache(redis, userId, entries);
+    await appendToHistoryCache(redis, userId, entries, whole);
   } catch (e) {
     redis.markStale(historyKey(redis, userId));
     log?.warn("history cache append failed; Postgres has the message", { user_id: userId, err: e as Error });

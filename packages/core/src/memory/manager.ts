@@ -1,35 +1,24 @@
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import { UnavailableError } from "../errors.js";
-import { ERASING_GUARD } from "../cache/versioned.js";
+import { SET_IF_NEWER, setIfNewer, versionedPayload } from "../cache/versioned.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics/registry.js";
 import { decodeEnvelope, encodeEnvelope, EnvelopeError } from "./envelope.js";
-import { APPEND_SCRIPT, HISTORY_SQL, HISTORY_WINDOW, appendArgs, appendToHistoryCacheSafely, entryFromRow, historyKey, parseWindow, type HistoryEntry } from "./history.js";
+import { APPEND_SCRIPT, HISTORY_SQL, HISTORY_WINDOW, appendArgs, appendKeys, appendToHistoryCacheSafely, entryFromRow, historyKey, parseWindow, type HistoryEntry } from "./history.js";
 import { applyContextLimits, type Context } from "./levels.js";
 import type { AppendHistoryBody } from "./schemas.js";
 import { lastAssistantAskedQuestion, temporalSummary } from "./summary.js";
-import { defineScript } from "../cache/scripts.js";
 import { runScript } from "../cache/scripts.js";
 
 /** Context cache TTL (reference: 30 days). */
 export const CONTEXT_TTL_SECONDS = 30 * 24 * 3600;
 
 /**
- * The context cache holds `<version>#<envelope>`. Concurrent writers finish in any order, so a
- * write only lands when its Postgres version is newer than the cached one: the cache never goes
- * back to an older merge. Nothing is cached for a user being erased (see ERASING_GUARD).
+ * The context cache holds `<version>#<envelope>`, written by the shared SET_IF_NEWER: concurrent
+ * writers finish in any order and the cache never goes back to an older merge. Nothing is cached
+ * for a user being erased.
  */
-const SET_IF_NEWER = defineScript(`
-${ERASING_GUARD}
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local v = tonumber(string.match(cur, '^(%d+)#'))
-  if v and v >= tonumber(ARGV[1]) then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[1] .. '#' .. ARGV[2], 'EX', ARGV[3])
-return 1
-`);
 
 export interface MemoryDeps {
   db: Db;
@@ -60,7 +49,9 @@ export class MemoryManager {
     this.now = deps.now ?? (() => new Date());
   }
 
-  private ctxKey = (userId: string) => this.deps.redis.key("user", userId, "ctx");
+  private ctxKey = (userId: string) => this.deps.redis.keys.user(userId).ctx;
+  private ctxCache = (userId: string, version: number, context: Context) =>
+    setIfNewer(this.deps.redis.keys.userCache(userId, "ctx"), version, this.envelope(context), CONTEXT_TTL_SECONDS);
 
   /** Warm: one pipelined Redis round trip. Cold: one Postgres query and one Redis write-back. */
   async get(userId: string, recent: number): Promise<MemoryView> {
@@ -110,8 +101,7 @@ export class MemoryManager {
   private decodeContext(cached: string | null): { value: Context | null; corrupt: boolean } {
     if (cached === null) return { value: null, corrupt: false };
     try {
-      const hash = cached.indexOf("#");
-      return { value: JSON.parse(decodeEnvelope(cached.slice(hash + 1))) as Context, corrupt: false };
+      return { value: JSON.parse(decodeEnvelope(versionedPayload(cached))) as Context, corrupt: false };
     } catch (e) {
       this.corrupted("context", e);
       return { value: null, corrupt: true };
@@ -140,11 +130,11 @@ export class MemoryManager {
         const p = r.pipeline();
         if (ctx) {
           if (ctx.replace) p.del(this.ctxKey(userId));
-          p.eval(SET_IF_NEWER, [this.ctxKey(userId)], [String(ctx.version), this.envelope(ctx.context), String(CONTEXT_TTL_SECONDS)]);
+          p.eval(SET_IF_NEWER, ...this.ctxCache(userId, ctx.version, ctx.context));
         }
         if (window) {
           if (dropWindow) p.del(historyKey(redis, userId));
-          p.eval(APPEND_SCRIPT, [historyKey(redis, userId)], appendArgs(window, true));
+          p.eval(APPEND_SCRIPT, appendKeys(redis, userId), appendArgs(window, true));
         }
         return p.exec();
       });
@@ -208,7 +198,7 @@ export class MemoryManager {
 
   private async cacheContext(userId: string, context: Context, version: number): Promise<void> {
     try {
-      await this.deps.redis.run("memory.ctx.set", (r) => runScript(r, SET_IF_NEWER, [this.ctxKey(userId)], [String(version), this.envelope(context), String(CONTEXT_TTL_SECONDS)]));
+      await this.deps.redis.run("memory.ctx.set", (r) => runScript(r, SET_IF_NEWER, ...this.ctxCache(userId, version, context)));
     } catch (e) {
       this.deps.redis.markStale(this.ctxKey(userId));
       this.deps.log?.warn("context cache refresh failed; Postgres has the context", { user_id: userId, err: e as Error });
@@ -228,7 +218,9 @@ export class MemoryManager {
     if (!row) return this.appendHistory(userId, b, requestKey); // a concurrent twin committed after our snapshot
     const entry: HistoryEntry = { id: Number(row!.id), role: b.role, content: b.content, timestamp: new Date(row!.sent_at).toISOString() };
     if (b.bubbles) entry.bubbles = b.bubbles;
-    await appendToHistoryCacheSafely(this.deps.redis, this.deps.log, userId, [entry]);
+    // A new user's first message is the whole history (the count saw no other committed row): the
+    // window is complete. A concurrent first message adds itself by its own append, as always.
+    await appendToHistoryCacheSafely(this.deps.redis, this.deps.log, userId, [entry], row!.total === 1);
     return { id: entry.id, total_messages: Math.min(HISTORY_WINDOW, row!.total) };
   }
 }

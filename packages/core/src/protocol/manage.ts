@@ -5,7 +5,7 @@ import type { RedisGateway } from "../cache/redis.js";
 import type { Db, Statement } from "../db/db.js";
 import type { Logger } from "../log.js";
 import { claimCte, repeatOf, type IdempotencyScope } from "../idempotency/keys.js";
-import { PROTOCOL_CACHE_TTL_SECONDS, PROTOCOL_COLUMNS, cacheProtocols, loadProtocols, protocolKey, versionedFromRow, type ProtocolStatus, type VersionedProtocol } from "./status.js";
+import { PROTOCOL_CACHE_TTL_SECONDS, PROTOCOL_COLUMNS, cacheProtocols, loadProtocols, protocolCache, protocolKey, versionedFromRow, type ProtocolStatus, type VersionedProtocol } from "./status.js";
 
 export const PutProtocolBody = z.object({ status: z.enum(["ACTIVE", "INACTIVE"]), reason: z.string().max(500).optional() }).strict();
 
@@ -13,7 +13,7 @@ export interface ProtocolDeps { db: Db; redis: RedisGateway; log?: Logger }
 
 /** GET protocol: the cache, Postgres on a miss; Postgres alone while Redis is unavailable. */
 export function getProtocol(deps: ProtocolDeps, userId: string): Promise<ProtocolStatus> {
-  return readThroughVersioned(deps.redis, protocolKey(deps.redis, userId), PROTOCOL_CACHE_TTL_SECONDS,
+  return readThroughVersioned(deps.redis, protocolCache(deps.redis, userId), PROTOCOL_CACHE_TTL_SECONDS,
     async () => (await loadProtocols(deps.db, [userId]))[0]!, deps.log);
 }
 

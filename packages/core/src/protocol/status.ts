@@ -1,6 +1,6 @@
 import type { Redis } from "@upstash/redis";
 import type { RedisGateway } from "../cache/redis.js";
-import { SET_IF_NEWER, setIfNewerArgs, type Versioned } from "../cache/versioned.js";
+import { SET_IF_NEWER, setIfNewer, type Versioned } from "../cache/versioned.js";
 import type { Db } from "../db/db.js";
 
 /** Protocol cache TTL (seed/reference: 5 minutes). */
@@ -41,7 +41,9 @@ export function protocolFromRow(row: Record<string, unknown>): ProtocolStatus {
   };
 }
 
-export const protocolKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "protocol");
+export const protocolKey = (redis: RedisGateway, userId: string) => redis.keys.user(userId).protocol;
+/** The protocol cache with its owner's erasing mark (what SET_IF_NEWER takes). */
+export const protocolCache = (redis: RedisGateway, userId: string) => redis.keys.userCache(userId, "protocol");
 
 export const versionedFromRow = (row: Record<string, unknown>): VersionedProtocol => ({ value: protocolFromRow(row), version: Number(row.version ?? 0) });
 
@@ -54,12 +56,19 @@ export async function loadProtocols(db: Db, userIds: string[]): Promise<Versione
 
 /** Writes protocol statuses to the cache, each only over an older version (one round trip). */
 /** `also` adds commands to the same round trip (ingest: the dedupe keys of what it quarantined). */
-export async function cacheProtocols(redis: RedisGateway, statuses: VersionedProtocol[], also?: (p: ReturnType<Redis["pipeline"]>) => void): Promise<void> {
-  if (statuses.length === 0 && !also) return;
-  await redis.run("protocol.set", (r) => {
+/**
+ * Answers each command's reply. A failed command throws, except NOSCRIPT (an EVALSHA that `also`
+ * added, for a script a flushed Redis no longer has: nothing of it ran), answered as its error.
+ */
+export async function cacheProtocols(redis: RedisGateway, statuses: VersionedProtocol[], also?: (p: ReturnType<Redis["pipeline"]>) => void): Promise<{ result: unknown; error?: string }[]> {
+  if (statuses.length === 0 && !also) return [];
+  const replies = await redis.run("protocol.set", (r) => {
     const p = r.pipeline();
-    for (const s of statuses) p.eval(SET_IF_NEWER, [protocolKey(redis, s.value.user_id)], setIfNewerArgs(s, PROTOCOL_CACHE_TTL_SECONDS));
+    for (const s of statuses) p.eval(SET_IF_NEWER, ...setIfNewer(protocolCache(redis, s.value.user_id), s.version, JSON.stringify(s.value), PROTOCOL_CACHE_TTL_SECONDS));
     also?.(p);
-    return p.exec();
+    return p.exec({ keepErrors: true }) as Promise<{ result: unknown; error?: string }[]>;
   });
+  const failed = replies.find((x) => x.error && !x.error.startsWith("NOSCRIPT"));
+  if (failed) throw new Error(`protocol cache write failed: ${failed.error}`);
+  return replies;
 }

@@ -27,7 +27,7 @@ export type UserStatus = z.infer<typeof UserStatus>;
 export interface UserDeps { db: Db; redis: RedisGateway; log?: Logger }
 
 const COLUMNS = "user_id, customer_status, ltv_usd::float8 AS ltv_usd, nickname, updated_at, version";
-export const statusKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "status");
+export const statusKey = (redis: RedisGateway, userId: string) => redis.keys.userCache(userId, "status");
 
 function fromRow(userId: string, r: Record<string, unknown> | undefined): Versioned<UserStatus> {
   if (!r) return { value: { user_id: userId, customer_status: "PROSPECT", ltv_usd: 0, nickname: null, updated_at: null }, version: 0 };
