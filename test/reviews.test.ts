@@ -3,7 +3,7 @@ import pg from "pg";
 import { createTestContext, type TestContext } from "./support/stack.js";
 import { countRoundTrips } from "./support/round-trips.js";
 import { approveBody, interactionBody } from "./support/fixtures.js";
-import { generateKey, KeyRing } from "@hitl/core";
+import { generateKey, KeyDirectory } from "@hitl/core";
 
 let t: TestContext;
 let otherReviewer: string;
@@ -12,7 +12,7 @@ beforeAll(async () => {
   otherReviewer = other.key;
   t = await createTestContext();
   // A second reviewer key on the same app: rebuild the key ring with it added.
-  (t.services as { keys: KeyRing }).keys = new KeyRing([...t.config.apiKeys, other.entry]);
+  t.services.keys = new KeyDirectory({ db: t.services.db, bootstrap: [...t.config.apiKeys, other.entry], maxAgeMs: t.config.apiKeyMaxAgeMs });
 });
 
 async function sql(text: string, params: unknown[] = []) {

@@ -1,4 +1,4 @@
-import { KeyRing } from "./auth/keys.js";
+import { KeyDirectory } from "./auth/directory.js";
 import { RedisGateway } from "./cache/redis.js";
 import type { Config } from "./config/types.js";
 import { NeonDb } from "./db/db.js";
@@ -16,7 +16,8 @@ export interface Services {
   config: Config;
   log: Logger;
   metrics: Metrics;
-  keys: KeyRing;
+  /** The key check: bootstrap keys (the ApiKeys secret) and the keys stored in Postgres. */
+  keys: KeyDirectory;
   db: NeonDb;
   redis: RedisGateway;
   storage: FetchBlobStore;
@@ -25,7 +26,7 @@ export interface Services {
   memory: MemoryManager;
   /** Keyed hashes of user ids (erasure log, archive index). */
   hasher: UserHasher;
-  /** Present only when RATE_LIMIT_REQUESTS is set. */
+  /** Per-key limits: the deployment's (RATE_LIMIT_REQUESTS), or a stored key's own. */
   rateLimit?: RateLimiter;
 }
 
@@ -58,12 +59,12 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     .catch((e) => log.warn("pending erasures not completed yet", { err: e as Error })));
   return {
     config, log, metrics, db, redis,
-    keys: new KeyRing(config.apiKeys),
+    keys: new KeyDirectory({ db, bootstrap: config.apiKeys, maxAgeMs: config.apiKeyMaxAgeMs, log }),
     storage: new FetchBlobStore({ ...config.s3, requestDeadline }),
     wal: new WalQueue(redis, metrics),
     reviews: new ReviewLifecycle(db, metrics),
     memory: new MemoryManager({ db, redis, metrics, log }),
     hasher: new UserHasher(config.erasureHashKey),
-    rateLimit: config.rateLimit ? new RateLimiter(redis, config.rateLimit, log) : undefined,
+    rateLimit: new RateLimiter(redis, config.rateLimit, log),
   };
 }
