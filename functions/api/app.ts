@@ -1,6 +1,7 @@
 import { createServices, loadConfig, type Services } from "@hitl/core/runtime";
 import { toErrorResponse } from "./http/errors.js";
 import { bodyGuards, notFound, requestContext, withServices } from "./http/middleware.js";
+import { auditTrail } from "./http/audit.js";
 import { createOpenApiApp } from "./http/openapi.js";
 import { healthRoutes } from "./routes/health.js";
 import { openApiRoute, opsRoutes } from "./routes/ops.js";
@@ -22,11 +23,14 @@ export function createApp(provide: () => Promise<Services>) {
     }
     services = await provide();
     services.metrics.poolMisses.inc();
+    // The stored API keys start loading with the cold start (the first key check waits for them).
+    services.keys.warm();
     return services;
   };
   const app = createOpenApiApp();
   app.use("*", withServices(cached, (d) => (deadline = d)));
   app.use("*", requestContext());
+  app.use("*", auditTrail());
   app.use("*", bodyGuards());
   for (const group of [healthRoutes, opsRoutes, messageRoutes]) app.include(group());
   // The other groups are loaded on their first request (routes/lazy.ts).

@@ -12,7 +12,7 @@ const create = securedRoute(["agent"], {
   request: { headers: IdempotencyHeaders, body: jsonBody(CreateInteractionBody) },
   responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), 200: jsonContent(z.object({ id: z.string() }), "already stored (same message_id)"), ...securedErrors },
 });
-const get = securedRoute(["agent", "reviewer"], {
+const get = securedRoute(["agent", "reviewer", "viewer"], {
   method: "get", path: "/v1/interactions/{id}", operationId: "getInteraction", tags: ["interactions"], summary: "One interaction",
   request: { params: IdParam },
   responses: { 200: jsonContent(Interaction), ...securedErrors },

@@ -2,7 +2,8 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { ApiKeyEntry } from "../config/schema.js";
 import type { Db, Statement } from "../db/db.js";
 import type { Logger } from "../log.js";
-import { KeyRing, type Principal } from "./keys.js";
+import { hashKey, KeyRing, type Principal } from "./keys.js";
+import type { IssuedKey } from "./schemas.js";
 import { LIVE_KEYS, toLiveKey, type LiveKey } from "./store.js";
 
 /** Why a key was refused (the coarse reasons the audit counts). */
@@ -93,7 +94,23 @@ export class KeyDirectory {
     for (const [h, k] of this.byHash) if (k.id === keyId) this.byHash.delete(h);
   }
 
-  /** Reloads now (the instance that created a key knows it at once). */
+  /** Adds a key created or rotated through this instance to its copy at once (the others reload it). */
+  learn(issued: IssuedKey): void {
+    const k = issued.api_key;
+    const sha256 = hashKey(issued.key);
+    this.byHash.set(sha256, {
+      id: k.id, name: k.name, sha256, scopes: k.scopes,
+      ...(k.expires_at ? { expiresAt: Date.parse(k.expires_at) } : {}),
+      ...(k.rate_limit ? { rateLimit: { requests: k.rate_limit.requests, windowSeconds: k.rate_limit.window_seconds } } : {}),
+    });
+  }
+
+  /** A rotated key's new expiry (its grace), in this instance's copy at once. */
+  expire(keyId: string, expiresAt: string | null): void {
+    for (const k of this.byHash.values()) if (k.id === keyId && expiresAt) k.expiresAt = Date.parse(expiresAt);
+  }
+
+  /** Reloads now, whatever the copy's age. */
   refresh(): Promise<void> {
     return this.reload();
   }

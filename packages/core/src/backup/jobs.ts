@@ -7,6 +7,7 @@ import { completePendingErasures } from "../gdpr/erase.js";
 import { backupPostgres } from "./pg-backup.js";
 import { backupRedis } from "./redis-backup.js";
 import { pruneBackups } from "./retention.js";
+import { pruneAudit } from "../auth/audit.js";
 
 export const JOBS = ["backup-postgres", "backup-redis", "archive"] as const;
 export type JobName = (typeof JOBS)[number];
@@ -68,9 +69,10 @@ async function runJobOnce(name: JobName, ctx: JobContext): Promise<Record<string
       return { status: "complete", id: out.manifest.id, verified: out.verified, keys: out.manifest.totals.rows, pruned: pruned.remove.length };
     }
     case "archive": {
-      // The daily job also finishes any erasure whose Redis part was interrupted.
+      // The daily job also finishes any erasure whose Redis part was interrupted, and prunes the
+      // audit log to its 90 days.
       const erasures = await completePendingErasures({ db: s.db, redis: s.redis });
-      return { ...(await archiveOldPartitions(deps)), pending_erasures_completed: erasures };
+      return { ...(await archiveOldPartitions(deps)), pending_erasures_completed: erasures, audit_rows_pruned: await pruneAudit(s.db) };
     }
   }
 }
