@@ -9,6 +9,10 @@ import { LIVE_KEYS, toLiveKey, type LiveKey } from "./store.js";
 /** Why a key was refused (the coarse reasons the audit counts). */
 export type AuthFailure = "missing" | "unknown" | "expired";
 
+/** A stored key as held in the copy, its hash as bytes for the constant-time compare. */
+type Held = LiveKey & { digest: Buffer };
+const held = (k: LiveKey): Held => ({ ...k, digest: Buffer.from(k.sha256, "hex") });
+
 /** A compared-against hash for a presented key no stored key has: a miss costs what a hit does. */
 const NO_KEY = Buffer.alloc(32);
 /** last_used_at is written at most this often per key (and only by a key refresh). */
@@ -43,14 +47,17 @@ export interface KeyDirectoryOptions {
  */
 export class KeyDirectory {
   private readonly ring: KeyRing;
-  private byHash = new Map<string, LiveKey>();
+  private byHash = new Map<string, Held>();
   /** When the query behind the copy in use was sent (epoch ms); -Infinity: never loaded. */
   private loadedAt = -Infinity;
   private loading?: Promise<void>;
   private used = new Set<string>();
   private failures = new Map<AuthFailure, number>();
-  /** Keys revoked through this instance, by when: a reload sent before then may still list them. */
-  private readonly forgotten = new Map<string, number>();
+  /**
+   * Changes made through this instance (a key learnt, one forgotten: `key` undefined), by key id,
+   * with when: a reload sent before then does not know them yet, so they are applied over it.
+   */
+  private readonly changes = new Map<string, { at: number; key?: LiveKey }>();
   private readonly now: () => number;
 
   constructor(private readonly opts: KeyDirectoryOptions) {
@@ -74,7 +81,7 @@ export class KeyDirectory {
     const hash = createHash("sha256").update(presented ?? "", "utf8").digest();
     const bootstrap = this.ring.match(hash);
     const stored = this.byHash.get(hash.toString("hex"));
-    const same = timingSafeEqual(hash, stored ? Buffer.from(stored.sha256, "hex") : NO_KEY) && stored !== undefined;
+    const same = timingSafeEqual(hash, stored ? stored.digest : NO_KEY) && stored !== undefined;
     let result: Principal | AuthFailure;
     if (!presented) result = "missing";
     else if (bootstrap) result = bootstrap;
@@ -90,15 +97,20 @@ export class KeyDirectory {
 
   /** Drops a key from this instance's copy at once (its revocation was made here). */
   forget(keyId: string): void {
-    this.forgotten.set(keyId, this.now());
+    this.change(keyId, undefined);
+  }
+
+  private change(keyId: string, key: LiveKey | undefined): void {
+    this.changes.set(keyId, { at: this.now(), key });
     for (const [h, k] of this.byHash) if (k.id === keyId) this.byHash.delete(h);
+    if (key) this.byHash.set(key.sha256, held(key));
   }
 
   /** Adds a key created or rotated through this instance to its copy at once (the others reload it). */
   learn(issued: IssuedKey): void {
     const k = issued.api_key;
     const sha256 = hashKey(issued.key);
-    this.byHash.set(sha256, {
+    this.change(k.id, {
       id: k.id, name: k.name, sha256, scopes: k.scopes,
       ...(k.expires_at ? { expiresAt: Date.parse(k.expires_at) } : {}),
       ...(k.rate_limit ? { rateLimit: { requests: k.rate_limit.requests, windowSeconds: k.rate_limit.window_seconds } } : {}),
@@ -107,7 +119,8 @@ export class KeyDirectory {
 
   /** A rotated key's new expiry (its grace), in this instance's copy at once. */
   expire(keyId: string, expiresAt: string | null): void {
-    for (const k of this.byHash.values()) if (k.id === keyId && expiresAt) k.expiresAt = Date.parse(expiresAt);
+    const known = [...this.byHash.values()].find((k) => k.id === keyId);
+    if (known && expiresAt) this.change(keyId, { id: known.id, name: known.name, sha256: known.sha256, scopes: known.scopes, rateLimit: known.rateLimit, expiresAt: Date.parse(expiresAt) });
   }
 
   /** Reloads now, whatever the copy's age. */
@@ -160,12 +173,13 @@ export class KeyDirectory {
       this.opts.log?.warn("api keys not reloaded; the last copy stays in use", { err: e as Error, age_ms: this.now() - this.loadedAt });
       throw e;
     }
-    const byHash = new Map<string, LiveKey>();
-    for (const [id, at] of this.forgotten) if (at < sentAt) this.forgotten.delete(id);
+    const byHash = new Map<string, Held>();
+    for (const [id, c] of this.changes) if (c.at < sentAt) this.changes.delete(id);
     for (const r of rows) {
       const k = toLiveKey(r);
-      if (!this.forgotten.has(k.id)) byHash.set(k.sha256, k);
+      if (!this.changes.has(k.id)) byHash.set(k.sha256, held(k));
     }
+    for (const c of this.changes.values()) if (c.key) byHash.set(c.key.sha256, held(c.key));
     this.byHash = byHash;
     this.loadedAt = sentAt;
   }
