@@ -1,4 +1,3 @@
-import { recordRequest } from "@hitl/core/runtime";
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { AppEnv } from "./env.js";
@@ -17,7 +16,8 @@ const isUserParam = (route: string, name: string) => name === "user_id" || (name
 /**
  * The audit of every mutating request that a key made (issue 29): principal, key id, route
  * template, resource id, status, request id; never a body, user text or a key. One INSERT after
- * the response is decided, the only statement the audit adds to a request. Requests refused for
+ * the response is decided (shared by concurrent requests: AuditWriter), the only statement the
+ * audit adds to a request. Requests refused for
  * their key (401) are counted by the key check instead (coarsened: see KeyDirectory). An audit
  * row that cannot be written is logged, and the request keeps its answer (its change is made).
  */
@@ -32,10 +32,10 @@ export function auditTrail(): MiddlewareHandler<AppEnv> {
     if (METERED_ROUTES.has(`${c.req.method} ${route}`)) return;
     const params = Object.entries(c.req.param() as Record<string, string>);
     const [name, value] = params[0] ?? [];
-    const { db, hasher } = c.get("services");
+    const { audit, hasher } = c.get("services");
     const resourceId = name === undefined || value === undefined ? undefined : isUserParam(route, name) ? `user:${hasher.hash(value)}` : value.slice(0, 200);
     try {
-      await recordRequest(db, { principal: principal.id, keyId: principal.keyId, method: c.req.method, route, resourceId, status: c.res.status, requestId: c.get("requestId") });
+      await audit.record({ principal: principal.id, keyId: principal.keyId, method: c.req.method, route, resourceId, status: c.res.status, requestId: c.get("requestId") });
     } catch (e) {
       c.get("log").error("audit row not written", { route, status: c.res.status, err: e instanceof Error ? e : new Error(String(e)) });
     }

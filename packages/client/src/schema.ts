@@ -147,7 +147,7 @@ export interface paths {
         };
         /**
          * WAL depths
-         * @description Scopes: agent (or admin).
+         * @description Scopes: agent, viewer (or admin).
          */
         get: operations["getMessageStats"];
         put?: never;
@@ -187,7 +187,7 @@ export interface paths {
         };
         /**
          * One interaction
-         * @description Scopes: agent, reviewer (or admin).
+         * @description Scopes: agent, reviewer, viewer (or admin).
          */
         get: operations["getInteraction"];
         put?: never;
@@ -227,7 +227,7 @@ export interface paths {
         };
         /**
          * Pending reviews, priority desc then oldest first
-         * @description Scopes: reviewer (or admin).
+         * @description Scopes: reviewer, viewer (or admin).
          */
         get: operations["listReviews"];
         put?: never;
@@ -387,7 +387,7 @@ export interface paths {
         };
         /**
          * The edit tags approvals may use
-         * @description Scopes: reviewer, agent (or admin).
+         * @description Scopes: reviewer, agent, viewer (or admin).
          */
         get: operations["listEditTags"];
         put?: never;
@@ -407,7 +407,7 @@ export interface paths {
         };
         /**
          * Review and cost aggregates (cached 5 minutes) and live WAL depths
-         * @description Scopes: reviewer (or admin).
+         * @description Scopes: reviewer, viewer (or admin).
          */
         get: operations["getDashboardMetrics"];
         put?: never;
@@ -487,7 +487,7 @@ export interface paths {
         };
         /**
          * Sizes and limits of one user's memory
-         * @description Scopes: reviewer, agent (or admin).
+         * @description Scopes: reviewer, agent, viewer (or admin).
          */
         get: operations["getMemoryStats"];
         put?: never;
@@ -507,7 +507,7 @@ export interface paths {
         };
         /**
          * Totals across users, largest contexts, compression levels
-         * @description Scopes: admin (or admin).
+         * @description Scopes: viewer (or admin).
          */
         get: operations["getAllMemoryStats"];
         put?: never;
@@ -527,7 +527,7 @@ export interface paths {
         };
         /**
          * Customer status, LTV and nickname (PROSPECT/0/null when unknown)
-         * @description Scopes: reviewer, agent (or admin).
+         * @description Scopes: reviewer, agent, viewer (or admin).
          */
         get: operations["getUserStatus"];
         /**
@@ -695,7 +695,7 @@ export interface paths {
         };
         /**
          * Active protocols, quarantine counters, savings
-         * @description Scopes: reviewer (or admin).
+         * @description Scopes: reviewer, viewer (or admin).
          */
         get: operations["getProtocolStats"];
         put?: never;
@@ -843,7 +843,7 @@ export interface paths {
         };
         /**
          * Recovered totals and recent operations
-         * @description Scopes: bot, admin (or admin).
+         * @description Scopes: bot, admin, viewer (or admin).
          */
         get: operations["getRecoveryStats"];
         put?: never;
@@ -863,7 +863,7 @@ export interface paths {
         };
         /**
          * Status page (HTML): queues, reviews, breaker, backups, last hour's latency and throughput
-         * @description Admin key required, or a signed link (`npm run status-link`: the `expires` and `sig` query parameters, valid 15 minutes); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).
+         * @description A viewer or admin key, or a signed link (`npm run status-link`: the `expires` and `sig` query parameters, valid 15 minutes); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).
          */
         get: operations["getStatusPage"];
         put?: never;

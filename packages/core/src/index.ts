@@ -5,7 +5,7 @@ export { createLogger, reportableError, lambdaErrorReporter, type ErrorReporter,
 export { KeyRing, hashKey, generateKey, hasScope, type Principal } from "./auth/keys.js";
 export { KeyDirectory, type AuthFailure } from "./auth/directory.js";
 export { createKey, listKeys, getKey, revokeKey, rotateKey, type LiveKey } from "./auth/store.js";
-export { recordRequest, listAudit, pruneAudit, AUDIT_RETENTION_DAYS, type RequestRecord } from "./auth/audit.js";
+export { AuditWriter, listAudit, pruneAudit, AUDIT_RETENTION_DAYS, type RequestRecord } from "./auth/audit.js";
 export * from "./auth/schemas.js";
 export { CircuitBreaker, type BreakerState } from "./resilience/breaker.js";
 export { withDeadline } from "./resilience/deadline.js";

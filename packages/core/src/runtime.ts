@@ -9,7 +9,6 @@ export * from "./errors.js";
 export { loadConfig, type Scope } from "./config/index.js";
 export { createLogger, type Logger } from "./log.js";
 export { hasScope, type Principal } from "./auth/keys.js";
-export { recordRequest } from "./auth/audit.js";
 export { withDeadline } from "./resilience/deadline.js";
 export { isRolledBackConflict } from "./db/retry.js";
 export { checkHealth, checkLiveness } from "./health/check.js";

@@ -1,4 +1,5 @@
 import { KeyDirectory } from "./auth/directory.js";
+import { AuditWriter } from "./auth/audit.js";
 import { RedisGateway } from "./cache/redis.js";
 import type { Config } from "./config/types.js";
 import { NeonDb } from "./db/db.js";
@@ -18,6 +19,8 @@ export interface Services {
   metrics: Metrics;
   /** The key check: bootstrap keys (the ApiKeys secret) and the keys stored in Postgres. */
   keys: KeyDirectory;
+  /** The audit of mutating requests (one INSERT per request, shared by concurrent ones). */
+  audit: AuditWriter;
   db: NeonDb;
   redis: RedisGateway;
   storage: FetchBlobStore;
@@ -60,6 +63,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   return {
     config, log, metrics, db, redis,
     keys: new KeyDirectory({ db, bootstrap: config.apiKeys, maxAgeMs: config.apiKeyMaxAgeMs, log }),
+    audit: new AuditWriter(db),
     storage: new FetchBlobStore({ ...config.s3, requestDeadline }),
     wal: new WalQueue(redis, metrics),
     reviews: new ReviewLifecycle(db, metrics),

@@ -19,12 +19,47 @@ export interface RequestRecord {
   requestId: string;
 }
 
-/** Records one mutating request: one INSERT (the only statement the audit adds to a request). */
-export async function recordRequest(db: Db, r: RequestRecord): Promise<void> {
-  await db.query(
-    "INSERT INTO audit_log (kind, principal, key_id, method, route, resource_id, status, request_id) VALUES ('request', $1, $2, $3, $4, $5, $6, $7)",
-    [r.principal, r.keyId ?? null, r.method, r.route, r.resourceId ?? null, r.status, r.requestId],
-  );
+/** Rows one audit INSERT carries at most. */
+const MAX_BATCH = 500;
+const INSERT_ROWS = `INSERT INTO audit_log (kind, principal, key_id, method, route, resource_id, status, request_id)
+  SELECT 'request', * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[], $7::text[])`;
+
+/**
+ * Writes request rows, each request waiting until its own row is committed (nothing is held in
+ * memory past its request's answer). Group commit: rows that arrive while an INSERT is in flight
+ * go together in the next one, so concurrent requests on one instance share statements; a lone
+ * request (Lambda runs one at a time) costs exactly one INSERT, the only statement the audit adds.
+ */
+export class AuditWriter {
+  private queue: { row: RequestRecord; done: (e?: unknown) => void }[] = [];
+  private flushing = false;
+
+  constructor(private readonly db: Db) {}
+
+  record(row: RequestRecord): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ row, done: (e) => (e === undefined ? resolve() : reject(e)) });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      const rows = batch.map((b) => b.row);
+      try {
+        await this.db.query(INSERT_ROWS, [
+          rows.map((r) => r.principal), rows.map((r) => r.keyId ?? null), rows.map((r) => r.method), rows.map((r) => r.route),
+          rows.map((r) => r.resourceId ?? null), rows.map((r) => r.status), rows.map((r) => r.requestId),
+        ]);
+        for (const b of batch) b.done();
+      } catch (e) {
+        for (const b of batch) b.done(e);
+      }
+    }
+    this.flushing = false;
+  }
 }
 
 /** The audit, newest first, filtered by principal, route, kind and time; keyset-paged. */
