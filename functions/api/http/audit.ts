@@ -1,3 +1,4 @@
+import { UnavailableError } from "@hitl/core/runtime";
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { AppEnv } from "./env.js";
@@ -19,7 +20,8 @@ const isUserParam = (route: string, name: string) => name === "user_id" || (name
  * the response is decided (shared by concurrent requests: AuditWriter), the only statement the
  * audit adds to a request. Requests refused for
  * their key (401) are counted by the key check instead (coarsened: see KeyDirectory). An audit
- * row that cannot be written is logged, and the request keeps its answer (its change is made).
+ * row that cannot be written is logged, and the request keeps its answer (its change is made);
+ * none is tried for a request that Postgres already failed (503).
  */
 export function auditTrail(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -32,6 +34,11 @@ export function auditTrail(): MiddlewareHandler<AppEnv> {
     if (METERED_ROUTES.has(`${c.req.method} ${route}`)) return;
     const params = Object.entries(c.req.param() as Record<string, string>);
     const [name, value] = params[0] ?? [];
+    if (c.error instanceof UnavailableError && c.error.store === "postgres") {
+      // Postgres failed this request: its audit row would fail too (and push the breaker open).
+      c.get("log").warn("audit row not written: postgres unavailable", { route, status: c.res.status });
+      return;
+    }
     const { audit, hasher } = c.get("services");
     const resourceId = name === undefined || value === undefined ? undefined : isUserParam(route, name) ? `user:${hasher.hash(value)}` : value.slice(0, 200);
     try {

@@ -15,6 +15,8 @@ const held = (k: LiveKey): Held => ({ ...k, digest: Buffer.from(k.sha256, "hex")
 
 /** A compared-against hash for a presented key no stored key has: a miss costs what a hit does. */
 const NO_KEY = Buffer.alloc(32);
+/** After a failed reload, the next is tried no sooner than this (Postgres is not asked per request). */
+const RETRY_AFTER_FAILURE_MS = 1000;
 /** last_used_at is written at most this often per key (and only by a key refresh). */
 const LAST_USED_GRANULARITY = "1 minute";
 
@@ -42,8 +44,8 @@ export interface KeyDirectoryOptions {
  * and written by the next reload, in the same round trip (one transaction): no write per request.
  *
  * When the reload fails (Postgres unreachable) the instance keeps its last copy and tries again
- * on the next request: keys keep working through a Postgres outage (ingest does not need
- * Postgres), and no revocation can be written meanwhile anyway.
+ * with a request a second later or more: keys keep working through a Postgres outage (ingest does
+ * not need Postgres), and no revocation can be written meanwhile anyway.
  */
 export class KeyDirectory {
   private readonly ring: KeyRing;
@@ -51,6 +53,8 @@ export class KeyDirectory {
   /** When the query behind the copy in use was sent (epoch ms); -Infinity: never loaded. */
   private loadedAt = -Infinity;
   private loading?: Promise<void>;
+  /** No reload before this (epoch ms): set by a failed one. */
+  private retryAt = 0;
   private used = new Set<string>();
   private failures = new Map<AuthFailure, number>();
   /**
@@ -129,8 +133,9 @@ export class KeyDirectory {
   }
 
   private async fresh(): Promise<void> {
-    const age = this.now() - this.loadedAt;
-    if (age <= this.opts.maxAgeMs / 2) return;
+    const now = this.now();
+    const age = now - this.loadedAt;
+    if (age <= this.opts.maxAgeMs / 2 || now < this.retryAt) return;
     const reload = this.reload();
     if (age <= this.opts.maxAgeMs) {
       reload.catch(() => {});
@@ -170,6 +175,7 @@ export class KeyDirectory {
       // Counted again with the next reload (a lost answer may count failures twice: coarse anyway).
       for (const id of used) this.used.add(id);
       for (const [r, c] of failures) this.failures.set(r, (this.failures.get(r) ?? 0) + c);
+      this.retryAt = this.now() + RETRY_AFTER_FAILURE_MS;
       this.opts.log?.warn("api keys not reloaded; the last copy stays in use", { err: e as Error, age_ms: this.now() - this.loadedAt });
       throw e;
     }
