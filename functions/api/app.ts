@@ -23,8 +23,6 @@ export function createApp(provide: () => Promise<Services>) {
     }
     services = await provide();
     services.metrics.poolMisses.inc();
-    // The stored API keys start loading with the cold start (the first key check waits for them).
-    services.keys.warm();
     return services;
   };
   const app = createOpenApiApp();

@@ -74,11 +74,6 @@ export class KeyDirectory {
     return this.ring.ids();
   }
 
-  /** Starts loading the stored keys (a cold start), without waiting. */
-  warm(): void {
-    if (this.loadedAt === -Infinity) void this.reload().catch(() => {});
-  }
-
   /** The principal of a presented key, or the reason it was refused. */
   async authenticate(presented: string | undefined): Promise<Principal | AuthFailure> {
     await this.fresh();
