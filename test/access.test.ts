@@ -13,10 +13,16 @@ import { approveBody, interactionBody } from "./support/fixtures.js";
 const BOUND_MS = 1500;
 
 let t: TestContext;
-beforeAll(async () => { t = await createTestContext({ API_KEY_MAX_AGE_MS: String(BOUND_MS) }); });
+/** An instance whose copy is reloaded only when a test says so (for counting what a check costs). */
+let u: TestContext;
+beforeAll(async () => {
+  t = await createTestContext({ API_KEY_MAX_AGE_MS: String(BOUND_MS) });
+  u = await createTestContext();
+});
 
-async function sql(text: string, params: unknown[] = []) {
-  const c = new pg.Client({ connectionString: t.databaseUrl });
+const sql = (text: string, params: unknown[] = []) => sqlOn(t, text, params);
+async function sqlOn(ctx: TestContext, text: string, params: unknown[] = []) {
+  const c = new pg.Client({ connectionString: ctx.databaseUrl });
   await c.connect();
   try { return (await c.query(text, params)).rows; } finally { await c.end(); }
 }
@@ -25,8 +31,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let names = 0;
 const uniqueName = (p: string) => `${p}-${++names}-${Date.now() % 100000}`;
 
-async function create(body: Record<string, unknown>, app: Pick<TestContext, "call"> = t) {
-  const res = await app.call("POST", "/v1/keys", { key: t.keys.admin, body });
+async function create(body: Record<string, unknown>, ctx: TestContext = t) {
+  const res = await ctx.call("POST", "/v1/keys", { key: ctx.keys.admin, body });
   expect(res.status).toBe(201);
   return json(res) as Promise<{ key: string; api_key: { id: string; name: string; state: string; expires_at: string | null }; active_everywhere_by: string }>;
 }
@@ -143,16 +149,16 @@ describe("revocation across instances", () => {
 
 describe("the key check's cost", () => {
   it("costs no store round trip on a warm instance, right or wrong; ingest keeps its budget", async () => {
-    const bot = await create({ name: uniqueName("bot"), scopes: ["bot"] });
-    const ingest = (key: string) => t.call("POST", "/v1/messages", { key, body: { user_id: "cost-user", text: "hi" } });
+    const bot = await create({ name: uniqueName("bot"), scopes: ["bot"] }, u);
+    const ingest = (key: string) => u.call("POST", "/v1/messages", { key, body: { user_id: "cost-user", text: "hi" } });
     expect((await ingest(bot.key)).status).toBe(202);
-    await t.services.keys.refresh();
-    const rt = countRoundTrips(t.services);
+    await u.services.keys.refresh();
+    const rt = countRoundTrips(u.services);
     try {
       expect((await ingest(bot.key)).status).toBe(202);
       expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 1, postgres: 0 });
       rt.reset();
-      expect((await ingest(t.keys.bot)).status).toBe(202);
+      expect((await ingest(u.keys.bot)).status).toBe(202);
       expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 1, postgres: 0 });
       rt.reset();
       expect((await ingest("hitl_wrong")).status).toBe(401);
@@ -162,31 +168,31 @@ describe("the key check's cost", () => {
   });
 
   it("unknown keys fill nothing: the copy and the failure counters stay the same size", async () => {
-    await t.services.keys.refresh();
-    const dir = t.services.keys as unknown as { byHash: Map<string, unknown>; failures: Map<string, number> };
+    await u.services.keys.refresh();
+    const dir = u.services.keys as unknown as { byHash: Map<string, unknown>; failures: Map<string, number> };
     const size = dir.byHash.size;
-    for (let i = 0; i < 300; i++) await t.call("GET", "/v1/reviews", { key: `hitl_unknown_${i}` });
+    for (let i = 0; i < 300; i++) await u.call("GET", "/v1/reviews", { key: `hitl_unknown_${i}` });
     expect(dir.byHash.size).toBe(size);
     expect(dir.failures.size).toBeLessThanOrEqual(1);
     expect(dir.failures.get("unknown")).toBe(300);
   });
 
   it("last use and failures are written by the next reload, one transaction, not per request", async () => {
-    const { key, api_key } = await create({ name: uniqueName("used"), scopes: ["viewer"] });
-    await t.services.keys.refresh();
-    await sql("DELETE FROM audit_log WHERE kind = 'auth_failure'");
-    const rt = countRoundTrips(t.services);
+    const { key, api_key } = await create({ name: uniqueName("used"), scopes: ["viewer"] }, u);
+    await u.services.keys.refresh();
+    await sqlOn(u, "DELETE FROM audit_log WHERE kind = 'auth_failure'");
+    const rt = countRoundTrips(u.services);
     try {
-      for (let i = 0; i < 20; i++) await t.call("GET", "/v1/messages/stats", { key });
-      for (let i = 0; i < 50; i++) await t.call("GET", "/v1/messages/stats", { key: `hitl_bad_${i}` });
-      for (let i = 0; i < 7; i++) await t.call("GET", "/v1/messages/stats");
+      for (let i = 0; i < 20; i++) await u.call("GET", "/v1/messages/stats", { key });
+      for (let i = 0; i < 50; i++) await u.call("GET", "/v1/messages/stats", { key: `hitl_bad_${i}` });
+      for (let i = 0; i < 7; i++) await u.call("GET", "/v1/messages/stats");
       expect(rt.postgres).toBe(0);
-      expect((await sql("SELECT last_used_at FROM api_keys WHERE id = $1", [api_key.id]))[0].last_used_at).toBeNull();
-      await t.services.keys.refresh();
+      expect((await sqlOn(u, "SELECT last_used_at FROM api_keys WHERE id = $1", [api_key.id]))[0].last_used_at).toBeNull();
+      await u.services.keys.refresh();
       expect(rt.postgres).toBe(1);
     } finally { rt.restore(); }
-    expect((await sql("SELECT last_used_at FROM api_keys WHERE id = $1", [api_key.id]))[0].last_used_at).not.toBeNull();
-    const failures = await sql("SELECT event, count FROM audit_log WHERE kind = 'auth_failure' ORDER BY event");
+    expect((await sqlOn(u, "SELECT last_used_at FROM api_keys WHERE id = $1", [api_key.id]))[0].last_used_at).not.toBeNull();
+    const failures = await sqlOn(u, "SELECT event, count FROM audit_log WHERE kind = 'auth_failure' ORDER BY event");
     expect(failures).toEqual([{ event: "missing", count: 7 }, { event: "unknown", count: 50 }]);
   });
 
