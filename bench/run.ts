@@ -6,6 +6,7 @@ import { faultsBench } from "./faults.bench.js";
 import { hotpathBench } from "./hotpath.bench.js";
 import { latencyBench } from "./latency.bench.js";
 import { costBench } from "./cost.bench.js";
+import { keysBench } from "./keys.bench.js";
 
 /** `npm run bench [-- name...]`: runs the benchmarks against a private local stack, prints and records figures. */
 const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) => Promise<BenchResult[]>> = {
@@ -16,6 +17,7 @@ const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) =
   hotpath: hotpathBench,
   latency: latencyBench,
   cost: costBench,
+  keys: keysBench,
 };
 
 async function main() {

@@ -18,6 +18,7 @@ export const TAGS = [
   { name: "protocol", description: "The silence protocol and its quarantine" },
   { name: "recovery", description: "Recovery cursors and operations after downtime" },
   { name: "operations", description: "Health, metrics, backups, this document and the status page" },
+  { name: "access", description: "API keys stored in Postgres (create, rotate, revoke) and the audit of who did what" },
 ];
 
 /**

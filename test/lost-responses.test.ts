@@ -24,7 +24,11 @@ async function lostThenRetried(one: App, two: App, method: string, path: string,
 
 describe("a write whose response was lost, retried by the client", () => {
   let one: App, two: App;
-  beforeAll(() => { one = s.app(); two = s.app(); });
+  beforeAll(async () => {
+    one = s.app(); two = s.app();
+    // Warm instances: their copies of the stored API keys loaded before any fault.
+    await Promise.all([one.services.keys.refresh(), two.services.keys.refresh()]);
+  });
   const count = async (sql: string, params: unknown[]) => Number((await one.services.db.query<{ n: number }>(sql, params))[0]!.n);
 
   it("PUT status with LTV adds it once", async () => {
@@ -266,10 +270,13 @@ describe("every other write route, its response lost, then retried", () => {
     ];
     for (const [name, store, method, path, key, body, retryStatus, skip] of cases) {
       const faults = store === "redis" ? s.stack.bridge.faults : s.stack.proxy.faults;
+      // A fresh instance each time: one whose breaker opened after earlier cases would not even send it.
+      // Warm: its copy of the stored API keys is loaded before the fault (`skip` counts the route's calls).
+      const fresh = s.app();
+      await fresh.services.keys.refresh();
       faults.set({ reset: true, skip });
       let first;
-      // A fresh instance each time: one whose breaker opened after earlier cases would not even send it.
-      try { first = await s.app().call(method, path, key, body); } finally { faults.clear(); }
+      try { first = await fresh.call(method, path, key, body); } finally { faults.clear(); }
       expect(first.status, `${name}: ${first.text}`).toBe(503);
       const retried = await two.call(method, path, key, body);
       expect(retried.status, `${name} retried: ${retried.text}`).toBe(retryStatus);

@@ -1,6 +1,7 @@
 import { createServices, loadConfig, type Services } from "@hitl/core/runtime";
 import { toErrorResponse } from "./http/errors.js";
 import { bodyGuards, notFound, requestContext, withServices } from "./http/middleware.js";
+import { auditTrail } from "./http/audit.js";
 import { createOpenApiApp } from "./http/openapi.js";
 import { healthRoutes } from "./routes/health.js";
 import { openApiRoute, opsRoutes } from "./routes/ops.js";
@@ -27,6 +28,7 @@ export function createApp(provide: () => Promise<Services>) {
   const app = createOpenApiApp();
   app.use("*", withServices(cached, (d) => (deadline = d)));
   app.use("*", requestContext());
+  app.use("*", auditTrail());
   app.use("*", bodyGuards());
   for (const group of [healthRoutes, opsRoutes, messageRoutes]) app.include(group());
   // The other groups are loaded on their first request (routes/lazy.ts).

@@ -85,7 +85,7 @@ export function bodyGuards(): MiddlewareHandler<AppEnv> {
       return next();
     }
     if (carriesBody) {
-      c.set("principal", authenticate(c));
+      c.set("principal", await authenticate(c));
       // The common case, a body of declared length: its size and type come from the headers, and
       // the body is read straight from the connection (the request is never rebuilt).
       if (length !== undefined && Number(length) > 0 && !chunked) {
@@ -129,11 +129,11 @@ function withJsonType(headers: Headers): Headers {
   return h;
 }
 
-/** The request's principal from its bearer key; 401 when the key is missing or unknown. */
-function authenticate(c: Context<AppEnv>) {
+/** The request's principal from its bearer key; 401 when the key is missing, unknown or expired. */
+async function authenticate(c: Context<AppEnv>) {
   const match = /^Bearer\s+(\S+)$/i.exec(c.req.header("authorization") ?? "");
-  const principal = c.get("services").keys.authenticate(match?.[1]);
-  if (!principal) throw new UnauthorizedError();
+  const principal = await c.get("services").keys.authenticate(match?.[1]);
+  if (typeof principal === "string") throw new UnauthorizedError();
   return principal;
 }
 
@@ -141,10 +141,10 @@ function authenticate(c: Context<AppEnv>) {
 export function requireScopes(scopes: readonly Scope[]): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     // Requests with a body were authenticated before their body was read (bodyGuards).
-    const principal = c.get("principal") ?? authenticate(c);
+    const principal = c.get("principal") ?? await authenticate(c);
     c.set("principal", principal);
     if (!hasScope(principal, scopes)) throw new ForbiddenError();
-    await c.get("services").rateLimit?.check(principal.id);
+    await c.get("services").rateLimit?.check(principal.id, principal.rateLimit);
     await next();
   };
 }

@@ -100,6 +100,13 @@ export const createOpenApiApp = () => new ApiApp();
 type Documented = { operationId: string; tags: [string] };
 
 /**
+ * Which scopes may call each declared route ("open": no key), by its declaration: the source of
+ * README's scope table (test/access.test.ts derives the table from it and calls every route).
+ */
+export const ROUTE_SCOPES = new WeakMap<object, readonly Scope[] | "open">();
+const withScopes = <T extends object>(route: T, scopes: readonly Scope[] | "open"): T => (ROUTE_SCOPES.set(route, scopes), route);
+
+/**
  * A route that needs a key with one of `scopes` (admin always passes). Every status it can answer
  * is declared: the route's own, then the shared errors (400 when it validates input, 404 when it
  * has path parameters, 415 when it takes a body, and 401, 403, 413, 429, 503).
@@ -113,16 +120,16 @@ export function securedRoute<R extends Omit<RouteConfig, "middleware" | "securit
     ...(req.body ? unsupportedMediaError : {}),
     ...always,
   };
-  return {
+  return withScopes({
     ...route,
     responses: { ...errors, ...route.responses } as R["responses"] & typeof securedErrors,
     security: [{ bearerAuth: [] }],
     description: `${route.description ?? ""}\n\nScopes: ${scopes.join(", ")} (or admin).`.trim(),
     middleware: [requireScopes(scopes)] as MiddlewareHandler<AppEnv>[],
-  };
+  }, scopes);
 }
 
 /** A route open to anyone (no key): declared as such (`security: []`), with the errors any request can meet. */
 export function openRoute<R extends Omit<RouteConfig, "security"> & Documented>(route: R) {
-  return { ...route, responses: { ...anyRouteErrors, ...route.responses }, security: [] };
+  return withScopes({ ...route, responses: { ...anyRouteErrors, ...route.responses }, security: [] }, "open");
 }

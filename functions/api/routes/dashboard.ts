@@ -3,11 +3,11 @@ import { dashboardMetrics, editTaxonomy } from "@hitl/core";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonContent, securedErrors } from "../http/schemas.js";
 
-const taxonomy = securedRoute(["reviewer", "agent"], {
+const taxonomy = securedRoute(["reviewer", "agent", "viewer"], {
   method: "get", path: "/v1/edit-taxonomy", operationId: "listEditTags", tags: ["reviews"], summary: "The edit tags approvals may use",
   responses: { 200: jsonContent(z.object({ items: z.array(z.object({ code: z.string(), category: z.string(), description: z.string() })) })), ...securedErrors },
 });
-const metrics = securedRoute(["reviewer"], {
+const metrics = securedRoute(["reviewer", "viewer"], {
   method: "get", path: "/v1/dashboard/metrics", operationId: "getDashboardMetrics", tags: ["reviews"], summary: "Review and cost aggregates (cached 5 minutes) and live WAL depths",
   responses: {
     200: jsonContent(z.object({

@@ -14,7 +14,7 @@ const create = securedRoute(["agent"], {
     409: errorResponse("the message_id belongs to another user (an interaction of another user holds it, or the queued message is another user's)"),
     ...idempotencyErrors, ...securedErrors },
 });
-const get = securedRoute(["agent", "reviewer"], {
+const get = securedRoute(["agent", "reviewer", "viewer"], {
   method: "get", path: "/v1/interactions/{id}", operationId: "getInteraction", tags: ["interactions"], summary: "One interaction",
   request: { params: IdParam },
   responses: { 200: jsonContent(Interaction), ...securedErrors },

@@ -62,4 +62,11 @@ export const ROUTE_MANIFEST: Record<LazyGroup, readonly RouteKey[]> = {
   status: [
     ["get", "/status"],
   ],
+  access: [
+    ["post", "/v1/keys"],
+    ["get", "/v1/keys"],
+    ["post", "/v1/keys/{id}/rotate"],
+    ["post", "/v1/keys/{id}/revoke"],
+    ["get", "/v1/audit"],
+  ],
 };

@@ -23,12 +23,12 @@ const append = securedRoute(["agent", "bot"], {
   request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(AppendHistoryBody) },
   responses: { 201: jsonContent(z.object({ total_messages: z.number() }), "appended"), ...securedErrors },
 });
-const stats = securedRoute(["reviewer", "agent"], {
+const stats = securedRoute(["reviewer", "agent", "viewer"], {
   method: "get", path: "/v1/users/{id}/memory/stats", operationId: "getMemoryStats", tags: ["memory"], summary: "Sizes and limits of one user's memory",
   request: { params: UserParam },
   responses: { 200: jsonContent(MemoryStats), ...securedErrors },
 });
-const allStats = securedRoute(["admin"], {
+const allStats = securedRoute(["viewer"], {
   method: "get", path: "/v1/memory/stats", operationId: "getAllMemoryStats", tags: ["memory"], summary: "Totals across users, largest contexts, compression levels",
   responses: { 200: jsonContent(z.record(z.string(), z.unknown())), ...securedErrors },
 });

@@ -20,7 +20,7 @@ const ack = securedRoute(["agent"], {
   request: { body: jsonBody(AckBody) },
   responses: { 200: jsonContent(AckResult), ...securedErrors },
 });
-const stats = securedRoute(["agent"], {
+const stats = securedRoute(["agent", "viewer"], {
   method: "get", path: "/v1/messages/stats", operationId: "getMessageStats", tags: ["messages"], summary: "WAL depths",
   responses: { 200: jsonContent(WalStats), ...securedErrors },
 });

@@ -33,7 +33,7 @@ const batch = securedRoute(["reviewer"], {
   method: "post", path: "/v1/quarantine/batch", operationId: "batchQuarantine", tags: ["protocol"], summary: "Process or delete up to 100 messages",
   request: { body: jsonBody(BatchBody) }, responses: { 200: jsonContent(z.record(z.string(), z.unknown())), ...securedErrors },
 });
-const stats = securedRoute(["reviewer"], {
+const stats = securedRoute(["reviewer", "viewer"], {
   method: "get", path: "/v1/protocol/stats", operationId: "getProtocolStats", tags: ["protocol"], summary: "Active protocols, quarantine counters, savings",
   responses: { 200: jsonContent(z.object({ active_protocols: z.number(), total_messages_quarantined: z.number(), total_cost_saved_usd: z.number(), messages_last_24h: z.number() })), ...securedErrors },
 });

@@ -30,7 +30,7 @@ const routes = {
   createOp: securedRoute(["bot"], { method: "post", path: "/v1/recovery/operations", operationId: "createRecoveryOperation", tags: ["recovery"], summary: "Start a recovery operation", description: `\`metadata\`: ${USER_FIELDS_NOTE}`, request: { headers: IdempotencyHeaders, body: jsonBody(CreateOperationBody) }, responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), ...idempotencyErrors, ...securedErrors } }),
   patchOp: securedRoute(["bot"], { method: "patch", path: "/v1/recovery/operations/{id}", operationId: "updateRecoveryOperation", tags: ["recovery"], summary: "Update counters or finish an operation", description: `\`error_details\`: ${USER_FIELDS_NOTE}`, request: { params: OpParam, body: jsonBody(PatchOperationBody) }, responses: { 200: jsonContent(RecoveryOperation), ...notFound, ...securedErrors } }),
   ops: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/operations", operationId: "listRecoveryOperations", tags: ["recovery"], summary: "Operations, newest first", request: { query: OperationsQuery }, responses: { 200: page(RecoveryOperation), ...securedErrors } }),
-  stats: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/stats", operationId: "getRecoveryStats", tags: ["recovery"], summary: "Recovered totals and recent operations", responses: { 200: Any, ...securedErrors } }),
+  stats: securedRoute(["bot", "admin", "viewer"], { method: "get", path: "/v1/recovery/stats", operationId: "getRecoveryStats", tags: ["recovery"], summary: "Recovered totals and recent operations", responses: { 200: Any, ...securedErrors } }),
 };
 
 export function recoveryRoutes() {

@@ -9,7 +9,7 @@ const PendingReview = Interaction.extend({ current_customer_status: z.string(), 
   .openapi("ReviewItem", { description: "An interaction waiting for review, with the user's current status and nickname" });
 const conflict = errorResponse("the review's state does not allow this (code conflict)");
 
-const list = securedRoute(["reviewer"], {
+const list = securedRoute(["reviewer", "viewer"], {
   method: "get", path: "/v1/reviews", operationId: "listReviews", tags: ["reviews"], summary: "Pending reviews, priority desc then oldest first",
   request: { query: ListReviewsQuery },
   responses: { 200: jsonContent(z.object({ items: z.array(PendingReview), next_cursor: z.string().nullable() })), ...securedErrors },

@@ -1,7 +1,7 @@
 import { z } from "../http/zod.js";
 import type { RouteConfig } from "@hono/zod-openapi";
 import { statusSnapshot, verifyStatusLink } from "@hitl/core";
-import { createOpenApiApp } from "../http/openapi.js";
+import { createOpenApiApp, ROUTE_SCOPES } from "../http/openapi.js";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/env.js";
 import { requireScopes } from "../http/middleware.js";
@@ -9,7 +9,7 @@ import { securedErrors } from "../http/schemas.js";
 
 const statusRoute = ({
   method: "get", path: "/status", operationId: "getStatusPage", tags: ["operations"], summary: "Status page (HTML): queues, reviews, breaker, backups, last hour's latency and throughput",
-  description: "Admin key required, or a signed link (`npm run status-link`: the `expires` and `sig` query parameters, valid 15 minutes); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).",
+  description: "A viewer or admin key, or a signed link (`npm run status-link`: the `expires` and `sig` query parameters, valid 15 minutes); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).",
   request: { query: z.object({ expires: z.string().max(12).optional().openapi({ description: "signed link: expiry (epoch seconds)" }), sig: z.string().max(64).optional().openapi({ description: "signed link: HMAC" }) }) },
   security: [{ bearerAuth: [] }],
   responses: {
@@ -28,7 +28,8 @@ const PAGE_HEADERS = { "Content-Security-Policy": CSP, "Referrer-Policy": "no-re
  * Open locally (STATUS_PAGE_OPEN=1 on a loopback-only server); otherwise an admin key, or a signed
  * link (`npm run status-link`: HMAC, 15 minutes) for a browser, which cannot send a Bearer header.
  */
-const admin = requireScopes(["admin"]);
+const STATUS_SCOPES = ["viewer"] as const;
+const admin = requireScopes(STATUS_SCOPES);
 const statusAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (process.env.STATUS_PAGE_OPEN === "1") return next();
   if (verifyStatusLink(c.get("services").config.erasureHashKey, c.req.query("expires"), c.req.query("sig"))) return next();
@@ -37,7 +38,9 @@ const statusAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 export function statusRoutes() {
   // 200 when every store answers, 503 (still the page) when one does not: monitors see it, people read it.
-  return createOpenApiApp().openapi({ ...statusRoute, middleware: [statusAccess] }, async (c) => {
+  const route = { ...statusRoute, middleware: [statusAccess] };
+  ROUTE_SCOPES.set(route, STATUS_SCOPES);
+  return createOpenApiApp().openapi(route, async (c) => {
     // The page's renderer loads with its first request: an instance that never shows it never compiles it.
     const [snapshot, { renderStatus }] = await Promise.all([statusSnapshot(c.get("services")), import("../status/render.js")]);
     return c.html(renderStatus(snapshot), snapshot.failing.length ? 503 : 200, PAGE_HEADERS) as never;

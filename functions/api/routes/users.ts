@@ -15,7 +15,7 @@ const Erasure = z.object({
   deleted: z.object({ postgres: z.record(z.string(), z.number()), redis_keys: z.number(), wal_messages: z.number(), archives_rewritten: z.number() }),
 });
 
-const getStatus = securedRoute(["reviewer", "agent"], {
+const getStatus = securedRoute(["reviewer", "agent", "viewer"], {
   method: "get", path: "/v1/users/{id}/status", operationId: "getUserStatus", tags: ["users"], summary: "Customer status, LTV and nickname (PROSPECT/0/null when unknown)",
   request: { params: UserParam }, responses: { 200: jsonContent(UserStatus), ...securedErrors },
 });

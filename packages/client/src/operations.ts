@@ -49,5 +49,10 @@ export const OPERATIONS = {
   updateRecoveryOperation: { method: "patch", path: "/v1/recovery/operations/{id}", retry: "once" },
   getRecoveryStats: { method: "get", path: "/v1/recovery/stats", retry: "safe" },
   getStatusPage: { method: "get", path: "/status", retry: "safe" },
+  createApiKey: { method: "post", path: "/v1/keys", retry: "once" },
+  listApiKeys: { method: "get", path: "/v1/keys", retry: "safe" },
+  rotateApiKey: { method: "post", path: "/v1/keys/{id}/rotate", retry: "once" },
+  revokeApiKey: { method: "post", path: "/v1/keys/{id}/revoke", retry: "once" },
+  listAudit: { method: "get", path: "/v1/audit", retry: "safe" },
   getOpenApi: { method: "get", path: "/openapi.json", retry: "safe" },
 } as const;

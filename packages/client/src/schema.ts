@@ -147,7 +147,7 @@ export interface paths {
         };
         /**
          * WAL depths
-         * @description Scopes: agent (or admin).
+         * @description Scopes: agent, viewer (or admin).
          */
         get: operations["getMessageStats"];
         put?: never;
@@ -187,7 +187,7 @@ export interface paths {
         };
         /**
          * One interaction
-         * @description Scopes: agent, reviewer (or admin).
+         * @description Scopes: agent, reviewer, viewer (or admin).
          */
         get: operations["getInteraction"];
         put?: never;
@@ -227,7 +227,7 @@ export interface paths {
         };
         /**
          * Pending reviews, priority desc then oldest first
-         * @description Scopes: reviewer (or admin).
+         * @description Scopes: reviewer, viewer (or admin).
          */
         get: operations["listReviews"];
         put?: never;
@@ -387,7 +387,7 @@ export interface paths {
         };
         /**
          * The edit tags approvals may use
-         * @description Scopes: reviewer, agent (or admin).
+         * @description Scopes: reviewer, agent, viewer (or admin).
          */
         get: operations["listEditTags"];
         put?: never;
@@ -407,7 +407,7 @@ export interface paths {
         };
         /**
          * Review and cost aggregates (cached 5 minutes) and live WAL depths
-         * @description Scopes: reviewer (or admin).
+         * @description Scopes: reviewer, viewer (or admin).
          */
         get: operations["getDashboardMetrics"];
         put?: never;
@@ -487,7 +487,7 @@ export interface paths {
         };
         /**
          * Sizes and limits of one user's memory
-         * @description Scopes: reviewer, agent (or admin).
+         * @description Scopes: reviewer, agent, viewer (or admin).
          */
         get: operations["getMemoryStats"];
         put?: never;
@@ -507,7 +507,7 @@ export interface paths {
         };
         /**
          * Totals across users, largest contexts, compression levels
-         * @description Scopes: admin (or admin).
+         * @description Scopes: viewer (or admin).
          */
         get: operations["getAllMemoryStats"];
         put?: never;
@@ -527,7 +527,7 @@ export interface paths {
         };
         /**
          * Customer status, LTV and nickname (PROSPECT/0/null when unknown)
-         * @description Scopes: reviewer, agent (or admin).
+         * @description Scopes: reviewer, agent, viewer (or admin).
          */
         get: operations["getUserStatus"];
         /**
@@ -699,7 +699,7 @@ export interface paths {
         };
         /**
          * Active protocols, quarantine counters, savings
-         * @description Scopes: reviewer (or admin).
+         * @description Scopes: reviewer, viewer (or admin).
          */
         get: operations["getProtocolStats"];
         put?: never;
@@ -851,7 +851,7 @@ export interface paths {
         };
         /**
          * Recovered totals and recent operations
-         * @description Scopes: bot, admin (or admin).
+         * @description Scopes: bot, admin, viewer (or admin).
          */
         get: operations["getRecoveryStats"];
         put?: never;
@@ -871,9 +871,93 @@ export interface paths {
         };
         /**
          * Status page (HTML): queues, reviews, breaker, backups, last hour's latency and throughput
-         * @description Admin key required, or a signed link (`npm run status-link`: the `expires` and `sig` query parameters, valid 15 minutes); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).
+         * @description A viewer or admin key, or a signed link (`npm run status-link`: the `expires` and `sig` query parameters, valid 15 minutes); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).
          */
         get: operations["getStatusPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stored API keys (never a key nor its hash)
+         * @description Scopes: admin (or admin).
+         */
+        get: operations["listApiKeys"];
+        put?: never;
+        /**
+         * Create an API key: the answer shows the key once (only its SHA-256 is stored)
+         * @description Scopes: admin (or admin).
+         */
+        post: operations["createApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys/{id}/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A new key for the same name, scopes, limit and expiry; the old one stays valid for the grace (default 24 h), then expires
+         * @description Scopes: admin (or admin).
+         */
+        post: operations["rotateApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/keys/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke a key: refused by this instance at once, by every instance within API_KEY_MAX_AGE_MS (30 s); repeating it is harmless
+         * @description Scopes: admin (or admin).
+         */
+        post: operations["revokeApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Audit: mutating requests, key events and counted authentication failures, newest first (90 days)
+         * @description Scopes: admin (or admin).
+         */
+        get: operations["listAudit"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1143,6 +1227,63 @@ export interface components {
             status: "running" | "completed" | "failed";
             error_details?: unknown;
             metadata?: unknown;
+        };
+        IssuedKey: {
+            /** @description The secret: shown this once, never stored (only its SHA-256) */
+            key: string;
+            api_key: components["schemas"]["ApiKey"];
+            /** @description Every API instance accepts it by then (the key refresh bound) */
+            active_everywhere_by: string;
+        };
+        /** @description A stored API key (its secret is shown once, by create or rotate) */
+        ApiKey: {
+            id: string;
+            name: string;
+            scopes: ("bot" | "agent" | "reviewer" | "viewer" | "admin")[];
+            rate_limit: components["schemas"]["KeyRateLimit"];
+            expires_at: string | null;
+            created_by: string;
+            created_at: string;
+            /** @description Coarse: updated at most once a minute per instance's key refresh */
+            last_used_at: string | null;
+            revoked_at: string | null;
+            revoked_by: string | null;
+            rotated_from: string | null;
+            replaced_by: string | null;
+            /** @enum {string} */
+            state: "active" | "rotating" | "expired" | "revoked";
+        };
+        /** @description Requests allowed per sliding window, for this key only */
+        KeyRateLimit: {
+            requests: number;
+            window_seconds: number;
+        } | null;
+        CreateKeyBody: {
+            name: string;
+            scopes: ("bot" | "agent" | "reviewer" | "viewer" | "admin")[];
+            /** Format: date-time */
+            expires_at?: string;
+            rate_limit?: components["schemas"]["KeyRateLimit"];
+        };
+        RotateKeyBody: {
+            /** @default 86400 */
+            grace_seconds: number;
+        };
+        AuditEntry: {
+            id: string;
+            at: string;
+            /** @enum {string} */
+            kind: "request" | "key" | "auth_failure";
+            principal: string | null;
+            key_id: string | null;
+            method: string | null;
+            route: string | null;
+            /** @description The path's id; a user id appears only as its keyed hash (user:…) */
+            resource_id: string | null;
+            status: number | null;
+            request_id: string | null;
+            event: string | null;
+            count: number | null;
         };
     };
     responses: never;
@@ -5544,6 +5685,464 @@ export interface operations {
                 };
                 content: {
                     "text/html": string;
+                };
+            };
+        };
+    };
+    listApiKeys: {
+        parameters: {
+            query?: {
+                include_revoked?: "true" | "false";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["ApiKey"][];
+                    };
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateKeyBody"];
+            };
+        };
+        responses: {
+            /** @description created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuedKey"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a live key has this name (rotate or revoke it), or a bootstrap key does */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rotateApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RotateKeyBody"];
+            };
+        };
+        responses: {
+            /** @description rotated */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The secret: shown this once, never stored (only its SHA-256) */
+                        key: string;
+                        api_key: components["schemas"]["ApiKey"];
+                        /** @description Every API instance accepts it by then (the key refresh bound) */
+                        active_everywhere_by: string;
+                        previous: components["schemas"]["ApiKey"];
+                    };
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key was already rotated, is revoked or has expired */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    revokeApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKey"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                principal?: string;
+                route?: string;
+                kind?: "request" | "key" | "auth_failure";
+                from?: string;
+                to?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["AuditEntry"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };

@@ -1,4 +1,5 @@
-import { KeyRing } from "./auth/keys.js";
+import { KeyDirectory } from "./auth/directory.js";
+import { AuditWriter } from "./auth/audit.js";
 import { RedisGateway } from "./cache/redis.js";
 import type { Config } from "./config/types.js";
 import { NeonDb } from "./db/db.js";
@@ -16,7 +17,10 @@ export interface Services {
   config: Config;
   log: Logger;
   metrics: Metrics;
-  keys: KeyRing;
+  /** The key check: bootstrap keys (the ApiKeys secret) and the keys stored in Postgres. */
+  keys: KeyDirectory;
+  /** The audit of mutating requests (one INSERT per request, shared by concurrent ones). */
+  audit: AuditWriter;
   db: NeonDb;
   redis: RedisGateway;
   storage: FetchBlobStore;
@@ -25,7 +29,7 @@ export interface Services {
   memory: MemoryManager;
   /** Keyed hashes of user ids (erasure log, archive index). */
   hasher: UserHasher;
-  /** Present only when RATE_LIMIT_REQUESTS is set. */
+  /** Per-key limits: the deployment's (RATE_LIMIT_REQUESTS), or a stored key's own. */
   rateLimit?: RateLimiter;
 }
 
@@ -58,12 +62,13 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     .catch((e) => log.warn("pending erasures not completed yet", { err: e as Error })));
   return {
     config, log, metrics, db, redis,
-    keys: new KeyRing(config.apiKeys),
+    keys: new KeyDirectory({ db, bootstrap: config.apiKeys, maxAgeMs: config.apiKeyMaxAgeMs, log }),
+    audit: new AuditWriter(db),
     storage: new FetchBlobStore({ ...config.s3, requestDeadline }),
     wal: new WalQueue(redis, metrics),
     reviews: new ReviewLifecycle(db, metrics),
     memory: new MemoryManager({ db, redis, metrics, log }),
     hasher: new UserHasher(config.erasureHashKey),
-    rateLimit: config.rateLimit ? new RateLimiter(redis, config.rateLimit, log) : undefined,
+    rateLimit: new RateLimiter(redis, config.rateLimit, log),
   };
 }

@@ -15,6 +15,7 @@ import { Gauge, type Registry } from "prom-client";
 import { randomUUID } from "node:crypto";
 import { requeueDecided } from "../protocol/admin.js";
 import { purgeIdempotencyKeys } from "../idempotency/keys.js";
+import { pruneAudit } from "../auth/audit.js";
 
 export const JOBS = ["backup-postgres", "backup-redis", "archive"] as const;
 export type JobName = (typeof JOBS)[number];
@@ -140,12 +141,14 @@ async function runJobOnce(name: JobName, ctx: JobContext, leaseLost: () => boole
       return { status: "complete", id: out.manifest.id, verified: out.verified, keys: out.manifest.totals.rows, pruned: pruned.remove.length };
     }
     case "archive": {
-      // The daily job also finishes any erasure whose Redis part was interrupted.
+      // The daily job also finishes any erasure whose Redis part was interrupted, and prunes the
+      // audit log to its 90 days.
       const erasures = await completePendingErasures({ db: s.db, redis: s.redis });
-      // Quarantined messages let through whose queueing failed, and expired Idempotency-Keys.
+      // Quarantined messages let through whose queueing failed, expired Idempotency-Keys, and the
+      // audit log beyond its 90 days.
       const requeued = await requeueDecided({ db: s.db, redis: s.redis, wal: s.wal });
       const keys = await purgeIdempotencyKeys(s.db);
-      return { ...(await archiveOldPartitions(deps)), pending_erasures_completed: erasures, quarantine_requeued: requeued, idempotency_keys_purged: keys };
+      return { ...(await archiveOldPartitions(deps)), pending_erasures_completed: erasures, quarantine_requeued: requeued, idempotency_keys_purged: keys, audit_rows_pruned: await pruneAudit(s.db) };
     }
   }
 }

@@ -22,6 +22,7 @@ export function parseConfig(source: Source): Config {
     localNeonProxyUrl: c.LOCAL_NEON_PROXY_URL,
     redis: { url: c.UPSTASH_REDIS_REST_URL, token: c.UPSTASH_REDIS_REST_TOKEN, prefix: c.REDIS_PREFIX, retries: c.REDIS_RETRIES, timeoutMs: c.REDIS_TIMEOUT_MS },
     apiKeys: c.API_KEYS,
+    apiKeyMaxAgeMs: c.API_KEY_MAX_AGE_MS,
     erasureHashKey: c.ERASURE_HASH_KEY ?? LOCAL_ERASURE_KEY,
     s3: {
       bucket: c.S3_BUCKET, region: c.S3_REGION ?? c.AWS_REGION ?? "us-east-1", endpoint: c.S3_ENDPOINT, timeoutMs: c.S3_TIMEOUT_MS,

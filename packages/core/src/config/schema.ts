@@ -1,6 +1,7 @@
 import { z } from "zod";
 
-export const SCOPES = ["bot", "agent", "reviewer", "admin"] as const;
+/** `viewer` is read-only (reviews, interactions, dashboard, status and stats; never quarantined text). */
+export const SCOPES = ["bot", "agent", "reviewer", "viewer", "admin"] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export const ApiKeyEntry = z.object({
@@ -87,6 +88,12 @@ export const ConfigSchema = z.object({
   RATE_LIMIT_REQUESTS: int(0),
   /** Rate limit window. @default 60 */
   RATE_LIMIT_WINDOW_SECONDS: int(60, 1),
+  /**
+   * Longest time an instance uses its copy of the API keys stored in Postgres without reloading it:
+   * the bound within which a revoked key stops working, and a new one starts, everywhere. After
+   * half of it a request starts a reload in the background. @default 30000
+   */
+  API_KEY_MAX_AGE_MS: int(30_000, 100),
   /** Body size limit. @default 1048576 */
   MAX_BODY_BYTES: int(1024 * 1024, 1024),
 }).superRefine((c, ctx) => {

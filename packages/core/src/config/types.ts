@@ -5,7 +5,10 @@ export interface Config {
   databaseUrl: string;
   localNeonProxyUrl?: string;
   redis: { url: string; token: string; prefix: string; retries: number; timeoutMs: number };
+  /** Bootstrap keys (the ApiKeys secret); keys created at runtime live in Postgres. */
   apiKeys: ApiKeyEntry[];
+  /** Longest use of an instance's copy of the stored keys (the revocation bound). */
+  apiKeyMaxAgeMs: number;
   /** HMAC key of user ids in the erasure log and archive index (a fixed key in local mode). */
   erasureHashKey: string;
   s3: {
