@@ -7,9 +7,9 @@ import plugins, { EXTERNAL } from "./esbuild-plugins.mjs";
 const BANNER = "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
 
 /**
- * One Lambda bundle, as `npm run build` makes it and SST deploys it (the same externals and plugins,
- * infra/esbuild-plugins.mjs): minified ESM for Node, with linked source maps. `split` (the API, as
- * SST's `nodejs.splitting` in infra/api.ts): what the code imports dynamically (the Neon driver,
+ * One Lambda bundle, as `npm run build` makes it and SST deploys it unchanged (infra/bundles.ts:
+ * SST's prebuilt `bundle`), with the plugins of scripts/esbuild-plugins.mjs: minified ESM for Node,
+ * with linked source maps. `split` (the API): what the code imports dynamically (the Neon driver,
  * rate limiting, the OpenAPI document) goes to `chunks/` beside `outfile`, loaded on first use,
  * not at cold start; otherwise everything is one file.
  */

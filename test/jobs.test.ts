@@ -1,6 +1,9 @@
 // Metrics (EMF) lines of the handler are CloudWatch's; here they would only flood the output.
 process.env.POWERTOOLS_METRICS_DISABLED = "true";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+
+// Whole backup runs: on a loaded 2-core machine they take longer than the default 30 s.
+vi.setConfig({ testTimeout: 120_000 });
 import { createServices, parseConfig } from "@hitl/core";
 import { backupAges, publishBackupAges } from "@hitl/core/backup";
 import { Registry } from "prom-client";

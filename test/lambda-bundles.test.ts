@@ -7,7 +7,10 @@ import { existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+
+// Each test starts Node processes and runs whole jobs: on a loaded 2-core machine they take longer than the default 30 s.
+vi.setConfig({ testTimeout: 120_000 });
 import { FUNCTIONS } from "../scripts/build.js";
 import { createTestDatabase, testEnv, testKeys } from "./support/stack.js";
 import { createEmptyDatabase, createTestBucket } from "./support/backup.js";

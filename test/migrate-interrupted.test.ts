@@ -2,7 +2,10 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, vi } from "vitest";
+
+// A migration run in a child process: on a loaded 2-core machine they take longer than the default 30 s.
+vi.setConfig({ testTimeout: 120_000 });
 import { migrate, useLocalNeonProxy } from "@hitl/core/postgres";
 import { stack } from "./support/stack.js";
 import { createEmptyDatabase, withPg } from "./support/backup.js";

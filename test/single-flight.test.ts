@@ -3,7 +3,10 @@
 // S3's per-key delete errors fail the call. Real Postgres, Redis and S3 (s3rver) throughout.
 process.env.POWERTOOLS_METRICS_DISABLED = "true";
 import { createServer } from "node:http";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+
+// Whole backup and archive runs: on a loaded 2-core machine they take longer than the default 30 s.
+vi.setConfig({ testTimeout: 120_000 });
 import { erasureStatements, parseConfig } from "@hitl/core";
 import { useLocalNeonProxy, PoolDb } from "@hitl/core/postgres";
 import { acquireLease, archiveOldPartitions, readArchive, S3BlobStore } from "@hitl/core/backup";

@@ -1,6 +1,9 @@
 import { spawn } from "node:child_process";
 import { serve } from "@hono/node-server";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+
+// The smoke script runs in its own process: on a loaded 2-core machine they take longer than the default 30 s.
+vi.setConfig({ testTimeout: 120_000 });
 import { createTestContext, type TestContext } from "./support/stack.js";
 import { createTestBucket, withPg } from "./support/backup.js";
 
