@@ -135,8 +135,12 @@ export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: Use
 interface Leftover { dedupe: string[]; legacyIds: string[] }
 const NONE: Leftover = { dedupe: [], legacyIds: [] };
 
+/** Dedupe keys passed to one call at most (a request stays small; the rest go to the next call). */
+const MAX_KEYS_PER_CALL = 1000;
+
 /** One round trip: see ERASE_REDIS. Every key comes from the key layout (cache/keys.ts). */
-async function eraseRedisOnce(redis: RedisGateway, userId: string, pass: Leftover): Promise<{ messages: number; keys: number; left: Leftover }> {
+async function eraseRedisOnce(redis: RedisGateway, userId: string, all: Leftover): Promise<{ messages: number; keys: number; left: Leftover }> {
+  const pass = { dedupe: all.dedupe.slice(0, MAX_KEYS_PER_CALL), legacyIds: all.legacyIds.slice(0, MAX_KEYS_PER_CALL) };
   const w = redis.keys.wal;
   const u = redis.keys.user(userId);
   const legacy = redis.keys.legacyUser(userId);
@@ -164,7 +168,7 @@ async function eraseRedis(redis: RedisGateway, userId: string, pass: Leftover = 
     pass = r.left;
     const done = pass.dedupe.length === 0 && pass.legacyIds.length === 0;
     if (until === "once" || done) return { messages, keys, left: pass };
-    if (attempt >= 5) throw new Error("erasure: the user's Redis index sets kept growing; retry the erasure");
+    if (attempt >= 100) throw new Error("erasure: the user's Redis index sets kept growing; retry the erasure");
   }
 }
 
