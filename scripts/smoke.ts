@@ -97,10 +97,19 @@ export async function smoke(url: string, key: string, say: (line: string) => voi
   }
 }
 
+const USAGE = "usage: npm run smoke -- --url <api url> --key <admin key>";
+
 async function main() {
-  const { values } = parseArgs({ options: { url: { type: "string" }, key: { type: "string" } } });
+  let values: { url?: string; key?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({ options: { url: { type: "string" }, key: { type: "string" }, help: { type: "boolean" } } }));
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (values.help) { console.log(USAGE); process.exit(0); }
   if (!values.url || !values.key) {
-    console.error("usage: npm run smoke -- --url <api url> --key <admin key>");
+    console.error(`${!values.url ? "--url" : "--key"} is missing\n${USAGE}`);
     process.exit(2);
   }
   process.exit((await smoke(values.url, values.key)) ? 0 : 1);

@@ -8,9 +8,9 @@ import { createTestContext, type TestContext } from "./support/stack.js";
 import { createTestBucket, withPg } from "./support/backup.js";
 
 /** `npm run smoke -- --url … --key …` as a deployer runs it, in its own process; its output and exit code. */
-function runSmoke(url: string, key: string): Promise<{ code: number | null; out: string }> {
+function runSmoke(url: string, key: string, args = ["--url", url, "--key", key]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "scripts/smoke.ts", "--url", url, "--key", key], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "scripts/smoke.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -66,5 +66,14 @@ describe("npm run smoke against the local stack", () => {
     expect(out).toMatch(/FAIL +the WAL is idle: 1 pending/);
     const stats = await (await t.call("GET", "/v1/messages/stats", { key: t.keys.admin })).json() as { pending: number };
     expect(stats.pending).toBe(1);
+  });
+
+  it("names a missing or unknown argument with the usage, exit 2, before calling anything", async () => {
+    const missing = await runSmoke(url, "", ["--url", url]);
+    expect(missing).toMatchObject({ code: 2 });
+    expect(missing.out).toMatch(/--key is missing\nusage: npm run smoke -- --url <api url> --key <admin key>/);
+    const unknown = await runSmoke(url, "", ["--url", url, "--kee", "x"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.out).toContain("Unknown option '--kee'");
   });
 });
