@@ -17,6 +17,8 @@ export const LAZY_GROUPS = {
   quarantine: () => import("./quarantine.js").then((m) => m.quarantineRoutes()),
   recovery: () => import("./recovery.js").then((m) => m.recoveryRoutes()),
   status: () => import("./status.js").then((m) => m.statusRoutes()),
+  customers: () => import("./customers.js").then((m) => m.customerRoutes()),
+  coherence: () => import("./coherence.js").then((m) => m.coherenceRoutes()),
 } satisfies Record<string, () => Promise<ApiApp>>;
 
 export type LazyGroup = keyof typeof LAZY_GROUPS;

@@ -62,4 +62,20 @@ export const ROUTE_MANIFEST: Record<LazyGroup, readonly RouteKey[]> = {
   status: [
     ["get", "/status"],
   ],
+  customers: [
+    ["post", "/v1/interactions/{id}/cta-response"],
+    ["get", "/v1/users/{id}/status/history"],
+    ["get", "/v1/customers/funnel"],
+  ],
+  coherence: [
+    ["post", "/v1/users/{id}/commitments"],
+    ["get", "/v1/users/{id}/commitments"],
+    ["get", "/v1/users/{id}/commitments/conflicts"],
+    ["get", "/v1/commitments/active"],
+    ["patch", "/v1/commitments/{id}"],
+    ["post", "/v1/interactions/{id}/coherence"],
+    ["get", "/v1/interactions/{id}/coherence"],
+    ["post", "/v1/users/{id}/prompt-rotations"],
+    ["get", "/v1/users/{id}/prompt-rotations"],
+  ],
 };

@@ -20,7 +20,7 @@ const getStatus = securedRoute(["reviewer", "agent"], {
   request: { params: UserParam }, responses: { 200: jsonContent(UserStatus), ...securedErrors },
 });
 const putStatus = securedRoute(["reviewer"], {
-  method: "put", path: "/v1/users/{id}/status", operationId: "setUserStatus", tags: ["users"], summary: "Set the customer status; LTV grows only on CUSTOMER",
+  method: "put", path: "/v1/users/{id}/status", operationId: "setUserStatus", tags: ["users"], summary: "Set the customer status; LTV grows only on CUSTOMER; a change is recorded as a manual transition",
   request: { headers: IdempotencyHeaders, params: UserParam, body: jsonBody(PutStatusBody) }, responses: { 200: jsonContent(UserStatus), ...securedErrors },
 });
 const putNickname = securedRoute(["reviewer"], {
@@ -43,7 +43,7 @@ const erase = securedRoute(["admin"], {
 export function userRoutes() {
   return createOpenApiApp()
     .openapi(getStatus, async (c) => c.json(await getUserStatus(storeDeps(c), c.req.valid("param").id), 200))
-    .openapi(putStatus, async (c) => c.json(await setUserStatus(storeDeps(c), c.req.valid("param").id, c.req.valid("json"), requestKey(c)), 200))
+    .openapi(putStatus, async (c) => c.json(await setUserStatus(storeDeps(c), c.req.valid("param").id, c.req.valid("json"), requestKey(c), c.get("principal")!.id), 200))
     .openapi(putNickname, async (c) => c.json(await setNickname(storeDeps(c), c.req.valid("param").id, c.req.valid("json").nickname), 200))
     .openapi(getProto, async (c) => c.json(await getProtocol(storeDeps(c), c.req.valid("param").id), 200))
     .openapi(putProto, async (c) => {

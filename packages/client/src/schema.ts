@@ -531,7 +531,7 @@ export interface paths {
          */
         get: operations["getUserStatus"];
         /**
-         * Set the customer status; LTV grows only on CUSTOMER
+         * Set the customer status; LTV grows only on CUSTOMER; a change is recorded as a manual transition
          * @description Scopes: reviewer (or admin).
          */
         put: operations["setUserStatus"];
@@ -874,6 +874,200 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/interactions/{id}/cta-response": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record the user's CTA response; the reference's rules move the customer status in the same transaction
+         * @description Rules, first that applies: converted (or CONVERTED) -> CUSTOMER; POLITE_DECLINE with <= 3 CTAs sent -> LEAD_QUALIFIED; RUDE_DECLINE or > 5 CTAs -> LEAD_EXHAUSTED; INTERESTED -> LEAD_QUALIFIED; otherwise the status stays. A change is recorded as an automated transition. Idempotent: the response already recorded for the interaction applies nothing again (`repeated`).
+         *
+         *     Scopes: agent (or admin).
+         */
+        post: operations["recordCtaResponse"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{id}/status/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The user's status transitions, newest first
+         * @description Scopes: reviewer, agent (or admin).
+         */
+        get: operations["getUserStatusHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/funnel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The customer funnel: per status, users, average CTAs, conversions, LTV sum and average
+         * @description Scopes: reviewer (or admin).
+         */
+        get: operations["getCustomerFunnel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{id}/commitments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's commitments, soonest due first (overdue ones are expired first)
+         * @description Scopes: agent, reviewer (or admin).
+         */
+        get: operations["listUserCommitments"];
+        put?: never;
+        /**
+         * Record a commitment the assistant made (optionally from an interaction of the user)
+         * @description Scopes: agent (or admin).
+         */
+        post: operations["createCommitment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{id}/commitments/conflicts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Active commitments of the user due within [start, end] (at most 31 days)
+         * @description Scopes: agent, reviewer (or admin).
+         */
+        get: operations["checkCommitmentConflicts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/commitments/active": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Active commitments across users, soonest due first, with hours remaining and urgency
+         * @description Scopes: agent, reviewer (or admin).
+         */
+        get: operations["listActiveCommitments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/commitments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Fulfil, cancel or expire an active commitment (the same status again answers 200)
+         * @description Scopes: agent, reviewer (or admin).
+         */
+        patch: operations["updateCommitmentStatus"];
+        trace?: never;
+    };
+    "/v1/interactions/{id}/coherence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The coherence analyses of an interaction, oldest first
+         * @description Scopes: agent, reviewer (or admin).
+         */
+        get: operations["listCoherenceAnalyses"];
+        put?: never;
+        /**
+         * Record the coherence analysis of an interaction
+         * @description Scopes: agent (or admin).
+         */
+        post: operations["recordCoherenceAnalysis"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{id}/prompt-rotations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's prompt rotations, newest first
+         * @description Scopes: agent, reviewer (or admin).
+         */
+        get: operations["listPromptRotations"];
+        put?: never;
+        /**
+         * Record a persona prompt rotation for a user
+         * @description Scopes: agent (or admin).
+         */
+        post: operations["recordPromptRotation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/openapi.json": {
         parameters: {
             query?: never;
@@ -1135,6 +1329,196 @@ export interface components {
             status: "running" | "completed" | "failed";
             error_details?: unknown;
             metadata?: unknown;
+        };
+        /** @description The recorded CTA response and the status it moved the user to */
+        CtaOutcome: {
+            interaction_id: string;
+            user_id: string;
+            /** @enum {string} */
+            response_type: "IGNORED" | "POLITE_DECLINE" | "INTERESTED" | "CONVERTED" | "RUDE_DECLINE";
+            converted: boolean;
+            /** @description CTAs sent to the user (approved replies carrying cta_data), as the rules read it */
+            cta_count: number;
+            /** @enum {string} */
+            previous_status: "PROSPECT" | "LEAD_QUALIFIED" | "CUSTOMER" | "CHURNED" | "LEAD_EXHAUSTED";
+            /** @enum {string} */
+            customer_status: "PROSPECT" | "LEAD_QUALIFIED" | "CUSTOMER" | "CHURNED" | "LEAD_EXHAUSTED";
+            ltv_usd: number;
+            /** @description true when this response was already recorded for the interaction: nothing was applied again */
+            repeated: boolean;
+            transition: components["schemas"]["StatusTransition"];
+        };
+        /** @description One change of a user's customer status: automated (a CTA response) or manual */
+        StatusTransition: {
+            id: number;
+            user_id: string;
+            interaction_id: string | null;
+            /** @enum {string} */
+            previous_status: "PROSPECT" | "LEAD_QUALIFIED" | "CUSTOMER" | "CHURNED" | "LEAD_EXHAUSTED";
+            /** @enum {string} */
+            new_status: "PROSPECT" | "LEAD_QUALIFIED" | "CUSTOMER" | "CHURNED" | "LEAD_EXHAUSTED";
+            reason: string | null;
+            automated: boolean;
+            actor: string;
+            ltv_added_usd: number;
+            created_at: string;
+        } | null;
+        /** @description How the user answered the CTA of an interaction */
+        CtaResponseBody: {
+            /** @enum {string} */
+            response_type: "IGNORED" | "POLITE_DECLINE" | "INTERESTED" | "CONVERTED" | "RUDE_DECLINE";
+            /** @default false */
+            converted: boolean;
+            /** @default 0 */
+            ltv_amount: number;
+            reason?: string;
+        };
+        StatusTransitionPage: {
+            items: components["schemas"]["StatusTransition"][];
+            next_cursor: string | null;
+        };
+        /** @description Every stage, in funnel order: PROSPECT, LEAD_QUALIFIED, CUSTOMER, CHURNED, LEAD_EXHAUSTED */
+        CustomerFunnel: {
+            items: components["schemas"]["FunnelStage"][];
+        };
+        /** @description One stage of the customer funnel (reference: customer_funnel_metrics) */
+        FunnelStage: {
+            /** @enum {string} */
+            customer_status: "PROSPECT" | "LEAD_QUALIFIED" | "CUSTOMER" | "CHURNED" | "LEAD_EXHAUSTED";
+            users: number;
+            avg_ctas: number;
+            conversions: number;
+            total_ltv_usd: number;
+            avg_ltv_usd: number;
+        };
+        /** @description Something the assistant committed to do for the user, due at commitment_timestamp */
+        Commitment: {
+            id: string;
+            user_id: string;
+            commitment_timestamp: string;
+            details: {
+                [key: string]: unknown;
+            };
+            commitment_text: string;
+            extracted_from_interaction: string | null;
+            /** @enum {string} */
+            status: "active" | "fulfilled" | "expired" | "cancelled";
+            created_at: string;
+            updated_at: string;
+        };
+        CreateCommitmentBody: {
+            /**
+             * Format: date-time
+             * @description When the assistant said it would do it (the due time)
+             */
+            commitment_timestamp: string;
+            commitment_text: string;
+            /** @default {} */
+            details: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: uuid
+             * @description The interaction it was extracted from (must be the user's)
+             */
+            interaction_id?: string;
+        };
+        CommitmentPage: {
+            items: components["schemas"]["Commitment"][];
+            next_cursor: string | null;
+        };
+        /** @description The user's active commitments due within the window */
+        CommitmentConflicts: {
+            user_id: string;
+            start: string;
+            end: string;
+            has_conflict: boolean;
+            conflicts: components["schemas"]["Commitment"][];
+        };
+        ActiveCommitmentPage: {
+            items: components["schemas"]["ActiveCommitment"][];
+            next_cursor: string | null;
+        };
+        /** @description An active commitment with its urgency (reference: active_commitments_view) */
+        ActiveCommitment: {
+            id: string;
+            user_id: string;
+            commitment_timestamp: string;
+            details: {
+                [key: string]: unknown;
+            };
+            commitment_text: string;
+            extracted_from_interaction: string | null;
+            /** @enum {string} */
+            status: "active" | "fulfilled" | "expired" | "cancelled";
+            created_at: string;
+            updated_at: string;
+            /** @description Hours until due (negative: overdue, by less than the 1 h grace) */
+            hours_remaining: number;
+            /**
+             * @description overdue (< 0 h), urgent (<= 2 h), today (<= 24 h), future
+             * @enum {string}
+             */
+            urgency: "overdue" | "urgent" | "today" | "future";
+        };
+        PatchCommitmentBody: {
+            /** @enum {string} */
+            status: "fulfilled" | "cancelled" | "expired";
+        };
+        /** @description The coherence check of one drafted reply: OK or the conflict it found, and whether it was corrected */
+        CoherenceAnalysis: {
+            id: string;
+            interaction_id: string;
+            user_id: string;
+            /** @enum {string} */
+            analysis_status: "OK" | "CONFLICTO_DE_IDENTIDAD" | "CONFLICTO_DE_DISPONIBILIDAD";
+            conflict_details?: unknown;
+            correction_applied: boolean;
+            processing_time_ms: number | null;
+            json_parse_success: boolean;
+            llm_model_used: string;
+            llm2_input?: unknown;
+            llm2_output?: unknown;
+            created_at: string;
+        };
+        CreateCoherenceAnalysisBody: {
+            /** @enum {string} */
+            analysis_status: "OK" | "CONFLICTO_DE_IDENTIDAD" | "CONFLICTO_DE_DISPONIBILIDAD";
+            conflict_details?: unknown;
+            /** @default false */
+            correction_applied: boolean;
+            processing_time_ms?: number;
+            /** @default true */
+            json_parse_success: boolean;
+            /** @default gpt-4o-mini */
+            llm_model_used: string;
+            llm2_input?: unknown;
+            llm2_output?: unknown;
+        };
+        CoherenceAnalysisList: {
+            items: components["schemas"]["CoherenceAnalysis"][];
+        };
+        /** @description A switch of the persona prompt used for a user */
+        PromptRotation: {
+            id: string;
+            user_id: string;
+            previous_prompt_id: string | null;
+            new_prompt_id: string;
+            rotation_reason: string;
+            triggered_by_interaction: string | null;
+            created_at: string;
+        };
+        CreatePromptRotationBody: {
+            previous_prompt_id?: string;
+            new_prompt_id: string;
+            /** @default CONFLICTO_DE_IDENTIDAD */
+            rotation_reason: string;
+            /** Format: uuid */
+            triggered_by_interaction?: string;
+        };
+        PromptRotationPage: {
+            items: components["schemas"]["PromptRotation"][];
+            next_cursor: string | null;
         };
     };
     responses: never;
@@ -5467,6 +5851,1131 @@ export interface operations {
                 };
                 content: {
                     "text/html": string;
+                };
+            };
+        };
+    };
+    recordCtaResponse: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CtaResponseBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CtaOutcome"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getUserStatusHistory: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusTransitionPage"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getCustomerFunnel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerFunnel"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listUserCommitments: {
+        parameters: {
+            query?: {
+                status?: "active" | "fulfilled" | "expired" | "cancelled";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommitmentPage"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createCommitment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCommitmentBody"];
+            };
+        };
+        responses: {
+            /** @description a repeat of the same Idempotency-Key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Commitment"];
+                };
+            };
+            /** @description created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Commitment"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    checkCommitmentConflicts: {
+        parameters: {
+            query: {
+                start: string;
+                end: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommitmentConflicts"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listActiveCommitments: {
+        parameters: {
+            query?: {
+                user_id?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActiveCommitmentPage"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateCommitmentStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PatchCommitmentBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Commitment"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the commitment is already final with another status */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listCoherenceAnalyses: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CoherenceAnalysisList"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    recordCoherenceAnalysis: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCoherenceAnalysisBody"];
+            };
+        };
+        responses: {
+            /** @description a repeat of the same Idempotency-Key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CoherenceAnalysis"];
+                };
+            };
+            /** @description created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CoherenceAnalysis"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listPromptRotations: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptRotationPage"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    recordPromptRotation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreatePromptRotationBody"];
+            };
+        };
+        responses: {
+            /** @description a repeat of the same Idempotency-Key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptRotation"];
+                };
+            };
+            /** @description created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptRotation"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };

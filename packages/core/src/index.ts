@@ -35,6 +35,9 @@ export { compress, decompress, DEFAULT_CODEC, type Codec } from "./memory/codec.
 export { temporalSummary, timeLabel, lastAssistantAskedQuestion } from "./memory/summary.js";
 export { readThroughVersioned, writeVersioned, type Versioned } from "./cache/versioned.js";
 export { RateLimiter } from "./cache/ratelimit.js";
+export * from "./customers/lifecycle.js";
+export * from "./coherence/commitments.js";
+export * from "./coherence/analyses.js";
 export { getUserStatus, setUserStatus, setNickname, PutStatusBody, PutNicknameBody, UserStatus, CUSTOMER_STATUSES } from "./users/status.js";
 export { getProtocol, setProtocol, PutProtocolBody } from "./protocol/manage.js";
 export * from "./protocol/admin.js";

@@ -21,10 +21,11 @@ export type UserStatus = z.infer<typeof UserStatus>;
 
 export interface UserDeps { db: Db; redis: RedisGateway; log?: Logger }
 
-const COLUMNS = "user_id, customer_status, ltv_usd::float8 AS ltv_usd, nickname, updated_at, version";
-const statusKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "status");
+export const STATUS_COLUMNS = "user_id, customer_status, ltv_usd::float8 AS ltv_usd, nickname, updated_at, version";
+const COLUMNS = STATUS_COLUMNS;
+export const statusKey = (redis: RedisGateway, userId: string) => redis.key("user", userId, "status");
 
-function fromRow(userId: string, r: Record<string, unknown> | undefined): Versioned<UserStatus> {
+export function statusFromRow(userId: string, r: Record<string, unknown> | undefined): Versioned<UserStatus> {
   if (!r) return { value: { user_id: userId, customer_status: "PROSPECT", ltv_usd: 0, nickname: null, updated_at: null }, version: 0 };
   return {
     value: {
@@ -39,27 +40,42 @@ function fromRow(userId: string, r: Record<string, unknown> | undefined): Versio
 export function getUserStatus(deps: UserDeps, userId: string): Promise<UserStatus> {
   return readThroughVersioned(deps.redis, statusKey(deps.redis, userId), STATUS_CACHE_TTL_SECONDS, async () => {
     const [row] = await deps.db.query(`SELECT ${COLUMNS} FROM user_current_status WHERE user_id = $1`, [userId]);
-    return fromRow(userId, row);
+    return statusFromRow(userId, row);
   }, deps.log);
 }
 
 /**
  * Postgres first (LTV grows only when the new status is CUSTOMER), then the cache is refreshed.
- * The LTV increment is the one non-idempotent part: a repeat carrying the same Idempotency-Key
- * (`requestKey`) as the row's last change adds nothing.
+ * The same statement writes a manual transition (customer_status_transitions) when the status
+ * changed or LTV was added, with the actor and reason. The LTV increment is the one
+ * non-idempotent part: a repeat carrying the same Idempotency-Key (`requestKey`) as the row's last
+ * change adds nothing and writes no second transition; a plain repeat finds the status already
+ * set (no transition) and, like any LTV grant, adds again.
  */
-export async function setUserStatus(deps: UserDeps, userId: string, b: z.infer<typeof PutStatusBody>, requestKey?: string): Promise<UserStatus> {
-  const [row] = await deps.db.query(`
-    INSERT INTO user_current_status (user_id, customer_status, ltv_usd, reason, last_request_key)
-    VALUES ($1::text, $2::text, CASE WHEN $2::text = 'CUSTOMER' THEN $3::numeric ELSE 0 END, $4::text, $5::text)
-    ON CONFLICT (user_id) DO UPDATE SET customer_status = EXCLUDED.customer_status,
-      ltv_usd = user_current_status.ltv_usd + CASE
-        WHEN $5::text IS NOT NULL AND user_current_status.last_request_key = $5::text THEN 0
-        WHEN EXCLUDED.customer_status = 'CUSTOMER' THEN $3::numeric ELSE 0 END,
-      reason = coalesce(EXCLUDED.reason, user_current_status.reason),
-      last_request_key = $5::text
-    RETURNING ${COLUMNS}`, [userId, b.customer_status, b.ltv_amount ?? 0, b.reason ?? null, requestKey ?? null]);
-  const status = fromRow(userId, row);
+export async function setUserStatus(deps: UserDeps, userId: string, b: z.infer<typeof PutStatusBody>, requestKey?: string, actor = "unknown"): Promise<UserStatus> {
+  // One transaction (one round trip): the row is locked first, so the next statement's snapshot
+  // reads the status as the last committed change left it (the transition's previous status).
+  const [, [row]] = await deps.db.transaction([{ text: "SELECT 1 FROM user_current_status WHERE user_id = $1 FOR UPDATE", params: [userId] }, { text: `
+    WITH prev AS (SELECT customer_status, last_request_key FROM user_current_status WHERE user_id = $1),
+    up AS (
+      INSERT INTO user_current_status (user_id, customer_status, ltv_usd, reason, last_request_key)
+      VALUES ($1::text, $2::text, CASE WHEN $2::text = 'CUSTOMER' THEN $3::numeric ELSE 0 END, $4::text, $5::text)
+      ON CONFLICT (user_id) DO UPDATE SET customer_status = EXCLUDED.customer_status,
+        ltv_usd = user_current_status.ltv_usd + CASE
+          WHEN $5::text IS NOT NULL AND user_current_status.last_request_key = $5::text THEN 0
+          WHEN EXCLUDED.customer_status = 'CUSTOMER' THEN $3::numeric ELSE 0 END,
+        reason = coalesce(EXCLUDED.reason, user_current_status.reason),
+        last_request_key = $5::text
+      RETURNING ${COLUMNS}),
+    calc AS (
+      SELECT coalesce((SELECT customer_status FROM prev), 'PROSPECT') AS previous,
+        CASE WHEN $2::text = 'CUSTOMER' AND NOT coalesce($5::text IS NOT NULL AND (SELECT last_request_key FROM prev) = $5::text, false) THEN $3::numeric ELSE 0 END AS ltv_add,
+        coalesce($5::text IS NOT NULL AND (SELECT last_request_key FROM prev) = $5::text, false) AS repeated),
+    tr AS (
+      INSERT INTO customer_status_transitions (user_id, previous_status, new_status, reason, automated, actor, ltv_added_usd)
+      SELECT $1, previous, $2, $4, false, $6, ltv_add FROM calc WHERE NOT repeated AND (previous <> $2::text OR ltv_add > 0))
+    SELECT * FROM up`, params: [userId, b.customer_status, b.ltv_amount ?? 0, b.reason ?? null, requestKey ?? null, actor] }]) as [unknown, Record<string, unknown>[]];
+  const status = statusFromRow(userId, row);
   await writeVersioned(deps.redis, statusKey(deps.redis, userId), status, STATUS_CACHE_TTL_SECONDS, deps.log);
   return status.value;
 }
@@ -69,7 +85,7 @@ export async function setNickname(deps: UserDeps, userId: string, nickname: stri
     INSERT INTO user_current_status (user_id, nickname) VALUES ($1, $2)
     ON CONFLICT (user_id) DO UPDATE SET nickname = EXCLUDED.nickname
     RETURNING ${COLUMNS}`, [userId, nickname]);
-  const status = fromRow(userId, row);
+  const status = statusFromRow(userId, row);
   await writeVersioned(deps.redis, statusKey(deps.redis, userId), status, STATUS_CACHE_TTL_SECONDS, deps.log);
   return status.value;
 }
