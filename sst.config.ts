@@ -33,13 +33,15 @@ export default $config({
     const { api, migrationFunction, migrator } = await import("./infra/api");
     const { jobs } = await import("./infra/jobs");
     const { alarms } = await import("./infra/alarms");
+    const { backlogAlarms } = await import("./infra/backlog-alarms");
     const s = secrets();
     const { bucket } = backupBucket();
     // Migrations first: the API and the jobs are updated only after this deploy's migrations ran.
     const migrated = migrator(migrationFunction(s));
     const fn = api(s, bucket, { dependsOn: [migrated] });
     const { dlq } = jobs(s, bucket, { dependsOn: [migrated] });
-    alarms(dlq);
+    const { topic } = alarms(dlq);
+    backlogAlarms(s, bucket, topic, { dependsOn: [migrated] });
     return { api: fn.url, bucket: bucket.name };
   },
 });

@@ -60,7 +60,7 @@ describe("sst.config.ts", () => {
   it("declares the alarms, the jobs' dead-letter alarm and a dashboard in the deployment's region", () => {
     const alarms = byKind("aws.cloudwatch.MetricAlarm");
     expect(alarms.map((a) => a.name)).toEqual(["DatabasePoolExhaustion", "RedisHighLatency",
-      "MemoryCompressionFailure", "PostgresBackupMissed", "RedisSnapshotMissed", "DeadLetterGrowth", "JobsDeadLettered"]);
+      "MemoryCompressionFailure", "PostgresBackupMissed", "RedisSnapshotMissed", "DeadLetterGrowth", "JobsDeadLettered", "WalBacklog", "ReviewQueueBacklog", "OutboxBacklog"]);
     const dl = alarms.find((a) => a.name === "JobsDeadLettered")!.args;
     expect(dl).toMatchObject({ namespace: "AWS/SQS", metricName: "ApproximateNumberOfMessagesVisible", dimensions: { QueueName: "JobsDeadLetters-queue" },
       comparisonOperator: "GreaterThanThreshold", threshold: 0, alarmActions: ["arn:Alerts"] });
@@ -77,7 +77,7 @@ describe("sst.config.ts", () => {
     const [invocation] = byKind("aws.lambda.Invocation");
     expect(invocation!.args.functionName).toBe("Migrate-name");
     const dependents = byKind("sst.aws.Function").filter((f) => f.name !== "Migrate");
-    expect(dependents.map((d) => d.name).sort()).toEqual(["Api", "ArchiveJob", "BackupPostgresJob", "BackupRedisJob"]);
+    expect(dependents.map((d) => d.name).sort()).toEqual(["Api", "ArchiveJob", "BacklogMonitor", "BackupPostgresJob", "BackupRedisJob"]);
     for (const d of dependents) expect(d.opts?.dependsOn, d.name).toEqual([invocation!.self]);
     expect(byKind("sst.aws.Function").find((f) => f.name === "Migrate")!.opts?.dependsOn).toBeUndefined();
   });
@@ -149,7 +149,7 @@ describe("sst.config.ts", () => {
   });
 
   it("schedules the three job functions with CronV2 (delivery retries and the same dead-letter queue)", async () => {
-    const crons = byKind("sst.aws.CronV2");
+    const crons = byKind("sst.aws.CronV2").filter((c) => c.name !== "BacklogMonitor");
     expect(crons.map((c) => [c.name, c.args.schedule])).toEqual([
       ["BackupPostgres", "cron(0 3 * * ? *)"], ["BackupRedis", "rate(6 hours)"], ["Archive", "cron(30 4 * * ? *)"]]);
     const [dlq] = byKind("sst.aws.Queue");
@@ -188,7 +188,7 @@ describe("sst.config.ts", () => {
 
   it("points every function at a handler file that exists and exports it", async () => {
     const fns = byKind("sst.aws.Function");
-    expect(fns.map((f) => f.name).sort()).toEqual(["Api", "ArchiveJob", "BackupPostgresJob", "BackupRedisJob", "Migrate"]);
+    expect(fns.map((f) => f.name).sort()).toEqual(["Api", "ArchiveJob", "BacklogMonitor", "BackupPostgresJob", "BackupRedisJob", "Migrate"]);
     for (const f of fns) {
       const [file, exported] = [f.args.handler.replace(/\.[^.]+$/, ""), f.args.handler.split(".").pop()];
       const source = path.resolve(`${file}.ts`);
@@ -204,6 +204,17 @@ describe("sst.config.ts", () => {
       expect(existsSync(f.args.nodejs.plugins)).toBe(true);
       // Only the API is split into chunks loaded on first use; the jobs read files beside their bundle.
       expect(f.args.nodejs.splitting === true, f.name).toBe(f.name === "Api");
+    }
+  });
+
+  it("monitors the WAL, review and outbox backlogs every minute, alarming at the reference's 100 / 150 / 50 for 5 minutes", () => {
+    const cron = byKind("sst.aws.CronV2").find((c) => c.name === "BacklogMonitor")!;
+    const fn = byKind("sst.aws.Function").find((f) => f.name === "BacklogMonitor")!;
+    expect(cron.args).toMatchObject({ schedule: "rate(1 minute)", function: fn.self });
+    expect(fn.args.environment).toMatchObject({ BACKLOG_WAL_THRESHOLD: "100", BACKLOG_REVIEW_THRESHOLD: "150", BACKLOG_OUTBOX_THRESHOLD: "50" });
+    const alarms = Object.fromEntries(byKind("aws.cloudwatch.MetricAlarm").map((a) => [a.name, a.args]));
+    for (const [name, metric, threshold] of [["WalBacklog", "backlog_wal_pending", 100], ["ReviewQueueBacklog", "backlog_review_queue", 150], ["OutboxBacklog", "backlog_outbox_unsent", 50]] as const) {
+      expect(alarms[name]).toMatchObject({ metricName: metric, threshold, statistic: "Maximum", period: 60, evaluationPeriods: 5, datapointsToAlarm: 5, alarmActions: ["arn:Alerts"] });
     }
   });
 

@@ -432,7 +432,11 @@ export interface paths {
         get: operations["getMemory"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Reset the user's memory (context, history and its summary, caches); the interactions stay. Audited
+         * @description Scopes: admin (or admin).
+         */
+        delete: operations["resetMemory"];
         options?: never;
         head?: never;
         patch?: never;
@@ -510,6 +514,26 @@ export interface paths {
          * @description Scopes: admin (or admin).
          */
         get: operations["getAllMemoryStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/memory/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Users with a stored context, largest first
+         * @description Scopes: admin (or admin).
+         */
+        get: operations["listMemoryUsers"];
         put?: never;
         post?: never;
         delete?: never;
@@ -706,6 +730,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/protocol/active": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The silenced users, most recently silenced first
+         * @description Scopes: reviewer (or admin).
+         */
+        get: operations["listActiveProtocols"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/protocol/audit": {
         parameters: {
             query?: never;
@@ -846,6 +890,46 @@ export interface paths {
          * @description Scopes: bot, admin (or admin).
          */
         get: operations["getRecoveryStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/recovery/recovered-messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Recovered messages, newest Telegram date first, with their delay in hours
+         * @description Scopes: bot, admin (or admin).
+         */
+        get: operations["listRecoveredMessages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/recovery/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The last operation, hours since it, stale cursors, and a health verdict with its thresholds
+         * @description Scopes: bot, admin (or admin).
+         */
+        get: operations["getRecoveryStatus"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1266,6 +1350,31 @@ export interface components {
             total_messages: number;
             last_assistant_asked_question: boolean;
         };
+        /** @description What a memory reset removed (context, durable history and caches) and kept (interactions) */
+        MemoryReset: {
+            user_id: string;
+            performed_by: string;
+            reset_at: string;
+            context_bytes_removed: number;
+            history_messages_removed: number;
+            cache_keys_removed: number;
+            /** @description The user's interactions, untouched */
+            interactions_kept: number;
+        };
+        MemoryUserPage: {
+            items: components["schemas"]["MemoryUser"][];
+            next_cursor: string | null;
+        };
+        /** @description A user with a stored context, by size */
+        MemoryUser: {
+            user_id: string;
+            context_size_kb: number;
+            compression_level: number;
+            history_messages: number;
+            context_limit_exceeded: boolean;
+            oversized_since: string | null;
+            updated_at: string;
+        };
         /** @description Customer status, lifetime value and nickname */
         UserStatus: {
             user_id: string;
@@ -1303,6 +1412,46 @@ export interface components {
             nickname: string | null;
             customer_status: string;
             age_hours: number;
+            /** @description With ?context=N: the user's last N history turns before the message arrived, oldest first */
+            context?: {
+                id: number;
+                /** @enum {string} */
+                role: "user" | "assistant";
+                content: string;
+                timestamp: string;
+            }[];
+        };
+        /** @description Silence-protocol counters over ACTIVE protocols */
+        ProtocolStats: {
+            active_protocols: number;
+            total_messages_quarantined: number;
+            total_cost_saved_usd: number;
+            messages_last_24h: number;
+            /** @description Messages quarantined per silenced user */
+            avg_messages_per_user: number;
+            avg_cost_saved_per_user_usd: number;
+            /** @description The last 24 hours' quarantined messages x $0.000307 x 30 */
+            estimated_monthly_savings_usd: number;
+        };
+        SilencedUserPage: {
+            items: components["schemas"]["SilencedUser"][];
+            next_cursor: string | null;
+        };
+        /** @description A user under an ACTIVE silence protocol */
+        SilencedUser: {
+            user_id: string;
+            nickname: string | null;
+            /** @description When the protocol was activated */
+            since: string | null;
+            /** @description Who activated it (API key id) */
+            by: string | null;
+            reason: string | null;
+            /** @description Messages quarantined since the row was created (the protocol's counter) */
+            messages_quarantined: number;
+            /** @description Quarantined messages not yet processed */
+            quarantined_pending: number;
+            cost_saved_usd: number;
+            last_message_at: string | null;
         };
         /** @description How far a user's messages were processed (never moves backwards) */
         Cursor: {
@@ -1329,6 +1478,59 @@ export interface components {
             status: "running" | "completed" | "failed";
             error_details?: unknown;
             metadata?: unknown;
+            /** @description completed_at - started_at (null while running) */
+            duration_seconds: number | null;
+            /** @description messages_recovered / users_checked (null when no user was checked) */
+            messages_per_user: number | null;
+        };
+        /** @description An interaction stored from a message recovered after downtime */
+        RecoveredMessage: {
+            id: string;
+            user_id: string;
+            nickname: string | null;
+            customer_status: string;
+            user_message: string;
+            telegram_message_id: number | null;
+            telegram_date: string | null;
+            created_at: string;
+            review_status: string;
+            /** @description Hours between the Telegram message and its storage (null without a Telegram date) */
+            recovery_delay_hours: number | null;
+        };
+        /** @description Recovery at a glance: the last operation, cursor staleness and a health verdict with its thresholds */
+        RecoveryStatus: {
+            last_operation: {
+                [key: string]: unknown;
+            } | null;
+            hours_since_last_operation: number | null;
+            /** @description Since the newest completed operation */
+            hours_since_last_recovery: number | null;
+            cursors: {
+                total: number;
+                checked_last_24h: number;
+                stale: number;
+                oldest_check: string | null;
+                /** @description Up to 20 users whose cursor is stale, least recently checked first */
+                stale_users: string[];
+            };
+            last_24h: {
+                operations: number;
+                completed: number;
+                failed: number;
+                running: number;
+                success_rate: number | null;
+                messages_recovered: number;
+                errors: number;
+                error_rate: number | null;
+            };
+            health: {
+                /** @enum {string} */
+                status: "healthy" | "warning" | "critical";
+                issues: string[];
+                thresholds: {
+                    [key: string]: number;
+                };
+            };
         };
         /** @description The recorded CTA response and the status it moved the user to */
         CtaOutcome: {
@@ -3563,6 +3765,91 @@ export interface operations {
             };
         };
     };
+    resetMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryReset"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     patchMemoryContext: {
         parameters: {
             query?: never;
@@ -3894,6 +4181,83 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listMemoryUsers: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryUserPage"];
                 };
             };
             /** @description invalid request (details list the issues with paths) */
@@ -4535,6 +4899,7 @@ export interface operations {
                 include_processed?: "true" | "false";
                 limit?: number;
                 cursor?: string;
+                context?: number | null;
             };
             header?: never;
             path?: never;
@@ -4917,12 +5282,84 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        active_protocols: number;
-                        total_messages_quarantined: number;
-                        total_cost_saved_usd: number;
-                        messages_last_24h: number;
-                    };
+                    "application/json": components["schemas"]["ProtocolStats"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listActiveProtocols: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SilencedUserPage"];
                 };
             };
             /** @description invalid request (details list the issues with paths) */
@@ -5718,6 +6155,161 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listRecoveredMessages: {
+        parameters: {
+            query?: {
+                user_id?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["RecoveredMessage"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getRecoveryStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryStatus"];
                 };
             };
             /** @description invalid request (details list the issues with paths) */

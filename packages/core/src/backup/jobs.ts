@@ -4,6 +4,8 @@ import { S3BlobStore } from "../storage/s3-blob.js";
 import { PoolDb } from "../db/pool-db.js";
 import { archiveOldPartitions } from "./archive.js";
 import { completePendingErasures } from "../gdpr/erase.js";
+import { expireOverdueCommitments } from "../coherence/commitments.js";
+import { sweepOversizedContexts } from "../memory/admin.js";
 import { backupPostgres } from "./pg-backup.js";
 import { backupRedis } from "./redis-backup.js";
 import { pruneBackups } from "./retention.js";
@@ -70,7 +72,11 @@ async function runJobOnce(name: JobName, ctx: JobContext): Promise<Record<string
     case "archive": {
       // The daily job also finishes any erasure whose Redis part was interrupted.
       const erasures = await completePendingErasures({ db: s.db, redis: s.redis });
-      return { ...(await archiveOldPartitions(deps)), pending_erasures_completed: erasures };
+      const archived = await archiveOldPartitions(deps);
+      // And the daily upkeep of the domain: overdue commitments expire, oversized contexts are compacted or flagged.
+      const commitments = await expireOverdueCommitments(s.db);
+      const memory = await sweepOversizedContexts({ db: s.db, memory: s.memory, log: s.log });
+      return { ...archived, pending_erasures_completed: erasures, commitments_expired: commitments, memory_sweep: memory };
     }
   }
 }
