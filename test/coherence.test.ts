@@ -91,6 +91,27 @@ describe("commitments", () => {
     expect((await q(inHours(0), inHours(24 * 40))).status).toBe(400);
   });
 
+  it("a page of large commitments stays under the page byte budget (Neon's 10 MiB, Lambda's 6 MB) and pages on", async () => {
+    await sql(`INSERT INTO commitments (user_id, commitment_timestamp, commitment_text, details)
+      SELECT 'u-big', now() + make_interval(hours => g), 'big ' || g, jsonb_build_object('blob', repeat('x', 16000)) FROM generate_series(1, 150) g`);
+    const first = await t.call("GET", "/v1/users/u-big/commitments?limit=500", { key: t.keys.agent });
+    const body = await first.text();
+    const page = JSON.parse(body);
+    expect(page.items.length).toBeGreaterThan(50);
+    expect(page.items.length).toBeLessThan(150);
+    expect(body.length).toBeLessThan(2 * 1024 * 1024);
+    let seen = page.items.length;
+    for (let cursor = page.next_cursor; cursor;) {
+      const next = await json(await t.call("GET", `/v1/users/u-big/commitments?limit=500&cursor=${cursor}`, { key: t.keys.agent }));
+      seen += next.items.length;
+      cursor = next.next_cursor;
+    }
+    expect(seen).toBe(150);
+    const active = await json(await t.call("GET", "/v1/commitments/active?user_id=u-big&limit=500", { key: t.keys.agent }));
+    expect(active.items.length).toBeLessThan(150);
+    expect(active.next_cursor).not.toBeNull();
+  });
+
   it("creating one is one Postgres round trip and no Redis (called per message)", async () => {
     const rt = countRoundTrips(t.services);
     try {

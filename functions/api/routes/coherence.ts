@@ -1,5 +1,5 @@
 import { z } from "../http/zod.js";
-import { ActiveCommitment, ActiveQuery, CoherenceAnalysis, Commitment, CommitmentListQuery, ConflictQuery, CreateAnalysisBody, CreateCommitmentBody,
+import { ActiveCommitment, ActiveQuery, AnalysesQuery, CoherenceAnalysis, Commitment, CommitmentListQuery, ConflictQuery, CreateAnalysisBody, CreateCommitmentBody,
   CreateRotationBody, PatchCommitmentBody, PromptRotation, RotationQuery, UserId, checkCommitmentConflicts, createCommitment, listActiveCommitments,
   listAnalyses, listRotations, listUserCommitments, recordAnalysis, recordRotation, updateCommitmentStatus } from "@hitl/core";
 import { IdempotencyHeaders, requestKey } from "../http/idempotency.js";
@@ -9,7 +9,8 @@ import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/sch
 const UserParam = z.object({ id: UserId });
 const IdParam = z.object({ id: z.uuid() });
 const page = <T extends z.ZodType>(item: T, name: string) => jsonContent(z.object({ items: z.array(item), next_cursor: z.string().nullable() }).openapi(name));
-const Conflicts = z.object({ user_id: z.string(), start: z.string(), end: z.string(), has_conflict: z.boolean(), conflicts: z.array(Commitment) })
+const Conflicts = z.object({ user_id: z.string(), start: z.string(), end: z.string(), has_conflict: z.boolean(),
+  truncated: z.boolean().describe("More commitments fell in the window than the answer lists (at most 100)"), conflicts: z.array(Commitment) })
   .openapi("CommitmentConflicts", { description: "The user's active commitments due within the window" });
 const tags: ["coherence"] = ["coherence"];
 
@@ -42,7 +43,7 @@ const routes = {
   }),
   analyses: securedRoute(["agent", "reviewer"], {
     method: "get", path: "/v1/interactions/{id}/coherence", operationId: "listCoherenceAnalyses", tags, summary: "The coherence analyses of an interaction, oldest first",
-    request: { params: IdParam }, responses: { 200: jsonContent(z.object({ items: z.array(CoherenceAnalysis) }).openapi("CoherenceAnalysisList")), ...securedErrors },
+    request: { params: IdParam, query: AnalysesQuery }, responses: { 200: page(CoherenceAnalysis, "CoherenceAnalysisPage"), ...securedErrors },
   }),
   rotate: securedRoute(["agent"], {
     method: "post", path: "/v1/users/{id}/prompt-rotations", operationId: "recordPromptRotation", tags, summary: "Record a persona prompt rotation for a user",
@@ -70,7 +71,7 @@ export function coherenceRoutes() {
       const r = await recordAnalysis(db(c), c.req.valid("param").id, c.req.valid("json"), requestKey(c));
       return r.created ? c.json(r.analysis, 201) : c.json(r.analysis, 200);
     })
-    .openapi(routes.analyses, async (c) => c.json(await listAnalyses(db(c), c.req.valid("param").id), 200))
+    .openapi(routes.analyses, async (c) => c.json(await listAnalyses(db(c), c.req.valid("param").id, c.req.valid("query")), 200))
     .openapi(routes.rotate, async (c) => {
       const r = await recordRotation(db(c), c.req.valid("param").id, c.req.valid("json"), requestKey(c));
       return r.created ? c.json(r.rotation, 201) : c.json(r.rotation, 200);

@@ -1635,6 +1635,8 @@ export interface components {
             start: string;
             end: string;
             has_conflict: boolean;
+            /** @description More commitments fell in the window than the answer lists (at most 100) */
+            truncated: boolean;
             conflicts: components["schemas"]["Commitment"][];
         };
         ActiveCommitmentPage: {
@@ -1697,8 +1699,9 @@ export interface components {
             llm2_input?: unknown;
             llm2_output?: unknown;
         };
-        CoherenceAnalysisList: {
+        CoherenceAnalysisPage: {
             items: components["schemas"]["CoherenceAnalysis"][];
+            next_cursor: string | null;
         };
         /** @description A switch of the persona prompt used for a user */
         PromptRotation: {
@@ -7181,7 +7184,10 @@ export interface operations {
     };
     listCoherenceAnalyses: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -7196,7 +7202,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CoherenceAnalysisList"];
+                    "application/json": components["schemas"]["CoherenceAnalysisPage"];
                 };
             };
             /** @description invalid request (details list the issues with paths) */

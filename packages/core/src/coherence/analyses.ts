@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Db } from "../db/db.js";
-import { CursorPart, decodeCursor, encodeCursor } from "../db/keyset.js";
+import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, encodeCursor, rowBytes, sizedPage } from "../db/keyset.js";
 import { NotFoundError } from "../errors.js";
 import { boundedJson } from "../validation/json-bounds.js";
 import { StorableText } from "../wal/schemas.js";
@@ -74,10 +74,18 @@ const analysisFromRow = (r: Record<string, unknown>): z.infer<typeof CoherenceAn
   llm2_input: r.llm2_input ?? null, llm2_output: r.llm2_output ?? null, created_at: iso(r.created_at),
 });
 
-/** The analyses of one interaction, oldest first (at most 500: a handful per reply in practice). */
-export async function listAnalyses(db: Db, interactionId: string) {
-  const rows = await db.query(`SELECT ${ANALYSIS_COLUMNS} FROM coherence_analyses WHERE interaction_id = $1 ORDER BY created_at, id LIMIT 500`, [interactionId]);
-  return { items: rows.map(analysisFromRow) };
+export const AnalysesQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), cursor: z.string().max(200).optional() });
+
+/** The analyses of one interaction, oldest first; a page stays under PAGE_BYTE_BUDGET (their JSON can be large). */
+export async function listAnalyses(db: Db, interactionId: string, q: z.infer<typeof AnalysesQuery>) {
+  const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.uuid]);
+  const rows = await db.query(budgetedPage(`
+    SELECT ${ANALYSIS_COLUMNS}, created_at::text AS k, ${rowBytes(["conflict_details::text", "llm2_input::text", "llm2_output::text"])} AS row_bytes
+    FROM coherence_analyses WHERE interaction_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2::timestamptz, $3::uuid))
+    ORDER BY created_at, id LIMIT $4`, "l.created_at, l.id", "$5"), [interactionId, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1, PAGE_BYTE_BUDGET]);
+  const { page, more } = sizedPage(rows, q.limit);
+  const last = page[page.length - 1];
+  return { items: page.map(analysisFromRow), next_cursor: more && last ? encodeCursor([String(last.k), String(last.id)]) : null };
 }
 
 /** Records a prompt rotation for a user (1 round trip), idempotent on the Idempotency-Key. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Db } from "../db/db.js";
-import { CursorPart, decodeCursor, encodeCursor } from "../db/keyset.js";
+import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, encodeCursor, rowBytes, sizedPage } from "../db/keyset.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import { boundedJson } from "../validation/json-bounds.js";
 import { IsoDateTime, StorableText, UserId } from "../wal/schemas.js";
@@ -99,15 +99,18 @@ export async function updateCommitmentStatus(db: Db, id: string, status: z.infer
   throw new ConflictError(`the commitment is ${current.status}`, { status: current.status });
 }
 
+/** Bytes a commitment row carries into a page (its text and details): pages stay under PAGE_BYTE_BUDGET. */
+const ROW_BYTES = rowBytes(["c.commitment_text", "c.details::text"]);
+
 /** A user's commitments by due time (soonest first), overdue ones expired on the way. */
 export async function listUserCommitments(db: Db, userId: string, q: z.infer<typeof CommitmentListQuery>) {
   const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.uuid]);
-  const rows = await db.query(`
-    WITH ${expireCte("$1")}
-    SELECT * FROM (SELECT ${COLUMNS.replace("c.status", `${effectiveStatus} AS status`)}, c.commitment_timestamp::text AS k FROM commitments c
-      WHERE c.user_id = $1 AND ($3::timestamptz IS NULL OR (c.commitment_timestamp, c.id) > ($3::timestamptz, $4::uuid))) s
+  const rows = await db.query(`WITH ${expireCte("$1")} ${budgetedPage(`
+    SELECT * FROM (SELECT ${COLUMNS.replace("c.status", `${effectiveStatus} AS status`)}, c.commitment_timestamp::text AS k, ${ROW_BYTES} AS row_bytes
+      FROM commitments c WHERE c.user_id = $1 AND ($3::timestamptz IS NULL OR (c.commitment_timestamp, c.id) > ($3::timestamptz, $4::uuid))) s
     WHERE $2::text IS NULL OR s.status = $2
-    ORDER BY s.commitment_timestamp, s.id LIMIT $5`, [userId, q.status ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1]);
+    ORDER BY s.commitment_timestamp, s.id LIMIT $5`, "l.commitment_timestamp, l.id", "$6")}`,
+  [userId, q.status ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1, PAGE_BYTE_BUDGET]);
   return pageOf(rows, q.limit, fromRow);
 }
 
@@ -118,9 +121,8 @@ export async function listUserCommitments(db: Db, userId: string, q: z.infer<typ
  */
 export async function listActiveCommitments(db: Db, q: z.infer<typeof ActiveQuery>) {
   const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.uuid]);
-  const rows = await db.query(`
-    WITH ${expireCte(null)}
-    SELECT ${COLUMNS}, c.commitment_timestamp::text AS k,
+  const rows = await db.query(`WITH ${expireCte(null)} ${budgetedPage(`
+    SELECT ${COLUMNS}, c.commitment_timestamp::text AS k, ${ROW_BYTES} AS row_bytes,
       round((extract(epoch FROM c.commitment_timestamp - now()) / 3600)::numeric, 2)::float8 AS hours_remaining,
       CASE WHEN c.commitment_timestamp < now() THEN 'overdue'
         WHEN c.commitment_timestamp <= now() + make_interval(hours => ${URGENT_WITHIN_HOURS}) THEN 'urgent'
@@ -128,7 +130,8 @@ export async function listActiveCommitments(db: Db, q: z.infer<typeof ActiveQuer
     FROM commitments c
     WHERE c.status = 'active' AND c.id NOT IN (SELECT id FROM expired) AND ($1::text IS NULL OR c.user_id = $1)
       AND ($2::timestamptz IS NULL OR (c.commitment_timestamp, c.id) > ($2::timestamptz, $3::uuid))
-    ORDER BY c.commitment_timestamp, c.id LIMIT $4`, [q.user_id ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1]);
+    ORDER BY c.commitment_timestamp, c.id LIMIT $4`, "l.commitment_timestamp, l.id", "$5")}`,
+  [q.user_id ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1, PAGE_BYTE_BUDGET]);
   return pageOf(rows, q.limit, (r) => ({ ...fromRow(r), hours_remaining: Number(r.hours_remaining), urgency: r.urgency as (typeof URGENCIES)[number] }));
 }
 
@@ -140,18 +143,21 @@ export async function checkCommitmentConflicts(db: Db, userId: string, q: z.infe
   if (Date.parse(q.end) - Date.parse(q.start) > 31 * 24 * 3600_000) {
     throw new ValidationError("window too long", [{ in: "query", path: "end", message: "the window may span at most 31 days", code: "too_big" }]);
   }
-  const rows = await db.query(`
-    WITH ${expireCte("$1")}
-    SELECT ${COLUMNS} FROM commitments c
+  const rows = await db.query(`WITH ${expireCte("$1")} ${budgetedPage(`
+    SELECT ${COLUMNS}, ${ROW_BYTES} AS row_bytes FROM commitments c
     WHERE c.user_id = $1 AND c.status = 'active' AND c.id NOT IN (SELECT id FROM expired)
       AND c.commitment_timestamp BETWEEN $2::timestamptz AND $3::timestamptz
-    ORDER BY c.commitment_timestamp, c.id LIMIT 500`, [userId, q.start, q.end]);
-  const conflicts = rows.map(fromRow);
-  return { user_id: userId, start: new Date(q.start).toISOString(), end: new Date(q.end).toISOString(), has_conflict: conflicts.length > 0, conflicts };
+    ORDER BY c.commitment_timestamp, c.id LIMIT ${MAX_CONFLICTS + 1}`, "l.commitment_timestamp, l.id", "$4")}`, [userId, q.start, q.end, PAGE_BYTE_BUDGET]);
+  const { page, more } = sizedPage(rows, MAX_CONFLICTS);
+  const conflicts = page.map(fromRow);
+  return { user_id: userId, start: new Date(q.start).toISOString(), end: new Date(q.end).toISOString(), has_conflict: conflicts.length > 0, truncated: more, conflicts };
 }
 
+/** Most commitments a conflict check lists (it answers `truncated` when there were more). */
+export const MAX_CONFLICTS = 100;
+
 function pageOf<T>(rows: Record<string, unknown>[], limit: number, map: (r: Record<string, unknown>) => T) {
-  const page = rows.slice(0, limit);
+  const { page, more } = sizedPage(rows, limit);
   const last = page[page.length - 1];
-  return { items: page.map(map), next_cursor: rows.length > limit && last ? encodeCursor([String(last.k), String(last.id)]) : null };
+  return { items: page.map(map), next_cursor: more && last ? encodeCursor([String(last.k), String(last.id)]) : null };
 }

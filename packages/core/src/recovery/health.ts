@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Db } from "../db/db.js";
-import { CursorPart, decodeCursor, encodeCursor } from "../db/keyset.js";
+import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, encodeCursor, rowBytes, sizedPage } from "../db/keyset.js";
 import { UserId } from "../wal/schemas.js";
 
 /**
@@ -36,15 +36,16 @@ const iso = (v: unknown) => (v === null || v === undefined ? null : new Date(v a
  */
 export async function listRecoveredMessages(db: Db, q: z.infer<typeof RecoveredQuery>) {
   const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.uuid]);
-  const rows = await db.query(`
+  const rows = await db.query(budgetedPage(`
     SELECT i.id, i.user_id, u.nickname, coalesce(u.customer_status, 'PROSPECT') AS customer_status, i.user_message, i.telegram_message_id,
-      i.telegram_date, i.created_at, i.review_status, coalesce(i.telegram_date, i.created_at)::text AS k,
+      i.telegram_date, i.created_at, i.review_status, coalesce(i.telegram_date, i.created_at)::text AS k, ${rowBytes(["i.user_message", "u.nickname"])} AS row_bytes,
       round((extract(epoch FROM i.created_at - i.telegram_date) / 3600)::numeric, 2)::float8 AS recovery_delay_hours
     FROM interactions i LEFT JOIN user_current_status u ON u.user_id = i.user_id
     WHERE i.is_recovered_message AND ($1::text IS NULL OR i.user_id = $1)
       AND ($2::timestamptz IS NULL OR (coalesce(i.telegram_date, i.created_at), i.id) < ($2::timestamptz, $3::uuid))
-    ORDER BY coalesce(i.telegram_date, i.created_at) DESC, i.id DESC LIMIT $4`, [q.user_id ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1]);
-  const page = rows.slice(0, q.limit);
+    ORDER BY coalesce(i.telegram_date, i.created_at) DESC, i.id DESC LIMIT $4`, "l.k::timestamptz DESC, l.id DESC", "$5"),
+  [q.user_id ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1, PAGE_BYTE_BUDGET]);
+  const { page, more } = sizedPage(rows, q.limit);
   const last = page[page.length - 1];
   return {
     items: page.map((r) => ({
@@ -53,7 +54,7 @@ export async function listRecoveredMessages(db: Db, q: z.infer<typeof RecoveredQ
       telegram_date: iso(r.telegram_date), created_at: iso(r.created_at)!, review_status: String(r.review_status),
       recovery_delay_hours: r.recovery_delay_hours === null ? null : Number(r.recovery_delay_hours),
     })),
-    next_cursor: rows.length > q.limit && last ? encodeCursor([String(last.k), String(last.id)]) : null,
+    next_cursor: more && last ? encodeCursor([String(last.k), String(last.id)]) : null,
   };
 }
 
