@@ -41,6 +41,7 @@ export default $config({
     const { api, migrationFunction, migrator } = await import("./infra/api");
     const { jobs } = await import("./infra/jobs");
     const { alarms } = await import("./infra/alarms");
+    const { backlogAlarms } = await import("./infra/backlog-alarms");
     const s = secrets();
     const { bucket, replication } = backupBucket();
     // Migrations first: the API and the jobs are updated only after this deploy's migrations ran.
@@ -48,7 +49,8 @@ export default $config({
     const after = { dependsOn: [migrated] };
     const fn = api(s, bucket, after);
     const { dlq } = jobs(s, bucket, after);
-    alarms(dlq, s.alertEmail, replication, after);
+    const { topic } = alarms(dlq, s.alertEmail, replication, after);
+    backlogAlarms(s, bucket, topic, after);
     return { api: fn.url, bucket: bucket.name };
   },
 });

@@ -15,6 +15,7 @@ export const FUNCTIONS: Record<string, string> = {
   "backup-postgres": "functions/backup-postgres.ts",
   "backup-redis": "functions/backup-redis.ts",
   archive: "functions/archive.ts",
+  monitor: "functions/monitor.ts",
 };
 
 /** Functions whose bundle is split into an entry and chunks loaded on first use. */

@@ -15,6 +15,7 @@ export const TAGS = [
   { name: "outbox", description: "Approved replies on their way to Telegram" },
   { name: "users", description: "Customer status, nickname and GDPR erasure" },
   { name: "memory", description: "Conversation memory: context, history, compression" },
+  { name: "coherence", description: "Commitments the assistant made, coherence analyses and prompt rotations" },
   { name: "protocol", description: "The silence protocol and its quarantine" },
   { name: "recovery", description: "Recovery cursors and operations after downtime" },
   { name: "operations", description: "Health, metrics, backups, this document and the status page" },

@@ -65,7 +65,7 @@ describe("sst.config.ts", () => {
   it("alarms only on metrics the code emits: no pool alarm; store errors, timeouts, breaker openings, backup ages", () => {
     const alarms = byKind("aws.cloudwatch.MetricAlarm");
     expect(alarms.map((a) => a.name)).toEqual(["PostgresConnectionErrors", "PostgresTimeouts", "RedisTimeouts", "PostgresBreakerOpened", "RedisBreakerOpened",
-      "RedisHighLatency", "MemoryCompressionFailure", "PostgresBackupMissed", "RedisSnapshotMissed", "DeadLetterGrowth", "JobsDeadLettered"]);
+      "RedisHighLatency", "MemoryCompressionFailure", "PostgresBackupMissed", "RedisSnapshotMissed", "DeadLetterGrowth", "JobsDeadLettered", "WalBacklog", "ReviewQueueBacklog", "OutboxBacklog"]);
     // Every metric and label an alarm watches is one the registry defines (and so the EMF publisher sends).
     const registry = readFileSync("packages/core/src/metrics/registry.ts", "utf8") + readFileSync("packages/core/src/backup/jobs.ts", "utf8");
     for (const a of alarms.filter((x) => x.args.namespace === "HitlDataLayer")) {
@@ -103,7 +103,7 @@ describe("sst.config.ts", () => {
     const [invocation] = byKind("aws.lambda.Invocation");
     expect(invocation!.args.functionName).toBe("Migrate-name");
     const dependents = byKind("sst.aws.Function").filter((f) => f.name !== "Migrate");
-    expect(dependents.map((d) => d.name).sort()).toEqual(["Api", "ArchiveJob", "BackupPostgresJob", "BackupRedisJob"]);
+    expect(dependents.map((d) => d.name).sort()).toEqual(["Api", "ArchiveJob", "BacklogMonitor", "BackupPostgresJob", "BackupRedisJob"]);
     for (const d of dependents) expect(d.opts?.dependsOn, d.name).toEqual([invocation!.self]);
     expect(byKind("sst.aws.Function").find((f) => f.name === "Migrate")!.opts?.dependsOn).toBeUndefined();
   });
@@ -209,8 +209,8 @@ describe("sst.config.ts", () => {
     }
   });
 
-  it("schedules the three job functions with CronV2 (delivery retries and the same dead-letter queue)", () => {
-    const crons = byKind("sst.aws.CronV2");
+  it("schedules the three job functions with CronV2 (delivery retries and the same dead-letter queue)", async () => {
+    const crons = byKind("sst.aws.CronV2").filter((c) => c.name !== "BacklogMonitor");
     expect(crons.map((c) => [c.name, c.args.schedule])).toEqual([
       ["BackupPostgres", "cron(0 3 * * ? *)"], ["BackupRedis", "rate(6 hours)"], ["Archive", "cron(30 4 * * ? *)"]]);
     const [dlq] = byKind("sst.aws.Queue");
@@ -263,7 +263,7 @@ describe("sst.config.ts", () => {
 
   it("deploys every function from the bundle `npm run build` wrote, as it is: no SST build, no plugin, no copyFiles", () => {
     const fns = byKind("sst.aws.Function");
-    const dirs: Record<string, string> = { Api: "api", Migrate: "migrate", BackupPostgresJob: "backup-postgres", BackupRedisJob: "backup-redis", ArchiveJob: "archive" };
+    const dirs: Record<string, string> = { Api: "api", Migrate: "migrate", BackupPostgresJob: "backup-postgres", BackupRedisJob: "backup-redis", ArchiveJob: "archive", BacklogMonitor: "monitor" };
     expect(fns.map((f) => f.name).sort()).toEqual(Object.keys(dirs).sort());
     expect(Object.values(dirs).sort()).toEqual(Object.keys(FUNCTIONS).sort());
     for (const f of fns) {
@@ -298,6 +298,17 @@ describe("sst.config.ts", () => {
       writeFileSync(path.join(root, "src.ts"), "b");
       expect(() => assertFreshBuild(root)).toThrow(/^dist\/ is stale \(src\.ts changed since `npm run build`\)/);
     } finally { rmSync(root, { recursive: true, force: true }); }
+  });
+
+  it("monitors the WAL, review and outbox backlogs every minute, alarming at the reference's 100 / 150 / 50 for 5 minutes", () => {
+    const cron = byKind("sst.aws.CronV2").find((c) => c.name === "BacklogMonitor")!;
+    const fn = byKind("sst.aws.Function").find((f) => f.name === "BacklogMonitor")!;
+    expect(cron.args).toMatchObject({ schedule: "rate(1 minute)", function: fn.self });
+    expect(fn.args.environment).toMatchObject({ BACKLOG_WAL_THRESHOLD: "100", BACKLOG_REVIEW_THRESHOLD: "150", BACKLOG_OUTBOX_THRESHOLD: "50" });
+    const alarms = Object.fromEntries(byKind("aws.cloudwatch.MetricAlarm").map((a) => [a.name, a.args]));
+    for (const [name, metric, threshold] of [["WalBacklog", "backlog_wal_pending", 100], ["ReviewQueueBacklog", "backlog_review_queue", 150], ["OutboxBacklog", "backlog_outbox_unsent", 50]] as const) {
+      expect(alarms[name]).toMatchObject({ metricName: metric, threshold, statistic: "Maximum", period: 60, evaluationPeriods: 5, datapointsToAlarm: 5, alarmActions: ["arn:Alerts"] });
+    }
   });
 
   it("runs migrations on every deploy through an invocation of the migrate function", () => {

@@ -308,7 +308,8 @@ describe("the contract", () => {
     const doc = (await (await t.call("GET", "/openapi.json")).json()) as { paths: Record<string, Record<string, { parameters?: { name: string; in: string }[] }>> };
     const declared = Object.entries(doc.paths).flatMap(([p, ops]) => Object.entries(ops)
       .filter(([, o]) => (o.parameters ?? []).some((x) => x.name === "idempotency-key" && x.in === "header")).map(([m]) => `${m.toUpperCase()} ${p}`)).sort();
-    expect(declared).toEqual(["POST /v1/interactions", "POST /v1/messages", "POST /v1/messages/claim", "POST /v1/outbox/claim", "POST /v1/recovery/operations",
-      "POST /v1/reviews/claim", "POST /v1/users/{id}/memory/history", "PUT /v1/recovery/cursors/{user_id}", "PUT /v1/users/{id}/protocol", "PUT /v1/users/{id}/status"]);
+    expect(declared).toEqual(["POST /v1/interactions", "POST /v1/interactions/{id}/coherence", "POST /v1/messages", "POST /v1/messages/claim", "POST /v1/outbox/claim", "POST /v1/recovery/operations",
+      "POST /v1/reviews/claim", "POST /v1/users/{id}/commitments", "POST /v1/users/{id}/memory/history", "POST /v1/users/{id}/prompt-rotations",
+      "PUT /v1/recovery/cursors/{user_id}", "PUT /v1/users/{id}/protocol", "PUT /v1/users/{id}/status"]);
   });
 });

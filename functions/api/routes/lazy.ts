@@ -18,6 +18,8 @@ export const LAZY_GROUPS = {
   recovery: () => import("./recovery.js").then((m) => m.recoveryRoutes()),
   status: () => import("./status.js").then((m) => m.statusRoutes()),
   access: () => import("./access.js").then((m) => m.accessRoutes()),
+  customers: () => import("./customers.js").then((m) => m.customerRoutes()),
+  coherence: () => import("./coherence.js").then((m) => m.coherenceRoutes()),
 } satisfies Record<string, () => Promise<ApiApp>>;
 
 export type LazyGroup = keyof typeof LAZY_GROUPS;

@@ -32,6 +32,8 @@ export const ROUTE_MANIFEST: Record<LazyGroup, readonly RouteKey[]> = {
     ["post", "/v1/users/{id}/memory/history"],
     ["get", "/v1/users/{id}/memory/stats"],
     ["get", "/v1/memory/stats"],
+    ["delete", "/v1/users/{id}/memory"],
+    ["get", "/v1/memory/users"],
   ],
   users: [
     ["get", "/v1/users/{id}/status"],
@@ -47,6 +49,7 @@ export const ROUTE_MANIFEST: Record<LazyGroup, readonly RouteKey[]> = {
     ["delete", "/v1/quarantine/{message_id}"],
     ["post", "/v1/quarantine/batch"],
     ["get", "/v1/protocol/stats"],
+    ["get", "/v1/protocol/active"],
     ["get", "/v1/protocol/audit"],
   ],
   recovery: [
@@ -58,6 +61,8 @@ export const ROUTE_MANIFEST: Record<LazyGroup, readonly RouteKey[]> = {
     ["patch", "/v1/recovery/operations/{id}"],
     ["get", "/v1/recovery/operations"],
     ["get", "/v1/recovery/stats"],
+    ["get", "/v1/recovery/recovered-messages"],
+    ["get", "/v1/recovery/status"],
   ],
   status: [
     ["get", "/status"],
@@ -68,5 +73,21 @@ export const ROUTE_MANIFEST: Record<LazyGroup, readonly RouteKey[]> = {
     ["post", "/v1/keys/{id}/rotate"],
     ["post", "/v1/keys/{id}/revoke"],
     ["get", "/v1/audit"],
+  ],
+  customers: [
+    ["post", "/v1/interactions/{id}/cta-response"],
+    ["get", "/v1/users/{id}/status/history"],
+    ["get", "/v1/customers/funnel"],
+  ],
+  coherence: [
+    ["post", "/v1/users/{id}/commitments"],
+    ["get", "/v1/users/{id}/commitments"],
+    ["get", "/v1/users/{id}/commitments/conflicts"],
+    ["get", "/v1/commitments/active"],
+    ["patch", "/v1/commitments/{id}"],
+    ["post", "/v1/interactions/{id}/coherence"],
+    ["get", "/v1/interactions/{id}/coherence"],
+    ["post", "/v1/users/{id}/prompt-rotations"],
+    ["get", "/v1/users/{id}/prompt-rotations"],
   ],
 };

@@ -1,5 +1,5 @@
 import { z } from "../http/zod.js";
-import { AppendHistoryBody, MemoryQuery, MemoryStats, MemoryView, PatchContextBody, UserId, globalMemoryStats, userMemoryStats } from "@hitl/core";
+import { MemoryReset, MemoryUser, MemoryUsersQuery, listMemoryUsers, resetMemory, AppendHistoryBody, MemoryQuery, MemoryStats, MemoryView, PatchContextBody, UserId, globalMemoryStats, userMemoryStats } from "@hitl/core";
 import { IdempotencyHeaders, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
@@ -33,6 +33,17 @@ const allStats = securedRoute(["viewer"], {
   responses: { 200: jsonContent(z.record(z.string(), z.unknown())), ...securedErrors },
 });
 
+const reset = securedRoute(["admin"], {
+  method: "delete", path: "/v1/users/{id}/memory", operationId: "resetMemory", tags: ["memory"],
+  summary: "Reset the user's memory (context, history and its summary, caches); the interactions stay. Audited",
+  request: { params: UserParam }, responses: { 200: jsonContent(MemoryReset), ...securedErrors },
+});
+const users = securedRoute(["admin"], {
+  method: "get", path: "/v1/memory/users", operationId: "listMemoryUsers", tags: ["memory"], summary: "Users with a stored context, largest first",
+  request: { query: MemoryUsersQuery },
+  responses: { 200: jsonContent(z.object({ items: z.array(MemoryUser), next_cursor: z.string().nullable() }).openapi("MemoryUserPage")), ...securedErrors },
+});
+
 export function memoryRoutes() {
   return createOpenApiApp()
     .openapi(get, async (c) => c.json(await c.get("services").memory.get(c.req.valid("param").id, c.req.valid("query").recent), 200))
@@ -43,5 +54,7 @@ export function memoryRoutes() {
       return c.json({ total_messages: r.total_messages }, 201);
     })
     .openapi(stats, async (c) => c.json(await userMemoryStats(c.get("services").db, c.req.valid("param").id), 200))
-    .openapi(allStats, async (c) => c.json(await globalMemoryStats(c.get("services").db), 200));
+    .openapi(allStats, async (c) => c.json(await globalMemoryStats(c.get("services").db), 200))
+    .openapi(reset, async (c) => c.json(await resetMemory(c.get("services"), c.req.valid("param").id, c.get("principal")!.id), 200))
+    .openapi(users, async (c) => c.json(await listMemoryUsers(c.get("services").db, c.req.valid("query")), 200));
 }

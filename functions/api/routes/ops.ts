@@ -26,7 +26,7 @@ export function opsRoutes() {
   return createOpenApiApp()
     .openapi(metricsRoute, async (c) => {
       const s = c.get("services");
-      await refreshStoreGauges(s.metrics, s.db, s.redis);
+      await refreshStoreGauges(s.metrics, s.db, s.redis, Date.now(), s.wal);
       return c.text(await s.metrics.registry.metrics(), 200, { "Content-Type": s.metrics.registry.contentType });
     })
     .openapi(backupsRoute, async (c) => c.json(await listBackupSets(c.get("services").db), 200));

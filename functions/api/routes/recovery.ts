@@ -1,6 +1,6 @@
 import { z } from "../http/zod.js";
 import { CreateOperationBody, HighWaterQuery, USER_FIELDS_NOTE, OPERATION_STATUSES, OPERATION_TYPES, ListQuery, OperationsQuery, PatchOperationBody, PutCursorBody, UserId,
-  createOperation, getCursor, highWater, listCursors, listOperations, putCursor, recoveryStats, updateOperation } from "@hitl/core";
+  RecoveredMessage, RecoveredQuery, RecoveryStatus, listRecoveredMessages, recoveryStatus, createOperation, getCursor, highWater, listCursors, listOperations, putCursor, recoveryStats, updateOperation } from "@hitl/core";
 import { IdempotencyHeaders, idempotencyErrors, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
@@ -14,7 +14,10 @@ const RecoveryOperation = z.object({
   id: z.string(), operation_type: z.enum(OPERATION_TYPES), started_at: z.string(), completed_at: z.string().nullable(),
   users_checked: z.number(), messages_recovered: z.number(), messages_skipped: z.number(), errors_encountered: z.number(),
   status: z.enum(OPERATION_STATUSES), error_details: z.unknown().nullable(), metadata: z.unknown().nullable(),
+  duration_seconds: z.number().nullable().describe("completed_at - started_at (null while running)"),
+  messages_per_user: z.number().nullable().describe("messages_recovered / users_checked (null when no user was checked)"),
 }).openapi("RecoveryOperation", { description: `A recovery run after downtime, with its counters. \`metadata\` and \`error_details\`: ${USER_FIELDS_NOTE}` });
+
 /** Rows as the SQL selects them (CURSOR_COLUMNS, OPERATION_COLUMNS): the schemas above document them. */
 type Rows<T extends z.ZodType> = { items: z.infer<T>[]; next_cursor: string | null };
 const page = <T extends z.ZodType>(item: T) => jsonContent(z.object({ items: z.array(item), next_cursor: z.string().nullable() }));
@@ -30,6 +33,8 @@ const routes = {
   createOp: securedRoute(["bot"], { method: "post", path: "/v1/recovery/operations", operationId: "createRecoveryOperation", tags: ["recovery"], summary: "Start a recovery operation", description: `\`metadata\`: ${USER_FIELDS_NOTE}`, request: { headers: IdempotencyHeaders, body: jsonBody(CreateOperationBody) }, responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), ...idempotencyErrors, ...securedErrors } }),
   patchOp: securedRoute(["bot"], { method: "patch", path: "/v1/recovery/operations/{id}", operationId: "updateRecoveryOperation", tags: ["recovery"], summary: "Update counters or finish an operation", description: `\`error_details\`: ${USER_FIELDS_NOTE}`, request: { params: OpParam, body: jsonBody(PatchOperationBody) }, responses: { 200: jsonContent(RecoveryOperation), ...notFound, ...securedErrors } }),
   ops: securedRoute(["bot", "admin"], { method: "get", path: "/v1/recovery/operations", operationId: "listRecoveryOperations", tags: ["recovery"], summary: "Operations, newest first", request: { query: OperationsQuery }, responses: { 200: page(RecoveryOperation), ...securedErrors } }),
+  recovered: securedRoute(["bot", "admin", "viewer"], { method: "get", path: "/v1/recovery/recovered-messages", operationId: "listRecoveredMessages", tags: ["recovery"], summary: "Recovered messages, newest Telegram date first, with their delay in hours", request: { query: RecoveredQuery }, responses: { 200: page(RecoveredMessage), ...securedErrors } }),
+  status: securedRoute(["bot", "admin", "viewer"], { method: "get", path: "/v1/recovery/status", operationId: "getRecoveryStatus", tags: ["recovery"], summary: "The last operation, hours since it, stale cursors, and a health verdict with its thresholds", responses: { 200: jsonContent(RecoveryStatus), ...securedErrors } }),
   stats: securedRoute(["bot", "admin", "viewer"], { method: "get", path: "/v1/recovery/stats", operationId: "getRecoveryStats", tags: ["recovery"], summary: "Recovered totals and recent operations", responses: { 200: Any, ...securedErrors } }),
 };
 
@@ -44,5 +49,7 @@ export function recoveryRoutes() {
     .openapi(routes.createOp, async (c) => c.json(await createOperation(db(c), c.req.valid("json"), idempotencyScope(c, "createRecoveryOperation", c.req.valid("json"))), 201))
     .openapi(routes.patchOp, async (c) => c.json(await updateOperation(db(c), c.req.valid("param").id, c.req.valid("json")) as z.infer<typeof RecoveryOperation>, 200))
     .openapi(routes.ops, async (c) => c.json(await listOperations(db(c), c.req.valid("query")) as Rows<typeof RecoveryOperation>, 200))
-    .openapi(routes.stats, async (c) => c.json(await recoveryStats(db(c)), 200));
+    .openapi(routes.stats, async (c) => c.json(await recoveryStats(db(c)), 200))
+    .openapi(routes.recovered, async (c) => c.json(await listRecoveredMessages(db(c), c.req.valid("query")), 200))
+    .openapi(routes.status, async (c) => c.json(await recoveryStatus(db(c)), 200));
 }

@@ -20,7 +20,7 @@ const getStatus = securedRoute(["reviewer", "agent", "viewer"], {
   request: { params: UserParam }, responses: { 200: jsonContent(UserStatus), ...securedErrors },
 });
 const putStatus = securedRoute(["reviewer"], {
-  method: "put", path: "/v1/users/{id}/status", operationId: "setUserStatus", tags: ["users"], summary: "Set the customer status; LTV grows only on CUSTOMER",
+  method: "put", path: "/v1/users/{id}/status", operationId: "setUserStatus", tags: ["users"], summary: "Set the customer status; LTV grows only on CUSTOMER; a change is recorded as a manual transition",
   description: "`ltv_amount` (US dollars, 0..10000) is added to the lifetime value when `customer_status` is CUSTOMER. Amounts are whole cents, the precision of the column "
     + "(numeric(20,2)): an amount with more than 2 decimal places (0.005, 5e-324) is refused with 400, never rounded. With an `Idempotency-Key` the amount is added once, "
     + "however many retries run at once; the same key with a different body answers 422.",
@@ -47,7 +47,7 @@ const erase = securedRoute(["admin"], {
 export function userRoutes() {
   return createOpenApiApp()
     .openapi(getStatus, async (c) => c.json(await getUserStatus(storeDeps(c), c.req.valid("param").id), 200))
-    .openapi(putStatus, async (c) => c.json(await setUserStatus(storeDeps(c), c.req.valid("param").id, c.req.valid("json"), idempotencyScope(c, "setUserStatus", { id: c.req.valid("param").id, ...c.req.valid("json") })), 200))
+    .openapi(putStatus, async (c) => c.json(await setUserStatus(storeDeps(c), c.req.valid("param").id, c.req.valid("json"), idempotencyScope(c, "setUserStatus", { id: c.req.valid("param").id, ...c.req.valid("json") }), c.get("principal")!.id), 200))
     .openapi(putNickname, async (c) => c.json(await setNickname(storeDeps(c), c.req.valid("param").id, c.req.valid("json").nickname), 200))
     .openapi(getProto, async (c) => c.json(await getProtocol(storeDeps(c), c.req.valid("param").id), 200))
     .openapi(putProto, async (c) => {

@@ -28,6 +28,7 @@ function chart(values: number[], label: string, unit: string, testId: string): s
 <polyline fill="none" stroke="#2563eb" stroke-width="2" points="${pts}"/></svg></figure>`;
 }
 
+const BACKLOG_LABEL = { wal: "Message queue (WAL) backlog", review_queue: "Review queue backlog", outbox_unsent: "Unsent replies backlog" } as const;
 const hours = (h: number | null) => (h === null ? "none yet" : h < 1 ? `${Math.round(h * 60)} min` : `${h.toFixed(1)} h`);
 const ms = (v: number | null) => (v === null ? "n/a" : `${Math.round(v * 10) / 10} ms`);
 
@@ -52,6 +53,7 @@ table{border-collapse:collapse;background:#fff}td,th{border:1px solid #ddd;paddi
 </style></head><body>
 <h1>HITL data layer <span data-testid="overall" class="${s.health.status === "ok" ? "ok" : "bad"}">${esc(s.health.status)}</span></h1>
 ${s.failing.length ? `<p class="bad" data-testid="failing" role="alert"><b>Unavailable: ${esc(s.failing.join(", "))}.</b> Parts of this page that need ${s.failing.length > 1 ? "them" : "it"} show n/a; the breakers retry after their cooldown.</p>` : ""}
+${s.backlog.warnings.map((w) => `<p class="${w.sustained ? "bad" : "warn"}" data-testid="backlog-${w.queue}" role="alert"><b>${esc(BACKLOG_LABEL[w.queue])}: ${esc(w.depth)}</b>, over its threshold of ${esc(w.threshold)} ${w.sustained ? `for ${esc(hours((Date.parse(s.generated_at) - w.over_since) / 3600_000))} (alarm)` : "(alarm after 5 minutes)"}.</p>`).join("\n")}
 <p>Generated <time data-testid="generated">${esc(s.generated_at)}</time>; refreshes every 30 s. Latency and throughput are this instance's.</p>
 <h2>Stores</h2><div class="grid">
 ${stat("Postgres", s.health.postgres.ok ? `ok ${s.health.postgres.latency_ms} ms` : "down", "postgres", s.health.postgres.ok ? "ok" : "bad")}
@@ -61,16 +63,16 @@ ${stat("Postgres breaker", s.health.postgres.breaker, "pg-breaker", s.health.pos
 ${stat("Storage", s.health.storage.ok ? "ok" : "down", "storage", s.health.storage.ok ? "ok" : "bad")}
 </div>
 <h2>Message queue (WAL)</h2><div class="grid">
-${stat("Pending", wal?.pending ?? "n/a", "wal-pending")}
+${stat("Pending", wal?.pending ?? "n/a", "wal-pending", wal && wal.pending > s.backlog.thresholds.wal ? "warn" : "")}
 ${stat("In flight", wal?.in_flight ?? "n/a", "wal-in-flight")}
 ${stat("Dead letters", wal?.dead_letter ?? "n/a", "wal-dead", wal && wal.dead_letter > 0 ? "warn" : "")}
 ${stat("Oldest pending", !wal ? "n/a" : wal.oldest_pending_age_seconds === null ? "none" : `${wal.oldest_pending_age_seconds} s`, "wal-oldest")}
 ${stat("Quarantined", s.quarantined ?? "n/a", "quarantined")}
 </div>
 <h2>Reviews</h2><div class="grid">
-${stat("Pending reviews", reviews?.pending ?? "n/a", "reviews-pending", reviews && reviews.pending > 150 ? "warn" : "")}
+${stat("Pending reviews", reviews?.pending ?? "n/a", "reviews-pending", reviews && reviews.pending > s.backlog.thresholds.review_queue ? "warn" : "")}
 ${stat("Being reviewed", reviews?.reviewing ?? "n/a", "reviews-reviewing")}
-${stat("Approved, unsent", reviews?.approved_unsent ?? "n/a", "outbox")}
+${stat("Approved, unsent", reviews?.approved_unsent ?? "n/a", "outbox", reviews && reviews.approved_unsent > s.backlog.thresholds.outbox_unsent ? "warn" : "")}
 </div>
 <h2>Last hour <small>(this instance; the page's own requests excluded)</small></h2><div class="grid">
 ${stat("Requests", s.hour.requests, "hour-requests")}

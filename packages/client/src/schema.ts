@@ -432,7 +432,11 @@ export interface paths {
         get: operations["getMemory"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Reset the user's memory (context, history and its summary, caches); the interactions stay. Audited
+         * @description Scopes: admin (or admin).
+         */
+        delete: operations["resetMemory"];
         options?: never;
         head?: never;
         patch?: never;
@@ -518,6 +522,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/memory/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Users with a stored context, largest first
+         * @description Scopes: admin (or admin).
+         */
+        get: operations["listMemoryUsers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/users/{id}/status": {
         parameters: {
             query?: never;
@@ -531,7 +555,7 @@ export interface paths {
          */
         get: operations["getUserStatus"];
         /**
-         * Set the customer status; LTV grows only on CUSTOMER
+         * Set the customer status; LTV grows only on CUSTOMER; a change is recorded as a manual transition
          * @description `ltv_amount` (US dollars, 0..10000) is added to the lifetime value when `customer_status` is CUSTOMER. Amounts are whole cents, the precision of the column (numeric(20,2)): an amount with more than 2 decimal places (0.005, 5e-324) is refused with 400, never rounded. With an `Idempotency-Key` the amount is added once, however many retries run at once; the same key with a different body answers 422.
          *
          *     Scopes: reviewer (or admin).
@@ -710,6 +734,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/protocol/active": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The silenced users, most recently silenced first
+         * @description Scopes: reviewer (or admin).
+         */
+        get: operations["listActiveProtocols"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/protocol/audit": {
         parameters: {
             query?: never;
@@ -862,6 +906,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/recovery/recovered-messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Recovered messages, newest Telegram date first, with their delay in hours
+         * @description Scopes: bot, admin, viewer (or admin).
+         */
+        get: operations["listRecoveredMessages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/recovery/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The last operation, hours since it, stale cursors, and a health verdict with its thresholds
+         * @description Scopes: bot, admin, viewer (or admin).
+         */
+        get: operations["getRecoveryStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/status": {
         parameters: {
             query?: never;
@@ -960,6 +1044,200 @@ export interface paths {
         get: operations["listAudit"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/interactions/{id}/cta-response": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record the user's CTA response; the reference's rules move the customer status in the same transaction
+         * @description Rules, first that applies: converted (or CONVERTED) -> CUSTOMER; POLITE_DECLINE with <= 3 CTAs sent -> LEAD_QUALIFIED; RUDE_DECLINE or > 5 CTAs -> LEAD_EXHAUSTED; INTERESTED -> LEAD_QUALIFIED; otherwise the status stays. A change is recorded as an automated transition. Idempotent: the response already recorded for the interaction applies nothing again (`repeated`).
+         *
+         *     Scopes: agent (or admin).
+         */
+        post: operations["recordCtaResponse"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{id}/status/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The user's status transitions, newest first
+         * @description Scopes: reviewer, agent (or admin).
+         */
+        get: operations["getUserStatusHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/customers/funnel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The customer funnel: per status, users, average CTAs, conversions, LTV sum and average
+         * @description Scopes: reviewer (or admin).
+         */
+        get: operations["getCustomerFunnel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{id}/commitments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's commitments, soonest due first (overdue ones are expired first)
+         * @description Scopes: agent, reviewer (or admin).
+         */
+        get: operations["listUserCommitments"];
+        put?: never;
+        /**
+         * Record a commitment the assistant made (optionally from an interaction of the user)
+         * @description Scopes: agent (or admin).
+         */
+        post: operations["createCommitment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{id}/commitments/conflicts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Active commitments of the user due within [start, end] (at most 31 days)
+         * @description Scopes: agent, reviewer (or admin).
+         */
+        get: operations["checkCommitmentConflicts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/commitments/active": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Active commitments across users, soonest due first, with hours remaining and urgency
+         * @description Scopes: agent, reviewer (or admin).
+         */
+        get: operations["listActiveCommitments"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/commitments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Fulfil, cancel or expire an active commitment (the same status again answers 200)
+         * @description Scopes: agent, reviewer (or admin).
+         */
+        patch: operations["updateCommitmentStatus"];
+        trace?: never;
+    };
+    "/v1/interactions/{id}/coherence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The coherence analyses of an interaction, oldest first
+         * @description Scopes: agent, reviewer (or admin).
+         */
+        get: operations["listCoherenceAnalyses"];
+        put?: never;
+        /**
+         * Record the coherence analysis of an interaction
+         * @description Scopes: agent (or admin).
+         */
+        post: operations["recordCoherenceAnalysis"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{id}/prompt-rotations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's prompt rotations, newest first
+         * @description Scopes: agent, reviewer (or admin).
+         */
+        get: operations["listPromptRotations"];
+        put?: never;
+        /**
+         * Record a persona prompt rotation for a user
+         * @description Scopes: agent (or admin).
+         */
+        post: operations["recordPromptRotation"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1164,6 +1442,31 @@ export interface components {
             total_messages: number;
             last_assistant_asked_question: boolean;
         };
+        /** @description What a memory reset removed (context, durable history and caches) and kept (interactions) */
+        MemoryReset: {
+            user_id: string;
+            performed_by: string;
+            reset_at: string;
+            context_bytes_removed: number;
+            history_messages_removed: number;
+            cache_keys_removed: number;
+            /** @description The user's interactions, untouched */
+            interactions_kept: number;
+        };
+        MemoryUserPage: {
+            items: components["schemas"]["MemoryUser"][];
+            next_cursor: string | null;
+        };
+        /** @description A user with a stored context, by size */
+        MemoryUser: {
+            user_id: string;
+            context_size_kb: number;
+            compression_level: number;
+            history_messages: number;
+            context_limit_exceeded: boolean;
+            oversized_since: string | null;
+            updated_at: string;
+        };
         /** @description Customer status, lifetime value and nickname */
         UserStatus: {
             user_id: string;
@@ -1201,6 +1504,46 @@ export interface components {
             nickname: string | null;
             customer_status: string;
             age_hours: number;
+            /** @description With ?context=N: the user's last N history turns before the message arrived, oldest first */
+            context?: {
+                id: number;
+                /** @enum {string} */
+                role: "user" | "assistant";
+                content: string;
+                timestamp: string;
+            }[];
+        };
+        /** @description Silence-protocol counters over ACTIVE protocols */
+        ProtocolStats: {
+            active_protocols: number;
+            total_messages_quarantined: number;
+            total_cost_saved_usd: number;
+            messages_last_24h: number;
+            /** @description Messages quarantined per silenced user */
+            avg_messages_per_user: number;
+            avg_cost_saved_per_user_usd: number;
+            /** @description The last 24 hours' quarantined messages x $0.000307 x 30 */
+            estimated_monthly_savings_usd: number;
+        };
+        SilencedUserPage: {
+            items: components["schemas"]["SilencedUser"][];
+            next_cursor: string | null;
+        };
+        /** @description A user under an ACTIVE silence protocol */
+        SilencedUser: {
+            user_id: string;
+            nickname: string | null;
+            /** @description When the protocol was activated */
+            since: string | null;
+            /** @description Who activated it (API key id) */
+            by: string | null;
+            reason: string | null;
+            /** @description Messages quarantined since the row was created (the protocol's counter) */
+            messages_quarantined: number;
+            /** @description Quarantined messages not yet processed */
+            quarantined_pending: number;
+            cost_saved_usd: number;
+            last_message_at: string | null;
         };
         /** @description How far a user's messages were processed (never moves backwards) */
         Cursor: {
@@ -1227,6 +1570,59 @@ export interface components {
             status: "running" | "completed" | "failed";
             error_details?: unknown;
             metadata?: unknown;
+            /** @description completed_at - started_at (null while running) */
+            duration_seconds: number | null;
+            /** @description messages_recovered / users_checked (null when no user was checked) */
+            messages_per_user: number | null;
+        };
+        /** @description An interaction stored from a message recovered after downtime */
+        RecoveredMessage: {
+            id: string;
+            user_id: string;
+            nickname: string | null;
+            customer_status: string;
+            user_message: string;
+            telegram_message_id: number | null;
+            telegram_date: string | null;
+            created_at: string;
+            review_status: string;
+            /** @description Hours between the Telegram message and its storage (null without a Telegram date) */
+            recovery_delay_hours: number | null;
+        };
+        /** @description Recovery at a glance: the last operation, cursor staleness and a health verdict with its thresholds */
+        RecoveryStatus: {
+            last_operation: {
+                [key: string]: unknown;
+            } | null;
+            hours_since_last_operation: number | null;
+            /** @description Since the newest completed operation */
+            hours_since_last_recovery: number | null;
+            cursors: {
+                total: number;
+                checked_last_24h: number;
+                stale: number;
+                oldest_check: string | null;
+                /** @description Up to 20 users whose cursor is stale, least recently checked first */
+                stale_users: string[];
+            };
+            last_24h: {
+                operations: number;
+                completed: number;
+                failed: number;
+                running: number;
+                success_rate: number | null;
+                messages_recovered: number;
+                errors: number;
+                error_rate: number | null;
+            };
+            health: {
+                /** @enum {string} */
+                status: "healthy" | "warning" | "critical";
+                issues: string[];
+                thresholds: {
+                    [key: string]: number;
+                };
+            };
         };
         IssuedKey: {
             /** @description The secret: shown this once, never stored (only its SHA-256) */
@@ -1284,6 +1680,199 @@ export interface components {
             request_id: string | null;
             event: string | null;
             count: number | null;
+        };
+        /** @description The recorded CTA response and the status it moved the user to */
+        CtaOutcome: {
+            interaction_id: string;
+            user_id: string;
+            /** @enum {string} */
+            response_type: "IGNORED" | "POLITE_DECLINE" | "INTERESTED" | "CONVERTED" | "RUDE_DECLINE";
+            converted: boolean;
+            /** @description CTAs sent to the user (approved replies carrying cta_data), as the rules read it */
+            cta_count: number;
+            /** @enum {string} */
+            previous_status: "PROSPECT" | "LEAD_QUALIFIED" | "CUSTOMER" | "CHURNED" | "LEAD_EXHAUSTED";
+            /** @enum {string} */
+            customer_status: "PROSPECT" | "LEAD_QUALIFIED" | "CUSTOMER" | "CHURNED" | "LEAD_EXHAUSTED";
+            ltv_usd: number;
+            /** @description true when this response was already recorded for the interaction: nothing was applied again */
+            repeated: boolean;
+            transition: components["schemas"]["StatusTransition"];
+        };
+        /** @description One change of a user's customer status: automated (a CTA response) or manual */
+        StatusTransition: {
+            id: number;
+            user_id: string;
+            interaction_id: string | null;
+            /** @enum {string} */
+            previous_status: "PROSPECT" | "LEAD_QUALIFIED" | "CUSTOMER" | "CHURNED" | "LEAD_EXHAUSTED";
+            /** @enum {string} */
+            new_status: "PROSPECT" | "LEAD_QUALIFIED" | "CUSTOMER" | "CHURNED" | "LEAD_EXHAUSTED";
+            reason: string | null;
+            automated: boolean;
+            actor: string;
+            ltv_added_usd: number;
+            created_at: string;
+        } | null;
+        /** @description How the user answered the CTA of an interaction */
+        CtaResponseBody: {
+            /** @enum {string} */
+            response_type: "IGNORED" | "POLITE_DECLINE" | "INTERESTED" | "CONVERTED" | "RUDE_DECLINE";
+            /** @default false */
+            converted: boolean;
+            /** @default 0 */
+            ltv_amount: number;
+            reason?: string;
+        };
+        StatusTransitionPage: {
+            items: components["schemas"]["StatusTransition"][];
+            next_cursor: string | null;
+        };
+        /** @description Every stage, in funnel order: PROSPECT, LEAD_QUALIFIED, CUSTOMER, CHURNED, LEAD_EXHAUSTED */
+        CustomerFunnel: {
+            items: components["schemas"]["FunnelStage"][];
+        };
+        /** @description One stage of the customer funnel (reference: customer_funnel_metrics) */
+        FunnelStage: {
+            /** @enum {string} */
+            customer_status: "PROSPECT" | "LEAD_QUALIFIED" | "CUSTOMER" | "CHURNED" | "LEAD_EXHAUSTED";
+            users: number;
+            avg_ctas: number;
+            conversions: number;
+            total_ltv_usd: number;
+            avg_ltv_usd: number;
+        };
+        /** @description Something the assistant committed to do for the user, due at commitment_timestamp */
+        Commitment: {
+            id: string;
+            user_id: string;
+            commitment_timestamp: string;
+            details: {
+                [key: string]: unknown;
+            };
+            commitment_text: string;
+            extracted_from_interaction: string | null;
+            /** @enum {string} */
+            status: "active" | "fulfilled" | "expired" | "cancelled";
+            created_at: string;
+            updated_at: string;
+        };
+        CreateCommitmentBody: {
+            /**
+             * Format: date-time
+             * @description When the assistant said it would do it (the due time)
+             */
+            commitment_timestamp: string;
+            commitment_text: string;
+            /** @default {} */
+            details: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: uuid
+             * @description The interaction it was extracted from (must be the user's)
+             */
+            interaction_id?: string;
+        };
+        CommitmentPage: {
+            items: components["schemas"]["Commitment"][];
+            next_cursor: string | null;
+        };
+        /** @description The user's active commitments due within the window */
+        CommitmentConflicts: {
+            user_id: string;
+            start: string;
+            end: string;
+            has_conflict: boolean;
+            /** @description More commitments fell in the window than the answer lists (at most 100) */
+            truncated: boolean;
+            conflicts: components["schemas"]["Commitment"][];
+        };
+        ActiveCommitmentPage: {
+            items: components["schemas"]["ActiveCommitment"][];
+            next_cursor: string | null;
+        };
+        /** @description An active commitment with its urgency (reference: active_commitments_view) */
+        ActiveCommitment: {
+            id: string;
+            user_id: string;
+            commitment_timestamp: string;
+            details: {
+                [key: string]: unknown;
+            };
+            commitment_text: string;
+            extracted_from_interaction: string | null;
+            /** @enum {string} */
+            status: "active" | "fulfilled" | "expired" | "cancelled";
+            created_at: string;
+            updated_at: string;
+            /** @description Hours until due (negative: overdue, by less than the 1 h grace) */
+            hours_remaining: number;
+            /**
+             * @description overdue (< 0 h), urgent (<= 2 h), today (<= 24 h), future
+             * @enum {string}
+             */
+            urgency: "overdue" | "urgent" | "today" | "future";
+        };
+        PatchCommitmentBody: {
+            /** @enum {string} */
+            status: "fulfilled" | "cancelled" | "expired";
+        };
+        /** @description The coherence check of one drafted reply: OK or the conflict it found, and whether it was corrected */
+        CoherenceAnalysis: {
+            id: string;
+            interaction_id: string;
+            user_id: string;
+            /** @enum {string} */
+            analysis_status: "OK" | "CONFLICTO_DE_IDENTIDAD" | "CONFLICTO_DE_DISPONIBILIDAD";
+            conflict_details?: unknown;
+            correction_applied: boolean;
+            processing_time_ms: number | null;
+            json_parse_success: boolean;
+            llm_model_used: string;
+            llm2_input?: unknown;
+            llm2_output?: unknown;
+            created_at: string;
+        };
+        CreateCoherenceAnalysisBody: {
+            /** @enum {string} */
+            analysis_status: "OK" | "CONFLICTO_DE_IDENTIDAD" | "CONFLICTO_DE_DISPONIBILIDAD";
+            conflict_details?: unknown;
+            /** @default false */
+            correction_applied: boolean;
+            processing_time_ms?: number;
+            /** @default true */
+            json_parse_success: boolean;
+            /** @default gpt-4o-mini */
+            llm_model_used: string;
+            llm2_input?: unknown;
+            llm2_output?: unknown;
+        };
+        CoherenceAnalysisPage: {
+            items: components["schemas"]["CoherenceAnalysis"][];
+            next_cursor: string | null;
+        };
+        /** @description A switch of the persona prompt used for a user */
+        PromptRotation: {
+            id: string;
+            user_id: string;
+            previous_prompt_id: string | null;
+            new_prompt_id: string;
+            rotation_reason: string;
+            triggered_by_interaction: string | null;
+            created_at: string;
+        };
+        CreatePromptRotationBody: {
+            previous_prompt_id?: string;
+            new_prompt_id: string;
+            /** @default CONFLICTO_DE_IDENTIDAD */
+            rotation_reason: string;
+            /** Format: uuid */
+            triggered_by_interaction?: string;
+        };
+        PromptRotationPage: {
+            items: components["schemas"]["PromptRotation"][];
+            next_cursor: string | null;
         };
     };
     responses: never;
@@ -3348,6 +3937,91 @@ export interface operations {
             };
         };
     };
+    resetMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryReset"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     patchMemoryContext: {
         parameters: {
             query?: never;
@@ -3680,6 +4354,83 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listMemoryUsers: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemoryUserPage"];
                 };
             };
             /** @description invalid request (details list the issues with paths) */
@@ -4340,6 +5091,7 @@ export interface operations {
                 include_processed?: "true" | "false";
                 limit?: number;
                 cursor?: string;
+                context?: number | null;
             };
             header?: never;
             path?: never;
@@ -4731,12 +5483,84 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        active_protocols: number;
-                        total_messages_quarantined: number;
-                        total_cost_saved_usd: number;
-                        messages_last_24h: number;
-                    };
+                    "application/json": components["schemas"]["ProtocolStats"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listActiveProtocols: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SilencedUserPage"];
                 };
             };
             /** @description invalid request (details list the issues with paths) */
@@ -5610,6 +6434,161 @@ export interface operations {
             };
         };
     };
+    listRecoveredMessages: {
+        parameters: {
+            query?: {
+                user_id?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["RecoveredMessage"][];
+                        next_cursor: string | null;
+                    };
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getRecoveryStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryStatus"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getStatusPage: {
         parameters: {
             query?: {
@@ -6120,6 +7099,1134 @@ export interface operations {
             };
             /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    recordCtaResponse: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CtaResponseBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CtaOutcome"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getUserStatusHistory: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusTransitionPage"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getCustomerFunnel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomerFunnel"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listUserCommitments: {
+        parameters: {
+            query?: {
+                status?: "active" | "fulfilled" | "expired" | "cancelled";
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommitmentPage"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    createCommitment: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCommitmentBody"];
+            };
+        };
+        responses: {
+            /** @description a repeat of the same Idempotency-Key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Commitment"];
+                };
+            };
+            /** @description created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Commitment"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    checkCommitmentConflicts: {
+        parameters: {
+            query: {
+                start: string;
+                end: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommitmentConflicts"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listActiveCommitments: {
+        parameters: {
+            query?: {
+                user_id?: string;
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActiveCommitmentPage"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateCommitmentStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PatchCommitmentBody"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Commitment"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the commitment is already final with another status */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listCoherenceAnalyses: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CoherenceAnalysisPage"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    recordCoherenceAnalysis: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateCoherenceAnalysisBody"];
+            };
+        };
+        responses: {
+            /** @description a repeat of the same Idempotency-Key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CoherenceAnalysis"];
+                };
+            };
+            /** @description created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CoherenceAnalysis"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listPromptRotations: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptRotationPage"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description over the per-key rate limit (RATE_LIMIT_REQUESTS; Retry-After set) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description a required store is down (Retry-After set); nothing was half-written */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    recordPromptRotation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request (path or body) answers 422 `idempotency_key_reused`. */
+                "idempotency-key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreatePromptRotationBody"];
+            };
+        };
+        responses: {
+            /** @description a repeat of the same Idempotency-Key */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptRotation"];
+                };
+            };
+            /** @description created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PromptRotation"];
+                };
+            };
+            /** @description invalid request (details list the issues with paths) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description missing or unknown API key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the key lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such item */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is over the size limit (MAX_BODY_BYTES, 1 MB by default) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the body is not JSON (Content-Type) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -4,6 +4,8 @@ import { S3BlobStore } from "../storage/s3-blob.js";
 import { PoolDb } from "../db/pool-db.js";
 import { archiveOldPartitions } from "./archive.js";
 import { completePendingErasures } from "../gdpr/erase.js";
+import { expireOverdueCommitments } from "../coherence/commitments.js";
+import { sweepOversizedContexts } from "../memory/admin.js";
 import { backupPostgres } from "./pg-backup.js";
 import { backupRedis } from "./redis-backup.js";
 import { pruneBackups } from "./retention.js";
@@ -144,11 +146,15 @@ async function runJobOnce(name: JobName, ctx: JobContext, leaseLost: () => boole
       // The daily job also finishes any erasure whose Redis part was interrupted, and prunes the
       // audit log to its 90 days.
       const erasures = await completePendingErasures({ db: s.db, redis: s.redis });
-      // Quarantined messages let through whose queueing failed, expired Idempotency-Keys, and the
-      // audit log beyond its 90 days.
+      const archived = await archiveOldPartitions(deps);
+      // Quarantined messages let through whose queueing failed, expired Idempotency-Keys, the audit
+      // log beyond its 90 days, overdue commitments, and oversized contexts (compacted or flagged).
       const requeued = await requeueDecided({ db: s.db, redis: s.redis, wal: s.wal });
       const keys = await purgeIdempotencyKeys(s.db);
-      return { ...(await archiveOldPartitions(deps)), pending_erasures_completed: erasures, quarantine_requeued: requeued, idempotency_keys_purged: keys, audit_rows_pruned: await pruneAudit(s.db) };
+      const commitments = await expireOverdueCommitments(s.db);
+      const memory = await sweepOversizedContexts({ db: s.db, memory: s.memory, log: s.log });
+      return { ...archived, pending_erasures_completed: erasures, quarantine_requeued: requeued, idempotency_keys_purged: keys, audit_rows_pruned: await pruneAudit(s.db),
+        commitments_expired: commitments, memory_sweep: memory };
     }
   }
 }

@@ -39,6 +39,7 @@ export function parseConfig(source: Source): Config {
     },
     lambdaMarginMs: c.LAMBDA_MARGIN_MS,
     maxBodyBytes: c.MAX_BODY_BYTES,
+    backlog: { wal: c.BACKLOG_WAL_THRESHOLD, review_queue: c.BACKLOG_REVIEW_THRESHOLD, outbox_unsent: c.BACKLOG_OUTBOX_THRESHOLD },
     rateLimit: c.RATE_LIMIT_REQUESTS > 0 ? { requests: c.RATE_LIMIT_REQUESTS, windowSeconds: c.RATE_LIMIT_WINDOW_SECONDS } : undefined,
   };
 }

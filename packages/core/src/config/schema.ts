@@ -96,6 +96,10 @@ export const ConfigSchema = z.object({
   API_KEY_MAX_AGE_MS: int(30_000, 100),
   /** Body size limit. @default 1048576 */
   MAX_BODY_BYTES: int(1024 * 1024, 1024),
+  /** Backlog thresholds (status page warnings; alarms take them at deploy time). @default 100, 150, 50 (the reference's) */
+  BACKLOG_WAL_THRESHOLD: int(100),
+  BACKLOG_REVIEW_THRESHOLD: int(150),
+  BACKLOG_OUTBOX_THRESHOLD: int(50),
 }).superRefine((c, ctx) => {
   if (c.HITL_MODE !== "local" && !c.ERASURE_HASH_KEY) {
     ctx.addIssue({ code: "custom", path: ["ERASURE_HASH_KEY"], message: "is required outside local mode (at least 32 random characters; keep it: restores need it)" });

@@ -34,6 +34,8 @@ export interface Config {
   /** Kept free before the Lambda's timeout. */
   lambdaMarginMs: number;
   maxBodyBytes: number;
+  /** Depths over which a queue's backlog warns (monitoring/backlog.ts). */
+  backlog: { wal: number; review_queue: number; outbox_unsent: number };
   /** Per-key rate limit; absent = off. */
   rateLimit?: { requests: number; windowSeconds: number };
 }

@@ -21,7 +21,11 @@ export interface DashboardAggregates {
 /** `wal` is null while Redis is unavailable: the review figures still come from Postgres. */
 export type DashboardMetrics = DashboardAggregates & { wal: Omit<WalStats, "oldest_pending_age_seconds"> | null };
 
-/** "Today" is the UTC day; the week is the last 7 days. One statement, partition-pruned by created_at. */
+/**
+ * "Today" is the UTC day; the week is the last 7 days. One statement, partition-pruned by created_at.
+ * The average review time leaves out zeros (reviews the earlier system recorded as instant; see
+ * REVIEW_FROM in reviews/lifecycle.ts for what is measured now).
+ */
 const AGGREGATES = `
 SELECT
   (SELECT count(*)::int FROM interactions WHERE review_status = 'pending'
@@ -29,7 +33,7 @@ SELECT
   (SELECT count(*)::int FROM interactions WHERE review_status IN ('approved','rejected')
      AND review_completed_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS reviewed_today,
   (SELECT coalesce(round(avg(review_time_seconds)::numeric, 1), 0)::float8 FROM interactions
-     WHERE review_completed_at >= now() - interval '7 days' AND review_time_seconds IS NOT NULL) AS avg_review_time_seconds,
+     WHERE review_completed_at >= now() - interval '7 days' AND review_time_seconds > 0) AS avg_review_time_seconds,
   (SELECT coalesce(json_agg(t ORDER BY t.count DESC, t.tag), '[]') FROM (
      SELECT tag, count(*)::int AS count FROM interactions, unnest(edit_tags) AS tag
      WHERE review_completed_at >= now() - interval '7 days' GROUP BY tag ORDER BY count DESC, tag LIMIT 10) t) AS popular_edit_tags,

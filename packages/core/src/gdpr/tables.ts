@@ -1,6 +1,7 @@
 /** Tables holding a user's rows, erased by user_id (interactions: every partition). */
 export const USER_TABLES = ["interactions", "interaction_keys", "user_current_status", "user_protocol_status", "quarantine_messages",
-  "message_processing_cursors", "user_memory", "memory_messages", "idempotency_keys"] as const;
+  "message_processing_cursors", "user_memory", "memory_messages", "idempotency_keys",
+  "customer_status_transitions", "commitments", "coherence_analyses", "prompt_rotations", "memory_resets"] as const;
 
 /**
  * Where free-form JSON names a user: a field of one of these names, at any depth, holding the id

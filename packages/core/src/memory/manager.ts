@@ -196,7 +196,8 @@ export class MemoryManager {
     }
   }
 
-  private async cacheContext(userId: string, context: Context, version: number): Promise<void> {
+  /** Refreshes the cached context to `version` (never replacing a newer one); a Redis failure is logged. */
+  async cacheContext(userId: string, context: Context, version: number): Promise<void> {
     try {
       await this.deps.redis.run("memory.ctx.set", (r) => runScript(r, SET_IF_NEWER, ...this.ctxCache(userId, version, context)));
     } catch (e) {

@@ -50,6 +50,10 @@ export function createMetrics() {
     backupLastSuccess: new Gauge({ name: "backup_last_success_timestamp_seconds", help: "When the newest verified set of a kind finished", labelNames: ["kind"], registers: reg }),
     backupAge: new Gauge({ name: "backup_age_seconds", help: "Age of the newest verified set of a kind", labelNames: ["kind"], registers: reg }),
     outboxSent: new Counter({ name: "outbox_sent_total", help: "Approved replies marked sent", registers: reg }),
+    // Backlogs (monitoring/backlog.ts): set by the monitor function every minute and on /metrics.
+    backlogWal: new Gauge({ name: "backlog_wal_pending", help: "WAL messages waiting to be claimed", registers: reg }),
+    backlogReview: new Gauge({ name: "backlog_review_queue", help: "Interactions waiting for review (pending or a lapsed claim)", registers: reg }),
+    backlogOutbox: new Gauge({ name: "backlog_outbox_unsent", help: "Approved replies not yet sent", registers: reg }),
   };
 }
 

@@ -8,13 +8,18 @@ import type { Logger } from "../log.js";
 import { UserId } from "../wal/schemas.js";
 import type { WalQueue } from "../wal/queue.js";
 import { refreshProtocolCaches, setProtocolStatement } from "./manage.js";
-import { versionedFromRow } from "./status.js";
+import { COST_SAVED_PER_MESSAGE_USD, versionedFromRow } from "./status.js";
+
+/** Most history turns a quarantine item can carry (`?context=N`). */
+export const QUARANTINE_CONTEXT_MAX_TURNS = 20;
 
 export const QuarantineQuery = z.object({
   user_id: UserId.optional(),
   include_processed: z.enum(["true", "false"]).transform((v) => v === "true").optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(200).optional(),
+  /** The user's last N history turns (before the message arrived) with each item: the reviewer's context. */
+  context: z.coerce.number().int().min(0).max(QUARANTINE_CONTEXT_MAX_TURNS).default(0),
 });
 export const ProcessBody = z.object({ deactivate_protocol: z.boolean().default(false) }).strict();
 export const BatchBody = z.object({ message_ids: z.array(z.string().min(1).max(64)).min(1).max(100), action: z.enum(["process", "delete"]) }).strict();
@@ -30,14 +35,17 @@ export async function listQuarantine(db: Db, q: z.infer<typeof QuarantineQuery>)
       q.processed, q.processed_at, q.processed_by, q.id, q.received_at::text AS cursor_at, u.nickname,
       coalesce(u.customer_status, 'PROSPECT') AS customer_status,
       round((extract(epoch FROM now() - q.received_at) / 3600)::numeric, 2)::float8 AS age_hours,
-      ${rowBytes(["q.message_text", "u.nickname", "q.processed_by"])} AS row_bytes
+      ctx.context, ${rowBytes(["q.message_text", "u.nickname", "q.processed_by", "ctx.context::text"])} AS row_bytes
     FROM quarantine_messages q LEFT JOIN user_current_status u ON u.user_id = q.user_id
+    LEFT JOIN LATERAL (SELECT coalesce(json_agg(h ORDER BY h.id), '[]') AS context FROM (
+      SELECT m.id, m.role, m.content, m.sent_at AS timestamp FROM memory_messages m
+      WHERE m.user_id = q.user_id AND m.sent_at <= q.received_at ORDER BY m.id DESC LIMIT $7) h) ctx ON $7 > 0
     WHERE ($1::text IS NULL OR q.user_id = $1) AND ($2 OR NOT q.processed)
       AND ($3::timestamptz IS NULL OR (q.received_at, q.id) < ($3::timestamptz, $4::text::bigint))
     ORDER BY q.received_at DESC, q.id DESC LIMIT $5`, "l.cursor_at::timestamptz DESC, l.id DESC", "$6"),
-    [q.user_id ?? null, q.include_processed ?? false, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1, PAGE_BYTE_BUDGET]);
-  return keysetPage(rows, q.limit, ({ id: _id, cursor_at: _c, ...r }) => ({
-    ...r, chat_id: chatIdFromStore(r.chat_id), telegram_message_id: r.telegram_message_id === null ? null : Number(r.telegram_message_id),
+    [q.user_id ?? null, q.include_processed ?? false, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1, PAGE_BYTE_BUDGET, q.context]);
+  return keysetPage(rows, q.limit, ({ id: _id, cursor_at: _c, context, ...r }) => ({
+    ...r, ...(q.context > 0 ? { context: context ?? [] } : {}), chat_id: chatIdFromStore(r.chat_id), telegram_message_id: r.telegram_message_id === null ? null : Number(r.telegram_message_id),
   }), (r) => [String(r.cursor_at), String(r.id)]);
 }
 
@@ -124,12 +132,20 @@ export async function deleteQuarantined(db: Db, messageIds: string[]) {
   return { deleted: gone.size, already_processed: processed.size, not_found: left.filter((id) => !processed.has(id)) };
 }
 
+/**
+ * Over ACTIVE protocols (reference: get_protocol_stats) plus the averages per silenced user and the
+ * monthly savings estimate: the last 24 hours' quarantined messages x the saving per message x 30.
+ */
 export async function protocolStats(db: Db) {
   const [r] = await db.query(`SELECT
     (SELECT count(*)::int FROM user_protocol_status WHERE status = 'ACTIVE') AS active_protocols,
     (SELECT coalesce(sum(messages_quarantined), 0)::float8 FROM user_protocol_status WHERE status = 'ACTIVE') AS total_messages_quarantined,
     (SELECT coalesce(sum(cost_saved_usd), 0)::float8 FROM user_protocol_status WHERE status = 'ACTIVE') AS total_cost_saved_usd,
-    (SELECT count(*)::int FROM quarantine_messages WHERE NOT processed AND received_at > now() - interval '24 hours') AS messages_last_24h`);
+    (SELECT coalesce(round(avg(messages_quarantined), 2), 0)::float8 FROM user_protocol_status WHERE status = 'ACTIVE') AS avg_messages_per_user,
+    (SELECT coalesce(round(avg(cost_saved_usd), 6), 0)::float8 FROM user_protocol_status WHERE status = 'ACTIVE') AS avg_cost_saved_per_user_usd,
+    (SELECT count(*)::int FROM quarantine_messages WHERE NOT processed AND received_at > now() - interval '24 hours') AS messages_last_24h,
+    (SELECT round(count(*) * $1::numeric * 30, 6)::float8 FROM quarantine_messages WHERE received_at > now() - interval '24 hours') AS estimated_monthly_savings_usd`,
+  [COST_SAVED_PER_MESSAGE_USD]);
   return r!;
 }
 

@@ -29,7 +29,9 @@ export const OperationsQuery = ListQuery.extend({ operation_type: z.enum(OPERATI
 
 const CURSOR_COLUMNS = `user_id, last_processed_telegram_id, last_processed_telegram_date, last_recovery_check, total_recovered_messages::float8 AS total_recovered_messages, created_at, updated_at`;
 const OPERATION_COLUMNS = `id, operation_type, started_at, completed_at, users_checked::float8 AS users_checked, messages_recovered::float8 AS messages_recovered,
-  messages_skipped::float8 AS messages_skipped, errors_encountered::float8 AS errors_encountered, status, error_details, metadata`;
+  messages_skipped::float8 AS messages_skipped, errors_encountered::float8 AS errors_encountered, status, error_details, metadata,
+  extract(epoch FROM completed_at - started_at)::float8 AS duration_seconds,
+  CASE WHEN users_checked > 0 THEN round(messages_recovered::numeric / users_checked, 2)::float8 END AS messages_per_user`;
 
 const cursorRow = (r: Record<string, unknown>) => ({ ...r, last_processed_telegram_id: Number(r.last_processed_telegram_id) });
 /** All cursors, least recently checked first (keyset paged). */

@@ -19,6 +19,17 @@ const ACTIONABLE = `(review_status = 'pending'
 const STARTED_AT = `CASE WHEN review_status = 'reviewing' AND reviewer_id = $2 AND review_lease_expires_at >= now()
   THEN review_started_at ELSE now() END`;
 
+/**
+ * Where an approve or reject measures review_time_seconds from:
+ * - the approver's own claim (review_started_at), when they hold one (live or lapsed);
+ * - otherwise when the item last became reviewable: the expiry of someone else's lapsed claim,
+ *   or the item's creation for a pending item (approved straight from the queue). The earlier
+ *   system recorded 0 there, which understated the average.
+ */
+const REVIEW_FROM = `CASE WHEN review_status = 'reviewing' AND reviewer_id = $2 THEN review_started_at
+  WHEN review_status = 'reviewing' THEN review_lease_expires_at ELSE created_at END`;
+const REVIEW_TIME = `greatest(0, round(extract(epoch FROM now() - (${REVIEW_FROM}))))::int`;
+
 const RETURNING = `RETURNING ${INTERACTION_COLUMNS}`;
 
 interface Outcome { updated: Record<string, unknown> | null; current: string | null; bad_tags?: string[] }
@@ -92,7 +103,7 @@ export class ReviewLifecycle {
       upd AS (
         UPDATE interactions SET review_status = 'approved', reviewer_id = $2, review_started_at = ${STARTED_AT},
           review_completed_at = now(),
-          review_time_seconds = round(extract(epoch FROM now() - (${STARTED_AT})))::int,
+          review_time_seconds = ${REVIEW_TIME},
           review_lease_expires_at = NULL, final_bubbles = $4, edit_tags = $3, quality_score = $5,
           reviewer_notes = coalesce($6, reviewer_notes), cta_data = coalesce($7::jsonb, cta_data),
           customer_status = coalesce((SELECT u.customer_status FROM user_current_status u WHERE u.user_id = interactions.user_id), 'PROSPECT')
@@ -111,7 +122,7 @@ export class ReviewLifecycle {
   async reject(id: string, reviewer: string, notes?: string): Promise<Interaction> {
     const [o] = await this.db.query<Outcome>(withCurrent(`
       UPDATE interactions SET review_status = 'rejected', reviewer_id = $2, review_started_at = ${STARTED_AT},
-        review_completed_at = now(), review_time_seconds = round(extract(epoch FROM now() - (${STARTED_AT})))::int,
+        review_completed_at = now(), review_time_seconds = ${REVIEW_TIME},
         review_lease_expires_at = NULL, reviewer_notes = coalesce($3, reviewer_notes)
       WHERE id = $1 AND ${ACTIONABLE}`), [id, reviewer, notes ?? null]);
     return this.settle(o, id, "reject", "rejected", (r) => r.review_status === "rejected" && r.reviewer_id === reviewer);

@@ -3,6 +3,7 @@ import type { HourSummary } from "../metrics/timeline.js";
 import { checkHealth, type HealthReport } from "../health/check.js";
 import type { Services } from "../services.js";
 import type { WalStats } from "../wal/schemas.js";
+import { backlogWarnings, type BacklogQueue, type BacklogWarning } from "../monitoring/backlog.js";
 
 export interface StatusSnapshot {
   generated_at: string;
@@ -20,6 +21,8 @@ export interface StatusSnapshot {
   last_backups: LastBackup[] | null;
   /** Quarantined messages not yet processed; null when Postgres could not answer. */
   quarantined: number | null;
+  /** Queues over their backlog thresholds (sustained: for 5 minutes or more), and the thresholds. */
+  backlog: { warnings: BacklogWarning[]; thresholds: Record<BacklogQueue, number> };
 }
 
 /**
@@ -65,6 +68,8 @@ export async function statusSnapshot(s: Services): Promise<StatusSnapshot> {
     return { kind, id: row?.id ?? null, finished_at: finished?.toISOString() ?? null, age_hours: age, limit_hours: limit, overdue: age === null || age > limit };
   });
   const failing = (["postgres", "redis", "storage"] as const).filter((k) => !health[k].ok);
+  const levels = { wal: wal?.pending ?? null, review_queue: row?.pending ?? null, outbox_unsent: row?.approved_unsent ?? null };
+  const warnings = await backlogWarnings(s.redis, levels, s.config.backlog, now);
   return {
     generated_at: new Date().toISOString(), health, wal, reviews: row ? { pending: row.pending, reviewing: row.reviewing, approved_unsent: row.approved_unsent } : null, failing,
     backups: backups?.items ?? null,
@@ -72,5 +77,6 @@ export async function statusSnapshot(s: Services): Promise<StatusSnapshot> {
     hour: s.metrics.timeline.summary(),
     last_backups,
     quarantined: row?.quarantined ?? null,
+    backlog: { warnings, thresholds: s.config.backlog },
   };
 }

@@ -26,10 +26,11 @@ export type UserStatus = z.infer<typeof UserStatus>;
 
 export interface UserDeps { db: Db; redis: RedisGateway; log?: Logger }
 
-const COLUMNS = "user_id, customer_status, ltv_usd::float8 AS ltv_usd, nickname, updated_at, version";
+export const STATUS_COLUMNS = "user_id, customer_status, ltv_usd::float8 AS ltv_usd, nickname, updated_at, version";
+const COLUMNS = STATUS_COLUMNS;
 export const statusKey = (redis: RedisGateway, userId: string) => redis.keys.userCache(userId, "status");
 
-function fromRow(userId: string, r: Record<string, unknown> | undefined): Versioned<UserStatus> {
+export function statusFromRow(userId: string, r: Record<string, unknown> | undefined): Versioned<UserStatus> {
   if (!r) return { value: { user_id: userId, customer_status: "PROSPECT", ltv_usd: 0, nickname: null, updated_at: null }, version: 0 };
   return {
     value: {
@@ -44,34 +45,47 @@ function fromRow(userId: string, r: Record<string, unknown> | undefined): Versio
 export function getUserStatus(deps: UserDeps, userId: string): Promise<UserStatus> {
   return readThroughVersioned(deps.redis, statusKey(deps.redis, userId), STATUS_CACHE_TTL_SECONDS, async () => {
     const [row] = await deps.db.query(`SELECT ${COLUMNS} FROM user_current_status WHERE user_id = $1`, [userId]);
-    return fromRow(userId, row);
+    return statusFromRow(userId, row);
   }, deps.log);
 }
 
 /**
  * Postgres first (LTV grows only when the new status is CUSTOMER), then the cache is refreshed.
  * With an Idempotency-Key (`scope`) the write happens only in the request that claims the key
- * (`claimCte`): a retry, or any number of concurrent ones, adds the LTV once and answers the
- * current status; the same key with a different request answers 422.
+ * (`claimCte`): a retry, or any number of concurrent ones, adds the LTV once, writes one
+ * transition, and answers the current status; the same key with a different request answers 422.
+ * The same statement writes a manual transition (customer_status_transitions) when the status
+ * changed or LTV was added, with the actor and reason.
  */
-export async function setUserStatus(deps: UserDeps, userId: string, b: z.infer<typeof PutStatusBody>, scope?: IdempotencyScope): Promise<UserStatus> {
-  const [row] = await deps.db.query(`
-    WITH ${claimCte(5, 6, "$1::text", "NULL")}
-    INSERT INTO user_current_status (user_id, customer_status, ltv_usd, reason)
-    SELECT $1::text, $2::text, CASE WHEN $2::text = 'CUSTOMER' THEN $3::numeric ELSE 0 END, $4::text
-    WHERE $5::text IS NULL OR EXISTS (SELECT 1 FROM claim)
-    ON CONFLICT (user_id) DO UPDATE SET customer_status = EXCLUDED.customer_status,
-      ltv_usd = user_current_status.ltv_usd + CASE WHEN EXCLUDED.customer_status = 'CUSTOMER' THEN $3::numeric ELSE 0 END,
-      reason = coalesce(EXCLUDED.reason, user_current_status.reason)
-    RETURNING ${COLUMNS}`, [userId, b.customer_status, b.ltv_amount ?? 0, b.reason ?? null, scope?.key ?? null, scope?.fingerprint ?? null]);
+export async function setUserStatus(deps: UserDeps, userId: string, b: z.infer<typeof PutStatusBody>, scope?: IdempotencyScope, actor = "unknown"): Promise<UserStatus> {
+  // One transaction (one round trip): the row is locked first, so the next statement's snapshot
+  // reads the status as the last committed change left it (the transition's previous status).
+  const [, [row]] = await deps.db.transaction([{ text: "SELECT 1 FROM user_current_status WHERE user_id = $1 FOR UPDATE", params: [userId] }, { text: `
+    WITH ${claimCte(5, 6, "$1::text", "NULL")},
+    prev AS (SELECT customer_status FROM user_current_status WHERE user_id = $1),
+    up AS (
+      INSERT INTO user_current_status (user_id, customer_status, ltv_usd, reason)
+      SELECT $1::text, $2::text, CASE WHEN $2::text = 'CUSTOMER' THEN $3::numeric ELSE 0 END, $4::text
+      WHERE $5::text IS NULL OR EXISTS (SELECT 1 FROM claim)
+      ON CONFLICT (user_id) DO UPDATE SET customer_status = EXCLUDED.customer_status,
+        ltv_usd = user_current_status.ltv_usd + CASE WHEN EXCLUDED.customer_status = 'CUSTOMER' THEN $3::numeric ELSE 0 END,
+        reason = coalesce(EXCLUDED.reason, user_current_status.reason)
+      RETURNING ${COLUMNS}),
+    calc AS (
+      SELECT coalesce((SELECT customer_status FROM prev), 'PROSPECT') AS previous,
+        CASE WHEN $2::text = 'CUSTOMER' THEN $3::numeric ELSE 0 END AS ltv_add),
+    tr AS (
+      INSERT INTO customer_status_transitions (user_id, previous_status, new_status, reason, automated, actor, ltv_added_usd)
+      SELECT $1, previous, $2, $4, false, $7, ltv_add FROM calc WHERE EXISTS (SELECT 1 FROM up) AND (previous <> $2::text OR ltv_add > 0))
+    SELECT * FROM up`, params: [userId, b.customer_status, b.ltv_amount ?? 0, b.reason ?? null, scope?.key ?? null, scope?.fingerprint ?? null, actor] }]) as [unknown, Record<string, unknown>[]];
   if (!row) {
     await repeatOf(deps.db, scope!);
     const [now] = await deps.db.query(`SELECT ${COLUMNS} FROM user_current_status WHERE user_id = $1`, [userId]);
-    const current = fromRow(userId, now);
+    const current = statusFromRow(userId, now);
     await writeVersioned(deps.redis, statusKey(deps.redis, userId), current, STATUS_CACHE_TTL_SECONDS, deps.log);
     return current.value;
   }
-  const status = fromRow(userId, row);
+  const status = statusFromRow(userId, row);
   await writeVersioned(deps.redis, statusKey(deps.redis, userId), status, STATUS_CACHE_TTL_SECONDS, deps.log);
   return status.value;
 }
@@ -81,7 +95,7 @@ export async function setNickname(deps: UserDeps, userId: string, nickname: stri
     INSERT INTO user_current_status (user_id, nickname) VALUES ($1, $2)
     ON CONFLICT (user_id) DO UPDATE SET nickname = EXCLUDED.nickname
     RETURNING ${COLUMNS}`, [userId, nickname]);
-  const status = fromRow(userId, row);
+  const status = statusFromRow(userId, row);
   await writeVersioned(deps.redis, statusKey(deps.redis, userId), status, STATUS_CACHE_TTL_SECONDS, deps.log);
   return status.value;
 }
