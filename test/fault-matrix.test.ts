@@ -72,7 +72,7 @@ const ROUTES: RouteClass[] = [
   { name: "dashboard", expect: { redis: 200, postgres: 200 }, waits: { redis: 2, postgres: 0 },
     run: (a) => a.call("GET", "/v1/dashboard/metrics", k().reviewer),
     check: (r, store) => { if (store === "redis") expect(r.json().wal).toBeNull(); } },
-  { name: "health", expect: { redis: 200, postgres: 200 }, waits: { redis: 1, postgres: 1 },
+  { name: "health", expect: { redis: 503, postgres: 503 }, waits: { redis: 1, postgres: 1 },
     run: (a) => a.call("GET", "/v1/health", k().admin),
     check: (r, store) => expect(r.json()).toMatchObject({ status: "degraded", [store]: { ok: false } }) },
   { name: "status page", expect: { redis: 503, postgres: 503 }, waits: { redis: 2, postgres: 2 },

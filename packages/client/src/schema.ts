@@ -26,7 +26,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Checks Postgres, Redis (through the breaker) and storage
+         * Checks Postgres, Redis (through the breaker) and storage: 200 ok, 503 degraded (the same report)
          * @description Scopes: admin (or admin).
          */
         get: operations["getHealth"];
@@ -1201,15 +1201,6 @@ export interface operations {
                     "application/json": components["schemas"]["HealthReport"];
                 };
             };
-            /** @description invalid request (details list the issues with paths) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
             /** @description missing or unknown API key */
             401: {
                 headers: {
@@ -1246,13 +1237,13 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description a required store is down (Retry-After set); nothing was half-written */
+            /** @description degraded: a store is down (the report says which) */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["HealthReport"];
                 };
             };
         };
