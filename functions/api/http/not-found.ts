@@ -6,7 +6,6 @@ import { NotFoundError } from "@hitl/core/runtime";
  * The app's not-found handler: 405 with `Allow` when the path exists under other methods (HEAD
  * with GET), otherwise 404. The routes' path patterns are read from the app on first use.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function notFound(app: Hono<any>) {
   let patterns: { method: string; path: RegExp }[] | undefined;
   return (c: { req: { method: string; path: string } }): never => {

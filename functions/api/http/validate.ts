@@ -12,7 +12,6 @@ interface Issue { code: string; path: PropertyKey[]; message: string; errors?: I
  * each issue in `details` with where it is (`in`: json, param, query, header), its path, message and
  * zod code. JSON that does not parse never gets here: Hono's validator answers it (400, "Malformed JSON").
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const validationHook: Hook<any, any, any, any> = (result) => {
   if (result.success) return;
   const target = result.target as keyof typeof PART;
