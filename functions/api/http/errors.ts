@@ -10,8 +10,9 @@ export class UnauthorizedError extends AppError {
 }
 /** The key is valid but has none of the route's scopes: the message and details name them. */
 export class ForbiddenError extends AppError {
-  constructor(readonly required: readonly Scope[]) {
-    super("forbidden", 403, `this key lacks the scope for this route: it needs ${[...required, "admin"].join(" or ")}`, { required_scopes: [...required, "admin"] });
+  constructor(required: readonly Scope[]) {
+    const scopes = [...new Set([...required, "admin"])];
+    super("forbidden", 403, `this key lacks the scope for this route: it needs ${scopes.join(" or ")}`, { required_scopes: scopes });
   }
 }
 export class MethodNotAllowedError extends AppError {
