@@ -1,4 +1,5 @@
-import { createLogger, loadConfig } from "@hitl/core";
+import { createLogger } from "@hitl/core";
+import { loadConfig } from "./lib/config.js";
 import { findMigrationsDir, migrate, useLocalNeonProxy } from "@hitl/core/postgres";
 
 /** Invoked by every deploy (see infra/api.ts): applies pending migrations under the advisory lock. */

@@ -1,4 +1,5 @@
-import { createServices, loadConfig, type Services } from "@hitl/core/runtime";
+import { createServices, type Services } from "@hitl/core/runtime";
+import { loadConfig } from "../lib/config.js";
 import { toErrorResponse } from "./http/errors.js";
 import { authenticateBodies, bodyGuards, notFound, requestContext, withServices } from "./http/middleware.js";
 import { createOpenApiApp } from "./http/openapi.js";

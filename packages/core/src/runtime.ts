@@ -4,7 +4,7 @@
  * Everything is also exported from `@hitl/core`.
  */
 export * from "./errors.js";
-export { loadConfig, type Scope } from "./config/index.js";
+export { loadConfig, type Config, type Scope } from "./config/index.js";
 export { createLogger, type Logger } from "./log.js";
 export type { Metrics } from "./metrics/registry.js";
 export { hasScope, type Principal } from "./auth/keys.js";
