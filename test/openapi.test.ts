@@ -64,6 +64,22 @@ describe("the OpenAPI document", () => {
   });
 });
 
+describe("docs/API.md", () => {
+  const md = readFileSync("docs/API.md", "utf8");
+  it("shows every request body's fields (never a bare object), the error schema's fields and a curl example per route group", () => {
+    expect(md).not.toMatch(/Body \((required|optional)\): object/);
+    for (const { id, op } of operations) {
+      const section = md.split(`### ${op.operationId}\n`)[1]?.split("\n### ")[0] ?? "";
+      expect(section, id).toContain(id.split(" ")[1]);
+      if (op.requestBody) expect(section, `${id} body`).toMatch(/\*\*Request body\*\*[^]*\| field \| type \| required \| limits, default|\*\*Request body\*\*[^]*Schema: \[/);
+    }
+    for (const field of ["error.code", "error.message", "error.details"]) expect(md).toContain(`\`${field}\``);
+    for (const tag of doc.tags) expect(md.split(`### ${tag.name}\n`)[1]?.split("\n### ")[0], tag.name).toMatch(/```sh\ncurl -sS -X [A-Z]+ "\$API\//);
+    // Limits and defaults are there: the claim's max and lease.
+    expect(md).toMatch(/\| `max` \| integer \| no \| 1\.\.100; default `10` \|/);
+  });
+});
+
 describe("the README's conversation turn", () => {
   it("is the type-checked example (packages/client/examples/turn.ts), line for line", () => {
     const example = readFileSync("packages/client/examples/turn.ts", "utf8").split("// README:begin\n")[1]!.split("  // README:end")[0]!;

@@ -899,10 +899,14 @@ export interface components {
             /** @enum {string} */
             status: "ok" | "degraded";
         };
+        /** @description The shape of every error answer */
         Error: {
             error: {
+                /** @description stable, machine-readable: invalid_request, unauthorized, forbidden, not_found, method_not_allowed, conflict, payload_too_large, unsupported_media_type, rate_limited, unavailable, internal */
                 code: string;
+                /** @description for people; may change */
                 message: string;
+                /** @description 400: the issues, [{ in, path, message, code }]; 403: { required_scopes } */
                 details?: unknown;
             };
         };
