@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 /**
@@ -12,6 +13,8 @@ import { defineConfig } from "vitest/config";
 const UNIT = ["packages/*/src/**/*.test.ts", "functions/**/*.test.ts", "test/config.test.ts", "test/infra.test.ts", "test/openapi.test.ts", "test/cli-args.test.ts"];
 
 export default defineConfig({
+  // In the repository the typed client is its TypeScript source (its package exports the built dist/).
+  resolve: { alias: { "@hitl/client": fileURLToPath(new URL("packages/client/src/index.ts", import.meta.url)) } },
   test: {
     testTimeout: 30_000,
     // 2-core machines: two workers keep the shared stack responsive.

@@ -8,6 +8,7 @@ import { emfPublisher } from "../functions/lib/emf.js";
 import { freePort } from "@hitl/devstack";
 import { bundle, coldStartFiles, firstUseFiles, totalBytes } from "../scripts/bundle.js";
 import { localSettings } from "../scripts/local-env.js";
+import { cleanupOnInterrupt } from "../scripts/interrupt.js";
 import { loadPost, percentile, result, sampleSequential, sampleSustained, type BenchEnv, type BenchResult } from "./support.js";
 
 const SECONDS = 5;
@@ -80,6 +81,7 @@ type Cold = { file: string; env: Record<string, string | undefined>; key: string
  */
 export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-hotpath-"));
+  const unregister = cleanupOnInterrupt(() => rm(dir, { recursive: true, force: true }));
   const key = `min_${randomBytes(16).toString("hex")}`;
   const bot = generateKey("hotpath-bot", ["bot"]);
   const stackFile = path.join(dir, "stack.json");
@@ -156,6 +158,7 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
   } finally {
     await Promise.all(children.map((c) => new Promise<void>((r) => { if (c.child.exitCode !== null) return r(); c.child.once("exit", () => r()); c.child.kill("SIGTERM"); })));
     await rm(dir, { recursive: true, force: true });
+    unregister();
   }
 }
 
