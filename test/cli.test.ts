@@ -118,7 +118,7 @@ describe("operations CLI usage", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 300_000);
 });
 
 describe("CLI safety", () => {

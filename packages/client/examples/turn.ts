@@ -24,7 +24,7 @@ export async function turn(o: TurnOptions) {
   await agent.ackMessages({ body: { items: [msg] } });
   await reviewer.startReview({ params: { path: { id } } }); // this interaction's review (claimReview takes the top of the queue)
   await reviewer.approveReview({ params: { path: { id } }, body: { final_bubbles: ["Hello there!"], quality_score: 5 } });
-  const out = (await bot.claimOutbox({ body: { max: 100, lease_seconds: 5 } })).items.find((r) => r.interaction_id === id); // out.chat_id is 42
+  const out = (await bot.claimOutbox({ body: { max: 50, lease_seconds: 5 } })).items.find((r) => r.interaction_id === id); // out.chat_id is 42
   if (out) await bot.markOutboxSent({ params: { path: { id } }, body: { lease_token: out.lease_token } });
   // README:end
   return { user, message_id: msg.message_id, interaction_id: id, sent: Boolean(out) };
