@@ -71,7 +71,7 @@ describe("docs/API.md", () => {
     for (const { id, op } of operations) {
       const section = md.split(`### ${op.operationId}\n`)[1]?.split("\n### ")[0] ?? "";
       expect(section, id).toContain(id.split(" ")[1]);
-      if (op.requestBody) expect(section, `${id} body`).toMatch(/\*\*Request body\*\*[^]*\| field \| type \| required \| limits, default|\*\*Request body\*\*[^]*Schema: \[/);
+      if (op.requestBody) expect(section, `${id} body`).toMatch(/\*\*Request body\*\*[\s\S]*\| field \| type \| required \| limits, default|\*\*Request body\*\*[\s\S]*Schema: \[/);
     }
     for (const field of ["error.code", "error.message", "error.details"]) expect(md).toContain(`\`${field}\``);
     for (const tag of doc.tags) expect(md.split(`### ${tag.name}\n`)[1]?.split("\n### ")[0], tag.name).toMatch(/```sh\ncurl -sS -X [A-Z]+ "\$API\//);
