@@ -8,6 +8,7 @@ import { emfPublisher } from "../functions/lib/emf.js";
 import { freePort } from "@hitl/devstack";
 import { bundle, coldStartFiles, firstUseFiles, totalBytes } from "../scripts/bundle.js";
 import { localSettings } from "../scripts/local-env.js";
+import { cleanupOnInterrupt } from "../scripts/interrupt.js";
 import { loadPost, percentile, result, sampleSequential, sampleSustained, type BenchEnv, type BenchResult } from "./support.js";
 
 const SECONDS = 5;
@@ -70,30 +71,17 @@ function coldFirstResponses(files: [Cold, Cold]): [number, number] {
 type Cold = { file: string; env: Record<string, string | undefined>; key: string };
 
 /**
- * The cost a lazily loaded route group adds to its first request on a new instance: in fresh
- * processes that imported `entry`, the longest import of one group's chunks (median of IMPORTS).
- */
-function lazyGroupFirstUse(entry: string, groups: string[]): number {
-  const env = { ...process.env, UPSTASH_REDIS_REST_URL: "https://example.upstash.io", UPSTASH_REDIS_REST_TOKEN: "token" };
-  const script = `await import(process.argv[1]); let worst = 0;
-    for (const g of process.argv.slice(2)) { const t = performance.now(); await import(g); worst = Math.max(worst, performance.now() - t); }
-    console.log(worst)`;
-  const times = Array.from({ length: IMPORTS }, () => Number(execFileSync(process.execPath, ["--input-type=module", "-e", script, entry, ...groups], { encoding: "utf8", env }).trim()));
-  return percentile(times, 50);
-}
-
-/**
  * `npm run bench -- hotpath`: the API's single-message ingest beside a minimal Hono handler that
  * does the same single EVAL through the same client and bridge, with the same bearer check and JSON
  * parse (bench/minimal), in the same run and at the same concurrency, each app in a process of its
  * own: sustained messages/s, p50, p99; the EMF flush each Lambda invocation ends with; then each
  * one's Lambda bundle (built alike; what a cold start loads, the API's lazily loaded chunks beside) for size
  * and cold import (median of 10), and the cold import of the minimal handler validating its body with
- * one zod schema (bench/minimal/zod-handler.ts): what zod alone adds to a cold start; and what the
- * slowest lazily loaded route group adds to its first request.
+ * one zod schema (bench/minimal/zod-handler.ts): what zod alone adds to a cold start.
  */
 export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-hotpath-"));
+  const unregister = cleanupOnInterrupt(() => rm(dir, { recursive: true, force: true }));
   const key = `min_${randomBytes(16).toString("hex")}`;
   const bot = generateKey("hotpath-bot", ["bot"]);
   const stackFile = path.join(dir, "stack.json");
@@ -142,16 +130,13 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
     const apiFile = path.join(dir, "api", "index.mjs");
     const minFile = path.join(dir, "minimal", "index.mjs");
     const zodFile = path.join(dir, "minimal-zod", "index.mjs");
-    const built = await bundle("functions/api/handler.ts", apiFile, true);
-    // The lazily loaded route groups' own chunks (esbuild names each dynamic import's entry point).
-    const groupChunks = Object.entries(built.metafile.outputs).filter(([, o]) => o.entryPoint?.startsWith("functions/api/routes/")).map(([f]) => path.resolve(f));
+    await bundle("functions/api/handler.ts", apiFile, true);
     await bundle("bench/minimal/handler.ts", minFile);
     await bundle("bench/minimal/zod-handler.ts", zodFile);
     // What a cold start loads: the entry file and the chunks it imports statically.
     const [apiSize, minSize] = [totalBytes(coldStartFiles(apiFile)) / 1024, totalBytes(coldStartFiles(minFile)) / 1024];
     const lazy = totalBytes(firstUseFiles(apiFile));
     const [apiImport, minImport, zodImport] = coldImports(apiFile, minFile, zodFile);
-    const firstUse = lazyGroupFirstUse(apiFile, groupChunks);
     const [apiCold, minCold] = coldFirstResponses([
       { file: apiFile, key: bot.key, env: { ...localSettings(env.stack, JSON.stringify([bot.entry])), LOG_LEVEL: "error" } },
       { file: minFile, key, env: { UPSTASH_REDIS_REST_URL: env.stack.upstashUrl, UPSTASH_REDIS_REST_TOKEN: env.stack.upstashToken, MINIMAL_KEY_SHA256: createHash("sha256").update(key).digest("hex") } },
@@ -163,18 +148,17 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
       result("hotpath.ingest.p50_vs_raw", percentile(lat(runs.api), 50), "ms", `one raw Upstash EVAL p50, ${CONCURRENCY} concurrent`, percentile(raw.latencies, 50)),
       result("hotpath.emf.flush", emf, "µs", "one raw Upstash EVAL p50, in µs", percentile(raw.latencies, 50) * 1000),
       result("hotpath.bundle.size", apiSize, "KiB", "minimal Hono + Upstash + Neon bundle (entry and shared chunks a cold start loads)", minSize),
-      result("hotpath.bundle.lazy_chunks", lazy / 1024, "KiB", "what a cold start loads (on first use: Neon, ratelimit, the document, the route groups of routes/lazy.ts)", apiSize),
+      result("hotpath.bundle.lazy_chunks", lazy / 1024, "KiB", "what a cold start loads (on first use: Neon, ratelimit, the document, the status page)", apiSize),
       result("hotpath.bundle.cold_import", apiImport, "ms", `minimal bundle, median of ${IMPORTS}`, minImport),
       // The floor zod sets: the minimal handler validating its body with one zod schema.
       result("hotpath.bundle.cold_import_zod_floor", zodImport, "ms", `minimal bundle, median of ${IMPORTS}`, minImport),
       // What a Lambda cold start pays before its first byte: import, services, the first store call.
       result("hotpath.cold_start.first_response", apiCold, "ms", `minimal handler, import + first ingest, median of ${IMPORTS}`, minCold),
-      // What the lazy route groups moved off the cold start: the slowest group's first load on a new instance.
-      result("hotpath.bundle.lazy_group_first_use", firstUse, "ms", `the API's cold import (${groupChunks.length} lazy groups)`, apiImport),
     ];
   } finally {
     await Promise.all(children.map((c) => new Promise<void>((r) => { if (c.child.exitCode !== null) return r(); c.child.once("exit", () => r()); c.child.kill("SIGTERM"); })));
     await rm(dir, { recursive: true, force: true });
+    unregister();
   }
 }
 

@@ -17,7 +17,22 @@ const SILENCED_SHARE = 0.01;
 const RATE = Number(process.env.LOAD_RATE ?? 120);
 const BATCH = 10;
 
+const USAGE = `usage: npm run load
+  Drives the whole pipeline (ingest, claim, interaction, review, outbox) over HTTP against a private
+  local stack for LOAD_SECONDS, then drains and accounts for every message. Takes no arguments;
+  settings from the environment:
+  LOAD_SECONDS  how long to offer load (default 120)
+  LOAD_RATE     offered messages per second (default 120)
+  LOAD_USERS    distinct senders (default 100000)
+  Ctrl-C stops it and removes its stack and temp dir.`;
+
 async function main() {
+  const args = process.argv.slice(2);
+  if (args.includes("--help") || args.includes("-h")) return void console.log(USAGE);
+  if (args.length) {
+    console.error(`npm run load takes no arguments (got ${args.join(" ")})\n\n${USAGE}`);
+    process.exit(2);
+  }
   const env = await startBenchEnv();
   const lat = new Map<string, number[]>();
   let errors = 0;

@@ -20,17 +20,37 @@ const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) =
   keys: keysBench,
 };
 
+const USAGE = `usage: npm run bench [-- NAME ...]
+  Runs benchmarks against a private local stack (its own ports and temp dir, removed after, Ctrl-C too)
+  and records every figure beside its same-run baseline in ${RESULTS_FILE}.
+  NAME    one or more of ${Object.keys(BENCHES).join(", ")} (default: all)
+  --help  this text`;
+
+/** The benches asked for, or a usage problem (said before anything starts). */
+export function benchArgs(argv: string[]): { help: true } | { names: string[] } | { problem: string } {
+  if (argv.includes("--help") || argv.includes("-h")) return { help: true };
+  const flag = argv.find((a) => a.startsWith("-"));
+  if (flag) return { problem: `unknown option ${flag}` };
+  const unknown = argv.filter((a) => !(a in BENCHES));
+  if (unknown.length) return { problem: `unknown bench ${unknown.join(", ")}; have ${Object.keys(BENCHES).join(", ")}` };
+  return { names: argv.length ? argv : Object.keys(BENCHES) };
+}
+
 async function main() {
-  const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
-  const names = wanted.length ? wanted : Object.keys(BENCHES);
+  const args = benchArgs(process.argv.slice(2));
+  if ("help" in args) return void console.log(USAGE);
+  if ("problem" in args) {
+    console.error(`${args.problem}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  const { names } = args;
   // Only the benches that talk to the service start it.
   const needsStack = names.some((n) => n !== "memory" && n !== "faults");
   const env = needsStack ? await startBenchEnv() : (undefined as unknown as Awaited<ReturnType<typeof startBenchEnv>>);
   const all: BenchResult[] = [];
   try {
     for (const name of names) {
-      const bench = BENCHES[name];
-      if (!bench) throw new Error(`unknown bench ${name}; have ${Object.keys(BENCHES).join(", ")}`);
+      const bench = BENCHES[name]!;
       console.log(`bench ${name}:`);
       const results = await bench(env);
       printTable(results);
@@ -40,7 +60,7 @@ async function main() {
     await env?.stop();
   }
   await writeResults(all);
-  console.log(`${all.length} figures written to ${RESULTS_FILE} (ignored by git)`);
+  console.log(`${all.length} ${all.length === 1 ? "figure" : "figures"} written to ${RESULTS_FILE} (ignored by git)`);
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

@@ -1,3 +1,4 @@
+import { cleanupOnInterrupt } from "../scripts/interrupt.js";
 import { spawn } from "node:child_process";
 import http from "node:http";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -24,12 +25,21 @@ export interface BenchEnv {
  */
 export async function startBenchEnv(extraEnv: Record<string, string> = {}): Promise<BenchEnv> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-bench-"));
+  const removeDir = async () => {
+    // Run as root, the cluster lives under the temp dir rather than in DATA_DIR (resolved while
+    // DATA_DIR still exists: where it lives depends on DATA_DIR's permissions).
+    await rm(effectiveDataDir(path.join(dir, "postgres")), { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
+  };
   const made = (["bot", "agent", "reviewer", "admin"] as Scope[]).map((s) => ({ s, ...generateKey(`${s}-bench`, [s]) }));
   const port = await freePort();
   const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_FLAGS ?? "").split(" ").filter(Boolean), "--import", "tsx", "scripts/start.ts"], {
     env: { ...process.env, DATA_DIR: dir, PORT: String(port), API_KEYS: JSON.stringify(made.map((m) => m.entry)), LOG_LEVEL: "error", SCHEDULES: "off", ...extraEnv },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  const childExit = () => new Promise<void>((r) => { if (child.exitCode !== null || child.signalCode !== null) return r(); child.once("exit", () => r()); child.kill("SIGINT"); });
+  // Ctrl-C reaches the server too (it stops its stack); the temp dir is then removed here.
+  const unregister = cleanupOnInterrupt(async () => { await childExit(); await removeDir(); });
   let out = "";
   child.stdout.on("data", (c) => (out += c));
   const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`server exited (${code}): ${out}`))));
@@ -41,11 +51,9 @@ export async function startBenchEnv(extraEnv: Record<string, string> = {}): Prom
     stack, apiUrl: stack.apiUrl, raw,
     keys: Object.fromEntries(made.map((m) => [m.s, m.key])) as Record<Scope, string>,
     async stop() {
-      await new Promise<void>((r) => { child.once("exit", () => r()); child.kill("SIGINT"); });
-      // Run as root, the cluster lives under the temp dir rather than in DATA_DIR (resolved while
-      // DATA_DIR still exists: where it lives depends on DATA_DIR's permissions).
-      await rm(effectiveDataDir(path.join(dir, "postgres")), { recursive: true, force: true });
-      await rm(dir, { recursive: true, force: true });
+      await childExit();
+      await removeDir();
+      unregister();
     },
   };
 }

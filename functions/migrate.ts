@@ -1,4 +1,5 @@
-import { createLogger, loadConfig } from "@hitl/core";
+import { createLogger } from "@hitl/core";
+import { loadConfig } from "./lib/config.js";
 import { findMigrationsDir, migrate, PoolDb, useLocalNeonProxy } from "@hitl/core/postgres";
 import { backupAges, publishBackupAges } from "@hitl/core/backup";
 import { Registry } from "prom-client";

@@ -22,13 +22,40 @@ options:
   --yes     confirm a restore over data that is already there
   --help    this text`;
 
-const progress = (line: string) => process.stderr.write(line + "\n");
+/** `n` and its noun, singular for one: "1 row", "2 rows". */
+const count = (n: number, singular: string, plural = `${singular}s`) => `${n} ${n === 1 ? singular : plural}`;
+
+/**
+ * Progress on stderr. A running counter ("  1200 keys") rewrites its own line on a terminal, and
+ * is shown at most every 2 s otherwise: the summary line on stdout gives the totals.
+ */
+let counting = false;
+let lastCounter = 0;
+const COUNTER = /^\s+\d+ \w+( restored)?$/;
+const progress = (line: string) => {
+  if (COUNTER.test(line)) {
+    if (process.stderr.isTTY) { process.stderr.write(`\r${line}\x1b[K`); counting = true; return; }
+    if (Date.now() - lastCounter < 2000) return;
+    lastCounter = Date.now();
+  }
+  endProgress();
+  process.stderr.write(line + "\n");
+};
+const endProgress = () => { if (counting) process.stderr.write("\n"); counting = false; };
 
 async function main() {
   const [command, ...rest] = process.argv.slice(2);
-  const { values, positionals } = parseArgs({ args: rest, allowPositionals: true,
-    options: { database: { type: "string" }, redis: { type: "string" }, "redis-token": { type: "string" }, yes: { type: "boolean", default: false },
-      json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } } });
+  if (command === "--help" || command === "-h") return void console.log(USAGE);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, allowPositionals: true,
+      options: { database: { type: "string" }, redis: { type: "string" }, "redis-token": { type: "string" }, yes: { type: "boolean", default: false },
+        json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } } });
+  } catch (e) {
+    // An unknown or malformed option (`--jsn`): the usage, not the parser's own error.
+    throw new UsageError((e as Error).message.split("\n")[0]!.replace(/\. To specify a positional argument.*$/, ""));
+  }
+  const { values, positionals } = parsed;
   if (!command || values.help) {
     console.log(USAGE);
     return;
@@ -42,13 +69,13 @@ async function main() {
     const t0 = Date.now();
     const took = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     /** One sentence for a person, or the result as one JSON line with --json. */
-    const done = (sentence: string, result: unknown) => console.log(values.json ? JSON.stringify(result) : `${sentence} in ${took()}`);
+    const done = (sentence: string, result: unknown) => { endProgress(); console.log(values.json ? JSON.stringify(result) : `${sentence} in ${took()}`); };
     switch (command) {
       case "backup": {
         const kind = positionals[0];
         if (kind !== "postgres" && kind !== "redis") throw new UsageError();
         const r = await runJob(`backup-${kind}`, ctx);
-        done(`backup ${kind} ${r.id}: ${r.status}, ${r.verified ? "verified" : "NOT verified"}${r.bytes !== undefined ? `, ${size(Number(r.bytes))}` : ""}${r.pruned ? `, ${r.pruned} expired set(s) pruned` : ""}`, r);
+        done(`backup ${kind} ${r.id}: ${r.status}, ${r.verified ? "verified" : "NOT verified"}${r.bytes !== undefined ? `, ${size(Number(r.bytes))}` : ""}${r.pruned ? `, ${count(Number(r.pruned), "expired set")} pruned` : ""}`, r);
         return;
       }
       case "backups": {
@@ -68,7 +95,7 @@ async function main() {
         const v = await verifySet(ctx.store, kind, id, (key) => progress(`  checking ${key}`));
         await markVerified(ctx.services.db, id, v.ok).catch(() => {});
         for (const p of v.problems) console.error(`  ${p.key}: ${p.problem}`);
-        done(`verify ${kind} ${id}: ${v.ok ? "OK" : "FAILED"} (${v.checked} objects, ${v.problems.length} problems)`, { id, kind, ok: v.ok, checked: v.checked, problems: v.problems });
+        done(`verify ${kind} ${id}: ${v.ok ? "OK" : "FAILED"} (${count(v.checked, "object")}, ${count(v.problems.length, "problem")})`, { id, kind, ok: v.ok, checked: v.checked, problems: v.problems });
         process.exitCode = v.ok ? 0 : 1;
         return;
       }
@@ -84,13 +111,13 @@ async function main() {
           // Restoring the service's own database: the caches it backs are fenced too (flushed, twice).
           const caches = values.database ? undefined : ctx.services.redis;
           const r = await restorePostgres(ctx.store, id, target, { databaseUrl: url, hasher: ctx.services.hasher, confirmOverwrite: values.yes, progress, caches }).finally(() => target.end());
-          done(`restore postgres ${id}: ${r.rows} rows, ${r.erased_rows} erased rows re-removed,`, { id, kind, ...r });
+          done(`restore postgres ${id}: ${count(r.rows, "row")}, ${count(r.erased_rows, "erased row")} re-removed,`, { id, kind, ...r });
         } else {
           const redis = values.redis
             ? new Redis({ url: values.redis, token: values["redis-token"] ?? process.env.UPSTASH_REDIS_REST_TOKEN ?? "", enableTelemetry: false, automaticDeserialization: false })
             : createServices(config).redis.client;
           const r = await restoreRedis(ctx.store, id, redis, { prefix: config.redis.prefix, hasher: ctx.services.hasher, db: ctx.services.db, confirmOverwrite: values.yes, progress });
-          done(`restore redis ${id}: ${r.keys} keys restored, ${r.skipped} skipped (erased users),`, { id, kind, ...r });
+          done(`restore redis ${id}: ${count(r.keys, "key")} restored, ${r.skipped} skipped (erased users),`, { id, kind, ...r });
         }
         return;
       }
@@ -100,12 +127,12 @@ async function main() {
             "SELECT partition, prefix, rows, bytes, archived_at FROM archived_partitions ORDER BY partition");
           if (values.json) return void console.log(JSON.stringify(rows.map((r) => ({ ...r, rows: Number(r.rows), bytes: Number(r.bytes) }))));
           if (!rows.length) return void console.log("no partition archived yet (partitions older than 90 days are, by the daily archive job)");
-          for (const r of rows) console.log(`${r.partition}  ${String(Number(r.rows)).padStart(9)} rows  ${size(Number(r.bytes)).padStart(9)}  archived ${age(r.archived_at)} ago  ${r.prefix}`);
+          for (const r of rows) console.log(`${r.partition}  ${count(Number(r.rows), "row").padStart(14)}  ${size(Number(r.bytes)).padStart(9)}  archived ${age(r.archived_at)} ago  ${r.prefix}`);
           return;
         }
         if (positionals[0] === "read" && positionals[1]) {
           const r = await readArchive(ctx.store, positionals[1], (line) => process.stdout.write(line + "\n"));
-          console.error(`archive ${positionals[1]}: ${r.rows} rows in ${took()}`);
+          console.error(`archive ${positionals[1]}: ${count(r.rows, "row")} in ${took()}`);
           return;
         }
         if (positionals[0] !== "run") throw new UsageError();
@@ -146,9 +173,10 @@ function age(iso: string | Date): string {
 }
 function archiveSentence(r: Record<string, unknown>): string {
   const archived = (r.archived as { partition: string; rows: number }[] | undefined) ?? [];
-  return `archive: ${archived.length ? `${archived.length} partition(s) archived (${archived.map((a) => `${a.partition}: ${a.rows} rows`).join(", ")})` : "nothing old enough to archive"}`
-    + `, ${r.empty_partitions_dropped ?? 0} empty partition(s) dropped, ${r.purged_quarantine ?? 0} expired quarantine message(s) purged, ${r.partitions_created ?? 0} partition(s) created`
-    + `${r.pending_erasures_completed ? `, ${r.pending_erasures_completed} pending erasure(s) completed` : ""}`;
+  const n = (k: string) => Number(r[k] ?? 0);
+  return `archive: ${archived.length ? `${count(archived.length, "partition")} archived (${archived.map((a) => `${a.partition}: ${count(a.rows, "row")}`).join(", ")})` : "nothing old enough to archive"}`
+    + `, ${count(n("empty_partitions_dropped"), "empty partition")} dropped, ${count(n("purged_quarantine"), "expired quarantine message")} purged, ${count(n("partitions_created"), "partition")} created`
+    + `${r.pending_erasures_completed ? `, ${count(n("pending_erasures_completed"), "pending erasure")} completed` : ""}`;
 }
 
 /** What is wrong with a command line, or null: said before any store is touched. */

@@ -5,6 +5,7 @@ import { useLocalNeonProxy } from "@hitl/core/postgres";
 // deployed functions run Node 22; locally Node 20.19+ is supported (README, "Requirements").
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 import { startStack, type LocalStack } from "@hitl/devstack";
+import { cleanupOnInterrupt } from "./interrupt.js";
 import { DATA_DIR, isAlive, localAdminKey, localSettings, readStackFile } from "./local-env.js";
 
 
@@ -25,6 +26,9 @@ export async function cliConfig(log: (l: string) => void = console.error): Promi
   else {
     log(`starting the local stack in ${DATA_DIR} for this command ...`);
     stack = await startStack({ dataDir: DATA_DIR, ports: running?.ports, upstashToken: running?.upstashToken });
+    // Ctrl-C stops the stack this command started (its servers would outlive the command otherwise).
+    const started = stack;
+    cleanupOnInterrupt(() => started.stop());
     endpoints = { ...stack.endpoints(), apiUrl: "", pid: process.pid, startedAt: new Date().toISOString() };
   }
   const admin = await localAdminKey();

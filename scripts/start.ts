@@ -82,7 +82,9 @@ HITL data layer running (${Date.now() - t0} ms; ${migrated.applied.length} migra
   Redis      ${stack.redisUrl}   (Upstash REST: ${stack.upstashUrl}, token ${stack.upstashToken})
   S3         ${stack.s3Endpoint}   bucket ${stack.s3Bucket} (key ${stack.s3AccessKeyId}/${stack.s3SecretAccessKey})
   endpoints  ${STACK_FILE}`);
-  if (admin) console.log(`  admin key  ${admin.key}   (${admin.created ? "created" : "kept"} in ${DATA_DIR}/local-admin-key.json)`);
+  if (admin) console.log(`  admin key  ${admin.key}   (${admin.created ? "created" : "kept"} in ${DATA_DIR}/local-admin-key.json; API_KEYS='[...]' npm start uses yours instead)`);
+  // API_KEYS set: those keys, and only those, are in force (the local admin key is not).
+  else console.log(`  keys       from API_KEYS: ${config.apiKeys.map((k) => `${k.id} (${k.scopes.join(", ")})`).join("; ")}; ${DATA_DIR}/local-admin-key.json is not in force`);
   timers = schedule(config);
   console.log("Ctrl-C stops everything; data stays in DATA_DIR (npm run reset removes it).");
 }

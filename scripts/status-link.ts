@@ -4,13 +4,14 @@
  * deployment's secret (`npx sst secret list --stage production` shows it to those allowed to see it).
  */
 import { parseArgs } from "node:util";
-import { signStatusLink, STATUS_LINK_TTL_SECONDS } from "@hitl/core";
+import { LOCAL_ERASURE_KEY, signStatusLink, STATUS_LINK_TTL_SECONDS } from "@hitl/core";
 import { runningStack } from "./local-env.js";
 
 const USAGE = `usage: npm run status-link -- [--url API_URL]
   Prints a link that opens /status for ${STATUS_LINK_TTL_SECONDS / 60} minutes without an API key.
   --url   the API's base URL (default: API_URL, else the running npm start)
-  Needs ERASURE_HASH_KEY in the environment: the deployment's own (the link is signed with a key derived from it).`;
+  For a deployment, needs its ERASURE_HASH_KEY in the environment (the link is signed with a key derived
+  from it). For the local stack (npm start, or a loopback --url) the local fixed key is used.`;
 
 async function main() {
   let values: { url?: string; help?: boolean };
@@ -21,10 +22,13 @@ async function main() {
     process.exit(2);
   }
   if (values.help) return void console.log(USAGE);
-  const secret = process.env.ERASURE_HASH_KEY;
-  if (!secret || secret.length < 32) { console.error(`ERASURE_HASH_KEY is not set (at least 32 characters): the deployment's key signs the link\n${USAGE}`); process.exit(2); }
   const base = values.url ?? process.env.API_URL ?? (await runningStack())?.apiUrl;
   if (!base) { console.error(`no API URL: pass --url (sst deploy prints it as "api")\n${USAGE}`); process.exit(2); }
+  let local = false;
+  try { local = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(base).hostname); } catch { console.error(`--url ${JSON.stringify(base)} is not a URL\n${USAGE}`); process.exit(2); }
+  // The local stack's erasure key is fixed (HITL_MODE=local): a link for it needs no secret.
+  const secret = process.env.ERASURE_HASH_KEY ?? (local ? LOCAL_ERASURE_KEY : undefined);
+  if (!secret || secret.length < 32) { console.error(`ERASURE_HASH_KEY is not set (at least 32 characters): the deployment's key signs the link\n${USAGE}`); process.exit(2); }
   const { expires, sig } = signStatusLink(secret);
   const url = new URL("/status", base);
   url.search = new URLSearchParams({ expires: String(expires), sig }).toString();

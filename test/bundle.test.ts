@@ -75,16 +75,14 @@ describe("built API bundle (npm run build)", () => {
     expect(JSON.parse(res.body)).toEqual(JSON.parse(readFileSync("docs/openapi.json", "utf8")));
   });
 
-  it("keeps what loads on first use out of what a cold start loads: the Neon driver, rate limiting, the document, the lazy route groups", () => {
+  it("keeps what loads on first use out of what a cold start loads: the Neon driver, rate limiting, the document", () => {
     const coldStart = coldStartFiles(BUNDLE);
     const read = (files: string[]) => files.map((f) => readFileSync(f, "utf8")).join("\n");
     const startup = read(coldStart);
     const onFirstUse = read(firstUseFiles(BUNDLE));
     expect(coldStart.length, "the entry imports its shared chunks").toBeGreaterThan(1);
-    // A string of each: the driver's package name, the limiter's cache option, the document's title,
-    // schema descriptions of core modules only lazy groups use (interactions, memory, users) and of a group's own (quarantine).
-    const lazy = ["A message with its drafted reply", "A user's conversation memory", "Customer status, lifetime value", "A message held by the silence protocol"];
-    for (const marker of ["neondatabase", "ephemeralCache", "HITL data & storage layer", ...lazy]) {
+    // A string of each: the driver's package name, the limiter's cache option, the document's title.
+    for (const marker of ["neondatabase", "ephemeralCache", "HITL data & storage layer"]) {
       expect(startup.includes(marker), `${marker} loaded at cold start`).toBe(false);
       expect(onFirstUse.includes(marker), `${marker} in a chunk loaded on first use`).toBe(true);
     }
@@ -92,14 +90,13 @@ describe("built API bundle (npm run build)", () => {
     for (const marker of ["One incoming Telegram message", "A message claimed under a lease"]) expect(startup.includes(marker), marker).toBe(true);
   });
 
-  it("serves a lazily loaded route group: an interaction created and read back", async () => {
+  it("serves every route group from the bundle: interactions and quarantine", async () => {
     const auth = { authorization: `Bearer ${adminKey}`, "content-type": "application/json" };
     const unknown = await handler(functionUrlEvent("GET", "/v1/interactions/00000000-0000-4000-8000-000000000000", auth), lambdaContext);
     expect(unknown.statusCode).toBe(404);
     expect(JSON.parse(unknown.body).error.code).toBe("not_found");
     const bad = await handler(functionUrlEvent("GET", "/v1/interactions/not-a-uuid", auth), lambdaContext);
     expect(bad.statusCode).toBe(400);
-    // A group whose own schemas call .openapi() when its chunk loads (quarantine): the method exists there too.
     const page = await handler(functionUrlEvent("GET", "/v1/quarantine", auth), lambdaContext);
     expect(page.statusCode).toBe(200);
     expect(JSON.parse(page.body)).toEqual({ items: [], next_cursor: null });

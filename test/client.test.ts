@@ -59,3 +59,57 @@ describe("the typed client", () => {
     expect(HitlRequestError.name).toBe("HitlRequestError");
   });
 });
+
+describe("the client as a package another project installs", () => {
+  it("builds to JavaScript and .d.ts where its exports map points, and the built module works", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const pkg = JSON.parse(readFileSync("packages/client/package.json", "utf8")) as { private?: boolean; files: string[]; exports: { ".": Record<string, string> } };
+    expect(pkg.private).toBeUndefined();
+    expect(pkg.files).toContain("dist");
+    const dir = mkdtempSync(path.join(os.tmpdir(), "hitl-client-build-"));
+    try {
+      execFileSync(path.resolve("node_modules/.bin/tsc"), ["-p", "packages/client/tsconfig.build.json", "--outDir", path.join(dir, "dist")]);
+      for (const target of [pkg.exports["."].import!, pkg.exports["."].types!]) expect(existsSync(path.join(dir, target)), target).toBe(true);
+      // The built module resolves its one dependency as an installed package would.
+      symlinkSync(path.resolve("node_modules"), path.join(dir, "node_modules"));
+      const built = (await import(path.join(dir, pkg.exports["."].import!))) as typeof import("@hitl/client");
+      expect(typeof built.createHitlClient).toBe("function");
+      expect(built.OPERATIONS.ingestMessages).toEqual({ method: "post", path: "/v1/messages", retry: "keyed" });
+      expect(readFileSync(path.join(dir, pkg.exports["."].types!), "utf8")).toContain("createHitlClient");
+      expect(existsSync("packages/client/README.md")).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
+describe("the turn example (npm run example -- turn)", () => {
+  it("runs twice against a served API: each run is its own conversation and acts only on its own message", async () => {
+    const { serve } = await import("@hono/node-server");
+    const { turn } = await import("../packages/client/examples/turn.js");
+    const t = await createTestContext();
+    const server = serve({ fetch: t.app.fetch, port: 0, hostname: "127.0.0.1" });
+    await new Promise((r) => server.once("listening", r));
+    const baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      // Someone else's message is queued first: the example leaves it alone (it is not acknowledged).
+      const other = createHitlClient({ baseUrl, apiKey: t.keys.bot });
+      await other.ingestMessages({ body: { user_id: "someone-else", text: "not the example's" } });
+      const keys = { baseUrl, botKey: t.keys.bot, agentKey: t.keys.agent, reviewerKey: t.keys.reviewer };
+      const first = await turn(keys);
+      const second = await turn(keys);
+      expect(first.sent).toBe(true);
+      expect(second.sent).toBe(true);
+      expect(second.user).not.toBe(first.user);
+      expect(second.message_id).not.toBe(first.message_id);
+      const stats = await createHitlClient({ baseUrl, apiKey: t.keys.agent }).getMessageStats();
+      // The other message is still there, queued or under a lapsing 5 s lease: never acknowledged.
+      expect(stats.pending + stats.in_flight).toBe(1);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  }, 120_000);
+});

@@ -69,3 +69,13 @@ describe("config", () => {
     expect(failure({ ...cloud, BREAKER_COOLDOWN_MS: "soon" })).toMatch(/^invalid configuration: BREAKER_COOLDOWN_MS /);
   });
 });
+
+describe("where configuration is read", () => {
+  it("core never reads sst/resource: functions/lib/config.ts maps SST's links and secrets onto the settings", async () => {
+    const { readdirSync, readFileSync } = await import("node:fs");
+    const files = readdirSync("packages/core/src", { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
+    const readers = files.filter((f) => /from\s+["']sst|import\(["']sst/.test(readFileSync(`packages/core/src/${f}`, "utf8")));
+    expect(readers).toEqual([]);
+    expect(readFileSync("functions/lib/config.ts", "utf8")).toContain('import("sst/resource")');
+  });
+});

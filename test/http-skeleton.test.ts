@@ -53,6 +53,11 @@ describe("auth", () => {
     await expectError(await t.call("GET", "/v1/health", { key: t.keys.reviewer }), 403, "forbidden");
     await expectError(await t.call("GET", "/metrics", { key: t.keys.bot }), 403, "forbidden");
   });
+  it("names the scopes that would do in a 403", async () => {
+    const body = await expectError(await t.call("GET", "/v1/health", { key: t.keys.reviewer }), 403, "forbidden");
+    expect(body.error.message).toMatch(/needs admin/);
+    expect((body.error as { details?: unknown }).details).toEqual({ required_scopes: ["admin"] });
+  });
   it("lets admin call admin routes", async () => {
     expect((await t.call("GET", "/metrics", { key: t.keys.admin })).status).toBe(200);
   });
@@ -61,6 +66,18 @@ describe("auth", () => {
 describe("error shape", () => {
   it("answers 404 not_found for an unknown route", async () => {
     await expectError(await t.call("GET", "/v1/nope", { key: t.keys.admin }), 404, "not_found");
+  });
+  it("answers 405 with Allow for a known path under another method", async () => {
+    const res = await t.call("DELETE", "/v1/messages/claim", { key: t.keys.admin });
+    await expectError(res, 405, "method_not_allowed");
+    expect(res.headers.get("allow")).toBe("POST");
+  });
+  it("answers 'invalid request body' with field details when the JSON parses but fails the schema", async () => {
+    const body = await expectError(await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: 42, text: "hi" } }), 400, "invalid_request");
+    expect(body.error.message).toBe("invalid request body");
+    expect((body.error as { details?: unknown }).details).toEqual([expect.objectContaining({ in: "json", path: "user_id" })]);
+    const malformed = await expectError(await t.call("POST", "/v1/messages", { key: t.keys.bot, body: "{not json" }), 400, "invalid_request");
+    expect(malformed.error.message).toMatch(/malformed json/i);
   });
   it("answers 415 for a body that is not JSON", async () => {
     await expectError(await t.call("POST", "/v1/health", { key: t.keys.admin, body: "a=1", headers: { "content-type": "application/x-www-form-urlencoded" } }), 415, "unsupported_media_type");

@@ -77,7 +77,12 @@ describe.skipIf(!existsSync(CHROMIUM))("status page in headless Chromium", () =>
     expect(await page.getByTestId("last-postgres").getAttribute("class")).toBeNull();
     expect(await page.locator(".stat.ok [data-testid=last-postgres]").count()).toBe(1);
     expect(await text("last-redis")).toBe("none yet (alarm after 7 h)");
+    // A fresh install: no Redis set yet, and none due yet (the install is younger than the window).
+    expect(await page.locator(".stat.ok [data-testid=last-redis]").count()).toBe(1);
+    await t.services.db.query("UPDATE schema_migrations SET applied_at = now() - interval '8 hours'");
+    await page.reload();
     expect(await page.locator(".stat.bad [data-testid=last-redis]").count()).toBe(1);
+    expect(await page.locator(".stat.ok [data-testid=last-archive]").count()).toBe(1);
     // STATUS_SCREENSHOT=<file.png> keeps a picture of the page (nothing is written otherwise).
     if (process.env.STATUS_SCREENSHOT) await page.screenshot({ path: process.env.STATUS_SCREENSHOT, fullPage: true });
     expect(problems).toEqual([]);

@@ -1,13 +1,11 @@
-import { createServices, loadConfig, type Services } from "@hitl/core/runtime";
+import { createServices, type Services } from "@hitl/core/runtime";
+import { loadConfig } from "../lib/config.js";
 import { toErrorResponse } from "./http/errors.js";
-import { bodyGuards, notFound, requestContext, withServices } from "./http/middleware.js";
+import { authenticateBodies, bodyGuards, notFound, requestContext, withServices } from "./http/middleware.js";
 import { auditTrail } from "./http/audit.js";
 import { createOpenApiApp } from "./http/openapi.js";
-import { healthRoutes } from "./routes/health.js";
-import { openApiRoute, opsRoutes } from "./routes/ops.js";
-import { messageRoutes } from "./routes/messages.js";
-import { LAZY_GROUPS } from "./routes/lazy.js";
-import { ROUTE_MANIFEST } from "./routes/manifest.js";
+import { ROUTE_GROUPS } from "./routes/index.js";
+import { openApiRoute } from "./routes/ops.js";
 
 /**
  * The Hono app, testable in-process with `app.request()`. `provide` returns the instance's
@@ -26,16 +24,17 @@ export function createApp(provide: () => Promise<Services>) {
     return services;
   };
   const app = createOpenApiApp();
-  app.use("*", withServices(cached, (d) => (deadline = d)));
-  app.use("*", requestContext());
+  app.use("*", withServices({ provide: cached, onDeadline: (d) => (deadline = d) }));
+  app.use("*", requestContext({ log: (c) => c.get("services").log, metrics: (c) => c.get("services").metrics }));
   app.use("*", auditTrail());
-  app.use("*", bodyGuards());
-  for (const group of [healthRoutes, opsRoutes, messageRoutes]) app.include(group());
-  // The other groups are loaded on their first request (routes/lazy.ts).
-  for (const [name, load] of Object.entries(LAZY_GROUPS)) app.includeLazily(ROUTE_MANIFEST[name as keyof typeof LAZY_GROUPS], load);
+  app.use("*", authenticateBodies());
+  app.use("*", bodyGuards({ maxBytes: (c) => c.get("services").config.maxBodyBytes }));
+  // Every route group (routes/index.ts), mounted with its declarations: what the document lists.
+  for (const group of ROUTE_GROUPS) app.route("/", group());
   // The document as `npm run openapi` wrote it (docs/openapi.json), loaded on its first request.
   app.openapi(openApiRoute, async (c) => c.json((await import("../../docs/openapi.json", { with: { type: "json" } })).default as never, 200));
-  app.notFound(() => notFound());
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", description: "An API key (`npm run keygen`), scoped bot, agent, reviewer or admin" });
+  app.notFound(notFound(app));
   app.onError((err, c) => toErrorResponse(err, c));
   return Object.assign(app, { currentDeadline: () => deadline, currentServices: () => services });
 }

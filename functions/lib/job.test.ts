@@ -2,8 +2,8 @@ import { describe, expect, it, vi } from "vitest";
 
 // Pure decision logic of the job handler: what the job reported decides how the invocation ends.
 const outcome = vi.hoisted(() => ({ value: {} as Record<string, unknown> }));
+vi.mock("./config.js", () => ({ loadConfig: async () => ({ logLevel: "silent" }) }));
 vi.mock("@hitl/core", () => ({
-  loadConfig: async () => ({ logLevel: "silent" }),
   createLogger: () => { const l = { info: () => {}, warn: () => {}, error: () => {}, child: () => l }; return l; },
 }));
 vi.mock("@hitl/core/backup", () => ({

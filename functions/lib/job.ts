@@ -1,4 +1,5 @@
-import { createLogger, loadConfig, type Config } from "@hitl/core";
+import { createLogger, type Config } from "@hitl/core";
+import { loadConfig } from "./config.js";
 import { jobContext, runJob, type JobContext, type JobName } from "@hitl/core/backup";
 import { selfInvoke, type Continue, type JobEvent } from "./continuation.js";
 import { emfPublisher } from "./emf.js";

@@ -1,8 +1,32 @@
-import { AppError, PayloadTooLargeError, UnavailableError, RateLimitedError, isRolledBackConflict } from "@hitl/core/runtime";
+import { AppError, UnavailableError, RateLimitedError, isRolledBackConflict, type Scope } from "@hitl/core/runtime";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./env.js";
-import { SetupFailedError } from "./middleware.js";
+import { SetupFailedError } from "./services.js";
+
+/* The errors only HTTP has (core's errors are in packages/core/src/errors.ts). */
+export class UnauthorizedError extends AppError {
+  constructor(message = "missing or unknown API key") { super("unauthorized", 401, message); }
+}
+/** The key is valid but has none of the route's scopes: the message and details name them. */
+export class ForbiddenError extends AppError {
+  constructor(required: readonly Scope[]) {
+    const scopes = [...new Set([...required, "admin"])];
+    super("forbidden", 403, `this key lacks the scope for this route: it needs ${scopes.join(" or ")}`, { required_scopes: scopes });
+  }
+}
+export class MethodNotAllowedError extends AppError {
+  constructor(readonly allow: readonly string[]) { super("method_not_allowed", 405, `method not allowed here; allowed: ${allow.join(", ")}`); }
+}
+export class PayloadTooLargeError extends AppError {
+  constructor(limitBytes: number) { super("payload_too_large", 413, `body exceeds ${limitBytes} bytes`); }
+}
+export class UnsupportedMediaTypeError extends AppError {
+  constructor() { super("unsupported_media_type", 415, "body must be application/json"); }
+}
+
+/** Hono's own 4xx codes (the validator's malformed JSON, the media-type gate) in the API's codes. */
+const HTTP_CODES: Record<number, string> = { 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type" };
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -15,6 +39,7 @@ export function toErrorResponse(err: unknown, c: Context<AppEnv>): Response {
     if (err instanceof UnavailableError || err instanceof RateLimitedError) headers["Retry-After"] = String(err.retryAfterSeconds);
     // The rest of an oversized body is not read: the connection cannot carry another request.
     if (err instanceof PayloadTooLargeError) headers.Connection = "close";
+    if (err instanceof MethodNotAllowedError) headers.Allow = err.allow.join(", ");
     const body: ErrorBody = { error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } };
     return c.json(body, err.status as 400, headers);
   }
@@ -29,7 +54,7 @@ export function toErrorResponse(err: unknown, c: Context<AppEnv>): Response {
   }
   if (err instanceof HTTPException && err.status < 500) {
     // Hono's own 4xx (e.g. malformed JSON from the validator).
-    const code = err.status === 400 ? "invalid_request" : err.status === 404 ? "not_found" : err.status === 413 ? "payload_too_large" : "invalid_request";
+    const code = HTTP_CODES[err.status] ?? "invalid_request";
     return c.json({ error: { code, message: err.message || "bad request" } } satisfies ErrorBody, err.status);
   }
   // Set-up failures were logged where they happened; everything else is logged here, with the

@@ -1,8 +1,12 @@
 import { z } from "./zod.js";
 
 export const ErrorSchema = z.object({
-  error: z.object({ code: z.string(), message: z.string(), details: z.any().optional() }),
-}).openapi("Error");
+  error: z.object({
+    code: z.string().openapi({ description: "stable, machine-readable: invalid_request, unauthorized, forbidden, not_found, method_not_allowed, conflict, payload_too_large, unsupported_media_type, rate_limited, unavailable, internal" }),
+    message: z.string().openapi({ description: "for people; may change" }),
+    details: z.any().optional().openapi({ description: "400: the issues, [{ in, path, message, code }]; 403: { required_scopes }" }),
+  }),
+}).openapi("Error", { description: "The shape of every error answer" });
 
 export const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
 

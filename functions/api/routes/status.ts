@@ -1,7 +1,7 @@
 import { z } from "../http/zod.js";
 import type { RouteConfig } from "@hono/zod-openapi";
 import { statusSnapshot, verifyStatusLink } from "@hitl/core";
-import { createOpenApiApp, ROUTE_SCOPES } from "../http/openapi.js";
+import { createOpenApiApp, withScopes } from "../http/openapi.js";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/env.js";
 import { requireScopes } from "../http/middleware.js";
@@ -38,8 +38,7 @@ const statusAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 export function statusRoutes() {
   // 200 when every store answers, 503 (still the page) when one does not: monitors see it, people read it.
-  const route = { ...statusRoute, middleware: [statusAccess] };
-  ROUTE_SCOPES.set(route, STATUS_SCOPES);
+  const route = withScopes({ ...statusRoute, middleware: [statusAccess] }, STATUS_SCOPES);
   return createOpenApiApp().openapi(route, async (c) => {
     // The page's renderer loads with its first request: an instance that never shows it never compiles it.
     const [snapshot, { renderStatus }] = await Promise.all([statusSnapshot(c.get("services")), import("../status/render.js")]);

@@ -1,19 +1,31 @@
+import { randomUUID } from "node:crypto";
 import { createHitlClient } from "@hitl/client";
 
-export async function turn(BOT_KEY: string, AGENT_KEY: string, REVIEWER_KEY: string) {
+export interface TurnOptions { baseUrl: string; botKey: string; agentKey: string; reviewerKey: string }
+
+/**
+ * One conversation turn through the API, as a bot, an agent pipeline and a reviewer make it:
+ * ingest, claim, interaction, review, outbox, sent. `npm run example -- turn` runs it against
+ * `npm start`. Every run is its own conversation (a new user and Telegram message id), so a
+ * second run is not a duplicate, and it acts only on its own message and reply.
+ */
+export async function turn(o: TurnOptions) {
   // README:begin
-  const api = (apiKey: string) => createHitlClient({ baseUrl: "http://127.0.0.1:8787", apiKey });
-  const [bot, agent, reviewer] = [api(BOT_KEY), api(AGENT_KEY), api(REVIEWER_KEY)];
-  await bot.ingestMessages({ body: { user_id: "42", chat_id: 42, text: "Hi!", telegram_message_id: 1 } });
-  const [msg] = (await agent.claimMessages({ body: { max: 1 } })).items;
-  if (!msg) return;
+  const api = (apiKey: string) => createHitlClient({ baseUrl: o.baseUrl, apiKey });
+  const [bot, agent, reviewer] = [api(o.botKey), api(o.agentKey), api(o.reviewerKey)];
+  const user = `example-${randomUUID().slice(0, 8)}`; // a new conversation each run
+  const [ingested] = (await bot.ingestMessages({ body: { user_id: user, chat_id: 42, text: "Hi!", telegram_message_id: Date.now() } })).items;
+  // The WAL hands out the oldest queued messages: keep ours; any other's lease lapses in 5 s and it is queued again.
+  const msg = (await agent.claimMessages({ body: { max: 100, lease_seconds: 5 } })).items.find((m) => m.message_id === ingested!.message_id);
+  if (!msg) throw new Error(`message ${ingested!.message_id} was not handed out (claimed by another consumer?)`);
   const { id } = await agent.createInteraction({ body: { message_id: msg.message_id, user_id: msg.user_id, user_message: msg.text,
     user_message_timestamp: msg.received_at, llm1_raw_response: "draft", llm2_bubbles: ["Hello!"],
     constitution_risk_score: 0.1, constitution_flags: [], constitution_recommendation: "review" } });
   await agent.ackMessages({ body: { items: [msg] } });
-  await reviewer.claimReview(); // the highest-priority pending review, or null
+  await reviewer.startReview({ params: { path: { id } } }); // this interaction's review (claimReview takes the top of the queue)
   await reviewer.approveReview({ params: { path: { id } }, body: { final_bubbles: ["Hello there!"], quality_score: 5 } });
-  const [out] = (await bot.claimOutbox()).items; // out.chat_id is 42
+  const out = (await bot.claimOutbox({ body: { max: 50, lease_seconds: 5 } })).items.find((r) => r.interaction_id === id); // out.chat_id is 42
   if (out) await bot.markOutboxSent({ params: { path: { id } }, body: { lease_token: out.lease_token } });
   // README:end
+  return { user, message_id: msg.message_id, interaction_id: id, sent: Boolean(out) };
 }

@@ -26,7 +26,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Checks Postgres, Redis (through the breaker) and storage
+         * Checks Postgres, Redis (through the breaker) and storage: 200 ok, 503 degraded (the same report)
          * @description Scopes: admin (or admin).
          */
         get: operations["getHealth"];
@@ -1269,10 +1269,14 @@ export interface components {
             /** @enum {string} */
             status: "ok" | "degraded";
         };
+        /** @description The shape of every error answer */
         Error: {
             error: {
+                /** @description stable, machine-readable: invalid_request, unauthorized, forbidden, not_found, method_not_allowed, conflict, payload_too_large, unsupported_media_type, rate_limited, unavailable, internal */
                 code: string;
+                /** @description for people; may change */
                 message: string;
+                /** @description 400: the issues, [{ in, path, message, code }]; 403: { required_scopes } */
                 details?: unknown;
             };
         };
@@ -1939,15 +1943,6 @@ export interface operations {
                     "application/json": components["schemas"]["HealthReport"];
                 };
             };
-            /** @description invalid request (details list the issues with paths) */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
             /** @description missing or unknown API key */
             401: {
                 headers: {
@@ -1984,13 +1979,13 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description a required store is down (Retry-After set); nothing was half-written */
+            /** @description degraded: a store is down (the report says which) */
             503: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["HealthReport"];
                 };
             };
         };

@@ -18,23 +18,11 @@ export class AppError extends Error {
 export class ValidationError extends AppError {
   constructor(message: string, details?: unknown) { super("invalid_request", 400, message, details); }
 }
-export class UnauthorizedError extends AppError {
-  constructor(message = "missing or unknown API key") { super("unauthorized", 401, message); }
-}
-export class ForbiddenError extends AppError {
-  constructor(message = "this key lacks the scope for this route") { super("forbidden", 403, message); }
-}
 export class NotFoundError extends AppError {
   constructor(message = "not found") { super("not_found", 404, message); }
 }
 export class ConflictError extends AppError {
   constructor(message: string, details?: unknown) { super("conflict", 409, message, details); }
-}
-export class PayloadTooLargeError extends AppError {
-  constructor(limitBytes: number) { super("payload_too_large", 413, `body exceeds ${limitBytes} bytes`); }
-}
-export class UnsupportedMediaTypeError extends AppError {
-  constructor() { super("unsupported_media_type", 415, "body must be application/json"); }
 }
 export class RateLimitedError extends AppError {
   constructor(readonly retryAfterSeconds: number) { super("rate_limited", 429, "rate limit exceeded"); }

@@ -1,13 +1,12 @@
 /**
- * What the API's cold start needs from the core (`@hitl/core/runtime`): the services and the
- * hot routes (health, operations, messages). The API's entry imports only this, so the modules
- * that only its lazily loaded route groups use (interactions, memory, users, protocol, recovery
- * schemas...) are bundled into their chunks, not built at cold start. Everything is also exported
- * from `@hitl/core`.
+ * What the API's HTTP layer needs from the core (`@hitl/core/runtime`): the services, errors and
+ * the hot routes (health, operations, messages), without the jobs' and scripts' modules.
+ * Everything is also exported from `@hitl/core`.
  */
 export * from "./errors.js";
-export { loadConfig, type Scope } from "./config/index.js";
+export { loadConfig, type Config, type Scope } from "./config/index.js";
 export { createLogger, type Logger } from "./log.js";
+export type { Metrics } from "./metrics/registry.js";
 export { hasScope, type Principal } from "./auth/keys.js";
 export { withDeadline } from "./resilience/deadline.js";
 export { isRolledBackConflict } from "./db/retry.js";

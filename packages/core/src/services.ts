@@ -1,7 +1,7 @@
 import { KeyDirectory } from "./auth/directory.js";
 import { AuditWriter } from "./auth/audit.js";
 import { RedisGateway } from "./cache/redis.js";
-import type { Config } from "./config/types.js";
+import type { Config } from "./config/schema.js";
 import { NeonDb } from "./db/db.js";
 import { UserHasher } from "./gdpr/hash.js";
 import { createLogger, type Logger } from "./log.js";

@@ -65,7 +65,6 @@ export async function archiveOldPartitions(deps: ArchiveDeps, hotDays = HOT_WIND
   const erasures = await eraseArchivedUsers(deps);
   const purged = await purgeExpiredQuarantine(deps.db);
   const [created] = await deps.db.query<{ n: number }>("SELECT hitl_ensure_interaction_partitions(date_trunc('month', now())::date, $1) AS n", [MONTHS_AHEAD + 1]);
-  deps.progress?.(`archived ${archived.length} partition(s), dropped ${dropped} empty one(s), erased ${erasures.erasures} user(s) from ${erasures.objects} archived object(s), purged ${purged} expired quarantine message(s), created ${created?.n ?? 0} partition(s)`);
   return { archived, empty_partitions_dropped: dropped, archive_erasures: erasures.erasures, archive_objects_rewritten: erasures.objects, purged_quarantine: purged, partitions_created: Number(created?.n ?? 0) };
 }
 
@@ -162,7 +161,7 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
     { text: `DROP TABLE "${partition}"` },
   ]);
   await recordSet(deps.db, manifest, true);
-  deps.progress?.(`  ${partition}: ${rows} rows in ${objects.length} object(s), detached and dropped`);
+  deps.progress?.(`  ${partition}: ${rows} ${rows === 1 ? "row" : "rows"} in ${objects.length} ${objects.length === 1 ? "object" : "objects"}, detached and dropped`);
   return rows;
 }
 

@@ -1,4 +1,4 @@
-import type { Config } from "../config/types.js";
+import type { Config } from "../config/schema.js";
 import { createServices, type Services } from "../services.js";
 import { S3BlobStore } from "../storage/s3-blob.js";
 import { PoolDb } from "../db/pool-db.js";

@@ -1,3 +1,2 @@
 export { parseConfig, loadConfig } from "./load.js";
-export { ConfigSchema, ApiKeyEntry, SCOPES, type Scope } from "./schema.js";
-export type { Config } from "./types.js";
+export { ConfigSchema, ApiKeyEntry, SCOPES, type Scope, type Config } from "./schema.js";

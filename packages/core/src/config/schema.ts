@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { LOCAL_ERASURE_KEY } from "../gdpr/hash.js";
 
 /** `viewer` is read-only (reviews, interactions, dashboard, status and stats; never quarantined text). */
 export const SCOPES = ["bot", "agent", "reviewer", "viewer", "admin"] as const;
@@ -25,8 +26,10 @@ const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(d
 const TLS_MODES = ["require", "verify-ca", "verify-full"];
 
 /**
- * Every setting of the service, parsed once at cold start. Names are the environment variables
- * (in Lambda the SST links and secrets are mapped onto the same names).
+ * Every setting of the service, written once: its environment variable, type, default and meaning
+ * here, and where it lands in the typed Config in the transform below (Config is this schema's
+ * output). Parsed once at cold start; in Lambda, functions/lib/config.ts maps the SST links and
+ * secrets onto the same names.
  */
 export const ConfigSchema = z.object({
   /** `local` relaxes the transport rules for the loopback stack. @default "cloud" */
@@ -116,6 +119,37 @@ export const ConfigSchema = z.object({
     ctx.addIssue({ code: "custom", path: ["DATABASE_URL"], message: "must use TLS (sslmode=require or stronger) outside local mode" });
   }
   if (c.LOCAL_NEON_PROXY_URL) ctx.addIssue({ code: "custom", path: ["LOCAL_NEON_PROXY_URL"], message: "is only allowed when HITL_MODE=local" });
-});
+}).transform((c) => ({
+  mode: c.HITL_MODE,
+  databaseUrl: c.DATABASE_URL,
+  localNeonProxyUrl: c.LOCAL_NEON_PROXY_URL,
+  redis: { url: c.UPSTASH_REDIS_REST_URL, token: c.UPSTASH_REDIS_REST_TOKEN, prefix: c.REDIS_PREFIX, retries: c.REDIS_RETRIES, timeoutMs: c.REDIS_TIMEOUT_MS },
+  /** Bootstrap keys (the ApiKeys secret); keys created at runtime live in Postgres. */
+  apiKeys: c.API_KEYS,
+  /** Longest use of an instance's copy of the stored keys (the revocation bound). */
+  apiKeyMaxAgeMs: c.API_KEY_MAX_AGE_MS,
+  /** HMAC key of user ids in the erasure log and archive index (a fixed key in local mode). */
+  erasureHashKey: c.ERASURE_HASH_KEY ?? LOCAL_ERASURE_KEY,
+  s3: {
+    bucket: c.S3_BUCKET, region: c.S3_REGION ?? c.AWS_REGION ?? "us-east-1", endpoint: c.S3_ENDPOINT, timeoutMs: c.S3_TIMEOUT_MS,
+    credentials: c.AWS_ACCESS_KEY_ID && c.AWS_SECRET_ACCESS_KEY
+      ? { accessKeyId: c.AWS_ACCESS_KEY_ID, secretAccessKey: c.AWS_SECRET_ACCESS_KEY, sessionToken: c.AWS_SESSION_TOKEN }
+      : undefined,
+  },
+  logLevel: c.LOG_LEVEL,
+  breaker: { failureThreshold: c.BREAKER_FAILURE_THRESHOLD, cooldownMs: c.BREAKER_COOLDOWN_MS },
+  postgres: {
+    connectAttempts: c.PG_CONNECT_ATTEMPTS, backoffBaseMs: c.PG_BACKOFF_BASE_MS, timeoutMs: c.PG_TIMEOUT_MS,
+    connectTimeoutMs: c.PG_CONNECT_TIMEOUT_MS, bulkStatementTimeoutMs: c.PG_BULK_STATEMENT_TIMEOUT_MS,
+    breaker: { failureThreshold: c.PG_BREAKER_FAILURE_THRESHOLD, cooldownMs: c.PG_BREAKER_COOLDOWN_MS },
+  },
+  lambdaMarginMs: c.LAMBDA_MARGIN_MS,
+  maxBodyBytes: c.MAX_BODY_BYTES,
+  /** Depths over which a queue's backlog warns (monitoring/backlog.ts). */
+  backlog: { wal: c.BACKLOG_WAL_THRESHOLD, review_queue: c.BACKLOG_REVIEW_THRESHOLD, outbox_unsent: c.BACKLOG_OUTBOX_THRESHOLD },
+  /** Per-key rate limit; absent = off. */
+  rateLimit: c.RATE_LIMIT_REQUESTS > 0 ? { requests: c.RATE_LIMIT_REQUESTS, windowSeconds: c.RATE_LIMIT_WINDOW_SECONDS } : undefined,
+}));
 
-export type RawConfig = z.output<typeof ConfigSchema>;
+/** The typed configuration: the schema's output. */
+export type Config = z.output<typeof ConfigSchema>;

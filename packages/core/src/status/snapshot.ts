@@ -55,8 +55,11 @@ export async function statusSnapshot(s: Services): Promise<StatusSnapshot> {
       (SELECT count(*)::int FROM interactions WHERE review_status = 'approved' AND messages_sent_at IS NULL) AS approved_unsent,
       (SELECT count(*)::int FROM quarantine_messages WHERE NOT processed) AS quarantined`)),
     orNull(listBackupSets(s.db, 8)),
+    // With the newest verified set of each kind, when the schema was installed (same round trip):
+    // a kind with no set yet is overdue only once the install is older than its alarm window.
     orNull(s.db.query<{ kind: string; id: string; finished_at: string }>(
-      "SELECT DISTINCT ON (kind) kind, id, finished_at FROM backup_sets WHERE verified AND complete ORDER BY kind, finished_at DESC")),
+      `(SELECT DISTINCT ON (kind) kind, id, finished_at FROM backup_sets WHERE verified AND complete ORDER BY kind, finished_at DESC)
+       UNION ALL (SELECT 'installed', '', min(applied_at) FROM schema_migrations)`)),
   ]);
   const row = counts?.[0];
   const now = Date.now();
@@ -65,7 +68,10 @@ export async function statusSnapshot(s: Services): Promise<StatusSnapshot> {
     const finished = row ? new Date(row.finished_at) : null;
     const age = finished ? (now - finished.getTime()) / 3600_000 : null;
     const limit = BACKUP_ALERT_AFTER_HOURS[kind];
-    return { kind, id: row?.id ?? null, finished_at: finished?.toISOString() ?? null, age_hours: age, limit_hours: limit, overdue: age === null || age > limit };
+    const installed = last.find((r) => r.kind === "installed")?.finished_at;
+    const installedHours = installed ? (now - new Date(installed).getTime()) / 3600_000 : Infinity;
+    // Not due yet on a fresh install: nothing is late before its first window has passed.
+    return { kind, id: row?.id ?? null, finished_at: finished?.toISOString() ?? null, age_hours: age, limit_hours: limit, overdue: age === null ? installedHours > limit : age > limit };
   });
   const failing = (["postgres", "redis", "storage"] as const).filter((k) => !health[k].ok);
   const levels = { wal: wal?.pending ?? null, review_queue: row?.pending ?? null, outbox_unsent: row?.approved_unsent ?? null };
