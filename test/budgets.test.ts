@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTestContext, type TestContext } from "./support/stack.js";
 import { countRoundTrips } from "./support/round-trips.js";
@@ -10,7 +10,8 @@ import { approveBody, interactionBody } from "./support/fixtures.js";
  * the real clients (one Upstash REST request, one Neon HTTP query or transaction). Cold: the first
  * call for a user (or a resource) whose caches are empty. Warm: the same call again for that user
  * with a fresh resource, caches filled. A budget is the most a route may make; a route added
- * without one fails the first test. Production pays each round trip in milliseconds
+ * without one fails the first test. A request that writes (but ingest, claim and ack) includes one
+ * Postgres statement for its audit row (functions/api/http/audit.ts). Production pays each round trip in milliseconds
  * (`npm run bench -- latency` prints them under injected latency).
  */
 
@@ -64,36 +65,36 @@ const send = (method: string, path: string, key: string, body?: unknown, headers
 const SCENARIOS: Record<string, Scenario> = {
   getLiveness: { cold: [0, 0], warm: [0, 0], prepare: async () => get("/health", "") },
   getHealth: { cold: [1, 1], warm: [1, 1], prepare: async () => get("/v1/health", t.keys.admin) },
-  getMetrics: { cold: [1, 1], warm: [1, 1], prepare: async () => get("/metrics", t.keys.admin) },
+  getMetrics: { cold: [2, 2], warm: [2, 2], prepare: async () => get("/metrics", t.keys.admin) },
   listBackups: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/backups", t.keys.admin) },
-  getStatusPage: { cold: [2, 4], warm: [2, 4], prepare: async () => get("/status", t.keys.admin) },
+  getStatusPage: { cold: [3, 4], warm: [3, 4], prepare: async () => get("/status", t.keys.admin) },
   getOpenApi: { cold: [0, 0], warm: [0, 0], prepare: async () => get("/openapi.json", "") },
 
-  ingestMessages: { cold: [3, 1], warm: [1, 0], prepare: async (u) => send("POST", "/v1/messages", t.keys.bot, { user_id: u, chat_id: 1, text: "hi", telegram_message_id: 9000 + ++seq }) },
+  ingestMessages: { cold: [2, 1], warm: [1, 0], prepare: async (u) => send("POST", "/v1/messages", t.keys.bot, { user_id: u, chat_id: 1, text: "hi", telegram_message_id: 9000 + ++seq }) },
   claimMessages: { cold: [1, 0], warm: [1, 0], prepare: async (u) => { await queued(u); return send("POST", "/v1/messages/claim", t.keys.agent, { max: 1 }); } },
   ackMessages: { cold: [1, 0], warm: [1, 0], prepare: async (u) => { const m = await claimed(u); return send("POST", "/v1/messages/ack", t.keys.agent, { items: [m] }); } },
   getMessageStats: { cold: [1, 0], warm: [1, 0], prepare: async () => get("/v1/messages/stats", t.keys.agent) },
 
   createInteraction: {
-    cold: [1, 1], warm: [1, 1],
+    cold: [1, 2], warm: [1, 2],
     prepare: async (u) => { const m = await claimed(u); return send("POST", "/v1/interactions", t.keys.agent, interactionBody({ user_id: u, message_id: m.message_id, chat_id: m.chat_id })); },
   },
   getInteraction: { cold: [0, 1], warm: [0, 1], prepare: async (u) => get(`/v1/interactions/${await interaction(u)}`, t.keys.reviewer) },
-  setInteractionNotes: { cold: [0, 1], warm: [0, 1], prepare: async (u) => send("PATCH", `/v1/interactions/${await interaction(u)}/notes`, t.keys.reviewer, { reviewer_notes: "ok" }) },
+  setInteractionNotes: { cold: [0, 2], warm: [0, 2], prepare: async (u) => send("PATCH", `/v1/interactions/${await interaction(u)}/notes`, t.keys.reviewer, { reviewer_notes: "ok" }) },
 
   listReviews: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/reviews?limit=5", t.keys.reviewer) },
-  claimReview: { cold: [0, 1], warm: [0, 1], prepare: async (u) => { await interaction(u); return send("POST", "/v1/reviews/claim", t.keys.reviewer); } },
-  startReview: { cold: [0, 1], warm: [0, 1], prepare: async (u) => send("POST", `/v1/reviews/${await interaction(u)}/start`, t.keys.reviewer) },
-  approveReview: { cold: [0, 1], warm: [0, 1], prepare: async (u) => send("POST", `/v1/reviews/${await interaction(u)}/approve`, t.keys.reviewer, approveBody()) },
-  rejectReview: { cold: [0, 1], warm: [0, 1], prepare: async (u) => send("POST", `/v1/reviews/${await interaction(u)}/reject`, t.keys.reviewer, { reviewer_notes: "no" }) },
+  claimReview: { cold: [0, 2], warm: [0, 2], prepare: async (u) => { await interaction(u); return send("POST", "/v1/reviews/claim", t.keys.reviewer); } },
+  startReview: { cold: [0, 2], warm: [0, 2], prepare: async (u) => send("POST", `/v1/reviews/${await interaction(u)}/start`, t.keys.reviewer) },
+  approveReview: { cold: [0, 2], warm: [0, 2], prepare: async (u) => send("POST", `/v1/reviews/${await interaction(u)}/approve`, t.keys.reviewer, approveBody()) },
+  rejectReview: { cold: [0, 2], warm: [0, 2], prepare: async (u) => send("POST", `/v1/reviews/${await interaction(u)}/reject`, t.keys.reviewer, { reviewer_notes: "no" }) },
   cancelReview: {
-    cold: [0, 1], warm: [0, 1],
+    cold: [0, 2], warm: [0, 2],
     prepare: async (u) => { const id = await interaction(u); await t.call("POST", `/v1/reviews/${id}/start`, { key: t.keys.reviewer }); return send("POST", `/v1/reviews/${id}/cancel`, t.keys.reviewer); },
   },
 
-  claimOutbox: { cold: [0, 1], warm: [0, 1], prepare: async (u) => { await approved(u); return send("POST", "/v1/outbox/claim", t.keys.bot, { max: 1 }); } },
+  claimOutbox: { cold: [0, 2], warm: [0, 2], prepare: async (u) => { await approved(u); return send("POST", "/v1/outbox/claim", t.keys.bot, { max: 1 }); } },
   markOutboxSent: {
-    cold: [1, 1], warm: [1, 1],
+    cold: [1, 2], warm: [1, 2],
     prepare: async (u) => {
       const id = await approved(u);
       const items = (await json(await t.call("POST", "/v1/outbox/claim", { key: t.keys.bot, body: { max: 50 } }))).items;
@@ -106,47 +107,85 @@ const SCENARIOS: Record<string, Scenario> = {
   getDashboardMetrics: { cold: [3, 1], warm: [2, 0], prepare: async () => get("/v1/dashboard/metrics", t.keys.reviewer) },
 
   getMemory: { cold: [2, 1], warm: [1, 0], prepare: async (u) => get(`/v1/users/${u}/memory`, t.keys.agent) },
-  patchMemoryContext: { cold: [1, 1], warm: [1, 1], prepare: async (u) => send("PATCH", `/v1/users/${u}/memory/context`, t.keys.agent, { updates: { k: ++seq } }) },
-  appendMemoryHistory: { cold: [1, 1], warm: [1, 1], prepare: async (u) => send("POST", `/v1/users/${u}/memory/history`, t.keys.agent, { role: "user", content: `m${++seq}` }, { "idempotency-key": randomUUID() }) },
+  patchMemoryContext: { cold: [1, 2], warm: [1, 2], prepare: async (u) => send("PATCH", `/v1/users/${u}/memory/context`, t.keys.agent, { updates: { k: ++seq } }) },
+  appendMemoryHistory: { cold: [1, 2], warm: [1, 2], prepare: async (u) => send("POST", `/v1/users/${u}/memory/history`, t.keys.agent, { role: "user", content: `m${++seq}` }, { "idempotency-key": randomUUID() }) },
   getMemoryStats: { cold: [0, 1], warm: [0, 1], prepare: async (u) => get(`/v1/users/${u}/memory/stats`, t.keys.agent) },
   getAllMemoryStats: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/memory/stats", t.keys.admin) },
 
   getUserStatus: { cold: [2, 1], warm: [1, 0], prepare: async (u) => get(`/v1/users/${u}/status`, t.keys.agent) },
-  setUserStatus: { cold: [1, 1], warm: [1, 1], prepare: async (u) => send("PUT", `/v1/users/${u}/status`, t.keys.reviewer, { customer_status: "LEAD_QUALIFIED" }) },
-  setUserNickname: { cold: [1, 1], warm: [1, 1], prepare: async (u) => send("PUT", `/v1/users/${u}/nickname`, t.keys.reviewer, { nickname: `n${++seq}` }) },
+  setUserStatus: { cold: [1, 2], warm: [1, 2], prepare: async (u) => send("PUT", `/v1/users/${u}/status`, t.keys.reviewer, { customer_status: "LEAD_QUALIFIED" }) },
+  setUserNickname: { cold: [1, 2], warm: [1, 2], prepare: async (u) => send("PUT", `/v1/users/${u}/nickname`, t.keys.reviewer, { nickname: `n${++seq}` }) },
   getProtocol: { cold: [2, 1], warm: [1, 0], prepare: async (u) => get(`/v1/users/${u}/protocol`, t.keys.agent) },
-  setProtocol: { cold: [1, 1], warm: [1, 1], prepare: async (u) => send("PUT", `/v1/users/${u}/protocol`, t.keys.reviewer, { status: seq++ % 2 ? "ACTIVE" : "INACTIVE" }) },
-  eraseUser: { cold: [2, 3], warm: [2, 3], prepare: async (u) => { await interaction(u); return send("DELETE", `/v1/users/${u}`, t.keys.admin); } },
+  setProtocol: { cold: [1, 2], warm: [1, 2], prepare: async (u) => send("PUT", `/v1/users/${u}/protocol`, t.keys.reviewer, { status: seq++ % 2 ? "ACTIVE" : "INACTIVE" }) },
+  eraseUser: { cold: [2, 4], warm: [2, 4], prepare: async (u) => { await interaction(u); return send("DELETE", `/v1/users/${u}`, t.keys.admin); } },
 
   listQuarantine: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/quarantine?limit=5", t.keys.reviewer) },
-  processQuarantined: { cold: [1, 2], warm: [1, 2], prepare: async (u) => send("POST", `/v1/quarantine/${await quarantined(u)}/process`, t.keys.reviewer, {}) },
-  deleteQuarantined: { cold: [0, 1], warm: [0, 1], prepare: async (u) => send("DELETE", `/v1/quarantine/${await quarantined(u)}`, t.keys.reviewer) },
-  batchQuarantine: { cold: [1, 2], warm: [1, 2], prepare: async (u) => send("POST", "/v1/quarantine/batch", t.keys.reviewer, { message_ids: [await quarantined(u)], action: "process" }) },
+  processQuarantined: { cold: [1, 3], warm: [1, 3], prepare: async (u) => send("POST", `/v1/quarantine/${await quarantined(u)}/process`, t.keys.reviewer, {}) },
+  deleteQuarantined: { cold: [0, 2], warm: [0, 2], prepare: async (u) => send("DELETE", `/v1/quarantine/${await quarantined(u)}`, t.keys.reviewer) },
+  batchQuarantine: { cold: [1, 3], warm: [1, 3], prepare: async (u) => send("POST", "/v1/quarantine/batch", t.keys.reviewer, { message_ids: [await quarantined(u)], action: "process" }) },
   getProtocolStats: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/protocol/stats", t.keys.reviewer) },
   listProtocolAudit: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/protocol/audit?limit=5", t.keys.reviewer) },
 
   listCursors: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/recovery/cursors?limit=5", t.keys.bot) },
   getCursor: { cold: [0, 1], warm: [0, 1], prepare: async (u) => { await putCursor(u); return get(`/v1/recovery/cursors/${u}`, t.keys.bot); } },
-  putCursor: { cold: [0, 1], warm: [0, 1], prepare: async (u) => send("PUT", `/v1/recovery/cursors/${u}`, t.keys.bot, cursorBody()) },
+  putCursor: { cold: [0, 2], warm: [0, 2], prepare: async (u) => send("PUT", `/v1/recovery/cursors/${u}`, t.keys.bot, cursorBody()) },
   getHighWater: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/recovery/high-water?user_ids=a,b", t.keys.bot) },
-  createRecoveryOperation: { cold: [0, 1], warm: [0, 1], prepare: async () => send("POST", "/v1/recovery/operations", t.keys.bot, { operation_type: "manual" }, { "idempotency-key": randomUUID() }) },
+  createRecoveryOperation: { cold: [0, 2], warm: [0, 2], prepare: async () => send("POST", "/v1/recovery/operations", t.keys.bot, { operation_type: "manual" }, { "idempotency-key": randomUUID() }) },
   listRecoveryOperations: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/recovery/operations?limit=5", t.keys.bot) },
   updateRecoveryOperation: {
-    cold: [0, 1], warm: [0, 1],
+    cold: [0, 2], warm: [0, 2],
     prepare: async () => {
       const op = await json(await t.call("POST", "/v1/recovery/operations", { key: t.keys.bot, body: { operation_type: "manual" }, headers: { "idempotency-key": randomUUID() } }));
       return send("PATCH", `/v1/recovery/operations/${op.id}`, t.keys.bot, { status: "completed", users_checked: 1 });
     },
   },
   getRecoveryStats: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/recovery/stats", t.keys.bot) },
+  resetMemory: { cold: [1, 2], warm: [1, 2], prepare: async (u) => { await interaction(u); return send("DELETE", `/v1/users/${u}/memory`, t.keys.admin); } },
+  listMemoryUsers: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/memory/users?limit=5", t.keys.admin) },
+  listActiveProtocols: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/protocol/active?limit=5", t.keys.reviewer) },
+  listRecoveredMessages: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/recovery/recovered-messages?limit=5", t.keys.bot) },
+  getRecoveryStatus: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/recovery/status", t.keys.bot) },
+  createApiKey: { cold: [0, 2], warm: [0, 2], prepare: async () => send("POST", "/v1/keys", t.keys.admin, { name: `k${++seq}-${randomUUID().slice(0, 6)}`, scopes: ["viewer"] }) },
+  listApiKeys: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/keys", t.keys.admin) },
+  rotateApiKey: { cold: [9, 9], warm: [9, 9], prepare: async () => send("POST", `/v1/keys/${await storedKey()}/rotate`, t.keys.admin, {}) },
+  revokeApiKey: { cold: [9, 9], warm: [9, 9], prepare: async () => send("POST", `/v1/keys/${await storedKey()}/revoke`, t.keys.admin, {}) },
+  listAudit: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/audit?limit=5", t.keys.admin) },
+  recordCtaResponse: { cold: [1, 2], warm: [0, 2], prepare: async (u) => send("POST", `/v1/interactions/${await interaction(u)}/cta-response`, t.keys.agent, { response_type: "INTERESTED" }) },
+  getUserStatusHistory: { cold: [0, 1], warm: [0, 1], prepare: async (u) => get(`/v1/users/${u}/status/history`, t.keys.reviewer) },
+  getCustomerFunnel: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/customers/funnel", t.keys.reviewer) },
+  createCommitment: { cold: [0, 2], warm: [0, 2], prepare: async (u) => send("POST", `/v1/users/${u}/commitments`, t.keys.agent, commitmentBody()) },
+  listUserCommitments: { cold: [0, 1], warm: [0, 1], prepare: async (u) => get(`/v1/users/${u}/commitments`, t.keys.agent) },
+  checkCommitmentConflicts: {
+    cold: [0, 1], warm: [0, 1],
+    prepare: async (u) => get(`/v1/users/${u}/commitments/conflicts?start=${new Date().toISOString()}&end=${new Date(Date.now() + 86_400_000).toISOString()}`, t.keys.agent),
+  },
+  listActiveCommitments: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/commitments/active?limit=5", t.keys.agent) },
+  updateCommitmentStatus: {
+    cold: [0, 2], warm: [0, 2],
+    prepare: async (u) => {
+      const made = await json(await t.call("POST", `/v1/users/${u}/commitments`, { key: t.keys.agent, body: commitmentBody() }));
+      return send("PATCH", `/v1/commitments/${made.id}`, t.keys.agent, { status: "fulfilled" });
+    },
+  },
+  recordCoherenceAnalysis: { cold: [0, 2], warm: [0, 2], prepare: async (u) => send("POST", `/v1/interactions/${await interaction(u)}/coherence`, t.keys.agent, { analysis_status: "OK" }) },
+  listCoherenceAnalyses: { cold: [0, 1], warm: [0, 1], prepare: async (u) => get(`/v1/interactions/${await interaction(u)}/coherence`, t.keys.reviewer) },
+  recordPromptRotation: { cold: [0, 2], warm: [0, 2], prepare: async (u) => send("POST", `/v1/users/${u}/prompt-rotations`, t.keys.agent, { new_prompt_id: `p${++seq}` }) },
+  listPromptRotations: { cold: [0, 1], warm: [0, 1], prepare: async (u) => get(`/v1/users/${u}/prompt-rotations`, t.keys.agent) },
 };
+const commitmentBody = () => ({ commitment_timestamp: new Date(Date.now() + 3_600_000).toISOString(), commitment_text: `call back ${++seq}` });
+async function storedKey(): Promise<string> {
+  const made = await json(await t.call("POST", "/v1/keys", { key: t.keys.admin, body: { name: `rk${++seq}-${randomUUID().slice(0, 6)}`, scopes: ["viewer"] } }));
+  return made.api_key.id as string;
+}
 const cursorBody = () => ({ last_processed_telegram_id: ++seq, last_processed_telegram_date: new Date().toISOString() });
 const putCursor = (u: string) => t.call("PUT", `/v1/recovery/cursors/${u}`, { key: t.keys.bot, body: cursorBody() });
 
 beforeAll(async () => {
   t = await createTestContext();
-  // The instance's first request (any route) also settles what an instance does once.
+  // The instance's first request (any route) also settles what an instance does once, and the
+  // first key check loads the instance's copy of the stored keys (then reloaded in the background).
   await t.call("GET", "/health");
+  await t.call("GET", "/v1/messages/stats", { key: t.keys.agent });
 });
 
 describe("round-trip budgets", () => {
@@ -173,6 +212,7 @@ describe("round-trip budgets", () => {
         expect(res.status, `${op} ${phase}: ${await res.clone().text()}`).toBeLessThan(300);
         measured[phase] = [rt.redis, rt.postgres];
       }
+      if (process.env.BUDGETS_OUT) appendFileSync(process.env.BUDGETS_OUT, `${JSON.stringify({ op, ...measured })}\n`);
       const within = (m: Budget, b: Budget) => m[0] <= b[0] && m[1] <= b[1];
       expect(within(measured.cold, s.cold) && within(measured.warm, s.warm), `measured cold ${measured.cold} warm ${measured.warm}`).toBe(true);
     });
