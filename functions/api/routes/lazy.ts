@@ -17,6 +17,7 @@ export const LAZY_GROUPS = {
   quarantine: () => import("./quarantine.js").then((m) => m.quarantineRoutes()),
   recovery: () => import("./recovery.js").then((m) => m.recoveryRoutes()),
   status: () => import("./status.js").then((m) => m.statusRoutes()),
+  analytics: () => import("./analytics.js").then((m) => m.analyticsRoutes()),
 } satisfies Record<string, () => Promise<ApiApp>>;
 
 export type LazyGroup = keyof typeof LAZY_GROUPS;

@@ -62,4 +62,18 @@ export const ROUTE_MANIFEST: Record<LazyGroup, readonly RouteKey[]> = {
   status: [
     ["get", "/status"],
   ],
+  analytics: [
+    ["get", "/v1/interactions"],
+    ["get", "/v1/analytics/volume"],
+    ["get", "/v1/analytics/reviews"],
+    ["get", "/v1/analytics/quality"],
+    ["get", "/v1/analytics/cta"],
+    ["get", "/v1/analytics/funnel"],
+    ["get", "/v1/analytics/cost"],
+    ["get", "/v1/analytics/edit-tags"],
+    ["get", "/v1/analytics/users"],
+    ["get", "/v1/analytics/reviewers"],
+    ["post", "/v1/admin/analytics/refresh"],
+    ["get", "/analytics"],
+  ],
 };

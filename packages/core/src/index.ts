@@ -49,3 +49,4 @@ export { Timeline } from "./metrics/timeline.js";
 export { refreshStoreGauges } from "./metrics/store-gauges.js";
 export { statusSnapshot, BACKUP_ALERT_AFTER_HOURS, type StatusSnapshot } from "./status/snapshot.js";
 export { signStatusLink, verifyStatusLink, STATUS_LINK_TTL_SECONDS } from "./status/link.js";
+export * from "./analytics/index.js";
