@@ -4,9 +4,11 @@ import { JOB_S3, s3Permissions } from "./permissions";
 
 /** The scheduled functions: EventBridge Scheduler (CronV2) invoking each asynchronously. */
 export const SCHEDULES = [
-  { name: "BackupPostgres", handler: "functions/backup-postgres.handler", schedule: "cron(0 3 * * ? *)", copyMigrations: true },
-  { name: "BackupRedis", handler: "functions/backup-redis.handler", schedule: "rate(6 hours)", copyMigrations: false },
-  { name: "Archive", handler: "functions/archive.handler", schedule: "cron(30 4 * * ? *)", copyMigrations: false },
+  { name: "BackupPostgres", handler: "functions/backup-postgres.handler", schedule: "cron(0 3 * * ? *)", copyMigrations: true, s3: true },
+  { name: "BackupRedis", handler: "functions/backup-redis.handler", schedule: "rate(6 hours)", copyMigrations: false, s3: true },
+  { name: "Archive", handler: "functions/archive.handler", schedule: "cron(30 4 * * ? *)", copyMigrations: false, s3: true },
+  // Analytics rollups (issue 27): Postgres only, so no bucket grant.
+  { name: "AnalyticsRollup", handler: "functions/analytics-rollup.handler", schedule: "rate(5 minutes)", copyMigrations: false, s3: false },
 ] as const;
 /**
  * Retries of a failed job (Lambda's async invocation retries; each job is idempotent and resumes
@@ -34,7 +36,7 @@ export function jobs(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations
       timeout: "15 minutes",
       nodejs: NODEJS,
       link: secretLinks(s),
-      permissions: s3Permissions(bucket, JOB_S3),
+      permissions: j.s3 ? s3Permissions(bucket, JOB_S3) : [],
       // The jobs stream: a small heap keeps them well inside the function's memory at any database size.
       environment: { S3_BUCKET: bucket.name, NODE_OPTIONS: "--max-old-space-size=128 --max-semi-space-size=4" },
       ...(j.copyMigrations ? { copyFiles: [{ from: "packages/core/migrations", to: "migrations" }] } : {}),

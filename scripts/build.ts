@@ -9,6 +9,7 @@ export const FUNCTIONS: Record<string, string> = {
   "backup-postgres": "functions/backup-postgres.ts",
   "backup-redis": "functions/backup-redis.ts",
   archive: "functions/archive.ts",
+  "analytics-rollup": "functions/analytics-rollup.ts",
 };
 
 /** Functions whose bundle is split into an entry and chunks loaded on first use (as in infra/api.ts). */

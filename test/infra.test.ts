@@ -77,7 +77,7 @@ describe("sst.config.ts", () => {
     const [invocation] = byKind("aws.lambda.Invocation");
     expect(invocation!.args.functionName).toBe("Migrate-name");
     const dependents = byKind("sst.aws.Function").filter((f) => f.name !== "Migrate");
-    expect(dependents.map((d) => d.name).sort()).toEqual(["Api", "ArchiveJob", "BackupPostgresJob", "BackupRedisJob"]);
+    expect(dependents.map((d) => d.name).sort()).toEqual(["AnalyticsRollupJob", "Api", "ArchiveJob", "BackupPostgresJob", "BackupRedisJob"]);
     for (const d of dependents) expect(d.opts?.dependsOn, d.name).toEqual([invocation!.self]);
     expect(byKind("sst.aws.Function").find((f) => f.name === "Migrate")!.opts?.dependsOn).toBeUndefined();
   });
@@ -85,10 +85,10 @@ describe("sst.config.ts", () => {
   it("retries each failed job through Lambda's async config, then sends it to the dead-letter queue, with the permissions this needs", () => {
     const [dlq] = byKind("sst.aws.Queue");
     const configs = byKind("aws.lambda.FunctionEventInvokeConfig");
-    expect(configs.map((c) => c.args.functionName).sort()).toEqual(["ArchiveJob-name", "BackupPostgresJob-name", "BackupRedisJob-name"]);
+    expect(configs.map((c) => c.args.functionName).sort()).toEqual(["AnalyticsRollupJob-name", "ArchiveJob-name", "BackupPostgresJob-name", "BackupRedisJob-name"]);
     for (const c of configs) expect(c.args).toMatchObject({ maximumRetryAttempts: 2, destinationConfig: { onFailure: { destination: `arn:${dlq!.name}` } } });
     const policies = byKind("aws.iam.RolePolicy").filter((p) => p.name.endsWith("JobAsync"));
-    expect(policies).toHaveLength(3);
+    expect(policies).toHaveLength(4);
     for (const p of policies) {
       const job = p.name.replace(/Async$/, "");
       expect(p.args.role).toBe(`${job}-role`);
@@ -104,6 +104,7 @@ describe("sst.config.ts", () => {
     for (const f of fns) expect(f.args.link.map((l: any) => l.name), f.name).not.toContain("Backups-name");
     const actions = (name: string) => (fns.find((f) => f.name === name)!.args.permissions ?? []) as { actions: string[]; resources: string[] }[];
     expect(actions("Migrate")).toEqual([]);
+    expect(actions("AnalyticsRollupJob")).toEqual([]); // Postgres only
     expect(actions("Api")).toEqual([
       { actions: ["s3:ListBucket"], resources: ["arn:Backups"] },
       { actions: ["s3:PutObject"], resources: ["arn:Backups/erasures/*"] },
@@ -148,10 +149,10 @@ describe("sst.config.ts", () => {
     expect(byKind("sst.Secret").map((d) => d.name).sort()).toEqual(["ApiKeys", "DatabaseUrl", "ErasureHashKey", "UpstashToken", "UpstashUrl"]);
   });
 
-  it("schedules the three job functions with CronV2 (delivery retries and the same dead-letter queue)", async () => {
+  it("schedules the job functions with CronV2 (delivery retries and the same dead-letter queue)", async () => {
     const crons = byKind("sst.aws.CronV2");
     expect(crons.map((c) => [c.name, c.args.schedule])).toEqual([
-      ["BackupPostgres", "cron(0 3 * * ? *)"], ["BackupRedis", "rate(6 hours)"], ["Archive", "cron(30 4 * * ? *)"]]);
+      ["BackupPostgres", "cron(0 3 * * ? *)"], ["BackupRedis", "rate(6 hours)"], ["Archive", "cron(30 4 * * ? *)"], ["AnalyticsRollup", "rate(5 minutes)"]]);
     const [dlq] = byKind("sst.aws.Queue");
     for (const c of crons) {
       expect(c.args).toMatchObject({ retries: 2, dlq: dlq && `arn:${dlq.name}` });
@@ -188,7 +189,7 @@ describe("sst.config.ts", () => {
 
   it("points every function at a handler file that exists and exports it", async () => {
     const fns = byKind("sst.aws.Function");
-    expect(fns.map((f) => f.name).sort()).toEqual(["Api", "ArchiveJob", "BackupPostgresJob", "BackupRedisJob", "Migrate"]);
+    expect(fns.map((f) => f.name).sort()).toEqual(["AnalyticsRollupJob", "Api", "ArchiveJob", "BackupPostgresJob", "BackupRedisJob", "Migrate"]);
     for (const f of fns) {
       const [file, exported] = [f.args.handler.replace(/\.[^.]+$/, ""), f.args.handler.split(".").pop()];
       const source = path.resolve(`${file}.ts`);
