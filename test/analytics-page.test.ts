@@ -110,7 +110,8 @@ describe.skipIf(!existsSync(CHROMIUM))("analytics page in headless Chromium", ()
   });
 
   it("with Postgres down, is still a page: 503, naming it", async () => {
-    const down = await createTestContext({ DATABASE_URL: "postgres://postgres:postgres@127.0.0.1:1/no_such_database", PG_TIMEOUT_MS: "1000" });
+    // Postgres unreachable: the Neon endpoint this instance talks to does not answer.
+    const down = await createTestContext({ LOCAL_NEON_PROXY_URL: "http://127.0.0.1:9", PG_TIMEOUT_MS: "1000" });
     const s = await listen(down);
     try {
       const { page, res, problems } = await open(s.url, "/analytics", down.keys.reviewer);
@@ -118,7 +119,8 @@ describe.skipIf(!existsSync(CHROMIUM))("analytics page in headless Chromium", ()
       expect(res?.headers()["content-type"]).toMatch(/^text\/html/);
       expect(await page.getByTestId("unavailable").textContent()).toContain("postgres");
       expect(await page.locator("#from").count()).toBe(1);
-      expect(problems).toEqual([]);
+      // The browser's own note of the 503 is expected; no script error is.
+      expect(problems.filter((p) => !p.startsWith("Failed to load resource"))).toEqual([]);
     } finally {
       s.close();
     }
