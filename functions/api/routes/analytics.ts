@@ -6,6 +6,7 @@ import type { AppEnv } from "../http/env.js";
 import { requireScopes } from "../http/middleware.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonContent, securedErrors } from "../http/schemas.js";
+import { withAnalyticsAdmin } from "./analytics-admin.js";
 
 const browse = securedRoute(["reviewer"], {
   method: "get", path: "/v1/interactions", operationId: "browseInteractions", tags: ["analytics"],
@@ -63,7 +64,7 @@ export function analyticsRoutes() {
       return c.json(await report({ db: s.db, redis: s.redis, log: c.get("log") }, name, resolveRange(c.req.valid("query"))) as never, 200);
     });
   }
-  return app
+  return withAnalyticsAdmin(app)
     .openapi(refresh, async (c) => c.json(await refreshRollups(c.get("services").db), 200))
     .openapi({ ...pageRoute, middleware: [pageAccess] }, async (c) => {
       const { analyticsPage } = await import("../analytics/page.js");

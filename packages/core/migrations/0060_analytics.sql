@@ -67,9 +67,11 @@ CREATE TABLE analytics_rollup_state (
 );
 INSERT INTO analytics_rollup_state (watermark, refreshed_at) VALUES ('-infinity', '-infinity');
 
--- Test-data cleanups (preview then delete), audited.
+-- Test-data cleanups (preview then delete), audited. A repeat of a delete (same token) answers
+-- what the first one recorded.
 CREATE TABLE analytics_cleanup_audit (
   id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  token_hash   text        NOT NULL UNIQUE,
   performed_by text        NOT NULL,
   criteria     jsonb       NOT NULL,
   deleted      jsonb       NOT NULL,

@@ -63,10 +63,13 @@ function filters(q: BrowseQuery, params: unknown[]): string[] {
   if (q.edited !== undefined) {
     w.push(`${q.edited ? "" : "NOT "}(review_status = 'approved' AND final_bubbles IS DISTINCT FROM llm2_bubbles)`);
   }
-  // Case- and accent-insensitive, on the indexed expression (migration 0060).
-  if (q.q) w.push(`hitl_search_text(user_message, llm2_bubbles, final_bubbles) LIKE '%' || ${LIKE_ESCAPED.replace("$P", `hitl_fold(${p(q.q)}::text)`)} || '%'`);
+  if (q.q) w.push(searchClause(p(q.q)));
   return w;
 }
+
+/** Case- and accent-insensitive text match of `param`, literal, on the indexed expression (migration 0060). */
+export const searchClause = (param: string) =>
+  `hitl_search_text(user_message, llm2_bubbles, final_bubbles) LIKE '%' || ${LIKE_ESCAPED.replace("$P", `hitl_fold(${param}::text)`)} || '%'`;
 
 export interface BrowsePage { items: Interaction[]; next_cursor: string | null }
 

@@ -4,3 +4,5 @@ export { report, computeReport, REPORT_NAMES, REPORT_CACHE_TTL_SECONDS, histogra
 export { REPORT_SCHEMAS, Freshness } from "./schemas.js";
 export { refreshRollups, recomputeDayStatements, DIRTY_MARGIN_SECONDS } from "./rollup.js";
 export { REVIEW_TIME_BINS_SECONDS } from "./facts.js";
+export { CleanupCriteria, CleanupBody, previewCleanup, executeCleanup, CLEANUP_TOKEN_TTL_SECONDS, MAX_CLEANUP_ROWS } from "./cleanup.js";
+export { integrityReport, UNSENT_AFTER_HOURS, type IntegrityReport } from "./integrity.js";
