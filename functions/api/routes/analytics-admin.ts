@@ -8,14 +8,14 @@ const preview = securedRoute(["admin"], {
   method: "post", path: "/v1/admin/cleanup/preview", operationId: "previewCleanup", tags: ["analytics"],
   summary: "Preview a cleanup of test data: counts, and a token for deleting exactly that",
   description: "Criteria are combined (AND): a created range, user ids, a text pattern (as the browse search). The token is good 15 minutes.",
-  request: { body: jsonBody(CleanupCriteria.openapi("CleanupCriteria")) },
+  request: { body: jsonBody(CleanupCriteria) },
   responses: { 200: jsonContent(z.object({ interactions: z.number(), days: z.number(), token: z.string(), expires_at: z.string() }).openapi("CleanupPreview")), ...securedErrors },
 });
 const execute = securedRoute(["admin"], {
   method: "post", path: "/v1/admin/cleanup", operationId: "executeCleanup", tags: ["analytics"],
   summary: "Delete what a preview counted, in one transaction (audited); 409 if the data changed since",
   description: "A repeat with the same token answers the recorded result (`repeated: true`).",
-  request: { body: jsonBody(CleanupBody.openapi("CleanupRequest")) },
+  request: { body: jsonBody(CleanupBody) },
   responses: {
     200: jsonContent(z.object({ deleted: z.object({ interactions: z.number(), interaction_keys: z.number() }), audit_id: z.number(), repeated: z.boolean() }).openapi("CleanupResult")),
     409: errorResponse("the matched rows changed since the preview: nothing was deleted"),

@@ -1597,6 +1597,7 @@ export interface components {
             token: string;
             expires_at: string;
         };
+        /** @description Which interactions a cleanup deletes: every criterion given must match */
         CleanupCriteria: {
             /** Format: date-time */
             from?: string;

@@ -16,9 +16,10 @@ export const CleanupCriteria = z.object({
   to: IsoDateTime.optional(),
   user_ids: z.array(z.string().min(1).max(128)).min(1).max(100).optional(),
   pattern: z.string().trim().min(MIN_SEARCH_CHARS).max(200).optional().describe("matched like the browse search (q): case- and accent-insensitive, literal"),
-}).strict().refine((c) => c.from || c.to || c.user_ids || c.pattern, "give at least one criterion");
+}).strict().refine((c) => c.from || c.to || c.user_ids || c.pattern, "give at least one criterion")
+  .meta({ id: "CleanupCriteria", description: "Which interactions a cleanup deletes: every criterion given must match" });
 export type CleanupCriteria = z.infer<typeof CleanupCriteria>;
-export const CleanupBody = z.object({ token: z.string().min(1).max(4000) }).strict();
+export const CleanupBody = z.object({ token: z.string().min(1).max(4000) }).strict().meta({ id: "CleanupRequest" });
 
 interface Claims { criteria: CleanupCriteria; n: number; fp: string; days: string[]; exp: number }
 
