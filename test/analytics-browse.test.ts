@@ -3,6 +3,7 @@ import { createTestContext, type TestContext } from "./support/stack.js";
 import { withPg } from "./support/backup.js";
 import { seedInteractions } from "./support/analytics-seed.js";
 import { countRoundTrips } from "./support/round-trips.js";
+import { createHitlClient } from "@hitl/client";
 
 describe("GET /v1/interactions: browse and search", () => {
   let t: TestContext;
@@ -108,5 +109,14 @@ describe("GET /v1/interactions: browse and search", () => {
     const created = await list("limit=1");
     expect((await t.call("GET", `/v1/interactions?sort=quality&cursor=${created.next_cursor}`, { key: t.keys.reviewer })).status).toBe(400);
     expect((await t.call("GET", "/v1/interactions", { key: t.keys.agent })).status).toBe(403);
+  });
+
+  it("the typed client browses and reads reports by operationId", async () => {
+    const client = createHitlClient({ baseUrl: "http://api.local", apiKey: t.keys.reviewer, fetch: (r: Request) => Promise.resolve(t.app.fetch(r)) });
+    const page = await client.browseInteractions({ params: { query: { q: "canción", sort: "quality", order: "asc", limit: 5 } } });
+    expect(page.items.length).toBe(5);
+    expect(page.items.every((i) => i.user_message.includes("canción") || i.llm2_bubbles.some((b) => b.includes("canción")))).toBe(true);
+    const volume = await client.getVolumeReport({ params: { query: { tz: "Europe/Madrid" } } });
+    expect(volume.by_day.length).toBe(30);
   });
 });
