@@ -4,6 +4,7 @@ import { memoryBench } from "./memory.bench.js";
 import { backupBench } from "./backup.bench.js";
 import { faultsBench } from "./faults.bench.js";
 import { hotpathBench } from "./hotpath.bench.js";
+import { analyticsBench } from "./analytics.bench.js";
 
 /** `npm run bench [-- name...]`: runs the benchmarks against a private local stack, prints and records figures. */
 const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) => Promise<BenchResult[]>> = {
@@ -12,6 +13,7 @@ const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) =
   backup: backupBench,
   faults: faultsBench,
   hotpath: hotpathBench,
+  analytics: analyticsBench,
 };
 
 async function main() {
