@@ -17,6 +17,7 @@ export const TAGS = [
   { name: "memory", description: "Conversation memory: context, history, compression" },
   { name: "protocol", description: "The silence protocol and its quarantine" },
   { name: "recovery", description: "Recovery cursors and operations after downtime" },
+  { name: "analytics", description: "Browse and search interactions, reports over rollups, the analytics page, test-data cleanup and integrity" },
   { name: "operations", description: "Health, metrics, backups, this document and the status page" },
 ];
 

@@ -40,6 +40,7 @@ const pageRoute = ({
   responses: {
     ...securedErrors,
     200: { description: "HTML", content: { "text/html": { schema: z.string() } } },
+    400: { description: "HTML with the range picker and what is wrong with the range", content: { "text/html": { schema: z.string() } } },
     503: { description: "HTML saying the reports are unavailable (Postgres down)", content: { "text/html": { schema: z.string() } } },
   },
 }) satisfies RouteConfig;

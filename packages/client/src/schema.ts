@@ -7147,13 +7147,13 @@ export interface operations {
                     "text/html": string;
                 };
             };
-            /** @description invalid request (details list the issues with paths) */
+            /** @description HTML with the range picker and what is wrong with the range */
             400: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "text/html": string;
                 };
             };
             /** @description missing or unknown API key */
