@@ -10,10 +10,12 @@ CREATE EXTENSION IF NOT EXISTS unaccent WITH SCHEMA public;
 CREATE FUNCTION hitl_fold(t text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
 AS $$ SELECT lower(public.unaccent('public.unaccent'::regdictionary, t)) $$;
 
--- The searched text of an interaction: the user message, the LLM draft and the final bubbles.
+-- The searched text of an interaction: the user message, the LLM draft and the final bubbles,
+-- each up to its API limit's worth of characters (message 4,000; draft 4,000 of its up to 80,000;
+-- final 5,000): an insert's trigram work stays bounded whatever the draft's size.
 CREATE FUNCTION hitl_search_text(user_message text, draft text[], final text[]) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT public.hitl_fold(coalesce(user_message, '') || E'\n' || array_to_string(coalesce(draft, '{}'), E'\n')
-  || E'\n' || array_to_string(coalesce(final, '{}'), E'\n')) $$;
+AS $$ SELECT public.hitl_fold(left(coalesce(user_message, ''), 4000) || E'\n' || left(array_to_string(coalesce(draft, '{}'), E'\n'), 4000)
+  || E'\n' || left(array_to_string(coalesce(final, '{}'), E'\n'), 5000)) $$;
 
 CREATE INDEX interactions_search ON interactions USING gin (hitl_search_text(user_message, llm2_bubbles, final_bubbles) gin_trgm_ops);
 
