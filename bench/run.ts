@@ -7,6 +7,7 @@ import { hotpathBench } from "./hotpath.bench.js";
 import { latencyBench } from "./latency.bench.js";
 import { costBench } from "./cost.bench.js";
 import { keysBench } from "./keys.bench.js";
+import { analyticsBench } from "./analytics.bench.js";
 
 /** `npm run bench [-- name...]`: runs the benchmarks against a private local stack, prints and records figures. */
 const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) => Promise<BenchResult[]>> = {
@@ -18,6 +19,7 @@ const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) =
   latency: latencyBench,
   cost: costBench,
   keys: keysBench,
+  analytics: analyticsBench,
 };
 
 const USAGE = `usage: npm run bench [-- NAME ...]

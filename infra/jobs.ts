@@ -8,6 +8,8 @@ export const SCHEDULES = [
   { name: "BackupPostgres", bundle: "backup-postgres", schedule: "cron(0 3 * * ? *)" },
   { name: "BackupRedis", bundle: "backup-redis", schedule: "rate(6 hours)" },
   { name: "Archive", bundle: "archive", schedule: "cron(30 4 * * ? *)" },
+  // Analytics rollups (issue 27): Postgres only, so no bucket grant.
+  { name: "AnalyticsRollup", bundle: "analytics-rollup", schedule: "rate(5 minutes)" },
 ] as const;
 /**
  * Retries of a failed job (Lambda's async invocation retries; each job is idempotent and resumes

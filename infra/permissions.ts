@@ -23,7 +23,8 @@ export const API_S3: S3Grant[] = [
  * delete, no bucket or policy change. The Archive job writes archives and rewrites them for GDPR
  * erasures (PutObject of a new version) and deletes nothing.
  */
-export const JOB_S3: Record<"BackupPostgres" | "BackupRedis" | "Archive", S3Grant[]> = {
+export const JOB_S3: Record<"BackupPostgres" | "BackupRedis" | "Archive" | "AnalyticsRollup", S3Grant[]> = {
+  AnalyticsRollup: [],
   BackupPostgres: [
     { actions: ["s3:ListBucket"], listPrefixes: [PREFIXES.postgres] },
     { actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], prefixes: [PREFIXES.postgres] },

@@ -16,6 +16,7 @@ export const FUNCTIONS: Record<string, string> = {
   "backup-redis": "functions/backup-redis.ts",
   archive: "functions/archive.ts",
   monitor: "functions/monitor.ts",
+  "analytics-rollup": "functions/analytics-rollup.ts",
 };
 
 /** Functions whose bundle is split into an entry and chunks loaded on first use. */

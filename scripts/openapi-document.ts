@@ -14,6 +14,7 @@ export const TAGS = [
   { name: "coherence", description: "Commitments the assistant made, coherence analyses and prompt rotations" },
   { name: "protocol", description: "The silence protocol and its quarantine" },
   { name: "recovery", description: "Recovery cursors and operations after downtime" },
+  { name: "analytics", description: "Browse and search interactions, reports over rollups, the analytics page, test-data cleanup and integrity" },
   { name: "operations", description: "Health, metrics, backups, this document and the status page" },
   { name: "access", description: "API keys stored in Postgres (create, rotate, revoke) and the audit of who did what" },
 ];

@@ -2,7 +2,7 @@ import { answerClientError } from "../functions/api/http/client-error.js";
 import { serve } from "@hono/node-server";
 import { rm, writeFile } from "node:fs/promises";
 import { createServer as createNetServer } from "node:net";
-import { createServices, parseConfig } from "@hitl/core";
+import { createServices, parseConfig, refreshRollups } from "@hitl/core";
 import { migrate, useLocalNeonProxy } from "@hitl/core/postgres";
 import { redisServerBin, startStack, type LocalStack } from "@hitl/devstack";
 import { createApp } from "../functions/api/app.js";
@@ -109,7 +109,7 @@ const INTERVALS: Record<JobName, [env: string, defaultMs: number]> = {
 function schedule(config: Parameters<typeof jobContext>[0]): NodeJS.Timeout[] {
   if (process.env.SCHEDULES === "off") { console.log("  schedules  off (SCHEDULES=off)"); return []; }
   const ctx = jobContext(config);
-  return JOBS.map((name) => {
+  return [...JOBS.map((name) => {
     const [env, def] = INTERVALS[name];
     const every = Number(process.env[env] ?? def);
     let running = false;
@@ -122,7 +122,22 @@ function schedule(config: Parameters<typeof jobContext>[0]): NodeJS.Timeout[] {
         .catch((e) => console.error(JSON.stringify({ time: new Date().toISOString(), level: "error", msg: "job failed", job: name, err: String(e?.message ?? e) })))
         .finally(() => { running = false; });
     }, every);
-  });
+  }), analyticsRollups(ctx.services.db)];
+}
+
+/** The analytics rollup job (functions/analytics-rollup.ts), every 5 minutes by default. */
+function analyticsRollups(db: Parameters<typeof refreshRollups>[0]): NodeJS.Timeout {
+  const every = Number(process.env.ANALYTICS_ROLLUP_EVERY_MS ?? 300_000);
+  console.log(`  schedule   analytics-rollup every ${(every / 60_000).toFixed(1)} min (ANALYTICS_ROLLUP_EVERY_MS)`);
+  let running = false;
+  return setInterval(() => {
+    if (running) return;
+    running = true;
+    refreshRollups(db)
+      .then((r) => console.log(JSON.stringify({ time: new Date().toISOString(), level: "info", msg: "job done", job: "analytics-rollup", days: r.days.length, as_of: r.as_of })))
+      .catch((e) => console.error(JSON.stringify({ time: new Date().toISOString(), level: "error", msg: "job failed", job: "analytics-rollup", err: String(e?.message ?? e) })))
+      .finally(() => { running = false; });
+  }, every);
 }
 
 

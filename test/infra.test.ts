@@ -103,7 +103,7 @@ describe("sst.config.ts", () => {
     const [invocation] = byKind("aws.lambda.Invocation");
     expect(invocation!.args.functionName).toBe("Migrate-name");
     const dependents = byKind("sst.aws.Function").filter((f) => f.name !== "Migrate");
-    expect(dependents.map((d) => d.name).sort()).toEqual(["Api", "ArchiveJob", "BacklogMonitor", "BackupPostgresJob", "BackupRedisJob"]);
+    expect(dependents.map((d) => d.name).sort()).toEqual(["AnalyticsRollupJob", "Api", "ArchiveJob", "BacklogMonitor", "BackupPostgresJob", "BackupRedisJob"]);
     for (const d of dependents) expect(d.opts?.dependsOn, d.name).toEqual([invocation!.self]);
     expect(byKind("sst.aws.Function").find((f) => f.name === "Migrate")!.opts?.dependsOn).toBeUndefined();
   });
@@ -115,7 +115,7 @@ describe("sst.config.ts", () => {
     const queueArgs: Record<string, unknown> = {};
     dlq!.args.transform.queue(queueArgs);
     expect(queueArgs.messageRetentionSeconds).toBe(14 * 86_400);
-    for (const job of ["BackupPostgres", "BackupRedis", "Archive"]) {
+    for (const job of ["BackupPostgres", "BackupRedis", "Archive", "AnalyticsRollup"]) {
       const fn = byKind("sst.aws.Function").find((f) => f.name === `${job}Job`)!;
       const name = `hitl-data-layer-test-${job}Job`;
       expect(fn.args.name).toBe(name);
@@ -141,6 +141,7 @@ describe("sst.config.ts", () => {
     const s3 = (name: string) => ((fns.find((f) => f.name === name)!.args.permissions ?? []) as { actions: string[]; resources: string[]; conditions?: unknown[] }[])
       .filter((g) => g.actions.some((a) => a.startsWith("s3:")));
     expect(s3("Migrate")).toEqual([]);
+    expect(s3("AnalyticsRollupJob")).toEqual([]); // Postgres only
     expect(s3("Api")).toEqual([
       { actions: ["s3:ListBucket"], resources: ["arn:Backups"], conditions: [{ test: "StringLike", variable: "s3:prefix", values: ["erasures/", "erasures/*"] }] },
       { actions: ["s3:PutObject"], resources: ["arn:Backups/erasures/*"] },
@@ -209,10 +210,10 @@ describe("sst.config.ts", () => {
     }
   });
 
-  it("schedules the three job functions with CronV2 (delivery retries and the same dead-letter queue)", async () => {
+  it("schedules the job functions with CronV2 (delivery retries and the same dead-letter queue)", async () => {
     const crons = byKind("sst.aws.CronV2").filter((c) => c.name !== "BacklogMonitor");
     expect(crons.map((c) => [c.name, c.args.schedule])).toEqual([
-      ["BackupPostgres", "cron(0 3 * * ? *)"], ["BackupRedis", "rate(6 hours)"], ["Archive", "cron(30 4 * * ? *)"]]);
+      ["BackupPostgres", "cron(0 3 * * ? *)"], ["BackupRedis", "rate(6 hours)"], ["Archive", "cron(30 4 * * ? *)"], ["AnalyticsRollup", "rate(5 minutes)"]]);
     const [dlq] = byKind("sst.aws.Queue");
     for (const c of crons) {
       expect(c.args).toMatchObject({ retries: 2, dlq: dlq && `arn:${dlq.name}` });
@@ -263,7 +264,7 @@ describe("sst.config.ts", () => {
 
   it("deploys every function from the bundle `npm run build` wrote, as it is: no SST build, no plugin, no copyFiles", () => {
     const fns = byKind("sst.aws.Function");
-    const dirs: Record<string, string> = { Api: "api", Migrate: "migrate", BackupPostgresJob: "backup-postgres", BackupRedisJob: "backup-redis", ArchiveJob: "archive", BacklogMonitor: "monitor" };
+    const dirs: Record<string, string> = { Api: "api", Migrate: "migrate", BackupPostgresJob: "backup-postgres", BackupRedisJob: "backup-redis", ArchiveJob: "archive", AnalyticsRollupJob: "analytics-rollup", BacklogMonitor: "monitor" };
     expect(fns.map((f) => f.name).sort()).toEqual(Object.keys(dirs).sort());
     expect(Object.values(dirs).sort()).toEqual(Object.keys(FUNCTIONS).sort());
     for (const f of fns) {

@@ -13,6 +13,7 @@ import { userRoutes } from "./users.js";
 import { accessRoutes } from "./access.js";
 import { customerRoutes } from "./customers.js";
 import { coherenceRoutes } from "./coherence.js";
+import { analyticsRoutes } from "./analytics.js";
 
 /**
  * Every route group, in the order the document lists them. A route added to a group answers as
@@ -22,5 +23,5 @@ import { coherenceRoutes } from "./coherence.js";
 export const ROUTE_GROUPS = [
   healthRoutes, opsRoutes, messageRoutes,
   interactionRoutes, reviewRoutes, outboxRoutes, dashboardRoutes, memoryRoutes, userRoutes, quarantineRoutes, recoveryRoutes, statusRoutes,
-  accessRoutes, customerRoutes, coherenceRoutes,
+  accessRoutes, customerRoutes, coherenceRoutes, analyticsRoutes,
 ];

@@ -65,3 +65,4 @@ export { refreshStoreGauges } from "./metrics/store-gauges.js";
 export * from "./monitoring/backlog.js";
 export { statusSnapshot, BACKUP_ALERT_AFTER_HOURS, type StatusSnapshot } from "./status/snapshot.js";
 export { signStatusLink, verifyStatusLink, STATUS_LINK_TTL_SECONDS } from "./status/link.js";
+export * from "./analytics/index.js";

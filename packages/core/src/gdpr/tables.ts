@@ -1,7 +1,8 @@
 /** Tables holding a user's rows, erased by user_id (interactions: every partition). */
 export const USER_TABLES = ["interactions", "interaction_keys", "user_current_status", "user_protocol_status", "quarantine_messages",
   "message_processing_cursors", "user_memory", "memory_messages", "idempotency_keys",
-  "customer_status_transitions", "commitments", "coherence_analyses", "prompt_rotations", "memory_resets"] as const;
+  "customer_status_transitions", "commitments", "coherence_analyses", "prompt_rotations", "memory_resets",
+  "analytics_user_daily"] as const;
 
 /**
  * Where free-form JSON names a user: a field of one of these names, at any depth, holding the id
