@@ -84,6 +84,9 @@ describe("every script under Upstash's key locking", () => {
     expect(((await (await ok(t.call("POST", "/v1/messages/claim", { key: t.keys.agent, body: { max: 10 } }))).json()) as { items: unknown[] }).items).toEqual([]);
     for (let i = 0; i < 50 && (await r.client.llen(r.keys.wal.orphans)) > 0; i++) await new Promise((res) => setTimeout(res, 20));
     expect(await r.client.llen(r.keys.wal.orphans)).toBe(0);
+    // A memory reset (its guard and cache drop), and the backlog's over-threshold marks (the status page records them).
+    await ok(t.call("DELETE", `/v1/users/${u}-m/memory`, { key: t.keys.admin }));
+    expect([200, 503]).toContain((await t.call("GET", "/status", { key: t.keys.admin })).status);
     // Erasure, and a Redis backup's snapshot.
     await ok(t.call("DELETE", `/v1/users/${u}`, { key: t.keys.admin }));
     expect(await snapshotKeys(r.client, [r.keys.wal.pending, ...r.keys.wal.messageBuckets])).toBeInstanceOf(Array);

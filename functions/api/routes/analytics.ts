@@ -4,11 +4,11 @@ import type { MiddlewareHandler } from "hono";
 import { BrowseQuery, Interaction, REPORT_NAMES, REPORT_SCHEMAS, ReportQuery, browseInteractions, refreshRollups, report, resolveRange, verifyStatusLink, type ReportName } from "@hitl/core";
 import type { AppEnv } from "../http/env.js";
 import { requireScopes } from "../http/middleware.js";
-import { createOpenApiApp, securedRoute } from "../http/openapi.js";
+import { createOpenApiApp, securedRoute, withScopes } from "../http/openapi.js";
 import { jsonContent, securedErrors } from "../http/schemas.js";
 import { withAnalyticsAdmin } from "./analytics-admin.js";
 
-const browse = securedRoute(["reviewer"], {
+const browse = securedRoute(["reviewer", "viewer"], {
   method: "get", path: "/v1/interactions", operationId: "browseInteractions", tags: ["analytics"],
   summary: "Browse and search interactions: filters, accent- and case-insensitive text search, sorting, keyset pages",
   description: "`q` searches the user message, the LLM draft and the final bubbles (at least 3 characters). A page ends at `limit` items or at the list byte budget; follow `next_cursor`.",
@@ -16,7 +16,7 @@ const browse = securedRoute(["reviewer"], {
   responses: { 200: jsonContent(z.object({ items: z.array(Interaction), next_cursor: z.string().nullable() }).openapi("InteractionPage")), ...securedErrors },
 });
 
-const reportRoute = (name: ReportName) => securedRoute(["reviewer"], {
+const reportRoute = (name: ReportName) => securedRoute(["reviewer", "viewer"], {
   method: "get", path: `/v1/analytics/${name}`, operationId: `get${name.split("-").map((p) => p[0]!.toUpperCase() + p.slice(1)).join("")}Report`, tags: ["analytics"],
   summary: `Report: ${REPORT_SCHEMAS[name].description ?? name}`,
   description: "Whole days `from`..`to` in `tz`, read from hourly rollups (today counted live); cached 5 minutes; `freshness` says how fresh.",
@@ -33,7 +33,7 @@ const refresh = securedRoute(["admin"], {
 const pageRoute = ({
   method: "get", path: "/analytics", operationId: "getAnalyticsPage", tags: ["analytics"],
   summary: "Analytics page (HTML): charts and tables of the reports over a date range",
-  description: "A reviewer or admin key, or a signed link (`npm run status-link`); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).",
+  description: "A reviewer, viewer or admin key, or a signed link (`npm run status-link`); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).",
   request: { query: z.object({ from: z.string().max(10).optional(), to: z.string().max(10).optional(), tz: z.string().max(64).optional(),
     expires: z.string().max(12).optional(), sig: z.string().max(64).optional() }) },
   security: [{ bearerAuth: [] }],
@@ -49,7 +49,8 @@ const pageRoute = ({
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 const PAGE_HEADERS = { "Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer", "Cache-Control": "no-store" };
 
-const reviewer = requireScopes(["reviewer"]);
+const PAGE_SCOPES = ["reviewer", "viewer"] as const;
+const reviewer = requireScopes(PAGE_SCOPES);
 const pageAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (process.env.STATUS_PAGE_OPEN === "1") return next();
   if (verifyStatusLink(c.get("services").config.erasureHashKey, c.req.query("expires"), c.req.query("sig"))) return next();
@@ -67,7 +68,7 @@ export function analyticsRoutes() {
   }
   return withAnalyticsAdmin(app)
     .openapi(refresh, async (c) => c.json(await refreshRollups(c.get("services").db), 200))
-    .openapi({ ...pageRoute, middleware: [pageAccess] }, async (c) => {
+    .openapi(withScopes({ ...pageRoute, middleware: [pageAccess] }, PAGE_SCOPES), async (c) => {
       const { analyticsPage } = await import("../analytics/page.js");
       const { status, html } = await analyticsPage(c.get("services"), c.req.valid("query"), c.get("log"));
       return c.html(html, status, PAGE_HEADERS) as never;

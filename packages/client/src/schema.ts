@@ -169,7 +169,7 @@ export interface paths {
          * Browse and search interactions: filters, accent- and case-insensitive text search, sorting, keyset pages
          * @description `q` searches the user message, the LLM draft and the final bubbles (at least 3 characters). A page ends at `limit` items or at the list byte budget; follow `next_cursor`.
          *
-         *     Scopes: reviewer (or admin).
+         *     Scopes: reviewer, viewer (or admin).
          */
         get: operations["browseInteractions"];
         put?: never;
@@ -1261,7 +1261,7 @@ export interface paths {
          * Report: Interactions by local day and by local hour
          * @description Whole days `from`..`to` in `tz`, read from hourly rollups (today counted live); cached 5 minutes; `freshness` says how fresh.
          *
-         *     Scopes: reviewer (or admin).
+         *     Scopes: reviewer, viewer (or admin).
          */
         get: operations["getVolumeReport"];
         put?: never;
@@ -1283,7 +1283,7 @@ export interface paths {
          * Report: Review outcomes and review-time percentiles (estimated within the histogram's bins)
          * @description Whole days `from`..`to` in `tz`, read from hourly rollups (today counted live); cached 5 minutes; `freshness` says how fresh.
          *
-         *     Scopes: reviewer (or admin).
+         *     Scopes: reviewer, viewer (or admin).
          */
         get: operations["getReviewsReport"];
         put?: never;
@@ -1305,7 +1305,7 @@ export interface paths {
          * Report: The quality histogram
          * @description Whole days `from`..`to` in `tz`, read from hourly rollups (today counted live); cached 5 minutes; `freshness` says how fresh.
          *
-         *     Scopes: reviewer (or admin).
+         *     Scopes: reviewer, viewer (or admin).
          */
         get: operations["getQualityReport"];
         put?: never;
@@ -1327,7 +1327,7 @@ export interface paths {
          * Report: CTA types and response types
          * @description Whole days `from`..`to` in `tz`, read from hourly rollups (today counted live); cached 5 minutes; `freshness` says how fresh.
          *
-         *     Scopes: reviewer (or admin).
+         *     Scopes: reviewer, viewer (or admin).
          */
         get: operations["getCtaReport"];
         put?: never;
@@ -1349,7 +1349,7 @@ export interface paths {
          * Report: Users first recorded in the range, by the furthest funnel stage reached (current status)
          * @description Whole days `from`..`to` in `tz`, read from hourly rollups (today counted live); cached 5 minutes; `freshness` says how fresh.
          *
-         *     Scopes: reviewer (or admin).
+         *     Scopes: reviewer, viewer (or admin).
          */
         get: operations["getFunnelReport"];
         put?: never;
@@ -1371,7 +1371,7 @@ export interface paths {
          * Report: Cost by day and by model pair, and what silenced users saved
          * @description Whole days `from`..`to` in `tz`, read from hourly rollups (today counted live); cached 5 minutes; `freshness` says how fresh.
          *
-         *     Scopes: reviewer (or admin).
+         *     Scopes: reviewer, viewer (or admin).
          */
         get: operations["getCostReport"];
         put?: never;
@@ -1393,7 +1393,7 @@ export interface paths {
          * Report: Per edit tag: frequency, average quality and average review time
          * @description Whole days `from`..`to` in `tz`, read from hourly rollups (today counted live); cached 5 minutes; `freshness` says how fresh.
          *
-         *     Scopes: reviewer (or admin).
+         *     Scopes: reviewer, viewer (or admin).
          */
         get: operations["getEditTagsReport"];
         put?: never;
@@ -1415,7 +1415,7 @@ export interface paths {
          * Report: Per-user metrics (the 100 busiest users), over the whole UTC days the range touches
          * @description Whole days `from`..`to` in `tz`, read from hourly rollups (today counted live); cached 5 minutes; `freshness` says how fresh.
          *
-         *     Scopes: reviewer (or admin).
+         *     Scopes: reviewer, viewer (or admin).
          */
         get: operations["getUsersReport"];
         put?: never;
@@ -1437,7 +1437,7 @@ export interface paths {
          * Report: Reviewer throughput: items reviewed, approval rate and average review time
          * @description Whole days `from`..`to` in `tz`, read from hourly rollups (today counted live); cached 5 minutes; `freshness` says how fresh.
          *
-         *     Scopes: reviewer (or admin).
+         *     Scopes: reviewer, viewer (or admin).
          */
         get: operations["getReviewersReport"];
         put?: never;
@@ -1541,7 +1541,7 @@ export interface paths {
         };
         /**
          * Analytics page (HTML): charts and tables of the reports over a date range
-         * @description A reviewer or admin key, or a signed link (`npm run status-link`); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).
+         * @description A reviewer, viewer or admin key, or a signed link (`npm run status-link`); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).
          */
         get: operations["getAnalyticsPage"];
         put?: never;
