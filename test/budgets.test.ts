@@ -190,7 +190,8 @@ const SCENARIOS: Record<string, Scenario> = {
       return send("POST", "/v1/admin/cleanup", t.keys.admin, { token: preview.token });
     },
   },
-  getIntegrityReport: { cold: [2, 2], warm: [2, 2], prepare: async () => get("/v1/admin/integrity", t.keys.admin) },
+  // One sampling pipeline, then a SCAN for acked WAL markers bounded at 10 calls (analytics/integrity.ts).
+  getIntegrityReport: { cold: [11, 2], warm: [11, 2], prepare: async () => get("/v1/admin/integrity", t.keys.admin) },
   refreshAnalyticsRollups: { cold: [0, 4], warm: [0, 4], prepare: async () => send("POST", "/v1/admin/analytics/refresh", t.keys.admin, {}) },
   getAnalyticsPage: { cold: [6, 0], warm: [6, 0], prepare: async () => get("/analytics", t.keys.reviewer) },
 };
