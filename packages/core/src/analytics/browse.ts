@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Db } from "../db/db.js";
-import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, encodeCursor, rowBytes, sizedPage } from "../db/keyset.js";
+import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, keysetPage, rowBytes } from "../db/keyset.js";
 import { INTERACTION_COLUMNS, interactionFromRow } from "../interactions/row.js";
 import { ReviewStatus, type Interaction } from "../interactions/schemas.js";
 import { IsoDateTime } from "../wal/schemas.js";
@@ -97,10 +97,6 @@ export async function browseInteractions(db: Db, q: BrowseQuery): Promise<Browse
     FROM interactions ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
     ORDER BY ${sort.expr} ${dir}, created_at ${dir}, id ${dir}
     LIMIT $${params.length - 1}`, `l.sort_value ${dir}, l.cursor_created::timestamptz ${dir}, l.id ${dir}`, `$${params.length}`), params);
-  const { page, more } = sizedPage(rows, q.limit);
-  const last = page[page.length - 1];
-  return {
-    items: page.map(({ sort_value: _s, cursor_sort: _c, cursor_created: _d, ...r }) => interactionFromRow(r)),
-    next_cursor: more && last ? encodeCursor([String(last.cursor_sort), String(last.cursor_created), String(last.id)]) : null,
-  };
+  return keysetPage(rows, q.limit, ({ sort_value: _s, cursor_sort: _c, cursor_created: _d, ...r }) => interactionFromRow(r),
+    (r) => [String(r.cursor_sort), String(r.cursor_created), String(r.id)]);
 }

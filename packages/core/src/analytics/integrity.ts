@@ -2,7 +2,6 @@ import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import { UnavailableError } from "../errors.js";
 import { protocolKey } from "../protocol/status.js";
-import { decodeSegment } from "../cache/keys.js";
 import { hourlyFactsSql, MEASURES } from "./facts.js";
 import { DIRTY_MARGIN_SECONDS } from "./rollup.js";
 
@@ -83,7 +82,6 @@ const MAX_SCANS = 10;
 
 async function redisChecks(deps: { db: Db; redis: RedisGateway }, f: PgFacts): Promise<Check[]> {
   const k = deps.redis.keys.wal;
-  const ackedPrefix = `${deps.redis.keys.key("wal", "msg")}:`;
   // Interactions of the last 20 hours (inside the 24 h an acked marker lives) whose WAL message is
   // neither queued, in flight, nor acked.
   const msgs = f.recent_messages;
@@ -107,8 +105,8 @@ async function redisChecks(deps: { db: Db; redis: RedisGateway }, f: PgFacts): P
   const acked: string[] = [];
   let cursor = "0";
   for (let i = 0; i < MAX_SCANS; i++) {
-    const [next, keys] = await deps.redis.run("integrity.scan", (r) => r.scan(cursor, { match: `${ackedPrefix}*:acked`, count: 1000 }));
-    acked.push(...keys.map((key) => decodeSegment(key.slice(ackedPrefix.length, -":acked".length))));
+    const [next, keys] = await deps.redis.run("integrity.scan", (r) => r.scan(cursor, { match: k.ackedPattern, count: 1000 }));
+    acked.push(...keys.map(k.ackedId));
     cursor = String(next);
     if (cursor === "0") break;
   }

@@ -138,6 +138,6 @@ export function computeReport<N extends ReportName>(db: Db, name: N, r: ReportRa
  * The range's parts are validated, and encoded into the key as base64url JSON: no two ranges share one.
  */
 export function report<N extends ReportName>(deps: ReportDeps, name: N, r: ReportRange): Promise<Report<N>> {
-  const key = deps.redis.key("analytics", "report", name, Buffer.from(JSON.stringify([r.from, r.to, r.tz])).toString("base64url"));
+  const key = deps.redis.keys.analyticsReport(name, Buffer.from(JSON.stringify([r.from, r.to, r.tz])).toString("base64url"));
   return readThroughVersioned(deps.redis, key, REPORT_CACHE_TTL_SECONDS, async () => ({ value: await computeReport(deps.db, name, r), version: 0 }), deps.log);
 }

@@ -73,6 +73,9 @@ export function redisKeys(prefix: string) {
       orphans: key("wal", "orphans"),
       /** Marker of an applied ack (a retried ack is counted, not reported stale). */
       acked: (messageId: string) => key("wal", "msg", messageId, "acked"),
+      /** SCAN pattern of every ack marker, and the message id a marker holds. */
+      ackedPattern: `${key("wal", "msg")}:*:acked`,
+      ackedId: (markerKey: string) => decodeSegment(markerKey.slice(`${key("wal", "msg")}:`.length, -":acked".length)),
       /** A claim's answer kept for its retry: scoped by principal and Idempotency-Key. */
       claim: (principal: string, idempotencyKey: string) => key("wal", "claim", principal, idempotencyKey),
       /** Dedupe key: `wal:dedupe:<user>:<telegram id>`, or `wal:dedupe:<user>:k:<Idempotency-Key>:<i>`. */
@@ -110,6 +113,12 @@ export function redisKeys(prefix: string) {
       dedupe: `${prefix}user:${userId}:dedupe`,
     }),
     dashboard: key("metrics", "dashboard"),
+    /** A report's 5-minute cache, by its name and range (analytics/reports.ts). */
+    analyticsReport: (name: string, range: string) => key("analytics", "report", name, range),
+    /** Per-key rate-limit counters of keys with their own limit, by window length. */
+    rateLimitWindowPrefix: (windowSeconds: number) => key("ratelimit", `w${windowSeconds}`),
+    /** Queue -> epoch ms it went over its backlog threshold (hash; monitoring/backlog.ts). */
+    backlogSince: key("monitor", "backlog"),
     rateLimitPrefix: key("ratelimit"),
     /** A rate-limit identifier (the library appends `:<window>`). */
     rateLimitId: (principal: string) => encodeSegment(principal),

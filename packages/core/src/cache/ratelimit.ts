@@ -34,7 +34,7 @@ export class RateLimiter {
       limiter = import("@upstash/ratelimit").then(({ Ratelimit }) => new Ratelimit({
         redis: this.redis.client,
         limiter: Ratelimit.slidingWindow(limit.requests, `${limit.windowSeconds} s`),
-        prefix: own ? this.redis.keys.key("ratelimit", `w${limit.windowSeconds}`) : this.redis.keys.rateLimitPrefix,
+        prefix: own ? this.redis.keys.rateLimitWindowPrefix(limit.windowSeconds) : this.redis.keys.rateLimitPrefix,
         analytics: false,
       })).catch((e: unknown) => {
         this.limiters.delete(id);

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Db } from "../db/db.js";
-import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, encodeCursor, rowBytes, sizedPage } from "../db/keyset.js";
+import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, encodeCursor, keysetPage, rowBytes } from "../db/keyset.js";
 import { NotFoundError } from "../errors.js";
 import { boundedJson } from "../validation/json-bounds.js";
 import { StorableText } from "../wal/schemas.js";
@@ -83,9 +83,7 @@ export async function listAnalyses(db: Db, interactionId: string, q: z.infer<typ
     SELECT ${ANALYSIS_COLUMNS}, created_at::text AS k, ${rowBytes(["conflict_details::text", "llm2_input::text", "llm2_output::text"])} AS row_bytes
     FROM coherence_analyses WHERE interaction_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2::timestamptz, $3::uuid))
     ORDER BY created_at, id LIMIT $4`, "l.created_at, l.id", "$5"), [interactionId, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1, PAGE_BYTE_BUDGET]);
-  const { page, more } = sizedPage(rows, q.limit);
-  const last = page[page.length - 1];
-  return { items: page.map(analysisFromRow), next_cursor: more && last ? encodeCursor([String(last.k), String(last.id)]) : null };
+  return keysetPage(rows, q.limit, analysisFromRow, (r) => [String(r.k), String(r.id)]);
 }
 
 /** Records a prompt rotation for a user (1 round trip), idempotent on the Idempotency-Key. */

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Db } from "../db/db.js";
-import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, encodeCursor, rowBytes, sizedPage } from "../db/keyset.js";
+import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, keysetPage, rowBytes, sizedPage } from "../db/keyset.js";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import { boundedJson } from "../validation/json-bounds.js";
 import { IsoDateTime, StorableText, UserId } from "../wal/schemas.js";
@@ -157,7 +157,5 @@ export async function checkCommitmentConflicts(db: Db, userId: string, q: z.infe
 export const MAX_CONFLICTS = 100;
 
 function pageOf<T>(rows: Record<string, unknown>[], limit: number, map: (r: Record<string, unknown>) => T) {
-  const { page, more } = sizedPage(rows, limit);
-  const last = page[page.length - 1];
-  return { items: page.map(map), next_cursor: more && last ? encodeCursor([String(last.k), String(last.id)]) : null };
+  return keysetPage(rows, limit, map, (r) => [String(r.k), String(r.id)]);
 }

@@ -4,7 +4,6 @@ import { defineScript, runScript } from "../cache/scripts.js";
 import type { Db } from "../db/db.js";
 import { CursorPart, decodeCursor, encodeCursor } from "../db/keyset.js";
 import type { Logger } from "../log.js";
-import { historyKey } from "./history.js";
 import { applyContextLimits, logicalSize, MAX_CONTEXT_BYTES, type Context } from "./levels.js";
 import type { MemoryManager } from "./manager.js";
 
@@ -40,7 +39,8 @@ export const MemoryReset = z.object({
  */
 export async function resetMemory(deps: { db: Db; redis: RedisGateway }, userId: string, actor: string): Promise<z.infer<typeof MemoryReset>> {
   const { redis } = deps;
-  const keys = [redis.key("user", userId, "erasing"), redis.key("user", userId, "ctx"), historyKey(redis, userId), redis.key("user", userId, "status"), redis.key("user", userId, "protocol")];
+  const u = redis.keys.user(userId);
+  const keys = [u.erasing, u.ctx, u.history, u.status, u.protocol];
   const removed = await redis.run("memory.reset", (r) => runScript<number>(r, RESET_REDIS, keys, [String(RESET_GUARD_SECONDS)]));
   const [audit, , , kept] = await deps.db.transaction([
     { text: `INSERT INTO memory_resets (user_id, performed_by, context_bytes, history_messages)

@@ -77,7 +77,7 @@ export async function backlogWarnings(redis: RedisGateway, levels: BacklogLevels
   const args = [String(now), ...BACKLOG_QUEUES.flatMap((q) => [q, levels[q] === null ? "" : levels[q]! > thresholds[q] ? "1" : "0"])];
   let since: Record<string, number> = {};
   try {
-    const flat = await redis.run("backlog.observe", (r) => runScript<(string | number)[]>(r, OBSERVE, [redis.key("monitor", "backlog")], args));
+    const flat = await redis.run("backlog.observe", (r) => runScript<(string | number)[]>(r, OBSERVE, [redis.keys.backlogSince], args));
     for (let i = 0; i + 1 < flat.length; i += 2) since[String(flat[i])] = Number(flat[i + 1]);
   } catch {
     since = {};

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Db } from "../db/db.js";
-import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, encodeCursor, rowBytes, sizedPage } from "../db/keyset.js";
+import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, keysetPage, rowBytes } from "../db/keyset.js";
 import { UserId } from "../wal/schemas.js";
 
 /**
@@ -45,17 +45,12 @@ export async function listRecoveredMessages(db: Db, q: z.infer<typeof RecoveredQ
       AND ($2::timestamptz IS NULL OR (coalesce(i.telegram_date, i.created_at), i.id) < ($2::timestamptz, $3::uuid))
     ORDER BY coalesce(i.telegram_date, i.created_at) DESC, i.id DESC LIMIT $4`, "l.k::timestamptz DESC, l.id DESC", "$5"),
   [q.user_id ?? null, after?.[0] ?? null, after?.[1] ?? null, q.limit + 1, PAGE_BYTE_BUDGET]);
-  const { page, more } = sizedPage(rows, q.limit);
-  const last = page[page.length - 1];
-  return {
-    items: page.map((r) => ({
-      id: String(r.id), user_id: String(r.user_id), nickname: (r.nickname as string | null) ?? null, customer_status: String(r.customer_status),
-      user_message: String(r.user_message), telegram_message_id: r.telegram_message_id === null ? null : Number(r.telegram_message_id),
-      telegram_date: iso(r.telegram_date), created_at: iso(r.created_at)!, review_status: String(r.review_status),
-      recovery_delay_hours: r.recovery_delay_hours === null ? null : Number(r.recovery_delay_hours),
-    })),
-    next_cursor: more && last ? encodeCursor([String(last.k), String(last.id)]) : null,
-  };
+  return keysetPage(rows, q.limit, (r) => ({
+    id: String(r.id), user_id: String(r.user_id), nickname: (r.nickname as string | null) ?? null, customer_status: String(r.customer_status),
+    user_message: String(r.user_message), telegram_message_id: r.telegram_message_id === null ? null : Number(r.telegram_message_id),
+    telegram_date: iso(r.telegram_date), created_at: iso(r.created_at)!, review_status: String(r.review_status),
+    recovery_delay_hours: r.recovery_delay_hours === null ? null : Number(r.recovery_delay_hours),
+  }), (r) => [String(r.k), String(r.id)]);
 }
 
 export const RecoveryStatus = z.object({
