@@ -1,4 +1,5 @@
-import { createLogger, createServices, loadConfig, refreshRollups } from "@hitl/core";
+import { createLogger, createServices, refreshRollups } from "@hitl/core";
+import { loadConfig } from "./lib/config.js";
 
 /**
  * The analytics rollup job (every 5 minutes): recounts the days whose interactions changed since

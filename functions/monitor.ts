@@ -1,4 +1,5 @@
-import { backlogWarnings, createLogger, createServices, loadConfig, measureBacklog, recordBacklogGauges, type Services } from "@hitl/core";
+import { backlogWarnings, createLogger, createServices, measureBacklog, recordBacklogGauges, type Services } from "@hitl/core";
+import { loadConfig } from "./lib/config.js";
 import { emfPublisher } from "./lib/emf.js";
 
 let services: Services | undefined;

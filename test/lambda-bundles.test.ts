@@ -132,6 +132,15 @@ describe("each bundle, alone, as Lambda loads it", () => {
     expect(second!.ok).toMatchObject({ applied: [], skipped: expect.arrayContaining(["0001", "0015"]) });
   });
 
+  for (const fn of ["analytics-rollup", "monitor"]) {
+    it(`${fn} runs from a scheduler event, twice (a retried or overlapping delivery is harmless)`, async () => {
+      const res = await invokeAlone(fn, env, SCHEDULER_EVENTS);
+      for (const r of res) expect(r.error, JSON.stringify(r)).toBeUndefined();
+      expect(res).toHaveLength(SCHEDULER_EVENTS.length);
+      for (const r of res) expect(r.ok).toBeTypeOf("object");
+    });
+  }
+
   for (const job of ["backup-postgres", "backup-redis", "archive"]) {
     it(`${job} runs from a scheduler event, and from a continuation payload`, async () => {
       const events = [...SCHEDULER_EVENTS, { resume: "2026-12-07T03-00-00-000Z", run: 2, lease: "chain-of-another-run" }];
