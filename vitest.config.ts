@@ -10,7 +10,14 @@ import { defineConfig } from "vitest/config";
  *   started once per run (test/support/global-setup.ts).
  * One file: `npx vitest run test/wal.test.ts` (its project is found by the file).
  */
-const UNIT = ["packages/*/src/**/*.test.ts", "functions/**/*.test.ts", "test/config.test.ts", "test/infra.test.ts", "test/openapi.test.ts", "test/cli-args.test.ts"];
+const UNIT = [
+  "packages/*/src/**/*.test.ts",
+  "functions/**/*.test.ts",
+  "test/config.test.ts",
+  "test/infra.test.ts",
+  "test/openapi.test.ts",
+  "test/cli-args.test.ts",
+];
 
 export default defineConfig({
   // In the repository the typed client is its TypeScript source (its package exports the built dist/).
@@ -25,8 +32,11 @@ export default defineConfig({
       {
         extends: true,
         test: {
-          name: "integration", include: ["test/**/*.test.ts"], exclude: UNIT,
-          globalSetup: ["test/support/global-setup.ts"], hookTimeout: 120_000,
+          name: "integration",
+          include: ["test/**/*.test.ts"],
+          exclude: UNIT,
+          globalSetup: ["test/support/global-setup.ts"],
+          hookTimeout: 120_000,
         },
       },
     ],

@@ -12,8 +12,36 @@ const ROWS = Number(process.env.BENCH_ANALYTICS_ROWS ?? 200_000);
 const USERS = 5_000;
 const DAYS = 120;
 const RUNS = 40;
-const WORDS = ["hola", "qué", "tal", "canción", "café", "mañana", "corazón", "precio", "quiero", "foto", "noche", "amor", "fiesta", "playa",
-  "trabajo", "cansado", "bonita", "guapa", "jajaja", "besos", "ciudad", "música", "película", "comida", "viaje", "verano", "invierno", "perro"];
+const WORDS = [
+  "hola",
+  "qué",
+  "tal",
+  "canción",
+  "café",
+  "mañana",
+  "corazón",
+  "precio",
+  "quiero",
+  "foto",
+  "noche",
+  "amor",
+  "fiesta",
+  "playa",
+  "trabajo",
+  "cansado",
+  "bonita",
+  "guapa",
+  "jajaja",
+  "besos",
+  "ciudad",
+  "música",
+  "película",
+  "comida",
+  "viaje",
+  "verano",
+  "invierno",
+  "perro",
+];
 
 /** One INSERT ... SELECT generating the rows in Postgres (a client-side loop would dominate the seed time). */
 const SEED = `
@@ -37,14 +65,18 @@ FROM (SELECT g, now() - interval '1 day' - ((g * 104729) % ($2::bigint * 86400))
 /** The raw SQL each report would run without rollups: the same figures, counted from the interactions. */
 const RAW: Record<ReportName, string> = {
   volume: "SELECT date_trunc('hour', created_at), count(*) FROM interactions WHERE created_at >= $1 AND created_at < $2 GROUP BY 1",
-  reviews: "SELECT review_status, count(*), avg(review_time_seconds), percentile_cont(0.5) WITHIN GROUP (ORDER BY review_time_seconds) FROM interactions WHERE created_at >= $1 AND created_at < $2 GROUP BY 1",
+  reviews:
+    "SELECT review_status, count(*), avg(review_time_seconds), percentile_cont(0.5) WITHIN GROUP (ORDER BY review_time_seconds) FROM interactions WHERE created_at >= $1 AND created_at < $2 GROUP BY 1",
   quality: "SELECT quality_score, count(*) FROM interactions WHERE created_at >= $1 AND created_at < $2 GROUP BY 1",
   cta: "SELECT cta_data->>'type', cta_response_type, count(*) FROM interactions WHERE created_at >= $1 AND created_at < $2 GROUP BY 1, 2",
   funnel: "SELECT customer_status, count(*) FROM user_current_status WHERE created_at >= $1 AND created_at < $2 GROUP BY 1",
   cost: "SELECT date_trunc('day', created_at), llm1_model, llm2_model, sum(total_cost_usd) FROM interactions WHERE created_at >= $1 AND created_at < $2 GROUP BY 1, 2, 3",
-  "edit-tags": "SELECT t, count(*), avg(quality_score), avg(review_time_seconds) FROM interactions, unnest(edit_tags) t WHERE created_at >= $1 AND created_at < $2 GROUP BY 1",
-  users: "SELECT user_id, count(*), sum(total_cost_usd) FROM interactions WHERE created_at >= $1 AND created_at < $2 GROUP BY 1 ORDER BY 2 DESC LIMIT 100",
-  reviewers: "SELECT reviewer_id, count(*), avg(review_time_seconds) FROM interactions WHERE created_at >= $1 AND created_at < $2 AND review_status IN ('approved','rejected') GROUP BY 1",
+  "edit-tags":
+    "SELECT t, count(*), avg(quality_score), avg(review_time_seconds) FROM interactions, unnest(edit_tags) t WHERE created_at >= $1 AND created_at < $2 GROUP BY 1",
+  users:
+    "SELECT user_id, count(*), sum(total_cost_usd) FROM interactions WHERE created_at >= $1 AND created_at < $2 GROUP BY 1 ORDER BY 2 DESC LIMIT 100",
+  reviewers:
+    "SELECT reviewer_id, count(*), avg(review_time_seconds) FROM interactions WHERE created_at >= $1 AND created_at < $2 AND review_status IN ('approved','rejected') GROUP BY 1",
 };
 
 const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
@@ -64,37 +96,81 @@ export async function analyticsBench(env: BenchEnv): Promise<BenchResult[]> {
       await sql(SEED, [from, DAYS - 1, WORDS, Math.min(ROWS, from + BATCH - 1)]);
       console.log(`  seeded ${Math.min(ROWS, from + BATCH - 1)} of ${ROWS} interactions`);
     }
-    await sql("INSERT INTO user_current_status (user_id, customer_status, created_at) SELECT 'u' || g, (ARRAY['PROSPECT','LEAD_QUALIFIED','CUSTOMER'])[1 + g % 3], now() - (g % 100) * interval '1 day' FROM generate_series(0, $1 - 1) g ON CONFLICT DO NOTHING", [USERS]);
+    await sql(
+      "INSERT INTO user_current_status (user_id, customer_status, created_at) SELECT 'u' || g, (ARRAY['PROSPECT','LEAD_QUALIFIED','CUSTOMER'])[1 + g % 3], now() - (g % 100) * interval '1 day' FROM generate_series(0, $1 - 1) g ON CONFLICT DO NOTHING",
+      [USERS],
+    );
     await sql("ANALYZE interactions");
     const seedS = (performance.now() - t0) / 1000;
     console.log(`  seeded ${ROWS} interactions over ${DAYS} days for ${USERS} users in ${seedS.toFixed(0)} s`);
 
     // The rollup job's first run: every day from scratch (later runs recount only changed days).
     t0 = performance.now();
-    const res = await fetch(`${env.apiUrl}/v1/admin/analytics/refresh`, { method: "POST", headers: { authorization: `Bearer ${env.keys.admin}` } });
+    const res = await fetch(`${env.apiUrl}/v1/admin/analytics/refresh`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.keys.admin}` },
+    });
     if (res.status !== 200) throw new Error(`refresh answered ${res.status}`);
     const rebuildS = (performance.now() - t0) / 1000;
     const [{ n: rollupRows }] = await sql("SELECT count(*)::int AS n FROM analytics_hourly");
     out.push(result(`analytics rollup full build (${ROWS} rows)`, rebuildS, "s", "seed insert of the same rows", seedS));
 
-    const get = (path: string, key = env.keys.reviewer) => fetch(`${env.apiUrl}${path}`, { headers: { authorization: `Bearer ${key}` } }).then(async (r) => {
-      if (r.status !== 200) throw new Error(`${path}: ${r.status} ${await r.text()}`);
-      return r.json();
-    });
+    const get = (path: string, key = env.keys.reviewer) =>
+      fetch(`${env.apiUrl}${path}`, { headers: { authorization: `Bearer ${key}` } }).then(async (r) => {
+        if (r.status !== 200) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+        return r.json();
+      });
     // Browse: a filtered page, and a search page, over HTTP, beside the same query in raw SQL.
     const from30 = new Date(Date.now() - 30 * 86_400_000).toISOString();
-    const browse = await sampleSequential(RUNS, () => get(`/v1/interactions?review_status=approved&customer_status=CUSTOMER&from=${from30}&edit_tag=CONTENT_EMOJI_ADD&limit=50`), 5);
-    const browseRaw = await timeSql(`SELECT * FROM interactions WHERE review_status = 'approved' AND customer_status = 'CUSTOMER' AND created_at >= $1
-      AND edit_tags @> ARRAY['CONTENT_EMOJI_ADD'] ORDER BY created_at DESC, id DESC LIMIT 51`, [from30]);
+    const browse = await sampleSequential(
+      RUNS,
+      () => get(`/v1/interactions?review_status=approved&customer_status=CUSTOMER&from=${from30}&edit_tag=CONTENT_EMOJI_ADD&limit=50`),
+      5,
+    );
+    const browseRaw = await timeSql(
+      `SELECT * FROM interactions WHERE review_status = 'approved' AND customer_status = 'CUSTOMER' AND created_at >= $1
+      AND edit_tags @> ARRAY['CONTENT_EMOJI_ADD'] ORDER BY created_at DESC, id DESC LIMIT 51`,
+      [from30],
+    );
     // (The filters match 1 row in 12 of the last 30 days: a page fills.)
-    out.push(result("GET /v1/interactions filtered page p50", percentile(browse, 50), "ms", "raw SQL same filters (pg, no HTTP)", percentile(browseRaw, 50)));
-    const search = await sampleSequential(RUNS, (i) => get(`/v1/interactions?q=${encodeURIComponent(["CANCION", "corazon", "pelicula fiesta", "mañana"][Math.abs(i) % 4]!)}&limit=50`), 5);
-    const searchRaw = await timeSql(`SELECT * FROM interactions WHERE user_message ILIKE '%canción%' OR array_to_string(llm2_bubbles, ' ') ILIKE '%canción%'
+    out.push(
+      result(
+        "GET /v1/interactions filtered page p50",
+        percentile(browse, 50),
+        "ms",
+        "raw SQL same filters (pg, no HTTP)",
+        percentile(browseRaw, 50),
+      ),
+    );
+    const search = await sampleSequential(
+      RUNS,
+      (i) =>
+        get(`/v1/interactions?q=${encodeURIComponent(["CANCION", "corazon", "pelicula fiesta", "mañana"][Math.abs(i) % 4]!)}&limit=50`),
+      5,
+    );
+    const searchRaw =
+      await timeSql(`SELECT * FROM interactions WHERE user_message ILIKE '%canción%' OR array_to_string(llm2_bubbles, ' ') ILIKE '%canción%'
       OR array_to_string(final_bubbles, ' ') ILIKE '%canción%' ORDER BY created_at DESC LIMIT 51`);
-    out.push(result("GET /v1/interactions?q= search page p50", percentile(search, 50), "ms", "raw SQL ILIKE, no unaccent, no index", percentile(searchRaw, 50)));
+    out.push(
+      result(
+        "GET /v1/interactions?q= search page p50",
+        percentile(search, 50),
+        "ms",
+        "raw SQL ILIKE, no unaccent, no index",
+        percentile(searchRaw, 50),
+      ),
+    );
     const rare = await sampleSequential(RUNS, () => get(`/v1/interactions?q=${encodeURIComponent("4f2a")}&limit=50`), 5);
     const rareRaw = await timeSql("SELECT * FROM interactions WHERE user_message ILIKE '%4f2a%' ORDER BY created_at DESC LIMIT 51");
-    out.push(result("GET /v1/interactions?q= rare term p50", percentile(rare, 50), "ms", "raw SQL ILIKE on the message alone", percentile(rareRaw, 50)));
+    out.push(
+      result(
+        "GET /v1/interactions?q= rare term p50",
+        percentile(rare, 50),
+        "ms",
+        "raw SQL ILIKE on the message alone",
+        percentile(rareRaw, 50),
+      ),
+    );
 
     // Reports over 90 days, uncached (the core function over the Neon HTTP driver, as the API runs it).
     const apiKey = generateKey("bench", ["admin"]);
@@ -105,10 +181,12 @@ export async function analyticsBench(env: BenchEnv): Promise<BenchResult[]> {
     for (const name of REPORT_NAMES) {
       const mine = await sampleSequential(RUNS, () => computeReport(services.db, name, range), 3);
       const raw = await sampleSequential(Math.min(RUNS, 10), () => c.query(RAW[name], [start, t1]), 1);
-      out.push(result(`report ${name} 90 days uncached p50`, percentile(mine, 50), "ms", "raw SQL over interactions (pg)", percentile(raw, 50)));
+      out.push(
+        result(`report ${name} 90 days uncached p50`, percentile(mine, 50), "ms", "raw SQL over interactions (pg)", percentile(raw, 50)),
+      );
     }
     console.log(`  analytics_hourly holds ${rollupRows} rows`);
-    out.push(...await writeOverhead(env, sql));
+    out.push(...(await writeOverhead(env, sql)));
   } finally {
     await c.end();
   }
@@ -121,13 +199,28 @@ export async function analyticsBench(env: BenchEnv): Promise<BenchResult[]> {
  */
 async function writeOverhead(env: BenchEnv, sql: (text: string, params?: unknown[]) => Promise<any[]>): Promise<BenchResult[]> {
   const post = async (i: number) => {
-    const r = await fetch(`${env.apiUrl}/v1/interactions`, { method: "POST", headers: { authorization: `Bearer ${env.keys.agent}`, "content-type": "application/json" },
-      body: JSON.stringify({ user_id: `w${i % 500}`, user_message: `hola ${i} qué tal la canción`, user_message_timestamp: new Date().toISOString(), llm1_raw_response: "r",
-        llm2_bubbles: ["hola!", "todo bien"], constitution_risk_score: 0.1, constitution_flags: [], constitution_recommendation: "approve" }) });
+    const r = await fetch(`${env.apiUrl}/v1/interactions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.keys.agent}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        user_id: `w${i % 500}`,
+        user_message: `hola ${i} qué tal la canción`,
+        user_message_timestamp: new Date().toISOString(),
+        llm1_raw_response: "r",
+        llm2_bubbles: ["hola!", "todo bien"],
+        constitution_risk_score: 0.1,
+        constitution_flags: [],
+        constitution_recommendation: "approve",
+      }),
+    });
     return ((await r.json()) as { id: string }).id;
   };
-  const approve = (id: string) => fetch(`${env.apiUrl}/v1/reviews/${id}/approve`, { method: "POST", headers: { authorization: `Bearer ${env.keys.reviewer}`, "content-type": "application/json" },
-    body: JSON.stringify({ final_bubbles: ["hola, editado"], edit_tags: ["TONE_CASUAL"], quality_score: 4 }) }).then((r) => r.text());
+  const approve = (id: string) =>
+    fetch(`${env.apiUrl}/v1/reviews/${id}/approve`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${env.keys.reviewer}`, "content-type": "application/json" },
+      body: JSON.stringify({ final_bubbles: ["hola, editado"], edit_tags: ["TONE_CASUAL"], quality_score: 4 }),
+    }).then((r) => r.text());
   const samples = { on: { post: [] as number[], approve: [] as number[] }, off: { post: [] as number[], approve: [] as number[] } };
   let n = 0;
   const round = async (which: "on" | "off") => {
@@ -141,7 +234,8 @@ async function writeOverhead(env: BenchEnv, sql: (text: string, params?: unknown
     }
   };
   const drop = () => sql("DROP INDEX interactions_updated; DROP INDEX interactions_search");
-  const create = () => sql(`CREATE INDEX interactions_updated ON interactions (updated_at);
+  const create = () =>
+    sql(`CREATE INDEX interactions_updated ON interactions (updated_at);
     CREATE INDEX interactions_search ON interactions USING gin (hitl_search_text(user_message, llm2_bubbles, final_bubbles) gin_trgm_ops)`);
   for (let i = 0; i < 10; i++) await round("on"); // warm-up, discarded
   samples.on = { post: [], approve: [] };
@@ -153,7 +247,13 @@ async function writeOverhead(env: BenchEnv, sql: (text: string, params?: unknown
   }
   const p = (xs: number[]) => percentile(xs, 50);
   return [
-    result("POST /v1/interactions p50 (analytics indexes)", p(samples.on.post), "ms", "same, without the analytics indexes", p(samples.off.post)),
+    result(
+      "POST /v1/interactions p50 (analytics indexes)",
+      p(samples.on.post),
+      "ms",
+      "same, without the analytics indexes",
+      p(samples.off.post),
+    ),
     result("approve p50 (analytics indexes)", p(samples.on.approve), "ms", "same, without the analytics indexes", p(samples.off.approve)),
   ];
 }

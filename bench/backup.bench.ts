@@ -16,7 +16,8 @@ async function generate(url: string, log: (l: string) => void): Promise<number> 
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const size = async () => Number((await c.query("SELECT coalesce(sum(pg_column_size(i.*)), 0)::bigint AS b FROM interactions i")).rows[0].b);
+    const size = async () =>
+      Number((await c.query("SELECT coalesce(sum(pg_column_size(i.*)), 0)::bigint AS b FROM interactions i")).rows[0].b);
     let bytes = await size();
     // The rows span the last 60 days: their months' partitions (only the current one exists at first).
     await c.query("SELECT hitl_ensure_interaction_partitions((now() - interval '70 days')::date, 4)");
@@ -42,7 +43,15 @@ async function rawCopy(url: string): Promise<{ bytes: number; seconds: number }>
   let bytes = 0;
   const t = performance.now();
   try {
-    await pipeline(c.query(copyTo("COPY (SELECT * FROM interactions) TO STDOUT")), new Writable({ write(chunk, _e, cb) { bytes += chunk.length; cb(); } }));
+    await pipeline(
+      c.query(copyTo("COPY (SELECT * FROM interactions) TO STDOUT")),
+      new Writable({
+        write(chunk, _e, cb) {
+          bytes += chunk.length;
+          cb();
+        },
+      }),
+    );
   } finally {
     await c.end();
   }
@@ -59,18 +68,45 @@ export async function backupBench(env: BenchEnv): Promise<BenchResult[]> {
 
   // The backup runs in a process of its own, as a scheduled function would (same heap settings as
   // infra/jobs.ts), so its peak RSS is the job's alone.
-  const child = await runChild([...(process.env.BENCH_CHILD_FLAGS ?? "--max-old-space-size=128 --max-semi-space-size=4").split(" ").filter(Boolean), "--import", "tsx", "bench/backup-child.ts"], JSON.stringify(s));
-  const { seconds, peak, id, rows, bytes } = JSON.parse(child) as { seconds: number; peak: number; id: string; rows: number; bytes: number };
-  console.log(`  backup: ${rows} rows, ${(bytes / 1e6).toFixed(0)} MB stored, ${seconds.toFixed(1)} s, peak RSS ${(peak / 1e6).toFixed(0)} MB`);
+  const child = await runChild(
+    [
+      ...(process.env.BENCH_CHILD_FLAGS ?? "--max-old-space-size=128 --max-semi-space-size=4").split(" ").filter(Boolean),
+      "--import",
+      "tsx",
+      "bench/backup-child.ts",
+    ],
+    JSON.stringify(s),
+  );
+  const { seconds, peak, id, rows, bytes } = JSON.parse(child) as {
+    seconds: number;
+    peak: number;
+    id: string;
+    rows: number;
+    bytes: number;
+  };
+  console.log(
+    `  backup: ${rows} rows, ${(bytes / 1e6).toFixed(0)} MB stored, ${seconds.toFixed(1)} s, peak RSS ${(peak / 1e6).toFixed(0)} MB`,
+  );
   useLocalNeonProxy(s.neonProxyUrl);
-  const store = new S3BlobStore({ bucket: s.s3Bucket, region: "us-east-1", endpoint: s.s3Endpoint, credentials: { accessKeyId: s.s3AccessKeyId, secretAccessKey: s.s3SecretAccessKey } });
+  const store = new S3BlobStore({
+    bucket: s.s3Bucket,
+    region: "us-east-1",
+    endpoint: s.s3Endpoint,
+    credentials: { accessKeyId: s.s3AccessKeyId, secretAccessKey: s.s3SecretAccessKey },
+  });
   const tv = performance.now();
   const verification = await verifySet(store, "postgres", id);
   const verifySeconds = (performance.now() - tv) / 1000;
   if (!verification.ok) throw new Error("backup did not verify");
 
   // Redis: REDIS_KEYS keys of every type, then the snapshot beside a raw SCAN of the same keys.
-  const redis = new Redis({ url: s.upstashUrl, token: s.upstashToken, enableTelemetry: false, automaticDeserialization: false, enableAutoPipelining: false });
+  const redis = new Redis({
+    url: s.upstashUrl,
+    token: s.upstashToken,
+    enableTelemetry: false,
+    automaticDeserialization: false,
+    enableAutoPipelining: false,
+  });
   for (let i = 0; i < REDIS_KEYS; i += 1000) {
     const p = redis.pipeline();
     for (let j = i; j < Math.min(i + 1000, REDIS_KEYS); j++) {
@@ -86,15 +122,31 @@ export async function backupBench(env: BenchEnv): Promise<BenchResult[]> {
   let scanned = 0;
   const ts = performance.now();
   let cursor = "0";
-  do { const [next, keys] = await redis.scan(cursor, { match: "hitl:*", count: 1000 }); cursor = String(next); scanned += keys.length; } while (cursor !== "0");
+  do {
+    const [next, keys] = await redis.scan(cursor, { match: "hitl:*", count: 1000 });
+    cursor = String(next);
+    scanned += keys.length;
+  } while (cursor !== "0");
   const scanRate = scanned / ((performance.now() - ts) / 1000);
   const tr = performance.now();
   const snap = await backupRedis({ redis, prefix: "hitl:", store });
   const snapRate = snap.manifest.totals.rows / ((performance.now() - tr) / 1000);
   return [
-    result("backup.postgres.throughput", dataBytes / 1e6 / seconds, "MB/s", "raw COPY TO STDOUT (pg, TCP) MB/s", raw.bytes / 1e6 / raw.seconds),
+    result(
+      "backup.postgres.throughput",
+      dataBytes / 1e6 / seconds,
+      "MB/s",
+      "raw COPY TO STDOUT (pg, TCP) MB/s",
+      raw.bytes / 1e6 / raw.seconds,
+    ),
     result("backup.postgres.peak_rss", peak / 1e6, "MB", "target: < 256 MB", 256),
-    result("backup.postgres.verify_throughput", dataBytes / 1e6 / verifySeconds, "MB/s", "raw COPY TO STDOUT (pg, TCP) MB/s", raw.bytes / 1e6 / raw.seconds),
+    result(
+      "backup.postgres.verify_throughput",
+      dataBytes / 1e6 / verifySeconds,
+      "MB/s",
+      "raw COPY TO STDOUT (pg, TCP) MB/s",
+      raw.bytes / 1e6 / raw.seconds,
+    ),
     result("backup.postgres.data", dataBytes / 1e6, "MB", "target: >= 1000 MB of table data", 1000),
     result("backup.redis.snapshot_rate", snapRate, "keys/s", "raw SCAN of the same keys, keys/s", scanRate),
   ];

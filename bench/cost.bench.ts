@@ -13,7 +13,10 @@ import { benchUser, injectLatency, walkOneMessage, type Step } from "./pipeline.
 
 /** List prices, read on 2026-12-07 from the pages named (us-east-1 where a region applies). */
 export const PRICES = {
-  upstashPer100kCommands: { usd: 0.2, source: "upstash.com/docs/redis/overall/billing (Pay-As-You-Go: $0.20 per 100K commands; storage $0.25/GB-month after 1 GB)" },
+  upstashPer100kCommands: {
+    usd: 0.2,
+    source: "upstash.com/docs/redis/overall/billing (Pay-As-You-Go: $0.20 per 100K commands; storage $0.25/GB-month after 1 GB)",
+  },
   upstashStorageGbMonth: { usd: 0.25, source: "same page" },
   lambdaPerMillionRequests: { usd: 0.2, source: "aws.amazon.com/lambda/pricing ($0.20 per 1M requests)" },
   lambdaArmGbSecond: { usd: 0.0000133334, source: "aws.amazon.com/lambda/pricing (Arm, first 7.5B GB-s: $0.0000133334)" },
@@ -64,16 +67,24 @@ export async function costBench(env: BenchEnv): Promise<BenchResult[]> {
 
   console.log(`  one message, mean of ${messages} (${users.length} users), through the API at ${memoryMb} MB:`);
   console.log(`    Upstash   ${m.upstashCommands.toFixed(2)} commands in ${m.upstashRequests.toFixed(2)} requests`);
-  console.log(`    Neon      ${m.neonQueries.toFixed(2)} queries in ${m.neonRequests.toFixed(2)} requests, ${(m.neonBytes / 1024).toFixed(1)} KiB answered`);
-  console.log(`    Lambda    ${m.invocations.toFixed(0)} invocations, ${m.billedMs.toFixed(0)} ms billed (Redis +${latency.redis} ms, Postgres +${latency.postgres} ms injected), ${gbSeconds.toFixed(4)} GB-s`);
+  console.log(
+    `    Neon      ${m.neonQueries.toFixed(2)} queries in ${m.neonRequests.toFixed(2)} requests, ${(m.neonBytes / 1024).toFixed(1)} KiB answered`,
+  );
+  console.log(
+    `    Lambda    ${m.invocations.toFixed(0)} invocations, ${m.billedMs.toFixed(0)} ms billed (Redis +${latency.redis} ms, Postgres +${latency.postgres} ms injected), ${gbSeconds.toFixed(4)} GB-s`,
+  );
   console.log(`    S3        0 requests (backups and archives are per day, not per message)`);
-  console.log(`  per 1,000,000 messages: Upstash $${(perMessage.upstash * 1e6).toFixed(2)}, Lambda requests $${(perMessage.lambdaRequests * 1e6).toFixed(2)}, Lambda duration $${(perMessage.lambdaDuration * 1e6).toFixed(2)}: $${(variable * 1e6).toFixed(2)} + Neon compute time`);
+  console.log(
+    `  per 1,000,000 messages: Upstash $${(perMessage.upstash * 1e6).toFixed(2)}, Lambda requests $${(perMessage.lambdaRequests * 1e6).toFixed(2)}, Lambda duration $${(perMessage.lambdaDuration * 1e6).toFixed(2)}: $${(variable * 1e6).toFixed(2)} + Neon compute time`,
+  );
   for (const s of SCALES) {
     const monthly = s.perDay * 30;
     const neonCompute = s.neonCu * 730 * PRICES.neonCuHour.usd;
     const storage = s.postgresGb * PRICES.neonStorageGbMonth.usd + Math.max(0, s.redisGb - 1) * PRICES.upstashStorageGbMonth.usd;
     const total = variable * monthly + neonCompute + storage;
-    console.log(`  ${s.name.padEnd(20)} ${monthly.toLocaleString("en-US")} messages/month: per-message $${(variable * monthly).toFixed(2)} + Neon ${s.neonCu} CU always on $${neonCompute.toFixed(2)} + storage $${storage.toFixed(2)} = $${total.toFixed(2)}/month`);
+    console.log(
+      `  ${s.name.padEnd(20)} ${monthly.toLocaleString("en-US")} messages/month: per-message $${(variable * monthly).toFixed(2)} + Neon ${s.neonCu} CU always on $${neonCompute.toFixed(2)} + storage $${storage.toFixed(2)} = $${total.toFixed(2)}/month`,
+    );
   }
   console.log("  prices:");
   for (const [name, p] of Object.entries(PRICES)) console.log(`    ${name}: $${p.usd} (${p.source})`);

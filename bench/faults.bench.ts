@@ -34,10 +34,17 @@ export async function faultsBench(_shared: BenchEnv): Promise<BenchResult[]> {
   try {
     const out: BenchResult[] = [];
     const call = (e: BenchEnv, method: string, path: string, key: string, body?: unknown) =>
-      fetch(e.apiUrl + path, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
-    const setFault = (store: Store, spec?: FaultSpec) => fetch(`${store === "redis" ? env.stack.upstashUrl : env.stack.neonProxyUrl}/__faults`, {
-      method: spec ? "POST" : "DELETE", headers: { "x-fault-token": env.stack.faultToken, "content-type": "application/json" }, body: spec && JSON.stringify(spec),
-    });
+      fetch(e.apiUrl + path, {
+        method,
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const setFault = (store: Store, spec?: FaultSpec) =>
+      fetch(`${store === "redis" ? env.stack.upstashUrl : env.stack.neonProxyUrl}/__faults`, {
+        method: spec ? "POST" : "DELETE",
+        headers: { "x-fault-token": env.stack.faultToken, "content-type": "application/json" },
+        body: spec && JSON.stringify(spec),
+      });
     const user = "bench-fault-user";
     for (const e of [env, off]) {
       await call(e, "PUT", `/v1/users/${user}/status`, e.keys.reviewer, { customer_status: "CUSTOMER" });
@@ -46,7 +53,7 @@ export async function faultsBench(_shared: BenchEnv): Promise<BenchResult[]> {
     let tg = 0;
     const routes = {
       "cached-read": () => call(env, "GET", `/v1/users/${user}/status`, env.keys.agent),
-      "ingest": () => call(env, "POST", "/v1/messages", env.keys.bot, { user_id: user, text: "hi", telegram_message_id: ++tg }),
+      ingest: () => call(env, "POST", "/v1/messages", env.keys.bot, { user_id: user, text: "hi", telegram_message_id: ++tg }),
       "pg-write": () => call(env, "POST", "/v1/interactions", env.keys.agent, interactionBody({ user_id: user })),
     };
     for (const f of FAULTS) {
@@ -56,7 +63,15 @@ export async function faultsBench(_shared: BenchEnv): Promise<BenchResult[]> {
       try {
         for (const r of names) {
           let errors = 0;
-          const times = await sampleSequential(N, async () => { const res = await routes[r](); await res.arrayBuffer(); if (res.status >= 500) errors++; }, 0);
+          const times = await sampleSequential(
+            N,
+            async () => {
+              const res = await routes[r]();
+              await res.arrayBuffer();
+              if (res.status >= 500) errors++;
+            },
+            0,
+          );
           const deadline = f.store === "redis" ? REDIS_MS : PG_MS;
           const base = `faults.${f.store}.${f.name}.${r}`;
           out.push(result(`${base}.p50`, percentile(times, 50), "ms", `${f.store} deadline`, deadline));
@@ -75,12 +90,25 @@ export async function faultsBench(_shared: BenchEnv): Promise<BenchResult[]> {
     const on: number[] = [];
     const without: number[] = [];
     for (let block = 0; block < 10; block++) {
-      for (const [e, into] of [[env, on], [off, without]] as const) {
-        into.push(...await sampleSequential(200, async () => {
-          const res = await call(e, "POST", "/v1/messages", e.keys.bot, { user_id: user, text: "warm", telegram_message_id: 1e9 + ++tg });
-          if (res.status !== 202) throw new Error(`ingest ${res.status}`);
-          await res.arrayBuffer();
-        }, block === 0 ? 100 : 0));
+      for (const [e, into] of [
+        [env, on],
+        [off, without],
+      ] as const) {
+        into.push(
+          ...(await sampleSequential(
+            200,
+            async () => {
+              const res = await call(e, "POST", "/v1/messages", e.keys.bot, {
+                user_id: user,
+                text: "warm",
+                telegram_message_id: 1e9 + ++tg,
+              });
+              if (res.status !== 202) throw new Error(`ingest ${res.status}`);
+              await res.arrayBuffer();
+            },
+            block === 0 ? 100 : 0,
+          )),
+        );
       }
     }
     out.push(result("faults.ingest.deadlines-on.p50", percentile(on, 50), "ms", "deadlines off p50", percentile(without, 50)));

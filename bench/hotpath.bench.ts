@@ -26,8 +26,22 @@ function coldImports<T extends string[]>(...files: T): { [K in keyof T]: number 
   const env = { ...process.env, UPSTASH_REDIS_REST_URL: "https://example.upstash.io", UPSTASH_REDIS_REST_TOKEN: "token" };
   const times = files.map(() => [] as number[]);
   for (let round = 0; round < IMPORTS; round++) {
-    files.forEach((file, i) => times[i]!.push(Number(execFileSync(process.execPath, ["--input-type=module", "-e",
-      "const t = performance.now(); await import(process.argv[1]); console.log(performance.now() - t)", file], { encoding: "utf8", env }).trim())));
+    files.forEach((file, i) =>
+      times[i]!.push(
+        Number(
+          execFileSync(
+            process.execPath,
+            [
+              "--input-type=module",
+              "-e",
+              "const t = performance.now(); await import(process.argv[1]); console.log(performance.now() - t)",
+              file,
+            ],
+            { encoding: "utf8", env },
+          ).trim(),
+        ),
+      ),
+    );
   }
   return times.map((t) => percentile(t, 50)) as { [K in keyof T]: number };
 }
@@ -35,13 +49,24 @@ function coldImports<T extends string[]>(...files: T): { [K in keyof T]: number 
 /** A Lambda Function URL (payload v2) event: one single-message ingest. */
 function ingestEvent(key: string, userId: string) {
   return {
-    version: "2.0", routeKey: "$default", rawPath: "/v1/messages", rawQueryString: "", isBase64Encoded: false,
+    version: "2.0",
+    routeKey: "$default",
+    rawPath: "/v1/messages",
+    rawQueryString: "",
+    isBase64Encoded: false,
     headers: { host: "x.lambda-url.us-east-1.on.aws", authorization: `Bearer ${key}`, "content-type": "application/json" },
     body: JSON.stringify({ user_id: userId, text: "the first message of a cold start" }),
     requestContext: {
-      accountId: "anonymous", apiId: "x", domainName: "x.lambda-url.us-east-1.on.aws", domainPrefix: "x",
+      accountId: "anonymous",
+      apiId: "x",
+      domainName: "x.lambda-url.us-east-1.on.aws",
+      domainPrefix: "x",
       http: { method: "POST", path: "/v1/messages", protocol: "HTTP/1.1", sourceIp: "127.0.0.1", userAgent: "bench" },
-      requestId: "cold", routeKey: "$default", stage: "$default", time: "02/Dec/2026:00:00:00 +0000", timeEpoch: Date.now(),
+      requestId: "cold",
+      routeKey: "$default",
+      stage: "$default",
+      time: "02/Dec/2026:00:00:00 +0000",
+      timeEpoch: Date.now(),
     },
   };
 }
@@ -59,7 +84,11 @@ function coldFirstResponses(files: [Cold, Cold]): [number, number] {
   const times = files.map(() => [] as number[]);
   for (let round = 0; round < IMPORTS; round++) {
     files.forEach(({ file, env, key }, i) => {
-      const run = spawnSync(process.execPath, ["--input-type=module", "-e", script, file, JSON.stringify(ingestEvent(key, `hot-${round % USERS}`))], { encoding: "utf8", env: { ...process.env, ...env } });
+      const run = spawnSync(
+        process.execPath,
+        ["--input-type=module", "-e", script, file, JSON.stringify(ingestEvent(key, `hot-${round % USERS}`))],
+        { encoding: "utf8", env: { ...process.env, ...env } },
+      );
       const ms = /COLD (\S+)/.exec(run.stderr)?.[1];
       if (run.status !== 0 || !ms) throw new Error(`cold start of ${file} failed: ${run.stderr.slice(-500)}`);
       times[i]!.push(Number(ms));
@@ -89,16 +118,28 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
   // Each app in a process of its own, neither sharing its event loop with the stack's bridge.
   const [apiPort, minPort] = [await freePort(), await freePort()];
   const children = [
-    serveChild("bench/api-server.ts", { PORT: String(apiPort), STACK_FILE: stackFile, API_KEYS: JSON.stringify([bot.entry]), LOG_LEVEL: "error" }),
-    serveChild("bench/minimal/server.ts", { PORT: String(minPort), UPSTASH_REDIS_REST_URL: env.stack.upstashUrl, UPSTASH_REDIS_REST_TOKEN: env.stack.upstashToken,
-      MINIMAL_KEY_SHA256: createHash("sha256").update(key).digest("hex") }),
+    serveChild("bench/api-server.ts", {
+      PORT: String(apiPort),
+      STACK_FILE: stackFile,
+      API_KEYS: JSON.stringify([bot.entry]),
+      LOG_LEVEL: "error",
+    }),
+    serveChild("bench/minimal/server.ts", {
+      PORT: String(minPort),
+      UPSTASH_REDIS_REST_URL: env.stack.upstashUrl,
+      UPSTASH_REDIS_REST_TOKEN: env.stack.upstashToken,
+      MINIMAL_KEY_SHA256: createHash("sha256").update(key).digest("hex"),
+    }),
   ];
   try {
     await Promise.all(children.map((c) => c.ready));
     let n = 0;
     const ingest = (url: string, k: string) => async () => {
-      const { status } = await loadPost(`${url}/v1/messages`, { authorization: `Bearer ${k}`, "content-type": "application/json" },
-        JSON.stringify({ user_id: `hot-${n % USERS}`, text: `hot path message ${n++}` }));
+      const { status } = await loadPost(
+        `${url}/v1/messages`,
+        { authorization: `Bearer ${k}`, "content-type": "application/json" },
+        JSON.stringify({ user_id: `hot-${n % USERS}`, text: `hot path message ${n++}` }),
+      );
       if (status !== 202) throw new Error(`ingest answered ${status}`);
     };
     const api = ingest(`http://127.0.0.1:${apiPort}`, bot.key);
@@ -139,16 +180,42 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
     const [apiImport, minImport, zodImport] = coldImports(apiFile, minFile, zodFile);
     const [apiCold, minCold] = coldFirstResponses([
       { file: apiFile, key: bot.key, env: { ...localSettings(env.stack, JSON.stringify([bot.entry])), LOG_LEVEL: "error" } },
-      { file: minFile, key, env: { UPSTASH_REDIS_REST_URL: env.stack.upstashUrl, UPSTASH_REDIS_REST_TOKEN: env.stack.upstashToken, MINIMAL_KEY_SHA256: createHash("sha256").update(key).digest("hex") } },
+      {
+        file: minFile,
+        key,
+        env: {
+          UPSTASH_REDIS_REST_URL: env.stack.upstashUrl,
+          UPSTASH_REDIS_REST_TOKEN: env.stack.upstashToken,
+          MINIMAL_KEY_SHA256: createHash("sha256").update(key).digest("hex"),
+        },
+      },
     ]);
     return [
       result("hotpath.ingest.sustained", rate(runs.api), "msg/s", `minimal handler, ${CONCURRENCY} concurrent`, rate(runs.minimal)),
       result("hotpath.ingest.p50", percentile(lat(runs.api), 50), "ms", "minimal handler p50", percentile(lat(runs.minimal), 50)),
       result("hotpath.ingest.p99", percentile(lat(runs.api), 99), "ms", "minimal handler p99", percentile(lat(runs.minimal), 99)),
-      result("hotpath.ingest.p50_vs_raw", percentile(lat(runs.api), 50), "ms", `one raw Upstash EVAL p50, ${CONCURRENCY} concurrent`, percentile(raw.latencies, 50)),
+      result(
+        "hotpath.ingest.p50_vs_raw",
+        percentile(lat(runs.api), 50),
+        "ms",
+        `one raw Upstash EVAL p50, ${CONCURRENCY} concurrent`,
+        percentile(raw.latencies, 50),
+      ),
       result("hotpath.emf.flush", emf, "µs", "one raw Upstash EVAL p50, in µs", percentile(raw.latencies, 50) * 1000),
-      result("hotpath.bundle.size", apiSize, "KiB", "minimal Hono + Upstash + Neon bundle (entry and shared chunks a cold start loads)", minSize),
-      result("hotpath.bundle.lazy_chunks", lazy / 1024, "KiB", "what a cold start loads (on first use: Neon, ratelimit, the document, the status page)", apiSize),
+      result(
+        "hotpath.bundle.size",
+        apiSize,
+        "KiB",
+        "minimal Hono + Upstash + Neon bundle (entry and shared chunks a cold start loads)",
+        minSize,
+      ),
+      result(
+        "hotpath.bundle.lazy_chunks",
+        lazy / 1024,
+        "KiB",
+        "what a cold start loads (on first use: Neon, ratelimit, the document, the status page)",
+        apiSize,
+      ),
       result("hotpath.bundle.cold_import", apiImport, "ms", `minimal bundle, median of ${IMPORTS}`, minImport),
       // The floor zod sets: the minimal handler validating its body with one zod schema.
       result("hotpath.bundle.cold_import_zod_floor", zodImport, "ms", `minimal bundle, median of ${IMPORTS}`, minImport),
@@ -156,7 +223,16 @@ export async function hotpathBench(env: BenchEnv): Promise<BenchResult[]> {
       result("hotpath.cold_start.first_response", apiCold, "ms", `minimal handler, import + first ingest, median of ${IMPORTS}`, minCold),
     ];
   } finally {
-    await Promise.all(children.map((c) => new Promise<void>((r) => { if (c.child.exitCode !== null) return r(); c.child.once("exit", () => r()); c.child.kill("SIGTERM"); })));
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((r) => {
+            if (c.child.exitCode !== null) return r();
+            c.child.once("exit", () => r());
+            c.child.kill("SIGTERM");
+          }),
+      ),
+    );
     await rm(dir, { recursive: true, force: true });
     unregister();
   }
@@ -189,15 +265,21 @@ async function emfFlushMicros(): Promise<number> {
   }
 }
 
-
 /** A server script in a child process, ready once it prints its port. */
 function serveChild(script: string, extra: Record<string, string>) {
   // HOTPATH_CPU_PROF=<dir>: V8 CPU profiles of both apps (`--cpu-prof`), for the closing figures.
   // One directory per app: its main thread's profile is the largest file there.
-  const prof = process.env.HOTPATH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${path.join(process.env.HOTPATH_CPU_PROF, path.basename(script, ".ts"))}`] : [];
-  const child = spawn(process.execPath, [...prof, "--import", "tsx", script], { env: { ...process.env, ...extra }, stdio: ["ignore", "pipe", "inherit"] });
+  const prof = process.env.HOTPATH_CPU_PROF
+    ? ["--cpu-prof", `--cpu-prof-dir=${path.join(process.env.HOTPATH_CPU_PROF, path.basename(script, ".ts"))}`]
+    : [];
+  const child = spawn(process.execPath, [...prof, "--import", "tsx", script], {
+    env: { ...process.env, ...extra },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const ready = new Promise<void>((resolve, reject) => {
-    child.stdout.on("data", (c) => { if (/ on \d+/.test(String(c))) resolve(); });
+    child.stdout.on("data", (c) => {
+      if (/ on \d+/.test(String(c))) resolve();
+    });
     child.once("exit", (code) => reject(new Error(`${script} exited (${code})`)));
   });
   return { child, ready };

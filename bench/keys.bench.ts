@@ -23,7 +23,10 @@ export async function keysBench(env: BenchEnv): Promise<BenchResult[]> {
   const services = createServices(config);
   const run = Date.now().toString(36);
   let stored = "";
-  for (let i = 0; i < STORED; i++) stored = (await createKey({ db: services.db, maxAgeMs: config.apiKeyMaxAgeMs }, { name: `bench-${run}-${i}`, scopes: ["agent"] }, "bench")).key;
+  for (let i = 0; i < STORED; i++)
+    stored = (
+      await createKey({ db: services.db, maxAgeMs: config.apiKeyMaxAgeMs }, { name: `bench-${run}-${i}`, scopes: ["agent"] }, "bench")
+    ).key;
   await services.keys.refresh();
   const wrong = stored.slice(0, -2) + (stored.endsWith("AA") ? "BB" : "AA");
   const cases: [string, () => unknown][] = [

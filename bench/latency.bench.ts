@@ -21,7 +21,10 @@ export async function latencyBench(env: BenchEnv): Promise<BenchResult[]> {
     const samples = { cold: new Map<string, Step[]>(), warm: new Map<string, Step[]>() };
     for (let r = 0; r < rounds; r++) {
       const user = benchUser("lat");
-      for (const [phase, n] of [["cold", 2 * r], ["warm", 2 * r + 1]] as const) {
+      for (const [phase, n] of [
+        ["cold", 2 * r],
+        ["warm", 2 * r + 1],
+      ] as const) {
         for (const s of await walkOneMessage(env, user, 100_000 + n)) {
           const list = samples[phase].get(s.route) ?? [];
           list.push(s);
@@ -30,7 +33,9 @@ export async function latencyBench(env: BenchEnv): Promise<BenchResult[]> {
       }
     }
     console.log(`  injected: Redis +${ms.redis} ms, Postgres +${ms.postgres} ms per request; ${rounds} messages cold, ${rounds} warm`);
-    console.log(`  ${"route".padEnd(34)} ${"phase".padEnd(5)} ${"redis".padStart(5)} ${"pg".padStart(3)} ${"floor".padStart(6)} ${"p50".padStart(7)} ${"p99".padStart(7)} ${"x".padStart(5)}`);
+    console.log(
+      `  ${"route".padEnd(34)} ${"phase".padEnd(5)} ${"redis".padStart(5)} ${"pg".padStart(3)} ${"floor".padStart(6)} ${"p50".padStart(7)} ${"p99".padStart(7)} ${"x".padStart(5)}`,
+    );
     for (const phase of ["cold", "warm"] as const) {
       for (const [route, steps] of samples[phase]) {
         const lat = steps.map((s) => s.answer.ms);
@@ -39,7 +44,9 @@ export async function latencyBench(env: BenchEnv): Promise<BenchResult[]> {
         const floor = redis * ms.redis + pg * ms.postgres;
         const p50 = percentile(lat, 50);
         const p99 = percentile(lat, 99);
-        console.log(`  ${route.padEnd(34)} ${phase.padEnd(5)} ${String(redis).padStart(5)} ${String(pg).padStart(3)} ${floor.toFixed(0).padStart(6)} ${p50.toFixed(1).padStart(7)} ${p99.toFixed(1).padStart(7)} ${(floor ? p50 / floor : 0).toFixed(2).padStart(5)}`);
+        console.log(
+          `  ${route.padEnd(34)} ${phase.padEnd(5)} ${String(redis).padStart(5)} ${String(pg).padStart(3)} ${floor.toFixed(0).padStart(6)} ${p50.toFixed(1).padStart(7)} ${p99.toFixed(1).padStart(7)} ${(floor ? p50 / floor : 0).toFixed(2).padStart(5)}`,
+        );
         out.push(result(`latency ${phase} ${route} p50`, p50, "ms", `floor: ${redis} Redis + ${pg} Postgres round trips`, floor));
         out.push(result(`latency ${phase} ${route} p99`, p99, "ms", `floor: ${redis} Redis + ${pg} Postgres round trips`, floor));
       }

@@ -28,9 +28,12 @@ export async function memoryBench(): Promise<BenchResult[]> {
   const now = new Date("2026-11-25T12:00:00Z");
   const out: BenchResult[] = [];
   for (const codec of ["deflate", "brotli"] as Codec[]) {
-    const reductions = contexts.map((c) => { const raw = Buffer.from(JSON.stringify(c)); return 100 * (1 - compress(codec, raw).length / raw.length); });
+    const reductions = contexts.map((c) => {
+      const raw = Buffer.from(JSON.stringify(c));
+      return 100 * (1 - compress(codec, raw).length / raw.length);
+    });
     const raw = Buffer.from(JSON.stringify(contexts[0]));
-    const perKb = p50(() => compress(codec, raw)) * (100 * 1024) / raw.length;
+    const perKb = (p50(() => compress(codec, raw)) * (100 * 1024)) / raw.length;
     const hist = 100 * (1 - compress(codec, history).length / history.length);
     out.push(result(`memory.lossless.${codec}.reduction`, avg(reductions), "%", "target: >= 70% smaller", 70));
     out.push(result(`memory.lossless.${codec}.p50_per_100kb`, perKb, "ms", "target: < 1 ms per 100 KB", 1));
@@ -41,7 +44,15 @@ export async function memoryBench(): Promise<BenchResult[]> {
     const fn = levels[level];
     const reductions = contexts.map((c) => 100 * (1 - logicalSize(fn(c, now)) / logicalSize(c)));
     const ms = avg(contexts.map((c) => p50(() => fn(c, now))));
-    out.push(result(`memory.level${level}.reduction`, avg(reductions), "%", `seed L${level}: ${SEED[level].reduction}% smaller`, SEED[level].reduction));
+    out.push(
+      result(
+        `memory.level${level}.reduction`,
+        avg(reductions),
+        "%",
+        `seed L${level}: ${SEED[level].reduction}% smaller`,
+        SEED[level].reduction,
+      ),
+    );
     out.push(result(`memory.level${level}.p50`, ms, "ms", `seed L${level}: ${SEED[level].ms} ms`, SEED[level].ms));
   }
   return out;

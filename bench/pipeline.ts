@@ -12,7 +12,11 @@ import type { BenchEnv } from "./support.js";
 
 const agent = new http.Agent({ keepAlive: true });
 
-export interface Answer { status: number; body: any; ms: number }
+export interface Answer {
+  status: number;
+  body: any;
+  ms: number;
+}
 
 /** One API call over a keep-alive connection (node:http: the generator's CPU is the servers'). */
 export function call(env: BenchEnv, method: string, path: string, key: string, body?: unknown): Promise<Answer> {
@@ -20,14 +24,19 @@ export function call(env: BenchEnv, method: string, path: string, key: string, b
   const t = performance.now();
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { authorization: `Bearer ${key}` };
-    if (text !== undefined) Object.assign(headers, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) });
+    if (text !== undefined)
+      Object.assign(headers, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) });
     const req = http.request(`${env.apiUrl}${path}`, { method, agent, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.once("end", () => {
         const raw = Buffer.concat(chunks).toString("utf8");
         let parsed: unknown = raw;
-        try { parsed = JSON.parse(raw); } catch { /* not JSON */ }
+        try {
+          parsed = JSON.parse(raw);
+        } catch {
+          /* not JSON */
+        }
         resolve({ status: res.statusCode ?? 0, body: parsed, ms: performance.now() - t });
       });
       res.once("error", reject);
@@ -43,7 +52,9 @@ const FRONT_DOOR = { redis: "upstashUrl", postgres: "neonProxyUrl" } as const;
 async function faults(env: BenchEnv, store: Store, method: "GET" | "POST" | "DELETE", spec?: FaultSpec): Promise<Traffic> {
   const stack = env.stack;
   const res = await fetch(`${stack[FRONT_DOOR[store]]}/__faults`, {
-    method, headers: { "x-fault-token": stack.faultToken, "content-type": "application/json" }, body: spec && JSON.stringify(spec),
+    method,
+    headers: { "x-fault-token": stack.faultToken, "content-type": "application/json" },
+    body: spec && JSON.stringify(spec),
   });
   if (!res.ok) throw new Error(`${store} fault switch answered ${res.status}`);
   return ((await res.json()) as { traffic: Traffic }).traffic;
@@ -57,7 +68,11 @@ export async function injectLatency(env: BenchEnv, ms: Record<Store, number>): P
   }
 }
 
-export interface StepCost { requests: number; commands: number; bytesOut: number }
+export interface StepCost {
+  requests: number;
+  commands: number;
+  bytesOut: number;
+}
 export type Snapshot = Record<Store, Traffic>;
 
 export async function snapshot(env: BenchEnv): Promise<Snapshot> {
@@ -66,7 +81,11 @@ export async function snapshot(env: BenchEnv): Promise<Snapshot> {
 }
 
 export function delta(a: Snapshot, b: Snapshot): Record<Store, StepCost> {
-  const d = (s: Store) => ({ requests: b[s].requests - a[s].requests, commands: b[s].commands - a[s].commands, bytesOut: b[s].bytesOut - a[s].bytesOut });
+  const d = (s: Store) => ({
+    requests: b[s].requests - a[s].requests,
+    commands: b[s].commands - a[s].commands,
+    bytesOut: b[s].bytesOut - a[s].bytesOut,
+  });
   return { redis: d("redis"), postgres: d("postgres") };
 }
 
@@ -95,23 +114,76 @@ export async function walkOneMessage(env: BenchEnv, user: string, n: number, mea
     return answer;
   };
   const chat = 1000 + (n % 100000);
-  await step("POST /v1/messages", () => call(env, "POST", "/v1/messages", k.bot, { user_id: user, chat_id: chat, text: `hello ${n}, how are you?`, telegram_message_id: n }), (a) => a.status === 202 || a.status === 200);
-  const claimed = await step("POST /v1/messages/claim", () => call(env, "POST", "/v1/messages/claim", k.agent, { max: 1 }), (a) => a.status === 200 && a.body.items?.length === 1);
+  await step(
+    "POST /v1/messages",
+    () =>
+      call(env, "POST", "/v1/messages", k.bot, { user_id: user, chat_id: chat, text: `hello ${n}, how are you?`, telegram_message_id: n }),
+    (a) => a.status === 202 || a.status === 200,
+  );
+  const claimed = await step(
+    "POST /v1/messages/claim",
+    () => call(env, "POST", "/v1/messages/claim", k.agent, { max: 1 }),
+    (a) => a.status === 200 && a.body.items?.length === 1,
+  );
   const msg = claimed.body.items[0];
-  const created = await step("POST /v1/interactions", () => call(env, "POST", "/v1/interactions", k.agent, {
-    message_id: msg.message_id, user_id: msg.user_id, chat_id: msg.chat_id, user_message: msg.text, user_message_timestamp: msg.received_at,
-    llm1_raw_response: "draft", llm2_bubbles: ["Hello!", "How can I help?"], llm1_model: "gemini-2.0-flash", llm2_model: "gpt-4o-mini",
-    llm1_cost_usd: 0.0001, llm2_cost_usd: 0.0002, constitution_risk_score: 0.1, constitution_flags: [], constitution_recommendation: "review",
-  }), (a) => a.status === 201 || a.status === 200);
+  const created = await step(
+    "POST /v1/interactions",
+    () =>
+      call(env, "POST", "/v1/interactions", k.agent, {
+        message_id: msg.message_id,
+        user_id: msg.user_id,
+        chat_id: msg.chat_id,
+        user_message: msg.text,
+        user_message_timestamp: msg.received_at,
+        llm1_raw_response: "draft",
+        llm2_bubbles: ["Hello!", "How can I help?"],
+        llm1_model: "gemini-2.0-flash",
+        llm2_model: "gpt-4o-mini",
+        llm1_cost_usd: 0.0001,
+        llm2_cost_usd: 0.0002,
+        constitution_risk_score: 0.1,
+        constitution_flags: [],
+        constitution_recommendation: "review",
+      }),
+    (a) => a.status === 201 || a.status === 200,
+  );
   const id = created.body.id as string;
-  await step("POST /v1/messages/ack", () => call(env, "POST", "/v1/messages/ack", k.agent, { items: [msg] }), (a) => a.status === 200);
-  await step("POST /v1/reviews/claim", () => call(env, "POST", "/v1/reviews/claim", k.reviewer), (a) => a.status === 200 && a.body?.id === id);
-  await step("POST /v1/reviews/{id}/approve", () => call(env, "POST", `/v1/reviews/${id}/approve`, k.reviewer, { final_bubbles: ["Hello there!"], quality_score: 5 }), (a) => a.status === 200);
-  const out = await step("POST /v1/outbox/claim", () => call(env, "POST", "/v1/outbox/claim", k.bot), (a) => a.status === 200 && a.body.items?.length === 1);
+  await step(
+    "POST /v1/messages/ack",
+    () => call(env, "POST", "/v1/messages/ack", k.agent, { items: [msg] }),
+    (a) => a.status === 200,
+  );
+  await step(
+    "POST /v1/reviews/claim",
+    () => call(env, "POST", "/v1/reviews/claim", k.reviewer),
+    (a) => a.status === 200 && a.body?.id === id,
+  );
+  await step(
+    "POST /v1/reviews/{id}/approve",
+    () => call(env, "POST", `/v1/reviews/${id}/approve`, k.reviewer, { final_bubbles: ["Hello there!"], quality_score: 5 }),
+    (a) => a.status === 200,
+  );
+  const out = await step(
+    "POST /v1/outbox/claim",
+    () => call(env, "POST", "/v1/outbox/claim", k.bot),
+    (a) => a.status === 200 && a.body.items?.length === 1,
+  );
   const lease = out.body.items[0].lease_token as string;
-  await step("POST /v1/outbox/{id}/sent", () => call(env, "POST", `/v1/outbox/${id}/sent`, k.bot, { lease_token: lease }), (a) => a.status === 200 || a.status === 204);
-  await step("GET /v1/users/{id}/memory", () => call(env, "GET", `/v1/users/${encodeURIComponent(user)}/memory`, k.agent), (a) => a.status === 200);
-  await step("GET /v1/users/{id}/status", () => call(env, "GET", `/v1/users/${encodeURIComponent(user)}/status`, k.agent), (a) => a.status === 200);
+  await step(
+    "POST /v1/outbox/{id}/sent",
+    () => call(env, "POST", `/v1/outbox/${id}/sent`, k.bot, { lease_token: lease }),
+    (a) => a.status === 200 || a.status === 204,
+  );
+  await step(
+    "GET /v1/users/{id}/memory",
+    () => call(env, "GET", `/v1/users/${encodeURIComponent(user)}/memory`, k.agent),
+    (a) => a.status === 200,
+  );
+  await step(
+    "GET /v1/users/{id}/status",
+    () => call(env, "GET", `/v1/users/${encodeURIComponent(user)}/status`, k.agent),
+    (a) => a.status === 200,
+  );
   return steps;
 }
 

@@ -65,4 +65,7 @@ async function main() {
   console.log(`${all.length} ${all.length === 1 ? "figure" : "figures"} written to ${RESULTS_FILE} (ignored by git)`);
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -33,22 +33,55 @@ export async function startBenchEnv(extraEnv: Record<string, string> = {}): Prom
   };
   const made = (["bot", "agent", "reviewer", "admin"] as Scope[]).map((s) => ({ s, ...generateKey(`${s}-bench`, [s]) }));
   const port = await freePort();
-  const child = spawn(process.execPath, [...(process.env.BENCH_SERVER_FLAGS ?? "").split(" ").filter(Boolean), "--import", "tsx", "scripts/start.ts"], {
-    env: { ...process.env, DATA_DIR: dir, PORT: String(port), API_KEYS: JSON.stringify(made.map((m) => m.entry)), LOG_LEVEL: "error", SCHEDULES: "off", ...extraEnv },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const childExit = () => new Promise<void>((r) => { if (child.exitCode !== null || child.signalCode !== null) return r(); child.once("exit", () => r()); child.kill("SIGINT"); });
+  const child = spawn(
+    process.execPath,
+    [...(process.env.BENCH_SERVER_FLAGS ?? "").split(" ").filter(Boolean), "--import", "tsx", "scripts/start.ts"],
+    {
+      env: {
+        ...process.env,
+        DATA_DIR: dir,
+        PORT: String(port),
+        API_KEYS: JSON.stringify(made.map((m) => m.entry)),
+        LOG_LEVEL: "error",
+        SCHEDULES: "off",
+        ...extraEnv,
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const childExit = () =>
+    new Promise<void>((r) => {
+      if (child.exitCode !== null || child.signalCode !== null) return r();
+      child.once("exit", () => r());
+      child.kill("SIGINT");
+    });
   // Ctrl-C reaches the server too (it stops its stack); the temp dir is then removed here.
-  const unregister = cleanupOnInterrupt(async () => { await childExit(); await removeDir(); });
+  const unregister = cleanupOnInterrupt(async () => {
+    await childExit();
+    await removeDir();
+  });
   let out = "";
   child.stdout.on("data", (c) => (out += c));
   const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`server exited (${code}): ${out}`))));
-  await Promise.race([exited, (async () => { while (!out.includes("running")) await new Promise((r) => setTimeout(r, 50)); })()]);
+  await Promise.race([
+    exited,
+    (async () => {
+      while (!out.includes("running")) await new Promise((r) => setTimeout(r, 50));
+    })(),
+  ]);
   exited.catch(() => {});
   const stack = JSON.parse(await readFile(path.join(dir, "stack.json"), "utf8")) as StackFile;
-  const raw = new Redis({ url: stack.upstashUrl, token: stack.upstashToken, enableTelemetry: false, enableAutoPipelining: false, automaticDeserialization: false });
+  const raw = new Redis({
+    url: stack.upstashUrl,
+    token: stack.upstashToken,
+    enableTelemetry: false,
+    enableAutoPipelining: false,
+    automaticDeserialization: false,
+  });
   return {
-    stack, apiUrl: stack.apiUrl, raw,
+    stack,
+    apiUrl: stack.apiUrl,
+    raw,
     keys: Object.fromEntries(made.map((m) => [m.s, m.key])) as Record<Scope, string>,
     async stop() {
       await childExit();
@@ -68,12 +101,16 @@ const loadAgent = new http.Agent({ keepAlive: true });
  */
 export function loadPost(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: "POST", agent: loadAgent, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.once("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-      res.once("error", reject);
-    });
+    const req = http.request(
+      url,
+      { method: "POST", agent: loadAgent, headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.once("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+        res.once("error", reject);
+      },
+    );
     req.once("error", reject);
     req.end(body);
   });
@@ -97,13 +134,19 @@ export async function sampleSustained(seconds: number, concurrency: number, fn: 
   let errors = 0;
   const end = performance.now() + seconds * 1000;
   const start = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < end) {
-      const t = performance.now();
-      try { await fn(i++); } catch { errors++; }
-      latencies.push(performance.now() - t);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        try {
+          await fn(i++);
+        } catch {
+          errors++;
+        }
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
   return { latencies, perSecond: latencies.length / ((performance.now() - start) / 1000), errors };
 }
 
@@ -122,7 +165,12 @@ export interface BenchResult {
 }
 
 export const result = (name: string, value: number, unit: string, baseline: string, baselineValue: number): BenchResult => ({
-  name, value: round(value), unit, baseline, baseline_value: round(baselineValue), ratio: round(baselineValue === 0 ? 0 : value / baselineValue),
+  name,
+  value: round(value),
+  unit,
+  baseline,
+  baseline_value: round(baselineValue),
+  ratio: round(baselineValue === 0 ? 0 : value / baselineValue),
 });
 const round = (v: number) => Math.round(v * 1000) / 1000;
 
@@ -133,7 +181,11 @@ export const RESULTS_FILE = ".bench/results.json";
 export async function writeResults(results: BenchResult[], file = RESULTS_FILE): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   let existing: BenchResult[] = [];
-  try { existing = JSON.parse(await readFile(file, "utf8")) as BenchResult[]; } catch { /* first run */ }
+  try {
+    existing = JSON.parse(await readFile(file, "utf8")) as BenchResult[];
+  } catch {
+    /* first run */
+  }
   const byName = new Map(existing.map((r) => [r.name, r]));
   for (const r of results) byName.set(r.name, r);
   await writeFile(file, JSON.stringify([...byName.values()], null, 2) + "\n");
@@ -141,6 +193,8 @@ export async function writeResults(results: BenchResult[], file = RESULTS_FILE):
 
 export function printTable(results: BenchResult[]): void {
   for (const r of results) {
-    console.log(`${r.name.padEnd(44)} ${String(r.value).padStart(10)} ${r.unit.padEnd(6)} | ${r.baseline.padEnd(36)} ${String(r.baseline_value).padStart(10)}  x${r.ratio}`);
+    console.log(
+      `${r.name.padEnd(44)} ${String(r.value).padStart(10)} ${r.unit.padEnd(6)} | ${r.baseline.padEnd(36)} ${String(r.baseline_value).padStart(10)}  x${r.ratio}`,
+    );
   }
 }

@@ -9,12 +9,21 @@ const N = 2000;
  */
 export async function walBench(env: BenchEnv): Promise<BenchResult[]> {
   const post = async (path: string, key: string, body: unknown) => {
-    const res = await loadPost(env.apiUrl + path, { authorization: `Bearer ${key}`, "content-type": "application/json" }, JSON.stringify(body));
+    const res = await loadPost(
+      env.apiUrl + path,
+      { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      JSON.stringify(body),
+    );
     if (res.status >= 300) throw new Error(`${path}: ${res.status} ${res.text}`);
     return JSON.parse(res.text) as any;
   };
   const rawKey = "bench:raw:list";
-  const msg = (i: number) => ({ user_id: `bench-${i % 200}`, text: `benchmark message ${i} with a realistic length of text to send`, telegram_message_id: 1_000_000 + i, chat_id: 42 });
+  const msg = (i: number) => ({
+    user_id: `bench-${i % 200}`,
+    text: `benchmark message ${i} with a realistic length of text to send`,
+    telegram_message_id: 1_000_000 + i,
+    chat_id: 42,
+  });
 
   console.log(`  ingest: ${N} sequential requests ...`);
   let seq = 0;
@@ -23,7 +32,14 @@ export async function walBench(env: BenchEnv): Promise<BenchResult[]> {
 
   console.log(`  claim + ack: ${N} sequential requests each ...`);
   const claimed: { message_id: string; lease_token: string }[] = [];
-  const apiClaim = await sampleSequential(N, async () => { const r = await post("/v1/messages/claim", env.keys.agent, { max: 1 }); claimed.push(...r.items); }, 0);
+  const apiClaim = await sampleSequential(
+    N,
+    async () => {
+      const r = await post("/v1/messages/claim", env.keys.agent, { max: 1 });
+      claimed.push(...r.items);
+    },
+    0,
+  );
   const rawClaim = await sampleSequential(N, () => env.raw.lpop(rawKey), 0);
   let a = 0;
   const apiAck = await sampleSequential(claimed.length, () => post("/v1/messages/ack", env.keys.agent, { items: [claimed[a++]] }), 0);
@@ -34,8 +50,12 @@ export async function walBench(env: BenchEnv): Promise<BenchResult[]> {
   const rawSustained = await sampleSustained(5, 16, () => env.raw.rpush(rawKey, JSON.stringify(msg(seq++))));
   if (sustained.errors) throw new Error(`${sustained.errors} errors during sustained ingest`);
   console.log("  sustained ingest in batches of 10 (as the userbot sends them): 5 s at 8 concurrent requests ...");
-  const batched = await sampleSustained(5, 8, () => post("/v1/messages", env.keys.bot, { messages: Array.from({ length: 10 }, () => msg(seq++)) }));
-  const rawBatched = await sampleSustained(5, 8, () => env.raw.rpush(rawKey, ...Array.from({ length: 10 }, () => JSON.stringify(msg(seq++)))));
+  const batched = await sampleSustained(5, 8, () =>
+    post("/v1/messages", env.keys.bot, { messages: Array.from({ length: 10 }, () => msg(seq++)) }),
+  );
+  const rawBatched = await sampleSustained(5, 8, () =>
+    env.raw.rpush(rawKey, ...Array.from({ length: 10 }, () => JSON.stringify(msg(seq++)))),
+  );
 
   const p = (s: number[], q: number) => percentile(s, q);
   return [
@@ -46,8 +66,20 @@ export async function walBench(env: BenchEnv): Promise<BenchResult[]> {
     result("wal.ack.http.p50", p(apiAck, 50), "ms", "raw upstash ZREM p50", p(rawAck, 50)),
     result("wal.ack.http.p99", p(apiAck, 99), "ms", "raw upstash ZREM p99", p(rawAck, 99)),
     result("wal.ingest.sustained.throughput", sustained.perSecond, "msg/s", "raw upstash RPUSH, same concurrency", rawSustained.perSecond),
-    result("wal.ingest.sustained.p99", p(sustained.latencies, 99), "ms", "raw upstash RPUSH p99, same concurrency", p(rawSustained.latencies, 99)),
-    result("wal.ingest.batched10.throughput", batched.perSecond * 10, "msg/s", "raw upstash RPUSH of 10, same concurrency", rawBatched.perSecond * 10),
+    result(
+      "wal.ingest.sustained.p99",
+      p(sustained.latencies, 99),
+      "ms",
+      "raw upstash RPUSH p99, same concurrency",
+      p(rawSustained.latencies, 99),
+    ),
+    result(
+      "wal.ingest.batched10.throughput",
+      batched.perSecond * 10,
+      "msg/s",
+      "raw upstash RPUSH of 10, same concurrency",
+      rawBatched.perSecond * 10,
+    ),
     result("wal.ingest.batched10.p99", p(batched.latencies, 99), "ms", "raw upstash RPUSH of 10 p99", p(rawBatched.latencies, 99)),
   ];
 }

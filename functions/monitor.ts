@@ -16,7 +16,10 @@ export const handler = async () => {
   const levels = await measureBacklog(services);
   recordBacklogGauges(services.metrics, levels);
   const warnings = await backlogWarnings(services.redis, levels, config.backlog);
-  if (warnings.length) services.log.warn("backlog over threshold", { warnings: warnings.map((w) => ({ queue: w.queue, depth: w.depth, threshold: w.threshold, sustained: w.sustained })) });
+  if (warnings.length)
+    services.log.warn("backlog over threshold", {
+      warnings: warnings.map((w) => ({ queue: w.queue, depth: w.depth, threshold: w.threshold, sustained: w.sustained })),
+    });
   await emfPublisher(services.metrics.registry).publish();
   return { levels, warnings: warnings.map((w) => w.queue) };
 };

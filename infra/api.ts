@@ -37,18 +37,22 @@ export function migrationFunction(s: Secrets) {
  * the account's unreserved pool: the jobs and Migrate have their own (README, "Deploying").
  */
 export function api(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations) {
-  return new sst.aws.Function("Api", {
-    ...prebuilt("api"),
-    runtime: RUNTIME,
-    architecture: "arm64",
-    memory: "512 MB",
-    timeout: "30 seconds",
-    // No CORS: the API is called by servers (userbot, pipeline, dashboard backend), never by browsers.
-    url: { cors: false },
-    link: secretLinks(s),
-    permissions: s3Permissions(bucket, API_S3),
-    environment: { LOG_LEVEL: "info", S3_BUCKET: bucket.name },
-  }, after);
+  return new sst.aws.Function(
+    "Api",
+    {
+      ...prebuilt("api"),
+      runtime: RUNTIME,
+      architecture: "arm64",
+      memory: "512 MB",
+      timeout: "30 seconds",
+      // No CORS: the API is called by servers (userbot, pipeline, dashboard backend), never by browsers.
+      url: { cors: false },
+      link: secretLinks(s),
+      permissions: s3Permissions(bucket, API_S3),
+      environment: { LOG_LEVEL: "info", S3_BUCKET: bucket.name },
+    },
+    after,
+  );
 }
 
 /**

@@ -26,21 +26,42 @@ const thresholdOf = (a: (typeof BACKLOG_ALARMS)[number]) => {
 export function backlogAlarms(s: Secrets, bucket: sst.aws.Bucket, topic: sst.aws.SnsTopic, after?: AfterMigrations) {
   const environment: Record<string, $util.Input<string>> = { S3_BUCKET: bucket.name };
   for (const a of BACKLOG_ALARMS) environment[a.setting] = String(thresholdOf(a));
-  const fn = new sst.aws.Function("BacklogMonitor", {
-    ...prebuilt("monitor"), runtime: RUNTIME, architecture: "arm64", memory: "256 MB", timeout: "30 seconds",
-    // One run a minute: one instance is all it needs, and an API flood cannot starve it.
-    concurrency: { reserved: 1 },
-    link: secretLinks(s), environment,
-  }, after);
+  const fn = new sst.aws.Function(
+    "BacklogMonitor",
+    {
+      ...prebuilt("monitor"),
+      runtime: RUNTIME,
+      architecture: "arm64",
+      memory: "256 MB",
+      timeout: "30 seconds",
+      // One run a minute: one instance is all it needs, and an API flood cannot starve it.
+      concurrency: { reserved: 1 },
+      link: secretLinks(s),
+      environment,
+    },
+    after,
+  );
   // `sst dev` runs no schedules (invoke the handler by hand there).
   const cron = $dev ? undefined : new sst.aws.CronV2("BacklogMonitor", { schedule: "rate(1 minute)", function: fn });
-  const alarms = BACKLOG_ALARMS.map((a) => new aws.cloudwatch.MetricAlarm(a.name, {
-    name: `${$app.name}-${$app.stage}-${a.name}`,
-    alarmDescription: `${a.metric} over ${thresholdOf(a)} for ${BACKLOG_EVALUATION_PERIODS} minutes`,
-    namespace: METRICS_NAMESPACE, metricName: a.metric, dimensions: { service: METRICS_SERVICE },
-    statistic: "Maximum", comparisonOperator: "GreaterThanThreshold", threshold: thresholdOf(a),
-    period: BACKLOG_PERIOD_SECONDS, evaluationPeriods: BACKLOG_EVALUATION_PERIODS, datapointsToAlarm: BACKLOG_EVALUATION_PERIODS,
-    treatMissingData: "notBreaching", alarmActions: [topic.arn], okActions: [topic.arn], tags: { severity: "warning" },
-  }));
+  const alarms = BACKLOG_ALARMS.map(
+    (a) =>
+      new aws.cloudwatch.MetricAlarm(a.name, {
+        name: `${$app.name}-${$app.stage}-${a.name}`,
+        alarmDescription: `${a.metric} over ${thresholdOf(a)} for ${BACKLOG_EVALUATION_PERIODS} minutes`,
+        namespace: METRICS_NAMESPACE,
+        metricName: a.metric,
+        dimensions: { service: METRICS_SERVICE },
+        statistic: "Maximum",
+        comparisonOperator: "GreaterThanThreshold",
+        threshold: thresholdOf(a),
+        period: BACKLOG_PERIOD_SECONDS,
+        evaluationPeriods: BACKLOG_EVALUATION_PERIODS,
+        datapointsToAlarm: BACKLOG_EVALUATION_PERIODS,
+        treatMissingData: "notBreaching",
+        alarmActions: [topic.arn],
+        okActions: [topic.arn],
+        tags: { severity: "warning" },
+      }),
+  );
   return { fn, cron, alarms };
 }

@@ -16,7 +16,8 @@ export class DeployRefusedError extends Error {
  */
 export function assertFreshBuild(root: string): void {
   const recordFile = path.join(root, BUILD_RECORD);
-  if (!existsSync(recordFile)) throw new DeployRefusedError(`no ${BUILD_RECORD}: run \`npm run build\` before \`sst deploy\` (npm run deploy does both)`);
+  if (!existsSync(recordFile))
+    throw new DeployRefusedError(`no ${BUILD_RECORD}: run \`npm run build\` before \`sst deploy\` (npm run deploy does both)`);
   const record = JSON.parse(readFileSync(recordFile, "utf8")) as { functions: string[]; inputs: Record<string, string> };
   for (const [file, sha] of Object.entries(record.inputs)) {
     const abs = path.join(root, file);

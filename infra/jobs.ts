@@ -44,47 +44,61 @@ export const jobFunctionName = (job: string) => {
  */
 export function jobs(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations) {
   const dlq = new sst.aws.Queue("JobsDeadLetters", {
-    transform: { queue: (args) => { args.messageRetentionSeconds = DEAD_LETTER_RETENTION_SECONDS; } },
+    transform: {
+      queue: (args) => {
+        args.messageRetentionSeconds = DEAD_LETTER_RETENTION_SECONDS;
+      },
+    },
   });
   const identity = aws.getCallerIdentityOutput();
   const region = aws.getRegionOutput().region;
   const functions = SCHEDULES.map((j) => {
     const name = jobFunctionName(j.name);
-    const fn = new sst.aws.Function(`${j.name}Job`, {
-      ...prebuilt(j.bundle),
-      name,
-      runtime: RUNTIME,
-      architecture: "arm64",
-      memory: "1024 MB",
-      // Lambda's ceiling; the Postgres backup checkpoints and continues in a new invocation.
-      timeout: "15 minutes",
-      concurrency: { reserved: JOB_RESERVED_CONCURRENCY },
-      link: secretLinks(s),
-      permissions: [
-        ...s3Permissions(bucket, JOB_S3[j.name]),
-        { actions: ["sqs:SendMessage"], resources: [dlq.arn] },
-        { actions: ["lambda:InvokeFunction"], resources: [$interpolate`arn:aws:lambda:${region}:${identity.accountId}:function:${name}`] },
-      ],
-      // The jobs stream: a small heap keeps them well inside the function's memory at any database size.
-      environment: { S3_BUCKET: bucket.name, NODE_OPTIONS: "--max-old-space-size=128 --max-semi-space-size=4" },
-      retries: JOB_RETRIES,
-      transform: {
-        eventInvokeConfig: (args) => {
-          args.maximumEventAgeInSeconds = JOB_MAX_EVENT_AGE_SECONDS;
-          args.destinationConfig = { onFailure: { destination: dlq.arn } };
+    const fn = new sst.aws.Function(
+      `${j.name}Job`,
+      {
+        ...prebuilt(j.bundle),
+        name,
+        runtime: RUNTIME,
+        architecture: "arm64",
+        memory: "1024 MB",
+        // Lambda's ceiling; the Postgres backup checkpoints and continues in a new invocation.
+        timeout: "15 minutes",
+        concurrency: { reserved: JOB_RESERVED_CONCURRENCY },
+        link: secretLinks(s),
+        permissions: [
+          ...s3Permissions(bucket, JOB_S3[j.name]),
+          { actions: ["sqs:SendMessage"], resources: [dlq.arn] },
+          {
+            actions: ["lambda:InvokeFunction"],
+            resources: [$interpolate`arn:aws:lambda:${region}:${identity.accountId}:function:${name}`],
+          },
+        ],
+        // The jobs stream: a small heap keeps them well inside the function's memory at any database size.
+        environment: { S3_BUCKET: bucket.name, NODE_OPTIONS: "--max-old-space-size=128 --max-semi-space-size=4" },
+        retries: JOB_RETRIES,
+        transform: {
+          eventInvokeConfig: (args) => {
+            args.maximumEventAgeInSeconds = JOB_MAX_EVENT_AGE_SECONDS;
+            args.destinationConfig = { onFailure: { destination: dlq.arn } };
+          },
         },
       },
-    }, after);
+      after,
+    );
     return { job: j, fn };
   });
   // `sst dev` runs no schedules: they would keep firing at the dev stub (run a job with `npm run job`).
   if ($dev) return { dlq, functions, crons: [] };
-  const crons = functions.map(({ job, fn }) => new sst.aws.CronV2(job.name, {
-    schedule: job.schedule,
-    function: fn,
-    // Delivery to the function (the scheduler's own retries): a failed run is Lambda's to retry.
-    retries: JOB_RETRIES,
-    dlq: dlq.arn,
-  }));
+  const crons = functions.map(
+    ({ job, fn }) =>
+      new sst.aws.CronV2(job.name, {
+        schedule: job.schedule,
+        function: fn,
+        // Delivery to the function (the scheduler's own retries): a failed run is Lambda's to retry.
+        retries: JOB_RETRIES,
+        dlq: dlq.arn,
+      }),
+  );
   return { dlq, functions, crons };
 }

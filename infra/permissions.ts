@@ -41,7 +41,13 @@ export const JOB_S3: Record<"BackupPostgres" | "BackupRedis" | "Archive" | "Anal
 
 /** The grants as SST function permissions on `bucket`. */
 export function s3Permissions(bucket: sst.aws.Bucket, grants: S3Grant[]) {
-  return grants.map((g) => ("listPrefixes" in g
-    ? { actions: g.actions, resources: [bucket.arn], conditions: [{ test: "StringLike", variable: "s3:prefix", values: g.listPrefixes.flatMap((p) => [p, `${p}*`]) }] }
-    : { actions: g.actions, resources: g.prefixes.map((p) => $interpolate`${bucket.arn}/${p}*`) }));
+  return grants.map((g) =>
+    "listPrefixes" in g
+      ? {
+          actions: g.actions,
+          resources: [bucket.arn],
+          conditions: [{ test: "StringLike", variable: "s3:prefix", values: g.listPrefixes.flatMap((p) => [p, `${p}*`]) }],
+        }
+      : { actions: g.actions, resources: g.prefixes.map((p) => $interpolate`${bucket.arn}/${p}*`) },
+  );
 }

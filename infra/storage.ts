@@ -15,7 +15,11 @@ export const BACKUP_SAFETY_EXPIRY_DAYS = 35;
  * each job writes and deletes under its own only.
  */
 export const PREFIXES = {
-  backups: "backups/", postgres: "backups/postgres/", redis: "backups/redis/", archives: "archives/", erasures: "erasures/",
+  backups: "backups/",
+  postgres: "backups/postgres/",
+  redis: "backups/redis/",
+  archives: "archives/",
+  erasures: "erasures/",
 } as const;
 /** The replication rule's id (a dimension of S3's replication metrics). */
 export const REPLICATION_RULE = "all";
@@ -24,7 +28,12 @@ export const REPLICATION_LATE_SECONDS = 3600;
 
 /** The lifecycle rules of the bucket and of its replica (the replica keeps its own copies as long). */
 const LIFECYCLE_RULES = [
-  { id: "abort-stale-multipart", status: "Enabled", filter: {}, abortIncompleteMultipartUpload: { daysAfterInitiation: ABORT_MULTIPART_AFTER_DAYS } },
+  {
+    id: "abort-stale-multipart",
+    status: "Enabled",
+    filter: {},
+    abortIncompleteMultipartUpload: { daysAfterInitiation: ABORT_MULTIPART_AFTER_DAYS },
+  },
   { id: "expire-noncurrent", status: "Enabled", filter: {}, noncurrentVersionExpiration: { noncurrentDays: NONCURRENT_VERSION_DAYS } },
   { id: "backups-safety-expiry", status: "Enabled", filter: { prefix: PREFIXES.backups }, expiration: { days: BACKUP_SAFETY_EXPIRY_DAYS } },
 ];
@@ -38,7 +47,11 @@ export interface BackupStorage {
 }
 
 /** The dimensions of S3's replication metrics (AWS/S3, in the source bucket's region). */
-export interface Replication { sourceBucket: $util.Output<string>; destinationBucket: $util.Output<string>; ruleId: string }
+export interface Replication {
+  sourceBucket: $util.Output<string>;
+  destinationBucket: $util.Output<string>;
+  ruleId: string;
+}
 
 /**
  * The backup/archive bucket: versioned, encrypted (SSE-KMS with the AWS-managed key), public
@@ -53,11 +66,14 @@ export function backupBucket(): BackupStorage {
     // No browser ever reads backups: SST's default allow-all CORS is turned off.
     cors: false,
     transform: {
-      bucket: (args) => { args.forceDestroy = $app.stage !== "production"; },
+      bucket: (args) => {
+        args.forceDestroy = $app.stage !== "production";
+      },
     },
   });
   const versioning = new aws.s3.BucketVersioning("BackupsVersioning", {
-    bucket: bucket.name, versioningConfiguration: { status: "Enabled" },
+    bucket: bucket.name,
+    versioningConfiguration: { status: "Enabled" },
   });
   new aws.s3.BucketServerSideEncryptionConfiguration("BackupsEncryption", {
     bucket: bucket.name,
@@ -87,49 +103,114 @@ function replicate(source: BackupStorage, region: string): Replication {
   const provider = new aws.Provider("ReplicaRegion", { region: region as aws.Region });
   const sourceRegion = aws.getRegionOutput().region;
   const retained = { provider, retainOnDelete: true };
-  const replicaKey = new aws.kms.Key("BackupsReplicaKey", {
-    description: `${$app.name} ${$app.stage} backup replica`, enableKeyRotation: true, deletionWindowInDays: 30,
-  }, retained);
+  const replicaKey = new aws.kms.Key(
+    "BackupsReplicaKey",
+    {
+      description: `${$app.name} ${$app.stage} backup replica`,
+      enableKeyRotation: true,
+      deletionWindowInDays: 30,
+    },
+    retained,
+  );
   const replica = new aws.s3.Bucket("BackupsReplica", { forceDestroy: false }, retained);
-  new aws.s3.BucketPublicAccessBlock("BackupsReplicaPublicAccess", {
-    bucket: replica.id, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true,
-  }, { provider });
-  const replicaVersioning = new aws.s3.BucketVersioning("BackupsReplicaVersioning", {
-    bucket: replica.id, versioningConfiguration: { status: "Enabled" },
-  }, { provider });
-  new aws.s3.BucketServerSideEncryptionConfiguration("BackupsReplicaEncryption", {
-    bucket: replica.id,
-    rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: replicaKey.arn }, bucketKeyEnabled: true }],
-  }, { provider });
-  new aws.s3.BucketLifecycleConfiguration("BackupsReplicaLifecycle", { bucket: replica.id, rules: LIFECYCLE_RULES }, { provider, dependsOn: [replicaVersioning] });
+  new aws.s3.BucketPublicAccessBlock(
+    "BackupsReplicaPublicAccess",
+    {
+      bucket: replica.id,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    },
+    { provider },
+  );
+  const replicaVersioning = new aws.s3.BucketVersioning(
+    "BackupsReplicaVersioning",
+    {
+      bucket: replica.id,
+      versioningConfiguration: { status: "Enabled" },
+    },
+    { provider },
+  );
+  new aws.s3.BucketServerSideEncryptionConfiguration(
+    "BackupsReplicaEncryption",
+    {
+      bucket: replica.id,
+      rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: replicaKey.arn }, bucketKeyEnabled: true }],
+    },
+    { provider },
+  );
+  new aws.s3.BucketLifecycleConfiguration(
+    "BackupsReplicaLifecycle",
+    { bucket: replica.id, rules: LIFECYCLE_RULES },
+    { provider, dependsOn: [replicaVersioning] },
+  );
   // The role's only policy is inline in the role itself: no separate RolePolicy that a later update of the role could drop.
   const role = new aws.iam.Role("BackupsReplicationRole", {
-    assumeRolePolicy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "s3.amazonaws.com" }, Action: "sts:AssumeRole" }] }),
-    inlinePolicies: [{ name: "replication", policy: $jsonStringify({ Version: "2012-10-17", Statement: [
-      { Effect: "Allow", Action: ["s3:GetReplicationConfiguration", "s3:ListBucket"], Resource: source.bucket.arn },
-      { Effect: "Allow", Action: ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"], Resource: $interpolate`${source.bucket.arn}/*` },
-      { Effect: "Allow", Action: ["s3:ReplicateObject", "s3:ReplicateTags"], Resource: $interpolate`${replica.arn}/*` },
-      // The source objects' key is the AWS-managed S3 key: decrypt only through S3, for this bucket.
-      { Effect: "Allow", Action: ["kms:Decrypt"], Resource: "*", Condition: {
-        StringEquals: { "kms:ViaService": $interpolate`s3.${sourceRegion}.amazonaws.com` },
-        StringLike: { "kms:EncryptionContext:aws:s3:arn": [source.bucket.arn, $interpolate`${source.bucket.arn}/*`] } } },
-      { Effect: "Allow", Action: ["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"], Resource: replicaKey.arn, Condition: {
-        StringEquals: { "kms:ViaService": `s3.${region}.amazonaws.com` },
-        StringLike: { "kms:EncryptionContext:aws:s3:arn": [replica.arn, $interpolate`${replica.arn}/*`] } } },
-    ] }) }],
-  });
-  new aws.s3.BucketReplicationConfig("BackupsReplication", {
-    bucket: source.bucket.name, role: role.arn,
-    rules: [{
-      id: REPLICATION_RULE, status: "Enabled", filter: {},
-      deleteMarkerReplication: { status: "Disabled" },
-      sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } },
-      destination: {
-        bucket: replica.arn, storageClass: "STANDARD_IA", encryptionConfiguration: { replicaKmsKeyId: replicaKey.arn },
-        // Replication metrics (OperationsFailedReplication, ReplicationLatency) for the alarms.
-        metrics: { status: "Enabled", eventThreshold: { minutes: 15 } },
+    assumeRolePolicy: JSON.stringify({
+      Version: "2012-10-17",
+      Statement: [{ Effect: "Allow", Principal: { Service: "s3.amazonaws.com" }, Action: "sts:AssumeRole" }],
+    }),
+    inlinePolicies: [
+      {
+        name: "replication",
+        policy: $jsonStringify({
+          Version: "2012-10-17",
+          Statement: [
+            { Effect: "Allow", Action: ["s3:GetReplicationConfiguration", "s3:ListBucket"], Resource: source.bucket.arn },
+            {
+              Effect: "Allow",
+              Action: ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
+              Resource: $interpolate`${source.bucket.arn}/*`,
+            },
+            { Effect: "Allow", Action: ["s3:ReplicateObject", "s3:ReplicateTags"], Resource: $interpolate`${replica.arn}/*` },
+            // The source objects' key is the AWS-managed S3 key: decrypt only through S3, for this bucket.
+            {
+              Effect: "Allow",
+              Action: ["kms:Decrypt"],
+              Resource: "*",
+              Condition: {
+                StringEquals: { "kms:ViaService": $interpolate`s3.${sourceRegion}.amazonaws.com` },
+                StringLike: { "kms:EncryptionContext:aws:s3:arn": [source.bucket.arn, $interpolate`${source.bucket.arn}/*`] },
+              },
+            },
+            {
+              Effect: "Allow",
+              Action: ["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"],
+              Resource: replicaKey.arn,
+              Condition: {
+                StringEquals: { "kms:ViaService": `s3.${region}.amazonaws.com` },
+                StringLike: { "kms:EncryptionContext:aws:s3:arn": [replica.arn, $interpolate`${replica.arn}/*`] },
+              },
+            },
+          ],
+        }),
       },
-    }],
-  }, { dependsOn: [source.versioning, replicaVersioning, role] });
+    ],
+  });
+  new aws.s3.BucketReplicationConfig(
+    "BackupsReplication",
+    {
+      bucket: source.bucket.name,
+      role: role.arn,
+      rules: [
+        {
+          id: REPLICATION_RULE,
+          status: "Enabled",
+          filter: {},
+          deleteMarkerReplication: { status: "Disabled" },
+          sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } },
+          destination: {
+            bucket: replica.arn,
+            storageClass: "STANDARD_IA",
+            encryptionConfiguration: { replicaKmsKeyId: replicaKey.arn },
+            // Replication metrics (OperationsFailedReplication, ReplicationLatency) for the alarms.
+            metrics: { status: "Enabled", eventThreshold: { minutes: 15 } },
+          },
+        },
+      ],
+    },
+    { dependsOn: [source.versioning, replicaVersioning, role] },
+  );
   return { sourceBucket: source.bucket.name, destinationBucket: replica.bucket, ruleId: REPLICATION_RULE };
 }

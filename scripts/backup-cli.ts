@@ -2,7 +2,17 @@ import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { createServices, listBackupSets } from "@hitl/core";
 import { PoolDb, useLocalNeonProxy } from "@hitl/core/postgres";
-import { JOBS, jobContext, markVerified, readArchive, restorePostgres, restoreRedis, runJob, verifySet, type JobName } from "@hitl/core/backup";
+import {
+  JOBS,
+  jobContext,
+  markVerified,
+  readArchive,
+  restorePostgres,
+  restoreRedis,
+  runJob,
+  verifySet,
+  type JobName,
+} from "@hitl/core/backup";
 import { Redis } from "@upstash/redis";
 import { cliConfig } from "./cli-env.js";
 
@@ -34,23 +44,39 @@ let lastCounter = 0;
 const COUNTER = /^\s+\d+ \w+( restored)?$/;
 const progress = (line: string) => {
   if (COUNTER.test(line)) {
-    if (process.stderr.isTTY) { process.stderr.write(`\r${line}\x1b[K`); counting = true; return; }
+    if (process.stderr.isTTY) {
+      process.stderr.write(`\r${line}\x1b[K`);
+      counting = true;
+      return;
+    }
     if (Date.now() - lastCounter < 2000) return;
     lastCounter = Date.now();
   }
   endProgress();
   process.stderr.write(line + "\n");
 };
-const endProgress = () => { if (counting) process.stderr.write("\n"); counting = false; };
+const endProgress = () => {
+  if (counting) process.stderr.write("\n");
+  counting = false;
+};
 
 async function main() {
   const [command, ...rest] = process.argv.slice(2);
   if (command === "--help" || command === "-h") return void console.log(USAGE);
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, allowPositionals: true,
-      options: { database: { type: "string" }, redis: { type: "string" }, "redis-token": { type: "string" }, yes: { type: "boolean", default: false },
-        json: { type: "boolean", default: false }, help: { type: "boolean", short: "h", default: false } } });
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        database: { type: "string" },
+        redis: { type: "string" },
+        "redis-token": { type: "string" },
+        yes: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
   } catch (e) {
     // An unknown or malformed option (`--jsn`): the usage, not the parser's own error.
     throw new UsageError((e as Error).message.split("\n")[0]!.replace(/\. To specify a positional argument.*$/, ""));
@@ -69,13 +95,19 @@ async function main() {
     const t0 = Date.now();
     const took = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
     /** One sentence for a person, or the result as one JSON line with --json. */
-    const done = (sentence: string, result: unknown) => { endProgress(); console.log(values.json ? JSON.stringify(result) : `${sentence} in ${took()}`); };
+    const done = (sentence: string, result: unknown) => {
+      endProgress();
+      console.log(values.json ? JSON.stringify(result) : `${sentence} in ${took()}`);
+    };
     switch (command) {
       case "backup": {
         const kind = positionals[0];
         if (kind !== "postgres" && kind !== "redis") throw new UsageError();
         const r = await runJob(`backup-${kind}`, ctx);
-        done(`backup ${kind} ${r.id}: ${r.status}, ${r.verified ? "verified" : "NOT verified"}${r.bytes !== undefined ? `, ${size(Number(r.bytes))}` : ""}${r.pruned ? `, ${count(Number(r.pruned), "expired set")} pruned` : ""}`, r);
+        done(
+          `backup ${kind} ${r.id}: ${r.status}, ${r.verified ? "verified" : "NOT verified"}${r.bytes !== undefined ? `, ${size(Number(r.bytes))}` : ""}${r.pruned ? `, ${count(Number(r.pruned), "expired set")} pruned` : ""}`,
+          r,
+        );
         return;
       }
       case "backups": {
@@ -84,7 +116,9 @@ async function main() {
         if (!items.length) return void console.log("no backup sets or archives yet (npm run backup -- postgres)");
         console.log(`${"kind".padEnd(9)}${"id".padEnd(26)}${"size".padStart(10)}  ${"age".padEnd(10)}state`);
         for (const s of items) {
-          console.log(`${s.kind.padEnd(9)}${s.id.padEnd(26)}${size(s.bytes).padStart(10)}  ${age(s.finished_at ?? s.started_at).padEnd(10)}${!s.complete ? "INCOMPLETE" : s.verified ? "verified" : "NOT verified"}`);
+          console.log(
+            `${s.kind.padEnd(9)}${s.id.padEnd(26)}${size(s.bytes).padStart(10)}  ${age(s.finished_at ?? s.started_at).padEnd(10)}${!s.complete ? "INCOMPLETE" : s.verified ? "verified" : "NOT verified"}`,
+          );
         }
         return;
       }
@@ -95,7 +129,13 @@ async function main() {
         const v = await verifySet(ctx.store, kind, id, (key) => progress(`  checking ${key}`));
         await markVerified(ctx.services.db, id, v.ok).catch(() => {});
         for (const p of v.problems) console.error(`  ${p.key}: ${p.problem}`);
-        done(`verify ${kind} ${id}: ${v.ok ? "OK" : "FAILED"} (${count(v.checked, "object")}, ${count(v.problems.length, "problem")})`, { id, kind, ok: v.ok, checked: v.checked, problems: v.problems });
+        done(`verify ${kind} ${id}: ${v.ok ? "OK" : "FAILED"} (${count(v.checked, "object")}, ${count(v.problems.length, "problem")})`, {
+          id,
+          kind,
+          ok: v.ok,
+          checked: v.checked,
+          problems: v.problems,
+        });
         process.exitCode = v.ok ? 0 : 1;
         return;
       }
@@ -105,18 +145,36 @@ async function main() {
         const kind = await kindOf(ctx.store, id);
         if (kind === "postgres") {
           const url = values.database ?? config.databaseUrl;
-          if (!values.database && !values.yes) throw new Error("restoring into the service's own database needs --yes (or name one with --database URL)");
+          if (!values.database && !values.yes)
+            throw new Error("restoring into the service's own database needs --yes (or name one with --database URL)");
           if (config.localNeonProxyUrl) useLocalNeonProxy(config.localNeonProxyUrl);
           const target = new PoolDb(url);
           // Restoring the service's own database: the caches it backs are fenced too (flushed, twice).
           const caches = values.database ? undefined : ctx.services.redis;
-          const r = await restorePostgres(ctx.store, id, target, { databaseUrl: url, hasher: ctx.services.hasher, confirmOverwrite: values.yes, progress, caches }).finally(() => target.end());
+          const r = await restorePostgres(ctx.store, id, target, {
+            databaseUrl: url,
+            hasher: ctx.services.hasher,
+            confirmOverwrite: values.yes,
+            progress,
+            caches,
+          }).finally(() => target.end());
           done(`restore postgres ${id}: ${count(r.rows, "row")}, ${count(r.erased_rows, "erased row")} re-removed,`, { id, kind, ...r });
         } else {
           const redis = values.redis
-            ? new Redis({ url: values.redis, token: values["redis-token"] ?? process.env.UPSTASH_REDIS_REST_TOKEN ?? "", enableTelemetry: false, automaticDeserialization: false })
+            ? new Redis({
+                url: values.redis,
+                token: values["redis-token"] ?? process.env.UPSTASH_REDIS_REST_TOKEN ?? "",
+                enableTelemetry: false,
+                automaticDeserialization: false,
+              })
             : createServices(config).redis.client;
-          const r = await restoreRedis(ctx.store, id, redis, { prefix: config.redis.prefix, hasher: ctx.services.hasher, db: ctx.services.db, confirmOverwrite: values.yes, progress });
+          const r = await restoreRedis(ctx.store, id, redis, {
+            prefix: config.redis.prefix,
+            hasher: ctx.services.hasher,
+            db: ctx.services.db,
+            confirmOverwrite: values.yes,
+            progress,
+          });
           done(`restore redis ${id}: ${count(r.keys, "key")} restored, ${r.skipped} skipped (erased users),`, { id, kind, ...r });
         }
         return;
@@ -124,10 +182,16 @@ async function main() {
       case "archive": {
         if (positionals[0] === "list") {
           const rows = await ctx.services.db.query<{ partition: string; prefix: string; rows: string; bytes: string; archived_at: string }>(
-            "SELECT partition, prefix, rows, bytes, archived_at FROM archived_partitions ORDER BY partition");
-          if (values.json) return void console.log(JSON.stringify(rows.map((r) => ({ ...r, rows: Number(r.rows), bytes: Number(r.bytes) }))));
-          if (!rows.length) return void console.log("no partition archived yet (partitions older than 90 days are, by the daily archive job)");
-          for (const r of rows) console.log(`${r.partition}  ${count(Number(r.rows), "row").padStart(14)}  ${size(Number(r.bytes)).padStart(9)}  archived ${age(r.archived_at)} ago  ${r.prefix}`);
+            "SELECT partition, prefix, rows, bytes, archived_at FROM archived_partitions ORDER BY partition",
+          );
+          if (values.json)
+            return void console.log(JSON.stringify(rows.map((r) => ({ ...r, rows: Number(r.rows), bytes: Number(r.bytes) }))));
+          if (!rows.length)
+            return void console.log("no partition archived yet (partitions older than 90 days are, by the daily archive job)");
+          for (const r of rows)
+            console.log(
+              `${r.partition}  ${count(Number(r.rows), "row").padStart(14)}  ${size(Number(r.bytes)).padStart(9)}  archived ${age(r.archived_at)} ago  ${r.prefix}`,
+            );
           return;
         }
         if (positionals[0] === "read" && positionals[1]) {
@@ -146,13 +210,32 @@ async function main() {
         if (!JOBS.includes(name)) throw new UsageError();
         // The handler's own log lines and EMF metrics are for CloudWatch: here the summary line says it
         // (LOG_LEVEL=info and POWERTOOLS_METRICS_DISABLED=false bring them back).
-        Object.assign(process.env, settings, { LOG_LEVEL: process.env.LOG_LEVEL ?? "warn", POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? "true" });
+        Object.assign(process.env, settings, {
+          LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
+          POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? "true",
+        });
         const { handler } = (await import(`../functions/${name}.ts`)) as { handler: (e: unknown, c: unknown) => Promise<unknown> };
         const deadline = Date.now() + 15 * 60_000;
-        const event = { version: "0", id: randomUUID(), "detail-type": "Scheduled Event", source: "aws.scheduler", account: "000000000000",
-          time: new Date().toISOString(), region: config.s3.region, resources: [`arn:aws:scheduler:local:schedule/default/${name}`], detail: {} };
-        const r = (await handler(event, { getRemainingTimeInMillis: () => deadline - Date.now(), functionName: name, awsRequestId: randomUUID() })) as Record<string, unknown>;
-        done(`job ${name}: ${name === "archive" ? archiveSentence(r) : `${r.status} ${r.id}, ${r.verified ? "verified" : "NOT verified"}`} (run ${r.run})`, r);
+        const event = {
+          version: "0",
+          id: randomUUID(),
+          "detail-type": "Scheduled Event",
+          source: "aws.scheduler",
+          account: "000000000000",
+          time: new Date().toISOString(),
+          region: config.s3.region,
+          resources: [`arn:aws:scheduler:local:schedule/default/${name}`],
+          detail: {},
+        };
+        const r = (await handler(event, {
+          getRemainingTimeInMillis: () => deadline - Date.now(),
+          functionName: name,
+          awsRequestId: randomUUID(),
+        })) as Record<string, unknown>;
+        done(
+          `job ${name}: ${name === "archive" ? archiveSentence(r) : `${r.status} ${r.id}, ${r.verified ? "verified" : "NOT verified"}`} (run ${r.run})`,
+          r,
+        );
         return;
       }
       default:
@@ -166,28 +249,56 @@ async function main() {
 
 class UsageError extends Error {}
 
-const size = (bytes: number) => bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(1)} GiB` : bytes >= 1 << 20 ? `${(bytes / (1 << 20)).toFixed(1)} MiB` : bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} B`;
+const size = (bytes: number) =>
+  bytes >= 1 << 30
+    ? `${(bytes / (1 << 30)).toFixed(1)} GiB`
+    : bytes >= 1 << 20
+      ? `${(bytes / (1 << 20)).toFixed(1)} MiB`
+      : bytes >= 1024
+        ? `${(bytes / 1024).toFixed(1)} KiB`
+        : `${bytes} B`;
 function age(iso: string | Date): string {
   const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
-  return s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : s < 172_800 ? `${(s / 3600).toFixed(1)} h` : `${(s / 86_400).toFixed(1)} d`;
+  return s < 90
+    ? `${Math.round(s)} s`
+    : s < 5400
+      ? `${Math.round(s / 60)} min`
+      : s < 172_800
+        ? `${(s / 3600).toFixed(1)} h`
+        : `${(s / 86_400).toFixed(1)} d`;
 }
 function archiveSentence(r: Record<string, unknown>): string {
   const archived = (r.archived as { partition: string; rows: number }[] | undefined) ?? [];
   const n = (k: string) => Number(r[k] ?? 0);
-  return `archive: ${archived.length ? `${count(archived.length, "partition")} archived (${archived.map((a) => `${a.partition}: ${count(a.rows, "row")}`).join(", ")})` : "nothing old enough to archive"}`
-    + `, ${count(n("empty_partitions_dropped"), "empty partition")} dropped, ${count(n("purged_quarantine"), "expired quarantine message")} purged, ${count(n("partitions_created"), "partition")} created`
-    + `${r.pending_erasures_completed ? `, ${count(n("pending_erasures_completed"), "pending erasure")} completed` : ""}`;
+  return (
+    `archive: ${archived.length ? `${count(archived.length, "partition")} archived (${archived.map((a) => `${a.partition}: ${count(a.rows, "row")}`).join(", ")})` : "nothing old enough to archive"}` +
+    `, ${count(n("empty_partitions_dropped"), "empty partition")} dropped, ${count(n("purged_quarantine"), "expired quarantine message")} purged, ${count(n("partitions_created"), "partition")} created` +
+    `${r.pending_erasures_completed ? `, ${count(n("pending_erasures_completed"), "pending erasure")} completed` : ""}`
+  );
 }
 
 /** What is wrong with a command line, or null: said before any store is touched. */
 function usageProblem(command: string, args: string[]): string | null {
   switch (command) {
-    case "backup": return args[0] === "postgres" || args[0] === "redis" ? null : `backup takes postgres or redis${args[0] ? ` (not ${JSON.stringify(args[0])})` : ""}`;
-    case "backups": return args.length ? `backups takes no argument (got ${JSON.stringify(args[0])})` : null;
-    case "verify": case "restore": return args[0] ? null : `${command} needs a set id (npm run backups lists them)`;
-    case "archive": return args[0] === "run" || args[0] === "list" || (args[0] === "read" && args[1]) ? null : "archive takes run, list, or read <partition>";
-    case "job": return (JOBS as readonly string[]).includes(args[0] ?? "") ? null : `job takes one of ${JOBS.join(", ")}${args[0] ? ` (not ${JSON.stringify(args[0])})` : ""}`;
-    default: return `unknown command ${JSON.stringify(command)}`;
+    case "backup":
+      return args[0] === "postgres" || args[0] === "redis"
+        ? null
+        : `backup takes postgres or redis${args[0] ? ` (not ${JSON.stringify(args[0])})` : ""}`;
+    case "backups":
+      return args.length ? `backups takes no argument (got ${JSON.stringify(args[0])})` : null;
+    case "verify":
+    case "restore":
+      return args[0] ? null : `${command} needs a set id (npm run backups lists them)`;
+    case "archive":
+      return args[0] === "run" || args[0] === "list" || (args[0] === "read" && args[1])
+        ? null
+        : "archive takes run, list, or read <partition>";
+    case "job":
+      return (JOBS as readonly string[]).includes(args[0] ?? "")
+        ? null
+        : `job takes one of ${JOBS.join(", ")}${args[0] ? ` (not ${JSON.stringify(args[0])})` : ""}`;
+    default:
+      return `unknown command ${JSON.stringify(command)}`;
   }
 }
 
@@ -197,7 +308,10 @@ async function kindOf(store: Awaited<ReturnType<typeof jobContext>>["store"], id
 }
 
 main().catch((e) => {
-  if (e instanceof UsageError) { console.error(`${e.message}\n\n${USAGE}`); process.exit(2); }
+  if (e instanceof UsageError) {
+    console.error(`${e.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
   console.error(`failed: ${e instanceof Error ? e.message : e}`);
   process.exit(1);
 });

@@ -32,9 +32,15 @@ const COPY: Record<string, { from: string; to: string }[]> = {
 export const BUILD_RECORD = "dist/build.json";
 
 /** dist/build.json: the functions built and the sha256 of every file that went into them (infra refuses a stale dist/). */
-export interface BuildRecord { functions: string[]; inputs: Record<string, string> }
+export interface BuildRecord {
+  functions: string[];
+  inputs: Record<string, string>;
+}
 
-const sha256 = async (file: string) => createHash("sha256").update(await readFile(file)).digest("hex");
+const sha256 = async (file: string) =>
+  createHash("sha256")
+    .update(await readFile(file))
+    .digest("hex");
 
 /** Prints, per function, what its cold start loads (the entry and the chunks it imports statically) and what loads on first use. */
 async function main() {
@@ -56,7 +62,9 @@ async function main() {
     const size = totalBytes(coldStartFiles(outfile));
     const modules = Object.keys(result.metafile.inputs).length;
     const lazy = totalBytes(firstUseFiles(outfile));
-    rows.push(`${name.padEnd(18)} ${(size / 1024).toFixed(1).padStart(8)} KiB  ${String(modules).padStart(4)} modules  ${outfile}${lazy ? ` (+ ${(lazy / 1024).toFixed(1)} KiB loaded on first use)` : ""}`);
+    rows.push(
+      `${name.padEnd(18)} ${(size / 1024).toFixed(1).padStart(8)} KiB  ${String(modules).padStart(4)} modules  ${outfile}${lazy ? ` (+ ${(lazy / 1024).toFixed(1)} KiB loaded on first use)` : ""}`,
+    );
   }
   const record: BuildRecord = { functions: Object.keys(FUNCTIONS), inputs: {} };
   for (const f of [...inputs].sort()) record.inputs[path.relative(".", path.resolve(f))] = await sha256(f);

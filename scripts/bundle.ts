@@ -15,11 +15,23 @@ const BANNER = "import { createRequire as __cr } from 'node:module'; const requi
  */
 export function bundle(entry: string, outfile: string, split = false) {
   return build({
-    entryPoints: [{ in: entry, out: path.basename(outfile, ".mjs") }], outdir: path.dirname(outfile), outExtension: { ".js": ".mjs" },
-    splitting: split, ...(split ? { chunkNames: "chunks/[name]-[hash]" } : {}),
-    bundle: true, platform: "node", target: "node20", format: "esm",
-    minify: true, sourcemap: "linked", metafile: true, banner: { js: BANNER }, legalComments: "none",
-    external: EXTERNAL, plugins, logLevel: "warning",
+    entryPoints: [{ in: entry, out: path.basename(outfile, ".mjs") }],
+    outdir: path.dirname(outfile),
+    outExtension: { ".js": ".mjs" },
+    splitting: split,
+    ...(split ? { chunkNames: "chunks/[name]-[hash]" } : {}),
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    minify: true,
+    sourcemap: "linked",
+    metafile: true,
+    banner: { js: BANNER },
+    legalComments: "none",
+    external: EXTERNAL,
+    plugins,
+    logLevel: "warning",
   });
 }
 
@@ -46,8 +58,15 @@ export function firstUseFiles(entry: string): string[] {
   const dir = path.join(path.dirname(path.resolve(entry)), "chunks");
   const coldStart = new Set(coldStartFiles(entry));
   let names: string[] = [];
-  try { names = readdirSync(dir); } catch { /* not split: no chunks */ }
-  return names.filter((f) => f.endsWith(".mjs")).map((f) => path.join(dir, f)).filter((f) => !coldStart.has(f));
+  try {
+    names = readdirSync(dir);
+  } catch {
+    /* not split: no chunks */
+  }
+  return names
+    .filter((f) => f.endsWith(".mjs"))
+    .map((f) => path.join(dir, f))
+    .filter((f) => !coldStart.has(f));
 }
 
 /** Bytes of `files` together. */

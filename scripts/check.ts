@@ -8,7 +8,9 @@ async function main() {
   const services = createServices(await loadConfig());
   const r = await integrityReport({ db: services.db, redis: services.redis });
   for (const c of r.checks) {
-    console.log(`${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.count ?? "n/a"} ${c.detail}${c.sample?.length ? ` (e.g. ${c.sample.slice(0, 3).join(", ")})` : ""}`);
+    console.log(
+      `${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.count ?? "n/a"} ${c.detail}${c.sample?.length ? ` (e.g. ${c.sample.slice(0, 3).join(", ")})` : ""}`,
+    );
   }
   console.log(`integrity: ${r.checks.filter((c) => !c.ok).length} of ${r.checks.length} checks failing`);
   process.exit(r.ok ? 0 : 1);

@@ -8,13 +8,14 @@ import { startStack, type LocalStack } from "@hitl/devstack";
 import { cleanupOnInterrupt } from "./interrupt.js";
 import { DATA_DIR, isAlive, localAdminKey, localSettings, readStackFile } from "./local-env.js";
 
-
 /**
  * The configuration a CLI command runs against: the cloud settings in the environment when given
  * (HITL_MODE unset or cloud, DATABASE_URL set), else the running `npm start` stack found through
  * DATA_DIR/stack.json, else a local stack started for the command and stopped after it.
  */
-export async function cliConfig(log: (l: string) => void = console.error): Promise<{ config: Config; settings: Record<string, string | undefined>; stop: () => Promise<void> }> {
+export async function cliConfig(
+  log: (l: string) => void = console.error,
+): Promise<{ config: Config; settings: Record<string, string | undefined>; stop: () => Promise<void> }> {
   if (process.env.DATABASE_URL && process.env.HITL_MODE !== "local") {
     const settings = { API_KEYS: JSON.stringify([{ id: "cli", scopes: ["admin"], sha256: "0".repeat(64) }]), ...process.env };
     return { config: parseConfig(settings), settings, stop: async () => {} };
@@ -39,5 +40,11 @@ export async function cliConfig(log: (l: string) => void = console.error): Promi
     const { migrate } = await import("@hitl/core/postgres");
     await migrate(config.databaseUrl);
   }
-  return { config, settings, stop: async () => { await stack?.stop(); } };
+  return {
+    config,
+    settings,
+    stop: async () => {
+      await stack?.stop();
+    },
+  };
 }

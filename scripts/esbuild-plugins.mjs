@@ -11,10 +11,14 @@ import { pathToFileURL } from "node:url";
 export const zodEnglishOnly = {
   name: "zod-english-only",
   setup(build) {
-    build.onResolve({ filter: /\/locales\/index\.js$/ }, (args) => (args.importer.includes(`${path.sep}zod${path.sep}`)
-      ? { path: path.join(path.dirname(args.importer), "..", "locales", "en.js"), namespace: "zod-en" } : undefined));
+    build.onResolve({ filter: /\/locales\/index\.js$/ }, (args) =>
+      args.importer.includes(`${path.sep}zod${path.sep}`)
+        ? { path: path.join(path.dirname(args.importer), "..", "locales", "en.js"), namespace: "zod-en" }
+        : undefined,
+    );
     build.onLoad({ filter: /.*/, namespace: "zod-en" }, (args) => ({
-      contents: `export { default as en } from ${JSON.stringify(args.path)};`, resolveDir: path.dirname(args.path),
+      contents: `export { default as en } from ${JSON.stringify(args.path)};`,
+      resolveDir: path.dirname(args.path),
     }));
   },
 };
@@ -28,19 +32,31 @@ export const zodEnglishOnly = {
 export const zodUnusedParts = {
   name: "zod-unused-parts",
   setup(build) {
-    build.onLoad({ filter: /[\\/]zod[\\/]v4[\\/](core[\\/](compile|json-schema-processors|json-schema-generator)|classic[\\/]from-json-schema)\.js$/ }, async (args) => {
-      const original = await import(pathToFileURL(args.path).href);
-      const name = path.basename(args.path);
-      const contents = Object.entries(original).map(([k, v]) => (typeof v === "function"
-        ? `export function ${k}() { throw new Error("zod's ${k} (${name}) is not bundled"); }`
-        : `export const ${k} = ${typeof v === "symbol" && v.description && Symbol.for(v.description) === v ? `Symbol.for(${JSON.stringify(v.description)})` : "undefined"};`)).join("\n");
-      return { contents, loader: "js" };
-    });
+    build.onLoad(
+      { filter: /[\\/]zod[\\/]v4[\\/](core[\\/](compile|json-schema-processors|json-schema-generator)|classic[\\/]from-json-schema)\.js$/ },
+      async (args) => {
+        const original = await import(pathToFileURL(args.path).href);
+        const name = path.basename(args.path);
+        const contents = Object.entries(original)
+          .map(([k, v]) =>
+            typeof v === "function"
+              ? `export function ${k}() { throw new Error("zod's ${k} (${name}) is not bundled"); }`
+              : `export const ${k} = ${typeof v === "symbol" && v.description && Symbol.for(v.description) === v ? `Symbol.for(${JSON.stringify(v.description)})` : "undefined"};`,
+          )
+          .join("\n");
+        return { contents, loader: "js" };
+      },
+    );
   },
 };
 
 /** The parts of prom-client the service never calls, with what they pull in (@opentelemetry/api, http, cluster, tdigest). */
-const PROM_UNUSED = { "./lib/defaultMetrics": "collectDefaultMetrics", "./lib/pushgateway": "Pushgateway", "./lib/cluster": "AggregatorRegistry", "./lib/summary": "Summary" };
+const PROM_UNUSED = {
+  "./lib/defaultMetrics": "collectDefaultMetrics",
+  "./lib/pushgateway": "Pushgateway",
+  "./lib/cluster": "AggregatorRegistry",
+  "./lib/summary": "Summary",
+};
 
 /**
  * prom-client's index loads its default process metrics (and through them @opentelemetry/api), its
@@ -52,8 +68,9 @@ const PROM_UNUSED = { "./lib/defaultMetrics": "collectDefaultMetrics", "./lib/pu
 export const promClientCoreOnly = {
   name: "prom-client-core-only",
   setup(build) {
-    build.onResolve({ filter: /^\.\/lib\/(defaultMetrics|pushgateway|cluster|summary)$/ }, (args) => (args.importer.includes(`${path.sep}prom-client${path.sep}`)
-      ? { path: args.path, namespace: "prom-unused" } : undefined));
+    build.onResolve({ filter: /^\.\/lib\/(defaultMetrics|pushgateway|cluster|summary)$/ }, (args) =>
+      args.importer.includes(`${path.sep}prom-client${path.sep}`) ? { path: args.path, namespace: "prom-unused" } : undefined,
+    );
     build.onLoad({ filter: /.*/, namespace: "prom-unused" }, (args) => ({
       contents: `module.exports = function () { throw new Error("prom-client's ${PROM_UNUSED[args.path]} is not bundled"); }; module.exports.metricsList = [];`,
       loader: "js",

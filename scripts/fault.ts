@@ -38,20 +38,26 @@ const optionalFor = (v: string | undefined) => (v === undefined ? {} : { forMs: 
 /** The fault spec an argument list asks for. */
 export function parseFault(kind: string | undefined, args: string[]): FaultSpec {
   switch (kind) {
-    case "hang": return { hang: true, ...optionalFor(args[0]) };
+    case "hang":
+      return { hang: true, ...optionalFor(args[0]) };
     case "latency": {
       const jitter = args.length >= 2 ? ms(args[1], "JITTER") : 0;
       return { latency: { ms: ms(args[0], "MS"), jitterMs: jitter }, ...optionalFor(args[2]) };
     }
     case "status": {
       const code = Number(args[0]);
-      if (!Number.isInteger(code) || code < 400 || code > 599) throw new UsageError(`CODE must be an HTTP error status 400-599 (got ${args[0] ?? "nothing"})`);
+      if (!Number.isInteger(code) || code < 400 || code > 599)
+        throw new UsageError(`CODE must be an HTTP error status 400-599 (got ${args[0] ?? "nothing"})`);
       return { status: code, ...optionalFor(args[1]) };
     }
-    case "reset": return { reset: true, ...optionalFor(args[0]) };
-    case "stall": return { stall: true, ...optionalFor(args[0]) };
-    case "coldstart": return { coldStart: { idleMs: ms(args[0], "IDLE"), delayMs: ms(args[1], "DELAY") } };
-    default: throw new UsageError(`unknown fault ${JSON.stringify(kind ?? "")}: hang, latency, status, reset, stall, coldstart, stop or cont`);
+    case "reset":
+      return { reset: true, ...optionalFor(args[0]) };
+    case "stall":
+      return { stall: true, ...optionalFor(args[0]) };
+    case "coldstart":
+      return { coldStart: { idleMs: ms(args[0], "IDLE"), delayMs: ms(args[1], "DELAY") } };
+    default:
+      throw new UsageError(`unknown fault ${JSON.stringify(kind ?? "")}: hang, latency, status, reset, stall, coldstart, stop or cont`);
   }
 }
 
@@ -60,7 +66,9 @@ type Store = keyof typeof STORES;
 
 async function call(stack: StackFile, store: Store, method: "GET" | "POST" | "DELETE", body?: FaultSpec) {
   const res = await fetch(`${stack[STORES[store]]}/__faults`, {
-    method, headers: { "x-fault-token": stack.faultToken, "content-type": "application/json" }, body: body && JSON.stringify(body),
+    method,
+    headers: { "x-fault-token": stack.faultToken, "content-type": "application/json" },
+    body: body && JSON.stringify(body),
     signal: AbortSignal.timeout(5000),
   });
   const out = (await res.json()) as { fault?: unknown; error?: string };
@@ -77,13 +85,16 @@ async function main(argv: string[]): Promise<void> {
   }
   const [first, second, ...rest] = argv;
   const store = first === "redis" || first === "postgres" ? first : undefined;
-  if (!store && first !== "clear" && first !== "show") throw new UsageError(`unknown store or command ${JSON.stringify(first)}: redis, postgres, clear or show`);
-  if (first === "clear" && second !== undefined && second !== "redis" && second !== "postgres") throw new UsageError(`clear takes redis or postgres (got ${JSON.stringify(second)})`);
+  if (!store && first !== "clear" && first !== "show")
+    throw new UsageError(`unknown store or command ${JSON.stringify(first)}: redis, postgres, clear or show`);
+  if (first === "clear" && second !== undefined && second !== "redis" && second !== "postgres")
+    throw new UsageError(`clear takes redis or postgres (got ${JSON.stringify(second)})`);
   // Parse everything before touching the stack: a typo never reaches a server.
   const spec = store && second !== "stop" && second !== "cont" ? parseFault(second, rest) : undefined;
 
   const stack = await runningStack();
-  if (!stack || !stack.faultToken) throw new Error("no running local stack: start it with `npm start` (faults apply to the running stack only)");
+  if (!stack || !stack.faultToken)
+    throw new Error("no running local stack: start it with `npm start` (faults apply to the running stack only)");
 
   if (first === "show" || first === "clear") {
     const stores: Store[] = second ? [second as Store] : ["redis", "postgres"];
@@ -92,7 +103,9 @@ async function main(argv: string[]): Promise<void> {
   }
   if (second === "stop" || second === "cont") {
     signalTree(stack.pids[store!], second === "stop" ? "SIGSTOP" : "SIGCONT");
-    console.log(`${store}: ${second === "stop" ? "stopped (SIGSTOP): requests hang until `npm run fault -- " + store + " cont`" : "resumed (SIGCONT)"}`);
+    console.log(
+      `${store}: ${second === "stop" ? "stopped (SIGSTOP): requests hang until `npm run fault -- " + store + " cont`" : "resumed (SIGCONT)"}`,
+    );
     return;
   }
   console.log(`${store}: ${describe(await call(stack, store!, "POST", spec))}`);

@@ -13,14 +13,29 @@ try {
   console.error(`${(e as Error).message}\n${USAGE}`);
   process.exit(2);
 }
-if (values.help) { console.log(USAGE); process.exit(0); }
-const scopes = (values.scopes ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const scopes = (values.scopes ?? "")
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
 const bad = scopes.filter((s) => !(SCOPES as readonly string[]).includes(s));
-const problem = !values.id ? "--id is missing" : !/^[A-Za-z0-9_.:-]{1,64}$/.test(values.id) ? `--id ${JSON.stringify(values.id)} must be 1..64 characters of [A-Za-z0-9_.:-]`
-  : bad.length ? `unknown scope(s): ${bad.join(", ")}` : scopes.length === 0 ? "--scopes is missing" : undefined;
+const problem = !values.id
+  ? "--id is missing"
+  : !/^[A-Za-z0-9_.:-]{1,64}$/.test(values.id)
+    ? `--id ${JSON.stringify(values.id)} must be 1..64 characters of [A-Za-z0-9_.:-]`
+    : bad.length
+      ? `unknown scope(s): ${bad.join(", ")}`
+      : scopes.length === 0
+        ? "--scopes is missing"
+        : undefined;
 if (problem) {
   console.error(`${problem}\n${USAGE}`);
   process.exit(2);
 }
 const { key, entry } = generateKey(values.id!, scopes as Scope[]);
-console.log(`key (give it to the client; it is not stored):\n  ${key}\nAPI_KEYS entry (add it to the JSON array):\n  ${JSON.stringify(entry)}`);
+console.log(
+  `key (give it to the client; it is not stored):\n  ${key}\nAPI_KEYS entry (add it to the JSON array):\n  ${JSON.stringify(entry)}`,
+);

@@ -5,7 +5,19 @@
 import os from "node:os";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { CreateKeyBody, createKey, DEFAULT_GRACE_SECONDS, KeyId, listKeys, MAX_GRACE_SECONDS, revokeKey, rotateKey, SCOPES, type ApiKey, type Db } from "@hitl/core";
+import {
+  CreateKeyBody,
+  createKey,
+  DEFAULT_GRACE_SECONDS,
+  KeyId,
+  listKeys,
+  MAX_GRACE_SECONDS,
+  revokeKey,
+  rotateKey,
+  SCOPES,
+  type ApiKey,
+  type Db,
+} from "@hitl/core";
 
 export const USAGE = `usage: npm run keys -- <command> [options]
   create --name NAME --scopes ${SCOPES.join(",")} [--expires ISO-TIME | --expires-in 90d] [--rate-limit REQUESTS/SECONDS]
@@ -35,29 +47,51 @@ function fromDuration(v: string): string {
   return new Date(Date.now() + Number(m[1]) * UNIT[m[2] as keyof typeof UNIT] * 1000).toISOString();
 }
 
-const row = (k: ApiKey) => [k.id, k.name.padEnd(20), k.state.padEnd(8), k.scopes.join(",").padEnd(16), k.expires_at ?? "never", k.last_used_at ?? "never used",
-  k.rate_limit ? `${k.rate_limit.requests}/${k.rate_limit.window_seconds}s` : "-"].join("  ");
+const row = (k: ApiKey) =>
+  [
+    k.id,
+    k.name.padEnd(20),
+    k.state.padEnd(8),
+    k.scopes.join(",").padEnd(16),
+    k.expires_at ?? "never",
+    k.last_used_at ?? "never used",
+    k.rate_limit ? `${k.rate_limit.requests}/${k.rate_limit.window_seconds}s` : "-",
+  ].join("  ");
 
 /** Runs one command; a UsageError for bad arguments (exit 2). */
 export async function keysCommand(argv: string[], deps: KeysCliDeps): Promise<void> {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv, allowPositionals: true,
+      args: argv,
+      allowPositionals: true,
       options: {
-        name: { type: "string" }, scopes: { type: "string" }, expires: { type: "string" }, "expires-in": { type: "string" }, "rate-limit": { type: "string" },
-        all: { type: "boolean" }, json: { type: "boolean" }, "grace-seconds": { type: "string" }, by: { type: "string" },
+        name: { type: "string" },
+        scopes: { type: "string" },
+        expires: { type: "string" },
+        "expires-in": { type: "string" },
+        "rate-limit": { type: "string" },
+        all: { type: "boolean" },
+        json: { type: "boolean" },
+        "grace-seconds": { type: "string" },
+        by: { type: "string" },
       },
     });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const { values: v, positionals: [command, id, ...rest] } = parsed;
+  const {
+    values: v,
+    positionals: [command, id, ...rest],
+  } = parsed;
   if (rest.length) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
   const by = v.by ?? `cli:${os.userInfo().username}`;
   const keyId = () => {
     const r = KeyId.safeParse(id);
-    if (!r.success) throw new UsageError(id ? `${JSON.stringify(id)} is not a key id (key_ and 24 hex digits; see npm run keys -- list)` : `${command} needs a KEY_ID`);
+    if (!r.success)
+      throw new UsageError(
+        id ? `${JSON.stringify(id)} is not a key id (key_ and 24 hex digits; see npm run keys -- list)` : `${command} needs a KEY_ID`,
+      );
     return r.data;
   };
   switch (command) {
@@ -67,16 +101,26 @@ export async function keysCommand(argv: string[], deps: KeysCliDeps): Promise<vo
       const rate = v["rate-limit"] === undefined ? undefined : /^(\d+)\/(\d+)s?$/.exec(v["rate-limit"]);
       if (rate === null) throw new UsageError("--rate-limit must be REQUESTS/SECONDS, e.g. 600/60");
       const body = CreateKeyBody.safeParse({
-        name: v.name, scopes: v.scopes?.split(",").map((s) => s.trim()).filter(Boolean),
+        name: v.name,
+        scopes: v.scopes
+          ?.split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
         ...(v.expires || v["expires-in"] ? { expires_at: v.expires ?? fromDuration(v["expires-in"]!) } : {}),
         ...(rate ? { rate_limit: { requests: Number(rate[1]), window_seconds: Number(rate[2]) } } : {}),
       });
       if (!body.success) {
         const issue = body.error.issues[0]!;
-        throw new UsageError(`--${String(issue.path[0] ?? "name").replace("expires_at", "expires").replace("rate_limit", "rate-limit")}: ${issue.code === "invalid_type" ? "is missing" : issue.message}`);
+        throw new UsageError(
+          `--${String(issue.path[0] ?? "name")
+            .replace("expires_at", "expires")
+            .replace("rate_limit", "rate-limit")}: ${issue.code === "invalid_type" ? "is missing" : issue.message}`,
+        );
       }
       const issued = await createKey(deps, body.data, by);
-      deps.out(`key (shown this once; only its SHA-256 is stored):\n  ${issued.key}\n${row(issued.api_key)}\nevery API instance accepts it by ${issued.active_everywhere_by}`);
+      deps.out(
+        `key (shown this once; only its SHA-256 is stored):\n  ${issued.key}\n${row(issued.api_key)}\nevery API instance accepts it by ${issued.active_everywhere_by}`,
+      );
       return;
     }
     case "list": {
@@ -93,9 +137,12 @@ export async function keysCommand(argv: string[], deps: KeysCliDeps): Promise<vo
     }
     case "rotate": {
       const grace = v["grace-seconds"] === undefined ? DEFAULT_GRACE_SECONDS : Number(v["grace-seconds"]);
-      if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS) throw new UsageError(`--grace-seconds must be an integer from 0 to ${MAX_GRACE_SECONDS}`);
+      if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE_SECONDS)
+        throw new UsageError(`--grace-seconds must be an integer from 0 to ${MAX_GRACE_SECONDS}`);
       const issued = await rotateKey(deps, keyId(), grace, by);
-      deps.out(`new key (shown this once):\n  ${issued.key}\n${row(issued.api_key)}\nthe old key ${issued.previous.id} stays valid until ${issued.previous.expires_at}`);
+      deps.out(
+        `new key (shown this once):\n  ${issued.key}\n${row(issued.api_key)}\nthe old key ${issued.previous.id} stays valid until ${issued.previous.expires_at}`,
+      );
       return;
     }
     default:
@@ -111,11 +158,20 @@ async function main() {
   const { config, stop } = await cliConfig();
   const services = createServices({ ...config, logLevel: "error" });
   try {
-    await keysCommand(argv, { db: services.db, reservedNames: config.apiKeys.map((k) => k.id), maxAgeMs: config.apiKeyMaxAgeMs, out: (l) => console.log(l) });
+    await keysCommand(argv, {
+      db: services.db,
+      reservedNames: config.apiKeys.map((k) => k.id),
+      maxAgeMs: config.apiKeyMaxAgeMs,
+      out: (l) => console.log(l),
+    });
   } catch (e) {
-    if (e instanceof UsageError) { console.error(`${e.message}\n${USAGE}`); process.exitCode = 2; }
-    else if (e instanceof AppError) { console.error(e.message); process.exitCode = 1; }
-    else throw e;
+    if (e instanceof UsageError) {
+      console.error(`${e.message}\n${USAGE}`);
+      process.exitCode = 2;
+    } else if (e instanceof AppError) {
+      console.error(e.message);
+      process.exitCode = 1;
+    } else throw e;
   } finally {
     await stop();
   }

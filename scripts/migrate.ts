@@ -6,7 +6,6 @@ const USAGE = `usage: npm run migrate
   DATABASE_URL is not set (found through DATA_DIR/stack.json). Each migration runs in its own
   transaction, serialized by an advisory lock; applied ones are checked against their checksums.`;
 
-
 /** What an error says, whatever it is (the driver can reject with a non-Error event). */
 function describe(e: unknown): string {
   if (e instanceof Error) return e.message;
@@ -29,7 +28,12 @@ async function main(argv: string[]) {
   }
   const r = await migrate(url, { log: console.log });
   const target = new URL(url);
-  console.log(`database ${target.pathname.slice(1)} on ${target.hostname}${target.port ? `:${target.port}` : ""}: ${r.applied.length} migration(s) applied, ${r.skipped.length} already there`);
+  console.log(
+    `database ${target.pathname.slice(1)} on ${target.hostname}${target.port ? `:${target.port}` : ""}: ${r.applied.length} migration(s) applied, ${r.skipped.length} already there`,
+  );
 }
 
-main(process.argv.slice(2)).catch((e) => { console.error(`migrate failed: ${describe(e)}`); process.exit(1); });
+main(process.argv.slice(2)).catch((e) => {
+  console.error(`migrate failed: ${describe(e)}`);
+  process.exit(1);
+});

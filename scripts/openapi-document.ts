@@ -14,7 +14,10 @@ export const TAGS = [
   { name: "coherence", description: "Commitments the assistant made, coherence analyses and prompt rotations" },
   { name: "protocol", description: "The silence protocol and its quarantine" },
   { name: "recovery", description: "Recovery cursors and operations after downtime" },
-  { name: "analytics", description: "Browse and search interactions, reports over rollups, the analytics page, test-data cleanup and integrity" },
+  {
+    name: "analytics",
+    description: "Browse and search interactions, reports over rollups, the analytics page, test-data cleanup and integrity",
+  },
   { name: "operations", description: "Health, metrics, backups, this document and the status page" },
   { name: "access", description: "API keys stored in Postgres (create, rotate, revoke) and the audit of who did what" },
 ];
@@ -27,11 +30,20 @@ export function openApiDocument(app: ApiApp) {
   return app.getOpenAPI31Document({
     openapi: "3.1.0",
     info: {
-      title: "HITL data & storage layer", version: API_VERSION,
-      description: "The storage API of a human-in-the-loop conversational AI: messages, reviews, outbox, memory, users, recovery and operations. Errors share one shape (`Error`); every write is safe to retry (see each operation).",
+      title: "HITL data & storage layer",
+      version: API_VERSION,
+      description:
+        "The storage API of a human-in-the-loop conversational AI: messages, reviews, outbox, memory, users, recovery and operations. Errors share one shape (`Error`); every write is safe to retry (see each operation).",
       license: { name: "UNLICENSED", url: "https://choosealicense.com/no-permission/" },
     },
-    servers: [{ url: "http://127.0.0.1:8787", description: "npm start (local stack)" }, { url: "https://{functionUrl}", description: "the deployed Function URL (sst deploy prints it)", variables: { functionUrl: { default: "example.lambda-url.us-east-1.on.aws" } } }],
+    servers: [
+      { url: "http://127.0.0.1:8787", description: "npm start (local stack)" },
+      {
+        url: "https://{functionUrl}",
+        description: "the deployed Function URL (sst deploy prints it)",
+        variables: { functionUrl: { default: "example.lambda-url.us-east-1.on.aws" } },
+      },
+    ],
     tags: TAGS,
   });
 }

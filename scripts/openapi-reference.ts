@@ -1,12 +1,36 @@
 /** The Markdown API reference (docs/API.md), rendered from the OpenAPI document. */
 type Schema = {
-  $ref?: string; type?: string | string[]; items?: Schema; properties?: Record<string, Schema>; required?: string[]; description?: string;
-  enum?: unknown[]; anyOf?: Schema[]; oneOf?: Schema[]; allOf?: Schema[]; default?: unknown; format?: string; pattern?: string;
-  minLength?: number; maxLength?: number; minimum?: number; maximum?: number; exclusiveMinimum?: number; exclusiveMaximum?: number;
-  minItems?: number; maxItems?: number; additionalProperties?: boolean | Schema; nullable?: boolean; const?: unknown;
+  $ref?: string;
+  type?: string | string[];
+  items?: Schema;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  description?: string;
+  enum?: unknown[];
+  anyOf?: Schema[];
+  oneOf?: Schema[];
+  allOf?: Schema[];
+  default?: unknown;
+  format?: string;
+  pattern?: string;
+  minLength?: number;
+  maxLength?: number;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minItems?: number;
+  maxItems?: number;
+  additionalProperties?: boolean | Schema;
+  nullable?: boolean;
+  const?: unknown;
 };
 interface Operation {
-  operationId?: string; summary?: string; description?: string; tags?: string[]; security?: unknown[];
+  operationId?: string;
+  summary?: string;
+  description?: string;
+  tags?: string[];
+  security?: unknown[];
   parameters?: { name: string; in: string; required?: boolean; schema?: Schema; description?: string }[];
   requestBody?: { required?: boolean; content?: Record<string, { schema?: Schema }> };
   responses?: Record<string, { description?: string; content?: Record<string, { schema?: Schema }> }>;
@@ -23,7 +47,8 @@ function typeOf(s?: Schema): string {
   if (alt) return alt.map(typeOf).join(" \\| ");
   if (s.type === "array") return `${typeOf(s.items)}[]`;
   if (Array.isArray(s.type)) return s.type.join(" \\| ");
-  if (s.type === "object" && s.additionalProperties && typeof s.additionalProperties === "object") return `map of ${typeOf(s.additionalProperties)}`;
+  if (s.type === "object" && s.additionalProperties && typeof s.additionalProperties === "object")
+    return `map of ${typeOf(s.additionalProperties)}`;
   return s.type ?? "any";
 }
 const cell = (t?: string) => (t ?? "").replace(/\n+/g, " ").replace(/\|/g, "\\|");
@@ -31,7 +56,14 @@ const cell = (t?: string) => (t ?? "").replace(/\n+/g, " ").replace(/\|/g, "\\|"
 /** A field's limits, format and default, in words. */
 function limits(s: Schema): string {
   const out: string[] = [];
-  const range = (lo?: number, hi?: number, unit = "") => (lo !== undefined && hi !== undefined ? `${lo}..${hi}${unit}` : lo !== undefined ? `≥ ${lo}${unit}` : hi !== undefined ? `≤ ${hi}${unit}` : "");
+  const range = (lo?: number, hi?: number, unit = "") =>
+    lo !== undefined && hi !== undefined
+      ? `${lo}..${hi}${unit}`
+      : lo !== undefined
+        ? `≥ ${lo}${unit}`
+        : hi !== undefined
+          ? `≤ ${hi}${unit}`
+          : "";
   const len = range(s.minLength, s.maxLength, " chars");
   if (len) out.push(len);
   const num = range(s.minimum ?? (s.exclusiveMinimum !== undefined ? s.exclusiveMinimum : undefined), s.maximum);
@@ -59,9 +91,12 @@ function fieldRows(s: Schema, prefix = "", depth = 0): string[] {
   const rows: string[] = [];
   for (const [name, f] of Object.entries(s.properties ?? {})) {
     const path = `${prefix}${name}`;
-    rows.push(`| \`${path}\` | ${typeOf(f)} | ${s.required?.includes(name) ? "yes" : "no"} | ${cell(limits(f))} | ${cell(f.description)} |`);
+    rows.push(
+      `| \`${path}\` | ${typeOf(f)} | ${s.required?.includes(name) ? "yes" : "no"} | ${cell(limits(f))} | ${cell(f.description)} |`,
+    );
     const inner = f.type === "array" ? f.items : f;
-    if (depth < 3 && inner && !inner.$ref && inner.type === "object" && inner.properties) rows.push(...fieldRows(inner, `${path}${f.type === "array" ? "[]" : ""}.`, depth + 1));
+    if (depth < 3 && inner && !inner.$ref && inner.type === "object" && inner.properties)
+      rows.push(...fieldRows(inner, `${path}${f.type === "array" ? "[]" : ""}.`, depth + 1));
   }
   return rows;
 }
@@ -73,10 +108,18 @@ function describe(s: Schema | undefined): string[] {
   if (refName(s)) return [`Schema: ${typeOf(s)}`, ""];
   const alt = s.anyOf ?? s.oneOf;
   if (alt) {
-    return ["One of:", "", ...alt.flatMap((a, i) => [`${i + 1}. ${refName(a) ? typeOf(a) : a.type === "object" ? "an object:" : typeOf(a)}`, "",
-      ...(refName(a) || a.type !== "object" ? [] : [...FIELD_HEAD, ...fieldRows(a), ""])])];
+    return [
+      "One of:",
+      "",
+      ...alt.flatMap((a, i) => [
+        `${i + 1}. ${refName(a) ? typeOf(a) : a.type === "object" ? "an object:" : typeOf(a)}`,
+        "",
+        ...(refName(a) || a.type !== "object" ? [] : [...FIELD_HEAD, ...fieldRows(a), ""]),
+      ]),
+    ];
   }
-  if (s.type === "object" && s.properties) return Object.keys(s.properties).length ? [...FIELD_HEAD, ...fieldRows(s), ""] : ["An empty object.", ""];
+  if (s.type === "object" && s.properties)
+    return Object.keys(s.properties).length ? [...FIELD_HEAD, ...fieldRows(s), ""] : ["An empty object.", ""];
   return [`Type: ${typeOf(s)}${limits(s) ? ` (${limits(s)})` : ""}`, ""];
 }
 
@@ -118,26 +161,38 @@ export function renderReference(doc: Record<string, unknown>): string {
   const info = doc.info as { title: string; version: string; description?: string };
   const tags = (doc.tags ?? []) as { name: string; description?: string }[];
   const paths = doc.paths as Record<string, Record<string, Operation>>;
-  const schemas = ((doc.components as { schemas?: Record<string, Schema> })?.schemas) ?? {};
-  const ops = Object.entries(paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method: method.toUpperCase(), op })));
+  const schemas = (doc.components as { schemas?: Record<string, Schema> })?.schemas ?? {};
+  const ops = Object.entries(paths).flatMap(([path, methods]) =>
+    Object.entries(methods).map(([method, op]) => ({ path, method: method.toUpperCase(), op })),
+  );
   const out: string[] = [
-    `# ${info.title} — API reference (v${info.version})`, "",
+    `# ${info.title} — API reference (v${info.version})`,
+    "",
     "Generated from the OpenAPI document by `npm run openapi` (the same document the API serves at",
     "`/openapi.json`; a copy is in [openapi.json](openapi.json)). Do not edit by hand: a test fails when",
-    "this file and the routes disagree.", "",
-    info.description ?? "", "",
+    "this file and the routes disagree.",
+    "",
+    info.description ?? "",
+    "",
     "Every secured operation needs `Authorization: Bearer <key>` with one of the scopes it names",
     "(`admin` passes everywhere). The examples assume `API=http://127.0.0.1:8787` (`npm start`) and",
-    "`KEY` set to a key with the scope (`npm start` prints the local admin key).", "",
-    "## Errors", "",
-    "Every error answers this shape ([Error](#error)):", "",
-    ...FIELD_HEAD, ...fieldRows(schemas.Error ?? {}), "",
-    "`code` is one of `invalid_request` (400; \"invalid request body\", \"invalid path parameters\", \"invalid query\" or",
-    "\"invalid headers\", with `details`: `[{ in, path, message, code }]`, or malformed JSON), `unauthorized` (401),",
+    "`KEY` set to a key with the scope (`npm start` prints the local admin key).",
+    "",
+    "## Errors",
+    "",
+    "Every error answers this shape ([Error](#error)):",
+    "",
+    ...FIELD_HEAD,
+    ...fieldRows(schemas.Error ?? {}),
+    "",
+    '`code` is one of `invalid_request` (400; "invalid request body", "invalid path parameters", "invalid query" or',
+    '"invalid headers", with `details`: `[{ in, path, message, code }]`, or malformed JSON), `unauthorized` (401),',
     "`forbidden` (403; the message and `details.required_scopes` name the scopes that would do), `not_found` (404),",
     "`method_not_allowed` (405, with `Allow`), `conflict` (409), `payload_too_large` (413), `unsupported_media_type` (415),",
-    "`rate_limited` (429, with `Retry-After`), `unavailable` (503, with `Retry-After`; nothing was half-written), `internal` (500).", "",
-    "## Operations", "",
+    "`rate_limited` (429, with `Retry-After`), `unavailable` (503, with `Retry-After`; nothing was half-written), `internal` (500).",
+    "",
+    "## Operations",
+    "",
   ];
   for (const tag of tags) {
     const tagged = ops.filter((o) => o.op.tags?.[0] === tag.name);
@@ -159,17 +214,27 @@ export function renderReference(doc: Record<string, unknown>): string {
     const params = op.parameters ?? [];
     if (params.length) {
       out.push("| parameter | in | type | required | limits, default | description |", "|---|---|---|---|---|---|");
-      for (const p of params) out.push(`| \`${p.name}\` | ${p.in} | ${typeOf(p.schema)} | ${p.required ? "yes" : "no"} | ${cell(p.schema ? limits(p.schema) : "")} | ${cell(p.description ?? p.schema?.description)} |`);
+      for (const p of params)
+        out.push(
+          `| \`${p.name}\` | ${p.in} | ${typeOf(p.schema)} | ${p.required ? "yes" : "no"} | ${cell(p.schema ? limits(p.schema) : "")} | ${cell(p.description ?? p.schema?.description)} |`,
+        );
       out.push("");
     }
     const body = op.requestBody?.content?.["application/json"]?.schema;
-    if (body) out.push(`**Request body** (${op.requestBody?.required ? "required" : "optional: an empty body takes the defaults"}):`, "", ...describe(body));
+    if (body)
+      out.push(
+        `**Request body** (${op.requestBody?.required ? "required" : "optional: an empty body takes the defaults"}):`,
+        "",
+        ...describe(body),
+      );
     out.push("**Responses:**", "", "| status | meaning | body |", "|---|---|---|");
     const described: [string, Schema][] = [];
     for (const [status, r] of Object.entries(op.responses ?? {})) {
       const content = r.content && Object.entries(r.content)[0];
       const schema = content?.[0] === "application/json" ? content[1].schema : undefined;
-      out.push(`| ${status} | ${cell(r.description)} | ${content ? (schema ? (refName(schema) || !objectsOf(schema, schemas).length ? typeOf(schema) : "below") : content[0]) : ""} |`);
+      out.push(
+        `| ${status} | ${cell(r.description)} | ${content ? (schema ? (refName(schema) || !objectsOf(schema, schemas).length ? typeOf(schema) : "below") : content[0]) : ""} |`,
+      );
       if (schema && !refName(schema) && objectsOf(schema, schemas).length && Number(status) < 400) described.push([status, schema]);
     }
     out.push("");
@@ -179,5 +244,10 @@ export function renderReference(doc: Record<string, unknown>): string {
   for (const [name, s] of Object.entries(schemas)) {
     out.push(`### ${name}`, "", cell(s.description), "", ...describe({ ...s, description: undefined }));
   }
-  return out.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd() + "\n";
+  return (
+    out
+      .join("\n")
+      .replace(/\n{3,}/g, "\n\n")
+      .trimEnd() + "\n"
+  );
 }

@@ -16,10 +16,19 @@ async function main() {
   const args = process.argv.slice(2);
   if (args.includes("--help") || args.includes("-h")) return void console.log(USAGE);
   const unknown = args.filter((a) => a !== "--yes");
-  if (unknown.length) { console.error(`unknown argument ${JSON.stringify(unknown[0])}\n${USAGE}`); process.exit(2); }
+  if (unknown.length) {
+    console.error(`unknown argument ${JSON.stringify(unknown[0])}\n${USAGE}`);
+    process.exit(2);
+  }
   const running = await runningStack();
-  if (running) { console.error(`a local stack runs (pid ${running.pid}): stop it (Ctrl-C) before npm run reset`); process.exit(1); }
-  if (!args.includes("--yes")) { console.error(`this removes ${DATA_DIR} and everything in it: run npm run reset -- --yes`); process.exit(2); }
+  if (running) {
+    console.error(`a local stack runs (pid ${running.pid}): stop it (Ctrl-C) before npm run reset`);
+    process.exit(1);
+  }
+  if (!args.includes("--yes")) {
+    console.error(`this removes ${DATA_DIR} and everything in it: run npm run reset -- --yes`);
+    process.exit(2);
+  }
   const record = path.join(DATA_DIR, "postgres", CLUSTER_LOCATION_FILE);
   const cluster = existsSync(record) ? readFileSync(record, "utf8").trim() : undefined;
   if (cluster) await rm(cluster, { recursive: true, force: true });

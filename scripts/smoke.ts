@@ -13,22 +13,40 @@ class StepFailed extends Error {
   override name = "StepFailed";
 }
 
-interface Answer { status: number; body: any }
+interface Answer {
+  status: number;
+  body: any;
+}
 
 export async function smoke(url: string, key: string, say: (line: string) => void = console.log): Promise<boolean> {
   const base = url.replace(/\/+$/, "");
   const call = async (method: string, path: string, body?: unknown, auth = true): Promise<Answer> => {
     const headers: Record<string, string> = {};
     if (auth) headers.authorization = `Bearer ${key}`;
-    if (body !== undefined) { headers["content-type"] = "application/json"; headers["idempotency-key"] = randomUUID(); }
-    const res = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+    if (body !== undefined) {
+      headers["content-type"] = "application/json";
+      headers["idempotency-key"] = randomUUID();
+    }
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    });
     const text = await res.text();
     let parsed: unknown = text;
-    try { parsed = JSON.parse(text); } catch { /* not JSON: kept as text */ }
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* not JSON: kept as text */
+    }
     return { status: res.status, body: parsed };
   };
   const expectStatus = (a: Answer, want: number, what: string) => {
-    if (a.status !== want) throw new StepFailed(`${what}: HTTP ${a.status} (expected ${want})${a.body?.error?.code ? `, ${a.body.error.code}: ${a.body.error.message}` : ""}`);
+    if (a.status !== want)
+      throw new StepFailed(
+        `${what}: HTTP ${a.status} (expected ${want})${a.body?.error?.code ? `, ${a.body.error.code}: ${a.body.error.message}` : ""}`,
+      );
   };
   const step = async (name: string, fn: () => Promise<string | void>) => {
     const started = Date.now();
@@ -44,7 +62,9 @@ export async function smoke(url: string, key: string, say: (line: string) => voi
   let ingested = false;
   let erased = false;
   try {
-    await step("GET /health", async () => { expectStatus(await call("GET", "/health", undefined, false), 200, "liveness"); });
+    await step("GET /health", async () => {
+      expectStatus(await call("GET", "/health", undefined, false), 200, "liveness");
+    });
     await step("GET /v1/health (admin key)", async () => {
       const a = await call("GET", "/v1/health");
       expectStatus(a, 200, "health");
@@ -54,7 +74,10 @@ export async function smoke(url: string, key: string, say: (line: string) => voi
     await step("the WAL is idle", async () => {
       const a = await call("GET", "/v1/messages/stats");
       expectStatus(a, 200, "stats");
-      if (a.body.pending > 0 || a.body.in_flight > 0) throw new StepFailed(`${a.body.pending} pending, ${a.body.in_flight} in flight: a claim would take real messages; run the smoke when the queue is idle`);
+      if (a.body.pending > 0 || a.body.in_flight > 0)
+        throw new StepFailed(
+          `${a.body.pending} pending, ${a.body.in_flight} in flight: a claim would take real messages; run the smoke when the queue is idle`,
+        );
     });
     let messageId = "";
     await step(`ingest a message for ${user}`, async () => {
@@ -107,7 +130,10 @@ async function main() {
     console.error(`${(e as Error).message}\n${USAGE}`);
     process.exit(2);
   }
-  if (values.help) { console.log(USAGE); process.exit(0); }
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
   if (!values.url || !values.key) {
     console.error(`${!values.url ? "--url" : "--key"} is missing\n${USAGE}`);
     process.exit(2);

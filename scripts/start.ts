@@ -24,12 +24,21 @@ async function main() {
   const t0 = Date.now();
   const previous = await readStackFile();
   if (previous && previous.pid !== process.pid && isAlive(previous.pid)) {
-    throw new StartFailure(`a local stack already runs (pid ${previous.pid}, ${previous.apiUrl}): stop it (Ctrl-C in its terminal, or kill ${previous.pid}) first`);
+    throw new StartFailure(
+      `a local stack already runs (pid ${previous.pid}, ${previous.apiUrl}): stop it (Ctrl-C in its terminal, or kill ${previous.pid}) first`,
+    );
   }
   const port = Number(process.env.PORT ?? 8787);
   // Everything that can be checked before a process starts is checked first: nothing to clean up.
-  if (!(await portFree(port))) throw new StartFailure(`port ${port} is in use (another npm start, or another service): run with PORT=<a free port>, or stop what listens on ${port}`);
-  try { redisServerBin(); } catch (e) { throw new StartFailure((e as Error).message); }
+  if (!(await portFree(port)))
+    throw new StartFailure(
+      `port ${port} is in use (another npm start, or another service): run with PORT=<a free port>, or stop what listens on ${port}`,
+    );
+  try {
+    redisServerBin();
+  } catch (e) {
+    throw new StartFailure((e as Error).message);
+  }
   console.log(`starting the local stack in ${DATA_DIR} ...`);
   let stack: LocalStack;
   try {
@@ -57,7 +66,13 @@ async function main() {
   process.on("uncaughtException", (e) => void stop(1, `npm start failed: ${firstLine(e)}; stopping the stack`));
   process.on("unhandledRejection", (e) => void stop(1, `npm start failed: ${firstLine(e)}; stopping the stack`));
   // A server that dies takes the stack down with a line saying so: requests would only fail.
-  stack.watch((name, pid, code) => void stop(1, `${name} (pid ${pid}) exited unexpectedly (${code}); stopping the stack. Start again with npm start (see README, "Troubleshooting").`));
+  stack.watch(
+    (name, pid, code) =>
+      void stop(
+        1,
+        `${name} (pid ${pid}) exited unexpectedly (${code}); stopping the stack. Start again with npm start (see README, "Troubleshooting").`,
+      ),
+  );
   useLocalNeonProxy(stack.neonProxyUrl);
   const migrated = await migrate(stack.databaseUrl, { log: (l) => console.log(`  migrate: ${l}`) });
   const admin = process.env.API_KEYS ? undefined : await localAdminKey();
@@ -68,11 +83,22 @@ async function main() {
   const app = createApp(async () => services);
   server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" });
   server.on("clientError", answerClientError);
-  server.on("error", (e: NodeJS.ErrnoException) => void stop(1, e.code === "EADDRINUSE"
-    ? `port ${port} was taken while the stack started: run with PORT=<a free port>; stopping the stack`
-    : `the API server failed: ${firstLine(e)}; stopping the stack`));
+  server.on(
+    "error",
+    (e: NodeJS.ErrnoException) =>
+      void stop(
+        1,
+        e.code === "EADDRINUSE"
+          ? `port ${port} was taken while the stack started: run with PORT=<a free port>; stopping the stack`
+          : `the API server failed: ${firstLine(e)}; stopping the stack`,
+      ),
+  );
   const apiUrl = `http://127.0.0.1:${port}`;
-  await writeFile(STACK_FILE, JSON.stringify({ ...stack.endpoints(), apiUrl, pid: process.pid, startedAt: new Date().toISOString() }, null, 2), { mode: 0o600 });
+  await writeFile(
+    STACK_FILE,
+    JSON.stringify({ ...stack.endpoints(), apiUrl, pid: process.pid, startedAt: new Date().toISOString() }, null, 2),
+    { mode: 0o600 },
+  );
 
   console.log(`
 HITL data layer running (${Date.now() - t0} ms; ${migrated.applied.length} migrations applied, ${migrated.skipped.length} already there)
@@ -82,9 +108,15 @@ HITL data layer running (${Date.now() - t0} ms; ${migrated.applied.length} migra
   Redis      ${stack.redisUrl}   (Upstash REST: ${stack.upstashUrl}, token ${stack.upstashToken})
   S3         ${stack.s3Endpoint}   bucket ${stack.s3Bucket} (key ${stack.s3AccessKeyId}/${stack.s3SecretAccessKey})
   endpoints  ${STACK_FILE}`);
-  if (admin) console.log(`  admin key  ${admin.key}   (${admin.created ? "created" : "kept"} in ${DATA_DIR}/local-admin-key.json; API_KEYS='[...]' npm start uses yours instead)`);
+  if (admin)
+    console.log(
+      `  admin key  ${admin.key}   (${admin.created ? "created" : "kept"} in ${DATA_DIR}/local-admin-key.json; API_KEYS='[...]' npm start uses yours instead)`,
+    );
   // API_KEYS set: those keys, and only those, are in force (the local admin key is not).
-  else console.log(`  keys       from API_KEYS: ${config.apiKeys.map((k) => `${k.id} (${k.scopes.join(", ")})`).join("; ")}; ${DATA_DIR}/local-admin-key.json is not in force`);
+  else
+    console.log(
+      `  keys       from API_KEYS: ${config.apiKeys.map((k) => `${k.id} (${k.scopes.join(", ")})`).join("; ")}; ${DATA_DIR}/local-admin-key.json is not in force`,
+    );
   timers = schedule(config);
   console.log("Ctrl-C stops everything; data stays in DATA_DIR (npm run reset removes it).");
 }
@@ -107,22 +139,40 @@ const INTERVALS: Record<JobName, [env: string, defaultMs: number]> = {
 };
 
 function schedule(config: Parameters<typeof jobContext>[0]): NodeJS.Timeout[] {
-  if (process.env.SCHEDULES === "off") { console.log("  schedules  off (SCHEDULES=off)"); return []; }
+  if (process.env.SCHEDULES === "off") {
+    console.log("  schedules  off (SCHEDULES=off)");
+    return [];
+  }
   const ctx = jobContext(config);
-  return [...JOBS.map((name) => {
-    const [env, def] = INTERVALS[name];
-    const every = Number(process.env[env] ?? def);
-    let running = false;
-    console.log(`  schedule   ${name} every ${(every / 3600_000).toFixed(2)} h (${env})`);
-    return setInterval(() => {
-      if (running) return;
-      running = true;
-      runJob(name, ctx)
-        .then((r) => console.log(JSON.stringify({ time: new Date().toISOString(), level: "info", msg: "job done", job: name, ...r })))
-        .catch((e) => console.error(JSON.stringify({ time: new Date().toISOString(), level: "error", msg: "job failed", job: name, err: String(e?.message ?? e) })))
-        .finally(() => { running = false; });
-    }, every);
-  }), analyticsRollups(ctx.services.db)];
+  return [
+    ...JOBS.map((name) => {
+      const [env, def] = INTERVALS[name];
+      const every = Number(process.env[env] ?? def);
+      let running = false;
+      console.log(`  schedule   ${name} every ${(every / 3600_000).toFixed(2)} h (${env})`);
+      return setInterval(() => {
+        if (running) return;
+        running = true;
+        runJob(name, ctx)
+          .then((r) => console.log(JSON.stringify({ time: new Date().toISOString(), level: "info", msg: "job done", job: name, ...r })))
+          .catch((e) =>
+            console.error(
+              JSON.stringify({
+                time: new Date().toISOString(),
+                level: "error",
+                msg: "job failed",
+                job: name,
+                err: String(e?.message ?? e),
+              }),
+            ),
+          )
+          .finally(() => {
+            running = false;
+          });
+      }, every);
+    }),
+    analyticsRollups(ctx.services.db),
+  ];
 }
 
 /** The analytics rollup job (functions/analytics-rollup.ts), every 5 minutes by default. */
@@ -134,15 +184,36 @@ function analyticsRollups(db: Parameters<typeof refreshRollups>[0]): NodeJS.Time
     if (running) return;
     running = true;
     refreshRollups(db)
-      .then((r) => console.log(JSON.stringify({ time: new Date().toISOString(), level: "info", msg: "job done", job: "analytics-rollup", days: r.days.length, as_of: r.as_of })))
-      .catch((e) => console.error(JSON.stringify({ time: new Date().toISOString(), level: "error", msg: "job failed", job: "analytics-rollup", err: String(e?.message ?? e) })))
-      .finally(() => { running = false; });
+      .then((r) =>
+        console.log(
+          JSON.stringify({
+            time: new Date().toISOString(),
+            level: "info",
+            msg: "job done",
+            job: "analytics-rollup",
+            days: r.days.length,
+            as_of: r.as_of,
+          }),
+        ),
+      )
+      .catch((e) =>
+        console.error(
+          JSON.stringify({
+            time: new Date().toISOString(),
+            level: "error",
+            msg: "job failed",
+            job: "analytics-rollup",
+            err: String(e?.message ?? e),
+          }),
+        ),
+      )
+      .finally(() => {
+        running = false;
+      });
   }, every);
 }
-
 
 main().catch((e) => {
   console.error(e instanceof StartFailure ? e.message : `npm start failed: ${firstLine(e)}`);
   process.exit(1);
 });
-

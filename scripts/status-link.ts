@@ -23,12 +23,23 @@ async function main() {
   }
   if (values.help) return void console.log(USAGE);
   const base = values.url ?? process.env.API_URL ?? (await runningStack())?.apiUrl;
-  if (!base) { console.error(`no API URL: pass --url (sst deploy prints it as "api")\n${USAGE}`); process.exit(2); }
+  if (!base) {
+    console.error(`no API URL: pass --url (sst deploy prints it as "api")\n${USAGE}`);
+    process.exit(2);
+  }
   let local = false;
-  try { local = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(base).hostname); } catch { console.error(`--url ${JSON.stringify(base)} is not a URL\n${USAGE}`); process.exit(2); }
+  try {
+    local = ["127.0.0.1", "localhost", "[::1]"].includes(new URL(base).hostname);
+  } catch {
+    console.error(`--url ${JSON.stringify(base)} is not a URL\n${USAGE}`);
+    process.exit(2);
+  }
   // The local stack's erasure key is fixed (HITL_MODE=local): a link for it needs no secret.
   const secret = process.env.ERASURE_HASH_KEY ?? (local ? LOCAL_ERASURE_KEY : undefined);
-  if (!secret || secret.length < 32) { console.error(`ERASURE_HASH_KEY is not set (at least 32 characters): the deployment's key signs the link\n${USAGE}`); process.exit(2); }
+  if (!secret || secret.length < 32) {
+    console.error(`ERASURE_HASH_KEY is not set (at least 32 characters): the deployment's key signs the link\n${USAGE}`);
+    process.exit(2);
+  }
   const { expires, sig } = signStatusLink(secret);
   const url = new URL("/status", base);
   url.search = new URLSearchParams({ expires: String(expires), sig }).toString();

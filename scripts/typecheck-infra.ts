@@ -16,8 +16,12 @@ const platform = join(root, ".sst", "platform");
 
 function installed(): boolean {
   const versionFile = join(platform, "version");
-  return existsSync(join(platform, "config.d.ts")) && existsSync(join(platform, "node_modules", "@pulumi", "aws"))
-    && existsSync(versionFile) && readFileSync(versionFile, "utf8").trim() === sstVersion;
+  return (
+    existsSync(join(platform, "config.d.ts")) &&
+    existsSync(join(platform, "node_modules", "@pulumi", "aws")) &&
+    existsSync(versionFile) &&
+    readFileSync(versionFile, "utf8").trim() === sstVersion
+  );
 }
 
 if (!installed()) {
@@ -34,7 +38,12 @@ if (!installed()) {
     if (/^sst-[\d-]+\.log$/.test(f) && statSync(file).mtimeMs >= started - 1000) rmSync(file, { force: true });
   }
   if (!installed()) {
-    console.error(`typecheck:infra: sst install failed (exit ${run.status}):\n${(run.stdout + run.stderr).split("\n").filter((l) => !l.startsWith("posthog")).join("\n")}`);
+    console.error(
+      `typecheck:infra: sst install failed (exit ${run.status}):\n${(run.stdout + run.stderr)
+        .split("\n")
+        .filter((l) => !l.startsWith("posthog"))
+        .join("\n")}`,
+    );
     process.exit(1);
   }
 }

@@ -24,7 +24,11 @@ const sql = (text: string, params: unknown[] = []) => sqlOn(t, text, params);
 async function sqlOn(ctx: TestContext, text: string, params: unknown[] = []) {
   const c = new pg.Client({ connectionString: ctx.databaseUrl });
   await c.connect();
-  try { return (await c.query(text, params)).rows; } finally { await c.end(); }
+  try {
+    return (await c.query(text, params)).rows;
+  } finally {
+    await c.end();
+  }
 }
 const json = async (r: Response | Promise<Response>) => (await (await r).json()) as any;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -34,7 +38,11 @@ const uniqueName = (p: string) => `${p}-${++names}-${Date.now() % 100000}`;
 async function create(body: Record<string, unknown>, ctx: TestContext = t) {
   const res = await ctx.call("POST", "/v1/keys", { key: ctx.keys.admin, body });
   expect(res.status).toBe(201);
-  return json(res) as Promise<{ key: string; api_key: { id: string; name: string; state: string; expires_at: string | null }; active_everywhere_by: string }>;
+  return json(res) as Promise<{
+    key: string;
+    api_key: { id: string; name: string; state: string; expires_at: string | null };
+    active_everywhere_by: string;
+  }>;
 }
 
 /** A second API instance on the same stores: its own services, its own copy of the keys. */
@@ -57,7 +65,9 @@ describe("stored keys: create, list, use", () => {
     const issued = await create({ name, scopes: ["reviewer"] });
     expect(issued.key).toMatch(/^hitl_[A-Za-z0-9_-]{43}$/);
     expect(issued.api_key).toMatchObject({ name, state: "active", expires_at: null });
-    const [stored] = await sql("SELECT encode(key_sha256, 'hex') AS h, row_to_json(k)::text AS whole FROM api_keys k WHERE id = $1", [issued.api_key.id]);
+    const [stored] = await sql("SELECT encode(key_sha256, 'hex') AS h, row_to_json(k)::text AS whole FROM api_keys k WHERE id = $1", [
+      issued.api_key.id,
+    ]);
     expect(stored.h).toBe(hashKey(issued.key));
     expect(stored.whole).not.toContain(issued.key);
     const listed = await t.call("GET", "/v1/keys?include_revoked=true", { key: t.keys.admin });
@@ -79,9 +89,14 @@ describe("stored keys: create, list, use", () => {
 
   it("refuses bad input with 400 and taken names with 409, and non-admins with 403", async () => {
     const bad = [
-      { name: "has space", scopes: ["reviewer"] }, { name: "x", scopes: [] }, { name: "x", scopes: ["root"] }, { name: "x", scopes: ["bot", "bot"] },
-      { name: "x", scopes: ["bot"], expires_at: "2001-01-01T00:00:00Z" }, { name: "x", scopes: ["bot"], extra: 1 },
-      { name: "x", scopes: ["bot"], rate_limit: { requests: 0, window_seconds: 60 } }, { scopes: ["bot"] },
+      { name: "has space", scopes: ["reviewer"] },
+      { name: "x", scopes: [] },
+      { name: "x", scopes: ["root"] },
+      { name: "x", scopes: ["bot", "bot"] },
+      { name: "x", scopes: ["bot"], expires_at: "2001-01-01T00:00:00Z" },
+      { name: "x", scopes: ["bot"], extra: 1 },
+      { name: "x", scopes: ["bot"], rate_limit: { requests: 0, window_seconds: 60 } },
+      { scopes: ["bot"] },
     ];
     for (const body of bad) expect((await t.call("POST", "/v1/keys", { key: t.keys.admin, body })).status).toBe(400);
     const name = uniqueName("dup");
@@ -89,7 +104,9 @@ describe("stored keys: create, list, use", () => {
     const again = await t.call("POST", "/v1/keys", { key: t.keys.admin, body: { name, scopes: ["bot"] } });
     expect(again.status).toBe(409);
     expect((await t.call("POST", "/v1/keys", { key: t.keys.admin, body: { name: "reviewer-key", scopes: ["bot"] } })).status).toBe(409);
-    expect((await t.call("POST", "/v1/keys", { key: t.keys.reviewer, body: { name: uniqueName("x"), scopes: ["admin"] } })).status).toBe(403);
+    expect((await t.call("POST", "/v1/keys", { key: t.keys.reviewer, body: { name: uniqueName("x"), scopes: ["admin"] } })).status).toBe(
+      403,
+    );
     expect((await t.call("POST", "/v1/keys/not-a-key/revoke", { key: t.keys.admin })).status).toBe(400);
     expect((await t.call("POST", `/v1/keys/key_${"0".repeat(24)}/revoke`, { key: t.keys.admin })).status).toBe(404);
   });
@@ -106,7 +123,13 @@ describe("rotation", () => {
   it("issues a new key; the old one works for the grace, then not; rotating twice is a 409", async () => {
     const first = await create({ name: uniqueName("rot"), scopes: ["agent"], rate_limit: { requests: 1000, window_seconds: 60 } });
     const rotated = await json(t.call("POST", `/v1/keys/${first.api_key.id}/rotate`, { key: t.keys.admin, body: { grace_seconds: 1 } }));
-    expect(rotated.api_key).toMatchObject({ name: first.api_key.name, scopes: ["agent"], rate_limit: { requests: 1000, window_seconds: 60 }, rotated_from: first.api_key.id, state: "active" });
+    expect(rotated.api_key).toMatchObject({
+      name: first.api_key.name,
+      scopes: ["agent"],
+      rate_limit: { requests: 1000, window_seconds: 60 },
+      rotated_from: first.api_key.id,
+      state: "active",
+    });
     expect(rotated.previous).toMatchObject({ id: first.api_key.id, state: "rotating", replaced_by: rotated.api_key.id });
     expect(JSON.stringify(rotated.previous)).not.toContain(first.key);
     expect((await t.call("GET", "/v1/messages/stats", { key: first.key })).status).toBe(200);
@@ -124,13 +147,17 @@ describe("revocation across instances", () => {
     const issued = await create({ name: uniqueName("leak"), scopes: ["agent"] });
     // A new key: accepted by the instance that made it at once, by the other within the bound.
     expect((await t.call("GET", "/v1/messages/stats", { key: issued.key })).status).toBe(200);
-    await expect.poll(async () => (await b.call("GET", "/v1/messages/stats", { key: issued.key })).status, { timeout: BOUND_MS + 1000, interval: 50 }).toBe(200);
+    await expect
+      .poll(async () => (await b.call("GET", "/v1/messages/stats", { key: issued.key })).status, { timeout: BOUND_MS + 1000, interval: 50 })
+      .toBe(200);
     // B checks it from its copy: no Postgres round trip.
     const rt = countRoundTrips(b.services);
     try {
       expect((await b.call("GET", "/v1/messages/stats", { key: issued.key })).status).toBe(200);
       expect(rt.postgres).toBe(0);
-    } finally { rt.restore(); }
+    } finally {
+      rt.restore();
+    }
     const before = Date.now();
     const revoked = await t.call("POST", `/v1/keys/${issued.api_key.id}/revoke`, { key: t.keys.admin });
     expect(revoked.status).toBe(200);
@@ -164,7 +191,9 @@ describe("the key check's cost", () => {
       expect((await ingest("hitl_wrong")).status).toBe(401);
       expect((await ingest(bot.key.slice(0, -1) + (bot.key.endsWith("A") ? "B" : "A"))).status).toBe(401);
       expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 0, postgres: 0 });
-    } finally { rt.restore(); }
+    } finally {
+      rt.restore();
+    }
   });
 
   it("unknown keys fill nothing: the copy and the failure counters stay the same size", async () => {
@@ -190,10 +219,15 @@ describe("the key check's cost", () => {
       expect((await sqlOn(u, "SELECT last_used_at FROM api_keys WHERE id = $1", [api_key.id]))[0].last_used_at).toBeNull();
       await u.services.keys.refresh();
       expect(rt.postgres).toBe(1);
-    } finally { rt.restore(); }
+    } finally {
+      rt.restore();
+    }
     expect((await sqlOn(u, "SELECT last_used_at FROM api_keys WHERE id = $1", [api_key.id]))[0].last_used_at).not.toBeNull();
     const failures = await sqlOn(u, "SELECT event, count FROM audit_log WHERE kind = 'auth_failure' ORDER BY event");
-    expect(failures).toEqual([{ event: "missing", count: 7 }, { event: "unknown", count: 50 }]);
+    expect(failures).toEqual([
+      { event: "missing", count: 7 },
+      { event: "unknown", count: 50 },
+    ]);
   });
 
   it("reloads in the background after half the bound, and waits for it only past the bound", async () => {
@@ -203,7 +237,9 @@ describe("the key check's cost", () => {
       await sleep(BOUND_MS / 2 + 50);
       expect((await t.call("GET", "/v1/messages/stats", { key: t.keys.agent })).status).toBe(200);
       await expect.poll(() => rt.postgres).toBe(1);
-    } finally { rt.restore(); }
+    } finally {
+      rt.restore();
+    }
   });
 });
 
@@ -219,16 +255,28 @@ describe("per-key rate limits", () => {
 
 describe("audit", () => {
   it("records a mutating request (principal, route template, hashed user id, status, request id), never its body", async () => {
-    const res = await t.call("PUT", "/v1/users/audited-user/nickname", { key: t.keys.reviewer, body: { nickname: "SecretNick" }, headers: { "x-request-id": "audit-req-1" } });
+    const res = await t.call("PUT", "/v1/users/audited-user/nickname", {
+      key: t.keys.reviewer,
+      body: { nickname: "SecretNick" },
+      headers: { "x-request-id": "audit-req-1" },
+    });
     expect(res.status).toBe(200);
     const rows = await sql("SELECT * FROM audit_log WHERE request_id = 'audit-req-1'");
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ kind: "request", principal: "reviewer-key", method: "PUT", route: "/v1/users/{id}/nickname", status: 200 });
+    expect(rows[0]).toMatchObject({
+      kind: "request",
+      principal: "reviewer-key",
+      method: "PUT",
+      route: "/v1/users/{id}/nickname",
+      status: 200,
+    });
     expect(rows[0].resource_id).toBe(`user:${t.services.hasher.hash("audited-user")}`);
     expect(JSON.stringify(rows[0])).not.toMatch(/SecretNick|audited-user|hitl_/);
     // Refused for scope: recorded too; refused for the key: counted, not a row.
     await t.call("DELETE", "/v1/users/audited-user", { key: t.keys.viewer, headers: { "x-request-id": "audit-req-2" } });
-    expect((await sql("SELECT status, principal FROM audit_log WHERE request_id = 'audit-req-2'"))).toEqual([{ status: 403, principal: "viewer-key" }]);
+    expect(await sql("SELECT status, principal FROM audit_log WHERE request_id = 'audit-req-2'")).toEqual([
+      { status: 403, principal: "viewer-key" },
+    ]);
     await t.call("DELETE", "/v1/users/audited-user", { key: "hitl_nope", headers: { "x-request-id": "audit-req-3" } });
     expect(await sql("SELECT 1 FROM audit_log WHERE request_id = 'audit-req-3'")).toHaveLength(0);
   });
@@ -239,15 +287,31 @@ describe("audit", () => {
     await t.services.keys.refresh();
     const rt = countRoundTrips(t.services);
     try {
-      const made = await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: "aud-rt" }), headers: { "x-request-id": "audit-rt-1" } });
+      const made = await t.call("POST", "/v1/interactions", {
+        key: t.keys.agent,
+        body: interactionBody({ user_id: "aud-rt" }),
+        headers: { "x-request-id": "audit-rt-1" },
+      });
       expect(made.status).toBe(201);
       // The interaction's own statement and the audit row.
       expect(rt.postgres).toBe(2);
       rt.reset();
-      expect((await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: "aud-rt", text: "x" }, headers: { "x-request-id": "audit-rt-2" } })).status).toBe(202);
+      expect(
+        (
+          await t.call("POST", "/v1/messages", {
+            key: t.keys.bot,
+            body: { user_id: "aud-rt", text: "x" },
+            headers: { "x-request-id": "audit-rt-2" },
+          })
+        ).status,
+      ).toBe(202);
       expect(rt.postgres).toBe(0);
-    } finally { rt.restore(); }
-    expect(await sql("SELECT route FROM audit_log WHERE request_id IN ('audit-rt-1', 'audit-rt-2')")).toEqual([{ route: "/v1/interactions" }]);
+    } finally {
+      rt.restore();
+    }
+    expect(await sql("SELECT route FROM audit_log WHERE request_id IN ('audit-rt-1', 'audit-rt-2')")).toEqual([
+      { route: "/v1/interactions" },
+    ]);
     const metrics = await (await t.call("GET", "/metrics", { key: t.keys.admin })).text();
     expect(metrics).toMatch(/http_requests_total\{method="POST",route="\/v1\/messages",status="202"\} \d+/);
   });
@@ -259,11 +323,28 @@ describe("audit", () => {
     for (const u of ["a1", "a2", "a3"]) await t.call("PUT", `/v1/users/${u}/nickname`, { key, body: { nickname: "n" } });
     await t.call("PUT", "/v1/users/a1/status", { key, body: { customer_status: "LEAD_QUALIFIED" } });
     const mine = await json(t.call("GET", `/v1/audit?principal=${name}&kind=request`, { key: t.keys.admin }));
-    expect(mine.items.map((i: any) => i.route)).toEqual(["/v1/users/{id}/status", "/v1/users/{id}/nickname", "/v1/users/{id}/nickname", "/v1/users/{id}/nickname"]);
+    expect(mine.items.map((i: any) => i.route)).toEqual([
+      "/v1/users/{id}/status",
+      "/v1/users/{id}/nickname",
+      "/v1/users/{id}/nickname",
+      "/v1/users/{id}/nickname",
+    ]);
     expect(mine.items.every((i: any) => i.key_id === api_key.id && i.principal === name)).toBe(true);
-    const page1 = await json(t.call("GET", `/v1/audit?principal=${name}&route=${encodeURIComponent("/v1/users/{id}/nickname")}&limit=2&from=${encodeURIComponent(start)}`, { key: t.keys.admin }));
+    const page1 = await json(
+      t.call(
+        "GET",
+        `/v1/audit?principal=${name}&route=${encodeURIComponent("/v1/users/{id}/nickname")}&limit=2&from=${encodeURIComponent(start)}`,
+        { key: t.keys.admin },
+      ),
+    );
     expect(page1.items).toHaveLength(2);
-    const page2 = await json(t.call("GET", `/v1/audit?principal=${name}&route=${encodeURIComponent("/v1/users/{id}/nickname")}&limit=2&cursor=${page1.next_cursor}`, { key: t.keys.admin }));
+    const page2 = await json(
+      t.call(
+        "GET",
+        `/v1/audit?principal=${name}&route=${encodeURIComponent("/v1/users/{id}/nickname")}&limit=2&cursor=${page1.next_cursor}`,
+        { key: t.keys.admin },
+      ),
+    );
     expect(page2.items).toHaveLength(1);
     expect(page2.next_cursor).toBeNull();
     const none = await json(t.call("GET", `/v1/audit?principal=${name}&to=${encodeURIComponent(start)}`, { key: t.keys.admin }));
@@ -276,7 +357,9 @@ describe("audit", () => {
   });
 
   it("keeps 90 days: the prune deletes older rows only", async () => {
-    await sql("INSERT INTO audit_log (at, kind, principal, route) VALUES (now() - interval '91 days', 'request', 'old', '/x'), (now() - interval '89 days', 'request', 'recent', '/x')");
+    await sql(
+      "INSERT INTO audit_log (at, kind, principal, route) VALUES (now() - interval '91 days', 'request', 'old', '/x'), (now() - interval '89 days', 'request', 'recent', '/x')",
+    );
     expect(await pruneAudit(t.services.db)).toBeGreaterThanOrEqual(1);
     expect((await sql("SELECT principal FROM audit_log WHERE route = '/x'")).map((r) => r.principal)).toEqual(["recent"]);
   });
@@ -286,8 +369,18 @@ describe("viewer", () => {
   it("reads reviews, interactions, dashboard, status and stats; no quarantined text, no memory, no writes", async () => {
     const v = t.keys.viewer;
     const made = await json(t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody() }));
-    for (const path of ["/v1/reviews", `/v1/interactions/${made.id}`, "/v1/dashboard/metrics", "/v1/edit-taxonomy", "/v1/messages/stats", "/v1/protocol/stats",
-      "/v1/memory/stats", "/v1/recovery/stats", "/v1/users/u1/status", "/v1/users/u1/memory/stats"]) {
+    for (const path of [
+      "/v1/reviews",
+      `/v1/interactions/${made.id}`,
+      "/v1/dashboard/metrics",
+      "/v1/edit-taxonomy",
+      "/v1/messages/stats",
+      "/v1/protocol/stats",
+      "/v1/memory/stats",
+      "/v1/recovery/stats",
+      "/v1/users/u1/status",
+      "/v1/users/u1/memory/stats",
+    ]) {
       expect([path, (await t.call("GET", path, { key: v })).status]).toEqual([path, 200]);
     }
     expect([200, 503]).toContain((await t.call("GET", "/status", { key: v })).status);
@@ -299,7 +392,8 @@ describe("viewer", () => {
 });
 
 describe("per-route scope table", () => {
-  const mark = (allowed: readonly Scope[] | "open", s: Scope) => allowed === "open" ? "open" : s === "admin" || allowed.includes(s) ? "yes" : "-";
+  const mark = (allowed: readonly Scope[] | "open", s: Scope) =>
+    allowed === "open" ? "open" : s === "admin" || allowed.includes(s) ? "yes" : "-";
 
   it("README's table is the one the routes declare, and every route answers each scope accordingly", async () => {
     const decls = t.app.openAPIRegistry.definitions.flatMap((d) => (d.type === "route" ? [d.route] : []));
@@ -308,8 +402,11 @@ describe("per-route scope table", () => {
       if (!scopes) throw new Error(`${d.method} ${d.path} declares no scopes`);
       return { method: d.method.toUpperCase(), path: d.path, scopes };
     });
-    const table = [`| Method | Route | ${SCOPES.join(" | ")} |`, `|---|---|${SCOPES.map(() => "---").join("|")}|`,
-      ...rows.map((r) => `| ${r.method} | \`${r.path}\` | ${SCOPES.map((s) => mark(r.scopes, s)).join(" | ")} |`)].join("\n");
+    const table = [
+      `| Method | Route | ${SCOPES.join(" | ")} |`,
+      `|---|---|${SCOPES.map(() => "---").join("|")}|`,
+      ...rows.map((r) => `| ${r.method} | \`${r.path}\` | ${SCOPES.map((s) => mark(r.scopes, s)).join(" | ")} |`),
+    ].join("\n");
     const readme = await readFile(new URL("../README.md", import.meta.url), "utf8");
     const documented = /<!-- scope-table:start -->\n([\s\S]*?)\n<!-- scope-table:end -->/.exec(readme)?.[1];
     expect(documented, `README's scope table should be:\n${table}`).toBe(table);
@@ -317,9 +414,17 @@ describe("per-route scope table", () => {
     for (const r of rows) {
       const path = r.path.replaceAll(/\{[^}]+\}/g, "scope-probe");
       for (const s of SCOPES) {
-        const res = await t.call(r.method, path, { key: t.keys[s], ...(["POST", "PUT", "PATCH"].includes(r.method) ? { body: { __probe: true } } : {}) });
+        const res = await t.call(r.method, path, {
+          key: t.keys[s],
+          ...(["POST", "PUT", "PATCH"].includes(r.method) ? { body: { __probe: true } } : {}),
+        });
         const refused = res.status === 403;
-        expect([r.method, r.path, s, refused ? "refused" : "let through"]).toEqual([r.method, r.path, s, mark(r.scopes, s) === "-" ? "refused" : "let through"]);
+        expect([r.method, r.path, s, refused ? "refused" : "let through"]).toEqual([
+          r.method,
+          r.path,
+          s,
+          mark(r.scopes, s) === "-" ? "refused" : "let through",
+        ]);
         expect(res.status).not.toBe(401);
       }
     }
@@ -329,11 +434,16 @@ describe("per-route scope table", () => {
 describe("npm run keys", () => {
   const lines: string[] = [];
   const deps = () => ({ db: t.services.db, reservedNames: ["admin-key"], maxAgeMs: 30_000, out: (l: string) => lines.push(l) });
-  afterAll(() => { lines.length = 0; });
+  afterAll(() => {
+    lines.length = 0;
+  });
 
   it("creates (showing the key once), lists, rotates and revokes; bad arguments are usage errors", async () => {
     const name = uniqueName("cli");
-    await keysCommand(["create", "--name", name, "--scopes", "viewer,reviewer", "--expires-in", "30d", "--rate-limit", "100/60", "--by", "ops:test"], deps());
+    await keysCommand(
+      ["create", "--name", name, "--scopes", "viewer,reviewer", "--expires-in", "30d", "--rate-limit", "100/60", "--by", "ops:test"],
+      deps(),
+    );
     const key = /^\s+(hitl_\S+)$/m.exec(lines.at(-1)!)![1]!;
     const id = /(key_[0-9a-f]{24})/.exec(lines.at(-1)!)![1]!;
     // Made outside the API: the instance knows it with its next reload (within the bound).
@@ -344,7 +454,12 @@ describe("npm run keys", () => {
     expect(lines.join("\n")).toContain(id);
     expect(lines.join("\n")).not.toContain(key);
     await keysCommand(["list", "--json"], deps());
-    expect(JSON.parse(lines.at(-1)!).find((k: any) => k.id === id)).toMatchObject({ name, scopes: ["viewer", "reviewer"], rate_limit: { requests: 100, window_seconds: 60 }, created_by: "ops:test" });
+    expect(JSON.parse(lines.at(-1)!).find((k: any) => k.id === id)).toMatchObject({
+      name,
+      scopes: ["viewer", "reviewer"],
+      rate_limit: { requests: 100, window_seconds: 60 },
+      created_by: "ops:test",
+    });
     await keysCommand(["rotate", id, "--grace-seconds", "0", "--by", "ops:test"], deps());
     const newKey = /^\s+(hitl_\S+)$/m.exec(lines.at(-1)!)![1]!;
     const newId = /(key_[0-9a-f]{24})/.exec(lines.at(-1)!)![1]!;
@@ -358,8 +473,17 @@ describe("npm run keys", () => {
     expect((await t.call("GET", "/v1/reviews", { key: newKey })).status).toBe(401);
     const events = await sql("SELECT event, principal FROM audit_log WHERE kind = 'key' AND key_id = ANY($1) ORDER BY id", [[id, newId]]);
     expect(events.map((e) => e.event)).toEqual(["create", "rotate", "revoke"]);
-    for (const argv of [[], ["frobnicate"], ["create", "--name", "x"], ["create", "--name", "x", "--scopes", "root"], ["create", "--name", "x", "--scopes", "bot", "--rate-limit", "lots"],
-      ["revoke"], ["revoke", "nope"], ["rotate", id, "--grace-seconds", "-1"], ["list", "extra"]]) {
+    for (const argv of [
+      [],
+      ["frobnicate"],
+      ["create", "--name", "x"],
+      ["create", "--name", "x", "--scopes", "root"],
+      ["create", "--name", "x", "--scopes", "bot", "--rate-limit", "lots"],
+      ["revoke"],
+      ["revoke", "nope"],
+      ["rotate", id, "--grace-seconds", "-1"],
+      ["list", "extra"],
+    ]) {
       await expect(keysCommand(argv, deps()), argv.join(" ")).rejects.toBeInstanceOf(UsageError);
     }
     await expect(keysCommand(["create", "--name", "admin-key", "--scopes", "bot"], deps())).rejects.toMatchObject({ code: "conflict" });

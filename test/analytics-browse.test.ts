@@ -15,7 +15,7 @@ describe("GET /v1/interactions: browse and search", () => {
   const list = async (qs: string) => {
     const res = await t.call("GET", `/v1/interactions?${qs}`, { key: t.keys.reviewer });
     expect(res.status, qs).toBe(200);
-    return await res.json() as { items: any[]; next_cursor: string | null };
+    return (await res.json()) as { items: any[]; next_cursor: string | null };
   };
   /** Every item of a query, page after page. */
   const all = async (qs: string, limit = 37) => {
@@ -30,15 +30,23 @@ describe("GET /v1/interactions: browse and search", () => {
     return items;
   };
   const sql = async (where: string, params: unknown[] = []) =>
-    (await withPg(t.databaseUrl, (c) => c.query(`SELECT id FROM interactions WHERE ${where}`, params))).rows.map((r) => r.id as string).sort();
+    (await withPg(t.databaseUrl, (c) => c.query(`SELECT id FROM interactions WHERE ${where}`, params))).rows
+      .map((r) => r.id as string)
+      .sort();
 
-  for (const [sort, key] of [["created", (i: any) => i.created_at], ["priority", (i: any) => i.priority_score], ["quality", (i: any) => i.quality_score ?? 0], ["cost", (i: any) => i.total_cost_usd]] as const) {
+  for (const [sort, key] of [
+    ["created", (i: any) => i.created_at],
+    ["priority", (i: any) => i.priority_score],
+    ["quality", (i: any) => i.quality_score ?? 0],
+    ["cost", (i: any) => i.total_cost_usd],
+  ] as const) {
     for (const order of ["asc", "desc"] as const) {
       it(`pages sorted by ${sort} ${order} hold every matching row once, in order (keyset, no OFFSET)`, async () => {
         const items = await all(`review_status=approved&review_status=rejected&sort=${sort}&order=${order}`);
         expect(items.map((i) => i.id).sort()).toEqual(await sql("review_status IN ('approved','rejected')"));
         const keys = items.map(key);
-        for (let i = 1; i < keys.length; i++) expect(order === "asc" ? keys[i] >= keys[i - 1] : keys[i] <= keys[i - 1], `${keys[i - 1]} then ${keys[i]}`).toBe(true);
+        for (let i = 1; i < keys.length; i++)
+          expect(order === "asc" ? keys[i] >= keys[i - 1] : keys[i] <= keys[i - 1], `${keys[i - 1]} then ${keys[i]}`).toBe(true);
       });
     }
   }
@@ -65,13 +73,19 @@ describe("GET /v1/interactions: browse and search", () => {
 
   it("search is case- and accent-insensitive over the message, the draft and the final bubbles, and matches wildcards literally", async () => {
     const ids = (items: any[]) => items.map((i) => i.id).sort();
-    expect(ids(await all("q=CANCION"))).toEqual(await sql("user_message ILIKE '%canción%' OR array_to_string(llm2_bubbles, ' ') ILIKE '%canción%' OR array_to_string(final_bubbles, ' ') ILIKE '%canción%'"));
+    expect(ids(await all("q=CANCION"))).toEqual(
+      await sql(
+        "user_message ILIKE '%canción%' OR array_to_string(llm2_bubbles, ' ') ILIKE '%canción%' OR array_to_string(final_bubbles, ' ') ILIKE '%canción%'",
+      ),
+    );
     expect((await all("q=arbol")).length).toBeGreaterThan(0);
     expect(ids(await all("q=árbol"))).toEqual(ids(await all("q=ARBOL")));
     // Only in the final bubbles ("edited", "reply"):
     expect(ids(await all("q=EDITED"))).toEqual(await sql("'edited' = ANY(final_bubbles)"));
     // % and _ are text, not wildcards:
-    expect(ids(await all("q=100%25"))).toEqual(await sql("user_message LIKE '100\\%%' OR array_to_string(llm2_bubbles, ' ') LIKE '%100\\%%'"));
+    expect(ids(await all("q=100%25"))).toEqual(
+      await sql("user_message LIKE '100\\%%' OR array_to_string(llm2_bubbles, ' ') LIKE '%100\\%%'"),
+    );
     expect(ids(await all("q=n_e"))).toEqual([]); // as a wildcard it would match "under"
     expect((await all("q=under_score")).length).toBeGreaterThan(0);
   });
@@ -79,7 +93,13 @@ describe("GET /v1/interactions: browse and search", () => {
   it("the search is served by the trigram index on the folded text", async () => {
     await withPg(t.databaseUrl, async (c) => {
       await c.query("SET enable_seqscan = off");
-      const plan = (await c.query("EXPLAIN SELECT id FROM interactions WHERE hitl_search_text(user_message, llm2_bubbles, final_bubbles) LIKE '%' || hitl_fold('Canción') || '%'")).rows.map((r) => r["QUERY PLAN"]).join("\n");
+      const plan = (
+        await c.query(
+          "EXPLAIN SELECT id FROM interactions WHERE hitl_search_text(user_message, llm2_bubbles, final_bubbles) LIKE '%' || hitl_fold('Canción') || '%'",
+        )
+      ).rows
+        .map((r) => r["QUERY PLAN"])
+        .join("\n");
       expect(plan).toMatch(/Bitmap Index Scan on interactions_\d{4}_\d{2}_hitl_search_text_idx|interactions_search/);
     });
   });
@@ -99,11 +119,19 @@ describe("GET /v1/interactions: browse and search", () => {
   });
 
   it("bad input is a 400, never a 500: forged cursor, short search, unknown sort, bad status", async () => {
-    for (const qs of ["cursor=abc", `cursor=${Buffer.from(JSON.stringify(["x", "y", "z"])).toString("base64url")}`, "q=ab", "sort=name", "review_status=done",
-      "quality_min=9", "edited=maybe", "from=yesterday"]) {
+    for (const qs of [
+      "cursor=abc",
+      `cursor=${Buffer.from(JSON.stringify(["x", "y", "z"])).toString("base64url")}`,
+      "q=ab",
+      "sort=name",
+      "review_status=done",
+      "quality_min=9",
+      "edited=maybe",
+      "from=yesterday",
+    ]) {
       const res = await t.call("GET", `/v1/interactions?${qs}`, { key: t.keys.reviewer });
       expect(res.status, qs).toBe(400);
-      expect((await res.json() as any).error.code).toBe("invalid_request");
+      expect(((await res.json()) as any).error.code).toBe("invalid_request");
     }
     // A cursor of another sort is refused too (its first part is not that sort's type).
     const created = await list("limit=1");
@@ -112,7 +140,11 @@ describe("GET /v1/interactions: browse and search", () => {
   });
 
   it("the typed client browses and reads reports by operationId", async () => {
-    const client = createHitlClient({ baseUrl: "http://api.local", apiKey: t.keys.reviewer, fetch: (r: Request) => Promise.resolve(t.app.fetch(r)) });
+    const client = createHitlClient({
+      baseUrl: "http://api.local",
+      apiKey: t.keys.reviewer,
+      fetch: (r: Request) => Promise.resolve(t.app.fetch(r)),
+    });
     const page = await client.browseInteractions({ params: { query: { q: "canción", sort: "quality", order: "asc", limit: 5 } } });
     expect(page.items.length).toBe(5);
     expect(page.items.every((i) => i.user_message.includes("canción") || i.llm2_bubbles.some((b) => b.includes("canción")))).toBe(true);

@@ -27,15 +27,30 @@ describe.skipIf(!existsSync(CHROMIUM))("analytics page in headless Chromium", ()
     await seedInteractions(t.databaseUrl, { n: 400, days: 20, users: 8, seed: 11 });
     await t.call("POST", "/v1/admin/analytics/refresh", { key: t.keys.admin });
     app = await listen(t);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
   }, 60_000);
-  afterAll(async () => { await browser?.close(); app?.close(); });
+  afterAll(async () => {
+    await browser?.close();
+    app?.close();
+  });
 
   const open = async (base: string, path: string, key?: string) => {
     const page = await browser.newPage(key ? { extraHTTPHeaders: { authorization: `Bearer ${key}` } } : {});
     const problems: string[] = [];
-    page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
+    page.on("console", (m) => {
+      if (m.type() === "error") problems.push(m.text());
+    });
     page.on("pageerror", (e) => problems.push(e.message));
     const requests: string[] = [];
     page.on("request", (r) => requests.push(r.url()));
@@ -47,8 +62,8 @@ describe.skipIf(!existsSync(CHROMIUM))("analytics page in headless Chromium", ()
     const range = `from=${utcDay(-14)}&to=${utcDay(0)}&tz=Europe/Madrid`;
     const { page, res, problems, requests } = await open(app.url, `/analytics?${range}`, t.keys.reviewer);
     expect(res?.status()).toBe(200);
-    const volume = await (await t.call("GET", `/v1/analytics/volume?${range}`, { key: t.keys.reviewer })).json() as any;
-    const quality = await (await t.call("GET", `/v1/analytics/quality?${range}`, { key: t.keys.reviewer })).json() as any;
+    const volume = (await (await t.call("GET", `/v1/analytics/volume?${range}`, { key: t.keys.reviewer })).json()) as any;
+    const quality = (await (await t.call("GET", `/v1/analytics/quality?${range}`, { key: t.keys.reviewer })).json()) as any;
     expect(volume.total).toBeGreaterThan(100);
     expect(await page.getByTestId("total-interactions").textContent()).toBe(String(volume.total));
     for (const id of ["chart-volume", "chart-quality", "chart-funnel", "chart-cost", "chart-tags", "chart-reviewers"]) {
@@ -56,7 +71,9 @@ describe.skipIf(!existsSync(CHROMIUM))("analytics page in headless Chromium", ()
     }
     expect(await page.locator("[data-testid=chart-volume] rect").count()).toBe(15); // one bar per day
     expect(await page.getByTestId("chart-volume-xstart").textContent()).toBe(utcDay(-14));
-    expect(Number(await page.getByTestId("chart-volume-ymax").textContent())).toBe(Math.max(...volume.by_day.map((d: any) => d.interactions)));
+    expect(Number(await page.getByTestId("chart-volume-ymax").textContent())).toBe(
+      Math.max(...volume.by_day.map((d: any) => d.interactions)),
+    );
     // The tables carry the same figures.
     const dayRows = await page.locator("[data-testid=table-volume] tbody tr").allTextContents();
     expect(dayRows.length).toBe(15);

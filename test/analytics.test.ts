@@ -10,21 +10,49 @@ import { countRoundTrips } from "./support/round-trips.js";
 
 /** A raw row as the independent recount reads it (straight from the table, no rollup code). */
 interface Raw {
-  user_id: string; created_at: Date; review_status: string; reviewer_id: string | null; quality_score: number | null;
-  review_time_seconds: number | null; total_cost_usd: string; llm1_cost_usd: string | null; llm2_cost_usd: string | null;
-  llm1_model: string | null; llm2_model: string | null; edit_tags: string[]; cta_type: string | null; cta_response_type: string | null; edited: boolean;
+  user_id: string;
+  created_at: Date;
+  review_status: string;
+  reviewer_id: string | null;
+  quality_score: number | null;
+  review_time_seconds: number | null;
+  total_cost_usd: string;
+  llm1_cost_usd: string | null;
+  llm2_cost_usd: string | null;
+  llm1_model: string | null;
+  llm2_model: string | null;
+  edit_tags: string[];
+  cta_type: string | null;
+  cta_response_type: string | null;
+  edited: boolean;
 }
 
-const localDay = (tz: string) => { const f = new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" }); return (d: Date) => f.format(d); };
+const localDay = (tz: string) => {
+  const f = new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit" });
+  return (d: Date) => f.format(d);
+};
 const localHour = (tz: string) => {
-  const f = new Intl.DateTimeFormat("en-CA", { timeZone: tz, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", hourCycle: "h23" });
-  return (d: Date) => { const p = Object.fromEntries(f.formatToParts(d).map((x) => [x.type, x.value])); return `${p.year}-${p.month}-${p.day}T${p.hour}:00`; };
+  const f = new Intl.DateTimeFormat("en-CA", {
+    timeZone: tz,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    hourCycle: "h23",
+  });
+  return (d: Date) => {
+    const p = Object.fromEntries(f.formatToParts(d).map((x) => [x.type, x.value]));
+    return `${p.year}-${p.month}-${p.day}T${p.hour}:00`;
+  };
 };
 const utcDay = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString().slice(0, 10);
 const near = (a: number, b: number) => expect(Math.abs(a - b)).toBeLessThan(1e-6);
 const count = <T>(xs: T[], key: (x: T) => string | null) => {
   const m = new Map<string, number>();
-  for (const x of xs) { const k = key(x); if (k !== null) m.set(k, (m.get(k) ?? 0) + 1); }
+  for (const x of xs) {
+    const k = key(x);
+    if (k !== null) m.set(k, (m.get(k) ?? 0) + 1);
+  }
   return m;
 };
 const avg = (xs: number[]) => (xs.length ? Math.round((xs.reduce((s, v) => s + v, 0) / xs.length) * 100) / 100 : null);
@@ -39,17 +67,36 @@ describe("analytics: reports from rollups, checked against a recount of raw rows
     await seedInteractions(t.databaseUrl, { n: 2500, days: 150, users: 40 });
     // Today's rows through the API: one approved with tags, one left pending.
     for (const [i, user] of ["u1", "u2"].entries()) {
-      const res = await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: user, llm1_cost_usd: 0.25 }) });
-      const { id } = await res.json() as { id: string };
-      if (i === 0) expect((await t.call("POST", `/v1/reviews/${id}/approve`, { key: t.keys.reviewer, body: approveBody({ edit_tags: ["TONE_CASUAL", "CTA_SOFT"], quality_score: 2 }) })).status).toBe(200);
+      const res = await t.call("POST", "/v1/interactions", {
+        key: t.keys.agent,
+        body: interactionBody({ user_id: user, llm1_cost_usd: 0.25 }),
+      });
+      const { id } = (await res.json()) as { id: string };
+      if (i === 0)
+        expect(
+          (
+            await t.call("POST", `/v1/reviews/${id}/approve`, {
+              key: t.keys.reviewer,
+              body: approveBody({ edit_tags: ["TONE_CASUAL", "CTA_SOFT"], quality_score: 2 }),
+            })
+          ).status,
+        ).toBe(200);
     }
-    await withPg(t.databaseUrl, (c) => c.query(`INSERT INTO user_current_status (user_id, customer_status, created_at) VALUES
+    await withPg(t.databaseUrl, (c) =>
+      c.query(`INSERT INTO user_current_status (user_id, customer_status, created_at) VALUES
       ('f1', 'PROSPECT', now() - interval '3 days'), ('f2', 'LEAD_QUALIFIED', now() - interval '3 days'), ('f3', 'CUSTOMER', now() - interval '2 days'),
-      ('f4', 'CHURNED', now() - interval '2 days'), ('f5', 'LEAD_EXHAUSTED', now() - interval '1 day'), ('f6', 'CUSTOMER', now() - interval '200 days')`));
+      ('f4', 'CHURNED', now() - interval '2 days'), ('f5', 'LEAD_EXHAUSTED', now() - interval '1 day'), ('f6', 'CUSTOMER', now() - interval '200 days')`),
+    );
     expect((await t.call("POST", "/v1/admin/analytics/refresh", { key: t.keys.admin })).status).toBe(200);
-    raw = await withPg(t.databaseUrl, async (c) => (await c.query<Raw>(`SELECT user_id, created_at, review_status, reviewer_id, quality_score, review_time_seconds,
+    raw = await withPg(
+      t.databaseUrl,
+      async (c) =>
+        (
+          await c.query<Raw>(`SELECT user_id, created_at, review_status, reviewer_id, quality_score, review_time_seconds,
       total_cost_usd::text, llm1_cost_usd::text, llm2_cost_usd::text, llm1_model, llm2_model, edit_tags, cta_data->>'type' AS cta_type, cta_response_type,
-      (review_status = 'approved' AND final_bubbles IS DISTINCT FROM llm2_bubbles) AS edited FROM interactions`)).rows);
+      (review_status = 'approved' AND final_bubbles IS DISTINCT FROM llm2_bubbles) AS edited FROM interactions`)
+        ).rows,
+    );
     // Archival moves every month older than 90 days out of Postgres; the rollups keep them.
     const reader = new PoolDb(t.databaseUrl);
     try {
@@ -66,7 +113,7 @@ describe("analytics: reports from rollups, checked against a recount of raw rows
     const qs = new URLSearchParams(r as Record<string, string>);
     const res = await t.call("GET", `/v1/analytics/${name}?${qs}`, { key: t.keys.reviewer });
     expect(res.status).toBe(200);
-    return await res.json() as any;
+    return (await res.json()) as any;
   };
 
   for (const tz of ["UTC", "Europe/Madrid", "America/New_York"]) {
@@ -88,13 +135,23 @@ describe("analytics: reports from rollups, checked against a recount of raw rows
 
       const reviews = await get("reviews", range);
       const reviewed = rows.filter((r) => r.review_status === "approved" || r.review_status === "rejected");
-      expect(reviews.outcomes).toMatchObject({ interactions: rows.length, approved: rows.filter((r) => r.review_status === "approved").length,
-        rejected: rows.filter((r) => r.review_status === "rejected").length, edited: rows.filter((r) => r.edited).length });
-      const times = rows.map((r) => r.review_time_seconds).filter((v): v is number => v !== null).sort((a, b) => a - b);
+      expect(reviews.outcomes).toMatchObject({
+        interactions: rows.length,
+        approved: rows.filter((r) => r.review_status === "approved").length,
+        rejected: rows.filter((r) => r.review_status === "rejected").length,
+        edited: rows.filter((r) => r.edited).length,
+      });
+      const times = rows
+        .map((r) => r.review_time_seconds)
+        .filter((v): v is number => v !== null)
+        .sort((a, b) => a - b);
       expect(reviews.review_time.reviewed).toBe(times.length);
       expect(reviews.review_time.avg_seconds).toBe(avg(times));
       // A percentile from the histogram lies in the bin of the true one.
-      for (const [p, key] of [[0.5, "p50_seconds"], [0.9, "p90_seconds"]] as const) {
+      for (const [p, key] of [
+        [0.5, "p50_seconds"],
+        [0.9, "p90_seconds"],
+      ] as const) {
         const exact = times[Math.ceil(p * times.length) - 1]!;
         const upper = REVIEW_TIME_BINS_SECONDS.find((b) => exact <= b) ?? Infinity;
         const lower = [0, ...REVIEW_TIME_BINS_SECONDS].filter((b) => b < upper).pop()!;
@@ -109,12 +166,23 @@ describe("analytics: reports from rollups, checked against a recount of raw rows
       expect(quality.average).toBe(avg(scores));
 
       const cta = await get("cta", range);
-      expect(Object.fromEntries(cta.cta_types.map((c: any) => [c.type, c.count]))).toEqual(Object.fromEntries(count(rows, (r) => r.cta_type)));
-      expect(Object.fromEntries(cta.response_types.map((c: any) => [c.type, c.count]))).toEqual(Object.fromEntries(count(rows, (r) => r.cta_response_type)));
+      expect(Object.fromEntries(cta.cta_types.map((c: any) => [c.type, c.count]))).toEqual(
+        Object.fromEntries(count(rows, (r) => r.cta_type)),
+      );
+      expect(Object.fromEntries(cta.response_types.map((c: any) => [c.type, c.count]))).toEqual(
+        Object.fromEntries(count(rows, (r) => r.cta_response_type)),
+      );
 
       const cost = await get("cost", range);
-      near(cost.total_usd, rows.reduce((s, r) => s + Number(r.total_cost_usd), 0));
-      for (const d of cost.by_day) near(d.cost_usd, rows.filter((r) => day(r.created_at) === d.day).reduce((s, r) => s + Number(r.total_cost_usd), 0));
+      near(
+        cost.total_usd,
+        rows.reduce((s, r) => s + Number(r.total_cost_usd), 0),
+      );
+      for (const d of cost.by_day)
+        near(
+          d.cost_usd,
+          rows.filter((r) => day(r.created_at) === d.day).reduce((s, r) => s + Number(r.total_cost_usd), 0),
+        );
       const models = count(rows, (r) => JSON.stringify([r.llm1_model, r.llm2_model]));
       expect(cost.by_model.length).toBe(models.size);
       for (const m of cost.by_model) expect(m.interactions).toBe(models.get(JSON.stringify([m.llm1_model, m.llm2_model])));
@@ -152,7 +220,10 @@ describe("analytics: reports from rollups, checked against a recount of raw rows
       expect(u.interactions).toBe(mine.length);
       expect(u.approved).toBe(mine.filter((r) => r.review_status === "approved").length);
       expect(u.edited).toBe(mine.filter((r) => r.edited).length);
-      near(u.cost_usd, mine.reduce((s, r) => s + Number(r.total_cost_usd), 0));
+      near(
+        u.cost_usd,
+        mine.reduce((s, r) => s + Number(r.total_cost_usd), 0),
+      );
     }
     expect(users.users.map((u: any) => u.interactions)).toEqual([...users.users.map((u: any) => u.interactions)].sort((a, b) => b - a));
   });
@@ -168,16 +239,27 @@ describe("analytics: reports from rollups, checked against a recount of raw rows
 
   it("a report over a past range never executes a scan of the interactions table (EXPLAIN ANALYZE)", async () => {
     const seen: { text: string; params: unknown[] }[] = [];
-    const spy: Db = { query: (text, params) => { seen.push({ text, params: params ?? [] }); return t.services.db.query(text, params); }, transaction: (s) => t.services.db.transaction(s) };
+    const spy: Db = {
+      query: (text, params) => {
+        seen.push({ text, params: params ?? [] });
+        return t.services.db.query(text, params);
+      },
+      transaction: (s) => t.services.db.transaction(s),
+    };
     const range = { from: utcDay(-91), to: utcDay(-1), tz: "Europe/Madrid" };
     for (const name of REPORT_NAMES) await computeReport(spy, name, range);
     expect(seen.length).toBeGreaterThanOrEqual(REPORT_NAMES.length);
     await withPg(t.databaseUrl, async (c) => {
       for (const q of seen) {
-        const [{ "QUERY PLAN": [plan] }] = (await c.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${q.text}`, q.params)).rows;
+        const [
+          {
+            "QUERY PLAN": [plan],
+          },
+        ] = (await c.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${q.text}`, q.params)).rows;
         const scans: string[] = [];
         const walk = (n: any) => {
-          if (String(n["Relation Name"] ?? "").startsWith("interactions") && n["Actual Loops"] > 0) scans.push(`${n["Node Type"]} on ${n["Relation Name"]}`);
+          if (String(n["Relation Name"] ?? "").startsWith("interactions") && n["Actual Loops"] > 0)
+            scans.push(`${n["Node Type"]} on ${n["Relation Name"]}`);
           for (const child of n.Plans ?? []) walk(child);
         };
         walk(plan.Plan);
@@ -218,19 +300,29 @@ describe("analytics: reports from rollups, checked against a recount of raw rows
     expect((await t.call("POST", `/v1/reviews/${item!.id}/approve`, { key: t.keys.reviewer, body: approveBody() })).status).toBe(200);
     const stale = await computeReport(t.services.db, "reviews", range);
     expect(stale.outcomes.approved).toBe(before.outcomes.approved); // until the job runs, as its freshness says
-    const run = await (await t.call("POST", "/v1/admin/analytics/refresh", { key: t.keys.admin })).json() as { days: string[] };
+    const run = (await (await t.call("POST", "/v1/admin/analytics/refresh", { key: t.keys.admin })).json()) as { days: string[] };
     expect(run.days.length).toBeGreaterThanOrEqual(1);
     const after = await computeReport(t.services.db, "reviews", range);
     expect(after.outcomes.approved).toBe(before.outcomes.approved + 1);
     await t.call("POST", "/v1/admin/analytics/refresh", { key: t.keys.admin });
-    expect(await computeReport(t.services.db, "reviews", range)).toMatchObject({ outcomes: after.outcomes, review_time: after.review_time });
+    expect(await computeReport(t.services.db, "reviews", range)).toMatchObject({
+      outcomes: after.outcomes,
+      review_time: after.review_time,
+    });
   });
 
   it("refuses a bad range with a 400 in the API's error shape", async () => {
-    for (const qs of ["tz=Asia/Kolkata", "tz=Not/AZone", "tz=../../etc", "from=2026-02-30", `from=${utcDay(0)}&to=${utcDay(-3)}`, `from=2020-01-01&to=${utcDay(0)}`]) {
+    for (const qs of [
+      "tz=Asia/Kolkata",
+      "tz=Not/AZone",
+      "tz=../../etc",
+      "from=2026-02-30",
+      `from=${utcDay(0)}&to=${utcDay(-3)}`,
+      `from=2020-01-01&to=${utcDay(0)}`,
+    ]) {
       const res = await t.call("GET", `/v1/analytics/volume?${qs}`, { key: t.keys.reviewer });
       expect(res.status, qs).toBe(400);
-      expect((await res.json() as any).error.code).toBe("invalid_request");
+      expect(((await res.json()) as any).error.code).toBe("invalid_request");
     }
     expect((await t.call("GET", "/v1/analytics/volume", { key: t.keys.agent })).status).toBe(403);
   });

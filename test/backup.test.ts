@@ -1,6 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { useLocalNeonProxy, PoolDb } from "@hitl/core/postgres";
-import { archiveOldPartitions, eraseArchivedUsers, backupPostgres, backupRedis, readArchive, restorePostgres, restoreRedis, verifySet, RestoreRefusedError, type S3BlobStore } from "@hitl/core/backup";
+import {
+  archiveOldPartitions,
+  eraseArchivedUsers,
+  backupPostgres,
+  backupRedis,
+  readArchive,
+  restorePostgres,
+  restoreRedis,
+  verifySet,
+  RestoreRefusedError,
+  type S3BlobStore,
+} from "@hitl/core/backup";
 import { createServices } from "@hitl/core";
 import { createApp } from "../functions/api/app.js";
 import { createTestContext, stack, type TestContext } from "./support/stack.js";
@@ -24,32 +35,61 @@ const json = async (res: Response) => (await res.json()) as any;
 function secondApp(ctx: TestContext): TestContext["call"] {
   const services = createServices(ctx.config, {});
   const app = createApp(async () => services);
-  return (method, path, opts = {}) => Promise.resolve(app.request(path, {
-    method, headers: { ...(opts.key ? { authorization: `Bearer ${opts.key}` } : {}), ...(opts.body !== undefined ? { "content-type": "application/json" } : {}), ...(opts.headers ?? {}) },
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-  }));
+  return (method, path, opts = {}) =>
+    Promise.resolve(
+      app.request(path, {
+        method,
+        headers: {
+          ...(opts.key ? { authorization: `Bearer ${opts.key}` } : {}),
+          ...(opts.body !== undefined ? { "content-type": "application/json" } : {}),
+          ...(opts.headers ?? {}),
+        },
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      }),
+    );
 }
 /** A WebSocket pool (COPY) on `url`, ended after the file. */
-const dbFor = (url: string) => { const p = new PoolDb(url); pools.push(p); return p; };
+const dbFor = (url: string) => {
+  const p = new PoolDb(url);
+  pools.push(p);
+  return p;
+};
 
 /** Every table gets rows: several partitions, unicode, nulls, arrays, JSON. */
 async function populate() {
   const call = (m: string, p: string, key: string, body?: unknown) => t.call(m, p, { key, body });
   for (const [i, user] of ["ana", "bø-ñ", "李雷"].map((u, i) => [i, u] as const)) {
-    const { id } = await json(await call("POST", "/v1/interactions", t.keys.agent, interactionBody({ user_id: `u${i}`, user_message: `héllo ${user} 🎉`, cta_data: i ? { nested: { a: [1, null, "x"] } } : undefined, llm1_model: i === 2 ? undefined : "m" })));
+    const { id } = await json(
+      await call(
+        "POST",
+        "/v1/interactions",
+        t.keys.agent,
+        interactionBody({
+          user_id: `u${i}`,
+          user_message: `héllo ${user} 🎉`,
+          cta_data: i ? { nested: { a: [1, null, "x"] } } : undefined,
+          llm1_model: i === 2 ? undefined : "m",
+        }),
+      ),
+    );
     if (i < 2) await call("POST", `/v1/reviews/${id}/approve`, t.keys.reviewer, approveBody({ edit_tags: ["TONE_CASUAL", "CTA_SOFT"] }));
     await call("PATCH", `/v1/users/u${i}/memory/context`, t.keys.agent, { updates: { name: user, tags: ["a", "b"], n: i } });
     await call("PUT", `/v1/users/u${i}/nickname`, t.keys.reviewer, { nickname: user });
     await call("PUT", `/v1/users/u${i}/protocol`, t.keys.reviewer, { status: "ACTIVE", reason: i ? undefined : "spam" });
     await call("POST", "/v1/messages", t.keys.bot, { user_id: `u${i}`, text: `quarantined ${user}`, telegram_message_id: 10 + i });
-    await call("PUT", `/v1/recovery/cursors/u${i}`, t.keys.bot, { last_processed_telegram_id: 100 + i, last_processed_telegram_date: "2026-11-25T10:00:00Z" });
+    await call("PUT", `/v1/recovery/cursors/u${i}`, t.keys.bot, {
+      last_processed_telegram_id: 100 + i,
+      last_processed_telegram_date: "2026-11-25T10:00:00Z",
+    });
   }
   await call("POST", "/v1/recovery/operations", t.keys.bot, { operation_type: "manual", metadata: { note: "ünïcode" } });
   // Past months are created on demand (partitions start at the current month).
   await withPg(t.databaseUrl, (c) => c.query("SELECT hitl_ensure_interaction_partitions(date '2025-06-01', 3)"));
-  await withPg(t.databaseUrl, (c) => c.query(`INSERT INTO interactions (user_id, conversation_id, user_message, user_message_timestamp, created_at, constitution_flags)
+  await withPg(t.databaseUrl, (c) =>
+    c.query(`INSERT INTO interactions (user_id, conversation_id, user_message, user_message_timestamp, created_at, constitution_flags)
     VALUES ('old1', 'old1_20250701', 'from july', '2025-07-03T10:00:00Z', '2025-07-03T10:00:00Z', '{a,"b c"}'),
-           ('old2', 'old2_20250815', 'from august', '2025-08-15T10:00:00Z', '2025-08-15T10:00:00.123456Z', '{}')`));
+           ('old2', 'old2_20250815', 'from august', '2025-08-15T10:00:00Z', '2025-08-15T10:00:00.123456Z', '{}')`),
+  );
 }
 
 describe("Postgres backup and restore", () => {
@@ -78,20 +118,45 @@ describe("Postgres backup and restore", () => {
       expect(Number(v.rows[0].version)).toBeGreaterThan(Number(top));
     });
     const listed = await json(await t.call("GET", "/v1/backups", { key: t.keys.admin }));
-    expect(listed.items[0]).toMatchObject({ id: out.manifest.id, kind: "postgres", complete: true, verified: true, objects: out.manifest.totals.objects });
+    expect(listed.items[0]).toMatchObject({
+      id: out.manifest.id,
+      kind: "postgres",
+      complete: true,
+      verified: true,
+      objects: out.manifest.totals.objects,
+    });
   });
 
   it("reads by heap blocks in one snapshot; a table cut short twice is redone by key, across awkward keys", async () => {
     const ids = ["", "a\tb", "line\nbreak", "back\\slash", "\\N", "ünï 🎉", "x\r\\ty", ...Array.from({ length: 400 }, (_, i) => `k${i}`)];
-    await withPg(t.databaseUrl, (c) => c.query("INSERT INTO user_current_status (user_id, nickname, reason) SELECT u, left(u, 50), repeat('r', 150) FROM unnest($1::text[]) u", [ids]));
+    await withPg(t.databaseUrl, (c) =>
+      c.query(
+        "INSERT INTO user_current_status (user_id, nickname, reason) SELECT u, left(u, 50), repeat('r', 150) FROM unnest($1::text[]) u",
+        [ids],
+      ),
+    );
     const tune = { pageBytes: 300, objectRows: 5 };
     const crash = new Error("killed");
-    const killInside = { ...tune, afterObject: (name: string) => { if (name === "user_current_status") throw crash; } };
-    const state = async (id: string) => (JSON.parse((await store.get(`backups/postgres/${id}/state.json`))!.toString()) as { tables: { name: string; objects: { rows: number }[]; mode?: string; cut?: number }[] })
-      .tables.find((x) => x.name === "user_current_status")!;
+    const killInside = {
+      ...tune,
+      afterObject: (name: string) => {
+        if (name === "user_current_status") throw crash;
+      },
+    };
+    const state = async (id: string) =>
+      (
+        JSON.parse((await store.get(`backups/postgres/${id}/state.json`))!.toString()) as {
+          tables: { name: string; objects: { rows: number }[]; mode?: string; cut?: number }[];
+        }
+      ).tables.find((x) => x.name === "user_current_status")!;
     // Blocks: one heap block per page here, each page closing an object (pages are not split).
     await expect(backupPostgres({ db: t.services.db, reader, store }, killInside)).rejects.toBe(crash);
-    const id = (await store.list("backups/postgres/")).map((o) => o.key).filter((k) => k.endsWith("state.json")).map((k) => k.split("/")[2]!).sort().pop()!;
+    const id = (await store.list("backups/postgres/"))
+      .map((o) => o.key)
+      .filter((k) => k.endsWith("state.json"))
+      .map((k) => k.split("/")[2]!)
+      .sort()
+      .pop()!;
     const first = await state(id);
     expect([first.mode ?? "blocks", first.objects.length, first.cut ?? 0]).toEqual(["blocks", 1, 0]);
     expect(first.objects[0]!.rows).toBeGreaterThan(5);
@@ -106,42 +171,77 @@ describe("Postgres backup and restore", () => {
     expect(out.manifest.id).toBe(id);
     const table = out.manifest.tables!.find((x) => x.name === "user_current_status")!;
     expect(table.rows).toBeGreaterThanOrEqual(ids.length);
-    expect(table.objects.map((o) => o.rows)).toEqual(Array.from({ length: Math.ceil(table.rows / 5) }, (_, i) => Math.min(5, table.rows - i * 5)));
+    expect(table.objects.map((o) => o.rows)).toEqual(
+      Array.from({ length: Math.ceil(table.rows / 5) }, (_, i) => Math.min(5, table.rows - i * 5)),
+    );
     // The planner setting and cursors were local to the workers' transactions: both pooled
     // sessions are back to defaults (a pooler would otherwise hand them to other clients).
-    const settings = await Promise.all([0, 1].map(() => reader.session((s) => s.query("SELECT current_setting('enable_sort') AS sort, current_setting('hitl.backup_after_0', true) AS cursor"))));
-    expect(settings.flat().map((r) => [r.sort, r.cursor || null])).toEqual([["on", null], ["on", null]]);
+    const settings = await Promise.all(
+      [0, 1].map(() =>
+        reader.session((s) =>
+          s.query("SELECT current_setting('enable_sort') AS sort, current_setting('hitl.backup_after_0', true) AS cursor"),
+        ),
+      ),
+    );
+    expect(settings.flat().map((r) => [r.sort, r.cursor || null])).toEqual([
+      ["on", null],
+      ["on", null],
+    ]);
     const target = await createEmptyDatabase();
     await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target, hasher: t.services.hasher });
-    expect(await tableFingerprints(target, ["backup_sets", "schema_migrations"])).toEqual(await tableFingerprints(t.databaseUrl, ["backup_sets", "schema_migrations"]));
+    expect(await tableFingerprints(target, ["backup_sets", "schema_migrations"])).toEqual(
+      await tableFingerprints(t.databaseUrl, ["backup_sets", "schema_migrations"]),
+    );
   });
 
   it("one snapshot for the run: rows rewritten into other blocks mid-backup are backed up once, as they were", async () => {
-    await withPg(t.databaseUrl, (c) => c.query("INSERT INTO user_current_status (user_id, reason) SELECT 'snap' || g, 'before' FROM generate_series(1, 300) g"));
-    const before = await withPg(t.databaseUrl, async (c) => (await c.query("SELECT count(*)::int AS n FROM user_current_status")).rows[0].n as number);
+    await withPg(t.databaseUrl, (c) =>
+      c.query("INSERT INTO user_current_status (user_id, reason) SELECT 'snap' || g, 'before' FROM generate_series(1, 300) g"),
+    );
+    const before = await withPg(
+      t.databaseUrl,
+      async (c) => (await c.query("SELECT count(*)::int AS n FROM user_current_status")).rows[0].n as number,
+    );
     let rewritten = false;
     // After the first object of the table: every row grows into new blocks, and some are deleted.
-    const out = await backupPostgres({ db: t.services.db, reader, store }, { pageBytes: 300, objectRows: 5, afterObject: async (name) => {
-      if (name !== "user_current_status" || rewritten) return;
-      rewritten = true;
-      await withPg(t.databaseUrl, async (c) => {
-        await c.query("UPDATE user_current_status SET reason = repeat('after', 40)");
-        await c.query("DELETE FROM user_current_status WHERE user_id LIKE 'snap1%'");
-      });
-    } });
+    const out = await backupPostgres(
+      { db: t.services.db, reader, store },
+      {
+        pageBytes: 300,
+        objectRows: 5,
+        afterObject: async (name) => {
+          if (name !== "user_current_status" || rewritten) return;
+          rewritten = true;
+          await withPg(t.databaseUrl, async (c) => {
+            await c.query("UPDATE user_current_status SET reason = repeat('after', 40)");
+            await c.query("DELETE FROM user_current_status WHERE user_id LIKE 'snap1%'");
+          });
+        },
+      },
+    );
     if (out.status !== "complete") throw new Error("incomplete");
     expect(rewritten).toBe(true);
     expect(out.manifest.tables!.find((x) => x.name === "user_current_status")!.rows).toBe(before);
     const target = await createEmptyDatabase();
     await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target, hasher: t.services.hasher });
-    const restored = await withPg(target, async (c) => (await c.query("SELECT count(*)::int AS n, count(*) FILTER (WHERE reason LIKE 'after%')::int AS changed FROM user_current_status")).rows[0]);
+    const restored = await withPg(
+      target,
+      async (c) =>
+        (await c.query("SELECT count(*)::int AS n, count(*) FILTER (WHERE reason LIKE 'after%')::int AS changed FROM user_current_status"))
+          .rows[0],
+    );
     expect(restored).toEqual({ n: before, changed: 0 });
   });
 
   it("COPY through the WebSocket driver: a failed statement or source rejects, writes nothing, and the pool goes on", async () => {
     await expect(reader.session((s) => s.copyOut("COPY no_such_table TO STDOUT", () => {}))).rejects.toMatchObject({ code: "42P01" });
-    async function* failing() { yield Buffer.from("zz-copy-fail\tPROSPECT\n"); throw new Error("bucket read failed"); }
-    await expect(reader.session((s) => s.copyIn("COPY user_current_status (user_id, customer_status) FROM STDIN", failing()))).rejects.toThrow("bucket read failed");
+    async function* failing() {
+      yield Buffer.from("zz-copy-fail\tPROSPECT\n");
+      throw new Error("bucket read failed");
+    }
+    await expect(
+      reader.session((s) => s.copyIn("COPY user_current_status (user_id, customer_status) FROM STDIN", failing())),
+    ).rejects.toThrow("bucket read failed");
     expect(await reader.query("SELECT count(*)::int AS n FROM user_current_status WHERE user_id = 'zz-copy-fail'")).toEqual([{ n: 0 }]);
     const lines: Buffer[] = [];
     const r = await reader.session(async (s) => {
@@ -155,7 +255,9 @@ describe("Postgres backup and restore", () => {
   it("refuses a non-empty target without the confirmation flag", async () => {
     const out = await backupPostgres({ db: t.services.db, reader, store });
     if (out.status !== "complete") throw new Error("incomplete");
-    await expect(restorePostgres(store, out.manifest.id, reader, { databaseUrl: t.databaseUrl, hasher: t.services.hasher })).rejects.toBeInstanceOf(RestoreRefusedError);
+    await expect(
+      restorePostgres(store, out.manifest.id, reader, { databaseUrl: t.databaseUrl, hasher: t.services.hasher }),
+    ).rejects.toBeInstanceOf(RestoreRefusedError);
   });
 
   it("a flipped byte fails verification naming the object, and the restore refuses the set", async () => {
@@ -170,13 +272,27 @@ describe("Postgres backup and restore", () => {
     expect(v.ok).toBe(false);
     expect(v.problems.map((p) => p.key)).toEqual([victim.key]);
     const target = await createEmptyDatabase();
-    await expect(restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target, hasher: t.services.hasher })).rejects.toThrow(victim.key);
+    await expect(
+      restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target, hasher: t.services.hasher }),
+    ).rejects.toThrow(victim.key);
   });
 
   it("an interrupted backup leaves no manifest; the next run resumes and completes", async () => {
     const crash = new Error("killed");
     let first = ""; // a table that always has rows (seeded by the migrations)
-    await expect(backupPostgres({ db: t.services.db, reader, store }, { afterTable: (name) => { if (name === "edit_taxonomy") { first = name; throw crash; } } })).rejects.toBe(crash);
+    await expect(
+      backupPostgres(
+        { db: t.services.db, reader, store },
+        {
+          afterTable: (name) => {
+            if (name === "edit_taxonomy") {
+              first = name;
+              throw crash;
+            }
+          },
+        },
+      ),
+    ).rejects.toBe(crash);
     const sets = (await store.list("backups/postgres/")).map((o) => o.key);
     const id = sets.find((k) => k.endsWith("state.json"))!.split("/")[2]!;
     expect(sets.filter((k) => k.startsWith(`backups/postgres/${id}/`)).some((k) => k.endsWith("manifest.json"))).toBe(false);
@@ -191,7 +307,12 @@ describe("Postgres backup and restore", () => {
   });
 
   it("restore re-applies erasures: a user erased after the backup stays gone", async () => {
-    const op = await json(await t.call("POST", "/v1/recovery/operations", { key: t.keys.bot, body: { operation_type: "manual", metadata: { user_ids: ["u1", "u0"], note: "u1 and 1", count: 1 } } }));
+    const op = await json(
+      await t.call("POST", "/v1/recovery/operations", {
+        key: t.keys.bot,
+        body: { operation_type: "manual", metadata: { user_ids: ["u1", "u0"], note: "u1 and 1", count: 1 } },
+      }),
+    );
     const out = await backupPostgres({ db: t.services.db, reader, store });
     if (out.status !== "complete") throw new Error("incomplete");
     const erase = await json(await t.call("DELETE", "/v1/users/u1", { key: t.keys.admin }));
@@ -199,12 +320,26 @@ describe("Postgres backup and restore", () => {
     const target = await createEmptyDatabase();
     const r = await restorePostgres(store, out.manifest.id, dbFor(target), { databaseUrl: target, hasher: t.services.hasher });
     expect(r.erased_rows).toBeGreaterThan(0);
-    const left = await withPg(target, async (c) => (await c.query("SELECT (SELECT count(*) FROM interactions WHERE user_id = 'u1') + (SELECT count(*) FROM user_memory WHERE user_id = 'u1') + (SELECT count(*) FROM quarantine_messages WHERE user_id = 'u1') AS n")).rows[0].n);
+    const left = await withPg(
+      target,
+      async (c) =>
+        (
+          await c.query(
+            "SELECT (SELECT count(*) FROM interactions WHERE user_id = 'u1') + (SELECT count(*) FROM user_memory WHERE user_id = 'u1') + (SELECT count(*) FROM quarantine_messages WHERE user_id = 'u1') AS n",
+          )
+        ).rows[0].n,
+    );
     expect(Number(left)).toBe(0);
-    const others = await withPg(target, async (c) => (await c.query("SELECT count(*)::int AS n FROM interactions WHERE user_id = 'u0'")).rows[0].n);
+    const others = await withPg(
+      target,
+      async (c) => (await c.query("SELECT count(*)::int AS n FROM interactions WHERE user_id = 'u0'")).rows[0].n,
+    );
     expect(others).toBe(1);
     // Free-form JSON loses the erased id in its user-id fields only, matched by keyed hash.
-    const [meta] = await withPg(target, async (c) => (await c.query("SELECT metadata FROM recovery_operations WHERE id = $1", [op.id])).rows);
+    const [meta] = await withPg(
+      target,
+      async (c) => (await c.query("SELECT metadata FROM recovery_operations WHERE id = $1", [op.id])).rows,
+    );
     expect(meta.metadata).toEqual({ user_ids: ["[erased]", "u0"], note: "u1 and 1", count: 1 });
   });
 
@@ -237,13 +372,21 @@ describe("Postgres backup and restore", () => {
     const load = (async () => {
       for (let i = 0; serving; i++) {
         const via = i % 2 ? two : r.call;
-        const got = await Promise.all([`/v1/users/${u}/memory`, `/v1/users/${u}/protocol`, `/v1/users/${u}/status`, "/v1/dashboard/metrics"]
-          .map((p) => call(via, "GET", p, r.keys.admin)));
+        const got = await Promise.all(
+          [`/v1/users/${u}/memory`, `/v1/users/${u}/protocol`, `/v1/users/${u}/status`, "/v1/dashboard/metrics"].map((p) =>
+            call(via, "GET", p, r.keys.admin),
+          ),
+        );
         answers.push(...got.map((g) => g.status));
       }
     })();
-    await restorePostgres(b.store, set.manifest.id, dbFor(r.databaseUrl), { databaseUrl: r.databaseUrl, hasher: r.services.hasher, confirmOverwrite: true,
-      caches: r.services.redis, cacheSettleMs: 300 });
+    await restorePostgres(b.store, set.manifest.id, dbFor(r.databaseUrl), {
+      databaseUrl: r.databaseUrl,
+      hasher: r.services.hasher,
+      confirmOverwrite: true,
+      caches: r.services.redis,
+      cacheSettleMs: 300,
+    });
     serving = false;
     await load;
     expect(answers.length).toBeGreaterThan(0);
@@ -253,24 +396,38 @@ describe("Postgres backup and restore", () => {
       const memory = await json(await call(via, "GET", `/v1/users/${u}/memory?recent=10`, r.keys.agent));
       expect(memory.context).toEqual({ a: 1 });
       expect(memory.recent_messages.map((m: any) => m.content)).toEqual(["before the backup"]);
-      expect(await json(await call(via, "GET", `/v1/users/${u}/status`, r.keys.agent))).toMatchObject({ customer_status: "CUSTOMER", ltv_usd: 10 });
+      expect(await json(await call(via, "GET", `/v1/users/${u}/status`, r.keys.agent))).toMatchObject({
+        customer_status: "CUSTOMER",
+        ltv_usd: 10,
+      });
     }
     // The next writes win and are what the next reads return.
     const patched = await json(await call(r.call, "PATCH", `/v1/users/${u}/memory/context`, r.keys.agent, { updates: { d: 4 } }));
     expect(patched.context).toEqual({ a: 1, d: 4 });
     expect((await json(await call(two, "GET", `/v1/users/${u}/memory`, r.keys.agent))).context).toEqual({ a: 1, d: 4 });
     await call(two, "POST", `/v1/users/${u}/memory/history`, r.keys.agent, { role: "assistant", content: "after the restore" });
-    expect((await json(await call(r.call, "GET", `/v1/users/${u}/memory?recent=10`, r.keys.agent))).recent_messages.map((m: any) => m.content))
-      .toEqual(["before the backup", "after the restore"]);
+    expect(
+      (await json(await call(r.call, "GET", `/v1/users/${u}/memory?recent=10`, r.keys.agent))).recent_messages.map((m: any) => m.content),
+    ).toEqual(["before the backup", "after the restore"]);
     expect((await call(two, "PUT", `/v1/users/${u}/protocol`, r.keys.reviewer, { status: "INACTIVE" })).status).toBe(200);
-    const sent = await json(await call(r.call, "POST", "/v1/messages", r.keys.bot, { user_id: u, text: "after the restore", telegram_message_id: 99 }));
+    const sent = await json(
+      await call(r.call, "POST", "/v1/messages", r.keys.bot, { user_id: u, text: "after the restore", telegram_message_id: 99 }),
+    );
     expect(sent.items[0].status).toBe("queued");
-    expect((await json(await call(two, "PUT", `/v1/users/${u}/status`, r.keys.reviewer, { customer_status: "CUSTOMER", ltv_amount: 5 }))).ltv_usd).toBe(15);
+    expect(
+      (await json(await call(two, "PUT", `/v1/users/${u}/status`, r.keys.reviewer, { customer_status: "CUSTOMER", ltv_amount: 5 })))
+        .ltv_usd,
+    ).toBe(15);
     expect((await json(await call(r.call, "GET", `/v1/users/${u}/status`, r.keys.agent))).ltv_usd).toBe(15);
 
     // The catalog outlives the restore: both sets listed, complete and verified.
     const listed = (await json(await call(r.call, "GET", "/v1/backups", r.keys.admin))).items.filter((i: any) => i.kind === "postgres");
-    expect(listed.map((i: any) => [i.id, i.complete, i.verified]).sort()).toEqual([[set.manifest.id, true, true], [later.manifest.id, true, true]].sort());
+    expect(listed.map((i: any) => [i.id, i.complete, i.verified]).sort()).toEqual(
+      [
+        [set.manifest.id, true, true],
+        [later.manifest.id, true, true],
+      ].sort(),
+    );
   }, 120_000);
 });
 
@@ -297,7 +454,12 @@ describe("Redis snapshot and restore", () => {
     expect(await r.lrange(`${p}l`, 0, -1)).toEqual(["x", "y", "x"]);
     expect(await r.zrange(`${p}z`, 0, -1, { withScores: true })).toEqual(["m2", "-2", "m1", "1.5"]);
     expect((await r.smembers(`${p}set`)).sort()).toEqual(["a", "b"]);
-    for (const [k, ttl] of [["s", 300], ["h", 600], ["set", 900]] as const) expect(Math.abs((await r.ttl(`${p}${k}`)) - ttl)).toBeLessThanOrEqual(2);
+    for (const [k, ttl] of [
+      ["s", 300],
+      ["h", 600],
+      ["set", 900],
+    ] as const)
+      expect(Math.abs((await r.ttl(`${p}${k}`)) - ttl)).toBeLessThanOrEqual(2);
     expect(await r.ttl(`${p}forever`)).toBe(-1);
     // Keys elsewhere fill SCAN's batches: the restore must still find the prefix is not empty.
     const others = r.pipeline();
@@ -309,10 +471,22 @@ describe("Redis snapshot and restore", () => {
 
 describe("archival", () => {
   it("moves partitions older than the hot window to S3, out of Postgres, readable back identically; erasure rewrites them", async () => {
-    const before = await withPg(t.databaseUrl, async (c) => (await c.query("SELECT row_to_json(i)::text AS j FROM interactions_2025_07 i ORDER BY id")).rows.map((r) => r.j));
+    const before = await withPg(t.databaseUrl, async (c) =>
+      (await c.query("SELECT row_to_json(i)::text AS j FROM interactions_2025_07 i ORDER BY id")).rows.map((r) => r.j),
+    );
     expect(before.length).toBe(1);
-    await withPg(t.databaseUrl, (c) => c.query("INSERT INTO quarantine_messages (message_id, user_id, message_text, expires_at) VALUES ('expired', 'q', 'x', now() - interval '1 day')"));
-    const out = await archiveOldPartitions({ db: t.services.db, reader, hasher: t.services.hasher, store, now: () => new Date("2025-12-01T00:00:00Z") });
+    await withPg(t.databaseUrl, (c) =>
+      c.query(
+        "INSERT INTO quarantine_messages (message_id, user_id, message_text, expires_at) VALUES ('expired', 'q', 'x', now() - interval '1 day')",
+      ),
+    );
+    const out = await archiveOldPartitions({
+      db: t.services.db,
+      reader,
+      hasher: t.services.hasher,
+      store,
+      now: () => new Date("2025-12-01T00:00:00Z"),
+    });
     // Months with rows are archived; empty ones are dropped without writing an empty set.
     expect(out.archived.map((a) => a.partition)).toContain("interactions_2025_07");
     expect(out.archived.every((a) => a.rows > 0)).toBe(true);
@@ -320,7 +494,7 @@ describe("archival", () => {
     for (const p of ["interactions_2025_06", "interactions_2025_07", "interactions_2025_08"]) {
       expect(await withPg(t.databaseUrl, async (c) => (await c.query("SELECT to_regclass($1) AS t", [p])).rows[0].t), p).toBeNull();
       const archivedHere = out.archived.some((a) => a.partition === p);
-      expect(await store.get(`archives/interactions/${p}/manifest.json`) !== null, p).toBe(archivedHere);
+      expect((await store.get(`archives/interactions/${p}/manifest.json`)) !== null, p).toBe(archivedHere);
     }
     expect(out.purged_quarantine).toBe(1);
     const gone = await withPg(t.databaseUrl, async (c) => (await c.query("SELECT to_regclass('interactions_2025_07') AS t")).rows[0].t);
@@ -345,7 +519,10 @@ describe("every byte of a set is checked", () => {
     const i = at(body);
     body[i] = body[i]! ^ 0x01;
     await store.put(key, body);
-    return () => { body[i] = body[i]! ^ 0x01; return store.put(key, body); };
+    return () => {
+      body[i] = body[i]! ^ 0x01;
+      return store.put(key, body);
+    };
   }
 
   it("a flipped byte in a Postgres set's manifest, schema or data fails verify, and restore refuses the set", async () => {
@@ -353,7 +530,10 @@ describe("every byte of a set is checked", () => {
     if (out.status !== "complete") throw new Error("backup incomplete");
     const m = out.manifest;
     const manifestKey = `${m.prefix}manifest.json`;
-    expect(JSON.parse((await store.get(manifestKey))!.toString())).toMatchObject({ format: 2, checksum: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(JSON.parse((await store.get(manifestKey))!.toString())).toMatchObject({
+      format: 2,
+      checksum: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
     const targets: [string, (b: Buffer) => number][] = [
       // A digit of the row total: the JSON stays valid, only the checksum can tell.
       [manifestKey, (b) => b.indexOf(Buffer.from(`"rows": ${m.totals.rows}`)) + 9],
@@ -365,9 +545,14 @@ describe("every byte of a set is checked", () => {
       try {
         const v = await verifySet(store, "postgres", m.id);
         expect(v.ok, key).toBe(false);
-        expect(v.problems.map((p) => p.key), key).toContain(key);
+        expect(
+          v.problems.map((p) => p.key),
+          key,
+        ).toContain(key);
         const target = await createEmptyDatabase();
-        await expect(restorePostgres(store, m.id, dbFor(target), { databaseUrl: target, hasher: t.services.hasher })).rejects.toBeInstanceOf(RestoreRefusedError);
+        await expect(
+          restorePostgres(store, m.id, dbFor(target), { databaseUrl: target, hasher: t.services.hasher }),
+        ).rejects.toBeInstanceOf(RestoreRefusedError);
       } finally {
         await restore();
       }
@@ -381,10 +566,14 @@ describe("every byte of a set is checked", () => {
     await r.set(`${p}a`, "1");
     const { manifest } = await backupRedis({ redis: r, prefix: p, store, db: t.services.db });
     for (const key of [`${manifest.prefix}manifest.json`, manifest.objects![0]!.key]) {
-      const restore = await flip(key, (b) => (key.endsWith("manifest.json") ? b.indexOf(Buffer.from('"started_at": "')) + 20 : b.length - 12));
+      const restore = await flip(key, (b) =>
+        key.endsWith("manifest.json") ? b.indexOf(Buffer.from('"started_at": "')) + 20 : b.length - 12,
+      );
       try {
         expect((await verifySet(store, "redis", manifest.id)).ok, key).toBe(false);
-        await expect(restoreRedis(store, manifest.id, r, { prefix: `${p}x:`, hasher: t.services.hasher })).rejects.toBeInstanceOf(RestoreRefusedError);
+        await expect(restoreRedis(store, manifest.id, r, { prefix: `${p}x:`, hasher: t.services.hasher })).rejects.toBeInstanceOf(
+          RestoreRefusedError,
+        );
       } finally {
         await restore();
       }

@@ -10,12 +10,23 @@ const BUNDLE = path.resolve("dist/api/index.mjs");
 /** A Lambda Function URL (payload v2) event. */
 function functionUrlEvent(method: string, rawPath: string, headers: Record<string, string> = {}, body?: unknown) {
   return {
-    version: "2.0", routeKey: "$default", rawPath, rawQueryString: "", headers: { host: "x.lambda-url.us-east-1.on.aws", ...headers },
+    version: "2.0",
+    routeKey: "$default",
+    rawPath,
+    rawQueryString: "",
+    headers: { host: "x.lambda-url.us-east-1.on.aws", ...headers },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     requestContext: {
-      accountId: "anonymous", apiId: "x", domainName: "x.lambda-url.us-east-1.on.aws", domainPrefix: "x",
+      accountId: "anonymous",
+      apiId: "x",
+      domainName: "x.lambda-url.us-east-1.on.aws",
+      domainPrefix: "x",
       http: { method, path: rawPath, protocol: "HTTP/1.1", sourceIp: "127.0.0.1", userAgent: "test" },
-      requestId: "req-1", routeKey: "$default", stage: "$default", time: "25/Nov/2026:00:00:00 +0000", timeEpoch: Date.now(),
+      requestId: "req-1",
+      routeKey: "$default",
+      stage: "$default",
+      time: "25/Nov/2026:00:00:00 +0000",
+      timeEpoch: Date.now(),
     },
     isBase64Encoded: false,
   };
@@ -59,14 +70,21 @@ describe("built API bundle (npm run build)", () => {
 
   it("validates with zod inside the bundle: a message is queued, a bad one gets English issue details", async () => {
     const json = { authorization: `Bearer ${botKey}`, "content-type": "application/json" };
-    const ok = await handler(functionUrlEvent("POST", "/v1/messages", json, { user_id: "bundle-user", text: "hello from the bundle" }), lambdaContext);
+    const ok = await handler(
+      functionUrlEvent("POST", "/v1/messages", json, { user_id: "bundle-user", text: "hello from the bundle" }),
+      lambdaContext,
+    );
     expect(ok.statusCode).toBe(202);
     expect(JSON.parse(ok.body).items[0]).toMatchObject({ status: "queued" });
     const bad = await handler(functionUrlEvent("POST", "/v1/messages", json, { user_id: 42, text: "hello" }), lambdaContext);
     expect(bad.statusCode).toBe(400);
     const error = JSON.parse(bad.body).error;
     expect(error.code).toBe("invalid_request");
-    expect(error.details).toEqual(expect.arrayContaining([expect.objectContaining({ in: "json", path: "user_id", message: expect.stringMatching(/expected string/i) })]));
+    expect(error.details).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ in: "json", path: "user_id", message: expect.stringMatching(/expected string/i) }),
+      ]),
+    );
   });
 
   it("serves the OpenAPI document from its lazily loaded chunk", async () => {
@@ -87,7 +105,8 @@ describe("built API bundle (npm run build)", () => {
       expect(onFirstUse.includes(marker), `${marker} in a chunk loaded on first use`).toBe(true);
     }
     // What the hot routes need is there from the start.
-    for (const marker of ["One incoming Telegram message", "A message claimed under a lease"]) expect(startup.includes(marker), marker).toBe(true);
+    for (const marker of ["One incoming Telegram message", "A message claimed under a lease"])
+      expect(startup.includes(marker), marker).toBe(true);
   });
 
   it("serves every route group from the bundle: interactions and quarantine", async () => {

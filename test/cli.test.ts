@@ -12,7 +12,8 @@ describe("operations CLI", () => {
   it("starts a local stack when none runs, backs up, lists, verifies and runs a job with a scheduler event", async () => {
     const dataDir = await mkdtemp(path.join(os.tmpdir(), "hitl-cli-"));
     const env = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: "", HITL_MODE: "" };
-    const cli = (...args: string[]) => run(process.execPath, ["--import", "tsx", "scripts/backup-cli.ts", ...args], { env, timeout: 120_000 });
+    const cli = (...args: string[]) =>
+      run(process.execPath, ["--import", "tsx", "scripts/backup-cli.ts", ...args], { env, timeout: 120_000 });
     try {
       const backup = await cli("backup", "postgres");
       expect(backup.stdout).toMatch(/^backup postgres (\S+): complete, verified, [\d.]+ (B|KiB|MiB) in [\d.]+ s$/m);
@@ -28,10 +29,17 @@ describe("operations CLI", () => {
       const verified = await cli("verify", id);
       expect(verified.stdout).toMatch(new RegExp(`^verify postgres ${id}: OK \\(\\d+ objects, 0 problems\\)`, "m"));
       const job = await cli("job", "archive");
-      expect(job.stdout).toMatch(/^job archive: archive: nothing old enough to archive, 0 empty partitions dropped, 0 expired quarantine messages purged, \d+ partitions? created \(run 1\) in [\d.]+ s$/m);
+      expect(job.stdout).toMatch(
+        /^job archive: archive: nothing old enough to archive, 0 empty partitions dropped, 0 expired quarantine messages purged, \d+ partitions? created \(run 1\) in [\d.]+ s$/m,
+      );
       // One summary line: the job's own progress does not repeat it.
       expect(`${job.stdout}${job.stderr}`.match(/partitions? created/g)).toHaveLength(1);
-      expect(job.stdout.split("\n").filter(Boolean).every((l) => l.length < 300)).toBe(true);
+      expect(
+        job.stdout
+          .split("\n")
+          .filter(Boolean)
+          .every((l) => l.length < 300),
+      ).toBe(true);
       expect((await cli("archive", "list")).stdout).toMatch(/^no partition archived yet/m);
       await expect(cli("job", "nope")).rejects.toMatchObject({ code: 2 });
     } finally {
@@ -45,8 +53,12 @@ describe("npm run migrate", () => {
   const migrateCli = async (dataDir: string, ...args: string[]) => {
     const { execFile } = await import("node:child_process");
     return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ["--import", "tsx", "scripts/migrate.ts", ...args], { env: { ...process.env, DATA_DIR: dataDir, DATABASE_URL: "" }, timeout: 60_000 },
-        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "scripts/migrate.ts", ...args],
+        { env: { ...process.env, DATA_DIR: dataDir, DATABASE_URL: "" }, timeout: 60_000 },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
     });
   };
 
@@ -59,7 +71,10 @@ describe("npm run migrate", () => {
       expect((await migrateCli(dir, "now")).stderr).toMatch(/unexpected argument "now"/);
       const { writeFile } = await import("node:fs/promises");
       // A stack.json whose process is gone (pid 2^22 - 1 is never a live pid here).
-      await writeFile(path.join(dir, "stack.json"), JSON.stringify({ pid: 4_194_303, databaseUrl: "postgres://x@127.0.0.1:1/x", neonProxyUrl: "http://127.0.0.1:1" }));
+      await writeFile(
+        path.join(dir, "stack.json"),
+        JSON.stringify({ pid: 4_194_303, databaseUrl: "postgres://x@127.0.0.1:1/x", neonProxyUrl: "http://127.0.0.1:1" }),
+      );
       const stale = await migrateCli(dir);
       expect(stale.code).toBe(1);
       expect(stale.stderr).toMatch(/migrate failed: set DATABASE_URL, or start the local stack with `npm start` first \(none is running\)/);
@@ -75,10 +90,15 @@ describe("operations CLI usage", () => {
     const { execFile } = await import("node:child_process");
     const { readdir } = await import("node:fs/promises");
     const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-usage-"));
-    const cli = (...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ["--import", "tsx", "scripts/backup-cli.ts", ...args], { env: { ...process.env, DATA_DIR: dir, DATABASE_URL: "" }, timeout: 60_000 },
-        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-    });
+    const cli = (...args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ["--import", "tsx", "scripts/backup-cli.ts", ...args],
+          { env: { ...process.env, DATA_DIR: dir, DATABASE_URL: "" }, timeout: 60_000 },
+          (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
+      });
     try {
       const bad = await cli("backup", "mysql");
       expect(bad.code).toBe(2);
@@ -90,10 +110,15 @@ describe("operations CLI usage", () => {
       expect(help.stdout).toMatch(/^usage:/);
       expect((await cli("archive", "purge")).stderr).toMatch(/^archive takes run, list, or read <partition>/);
       // keygen and reset have --help and name what is wrong too.
-      const tool = (script: string, ...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(process.execPath, ["--import", "tsx", `scripts/${script}.ts`, ...args], { env: { ...process.env, DATA_DIR: dir }, timeout: 60_000 },
-          (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-      });
+      const tool = (script: string, ...args: string[]) =>
+        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+          execFile(
+            process.execPath,
+            ["--import", "tsx", `scripts/${script}.ts`, ...args],
+            { env: { ...process.env, DATA_DIR: dir }, timeout: 60_000 },
+            (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+          );
+        });
       const keyHelp = await tool("keygen", "--help");
       expect([keyHelp.code, keyHelp.stdout]).toEqual([0, expect.stringMatching(/^usage: npm run keygen/)]);
       const noScope = await tool("keygen", "--id", "bot1", "--scopes", "root");
@@ -104,8 +129,12 @@ describe("operations CLI usage", () => {
       expect((await tool("status-link", "--url", "https://api.example")).stderr).toMatch(/ERASURE_HASH_KEY is not set/);
       const secret = "k".repeat(40);
       const link = await new Promise<{ code: number; stdout: string }>((resolve) => {
-        execFile(process.execPath, ["--import", "tsx", "scripts/status-link.ts", "--url", "https://api.example"], { env: { ...process.env, DATA_DIR: dir, ERASURE_HASH_KEY: secret } },
-          (err, stdout) => resolve({ code: err ? 1 : 0, stdout }));
+        execFile(
+          process.execPath,
+          ["--import", "tsx", "scripts/status-link.ts", "--url", "https://api.example"],
+          { env: { ...process.env, DATA_DIR: dir, ERASURE_HASH_KEY: secret } },
+          (err, stdout) => resolve({ code: err ? 1 : 0, stdout }),
+        );
       });
       const url = new URL(link.stdout.split("\n")[0]!);
       expect([link.code, url.origin, url.pathname]).toEqual([0, "https://api.example", "/status"]);
@@ -127,22 +156,36 @@ describe("CLI safety", () => {
     const { readdir } = await import("node:fs/promises");
     const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-usage-"));
     try {
-      const bench = (script: string, ...args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(process.execPath, ["--conditions=hitl-source", "--import", "tsx", script, ...args], { env: { ...process.env, DATA_DIR: dir }, timeout: 60_000 },
-          (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
-      });
+      const bench = (script: string, ...args: string[]) =>
+        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+          execFile(
+            process.execPath,
+            ["--conditions=hitl-source", "--import", "tsx", script, ...args],
+            { env: { ...process.env, DATA_DIR: dir }, timeout: 60_000 },
+            (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+          );
+        });
       // A wrong flag prints the usage, not the parser's raw error.
       const typo = await bench("scripts/backup-cli.ts", "backups", "--jsn");
       expect([typo.code, typo.stderr]).toEqual([2, expect.stringMatching(/^Unknown option '--jsn'\n\nusage:/)]);
       expect(await bench("bench/run.ts", "--help")).toMatchObject({ code: 0, stdout: expect.stringMatching(/^usage: npm run bench/) });
       expect(await bench("bench/load.ts", "--help")).toMatchObject({ code: 0, stdout: expect.stringMatching(/^usage: npm run load/) });
-      expect(await bench("bench/run.ts", "--fast")).toMatchObject({ code: 2, stderr: expect.stringMatching(/^unknown option --fast\n\nusage:/) });
+      expect(await bench("bench/run.ts", "--fast")).toMatchObject({
+        code: 2,
+        stderr: expect.stringMatching(/^unknown option --fast\n\nusage:/),
+      });
       expect(await bench("bench/load.ts", "now")).toMatchObject({ code: 2, stderr: expect.stringMatching(/takes no arguments/) });
       // Locally the link is signed with the local stack's fixed key: no secret to set.
       const localLink = await bench("scripts/status-link.ts", "--url", "http://127.0.0.1:8787");
       const localUrl = new URL(localLink.stdout.split("\n")[0]!);
       const { LOCAL_ERASURE_KEY, verifyStatusLink } = await import("@hitl/core");
-      expect(verifyStatusLink(LOCAL_ERASURE_KEY, localUrl.searchParams.get("expires") ?? undefined, localUrl.searchParams.get("sig") ?? undefined)).toBe(true);
+      expect(
+        verifyStatusLink(
+          LOCAL_ERASURE_KEY,
+          localUrl.searchParams.get("expires") ?? undefined,
+          localUrl.searchParams.get("sig") ?? undefined,
+        ),
+      ).toBe(true);
       // Nothing was started: no cluster, no stack.json in DATA_DIR.
       expect(await readdir(dir)).toEqual([]);
     } finally {

@@ -40,16 +40,19 @@ describe("the typed client", () => {
     // acknowledging has no idempotency key: never repeated.
     seen.length = 0;
     const agent = createHitlClient({ baseUrl: "http://api.local", apiKey: t.keys.agent, fetch, retries: 2, maxDelayMs: 50 });
-    await expect(agent.ackMessages({ body: { items: [{ message_id: "00000000-0000-4000-8000-000000000000", lease_token: "x" }] } })).rejects.toMatchObject({ status: 503 });
+    await expect(
+      agent.ackMessages({ body: { items: [{ message_id: "00000000-0000-4000-8000-000000000000", lease_token: "x" }] } }),
+    ).rejects.toMatchObject({ status: 503 });
     expect(seen).toHaveLength(1);
   });
 
   it("times out each attempt and throws HitlRequestError; a 4xx is never retried", async () => {
     const t = await createTestContext();
-    const slow = (req: Request) => new Promise<Response>((resolve, reject) => {
-      req.signal.addEventListener("abort", () => reject(req.signal.reason));
-      setTimeout(() => resolve(t.app.request(req)), 1000);
-    });
+    const slow = (req: Request) =>
+      new Promise<Response>((resolve, reject) => {
+        req.signal.addEventListener("abort", () => reject(req.signal.reason));
+        setTimeout(() => resolve(t.app.request(req)), 1000);
+      });
     const client = createHitlClient({ baseUrl: "http://api.local", apiKey: t.keys.agent, fetch: slow, timeoutMs: 100, retries: 0 });
     await expect(client.listEditTags()).rejects.toMatchObject({ name: "HitlRequestError", timedOut: true });
     const { seen, fetch } = attempts(t.app);
@@ -66,13 +69,23 @@ describe("the client as a package another project installs", () => {
     const { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } = await import("node:fs");
     const os = await import("node:os");
     const path = await import("node:path");
-    const pkg = JSON.parse(readFileSync("packages/client/package.json", "utf8")) as { private?: boolean; files: string[]; exports: { ".": Record<string, string> } };
+    const pkg = JSON.parse(readFileSync("packages/client/package.json", "utf8")) as {
+      private?: boolean;
+      files: string[];
+      exports: { ".": Record<string, string> };
+    };
     expect(pkg.private).toBeUndefined();
     expect(pkg.files).toContain("dist");
     const dir = mkdtempSync(path.join(os.tmpdir(), "hitl-client-build-"));
     try {
-      execFileSync(path.resolve("node_modules/.bin/tsc"), ["-p", "packages/client/tsconfig.build.json", "--outDir", path.join(dir, "dist")]);
-      for (const target of [pkg.exports["."].import!, pkg.exports["."].types!]) expect(existsSync(path.join(dir, target)), target).toBe(true);
+      execFileSync(path.resolve("node_modules/.bin/tsc"), [
+        "-p",
+        "packages/client/tsconfig.build.json",
+        "--outDir",
+        path.join(dir, "dist"),
+      ]);
+      for (const target of [pkg.exports["."].import!, pkg.exports["."].types!])
+        expect(existsSync(path.join(dir, target)), target).toBe(true);
       // The built module resolves its one dependency as an installed package would.
       symlinkSync(path.resolve("node_modules"), path.join(dir, "node_modules"));
       const built = (await import(path.join(dir, pkg.exports["."].import!))) as typeof import("@hitl/client");

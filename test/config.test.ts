@@ -12,7 +12,12 @@ const cloud = {
 };
 
 const failure = (src: Record<string, string | undefined>) => {
-  try { parseConfig(src); } catch (e) { expect(e).toBeInstanceOf(ConfigError); return (e as Error).message; }
+  try {
+    parseConfig(src);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
   throw new Error("expected a ConfigError");
 };
 
@@ -21,8 +26,14 @@ describe("config", () => {
     const c = parseConfig(cloud);
     expect(c.mode).toBe("cloud");
     expect(c.breaker).toEqual({ failureThreshold: 3, cooldownMs: 60_000 });
-    expect(c.postgres).toEqual({ connectAttempts: 3, backoffBaseMs: 1000, timeoutMs: 5000, connectTimeoutMs: 5000, bulkStatementTimeoutMs: 300_000,
-      breaker: { failureThreshold: 3, cooldownMs: 60_000 } });
+    expect(c.postgres).toEqual({
+      connectAttempts: 3,
+      backoffBaseMs: 1000,
+      timeoutMs: 5000,
+      connectTimeoutMs: 5000,
+      bulkStatementTimeoutMs: 300_000,
+      breaker: { failureThreshold: 3, cooldownMs: 60_000 },
+    });
     expect([c.redis.timeoutMs, c.s3.timeoutMs, c.lambdaMarginMs]).toEqual([1000, 10_000, 1000]);
     expect(c.redis.prefix).toBe("hitl:");
     expect(c.apiKeys[0]!.id).toBe("admin");
@@ -41,15 +52,23 @@ describe("config", () => {
   });
 
   it("needs an erasure hash key of 32+ characters outside local mode; local mode has a fixed one", () => {
-    expect(failure({ ...cloud, ERASURE_HASH_KEY: undefined })).toMatch(/^invalid configuration: ERASURE_HASH_KEY is required outside local mode/);
-    expect(failure({ ...cloud, ERASURE_HASH_KEY: "short" })).toMatch(/^invalid configuration: ERASURE_HASH_KEY must be at least 32 characters/);
+    expect(failure({ ...cloud, ERASURE_HASH_KEY: undefined })).toMatch(
+      /^invalid configuration: ERASURE_HASH_KEY is required outside local mode/,
+    );
+    expect(failure({ ...cloud, ERASURE_HASH_KEY: "short" })).toMatch(
+      /^invalid configuration: ERASURE_HASH_KEY must be at least 32 characters/,
+    );
     expect(parseConfig(cloud).erasureHashKey).toBe("k".repeat(32));
-    expect(parseConfig({ ...cloud, ERASURE_HASH_KEY: undefined, HITL_MODE: "local", LOCAL_NEON_PROXY_URL: "http://127.0.0.1:1" }).erasureHashKey).toBe(LOCAL_ERASURE_KEY);
+    expect(
+      parseConfig({ ...cloud, ERASURE_HASH_KEY: undefined, HITL_MODE: "local", LOCAL_NEON_PROXY_URL: "http://127.0.0.1:1" }).erasureHashKey,
+    ).toBe(LOCAL_ERASURE_KEY);
   });
 
   it("names a malformed API_KEYS", () => {
     expect(failure({ ...cloud, API_KEYS: "not json" })).toMatch(/^invalid configuration: API_KEYS is not valid JSON$/);
-    expect(failure({ ...cloud, API_KEYS: JSON.stringify([{ id: "a", scopes: ["root"], sha256: hashKey("k") }]) })).toMatch(/^invalid configuration: API_KEYS /);
+    expect(failure({ ...cloud, API_KEYS: JSON.stringify([{ id: "a", scopes: ["root"], sha256: hashKey("k") }]) })).toMatch(
+      /^invalid configuration: API_KEYS /,
+    );
     expect(failure({ ...cloud, API_KEYS: JSON.stringify([{ id: "a", scopes: ["bot"], sha256: "abc" }]) })).toMatch(/API_KEYS .*sha-256/);
   });
 
@@ -60,7 +79,12 @@ describe("config", () => {
   });
 
   it("accepts loopback plain text in local mode, which needs the proxy URL", () => {
-    const local = { ...cloud, HITL_MODE: "local", DATABASE_URL: "postgres://u:p@127.0.0.1:5/db", UPSTASH_REDIS_REST_URL: "http://127.0.0.1:6" };
+    const local = {
+      ...cloud,
+      HITL_MODE: "local",
+      DATABASE_URL: "postgres://u:p@127.0.0.1:5/db",
+      UPSTASH_REDIS_REST_URL: "http://127.0.0.1:6",
+    };
     expect(failure(local)).toMatch(/LOCAL_NEON_PROXY_URL is required/);
     expect(parseConfig({ ...local, LOCAL_NEON_PROXY_URL: "http://127.0.0.1:7" }).mode).toBe("local");
   });

@@ -6,12 +6,18 @@ import { countRoundTrips } from "./support/round-trips.js";
 import { interactionBody } from "./support/fixtures.js";
 
 let t: TestContext;
-beforeAll(async () => { t = await createTestContext(); });
+beforeAll(async () => {
+  t = await createTestContext();
+});
 const json = async (res: Response) => (await res.json()) as any;
 async function sql(text: string, params: unknown[] = []) {
   const c = new pg.Client({ connectionString: t.databaseUrl });
   await c.connect();
-  try { return (await c.query(text, params)).rows; } finally { await c.end(); }
+  try {
+    return (await c.query(text, params)).rows;
+  } finally {
+    await c.end();
+  }
 }
 
 /** A user with `ctas` CTAs already sent (approved replies with cta_data) and one fresh interaction to answer. */
@@ -46,7 +52,10 @@ describe("the reference's transition rules, case by case", () => {
   ];
 
   it("the SQL function the transaction runs and its documented TypeScript form agree on every case", async () => {
-    const rows = await sql(`SELECT hitl_next_customer_status(c->>0, c->>1, (c->>2)::boolean, (c->>3)::int) AS s FROM jsonb_array_elements($1::jsonb) c`, [JSON.stringify(cases)]);
+    const rows = await sql(
+      `SELECT hitl_next_customer_status(c->>0, c->>1, (c->>2)::boolean, (c->>3)::int) AS s FROM jsonb_array_elements($1::jsonb) c`,
+      [JSON.stringify(cases)],
+    );
     expect(rows.map((r) => r.s)).toEqual(cases.map((c) => c[4]));
     expect(cases.map(([cur, r, conv, n]) => nextCustomerStatus(cur, r, conv, n))).toEqual(cases.map((c) => c[4]));
   });
@@ -61,12 +70,26 @@ describe("the reference's transition rules, case by case", () => {
     const user = `rule-${name.replace(/[^A-Za-z0-9]/g, "")}`;
     const id = await userWithCtas(user, ctas as number);
     const out = await json(await respond(id, { response_type: response }));
-    expect(out).toMatchObject({ interaction_id: id, user_id: user, cta_count: ctas, previous_status: "PROSPECT", customer_status: expected, repeated: false });
+    expect(out).toMatchObject({
+      interaction_id: id,
+      user_id: user,
+      cta_count: ctas,
+      previous_status: "PROSPECT",
+      customer_status: expected,
+      repeated: false,
+    });
     expect((await json(await t.call("GET", `/v1/users/${user}/status`, { key: t.keys.agent }))).customer_status).toBe(expected);
     const [row] = await sql("SELECT cta_response_type, cta_sent_count, customer_status FROM interactions WHERE id = $1", [id]);
     expect(row).toEqual({ cta_response_type: response, cta_sent_count: ctas, customer_status: expected });
-    const transitions = await sql("SELECT previous_status, new_status, automated, actor, interaction_id FROM customer_status_transitions WHERE user_id = $1", [user]);
-    expect(transitions).toEqual(expected === "PROSPECT" ? [] : [{ previous_status: "PROSPECT", new_status: expected, automated: true, actor: "agent-key", interaction_id: id }]);
+    const transitions = await sql(
+      "SELECT previous_status, new_status, automated, actor, interaction_id FROM customer_status_transitions WHERE user_id = $1",
+      [user],
+    );
+    expect(transitions).toEqual(
+      expected === "PROSPECT"
+        ? []
+        : [{ previous_status: "PROSPECT", new_status: expected, automated: true, actor: "agent-key", interaction_id: id }],
+    );
   });
 });
 
@@ -75,7 +98,14 @@ describe("CTA responses", () => {
     const id = await userWithCtas("conv-1", 1);
     const first = await json(await respond(id, { response_type: "INTERESTED", converted: true, ltv_amount: 49.5, reason: "bought" }));
     expect(first).toMatchObject({ customer_status: "CUSTOMER", ltv_usd: 49.5, repeated: false, converted: true });
-    expect(first.transition).toMatchObject({ previous_status: "PROSPECT", new_status: "CUSTOMER", reason: "bought", automated: true, ltv_added_usd: 49.5, interaction_id: id });
+    expect(first.transition).toMatchObject({
+      previous_status: "PROSPECT",
+      new_status: "CUSTOMER",
+      reason: "bought",
+      automated: true,
+      ltv_added_usd: 49.5,
+      interaction_id: id,
+    });
     const again = await json(await respond(id, { response_type: "INTERESTED", converted: true, ltv_amount: 49.5 }));
     expect(again).toMatchObject({ customer_status: "CUSTOMER", ltv_usd: 49.5, repeated: true });
     expect(again.transition.id).toBe(first.transition.id);
@@ -100,7 +130,9 @@ describe("CTA responses", () => {
     expect((await respond(id, { response_type: "MAYBE" })).status).toBe(400);
     expect((await respond(id, { response_type: "IGNORED", ltv_amount: -1 })).status).toBe(400);
     expect((await respond(id, { response_type: "IGNORED", extra: 1 })).status).toBe(400);
-    expect((await t.call("POST", `/v1/interactions/${id}/cta-response`, { key: t.keys.reviewer, body: { response_type: "IGNORED" } })).status).toBe(403);
+    expect(
+      (await t.call("POST", `/v1/interactions/${id}/cta-response`, { key: t.keys.reviewer, body: { response_type: "IGNORED" } })).status,
+    ).toBe(403);
     expect(await sql("SELECT count(*)::int AS n FROM customer_status_transitions WHERE user_id = 'bad-1'")).toEqual([{ n: 0 }]);
   });
 
@@ -114,23 +146,33 @@ describe("CTA responses", () => {
       rt.reset();
       expect((await respond(id, { response_type: "INTERESTED" })).status).toBe(200);
       expect({ postgres: rt.postgres, redis: rt.redis }).toEqual({ postgres: 1 + 1, redis: 0 });
-    } finally { rt.restore(); }
+    } finally {
+      rt.restore();
+    }
   });
 });
 
 describe("status history and the funnel", () => {
   it("a manual PUT status writes a transition with actor and reason; history pages newest first", async () => {
-    const put = (body: unknown, headers?: Record<string, string>) => t.call("PUT", "/v1/users/man-1/status", { key: t.keys.reviewer, body, headers });
+    const put = (body: unknown, headers?: Record<string, string>) =>
+      t.call("PUT", "/v1/users/man-1/status", { key: t.keys.reviewer, body, headers });
     await put({ customer_status: "LEAD_QUALIFIED", reason: "call went well" });
     await put({ customer_status: "LEAD_QUALIFIED" }); // no change: no transition
     await put({ customer_status: "CUSTOMER", ltv_amount: 10 }, { "idempotency-key": "k-1" });
     await put({ customer_status: "CUSTOMER", ltv_amount: 10 }, { "idempotency-key": "k-1" }); // retry: nothing twice
     await put({ customer_status: "CHURNED" });
     const page1 = await json(await t.call("GET", "/v1/users/man-1/status/history?limit=2", { key: t.keys.reviewer }));
-    expect(page1.items.map((r: any) => [r.previous_status, r.new_status])).toEqual([["CUSTOMER", "CHURNED"], ["LEAD_QUALIFIED", "CUSTOMER"]]);
+    expect(page1.items.map((r: any) => [r.previous_status, r.new_status])).toEqual([
+      ["CUSTOMER", "CHURNED"],
+      ["LEAD_QUALIFIED", "CUSTOMER"],
+    ]);
     expect(page1.items[1]).toMatchObject({ automated: false, actor: "reviewer-key", ltv_added_usd: 10, interaction_id: null });
-    const page2 = await json(await t.call("GET", `/v1/users/man-1/status/history?limit=2&cursor=${page1.next_cursor}`, { key: t.keys.agent }));
-    expect(page2.items).toEqual([expect.objectContaining({ previous_status: "PROSPECT", new_status: "LEAD_QUALIFIED", reason: "call went well" })]);
+    const page2 = await json(
+      await t.call("GET", `/v1/users/man-1/status/history?limit=2&cursor=${page1.next_cursor}`, { key: t.keys.agent }),
+    );
+    expect(page2.items).toEqual([
+      expect.objectContaining({ previous_status: "PROSPECT", new_status: "LEAD_QUALIFIED", reason: "call went well" }),
+    ]);
     expect(page2.next_cursor).toBeNull();
     expect((await json(await t.call("GET", "/v1/users/man-1/status", { key: t.keys.agent }))).ltv_usd).toBe(10);
     expect((await t.call("GET", "/v1/users/man-1/status/history?cursor=bogus", { key: t.keys.agent })).status).toBe(400);

@@ -8,7 +8,11 @@ import { freePort, startPostgres } from "@hitl/devstack";
 async function selectOne(url: string): Promise<number> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
-  try { return (await c.query("SELECT 1 AS one")).rows[0].one; } finally { await c.end(); }
+  try {
+    return (await c.query("SELECT 1 AS one")).rows[0].one;
+  } finally {
+    await c.end();
+  }
 }
 
 describe("embedded Postgres", () => {

@@ -14,7 +14,9 @@ describe("local stack", () => {
   it("serves the Neon driver over HTTP (/sql), including typed values, batches and SQLSTATE errors", async () => {
     useLocalNeonProxy(stack().neonProxyUrl);
     const sql = neon(await createTestDatabase());
-    const [row] = await sql.query("SELECT 1::int AS n, $1::jsonb AS j, ARRAY['a','é'] AS arr, now() AS t, NULL::text AS z", [JSON.stringify({ k: [1] })]);
+    const [row] = await sql.query("SELECT 1::int AS n, $1::jsonb AS j, ARRAY['a','é'] AS arr, now() AS t, NULL::text AS z", [
+      JSON.stringify({ k: [1] }),
+    ]);
     expect(row).toMatchObject({ n: 1, j: { k: [1] }, arr: ["a", "é"], z: null });
     expect(row!.t).toBeInstanceOf(Date);
     const [a, b] = await sql.transaction([sql`SELECT 1 AS x`, sql`SELECT 2 AS y`]);
@@ -26,7 +28,9 @@ describe("local stack", () => {
     useLocalNeonProxy(stack().neonProxyUrl);
     const sql = neon(await createTestDatabase());
     await sql`CREATE TABLE IF NOT EXISTS devstack_tx (id int PRIMARY KEY)`;
-    await expect(sql.transaction([sql`INSERT INTO devstack_tx VALUES (1)`, sql`INSERT INTO devstack_tx VALUES (1)`])).rejects.toMatchObject({ code: "23505" });
+    await expect(sql.transaction([sql`INSERT INTO devstack_tx VALUES (1)`, sql`INSERT INTO devstack_tx VALUES (1)`])).rejects.toMatchObject(
+      { code: "23505" },
+    );
     expect(await sql`SELECT count(*)::int AS n FROM devstack_tx`).toEqual([{ n: 0 }]);
     await sql`DROP TABLE devstack_tx`;
   });
@@ -53,12 +57,25 @@ describe("local stack", () => {
     const direct = createHash("sha256");
     const c = new pg.Client({ connectionString: url });
     await c.connect();
-    await pipeline(c.query(copyTo(sql)), new Writable({ write(chunk, _e, cb) { direct.update(chunk); cb(); } }));
+    await pipeline(
+      c.query(copyTo(sql)),
+      new Writable({
+        write(chunk, _e, cb) {
+          direct.update(chunk);
+          cb();
+        },
+      }),
+    );
     await c.end();
     const relayed = createHash("sha256");
     let bytes = 0;
     const db = new PoolDb(url);
-    const { rows } = await db.session((s) => s.copyOut(sql, (chunk) => { relayed.update(chunk); bytes += chunk.length; }));
+    const { rows } = await db.session((s) =>
+      s.copyOut(sql, (chunk) => {
+        relayed.update(chunk);
+        bytes += chunk.length;
+      }),
+    );
     await db.end();
     expect(rows).toBe(20000);
     expect(bytes).toBeGreaterThan(20 * 256 * 1024);
@@ -103,9 +120,14 @@ describe("local stack", () => {
 
   it("stores objects through @aws-sdk/client-s3", async () => {
     const s = stack();
-    const s3 = new S3Client({ endpoint: s.s3Endpoint, region: "us-east-1", forcePathStyle: true,
+    const s3 = new S3Client({
+      endpoint: s.s3Endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
       credentials: { accessKeyId: s.s3AccessKeyId, secretAccessKey: s.s3SecretAccessKey },
-      requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" });
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+    });
     await s3.send(new PutObjectCommand({ Bucket: s.s3Bucket, Key: "devstack/hello.txt", Body: "hello" }));
     const got = await s3.send(new GetObjectCommand({ Bucket: s.s3Bucket, Key: "devstack/hello.txt" }));
     expect(await got.Body!.transformToString()).toBe("hello");

@@ -19,16 +19,31 @@ beforeAll(async () => {
 });
 afterAll(() => Promise.all(pools.map((p) => p.end())));
 const json = async (res: Response) => (await res.json()) as any;
-const dbFor = (url: string) => { const p = new PoolDb(url); pools.push(p); return p; };
+const dbFor = (url: string) => {
+  const p = new PoolDb(url);
+  pools.push(p);
+  return p;
+};
 
 async function populate(user: string) {
   const call = (m: string, p: string, key: string, body?: unknown) => t.call(m, p, { key, body });
-  const { id } = await json(await call("POST", "/v1/interactions", t.keys.agent, interactionBody({ user_id: user, user_message: `hé ${user} 🎉` })));
+  const { id } = await json(
+    await call("POST", "/v1/interactions", t.keys.agent, interactionBody({ user_id: user, user_message: `hé ${user} 🎉` })),
+  );
   await call("POST", `/v1/reviews/${id}/approve`, t.keys.reviewer, approveBody({ edit_tags: ["CTA_SOFT"] }));
   await call("POST", `/v1/interactions/${id}/cta-response`, t.keys.agent, { response_type: "INTERESTED" });
   await call("PUT", `/v1/users/${user}/status`, t.keys.reviewer, { customer_status: "CUSTOMER", ltv_amount: 12.5, reason: "ünïcode" });
-  await call("POST", `/v1/users/${user}/commitments`, t.keys.agent, { commitment_timestamp: new Date(Date.now() + 3600_000).toISOString(), commitment_text: `call ${user}`, details: { a: [1, null] }, interaction_id: id });
-  await call("POST", `/v1/interactions/${id}/coherence`, t.keys.agent, { analysis_status: "CONFLICTO_DE_IDENTIDAD", conflict_details: { said: "x" }, llm2_input: ["a"] });
+  await call("POST", `/v1/users/${user}/commitments`, t.keys.agent, {
+    commitment_timestamp: new Date(Date.now() + 3600_000).toISOString(),
+    commitment_text: `call ${user}`,
+    details: { a: [1, null] },
+    interaction_id: id,
+  });
+  await call("POST", `/v1/interactions/${id}/coherence`, t.keys.agent, {
+    analysis_status: "CONFLICTO_DE_IDENTIDAD",
+    conflict_details: { said: "x" },
+    llm2_input: ["a"],
+  });
   await call("POST", `/v1/users/${user}/prompt-rotations`, t.keys.agent, { new_prompt_id: "persona-2", triggered_by_interaction: id });
   await call("POST", `/v1/users/${user}/memory/history`, t.keys.agent, { role: "user", content: "remember me" });
   await call("DELETE", `/v1/users/${user}/memory`, t.keys.admin);
@@ -58,8 +73,21 @@ describe("the new domain tables in backups", () => {
     for (const name of DOMAIN_TABLES) expect(erased.deleted.postgres[name], name).toBeGreaterThanOrEqual(1);
     const again = await createEmptyDatabase();
     await restorePostgres(store, out.manifest.id, dbFor(again), { databaseUrl: again, hasher: t.services.hasher });
-    const counts = (url: string) => withPg(url, async (c) => Object.fromEntries(await Promise.all(DOMAIN_TABLES.map(async (name) =>
-      [name, (await c.query(`SELECT count(*) FILTER (WHERE user_id = 'bk-1')::int AS gone, count(*) FILTER (WHERE user_id = 'bk-2')::int AS kept FROM ${name}`)).rows[0]]))));
+    const counts = (url: string) =>
+      withPg(url, async (c) =>
+        Object.fromEntries(
+          await Promise.all(
+            DOMAIN_TABLES.map(async (name) => [
+              name,
+              (
+                await c.query(
+                  `SELECT count(*) FILTER (WHERE user_id = 'bk-1')::int AS gone, count(*) FILTER (WHERE user_id = 'bk-2')::int AS kept FROM ${name}`,
+                )
+              ).rows[0],
+            ]),
+          ),
+        ),
+      );
     const source = await counts(t.databaseUrl);
     const restored = await counts(again);
     for (const name of DOMAIN_TABLES) {

@@ -12,7 +12,9 @@ afterEach(() => {
 const inLambda = () => {
   process.env.AWS_LAMBDA_FUNCTION_NAME = "hitl-test-Api";
   const reported: unknown[] = [];
-  vi.spyOn(console, "error").mockImplementation((e: unknown) => { reported.push(e); });
+  vi.spyOn(console, "error").mockImplementation((e: unknown) => {
+    reported.push(e);
+  });
   return reported;
 };
 
@@ -43,10 +45,18 @@ describe("errors reach SST Console's Issues, stacks stay in the logs", () => {
   it("a configuration failure at cold start is logged before the 500, which carries no detail", async () => {
     const reported = inLambda();
     const order: string[] = [];
-    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => { order.push(`log:${String(chunk)}`); return true; });
+    vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
+      order.push(`log:${String(chunk)}`);
+      return true;
+    });
     reported.length = 0;
-    vi.mocked(console.error).mockImplementation((e: unknown) => { reported.push(e); order.push("console.error"); });
-    const app = createApp(async () => { throw new Error("invalid configuration: DATABASE_URL is not a postgres URL"); });
+    vi.mocked(console.error).mockImplementation((e: unknown) => {
+      reported.push(e);
+      order.push("console.error");
+    });
+    const app = createApp(async () => {
+      throw new Error("invalid configuration: DATABASE_URL is not a postgres URL");
+    });
     const res = await app.request("/v1/health", { headers: { authorization: "Bearer x" } });
     order.push("response");
     expect(res.status).toBe(500);
@@ -62,7 +72,9 @@ describe("errors reach SST Console's Issues, stacks stay in the logs", () => {
     const reported = inLambda();
     const lines: string[] = [];
     const t = await createTestContext({}, lines);
-    vi.spyOn(t.services.db, "query").mockImplementation(() => { throw new TypeError("cannot read 'secret' of undefined"); });
+    vi.spyOn(t.services.db, "query").mockImplementation(() => {
+      throw new TypeError("cannot read 'secret' of undefined");
+    });
     const res = await t.call("GET", "/v1/backups", { key: t.keys.admin });
     expect(res.status).toBe(500);
     const text = await res.text();

@@ -22,9 +22,15 @@ describe("Redis down: the breaker and the Postgres fallback", () => {
     redis = await startRedisServer({ port: await freePort() });
     bridgePort = await freePort();
     bridge = await startUpstashBridge({ redisUrl: redis.url, token: TOKEN, port: bridgePort });
-    t = await createTestContext({ UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: TOKEN, BREAKER_COOLDOWN_MS: String(COOLDOWN_MS), REDIS_RETRIES: "0" }, logs);
+    t = await createTestContext(
+      { UPSTASH_REDIS_REST_URL: bridge.url, UPSTASH_REDIS_REST_TOKEN: TOKEN, BREAKER_COOLDOWN_MS: String(COOLDOWN_MS), REDIS_RETRIES: "0" },
+      logs,
+    );
   });
-  afterAll(async () => { await bridge.stop(); await redis.stop(); });
+  afterAll(async () => {
+    await bridge.stop();
+    await redis.stop();
+  });
 
   it("keeps answering reads from Postgres and writes to Postgres; WAL routes answer 503; the breaker opens and closes", async () => {
     await t.call("PUT", "/v1/users/f1/status", { key: t.keys.reviewer, body: { customer_status: "CUSTOMER", ltv_amount: 10 } });
@@ -33,7 +39,10 @@ describe("Redis down: the breaker and the Postgres fallback", () => {
     expect((await json(await t.call("GET", "/v1/health", { key: t.keys.admin }))).redis).toMatchObject({ ok: true, breaker: "closed" });
 
     await bridge.stop();
-    const reads = [["/v1/users/f1/status", "customer_status", "CUSTOMER"], ["/v1/users/f1/protocol", "status", "ACTIVE"]] as const;
+    const reads = [
+      ["/v1/users/f1/status", "customer_status", "CUSTOMER"],
+      ["/v1/users/f1/protocol", "status", "ACTIVE"],
+    ] as const;
     for (const [p, field, value] of reads) {
       const res = await t.call("GET", p, { key: t.keys.agent });
       expect(res.status, p).toBe(200);
@@ -52,7 +61,10 @@ describe("Redis down: the breaker and the Postgres fallback", () => {
     expect(dash).toMatchObject({ pending_reviews: 1, wal: null });
 
     // The WAL needs Redis: 503 with Retry-After, the error shape, nothing else.
-    for (const [p, body, key] of [["/v1/messages", { user_id: "f2", text: "hi" }, t.keys.bot], ["/v1/messages/claim", {}, t.keys.agent]] as const) {
+    for (const [p, body, key] of [
+      ["/v1/messages", { user_id: "f2", text: "hi" }, t.keys.bot],
+      ["/v1/messages/claim", {}, t.keys.agent],
+    ] as const) {
       const res = await t.call("POST", p, { key, body });
       expect(res.status, p).toBe(503);
       expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
@@ -69,8 +81,13 @@ describe("Redis down: the breaker and the Postgres fallback", () => {
     expect(t.services.redis.breaker.state).toBe("closed");
     expect((await json(await t.call("GET", "/v1/health", { key: t.keys.admin }))).redis).toMatchObject({ ok: true, breaker: "closed" });
     // The status written while Redis was unreachable: its stale cache entry was dropped on recovery.
-    await expect.poll(async () => (await json(await t.call("GET", "/v1/users/f1/status", { key: t.keys.agent }))).customer_status).toBe("CHURNED");
-    const changes = logs.map((l) => JSON.parse(l)).filter((l) => l.msg === "circuit breaker state change").map((l) => `${l.from}->${l.to}`);
+    await expect
+      .poll(async () => (await json(await t.call("GET", "/v1/users/f1/status", { key: t.keys.agent }))).customer_status)
+      .toBe("CHURNED");
+    const changes = logs
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.msg === "circuit breaker state change")
+      .map((l) => `${l.from}->${l.to}`);
     expect(changes).toEqual(["closed->open", "open->half_open", "half_open->closed"]);
     const metrics = await t.services.metrics.registry.getSingleMetricAsString("redis_breaker_transitions_total");
     expect(metrics).toMatch(/to="open"} 1/);
@@ -89,7 +106,12 @@ describe("Postgres down: 503 with Retry-After, nothing half-written, recovery wi
       useLocalNeonProxy(proxy.url);
       const url = pg.url("postgres");
       await migrate(url);
-      const t = await createTestContext({ DATABASE_URL: url, LOCAL_NEON_PROXY_URL: proxy.url, PG_CONNECT_ATTEMPTS: "2", PG_BACKOFF_BASE_MS: "50" });
+      const t = await createTestContext({
+        DATABASE_URL: url,
+        LOCAL_NEON_PROXY_URL: proxy.url,
+        PG_CONNECT_ATTEMPTS: "2",
+        PG_BACKOFF_BASE_MS: "50",
+      });
       expect((await t.call("GET", "/v1/reviews", { key: t.keys.reviewer })).status).toBe(200);
       await pg.stop();
 
@@ -104,7 +126,9 @@ describe("Postgres down: 503 with Retry-After, nothing half-written, recovery wi
 
       pg = await startPostgres({ dataDir, port, fast: true });
       expect((await t.call("GET", "/v1/reviews", { key: t.keys.reviewer })).status).toBe(200);
-      expect((await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: "pgdown" }) })).status).toBe(201);
+      expect((await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: "pgdown" }) })).status).toBe(
+        201,
+      );
     } finally {
       useLocalNeonProxy(stack().neonProxyUrl);
       await proxy.stop();
@@ -128,7 +152,10 @@ describe("rate limits", () => {
 
   it("fail open, and say so, when Redis is unavailable", async () => {
     const logs: string[] = [];
-    const t = await createTestContext({ RATE_LIMIT_REQUESTS: "1", UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${await freePort()}`, REDIS_RETRIES: "0" }, logs);
+    const t = await createTestContext(
+      { RATE_LIMIT_REQUESTS: "1", UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${await freePort()}`, REDIS_RETRIES: "0" },
+      logs,
+    );
     for (let i = 0; i < 3; i++) expect((await t.call("GET", "/v1/edit-taxonomy", { key: t.keys.agent })).status).toBe(200);
     expect(logs.some((l) => l.includes("rate limiter failing open"))).toBe(true);
   });

@@ -4,7 +4,9 @@ import { countRoundTrips } from "./support/round-trips.js";
 
 let t: TestContext;
 const logs: string[] = [];
-beforeAll(async () => { t = await createTestContext({}, logs); });
+beforeAll(async () => {
+  t = await createTestContext({}, logs);
+});
 
 const expectError = async (res: Response, status: number, code: string) => {
   expect(res.status).toBe(status);
@@ -24,7 +26,7 @@ describe("health", () => {
   it("GET /v1/health checks Postgres, Redis and storage for real", async () => {
     const res = await t.call("GET", "/v1/health", { key: t.keys.admin });
     expect(res.status).toBe(200);
-    const body = await res.json() as Record<string, any>;
+    const body = (await res.json()) as Record<string, any>;
     expect(body.status).toBe("ok");
     expect(body.postgres.ok).toBe(true);
     expect(body.postgres.latency_ms).toBeGreaterThan(0);
@@ -37,7 +39,9 @@ describe("health", () => {
     try {
       await t.call("GET", "/v1/health", { key: t.keys.admin });
       expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 1, postgres: 1 });
-    } finally { rt.restore(); }
+    } finally {
+      rt.restore();
+    }
   });
 });
 
@@ -73,14 +77,30 @@ describe("error shape", () => {
     expect(res.headers.get("allow")).toBe("POST");
   });
   it("answers 'invalid request body' with field details when the JSON parses but fails the schema", async () => {
-    const body = await expectError(await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: 42, text: "hi" } }), 400, "invalid_request");
+    const body = await expectError(
+      await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: 42, text: "hi" } }),
+      400,
+      "invalid_request",
+    );
     expect(body.error.message).toBe("invalid request body");
     expect((body.error as { details?: unknown }).details).toEqual([expect.objectContaining({ in: "json", path: "user_id" })]);
-    const malformed = await expectError(await t.call("POST", "/v1/messages", { key: t.keys.bot, body: "{not json" }), 400, "invalid_request");
+    const malformed = await expectError(
+      await t.call("POST", "/v1/messages", { key: t.keys.bot, body: "{not json" }),
+      400,
+      "invalid_request",
+    );
     expect(malformed.error.message).toMatch(/malformed json/i);
   });
   it("answers 415 for a body that is not JSON", async () => {
-    await expectError(await t.call("POST", "/v1/health", { key: t.keys.admin, body: "a=1", headers: { "content-type": "application/x-www-form-urlencoded" } }), 415, "unsupported_media_type");
+    await expectError(
+      await t.call("POST", "/v1/health", {
+        key: t.keys.admin,
+        body: "a=1",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+      }),
+      415,
+      "unsupported_media_type",
+    );
   });
   it("answers 413 for a body over 1 MB", async () => {
     const big = JSON.stringify({ text: "x".repeat(1024 * 1024 + 10) });
@@ -104,8 +124,17 @@ describe("metrics and openapi", () => {
   it("serves Prometheus text with the seed's pool and Redis latency metrics", async () => {
     await t.call("GET", "/v1/health", { key: t.keys.admin });
     const text = await (await t.call("GET", "/metrics", { key: t.keys.admin })).text();
-    for (const name of ["pool_size_active", "pool_size_waiting", "query_duration_seconds", "connection_errors_total",
-      "connection_pool_hits", "connection_pool_misses", "operation_latency_seconds", "memory_usage_bytes", "redis_breaker_state"]) {
+    for (const name of [
+      "pool_size_active",
+      "pool_size_waiting",
+      "query_duration_seconds",
+      "connection_errors_total",
+      "connection_pool_hits",
+      "connection_pool_misses",
+      "operation_latency_seconds",
+      "memory_usage_bytes",
+      "redis_breaker_state",
+    ]) {
       expect(text).toMatch(new RegExp(`^# TYPE ${name} `, "m"));
     }
     expect(text).toMatch(/^operation_latency_seconds_count\{op="ping"\} [1-9]/m);
@@ -114,7 +143,7 @@ describe("metrics and openapi", () => {
   it("generates /openapi.json from the route schemas", async () => {
     const res = await t.call("GET", "/openapi.json");
     expect(res.status).toBe(200);
-    const doc = await res.json() as any;
+    const doc = (await res.json()) as any;
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/health", "/v1/health", "/metrics", "/openapi.json"]));
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: "http", scheme: "bearer" });

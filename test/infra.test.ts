@@ -3,18 +3,34 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FUNCTIONS } from "../scripts/build.js";
 
-interface Declared { kind: string; name: string; args: Record<string, any>; opts?: Record<string, any>; self?: unknown }
+interface Declared {
+  kind: string;
+  name: string;
+  args: Record<string, any>;
+  opts?: Record<string, any>;
+  self?: unknown;
+}
 const declared: Declared[] = [];
 const g = globalThis as any;
 
 /** Recording stand-ins for SST's globals: every construct records its kind, name and arguments. */
 function recorder(kind: string) {
   return class {
-    name: string; url: string; arn: string; id: string; bucket: string; value: string; nodes: Record<string, { name: string }>;
+    name: string;
+    url: string;
+    arn: string;
+    id: string;
+    bucket: string;
+    value: string;
+    nodes: Record<string, { name: string }>;
     constructor(name: string, args: Record<string, any> = {}, opts?: Record<string, any>) {
       declared.push({ kind, name, args, opts, self: this });
-      this.name = `${name}-name`; this.url = `https://${name}.lambda-url`; this.arn = `arn:${name}`; this.id = `${name}-id`;
-      this.bucket = `${name}-bucket`; this.value = `${name}-value`;
+      this.name = `${name}-name`;
+      this.url = `https://${name}.lambda-url`;
+      this.arn = `arn:${name}`;
+      this.id = `${name}-id`;
+      this.bucket = `${name}-bucket`;
+      this.value = `${name}-value`;
       this.nodes = { role: { name: `${name}-role` }, queue: { name: `${name}-queue` } };
     }
   };
@@ -27,11 +43,25 @@ beforeAll(() => {
   g.$cli = { paths: { root: process.cwd() } };
   // The stage's secrets, as SST hands them to the program.
   process.env.SST_SECRET_BackupReplicaRegion = "none";
-  g.sst = { Secret: recorder("sst.Secret"), aws: { Function: recorder("sst.aws.Function"), Bucket: recorder("sst.aws.Bucket"), CronV2: recorder("sst.aws.CronV2"), Queue: recorder("sst.aws.Queue"), SnsTopic: recorder("sst.aws.SnsTopic") } };
+  g.sst = {
+    Secret: recorder("sst.Secret"),
+    aws: {
+      Function: recorder("sst.aws.Function"),
+      Bucket: recorder("sst.aws.Bucket"),
+      CronV2: recorder("sst.aws.CronV2"),
+      Queue: recorder("sst.aws.Queue"),
+      SnsTopic: recorder("sst.aws.SnsTopic"),
+    },
+  };
   g.aws = {
-    s3: { BucketServerSideEncryptionConfiguration: recorder("aws.s3.Encryption"), BucketLifecycleConfiguration: recorder("aws.s3.Lifecycle"),
-      Bucket: recorder("aws.s3.Bucket"), BucketVersioning: recorder("aws.s3.Versioning"), BucketReplicationConfig: recorder("aws.s3.Replication"),
-      BucketPublicAccessBlock: recorder("aws.s3.PublicAccessBlock") },
+    s3: {
+      BucketServerSideEncryptionConfiguration: recorder("aws.s3.Encryption"),
+      BucketLifecycleConfiguration: recorder("aws.s3.Lifecycle"),
+      Bucket: recorder("aws.s3.Bucket"),
+      BucketVersioning: recorder("aws.s3.Versioning"),
+      BucketReplicationConfig: recorder("aws.s3.Replication"),
+      BucketPublicAccessBlock: recorder("aws.s3.PublicAccessBlock"),
+    },
     kms: { Key: recorder("aws.kms.Key") },
     lambda: { Invocation: recorder("aws.lambda.Invocation"), FunctionEventInvokeConfig: recorder("aws.lambda.FunctionEventInvokeConfig") },
     getRegionOutput: () => ({ region: "eu-central-1" }),
@@ -41,7 +71,8 @@ beforeAll(() => {
     cloudwatch: { MetricAlarm: recorder("aws.cloudwatch.MetricAlarm"), Dashboard: recorder("aws.cloudwatch.Dashboard") },
     Provider: recorder("aws.Provider"),
   };
-  g.$interpolate = (strings: TemplateStringsArray, ...v: unknown[]) => strings.reduce((a, s, i) => a + s + (i < v.length ? String(v[i]) : ""), "");
+  g.$interpolate = (strings: TemplateStringsArray, ...v: unknown[]) =>
+    strings.reduce((a, s, i) => a + s + (i < v.length ? String(v[i]) : ""), "");
   g.$jsonStringify = JSON.stringify;
 });
 afterAll(() => {
@@ -64,20 +95,43 @@ describe("sst.config.ts", () => {
 
   it("alarms only on metrics the code emits: no pool alarm; store errors, timeouts, breaker openings, backup ages", () => {
     const alarms = byKind("aws.cloudwatch.MetricAlarm");
-    expect(alarms.map((a) => a.name)).toEqual(["PostgresConnectionErrors", "PostgresTimeouts", "RedisTimeouts", "PostgresBreakerOpened", "RedisBreakerOpened",
-      "RedisHighLatency", "MemoryCompressionFailure", "PostgresBackupMissed", "RedisSnapshotMissed", "DeadLetterGrowth", "JobsDeadLettered", "WalBacklog", "ReviewQueueBacklog", "OutboxBacklog"]);
+    expect(alarms.map((a) => a.name)).toEqual([
+      "PostgresConnectionErrors",
+      "PostgresTimeouts",
+      "RedisTimeouts",
+      "PostgresBreakerOpened",
+      "RedisBreakerOpened",
+      "RedisHighLatency",
+      "MemoryCompressionFailure",
+      "PostgresBackupMissed",
+      "RedisSnapshotMissed",
+      "DeadLetterGrowth",
+      "JobsDeadLettered",
+      "WalBacklog",
+      "ReviewQueueBacklog",
+      "OutboxBacklog",
+    ]);
     // Every metric and label an alarm watches is one the registry defines (and so the EMF publisher sends).
-    const registry = readFileSync("packages/core/src/metrics/registry.ts", "utf8") + readFileSync("packages/core/src/backup/jobs.ts", "utf8");
+    const registry =
+      readFileSync("packages/core/src/metrics/registry.ts", "utf8") + readFileSync("packages/core/src/backup/jobs.ts", "utf8");
     for (const a of alarms.filter((x) => x.args.namespace === "HitlDataLayer")) {
       expect(registry, a.name).toContain(`"${a.args.metricName}"`);
       expect(a.args.metricName).not.toMatch(/^pool_size/);
     }
     expect(readFileSync("packages/core/src/resilience/store-breaker.ts", "utf8")).toMatch(/transitions\?\.inc\(\{ to \}\)/);
     const dl = alarms.find((a) => a.name === "JobsDeadLettered")!.args;
-    expect(dl).toMatchObject({ namespace: "AWS/SQS", metricName: "ApproximateNumberOfMessagesVisible", dimensions: { QueueName: "JobsDeadLetters-queue" },
-      comparisonOperator: "GreaterThanThreshold", threshold: 0, alarmActions: ["arn:Alerts"] });
-    expect(alarms.find((a) => a.name === "PostgresBreakerOpened")!.args).toMatchObject({ metricName: "postgres_breaker_transitions_total",
-      dimensions: { service: "hitl-data-layer", to: "open" } });
+    expect(dl).toMatchObject({
+      namespace: "AWS/SQS",
+      metricName: "ApproximateNumberOfMessagesVisible",
+      dimensions: { QueueName: "JobsDeadLetters-queue" },
+      comparisonOperator: "GreaterThanThreshold",
+      threshold: 0,
+      alarmActions: ["arn:Alerts"],
+    });
+    expect(alarms.find((a) => a.name === "PostgresBreakerOpened")!.args).toMatchObject({
+      metricName: "postgres_breaker_transitions_total",
+      dimensions: { service: "hitl-data-layer", to: "open" },
+    });
     const [dash] = byKind("aws.cloudwatch.Dashboard");
     const widgets = JSON.parse(dash!.args.dashboardBody).widgets;
     expect(new Set(widgets.map((w: any) => w.properties.region))).toEqual(new Set(["eu-central-1"]));
@@ -103,7 +157,14 @@ describe("sst.config.ts", () => {
     const [invocation] = byKind("aws.lambda.Invocation");
     expect(invocation!.args.functionName).toBe("Migrate-name");
     const dependents = byKind("sst.aws.Function").filter((f) => f.name !== "Migrate");
-    expect(dependents.map((d) => d.name).sort()).toEqual(["AnalyticsRollupJob", "Api", "ArchiveJob", "BacklogMonitor", "BackupPostgresJob", "BackupRedisJob"]);
+    expect(dependents.map((d) => d.name).sort()).toEqual([
+      "AnalyticsRollupJob",
+      "Api",
+      "ArchiveJob",
+      "BacklogMonitor",
+      "BackupPostgresJob",
+      "BackupRedisJob",
+    ]);
     for (const d of dependents) expect(d.opts?.dependsOn, d.name).toEqual([invocation!.self]);
     expect(byKind("sst.aws.Function").find((f) => f.name === "Migrate")!.opts?.dependsOn).toBeUndefined();
   });
@@ -119,10 +180,12 @@ describe("sst.config.ts", () => {
       const fn = byKind("sst.aws.Function").find((f) => f.name === `${job}Job`)!;
       const name = `hitl-data-layer-test-${job}Job`;
       expect(fn.args.name).toBe(name);
-      expect(fn.args.permissions).toEqual(expect.arrayContaining([
-        { actions: ["sqs:SendMessage"], resources: [`arn:${dlq!.name}`] },
-        { actions: ["lambda:InvokeFunction"], resources: [`arn:aws:lambda:eu-central-1:123456789012:function:${name}`] },
-      ]));
+      expect(fn.args.permissions).toEqual(
+        expect.arrayContaining([
+          { actions: ["sqs:SendMessage"], resources: [`arn:${dlq!.name}`] },
+          { actions: ["lambda:InvokeFunction"], resources: [`arn:aws:lambda:eu-central-1:123456789012:function:${name}`] },
+        ]),
+      );
       // Retries and the on-failure destination through SST's own event invoke config.
       expect(fn.args.retries).toBe(2);
       const config: Record<string, any> = {};
@@ -137,27 +200,44 @@ describe("sst.config.ts", () => {
 
   it("grants S3 by prefix: the API lists erasures/ only and writes erasure records only; each job reads, writes and deletes under its own prefix", () => {
     const fns = byKind("sst.aws.Function");
-    for (const f of fns) expect(f.args.link.map((l: any) => l.name), f.name).not.toContain("Backups-name");
-    const s3 = (name: string) => ((fns.find((f) => f.name === name)!.args.permissions ?? []) as { actions: string[]; resources: string[]; conditions?: unknown[] }[])
-      .filter((g) => g.actions.some((a) => a.startsWith("s3:")));
+    for (const f of fns)
+      expect(
+        f.args.link.map((l: any) => l.name),
+        f.name,
+      ).not.toContain("Backups-name");
+    const s3 = (name: string) =>
+      (
+        (fns.find((f) => f.name === name)!.args.permissions ?? []) as { actions: string[]; resources: string[]; conditions?: unknown[] }[]
+      ).filter((g) => g.actions.some((a) => a.startsWith("s3:")));
     expect(s3("Migrate")).toEqual([]);
     expect(s3("AnalyticsRollupJob")).toEqual([]); // Postgres only
     expect(s3("Api")).toEqual([
-      { actions: ["s3:ListBucket"], resources: ["arn:Backups"], conditions: [{ test: "StringLike", variable: "s3:prefix", values: ["erasures/", "erasures/*"] }] },
+      {
+        actions: ["s3:ListBucket"],
+        resources: ["arn:Backups"],
+        conditions: [{ test: "StringLike", variable: "s3:prefix", values: ["erasures/", "erasures/*"] }],
+      },
       { actions: ["s3:PutObject"], resources: ["arn:Backups/erasures/*"] },
     ]);
     const own = { BackupPostgresJob: "backups/postgres/", BackupRedisJob: "backups/redis/", ArchiveJob: "archives/" };
     for (const [job, prefix] of Object.entries(own)) {
       for (const g of s3(job)) {
-        if (g.actions.includes("s3:ListBucket")) expect(g).toEqual({ actions: ["s3:ListBucket"], resources: ["arn:Backups"], conditions: [{ test: "StringLike", variable: "s3:prefix", values: [prefix, `${prefix}*`] }] });
+        if (g.actions.includes("s3:ListBucket"))
+          expect(g).toEqual({
+            actions: ["s3:ListBucket"],
+            resources: ["arn:Backups"],
+            conditions: [{ test: "StringLike", variable: "s3:prefix", values: [prefix, `${prefix}*`] }],
+          });
         else expect(g.resources, job).toEqual([`arn:Backups/${prefix}*`]);
       }
     }
     expect(s3("ArchiveJob").flatMap((g) => g.actions)).not.toContain("s3:DeleteObject");
-    for (const f of fns) for (const g of s3(f.name)) for (const a of g.actions) {
-      expect(a, f.name).not.toMatch(/\*|DeleteObjectVersion|Policy|PutBucket|PutLifecycle|PutReplication/);
-      if (f.name === "Api") expect(a).not.toMatch(/Delete|GetObject/);
-    }
+    for (const f of fns)
+      for (const g of s3(f.name))
+        for (const a of g.actions) {
+          expect(a, f.name).not.toMatch(/\*|DeleteObjectVersion|Policy|PutBucket|PutLifecycle|PutReplication/);
+          if (f.name === "Api") expect(a).not.toMatch(/Delete|GetObject/);
+        }
     // The bucket's name reaches the functions through the environment instead.
     for (const f of fns.filter((f) => f.name !== "Migrate")) expect(f.args.environment.S3_BUCKET, f.name).toBe("Backups-name");
     // The health check lists exactly the prefix the API may list.
@@ -171,12 +251,17 @@ describe("sst.config.ts", () => {
     expect(target({ type: "branch", branch: "feature", action: "pushed" })).toBeUndefined();
     expect(target({ type: "pull_request", number: 3, action: "pushed" })).toBeUndefined();
     const ran: string[] = [];
-    const $ = (parts: TemplateStringsArray) => { ran.push(parts.join("")); return Promise.resolve(); };
+    const $ = (parts: TemplateStringsArray) => {
+      ran.push(parts.join(""));
+      return Promise.resolve();
+    };
     await config.console.autodeploy.workflow({ $, event: { type: "branch", action: "pushed" } });
     expect(ran).toEqual(["npm ci --no-audit --no-fund", "npm run build", "npx sst deploy"]);
     expect(byKind("sst.aws.Function").find((f) => f.name === "Api")!.args.url).toEqual({ cors: false });
     expect(byKind("sst.aws.Bucket").find((b) => b.name === "Backups")!.args.cors).toBe(false);
-    expect(byKind("aws.sns.TopicSubscription").map((t) => t.args)).toEqual([{ topic: "arn:Alerts", protocol: "email", endpoint: "AlertEmail-value" }]);
+    expect(byKind("aws.sns.TopicSubscription").map((t) => t.args)).toEqual([
+      { topic: "arn:Alerts", protocol: "email", endpoint: "AlertEmail-value" },
+    ]);
     g.$dev = true;
     const recorded = declared.length;
     try {
@@ -191,7 +276,11 @@ describe("sst.config.ts", () => {
   });
 
   it("declares the secrets, deploy-time settings among them", () => {
-    expect(byKind("sst.Secret").map((d) => d.name).sort()).toEqual(["AlertEmail", "ApiKeys", "BackupReplicaRegion", "DatabaseUrl", "ErasureHashKey", "UpstashToken", "UpstashUrl"]);
+    expect(
+      byKind("sst.Secret")
+        .map((d) => d.name)
+        .sort(),
+    ).toEqual(["AlertEmail", "ApiKeys", "BackupReplicaRegion", "DatabaseUrl", "ErasureHashKey", "UpstashToken", "UpstashUrl"]);
   });
 
   it("fails a deploy without the replica-region setting with one line naming it, instead of tearing replication down", async () => {
@@ -213,7 +302,11 @@ describe("sst.config.ts", () => {
   it("schedules the job functions with CronV2 (delivery retries and the same dead-letter queue)", async () => {
     const crons = byKind("sst.aws.CronV2").filter((c) => c.name !== "BacklogMonitor");
     expect(crons.map((c) => [c.name, c.args.schedule])).toEqual([
-      ["BackupPostgres", "cron(0 3 * * ? *)"], ["BackupRedis", "rate(6 hours)"], ["Archive", "cron(30 4 * * ? *)"], ["AnalyticsRollup", "rate(5 minutes)"]]);
+      ["BackupPostgres", "cron(0 3 * * ? *)"],
+      ["BackupRedis", "rate(6 hours)"],
+      ["Archive", "cron(30 4 * * ? *)"],
+      ["AnalyticsRollup", "rate(5 minutes)"],
+    ]);
     const [dlq] = byKind("sst.aws.Queue");
     for (const c of crons) {
       expect(c.args).toMatchObject({ retries: 2, dlq: dlq && `arn:${dlq.name}` });
@@ -231,20 +324,36 @@ describe("sst.config.ts", () => {
       const { versioning, replication } = backupBucket();
       const [rep] = byKind("aws.s3.Replication");
       const key = byKind("aws.kms.Key")[0]!;
-      expect(rep!.args.rules[0]).toMatchObject({ id: "all", status: "Enabled", destination: { bucket: "arn:BackupsReplica",
-        encryptionConfiguration: { replicaKmsKeyId: "arn:BackupsReplicaKey" }, metrics: { status: "Enabled" } },
-      sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } }, deleteMarkerReplication: { status: "Disabled" } });
+      expect(rep!.args.rules[0]).toMatchObject({
+        id: "all",
+        status: "Enabled",
+        destination: {
+          bucket: "arn:BackupsReplica",
+          encryptionConfiguration: { replicaKmsKeyId: "arn:BackupsReplicaKey" },
+          metrics: { status: "Enabled" },
+        },
+        sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } },
+        deleteMarkerReplication: { status: "Disabled" },
+      });
       const replicaVersioning = byKind("aws.s3.Versioning").find((v) => v.name === "BackupsReplicaVersioning")!;
       const role = byKind("aws.iam.Role").find((r) => r.name === "BackupsReplicationRole")!;
       expect(rep!.opts!.dependsOn).toEqual([versioning, replicaVersioning.self, role.self]);
       expect(byKind("aws.iam.RolePolicy")).toEqual([]);
-      const statements = JSON.parse(role.args.inlinePolicies[0].policy).Statement as { Action: string[]; Resource: string; Condition?: any }[];
+      const statements = JSON.parse(role.args.inlinePolicies[0].policy).Statement as {
+        Action: string[];
+        Resource: string;
+        Condition?: any;
+      }[];
       const decrypt = statements.find((st) => st.Action.includes("kms:Decrypt") && st.Resource === "*")!;
-      expect(decrypt.Condition).toEqual({ StringEquals: { "kms:ViaService": "s3.eu-central-1.amazonaws.com" },
-        StringLike: { "kms:EncryptionContext:aws:s3:arn": ["arn:Backups", "arn:Backups/*"] } });
+      expect(decrypt.Condition).toEqual({
+        StringEquals: { "kms:ViaService": "s3.eu-central-1.amazonaws.com" },
+        StringLike: { "kms:EncryptionContext:aws:s3:arn": ["arn:Backups", "arn:Backups/*"] },
+      });
       const replicaKey = statements.find((st) => st.Resource === "arn:BackupsReplicaKey")!;
       expect(replicaKey.Action).toEqual(["kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"]);
-      expect(replicaKey.Condition.StringLike).toEqual({ "kms:EncryptionContext:aws:s3:arn": ["arn:BackupsReplica", "arn:BackupsReplica/*"] });
+      expect(replicaKey.Condition.StringLike).toEqual({
+        "kms:EncryptionContext:aws:s3:arn": ["arn:BackupsReplica", "arn:BackupsReplica/*"],
+      });
       // Retained: a later deploy with `none`, or a removal, never schedules the key for deletion.
       expect(key.opts).toMatchObject({ retainOnDelete: true });
       expect(byKind("aws.s3.Bucket").find((b) => b.name === "BackupsReplica")!.opts).toMatchObject({ retainOnDelete: true });
@@ -254,8 +363,12 @@ describe("sst.config.ts", () => {
       // The replication metrics feed two alarms.
       alarms({ nodes: { queue: { name: "q" } } }, { value: "ops@example.org" }, replication);
       const repAlarms = byKind("aws.cloudwatch.MetricAlarm").filter((a) => a.args.namespace === "AWS/S3");
-      expect(repAlarms.map((a) => [a.name, a.args.metricName])).toEqual([["ReplicationFailed", "OperationsFailedReplication"], ["ReplicationLate", "ReplicationLatency"]]);
-      for (const a of repAlarms) expect(a.args.dimensions).toEqual({ SourceBucket: "Backups-name", DestinationBucket: "BackupsReplica-bucket", RuleId: "all" });
+      expect(repAlarms.map((a) => [a.name, a.args.metricName])).toEqual([
+        ["ReplicationFailed", "OperationsFailedReplication"],
+        ["ReplicationLate", "ReplicationLatency"],
+      ]);
+      for (const a of repAlarms)
+        expect(a.args.dimensions).toEqual({ SourceBucket: "Backups-name", DestinationBucket: "BackupsReplica-bucket", RuleId: "all" });
     } finally {
       process.env.SST_SECRET_BackupReplicaRegion = "none";
       declared.splice(recorded);
@@ -264,7 +377,15 @@ describe("sst.config.ts", () => {
 
   it("deploys every function from the bundle `npm run build` wrote, as it is: no SST build, no plugin, no copyFiles", () => {
     const fns = byKind("sst.aws.Function");
-    const dirs: Record<string, string> = { Api: "api", Migrate: "migrate", BackupPostgresJob: "backup-postgres", BackupRedisJob: "backup-redis", ArchiveJob: "archive", AnalyticsRollupJob: "analytics-rollup", BacklogMonitor: "monitor" };
+    const dirs: Record<string, string> = {
+      Api: "api",
+      Migrate: "migrate",
+      BackupPostgresJob: "backup-postgres",
+      BackupRedisJob: "backup-redis",
+      ArchiveJob: "archive",
+      AnalyticsRollupJob: "analytics-rollup",
+      BacklogMonitor: "monitor",
+    };
     expect(fns.map((f) => f.name).sort()).toEqual(Object.keys(dirs).sort());
     expect(Object.values(dirs).sort()).toEqual(Object.keys(FUNCTIONS).sort());
     for (const f of fns) {
@@ -274,7 +395,13 @@ describe("sst.config.ts", () => {
       // Nothing of SST's own build: no nodejs options (plugins, esbuild, minify), no files copied by SST.
       expect(f.args.nodejs, f.name).toBeUndefined();
       expect(f.args.copyFiles, f.name).toBeUndefined();
-      expect(f.args.link.map((l: any) => l.name).sort()).toEqual(["ApiKeys-name", "DatabaseUrl-name", "ErasureHashKey-name", "UpstashToken-name", "UpstashUrl-name"]);
+      expect(f.args.link.map((l: any) => l.name).sort()).toEqual([
+        "ApiKeys-name",
+        "DatabaseUrl-name",
+        "ErasureHashKey-name",
+        "UpstashToken-name",
+        "UpstashUrl-name",
+      ]);
     }
     // What the build put beside the entries goes with them: the API's chunks, the migrations.
     expect(existsSync("dist/api/chunks")).toBe(true);
@@ -294,21 +421,42 @@ describe("sst.config.ts", () => {
       mkdirSync(path.join(root, "dist"));
       writeFileSync(path.join(root, "src.ts"), "a");
       const { createHash } = await import("node:crypto");
-      writeFileSync(path.join(root, "dist/build.json"), JSON.stringify({ functions: [], inputs: { "src.ts": createHash("sha256").update("a").digest("hex") } }));
+      writeFileSync(
+        path.join(root, "dist/build.json"),
+        JSON.stringify({ functions: [], inputs: { "src.ts": createHash("sha256").update("a").digest("hex") } }),
+      );
       expect(() => assertFreshBuild(root)).not.toThrow();
       writeFileSync(path.join(root, "src.ts"), "b");
       expect(() => assertFreshBuild(root)).toThrow(/^dist\/ is stale \(src\.ts changed since `npm run build`\)/);
-    } finally { rmSync(root, { recursive: true, force: true }); }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it("monitors the WAL, review and outbox backlogs every minute, alarming at the reference's 100 / 150 / 50 for 5 minutes", () => {
     const cron = byKind("sst.aws.CronV2").find((c) => c.name === "BacklogMonitor")!;
     const fn = byKind("sst.aws.Function").find((f) => f.name === "BacklogMonitor")!;
     expect(cron.args).toMatchObject({ schedule: "rate(1 minute)", function: fn.self });
-    expect(fn.args.environment).toMatchObject({ BACKLOG_WAL_THRESHOLD: "100", BACKLOG_REVIEW_THRESHOLD: "150", BACKLOG_OUTBOX_THRESHOLD: "50" });
+    expect(fn.args.environment).toMatchObject({
+      BACKLOG_WAL_THRESHOLD: "100",
+      BACKLOG_REVIEW_THRESHOLD: "150",
+      BACKLOG_OUTBOX_THRESHOLD: "50",
+    });
     const alarms = Object.fromEntries(byKind("aws.cloudwatch.MetricAlarm").map((a) => [a.name, a.args]));
-    for (const [name, metric, threshold] of [["WalBacklog", "backlog_wal_pending", 100], ["ReviewQueueBacklog", "backlog_review_queue", 150], ["OutboxBacklog", "backlog_outbox_unsent", 50]] as const) {
-      expect(alarms[name]).toMatchObject({ metricName: metric, threshold, statistic: "Maximum", period: 60, evaluationPeriods: 5, datapointsToAlarm: 5, alarmActions: ["arn:Alerts"] });
+    for (const [name, metric, threshold] of [
+      ["WalBacklog", "backlog_wal_pending", 100],
+      ["ReviewQueueBacklog", "backlog_review_queue", 150],
+      ["OutboxBacklog", "backlog_outbox_unsent", 50],
+    ] as const) {
+      expect(alarms[name]).toMatchObject({
+        metricName: metric,
+        threshold,
+        statistic: "Maximum",
+        period: 60,
+        evaluationPeriods: 5,
+        datapointsToAlarm: 5,
+        alarmActions: ["arn:Alerts"],
+      });
     }
   });
 
@@ -321,7 +469,9 @@ describe("sst.config.ts", () => {
   it("makes the backup bucket versioned, encrypted, and abort stale multipart uploads, with S3's current (not deprecated) resources", () => {
     const [bucket] = byKind("sst.aws.Bucket");
     expect(bucket!.name).toBe("Backups");
-    expect(byKind("aws.s3.Versioning").find((v) => v.name === "BackupsVersioning")!.args.versioningConfiguration).toEqual({ status: "Enabled" });
+    expect(byKind("aws.s3.Versioning").find((v) => v.name === "BackupsVersioning")!.args.versioningConfiguration).toEqual({
+      status: "Enabled",
+    });
     const [enc] = byKind("aws.s3.Encryption");
     expect(enc!.args.rules[0].applyServerSideEncryptionByDefault.sseAlgorithm).toBe("aws:kms");
     const [life] = byKind("aws.s3.Lifecycle");

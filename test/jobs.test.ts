@@ -16,13 +16,19 @@ describe("scheduled function handlers", () => {
   it("a Postgres backup longer than one run continues by re-invoking itself with its checkpoint, never through a failed invocation", async () => {
     const { bucket, store } = await createTestBucket();
     const databaseUrl = await createTestDatabase();
-    await withPg(databaseUrl, (c) => c.query("INSERT INTO user_current_status (user_id, reason) SELECT 'u' || g, repeat('r', 100) FROM generate_series(1, 60) g"));
+    await withPg(databaseUrl, (c) =>
+      c.query("INSERT INTO user_current_status (user_id, reason) SELECT 'u' || g, repeat('r', 100) FROM generate_series(1, 60) g"),
+    );
     const config = parseConfig(testEnv(databaseUrl, JSON.stringify(testKeys().entries), { S3_BUCKET: bucket }));
     const next: Required<JobEvent>[] = [];
     // The smallest time limit: every run stops after its first checkpoint, and hands over.
     const handler = jobHandler("backup-postgres", {
-      config: async () => config, continueWith: async (e) => { next.push(e); },
-      tuning: { marginMs: 0, backup: { objectRows: 5, pageBytes: 300 } }, maxRuns: 500,
+      config: async () => config,
+      continueWith: async (e) => {
+        next.push(e);
+      },
+      tuning: { marginMs: 0, backup: { objectRows: 5, pageBytes: 300 } },
+      maxRuns: 500,
     });
     const context = { getRemainingTimeInMillis: () => 1 };
     // The scheduler's event first, then each continuation's, as Lambda would deliver them.
@@ -42,7 +48,10 @@ describe("scheduled function handlers", () => {
     expect(next.map((e) => e.run)).toEqual(results.slice(1).map((_, i) => i + 2));
     const sets = new Set((await store.list("backups/postgres/")).map((o) => o.key.split("/")[2]));
     expect(sets).toEqual(new Set([last.id]));
-    const rows = await withPg(databaseUrl, async (c) => (await c.query("SELECT count(*)::int AS n FROM user_current_status")).rows[0].n as number);
+    const rows = await withPg(
+      databaseUrl,
+      async (c) => (await c.query("SELECT count(*)::int AS n FROM user_current_status")).rows[0].n as number,
+    );
     expect(last.rows).toBeGreaterThanOrEqual(rows);
   });
 
@@ -50,11 +59,24 @@ describe("scheduled function handlers", () => {
     const { bucket } = await createTestBucket();
     const config = parseConfig(testEnv(await createTestDatabase(), JSON.stringify(testKeys().entries), { S3_BUCKET: bucket }));
     const next: unknown[] = [];
-    const handler = jobHandler("backup-postgres", { config: async () => config, continueWith: async (e) => { next.push(e); }, tuning: { marginMs: 0 }, maxRuns: 3 });
+    const handler = jobHandler("backup-postgres", {
+      config: async () => config,
+      continueWith: async (e) => {
+        next.push(e);
+      },
+      tuning: { marginMs: 0 },
+      maxRuns: 3,
+    });
     await expect(handler({ resume: "x", run: 3 }, { getRemainingTimeInMillis: () => 1 })).rejects.toBeInstanceOf(JobIncompleteError);
     expect(next).toEqual([]);
     // A failed self-invocation fails the run too: Lambda's retry resumes from the checkpoint.
-    const refusing = jobHandler("backup-postgres", { config: async () => config, continueWith: async () => { throw new Error("refused"); }, tuning: { marginMs: 0 } });
+    const refusing = jobHandler("backup-postgres", {
+      config: async () => config,
+      continueWith: async () => {
+        throw new Error("refused");
+      },
+      tuning: { marginMs: 0 },
+    });
     await expect(refusing({}, { getRemainingTimeInMillis: () => 1 })).rejects.toThrow("refused");
   });
 

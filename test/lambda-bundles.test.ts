@@ -17,7 +17,9 @@ import { createEmptyDatabase, createTestBucket } from "./support/backup.js";
 
 const run = promisify(execFile);
 const temps: string[] = [];
-afterAll(async () => { for (const d of temps) await rm(d, { recursive: true, force: true }); });
+afterAll(async () => {
+  for (const d of temps) await rm(d, { recursive: true, force: true });
+});
 
 /** Lambda's Node 22 has a global WebSocket; this Node 20 gets it from its flag (the bundles leave `ws` out). */
 const NODE_FLAGS = Number(process.versions.node.split(".")[0]) < 22 ? ["--experimental-websocket"] : [];
@@ -49,23 +51,46 @@ async function invokeAlone(name: string, env: Record<string, string>, events: un
   const results = path.join(side, "results.json");
   await writeFile(runner, RUNNER);
   await run(process.execPath, [...NODE_FLAGS, runner], {
-    cwd: dir, timeout: 120_000, maxBuffer: 64 << 20,
-    env: { PATH: process.env.PATH ?? "", ...env, EVENTS: JSON.stringify(events), RESULTS: results, POWERTOOLS_METRICS_DISABLED: "true", AWS_LAMBDA_FUNCTION_NAME: name },
+    cwd: dir,
+    timeout: 120_000,
+    maxBuffer: 64 << 20,
+    env: {
+      PATH: process.env.PATH ?? "",
+      ...env,
+      EVENTS: JSON.stringify(events),
+      RESULTS: results,
+      POWERTOOLS_METRICS_DISABLED: "true",
+      AWS_LAMBDA_FUNCTION_NAME: name,
+    },
   });
   return JSON.parse(await readFile(results, "utf8"));
 }
 
 /** A Function URL (payload v2) event, as Lambda sends it: lower-cased header names by the URL service, here mixed to be sure. */
-function urlEvent(method: string, rawPath: string, opts: { headers?: Record<string, string>; query?: string; cookies?: string[]; body?: string; base64?: boolean } = {}) {
+function urlEvent(
+  method: string,
+  rawPath: string,
+  opts: { headers?: Record<string, string>; query?: string; cookies?: string[]; body?: string; base64?: boolean } = {},
+) {
   return {
-    version: "2.0", routeKey: "$default", rawPath, rawQueryString: opts.query ?? "",
+    version: "2.0",
+    routeKey: "$default",
+    rawPath,
+    rawQueryString: opts.query ?? "",
     ...(opts.cookies ? { cookies: opts.cookies } : {}),
     headers: { host: "abc.lambda-url.eu-central-1.on.aws", "X-Forwarded-Proto": "https", ...opts.headers },
     ...(opts.query ? { queryStringParameters: Object.fromEntries(new URLSearchParams(opts.query)) } : {}),
     requestContext: {
-      accountId: "anonymous", apiId: "abc", domainName: "abc.lambda-url.eu-central-1.on.aws", domainPrefix: "abc",
+      accountId: "anonymous",
+      apiId: "abc",
+      domainName: "abc.lambda-url.eu-central-1.on.aws",
+      domainPrefix: "abc",
       http: { method, path: rawPath, protocol: "HTTP/1.1", sourceIp: "203.0.113.7", userAgent: "smoke" },
-      requestId: "r", routeKey: "$default", stage: "$default", time: "07/Dec/2026:18:00:00 +0000", timeEpoch: Date.now(),
+      requestId: "r",
+      routeKey: "$default",
+      stage: "$default",
+      time: "07/Dec/2026:18:00:00 +0000",
+      timeEpoch: Date.now(),
     },
     ...(opts.body !== undefined ? { body: opts.body } : {}),
     isBase64Encoded: opts.base64 ?? false,
@@ -73,15 +98,28 @@ function urlEvent(method: string, rawPath: string, opts: { headers?: Record<stri
 }
 
 /** What EventBridge Scheduler delivers: SST's CronV2 sets the target input to `{}`; the classic scheduled-event envelope too. */
-const SCHEDULER_EVENTS = [{}, { version: "0", id: "e1", "detail-type": "Scheduled Event", source: "aws.scheduler", account: "123456789012",
-  time: "2026-12-07T03:00:00Z", region: "eu-central-1", resources: ["arn:aws:scheduler:eu-central-1:123456789012:schedule/default/x"], detail: "{}" }];
+const SCHEDULER_EVENTS = [
+  {},
+  {
+    version: "0",
+    id: "e1",
+    "detail-type": "Scheduled Event",
+    source: "aws.scheduler",
+    account: "123456789012",
+    time: "2026-12-07T03:00:00Z",
+    region: "eu-central-1",
+    resources: ["arn:aws:scheduler:eu-central-1:123456789012:schedule/default/x"],
+    detail: "{}",
+  },
+];
 
 describe("each bundle, alone, as Lambda loads it", () => {
   let env: Record<string, string>;
   let keys: Record<string, string>;
 
   beforeAll(async () => {
-    for (const name of Object.keys(FUNCTIONS)) expect(existsSync(`dist/${name}/index.mjs`), "run `npm run build` first (npm test does)").toBe(true);
+    for (const name of Object.keys(FUNCTIONS))
+      expect(existsSync(`dist/${name}/index.mjs`), "run `npm run build` first (npm test does)").toBe(true);
     // The temp directory and everything above it hold no node_modules: the bundles must carry everything.
     for (let d = os.tmpdir(); ; d = path.dirname(d)) {
       expect(existsSync(path.join(d, "node_modules")), d).toBe(false);
@@ -126,7 +164,10 @@ describe("each bundle, alone, as Lambda loads it", () => {
   it("Migrate applies every migration to an empty database from its Invocation payload, with the SQL files beside it", async () => {
     const empty = await createEmptyDatabase();
     const files = (await readdir("packages/core/migrations")).filter((f) => f.endsWith(".sql"));
-    const [first, second] = await invokeAlone("migrate", { ...env, DATABASE_URL: empty }, [{ deployedAt: new Date().toISOString() }, { deployedAt: "again" }]);
+    const [first, second] = await invokeAlone("migrate", { ...env, DATABASE_URL: empty }, [
+      { deployedAt: new Date().toISOString() },
+      { deployedAt: "again" },
+    ]);
     expect(first!.error).toBeUndefined();
     expect(first!.ok.applied).toHaveLength(files.length);
     expect(second!.ok).toMatchObject({ applied: [], skipped: expect.arrayContaining(["0001", "0015"]) });

@@ -5,18 +5,27 @@ import { createTestContext, type TestContext } from "./support/stack.js";
 import { interactionBody } from "./support/fixtures.js";
 
 let t: TestContext;
-beforeAll(async () => { t = await createTestContext(); });
+beforeAll(async () => {
+  t = await createTestContext();
+});
 const json = async (res: Response) => (await res.json()) as any;
 async function sql(text: string, params: unknown[] = []) {
   const c = new pg.Client({ connectionString: t.databaseUrl });
   await c.connect();
-  try { return (await c.query(text, params)).rows; } finally { await c.end(); }
+  try {
+    return (await c.query(text, params)).rows;
+  } finally {
+    await c.end();
+  }
 }
 const redisKey = (user: string, suffix: string) => t.services.redis.key("user", user, suffix);
 
 describe("memory reset", () => {
   it("empties the context, history and summary, drops the caches, keeps the interactions, and is audited", async () => {
-    await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: "mr-1", user_message: "I work as a chef" }) });
+    await t.call("POST", "/v1/interactions", {
+      key: t.keys.agent,
+      body: interactionBody({ user_id: "mr-1", user_message: "I work as a chef" }),
+    });
     await t.call("PATCH", "/v1/users/mr-1/memory/context", { key: t.keys.agent, body: { updates: { name: "Ana", likes: "jazz" } } });
     await t.call("POST", "/v1/users/mr-1/memory/history", { key: t.keys.agent, body: { role: "assistant", content: "Tell me more?" } });
     await t.call("GET", "/v1/users/mr-1/memory", { key: t.keys.agent });
@@ -34,7 +43,9 @@ describe("memory reset", () => {
     const view = await json(await t.call("GET", "/v1/users/mr-1/memory", { key: t.keys.agent }));
     expect(view).toMatchObject({ context: {}, recent_messages: [], total_messages: 0, temporal_summary: "" });
     expect(await sql("SELECT count(*)::int AS n FROM interactions WHERE user_id = 'mr-1'")).toEqual([{ n: 1 }]);
-    expect(await sql("SELECT user_id, performed_by, history_messages FROM memory_resets")).toEqual([{ user_id: "mr-1", performed_by: "admin-key", history_messages: 2 }]);
+    expect(await sql("SELECT user_id, performed_by, history_messages FROM memory_resets")).toEqual([
+      { user_id: "mr-1", performed_by: "admin-key", history_messages: 2 },
+    ]);
     // New memory after the reset works as before (the cache guard lasts seconds, reads go to Postgres meanwhile).
     await t.call("PATCH", "/v1/users/mr-1/memory/context", { key: t.keys.agent, body: { updates: { name: "Bea" } } });
     expect((await json(await t.call("GET", "/v1/users/mr-1/memory", { key: t.keys.agent }))).context).toEqual({ name: "Bea" });
@@ -61,7 +72,11 @@ describe("memory reset", () => {
 
 describe("users with memory and the oversized-context sweep", () => {
   it("lists users with a context, largest first, paged", async () => {
-    for (const [u, n] of [["sz-a", 10], ["sz-b", 3000], ["sz-c", 300]] as const) {
+    for (const [u, n] of [
+      ["sz-a", 10],
+      ["sz-b", 3000],
+      ["sz-c", 300],
+    ] as const) {
       await t.call("PATCH", `/v1/users/${u}/memory/context`, { key: t.keys.agent, body: { updates: { notes: "x".repeat(n) } } });
     }
     const p1 = await json(await t.call("GET", "/v1/memory/users?limit=2", { key: t.keys.admin }));
@@ -69,7 +84,9 @@ describe("users with memory and the oversized-context sweep", () => {
     expect(p1.items[0].context_size_kb).toBeGreaterThan(p1.items[1].context_size_kb);
     const all: string[] = [];
     for (let cursor: string | null = null, n = 0; n < 10; n++) {
-      const page: any = await json(await t.call("GET", `/v1/memory/users?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { key: t.keys.admin }));
+      const page: any = await json(
+        await t.call("GET", `/v1/memory/users?limit=2${cursor ? `&cursor=${cursor}` : ""}`, { key: t.keys.admin }),
+      );
       all.push(...page.items.map((u: any) => u.user_id));
       if (!(cursor = page.next_cursor)) break;
     }
@@ -80,15 +97,24 @@ describe("users with memory and the oversized-context sweep", () => {
   });
 
   it("the daily sweep compacts what the levels bring under the limit and flags what they cannot, reporting both", async () => {
-    const big = { name: "Zoe", conversation_summary: Array.from({ length: 40 }, (_, i) => `summary ${i} ${"s".repeat(4000)}`), other: "o".repeat(50_000) };
+    const big = {
+      name: "Zoe",
+      conversation_summary: Array.from({ length: 40 }, (_, i) => `summary ${i} ${"s".repeat(4000)}`),
+      other: "o".repeat(50_000),
+    };
     const huge = { name: "Neo", last_interaction: "L".repeat(MAX_CONTEXT_BYTES + 1000) }; // even L3 keeps last_interaction
-    await sql("INSERT INTO user_memory (user_id, context, context_bytes, version) VALUES ('sw-1', $1::jsonb, octet_length($1::text), 7), ('sw-2', $2::jsonb, octet_length($2::text), 3)",
-      [JSON.stringify(big), JSON.stringify(huge)]);
+    await sql(
+      "INSERT INTO user_memory (user_id, context, context_bytes, version) VALUES ('sw-1', $1::jsonb, octet_length($1::text), 7), ('sw-2', $2::jsonb, octet_length($2::text), 3)",
+      [JSON.stringify(big), JSON.stringify(huge)],
+    );
     const report = await sweepOversizedContexts({ db: t.services.db, memory: t.services.memory });
     expect(report.compacted).toEqual([expect.objectContaining({ user_id: "sw-1" })]);
     expect(report.compacted[0]!.bytes_after).toBeLessThanOrEqual(MAX_CONTEXT_BYTES);
     expect(report.flagged).toEqual([expect.objectContaining({ user_id: "sw-2" })]);
-    const rows = await sql("SELECT user_id, context_bytes <= $1 AS under, compression_level, oversized_at IS NOT NULL AS flagged, version FROM user_memory WHERE user_id LIKE 'sw-%' ORDER BY user_id", [MAX_CONTEXT_BYTES]);
+    const rows = await sql(
+      "SELECT user_id, context_bytes <= $1 AS under, compression_level, oversized_at IS NOT NULL AS flagged, version FROM user_memory WHERE user_id LIKE 'sw-%' ORDER BY user_id",
+      [MAX_CONTEXT_BYTES],
+    );
     expect(rows).toEqual([
       { user_id: "sw-1", under: true, compression_level: expect.any(Number), flagged: false, version: "8" },
       { user_id: "sw-2", under: false, compression_level: 0, flagged: true, version: "3" },

@@ -4,28 +4,42 @@ import { createTestContext, type TestContext } from "./support/stack.js";
 import { countRoundTrips } from "./support/round-trips.js";
 
 let t: TestContext;
-beforeAll(async () => { t = await createTestContext(); });
+beforeAll(async () => {
+  t = await createTestContext();
+});
 const json = async (res: Response) => (await res.json()) as any;
 const get = (user: string, q = "") => t.call("GET", `/v1/users/${user}/memory${q}`, { key: t.keys.agent });
-const patch = (user: string, updates: unknown) => t.call("PATCH", `/v1/users/${user}/memory/context`, { key: t.keys.agent, body: { updates } });
+const patch = (user: string, updates: unknown) =>
+  t.call("PATCH", `/v1/users/${user}/memory/context`, { key: t.keys.agent, body: { updates } });
 const append = (user: string, body: unknown, key = t.keys.agent) => t.call("POST", `/v1/users/${user}/memory/history`, { key, body });
 const ctxKey = (user: string) => t.services.redis.key("user", user, "ctx");
 const historyKey = (user: string) => t.services.redis.key("user", user, "history");
 async function sql(text: string, params: unknown[] = []) {
   const c = new pg.Client({ connectionString: t.databaseUrl });
   await c.connect();
-  try { return (await c.query(text, params)).rows; } finally { await c.end(); }
+  try {
+    return (await c.query(text, params)).rows;
+  } finally {
+    await c.end();
+  }
 }
 const metric = async (name: string) => {
   const text = await t.services.metrics.registry.getSingleMetricAsString(name);
-  return text.split("\n").filter((l) => !l.startsWith("#")).reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+  return text
+    .split("\n")
+    .filter((l) => !l.startsWith("#"))
+    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
 };
 
 describe("memory: context", () => {
   it("merges updates (Postgres first, then the cache) and reads them back", async () => {
     expect(await json(await patch("ctx1", { name: "Ana", age: 29 }))).toEqual({ context: { name: "Ana", age: 29 }, compression_level: 0 });
     expect((await json(await patch("ctx1", { age: 30, location: "MTY" }))).context).toEqual({ name: "Ana", age: 30, location: "MTY" });
-    expect((await sql("SELECT context FROM user_memory WHERE user_id = 'ctx1'"))[0].context).toEqual({ name: "Ana", age: 30, location: "MTY" });
+    expect((await sql("SELECT context FROM user_memory WHERE user_id = 'ctx1'"))[0].context).toEqual({
+      name: "Ana",
+      age: 30,
+      location: "MTY",
+    });
     const cached = await t.services.redis.client.get<string>(ctxKey("ctx1"));
     expect(cached).toMatch(/^2#1\|n\|[0-9a-f]{8}\|/);
     expect(await t.services.redis.client.ttl(ctxKey("ctx1"))).toBeGreaterThan(29 * 86_400);
@@ -47,7 +61,10 @@ describe("memory: context", () => {
     expect(r2.compression_level).toBe(2);
     expect(r2.context.conversation_summary.map((s: any) => s.i)).toEqual([5, 6, 7]);
     const r3 = await json(await patch("big3", { name: "Cy", preferences: { essay: "y".repeat(120 * 1024) }, last_interaction: "t" }));
-    expect(r3).toMatchObject({ compression_level: 3, context: { name: "Cy", last_interaction: "t", aggressive_compression_applied: true } });
+    expect(r3).toMatchObject({
+      compression_level: 3,
+      context: { name: "Cy", last_interaction: "t", aggressive_compression_applied: true },
+    });
     const [row] = await sql("SELECT compression_level, context_bytes FROM user_memory WHERE user_id = 'big2'");
     expect(row.compression_level).toBe(2);
     const cached = (await t.services.redis.client.get<string>(ctxKey("big2")))!;
@@ -61,7 +78,9 @@ describe("memory: context", () => {
     try {
       await patch("rt1", { a: 1 });
       expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 1, postgres: 1 + 1 });
-    } finally { rt.restore(); }
+    } finally {
+      rt.restore();
+    }
   });
 
   it("rejects a body without an updates object", async () => {
@@ -79,7 +98,10 @@ describe("memory: history", () => {
     }
     const view = await json(await get("h1"));
     expect(view.total_messages).toBe(14);
-    expect(view.recent_messages.map((m: any) => m.content)).toEqual([...Array.from({ length: 9 }, (_, i) => `message ${i + 4}`), "what do you do for fun?"]);
+    expect(view.recent_messages.map((m: any) => m.content)).toEqual([
+      ...Array.from({ length: 9 }, (_, i) => `message ${i + 4}`),
+      "what do you do for fun?",
+    ]);
     expect(view.temporal_summary).toBe("- Just now: Discussed work/profession");
     expect(view.last_assistant_asked_question).toBe(true);
     expect((await json(await get("h1", "?recent=3"))).recent_messages).toHaveLength(3);
@@ -89,7 +111,14 @@ describe("memory: history", () => {
   it("stores bubbles of assistant turns and answers an empty history for a new user", async () => {
     await append("h2", { role: "assistant", content: "a b", bubbles: ["a", "b"] }, t.keys.bot);
     expect((await json(await get("h2"))).recent_messages[0]).toMatchObject({ role: "assistant", content: "a b", bubbles: ["a", "b"] });
-    expect(await json(await get("nobody"))).toEqual({ user_id: "nobody", context: {}, recent_messages: [], temporal_summary: "", total_messages: 0, last_assistant_asked_question: false });
+    expect(await json(await get("nobody"))).toEqual({
+      user_id: "nobody",
+      context: {},
+      recent_messages: [],
+      temporal_summary: "",
+      total_messages: 0,
+      last_assistant_asked_question: false,
+    });
   });
 
   it("100 concurrent appends: all in Postgres, the cache holds the last 50 in order", async () => {
@@ -113,7 +142,9 @@ describe("memory: history", () => {
     try {
       await append("rt2", { role: "user", content: "y" });
       expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 1, postgres: 1 + 1 });
-    } finally { rt.restore(); }
+    } finally {
+      rt.restore();
+    }
   });
 });
 
@@ -135,7 +166,9 @@ describe("memory: cache behaviour", () => {
       rt.reset();
       await get("warm");
       expect({ redis: rt.redis, postgres: rt.postgres }).toEqual({ redis: 1, postgres: 0 });
-    } finally { rt.restore(); }
+    } finally {
+      rt.restore();
+    }
   });
 
   it("a flipped byte in a cached value is counted, dropped and rebuilt from Postgres in the same request", async () => {
@@ -165,8 +198,15 @@ describe("memory: stats", () => {
     await patch("st", { name: "S" });
     for (let i = 0; i < 3; i++) await append("st", { role: "user", content: `m${i}` });
     const s = await json(await t.call("GET", "/v1/users/st/memory/stats", { key: t.keys.reviewer }));
-    expect(s).toMatchObject({ user_id: "st", history_length: 3, max_history_length: 50, max_context_size_kb: 100,
-      context_limit_exceeded: false, history_limit_exceeded: false, compression_applied: false });
+    expect(s).toMatchObject({
+      user_id: "st",
+      history_length: 3,
+      max_history_length: 50,
+      max_context_size_kb: 100,
+      context_limit_exceeded: false,
+      history_limit_exceeded: false,
+      compression_applied: false,
+    });
     expect(s.context_size_kb).toBeGreaterThan(0);
     expect(s.total_size_kb).toBeCloseTo(s.context_size_kb + s.history_size_kb, 1);
     const h3 = await json(await t.call("GET", "/v1/users/h3/memory/stats", { key: t.keys.agent }));

@@ -20,7 +20,11 @@ async function freshDatabase(): Promise<string> {
 async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
-  try { return await fn(c); } finally { await c.end(); }
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
 }
 
 describe("migrations", () => {
@@ -78,8 +82,21 @@ describe("migrations", () => {
     const url = await createTestDatabase();
     await withClient(url, async (c) => {
       const tables = (await c.query("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).rows.map((r) => r.tablename);
-      expect(tables).toEqual(expect.arrayContaining(["interactions", "user_current_status", "user_protocol_status", "protocol_audit_log",
-        "quarantine_messages", "message_processing_cursors", "recovery_operations", "edit_taxonomy", "user_memory", "erasures", "schema_migrations"]));
+      expect(tables).toEqual(
+        expect.arrayContaining([
+          "interactions",
+          "user_current_status",
+          "user_protocol_status",
+          "protocol_audit_log",
+          "quarantine_messages",
+          "message_processing_cursors",
+          "recovery_operations",
+          "edit_taxonomy",
+          "user_memory",
+          "erasures",
+          "schema_migrations",
+        ]),
+      );
       const kind = (await c.query("SELECT relkind FROM pg_class WHERE relname = 'interactions'")).rows[0].relkind;
       expect(kind).toBe("p");
       const parts = (await c.query("SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'interactions'::regclass")).rows[0].n;
@@ -93,8 +110,10 @@ describe("migrations", () => {
 
   it("create month partitions from the current month on, a year ahead (a fresh install has no empty past months)", async () => {
     await withClient(await createTestDatabase(), async (c) => {
-      const parts = (await c.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
-        WHERE p.relname = 'interactions' ORDER BY 1`)).rows.map((r) => r.relname as string);
+      const parts = (
+        await c.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+        WHERE p.relname = 'interactions' ORDER BY 1`)
+      ).rows.map((r) => r.relname as string);
       const month = new Date().toISOString().slice(0, 7).replace("-", "_");
       expect(parts[0]).toBe(`interactions_${month}`);
       expect(parts.length).toBeGreaterThanOrEqual(13);

@@ -13,7 +13,11 @@ beforeAll(async () => {
   await withPg(url, (c) => c.query("CREATE TABLE IF NOT EXISTS fidelity (id int PRIMARY KEY, note text)"));
 });
 const sqlHttp = (body: unknown, headers: Record<string, string> = {}, connectionString = url) =>
-  fetch(`${stack().neonProxyUrl}/sql`, { method: "POST", headers: { "neon-connection-string": connectionString, "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  fetch(`${stack().neonProxyUrl}/sql`, {
+    method: "POST",
+    headers: { "neon-connection-string": connectionString, "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
 const count = () => withPg(url, async (c) => (await c.query("SELECT count(*)::int AS n FROM fidelity")).rows[0].n as number);
 
 describe("Neon /sql fidelity", () => {
@@ -32,34 +36,62 @@ describe("Neon /sql fidelity", () => {
     expect(await count()).toBe(1);
     await new Promise((r) => setTimeout(r, 100));
     await sql.query("SELECT 1");
-    expect(await withPg(url, async (c) => (await c.query("SELECT note FROM fidelity WHERE id = 10")).rows)).toEqual([{ note: "after a bare begin" }]);
+    expect(await withPg(url, async (c) => (await c.query("SELECT note FROM fidelity WHERE id = 10")).rows)).toEqual([
+      { note: "after a bare begin" },
+    ]);
     await sql.query("DELETE FROM fidelity");
   });
 
   it("validates every Neon-Batch-* header and honours it; nothing is pasted into SQL", async () => {
-    const batch = { queries: [{ query: "SELECT current_setting('transaction_isolation') AS iso, current_setting('transaction_read_only') AS ro, current_setting('transaction_deferrable') AS d", params: [] }] };
-    for (const [name, value] of [["neon-batch-isolation-level", "Serializable; SELECT pg_sleep(5)"], ["neon-batch-isolation-level", "serializable"],
-      ["neon-batch-read-only", "yes"], ["neon-batch-deferrable", "1"], ["neon-array-mode", "TRUE"], ["neon-raw-text-output", "on"]] as const) {
+    const batch = {
+      queries: [
+        {
+          query:
+            "SELECT current_setting('transaction_isolation') AS iso, current_setting('transaction_read_only') AS ro, current_setting('transaction_deferrable') AS d",
+          params: [],
+        },
+      ],
+    };
+    for (const [name, value] of [
+      ["neon-batch-isolation-level", "Serializable; SELECT pg_sleep(5)"],
+      ["neon-batch-isolation-level", "serializable"],
+      ["neon-batch-read-only", "yes"],
+      ["neon-batch-deferrable", "1"],
+      ["neon-array-mode", "TRUE"],
+      ["neon-raw-text-output", "on"],
+    ] as const) {
       const res = await sqlHttp(batch, { [name]: value });
       expect(res.status, `${name}: ${value}`).toBe(400);
       expect(((await res.json()) as { message: string }).message).toContain(name);
     }
-    const res = await sqlHttp(batch, { "neon-batch-isolation-level": "Serializable", "neon-batch-read-only": "true", "neon-batch-deferrable": "true" });
-    expect(((await res.json()) as { results: { rows: unknown[] }[] }).results[0]!.rows).toEqual([{ iso: "serializable", ro: "on", d: "on" }]);
+    const res = await sqlHttp(batch, {
+      "neon-batch-isolation-level": "Serializable",
+      "neon-batch-read-only": "true",
+      "neon-batch-deferrable": "true",
+    });
+    expect(((await res.json()) as { results: { rows: unknown[] }[] }).results[0]!.rows).toEqual([
+      { iso: "serializable", ro: "on", d: "on" },
+    ]);
     const sql = neon(url);
     await expect(sql.transaction([sql`INSERT INTO fidelity VALUES (20)`], { readOnly: true })).rejects.toMatchObject({ code: "25006" });
   });
 
   it("honours Neon-Array-Mode and Neon-Raw-Text-Output (objects and JSON values by default)", async () => {
-    const query = { query: "SELECT 1::int AS n, true AS b, '{\"k\":[1]}'::jsonb AS j, 'x'::text AS t, 1.5::float8 AS f, NULL::int AS z", params: [] };
+    const query = {
+      query: "SELECT 1::int AS n, true AS b, '{\"k\":[1]}'::jsonb AS j, 'x'::text AS t, 1.5::float8 AS f, NULL::int AS z",
+      params: [],
+    };
     const plain = (await (await sqlHttp(query)).json()) as { rows: unknown[]; rowAsArray: boolean };
     expect(plain).toMatchObject({ rowAsArray: false, rows: [{ n: 1, b: true, j: { k: [1] }, t: "x", f: 1.5, z: null }] });
-    const raw = (await (await sqlHttp(query, { "neon-array-mode": "true", "neon-raw-text-output": "true" })).json()) as { rows: unknown[]; rowAsArray: boolean };
-    expect(raw).toMatchObject({ rowAsArray: true, rows: [["1", "t", "{\"k\": [1]}", "x", "1.5", null]] });
+    const raw = (await (await sqlHttp(query, { "neon-array-mode": "true", "neon-raw-text-output": "true" })).json()) as {
+      rows: unknown[];
+      rowAsArray: boolean;
+    };
+    expect(raw).toMatchObject({ rowAsArray: true, rows: [["1", "t", '{"k": [1]}', "x", "1.5", null]] });
   });
 
   it("400 for a malformed body, CORS and OPTIONS as Neon answers them, routing by host whatever the port", async () => {
-    for (const body of ["not json", "{}", "{\"query\":1}", "{\"queries\":[{\"params\":[]}]}"]) {
+    for (const body of ["not json", "{}", '{"query":1}', '{"queries":[{"params":[]}]}']) {
       const res = await sqlHttp(body);
       expect(res.status, body).toBe(400);
       expect(typeof ((await res.json()) as { message: string }).message).toBe("string");
@@ -90,9 +122,13 @@ describe("Neon /v1 fidelity", () => {
         await client.query("BEGIN");
         await client.query("INSERT INTO fidelity VALUES (30, 'pool')");
         await client.query("COMMIT");
-      } finally { client.release(); }
+      } finally {
+        client.release();
+      }
       expect((await pool.query("SELECT note FROM fidelity WHERE id = 30")).rows).toEqual([{ note: "pool" }]);
       await pool.query("DELETE FROM fidelity");
-    } finally { await pool.end(); }
+    } finally {
+      await pool.end();
+    }
   });
 });

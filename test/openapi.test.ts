@@ -5,9 +5,28 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { apiDocument, renderArtifacts } from "../scripts/openapi-artifacts.js";
 
-type Doc = { paths: Record<string, Record<string, { operationId?: string; security?: unknown[]; responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>; requestBody?: unknown; parameters?: { in: string }[] }>>; components: { schemas: Record<string, unknown> }; tags: { name: string }[]; servers: unknown[] };
+type Doc = {
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        operationId?: string;
+        security?: unknown[];
+        responses: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }>;
+        requestBody?: unknown;
+        parameters?: { in: string }[];
+      }
+    >
+  >;
+  components: { schemas: Record<string, unknown> };
+  tags: { name: string }[];
+  servers: unknown[];
+};
 const doc = (await apiDocument()) as unknown as Doc;
-const operations = Object.entries(doc.paths).flatMap(([p, methods]) => Object.entries(methods).map(([m, op]) => ({ id: `${m.toUpperCase()} ${p}`, op })));
+const operations = Object.entries(doc.paths).flatMap(([p, methods]) =>
+  Object.entries(methods).map(([m, op]) => ({ id: `${m.toUpperCase()} ${p}`, op })),
+);
 
 describe("the OpenAPI document", () => {
   it("passes Redocly's recommended ruleset with 0 errors and 0 warnings", () => {
@@ -17,11 +36,18 @@ describe("the OpenAPI document", () => {
       writeFileSync(file, JSON.stringify(doc));
       let out: string;
       try {
-        out = execFileSync(path.resolve("node_modules/.bin/redocly"), ["lint", file, "--format=json"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" } });
+        out = execFileSync(path.resolve("node_modules/.bin/redocly"), ["lint", file, "--format=json"], {
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "pipe"],
+          env: { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" },
+        });
       } catch (e) {
         out = String((e as { stdout?: string }).stdout ?? "");
       }
-      const result = JSON.parse(out.slice(out.indexOf("{"))) as { totals: { errors: number; warnings: number }; problems: { ruleId: string; message: string }[] };
+      const result = JSON.parse(out.slice(out.indexOf("{"))) as {
+        totals: { errors: number; warnings: number };
+        problems: { ruleId: string; message: string }[];
+      };
       expect(result.problems.map((p) => `${p.ruleId}: ${p.message}`)).toEqual([]);
       expect(result.totals).toMatchObject({ errors: 0, warnings: 0 });
     } finally {
@@ -35,13 +61,18 @@ describe("the OpenAPI document", () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(doc.servers.length).toBeGreaterThan(0);
     const declared = new Set(doc.tags.map((t) => t.name));
-    for (const { id, op } of operations) for (const t of (op as { tags?: string[] }).tags ?? []) expect(declared.has(t), `${id} tag ${t}`).toBe(true);
-    const open = operations.filter((o) => o.op.security?.length === 0).map((o) => o.id).sort();
+    for (const { id, op } of operations)
+      for (const t of (op as { tags?: string[] }).tags ?? []) expect(declared.has(t), `${id} tag ${t}`).toBe(true);
+    const open = operations
+      .filter((o) => o.op.security?.length === 0)
+      .map((o) => o.id)
+      .sort();
     expect(open).toEqual(["GET /health", "GET /openapi.json"]);
   });
 
   it("declares every status a route can answer, with the error schema", () => {
-    const isError = (r: { content?: Record<string, { schema?: { $ref?: string } }> }) => r.content?.["application/json"]?.schema?.$ref === "#/components/schemas/Error";
+    const isError = (r: { content?: Record<string, { schema?: { $ref?: string } }> }) =>
+      r.content?.["application/json"]?.schema?.$ref === "#/components/schemas/Error";
     for (const { id, op } of operations) {
       const statuses = Object.keys(op.responses);
       expect(statuses, id).toContain("413");
@@ -51,17 +82,36 @@ describe("the OpenAPI document", () => {
       if (op.parameters?.some((p) => p.in === "path")) expect(statuses, `${id} 404`).toContain("404");
       // An HTML page (status, analytics) answers its errors as HTML, and the health report its own body when degraded.
       const html = (s: string) => Boolean((op.responses[s] as { content?: Record<string, unknown> }).content?.["text/html"]);
-      for (const s of statuses.filter((x) => Number(x) >= 400 && id !== "GET /status" && !html(x) && !(id === "GET /v1/health" && x === "503"))) expect(isError(op.responses[s]!), `${id} ${s}`).toBe(true);
+      for (const s of statuses.filter(
+        (x) => Number(x) >= 400 && id !== "GET /status" && !html(x) && !(id === "GET /v1/health" && x === "503"),
+      ))
+        expect(isError(op.responses[s]!), `${id} ${s}`).toBe(true);
     }
   });
 
   it("has named component schemas for the entities", () => {
-    for (const name of ["Message", "ClaimedMessage", "Interaction", "ReviewItem", "OutboxItem", "UserStatus", "Protocol", "QuarantineItem",
-      "Memory", "Cursor", "RecoveryOperation", "BackupSet", "Error", "HealthReport"]) expect(Object.keys(doc.components.schemas), name).toContain(name);
+    for (const name of [
+      "Message",
+      "ClaimedMessage",
+      "Interaction",
+      "ReviewItem",
+      "OutboxItem",
+      "UserStatus",
+      "Protocol",
+      "QuarantineItem",
+      "Memory",
+      "Cursor",
+      "RecoveryOperation",
+      "BackupSet",
+      "Error",
+      "HealthReport",
+    ])
+      expect(Object.keys(doc.components.schemas), name).toContain(name);
   });
 
   it("docs/openapi.json, docs/API.md and the client's schema are generated from the routes as they are (npm run openapi)", async () => {
-    for (const [file, text] of Object.entries(await renderArtifacts())) expect(readFileSync(file, "utf8"), `${file} is stale: run npm run openapi`).toBe(text);
+    for (const [file, text] of Object.entries(await renderArtifacts()))
+      expect(readFileSync(file, "utf8"), `${file} is stale: run npm run openapi`).toBe(text);
   });
 });
 
@@ -72,10 +122,14 @@ describe("docs/API.md", () => {
     for (const { id, op } of operations) {
       const section = md.split(`### ${op.operationId}\n`)[1]?.split("\n### ")[0] ?? "";
       expect(section, id).toContain(id.split(" ")[1]);
-      if (op.requestBody) expect(section, `${id} body`).toMatch(/\*\*Request body\*\*[\s\S]*\| field \| type \| required \| limits, default|\*\*Request body\*\*[\s\S]*Schema: \[/);
+      if (op.requestBody)
+        expect(section, `${id} body`).toMatch(
+          /\*\*Request body\*\*[\s\S]*\| field \| type \| required \| limits, default|\*\*Request body\*\*[\s\S]*Schema: \[/,
+        );
     }
     for (const field of ["error.code", "error.message", "error.details"]) expect(md).toContain(`\`${field}\``);
-    for (const tag of doc.tags) expect(md.split(`### ${tag.name}\n`)[1]?.split("\n### ")[0], tag.name).toMatch(/```sh\ncurl -sS -X [A-Z]+ "\$API\//);
+    for (const tag of doc.tags)
+      expect(md.split(`### ${tag.name}\n`)[1]?.split("\n### ")[0], tag.name).toMatch(/```sh\ncurl -sS -X [A-Z]+ "\$API\//);
     // Limits and defaults are there: the claim's max and lease.
     expect(md).toMatch(/\| `max` \| integer \| no \| 1\.\.100; default `10` \|/);
   });
@@ -84,7 +138,10 @@ describe("docs/API.md", () => {
 describe("the README's conversation turn", () => {
   it("is the type-checked example (packages/client/examples/turn.ts), line for line", () => {
     const example = readFileSync("packages/client/examples/turn.ts", "utf8").split("// README:begin\n")[1]!.split("  // README:end")[0]!;
-    const lines = example.trimEnd().split("\n").map((l) => l.replace(/^ {2}/, ""));
+    const lines = example
+      .trimEnd()
+      .split("\n")
+      .map((l) => l.replace(/^ {2}/, ""));
     expect(readFileSync("README.md", "utf8")).toContain(lines.join("\n"));
   });
 });

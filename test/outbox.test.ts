@@ -4,7 +4,9 @@ import { createTestContext, type TestContext } from "./support/stack.js";
 import { approveBody, interactionBody } from "./support/fixtures.js";
 
 let t: TestContext;
-beforeAll(async () => { t = await createTestContext(); });
+beforeAll(async () => {
+  t = await createTestContext();
+});
 const json = async (res: Response) => (await res.json()) as any;
 
 async function approved(user: string, bubbles: string[]) {
@@ -13,7 +15,8 @@ async function approved(user: string, bubbles: string[]) {
   expect(res.status).toBe(200);
   return id as string;
 }
-const claim = async (body: unknown = {}) => (await json(await t.call("POST", "/v1/outbox/claim", { key: t.keys.bot, body }))).items as any[];
+const claim = async (body: unknown = {}) =>
+  (await json(await t.call("POST", "/v1/outbox/claim", { key: t.keys.bot, body }))).items as any[];
 
 describe("outbox", () => {
   it("hands out approved, unsent replies oldest approval first, each to one claimer while leased", async () => {
@@ -25,7 +28,10 @@ describe("outbox", () => {
     const all = [...first!, ...second!];
     const itemB = all.find((i) => i.interaction_id === b);
     expect(itemB).toMatchObject({ user_id: "ob2", chat_id: 555, final_bubbles: ["two", "three"], lease_token: expect.any(String) });
-    for (const i of all) expect((await t.call("POST", `/v1/outbox/${i.interaction_id}/sent`, { key: t.keys.bot, body: { lease_token: i.lease_token } })).status).toBe(200);
+    for (const i of all)
+      expect(
+        (await t.call("POST", `/v1/outbox/${i.interaction_id}/sent`, { key: t.keys.bot, body: { lease_token: i.lease_token } })).status,
+      ).toBe(200);
   });
 
   it("re-offers a reply whose lease expired; the old token then gets 409", async () => {
@@ -47,7 +53,10 @@ describe("outbox", () => {
     const id = await approved("ob4", ["bubble a", "bubble b"]);
     const [item] = await claim();
     const sentAt = "2026-11-25T12:00:00.000Z";
-    const res = await t.call("POST", `/v1/outbox/${id}/sent`, { key: t.keys.bot, body: { lease_token: item.lease_token, sent_at: sentAt } });
+    const res = await t.call("POST", `/v1/outbox/${id}/sent`, {
+      key: t.keys.bot,
+      body: { lease_token: item.lease_token, sent_at: sentAt },
+    });
     expect(await json(res)).toEqual({ interaction_id: id, messages_sent_at: sentAt, already_sent: false });
     const repeat = await t.call("POST", `/v1/outbox/${id}/sent`, { key: t.keys.bot, body: { lease_token: item.lease_token } });
     expect(repeat.status).toBe(200);
@@ -65,9 +74,15 @@ describe("outbox", () => {
   });
 
   it("answers 404 for an unknown id and 409 for a reply not in the outbox", async () => {
-    expect((await t.call("POST", "/v1/outbox/00000000-0000-4000-8000-000000000009/sent", { key: t.keys.bot, body: { lease_token: "x" } })).status).toBe(404);
+    expect(
+      (await t.call("POST", "/v1/outbox/00000000-0000-4000-8000-000000000009/sent", { key: t.keys.bot, body: { lease_token: "x" } }))
+        .status,
+    ).toBe(404);
     const { id } = await json(await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody() }));
-    const res = await t.call("POST", `/v1/outbox/${id}/sent`, { key: t.keys.bot, body: { lease_token: "00000000-0000-4000-8000-000000000000" } });
+    const res = await t.call("POST", `/v1/outbox/${id}/sent`, {
+      key: t.keys.bot,
+      body: { lease_token: "00000000-0000-4000-8000-000000000000" },
+    });
     expect(res.status).toBe(409);
   });
 });

@@ -10,15 +10,24 @@ import { interactionBody } from "./support/fixtures.js";
 
 /** Breakers, deadlines, cancellation, lost responses and Neon's size limit, on a stack of this file's own. */
 let s: PrivateStack;
-beforeAll(async () => { s = await startPrivateStack(); }, 120_000);
-afterAll(async () => { await s?.stop(); });
+beforeAll(async () => {
+  s = await startPrivateStack();
+}, 120_000);
+afterAll(async () => {
+  await s?.stop();
+});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const COOLDOWN_MS = 800;
 
 describe.each(["redis", "postgres"] as const)("the %s breaker", (store) => {
   it("opens after 3 timeouts, answers at once while open, and closes after the cooldown with no stale cache", async () => {
-    const a = s.app({ REDIS_TIMEOUT_MS: "250", PG_TIMEOUT_MS: "400", BREAKER_COOLDOWN_MS: String(COOLDOWN_MS), PG_BREAKER_COOLDOWN_MS: String(COOLDOWN_MS) });
+    const a = s.app({
+      REDIS_TIMEOUT_MS: "250",
+      PG_TIMEOUT_MS: "400",
+      BREAKER_COOLDOWN_MS: String(COOLDOWN_MS),
+      PG_BREAKER_COOLDOWN_MS: String(COOLDOWN_MS),
+    });
     const user = `b${randomUUID().slice(0, 8)}`;
     expect((await a.call("PUT", `/v1/users/${user}/status`, s.keys.reviewer, { customer_status: "CUSTOMER" })).status).toBe(200);
     const breaker = store === "redis" ? a.services.redis.breaker : a.services.db.breaker;
@@ -26,7 +35,8 @@ describe.each(["redis", "postgres"] as const)("the %s breaker", (store) => {
     faults.set({ hang: true });
     try {
       // A route that needs the failing store: WAL stats for Redis, the review list for Postgres.
-      const needs = () => (store === "redis" ? a.call("GET", "/v1/messages/stats", s.keys.agent) : a.call("GET", "/v1/reviews", s.keys.reviewer));
+      const needs = () =>
+        store === "redis" ? a.call("GET", "/v1/messages/stats", s.keys.agent) : a.call("GET", "/v1/reviews", s.keys.reviewer);
       const times: number[] = [];
       for (let i = 0; i < 3; i++) {
         const r = await needs();
@@ -40,7 +50,8 @@ describe.each(["redis", "postgres"] as const)("the %s breaker", (store) => {
       expect(fast.ms).toBeLessThan(50);
       expect(Number(fast.headers.get("retry-after"))).toBe(1);
       // A write while Redis is down leaves a cache key that must not be served after recovery.
-      if (store === "redis") expect((await a.call("PUT", `/v1/users/${user}/status`, s.keys.reviewer, { customer_status: "CHURNED" })).status).toBe(200);
+      if (store === "redis")
+        expect((await a.call("PUT", `/v1/users/${user}/status`, s.keys.reviewer, { customer_status: "CHURNED" })).status).toBe(200);
       const health = (await a.call("GET", "/v1/health", s.keys.admin)).json();
       expect(health[store]).toMatchObject({ ok: false, breaker: "open" });
     } finally {
@@ -48,10 +59,13 @@ describe.each(["redis", "postgres"] as const)("the %s breaker", (store) => {
     }
     await sleep(COOLDOWN_MS + 50);
     expect(breaker.state).toBe("half_open");
-    const back = store === "redis" ? await a.call("GET", "/v1/messages/stats", s.keys.agent) : await a.call("GET", "/v1/reviews", s.keys.reviewer);
+    const back =
+      store === "redis" ? await a.call("GET", "/v1/messages/stats", s.keys.agent) : await a.call("GET", "/v1/reviews", s.keys.reviewer);
     expect(back.status).toBe(200);
     expect(breaker.state).toBe("closed");
-    await expect.poll(async () => (await a.call("GET", `/v1/users/${user}/status`, s.keys.agent)).json().customer_status).toBe(store === "redis" ? "CHURNED" : "CUSTOMER");
+    await expect
+      .poll(async () => (await a.call("GET", `/v1/users/${user}/status`, s.keys.agent)).json().customer_status)
+      .toBe(store === "redis" ? "CHURNED" : "CUSTOMER");
   });
 
   it("does not count the store's own answers (a reply or SQL error) as failures", async () => {
@@ -74,14 +88,24 @@ describe("deadlines", () => {
   it("a statement past its deadline is cancelled on the server, not left running", async () => {
     const a = s.app({ PG_TIMEOUT_MS: "300" });
     const started = performance.now();
-    await expect(a.services.db.query("SELECT pg_sleep(30), $1::text AS marker", ["deadline-probe"])).rejects.toMatchObject({ code: "unavailable" });
+    await expect(a.services.db.query("SELECT pg_sleep(30), $1::text AS marker", ["deadline-probe"])).rejects.toMatchObject({
+      code: "unavailable",
+    });
     expect(performance.now() - started).toBeLessThan(1000);
     const admin = new pg.Client({ connectionString: s.stack.adminUrl("postgres") });
     await admin.connect();
     try {
-      await expect.poll(async () => (await admin.query(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")).rows[0].n,
-      { timeout: 3000 }).toBe(0);
+      await expect
+        .poll(
+          async () =>
+            (
+              await admin.query(
+                "SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()",
+              )
+            ).rows[0].n,
+          { timeout: 3000 },
+        )
+        .toBe(0);
     } finally {
       await admin.end();
     }
@@ -126,10 +150,14 @@ describe("lost responses", () => {
     const one = s.app();
     const two = s.app();
     const body = interactionBody({ user_id: `i${randomUUID().slice(0, 8)}` });
-    expect((await s.stack.proxy.faults.during({ reset: true }, () => one.call("POST", "/v1/interactions", s.keys.agent, body))).status).toBe(503);
+    expect(
+      (await s.stack.proxy.faults.during({ reset: true }, () => one.call("POST", "/v1/interactions", s.keys.agent, body))).status,
+    ).toBe(503);
     const retried = await two.call("POST", "/v1/interactions", s.keys.agent, body);
     expect([200, 201]).toContain(retried.status);
-    const rows = await two.services.db.query<{ n: number }>("SELECT count(*)::int AS n FROM interactions WHERE message_id = $1", [body.message_id]);
+    const rows = await two.services.db.query<{ n: number }>("SELECT count(*)::int AS n FROM interactions WHERE message_id = $1", [
+      body.message_id,
+    ]);
     expect(rows[0]!.n).toBe(1);
   });
 });
@@ -146,20 +174,37 @@ describe("Neon's 10 MiB answer limit", () => {
     const user = `big${randomUUID().slice(0, 6)}`;
     // Values that grow the most in Neon's encoding: quotes inside text arrays, control characters.
     const ctl = "\u0001".repeat(4000);
-    const created = await a.call("POST", "/v1/interactions", s.keys.agent, interactionBody({
-      user_id: user, user_message: ctl, llm1_raw_response: "\u0002".repeat(20_000),
-      llm2_bubbles: Array(20).fill('"'.repeat(4000)), constitution_flags: Array(50).fill('"'.repeat(100)),
-    }));
+    const created = await a.call(
+      "POST",
+      "/v1/interactions",
+      s.keys.agent,
+      interactionBody({
+        user_id: user,
+        user_message: ctl,
+        llm1_raw_response: "\u0002".repeat(20_000),
+        llm2_bubbles: Array(20).fill('"'.repeat(4000)),
+        constitution_flags: Array(50).fill('"'.repeat(100)),
+      }),
+    );
     expect(created.status, created.text).toBe(201);
-    await a.services.db.query(`INSERT INTO interactions (message_id, user_id, chat_id, conversation_id, user_message, user_message_timestamp,
+    await a.services.db.query(
+      `INSERT INTO interactions (message_id, user_id, chat_id, conversation_id, user_message, user_message_timestamp,
         llm1_raw_response, llm2_bubbles, constitution_risk_score, constitution_flags, constitution_recommendation, priority_score, review_status)
       SELECT gen_random_uuid()::text, user_id, chat_id, conversation_id, user_message, user_message_timestamp, llm1_raw_response, llm2_bubbles,
         constitution_risk_score, constitution_flags, constitution_recommendation, priority_score, review_status
-      FROM interactions i, generate_series(1, 499) WHERE i.user_id = $1`, [user]);
-    await a.services.db.query(`INSERT INTO quarantine_messages (message_id, user_id, message_text)
-      SELECT gen_random_uuid()::text, $1, repeat(chr(1), 4000) FROM generate_series(1, 500)`, [user]);
+      FROM interactions i, generate_series(1, 499) WHERE i.user_id = $1`,
+      [user],
+    );
+    await a.services.db.query(
+      `INSERT INTO quarantine_messages (message_id, user_id, message_text)
+      SELECT gen_random_uuid()::text, $1, repeat(chr(1), 4000) FROM generate_series(1, 500)`,
+      [user],
+    );
 
-    for (const [path, key] of [["/v1/reviews?limit=500", s.keys.reviewer], [`/v1/quarantine?limit=500&user_id=${user}`, s.keys.reviewer]] as const) {
+    for (const [path, key] of [
+      ["/v1/reviews?limit=500", s.keys.reviewer],
+      [`/v1/quarantine?limit=500&user_id=${user}`, s.keys.reviewer],
+    ] as const) {
       let cursor: string | null = null;
       let seen = 0;
       let pages = 0;
@@ -184,8 +229,12 @@ describe("npm run fault", () => {
   const cli = async (dataDir: string, ...args: string[]) => {
     const { execFile } = await import("node:child_process");
     return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, ["--import", "tsx", "scripts/fault.ts", ...args], { env: { ...process.env, DATA_DIR: dataDir }, timeout: 60_000 },
-        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "scripts/fault.ts", ...args],
+        { env: { ...process.env, DATA_DIR: dataDir }, timeout: 60_000 },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
     });
   };
 
@@ -200,7 +249,10 @@ describe("npm run fault", () => {
       expect(bad.stderr).toMatch(/MS must look like 250ms/);
       expect((await cli(dir, "show")).stderr).toMatch(/no running local stack/);
       // The stack.json `npm start` writes, naming this (alive) process.
-      await writeFile(path.join(dir, "stack.json"), JSON.stringify({ ...s.stack.endpoints(), apiUrl: "", pid: process.pid, startedAt: "" }));
+      await writeFile(
+        path.join(dir, "stack.json"),
+        JSON.stringify({ ...s.stack.endpoints(), apiUrl: "", pid: process.pid, startedAt: "" }),
+      );
       const set = await cli(dir, "redis", "status", "429", "30s");
       expect(set.code, set.stderr).toBe(0);
       expect(s.stack.bridge.faults.current()).toMatchObject({ status: 429, forMs: 30_000 });
@@ -258,7 +310,9 @@ describe("the bulk jobs' WebSocket pool", () => {
           ["a transaction", () => db.transaction([{ text: "SELECT 3" }])],
         ] as [string, () => Promise<unknown>][]) {
           const started = performance.now();
-          await expect(settlesWithin(label, 10_000, call()), label).rejects.toMatchObject({ name: expect.stringMatching(/StoreFailure|ConnectTimeoutError/) });
+          await expect(settlesWithin(label, 10_000, call()), label).rejects.toMatchObject({
+            name: expect.stringMatching(/StoreFailure|ConnectTimeoutError/),
+          });
           expect(performance.now() - started, label).toBeLessThan(600 + 1000);
         }
       } finally {
@@ -292,14 +346,20 @@ describe("S3 calls have deadlines", () => {
   it("a hung S3 endpoint fails the small-object client and the SDK client within their deadlines", async () => {
     // Accepts connections and never answers: a stalled S3.
     const sockets: net.Socket[] = [];
-    const hung = net.createServer((sock) => { sockets.push(sock); });
+    const hung = net.createServer((sock) => {
+      sockets.push(sock);
+    });
     await new Promise<void>((r) => hung.listen(0, "127.0.0.1", r));
     const endpoint = `http://127.0.0.1:${(hung.address() as { port: number }).port}`;
     const credentials = { accessKeyId: "k", secretAccessKey: "s" };
     try {
       const small = new FetchBlobStore({ bucket: "b", region: "us-east-1", endpoint, credentials, timeoutMs: 300 });
       let started = performance.now();
-      await expect(settlesWithin("the small-object GET", 5_000, small.get("x"))).rejects.toMatchObject({ name: "StoreFailure", store: "s3", kind: "timeout" });
+      await expect(settlesWithin("the small-object GET", 5_000, small.get("x"))).rejects.toMatchObject({
+        name: "StoreFailure",
+        store: "s3",
+        kind: "timeout",
+      });
       expect(performance.now() - started).toBeLessThan(1000);
       const sdk = new S3BlobStore({ bucket: "b", region: "us-east-1", endpoint, credentials, timeoutMs: 300 });
       started = performance.now();
@@ -320,7 +380,9 @@ describe("S3 calls have deadlines", () => {
       requests++;
       req.resume();
       if (requests <= slowDowns) {
-        res.writeHead(503, { "content-type": "application/xml" }).end("<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>");
+        res
+          .writeHead(503, { "content-type": "application/xml" })
+          .end("<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>");
       } else {
         res.writeHead(200, { "content-type": "application/octet-stream" }).end("stored bytes");
       }
@@ -331,7 +393,12 @@ describe("S3 calls have deadlines", () => {
     try {
       const small = new FetchBlobStore({ bucket: "b", region: "us-east-1", endpoint, credentials, timeoutMs: 2_000 });
       let started = performance.now();
-      await expect(settlesWithin("the throttled GET", 10_000, small.get("x"))).rejects.toMatchObject({ name: "StoreFailure", store: "s3", kind: "http", status: 503 });
+      await expect(settlesWithin("the throttled GET", 10_000, small.get("x"))).rejects.toMatchObject({
+        name: "StoreFailure",
+        store: "s3",
+        kind: "http",
+        status: 503,
+      });
       expect(performance.now() - started).toBeLessThan(2_000 + 500);
       expect(requests).toBe(3);
 
@@ -361,6 +428,8 @@ describe("S3 calls have deadlines", () => {
 /** The call's own outcome, or a rejection naming it if it has not settled in `ms` (a hang names its step instead of timing the test out). */
 function settlesWithin<T>(label: string, ms: number, call: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`HUNG: ${label} did not settle within ${ms} ms`)), ms); });
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`HUNG: ${label} did not settle within ${ms} ms`)), ms);
+  });
   return Promise.race([call, hang]).finally(() => clearTimeout(timer));
 }

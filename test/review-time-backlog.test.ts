@@ -6,14 +6,21 @@ import { approveBody, interactionBody } from "./support/fixtures.js";
 import { handler as monitor } from "../functions/monitor.js";
 
 let t: TestContext;
-beforeAll(async () => { t = await createTestContext({ BACKLOG_WAL_THRESHOLD: "2", BACKLOG_REVIEW_THRESHOLD: "3", BACKLOG_OUTBOX_THRESHOLD: "1" }); });
+beforeAll(async () => {
+  t = await createTestContext({ BACKLOG_WAL_THRESHOLD: "2", BACKLOG_REVIEW_THRESHOLD: "3", BACKLOG_OUTBOX_THRESHOLD: "1" });
+});
 const json = async (res: Response) => (await res.json()) as any;
 async function sql(text: string, params: unknown[] = []) {
   const c = new pg.Client({ connectionString: t.databaseUrl });
   await c.connect();
-  try { return (await c.query(text, params)).rows; } finally { await c.end(); }
+  try {
+    return (await c.query(text, params)).rows;
+  } finally {
+    await c.end();
+  }
 }
-const create = async (user = "rt-user") => (await json(await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: user }) }))).id as string;
+const create = async (user = "rt-user") =>
+  (await json(await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: user }) }))).id as string;
 const post = (path: string, body?: unknown, key = t.keys.reviewer) => t.call("POST", path, { key, body });
 
 describe("review time", () => {
@@ -28,7 +35,10 @@ describe("review time", () => {
   it("rejected from someone else's lapsed claim: measured from the lapse; from one's own claim: from the claim", async () => {
     const other = await create();
     await post(`/v1/reviews/${other}/start`);
-    await sql("UPDATE interactions SET review_started_at = now() - interval '600 seconds', review_lease_expires_at = now() - interval '20 seconds', reviewer_id = 'someone-else' WHERE id = $1", [other]);
+    await sql(
+      "UPDATE interactions SET review_started_at = now() - interval '600 seconds', review_lease_expires_at = now() - interval '20 seconds', reviewer_id = 'someone-else' WHERE id = $1",
+      [other],
+    );
     const rejected = await json(await post(`/v1/reviews/${other}/reject`, { reviewer_notes: "no" }));
     expect(rejected.review_time_seconds).toBeGreaterThanOrEqual(20);
     expect(rejected.review_time_seconds).toBeLessThan(30);
@@ -44,7 +54,9 @@ describe("review time", () => {
     const zero = await create();
     await post(`/v1/reviews/${zero}/approve`, approveBody());
     await sql("UPDATE interactions SET review_time_seconds = 0 WHERE id = $1", [zero]);
-    const [{ avg }] = await sql("SELECT round(avg(review_time_seconds)::numeric, 1)::float8 AS avg FROM interactions WHERE review_time_seconds > 0 AND review_completed_at >= now() - interval '7 days'");
+    const [{ avg }] = await sql(
+      "SELECT round(avg(review_time_seconds)::numeric, 1)::float8 AS avg FROM interactions WHERE review_time_seconds > 0 AND review_completed_at >= now() - interval '7 days'",
+    );
     await t.services.redis.client.del(t.services.redis.key("metrics", "dashboard"));
     const m = await json(await t.call("GET", "/v1/dashboard/metrics", { key: t.keys.reviewer }));
     expect(avg).toBeGreaterThan(0);
@@ -58,7 +70,10 @@ describe("backlog alerts", () => {
     for (let i = 0; i < 4; i++) await create(`bl-${i}`);
     const approved = await create("bl-x");
     await post(`/v1/reviews/${approved}/approve`, approveBody());
-    await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { messages: [1, 2, 3].map((i) => ({ user_id: "bl-w", text: `m${i}` })) } });
+    await t.call("POST", "/v1/messages", {
+      key: t.keys.bot,
+      body: { messages: [1, 2, 3].map((i) => ({ user_id: "bl-w", text: `m${i}` })) },
+    });
     const levels = await measureBacklog(t.services);
     expect(levels).toEqual({ wal: 3, review_queue: 4, outbox_unsent: 1 });
     recordBacklogGauges(t.services.metrics, levels);
@@ -79,7 +94,10 @@ describe("backlog alerts", () => {
     const levels = await measureBacklog(t.services);
     const later = Date.now() + BACKLOG_SUSTAIN_SECONDS * 1000 + 1000;
     const warnings = await backlogWarnings(t.services.redis, levels, t.config.backlog, later);
-    expect(warnings.map((w) => [w.queue, w.sustained])).toEqual([["wal", true], ["review_queue", true]]);
+    expect(warnings.map((w) => [w.queue, w.sustained])).toEqual([
+      ["wal", true],
+      ["review_queue", true],
+    ]);
     // Back under: the episode ends and the next one starts afresh.
     const calm = await backlogWarnings(t.services.redis, { wal: 0, review_queue: 0, outbox_unsent: 0 }, t.config.backlog, later);
     expect(calm).toEqual([]);
@@ -97,16 +115,32 @@ describe("backlog alerts", () => {
     const saved = { ...process.env };
     const lines: string[] = [];
     const write = process.stdout.write.bind(process.stdout);
-    Object.assign(process.env, testEnv(t.databaseUrl, JSON.stringify(t.config.apiKeys), { REDIS_PREFIX: t.config.redis.prefix, BACKLOG_WAL_THRESHOLD: "2", BACKLOG_REVIEW_THRESHOLD: "3" }));
-    process.stdout.write = ((chunk: string) => { lines.push(String(chunk)); return true; }) as typeof process.stdout.write;
+    Object.assign(
+      process.env,
+      testEnv(t.databaseUrl, JSON.stringify(t.config.apiKeys), {
+        REDIS_PREFIX: t.config.redis.prefix,
+        BACKLOG_WAL_THRESHOLD: "2",
+        BACKLOG_REVIEW_THRESHOLD: "3",
+      }),
+    );
+    process.stdout.write = ((chunk: string) => {
+      lines.push(String(chunk));
+      return true;
+    }) as typeof process.stdout.write;
     let out;
-    try { out = await monitor(); } finally {
+    try {
+      out = await monitor();
+    } finally {
       process.stdout.write = write;
       process.env = saved;
     }
     expect(out.levels).toEqual({ wal: 3, review_queue: 4, outbox_unsent: 1 });
     expect(out.warnings).toEqual(["wal", "review_queue"]);
-    const emf = lines.join("").split("\n").filter((l) => l.includes("_aws")).map((l) => JSON.parse(l));
+    const emf = lines
+      .join("")
+      .split("\n")
+      .filter((l) => l.includes("_aws"))
+      .map((l) => JSON.parse(l));
     const values = Object.assign({}, ...emf);
     expect(values).toMatchObject({ backlog_wal_pending: 3, backlog_review_queue: 4, backlog_outbox_unsent: 1 });
   });

@@ -12,16 +12,27 @@ beforeAll(async () => {
   otherReviewer = other.key;
   t = await createTestContext();
   // A second reviewer key on the same app: rebuild the key ring with it added.
-  t.services.keys = new KeyDirectory({ db: t.services.db, bootstrap: [...t.config.apiKeys, other.entry], maxAgeMs: t.config.apiKeyMaxAgeMs });
+  t.services.keys = new KeyDirectory({
+    db: t.services.db,
+    bootstrap: [...t.config.apiKeys, other.entry],
+    maxAgeMs: t.config.apiKeyMaxAgeMs,
+  });
 });
 
 async function sql(text: string, params: unknown[] = []) {
   const c = new pg.Client({ connectionString: t.databaseUrl });
   await c.connect();
-  try { return (await c.query(text, params)).rows; } finally { await c.end(); }
+  try {
+    return (await c.query(text, params)).rows;
+  } finally {
+    await c.end();
+  }
 }
 
-beforeEach(async () => { await sql("DELETE FROM interactions"); await sql("DELETE FROM interaction_keys"); });
+beforeEach(async () => {
+  await sql("DELETE FROM interactions");
+  await sql("DELETE FROM interaction_keys");
+});
 
 const create = async (over: Record<string, unknown> = {}) => {
   const res = await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody(over) });
@@ -33,7 +44,13 @@ const json = async (res: Response) => (await res.json()) as any;
 
 describe("interactions", () => {
   it("stores every column of the body, cta_data included, and is idempotent on message_id", async () => {
-    const body = interactionBody({ cta_data: { type: "soft", link: "https://x" }, telegram_message_id: 77, telegram_date: "2026-11-25T10:00:00Z", is_recovered_message: true, priority_score: 0.9 });
+    const body = interactionBody({
+      cta_data: { type: "soft", link: "https://x" },
+      telegram_message_id: 77,
+      telegram_date: "2026-11-25T10:00:00Z",
+      is_recovered_message: true,
+      priority_score: 0.9,
+    });
     const first = await t.call("POST", "/v1/interactions", { key: t.keys.agent, body });
     expect(first.status).toBe(201);
     const { id } = await json(first);
@@ -42,11 +59,28 @@ describe("interactions", () => {
     expect((await json(again)).id).toBe(id);
     const got = await json(await t.call("GET", `/v1/interactions/${id}`, { key: t.keys.reviewer }));
     expect(got).toMatchObject({
-      id, message_id: body.message_id, user_id: "user-1", chat_id: 555, user_message: body.user_message,
-      llm1_raw_response: "raw draft", llm2_bubbles: ["hey!", "doing great"], llm1_model: "gemini-2.0-flash", llm2_model: "gpt-4o-mini",
-      llm1_cost_usd: 0.0001, llm2_cost_usd: 0.0002, total_cost_usd: 0.0003, constitution_risk_score: 0.2, constitution_flags: [],
-      constitution_recommendation: "approve", priority_score: 0.9, review_status: "pending", cta_data: { type: "soft", link: "https://x" },
-      telegram_message_id: 77, telegram_date: "2026-11-25T10:00:00.000Z", is_recovered_message: true, customer_status: "PROSPECT",
+      id,
+      message_id: body.message_id,
+      user_id: "user-1",
+      chat_id: 555,
+      user_message: body.user_message,
+      llm1_raw_response: "raw draft",
+      llm2_bubbles: ["hey!", "doing great"],
+      llm1_model: "gemini-2.0-flash",
+      llm2_model: "gpt-4o-mini",
+      llm1_cost_usd: 0.0001,
+      llm2_cost_usd: 0.0002,
+      total_cost_usd: 0.0003,
+      constitution_risk_score: 0.2,
+      constitution_flags: [],
+      constitution_recommendation: "approve",
+      priority_score: 0.9,
+      review_status: "pending",
+      cta_data: { type: "soft", link: "https://x" },
+      telegram_message_id: 77,
+      telegram_date: "2026-11-25T10:00:00.000Z",
+      is_recovered_message: true,
+      customer_status: "PROSPECT",
     });
     expect(got.conversation_id).toMatch(/^user-1_\d{8}$/);
     expect((await sql("SELECT count(*)::int AS n FROM interactions"))[0].n).toBe(1);
@@ -68,7 +102,9 @@ describe("interactions", () => {
       await create({ user_id: "rt" });
       expect(rt.postgres).toBe(1 + 1);
       expect(rt.redis).toBeLessThanOrEqual(1);
-    } finally { rt.restore(); }
+    } finally {
+      rt.restore();
+    }
   });
 
   it("answers 404 for an unknown id and 400 for a malformed one", async () => {
@@ -83,7 +119,9 @@ describe("interactions", () => {
     const res = await t.call("PATCH", `/v1/interactions/${id}/notes`, { key: t.keys.reviewer, body: { reviewer_notes: "looks fine" } });
     expect(res.status).toBe(200);
     expect((await json(res)).reviewer_notes).toBe("looks fine");
-    expect((await t.call("PATCH", `/v1/interactions/${id}/notes`, { key: t.keys.reviewer, body: { reviewer_notes: "x".repeat(1001) } })).status).toBe(400);
+    expect(
+      (await t.call("PATCH", `/v1/interactions/${id}/notes`, { key: t.keys.reviewer, body: { reviewer_notes: "x".repeat(1001) } })).status,
+    ).toBe(400);
   });
 });
 
@@ -149,7 +187,9 @@ describe("review queue", () => {
       await check(() => post("/v1/reviews/claim", {}), 200);
       await check(() => post(`/v1/reviews/${a}/approve`, approveBody()), 200);
       await check(() => post(`/v1/reviews/${b}/reject`, { reviewer_notes: "no" }), 200);
-    } finally { rt.restore(); }
+    } finally {
+      rt.restore();
+    }
   });
 });
 
@@ -159,11 +199,21 @@ describe("review state machine", () => {
     const started = await json(await post(`/v1/reviews/${id}/start`));
     expect(started).toMatchObject({ review_status: "reviewing", reviewer_id: "reviewer-key" });
     await sql("UPDATE interactions SET review_started_at = now() - interval '42 seconds'");
-    const res = await post(`/v1/reviews/${id}/approve`, approveBody({ edit_tags: ["CTA_SOFT", "TONE_CASUAL"], reviewer_notes: "good", quality_score: 5 }));
+    const res = await post(
+      `/v1/reviews/${id}/approve`,
+      approveBody({ edit_tags: ["CTA_SOFT", "TONE_CASUAL"], reviewer_notes: "good", quality_score: 5 }),
+    );
     expect(res.status).toBe(200);
     const done = await json(res);
-    expect(done).toMatchObject({ review_status: "approved", final_bubbles: ["hey!", "all good here"], edit_tags: ["CTA_SOFT", "TONE_CASUAL"],
-      quality_score: 5, reviewer_notes: "good", cta_data: { type: "soft", tags: ["CTA_SOFT"] }, messages_sent_at: null });
+    expect(done).toMatchObject({
+      review_status: "approved",
+      final_bubbles: ["hey!", "all good here"],
+      edit_tags: ["CTA_SOFT", "TONE_CASUAL"],
+      quality_score: 5,
+      reviewer_notes: "good",
+      cta_data: { type: "soft", tags: ["CTA_SOFT"] },
+      messages_sent_at: null,
+    });
     expect(done.review_time_seconds).toBeGreaterThanOrEqual(42);
     expect(done.review_time_seconds).toBeLessThan(50);
   });
@@ -189,7 +239,10 @@ describe("review state machine", () => {
     await post(`/v1/reviews/${approved}/approve`, approveBody());
     const rejected = await create();
     await post(`/v1/reviews/${rejected}/reject`, {});
-    for (const [id, done] of [[approved, "approve"], [rejected, "reject"]] as const) {
+    for (const [id, done] of [
+      [approved, "approve"],
+      [rejected, "reject"],
+    ] as const) {
       for (const action of ["start", "approve", "reject", "cancel"]) {
         const res = await post(`/v1/reviews/${id}/${action}`, action === "approve" ? approveBody() : undefined);
         expect(res.status, `${action} on final`).toBe(action === done ? 200 : 409);
@@ -230,7 +283,10 @@ describe("review state machine", () => {
     expect(res.status).toBe(400);
     const body = await json(res);
     expect(body.error.code).toBe("invalid_request");
-    expect(body.error.details.map((d: any) => d.message)).toEqual(["not in the edit taxonomy: BOGUS", "not in the edit taxonomy: MORE_CASUAL"]);
+    expect(body.error.details.map((d: any) => d.message)).toEqual([
+      "not in the edit taxonomy: BOGUS",
+      "not in the edit taxonomy: MORE_CASUAL",
+    ]);
     expect((await sql("SELECT review_status FROM interactions WHERE id = $1", [id]))[0].review_status).toBe("pending");
   });
 });
@@ -249,12 +305,16 @@ describe("taxonomy and dashboard", () => {
     await post(`/v1/reviews/${a}/approve`, approveBody({ edit_tags: ["TONE_CASUAL", "STRUCT_SHORTEN"] }));
     const m = await json(await t.call("GET", "/v1/dashboard/metrics", { key: t.keys.reviewer }));
     expect(m).toMatchObject({
-      pending_reviews: 1, reviewed_today: 1,
+      pending_reviews: 1,
+      reviewed_today: 1,
       cost_today: { llm1_usd: 0.02, llm2_usd: 0.04, interactions: 2, users: 2 },
       model_distribution: [{ llm1_model: "m1", llm2_model: "m2", count: 2, cost_usd: 0.06 }],
       wal: { pending: expect.any(Number), in_flight: expect.any(Number), dead_letter: expect.any(Number) },
     });
-    expect(m.popular_edit_tags).toEqual([{ tag: "STRUCT_SHORTEN", count: 1 }, { tag: "TONE_CASUAL", count: 1 }]);
+    expect(m.popular_edit_tags).toEqual([
+      { tag: "STRUCT_SHORTEN", count: 1 },
+      { tag: "TONE_CASUAL", count: 1 },
+    ]);
     await create();
     const cached = await json(await t.call("GET", "/v1/dashboard/metrics", { key: t.keys.reviewer }));
     expect(cached.pending_reviews).toBe(1);

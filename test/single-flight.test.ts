@@ -27,7 +27,12 @@ describe("single-flight jobs", () => {
     const { bucket, store } = await createTestBucket();
     const databaseUrl = await createTestDatabase();
     const config = parseConfig(testEnv(databaseUrl, JSON.stringify(testKeys().entries), { S3_BUCKET: bucket }));
-    const handler = jobHandler("backup-postgres", { config: async () => config, continueWith: async () => { throw new Error("no continuation expected"); } });
+    const handler = jobHandler("backup-postgres", {
+      config: async () => config,
+      continueWith: async () => {
+        throw new Error("no continuation expected");
+      },
+    });
     const [a, b] = await Promise.all([handler({}, ctx("delivery-1")), handler({}, ctx("delivery-2"))]);
     const outcomes = [a, b].map((r) => (r as Record<string, unknown>).status).sort();
     expect(outcomes).toEqual(["complete", "skipped"]);
@@ -53,8 +58,12 @@ describe("single-flight jobs", () => {
     // The chain's own continuation runs under its lease.
     await expect(handler({ resume: "x", run: 2, lease: "chain-A" }, ctx("a2"))).resolves.toMatchObject({ status: "complete", run: 2 });
     // Expired leases are free (a run that died): a new holder takes it.
-    await withPg(databaseUrl, (c) => c.query("INSERT INTO job_leases (job, holder, expires_at) VALUES ('backup-redis', 'dead', now() - interval '1 second')"));
-    await expect(jobHandler("backup-redis", { config: async () => config })({}, ctx("fresh"))).resolves.toMatchObject({ status: "complete" });
+    await withPg(databaseUrl, (c) =>
+      c.query("INSERT INTO job_leases (job, holder, expires_at) VALUES ('backup-redis', 'dead', now() - interval '1 second')"),
+    );
+    await expect(jobHandler("backup-redis", { config: async () => config })({}, ctx("fresh"))).resolves.toMatchObject({
+      status: "complete",
+    });
   });
 });
 
@@ -70,37 +79,72 @@ describe("archive and erasure", () => {
   async function oldPartition(users: string[]) {
     await withPg(t.databaseUrl, (c) => c.query("SELECT hitl_ensure_interaction_partitions(date '2025-07-01', 1)"));
     for (const [i, u] of users.entries()) {
-      await withPg(t.databaseUrl, (c) => c.query(`INSERT INTO interactions (user_id, conversation_id, user_message, user_message_timestamp, created_at)
-        VALUES ($1, $1 || '_c', 'old text', '2025-07-03T10:00:00Z', '2025-07-03T10:00:00Z'::timestamptz + make_interval(secs => $2))`, [u, i]));
+      await withPg(t.databaseUrl, (c) =>
+        c.query(
+          `INSERT INTO interactions (user_id, conversation_id, user_message, user_message_timestamp, created_at)
+        VALUES ($1, $1 || '_c', 'old text', '2025-07-03T10:00:00Z', '2025-07-03T10:00:00Z'::timestamptz + make_interval(secs => $2))`,
+          [u, i],
+        ),
+      );
     }
   }
-  const deps = () => { const reader = new PoolDb(t.databaseUrl); pools.push(reader); return { db: t.services.db, reader, hasher: t.services.hasher, store, now: () => new Date("2025-12-01T00:00:00Z") }; };
-  const archivedUsers = async () => { const users: string[] = []; await readArchive(store, "interactions_2025_07", (l) => users.push(JSON.parse(l).user_id)); return users.sort(); };
+  const deps = () => {
+    const reader = new PoolDb(t.databaseUrl);
+    pools.push(reader);
+    return { db: t.services.db, reader, hasher: t.services.hasher, store, now: () => new Date("2025-12-01T00:00:00Z") };
+  };
+  const archivedUsers = async () => {
+    const users: string[] = [];
+    await readArchive(store, "interactions_2025_07", (l) => users.push(JSON.parse(l).user_id));
+    return users.sort();
+  };
 
   it("an erasure committed between the export and the archive's commit never reaches the archive (the export starts over)", async () => {
     await oldPartition(["keeps", "erased-midway"]);
     let erasures = 0;
-    const out = await archiveOldPartitions({ ...deps(), afterExport: async () => {
-      // Once: the first export holds the user's row; the erasure commits before the archive's commit.
-      if (erasures++ === 0) await t.services.db.transaction(erasureStatements(t.services.hasher, "erased-midway", "test"));
-    } });
+    const out = await archiveOldPartitions({
+      ...deps(),
+      afterExport: async () => {
+        // Once: the first export holds the user's row; the erasure commits before the archive's commit.
+        if (erasures++ === 0) await t.services.db.transaction(erasureStatements(t.services.hasher, "erased-midway", "test"));
+      },
+    });
     expect(out.archived).toEqual([{ partition: "interactions_2025_07", rows: 1 }]);
     expect(erasures).toBe(2);
     expect(await archivedUsers()).toEqual(["keeps"]);
     const hash = t.services.hasher.hash("erased-midway");
-    expect(await withPg(t.databaseUrl, async (c) => (await c.query("SELECT count(*)::int AS n FROM archive_users WHERE user_hash = $1", [hash])).rows[0].n)).toBe(0);
-    expect(await withPg(t.databaseUrl, async (c) => (await c.query("SELECT archives_erased_at IS NOT NULL AS done FROM erasures WHERE user_hash = $1", [hash])).rows[0].done)).toBe(true);
+    expect(
+      await withPg(
+        t.databaseUrl,
+        async (c) => (await c.query("SELECT count(*)::int AS n FROM archive_users WHERE user_hash = $1", [hash])).rows[0].n,
+      ),
+    ).toBe(0);
+    expect(
+      await withPg(
+        t.databaseUrl,
+        async (c) =>
+          (await c.query("SELECT archives_erased_at IS NOT NULL AS done FROM erasures WHERE user_hash = $1", [hash])).rows[0].done,
+      ),
+    ).toBe(true);
   });
 
   it("an erasure committed after the archive is rewritten by the Archive job, and only then marked done; the API never writes archives/", async () => {
     await withPg(t.databaseUrl, (c) => c.query("SELECT hitl_ensure_interaction_partitions(date '2025-08-01', 1)"));
-    await withPg(t.databaseUrl, (c) => c.query(`INSERT INTO interactions (user_id, conversation_id, user_message, user_message_timestamp, created_at)
-      VALUES ('late', 'late_c', 'x', '2025-08-03T10:00:00Z', '2025-08-03T10:00:00Z'), ('stays', 'stays_c', 'y', '2025-08-04T10:00:00Z', '2025-08-04T10:00:00Z')`));
+    await withPg(t.databaseUrl, (c) =>
+      c.query(`INSERT INTO interactions (user_id, conversation_id, user_message, user_message_timestamp, created_at)
+      VALUES ('late', 'late_c', 'x', '2025-08-03T10:00:00Z', '2025-08-03T10:00:00Z'), ('stays', 'stays_c', 'y', '2025-08-04T10:00:00Z', '2025-08-04T10:00:00Z')`),
+    );
     await archiveOldPartitions(deps());
-    const users = async () => { const u: string[] = []; await readArchive(store, "interactions_2025_08", (l) => u.push(JSON.parse(l).user_id)); return u.sort(); };
+    const users = async () => {
+      const u: string[] = [];
+      await readArchive(store, "interactions_2025_08", (l) => u.push(JSON.parse(l).user_id));
+      return u.sort();
+    };
     expect(await users()).toEqual(["late", "stays"]);
     const before = (await store.list("archives/")).length;
-    const erased = await (await t.call("DELETE", "/v1/users/late", { key: t.keys.admin })).json() as { deleted: { archives_rewritten: number } };
+    const erased = (await (await t.call("DELETE", "/v1/users/late", { key: t.keys.admin })).json()) as {
+      deleted: { archives_rewritten: number };
+    };
     // The API counted the archived object to rewrite, and wrote nothing under archives/.
     expect(erased.deleted.archives_rewritten).toBe(1);
     expect(await users()).toEqual(["late", "stays"]);
@@ -132,16 +176,25 @@ describe("each job's own prefix; S3's per-key errors", () => {
       req.resume();
       req.on("end", () => {
         res.writeHead(200, { "content-type": "application/xml" });
-        res.end(`<?xml version="1.0" encoding="UTF-8"?><DeleteResult><Deleted><Key>backups/postgres/ok</Key></Deleted><Error><Key>backups/postgres/denied</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error></DeleteResult>`);
+        res.end(
+          `<?xml version="1.0" encoding="UTF-8"?><DeleteResult><Deleted><Key>backups/postgres/ok</Key></Deleted><Error><Key>backups/postgres/denied</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error></DeleteResult>`,
+        );
       });
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     try {
       const port = (server.address() as { port: number }).port;
-      const s3 = new S3BlobStore({ bucket: "b", region: "us-east-1", endpoint: `http://127.0.0.1:${port}`, credentials: { accessKeyId: "k", secretAccessKey: "s" } });
+      const s3 = new S3BlobStore({
+        bucket: "b",
+        region: "us-east-1",
+        endpoint: `http://127.0.0.1:${port}`,
+        credentials: { accessKeyId: "k", secretAccessKey: "s" },
+      });
       const err = await s3.delete(["backups/postgres/ok", "backups/postgres/denied"]).catch((e) => e);
       expect(err).toBeInstanceOf(DeleteObjectsFailedError);
       expect(err.failed).toEqual([{ key: "backups/postgres/denied", code: "AccessDenied" }]);
-    } finally { server.close(); }
+    } finally {
+      server.close();
+    }
   });
 });

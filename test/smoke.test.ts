@@ -25,14 +25,27 @@ describe("npm run smoke against the local stack", () => {
   beforeAll(async () => {
     const { bucket } = await createTestBucket();
     t = await createTestContext({ S3_BUCKET: bucket });
-    await new Promise<void>((r) => { server = serve({ fetch: t.app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => { url = `http://127.0.0.1:${info.port}`; r(); }); });
+    await new Promise<void>((r) => {
+      server = serve({ fetch: t.app.fetch, port: 0, hostname: "127.0.0.1" }, (info) => {
+        url = `http://127.0.0.1:${info.port}`;
+        r();
+      });
+    });
   });
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
   it("health, then ingest-claim-ack for a throwaway user who is then erased: each step reported, exit 0, nothing of the user left", async () => {
     const { code, out } = await runSmoke(url, t.keys.admin);
     expect(out).toMatch(/ok +GET \/health/);
-    for (const s of ["GET /v1/health (admin key)", "the WAL is idle", "ingest a message for smoke-", "claim it", "acknowledge it", "erase smoke-"]) expect(out).toContain(s);
+    for (const s of [
+      "GET /v1/health (admin key)",
+      "the WAL is idle",
+      "ingest a message for smoke-",
+      "claim it",
+      "acknowledge it",
+      "erase smoke-",
+    ])
+      expect(out).toContain(s);
     expect(out).toContain("smoke test passed");
     expect(code).toBe(0);
     const user = /ingest a message for (smoke-[0-9a-f]+)/.exec(out)![1]!;
@@ -41,13 +54,23 @@ describe("npm run smoke against the local stack", () => {
     const keys = await t.services.redis.client.keys(`${t.config.redis.prefix}*${user}*`);
     expect(keys.filter((k) => !k.endsWith(":erasing"))).toEqual([]);
     for (const k of keys) expect(await t.services.redis.client.ttl(k)).toBeGreaterThan(0);
-    const tables = await withPg(t.databaseUrl, async (c) => (await c.query(`SELECT table_name FROM information_schema.columns
-      WHERE column_name = 'user_id' AND table_schema = 'public' AND table_name NOT LIKE 'interactions\\_%'`)).rows.map((r) => r.table_name as string));
+    const tables = await withPg(t.databaseUrl, async (c) =>
+      (
+        await c.query(`SELECT table_name FROM information_schema.columns
+      WHERE column_name = 'user_id' AND table_schema = 'public' AND table_name NOT LIKE 'interactions\\_%'`)
+      ).rows.map((r) => r.table_name as string),
+    );
     for (const table of tables) {
-      const n = await withPg(t.databaseUrl, async (c) => (await c.query(`SELECT count(*)::int AS n FROM "${table}" WHERE user_id = $1`, [user])).rows[0].n);
+      const n = await withPg(
+        t.databaseUrl,
+        async (c) => (await c.query(`SELECT count(*)::int AS n FROM "${table}" WHERE user_id = $1`, [user])).rows[0].n,
+      );
       expect(n, table).toBe(0);
     }
-    const stats = await (await t.call("GET", "/v1/messages/stats", { key: t.keys.admin })).json() as { pending: number; in_flight: number };
+    const stats = (await (await t.call("GET", "/v1/messages/stats", { key: t.keys.admin })).json()) as {
+      pending: number;
+      in_flight: number;
+    };
     expect(stats).toMatchObject({ pending: 0, in_flight: 0 });
   });
 
@@ -64,7 +87,7 @@ describe("npm run smoke against the local stack", () => {
     const { code, out } = await runSmoke(url, t.keys.admin);
     expect(code).toBe(1);
     expect(out).toMatch(/FAIL +the WAL is idle: 1 pending/);
-    const stats = await (await t.call("GET", "/v1/messages/stats", { key: t.keys.admin })).json() as { pending: number };
+    const stats = (await (await t.call("GET", "/v1/messages/stats", { key: t.keys.admin })).json()) as { pending: number };
     expect(stats.pending).toBe(1);
   });
 

@@ -14,16 +14,37 @@ function start(env: Record<string, string>, until?: RegExp) {
   const child = spawn(tsx, ["scripts/start.ts"], { env: { ...process.env, SCHEDULES: "off", ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
-  child.stdout.on("data", (c) => { out += c; });
-  child.stderr.on("data", (c) => { err += c; });
+  child.stdout.on("data", (c) => {
+    out += c;
+  });
+  child.stderr.on("data", (c) => {
+    err += c;
+  });
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-  const ready = until ? new Promise<void>((resolve, reject) => {
-    const check = setInterval(() => { if (until.test(out)) { clearInterval(check); resolve(); } }, 50);
-    void exited.then(() => { clearInterval(check); reject(new Error(`exited: ${out}${err}`)); });
-  }) : Promise.resolve();
+  const ready = until
+    ? new Promise<void>((resolve, reject) => {
+        const check = setInterval(() => {
+          if (until.test(out)) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 50);
+        void exited.then(() => {
+          clearInterval(check);
+          reject(new Error(`exited: ${out}${err}`));
+        });
+      })
+    : Promise.resolve();
   return { child, exited, ready, output: () => ({ out, err }) };
 }
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 const tempDataDir = () => path.join(mkdtempSync(path.join(os.tmpdir(), "hitl-start-")), "data");
 
 describe("npm start", () => {
@@ -94,7 +115,10 @@ describe("npm start", () => {
     try {
       const first = start({ DATA_DIR: dataDir, PORT: port }, /Ctrl-C stops everything/);
       await first.ready;
-      const stack = JSON.parse(readFileSync(path.join(dataDir, "stack.json"), "utf8")) as { pids: { postgres: number; redis: number }; databaseUrl: string };
+      const stack = JSON.parse(readFileSync(path.join(dataDir, "stack.json"), "utf8")) as {
+        pids: { postgres: number; redis: number };
+        databaseUrl: string;
+      };
       await withPg(stack.databaseUrl, (c) => c.query("CREATE TABLE kept_across_restarts (id int)"));
       first.child.kill("SIGINT");
       expect(await first.exited).toBe(0);
@@ -105,7 +129,9 @@ describe("npm start", () => {
       await second.ready;
       expect(second.output().out).toMatch(/0 migrations applied, \d+ already there/);
       const again = JSON.parse(readFileSync(path.join(dataDir, "stack.json"), "utf8")) as { databaseUrl: string };
-      expect(await withPg(again.databaseUrl, async (c) => (await c.query("SELECT to_regclass('kept_across_restarts') AS t")).rows[0].t)).toBe("kept_across_restarts");
+      expect(
+        await withPg(again.databaseUrl, async (c) => (await c.query("SELECT to_regclass('kept_across_restarts') AS t")).rows[0].t),
+      ).toBe("kept_across_restarts");
       second.child.kill("SIGINT");
       expect(await second.exited).toBe(0);
       const cluster = effectiveDataDir(path.join(dataDir, "postgres"));
@@ -134,7 +160,10 @@ describe("npm start", () => {
       rmSync(path.join(locked, "data"), { recursive: true, force: true });
       pg = await startPostgres({ dataDir: pgDir, port, fast: true });
       try {
-        const tables = await withPg(pg.url(), async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'before_reset'")).rows[0].n as number);
+        const tables = await withPg(
+          pg.url(),
+          async (c) => (await c.query("SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'before_reset'")).rows[0].n as number,
+        );
         expect(tables).toBe(0);
         if (cluster !== path.resolve(pgDir)) expect(readFileSync(path.join(pgDir, "cluster-location"), "utf8").trim()).toBe(cluster);
       } finally {

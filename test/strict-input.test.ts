@@ -11,7 +11,9 @@ import { lambdaApi, type LambdaResult } from "./support/lambda.js";
  */
 
 let api: Awaited<ReturnType<typeof lambdaApi>>;
-beforeAll(async () => { api = await lambdaApi(); });
+beforeAll(async () => {
+  api = await lambdaApi();
+});
 
 /** The Error schema of docs/openapi.json: `{ error: { code, message, details? } }`. */
 function expectApiError(res: LambdaResult, status: number) {
@@ -22,7 +24,8 @@ function expectApiError(res: LambdaResult, status: number) {
   return body.error;
 }
 
-const pending = async () => (JSON.parse((await api.invoke("GET", "/v1/messages/stats", { key: "agent" })).body) as { pending: number }).pending;
+const pending = async () =>
+  (JSON.parse((await api.invoke("GET", "/v1/messages/stats", { key: "agent" })).body) as { pending: number }).pending;
 /** A JSON body as raw bytes, as a Function URL passes a body it base64-encodes. */
 const rawBytes = (...parts: (string | number[])[]) =>
   Buffer.concat(parts.map((p) => (typeof p === "string" ? Buffer.from(p) : Buffer.from(p)))).toString("base64");
@@ -42,7 +45,11 @@ describe("strict UTF-8 bodies (finding 7)", () => {
   });
 
   it("accepts the same body well-formed, non-BMP included (the control case)", async () => {
-    const res = await api.invoke("POST", "/v1/messages", { key: "bot", body: rawBytes('{"user_id":"utf8-user","text":"a\u00e9\u{1F600}b"}'), isBase64Encoded: true });
+    const res = await api.invoke("POST", "/v1/messages", {
+      key: "bot",
+      body: rawBytes('{"user_id":"utf8-user","text":"a\u00e9\u{1F600}b"}'),
+      isBase64Encoded: true,
+    });
     expect(res.statusCode).toBe(202);
   });
 });
@@ -52,10 +59,24 @@ describe("lone surrogates, however escaped (finding 7)", () => {
   const walkAround = String.raw`\\ud800\udc00`;
   const routes: [string, string, string, "bot" | "agent" | "reviewer", (s: string) => string, string][] = [
     ["a message", "POST", "/v1/messages", "bot", (s) => `{"user_id":"sur-1","text":"a${s}"}`, "text"],
-    ["an interaction", "POST", "/v1/interactions", "agent", (s) => JSON.stringify(interactionBody({ user_id: "sur-2" })).replace('"user_message":"', `"user_message":"${s}`), "user_message"],
+    [
+      "an interaction",
+      "POST",
+      "/v1/interactions",
+      "agent",
+      (s) => JSON.stringify(interactionBody({ user_id: "sur-2" })).replace('"user_message":"', `"user_message":"${s}`),
+      "user_message",
+    ],
     ["a memory context", "PATCH", "/v1/users/sur-3/memory/context", "agent", (s) => `{"updates":{"note":"${s}"}}`, "updates.note"],
     ["a history message", "POST", "/v1/users/sur-4/memory/history", "agent", (s) => `{"role":"user","content":"${s}"}`, "content"],
-    ["a recovery operation's metadata", "POST", "/v1/recovery/operations", "bot", (s) => `{"operation_type":"manual","metadata":{"k${s}":1}}`, "metadata.k\\ud800\uFFFD"],
+    [
+      "a recovery operation's metadata",
+      "POST",
+      "/v1/recovery/operations",
+      "bot",
+      (s) => `{"operation_type":"manual","metadata":{"k${s}":1}}`,
+      "metadata.k\\ud800\uFFFD",
+    ],
     ["a protocol reason", "PUT", "/v1/users/sur-5/protocol", "reviewer", (s) => `{"status":"ACTIVE","reason":"${s}"}`, "reason"],
   ];
 
@@ -65,7 +86,10 @@ describe("lone surrogates, however escaped (finding 7)", () => {
   });
 
   it("writes none of them", async () => {
-    expect(JSON.parse((await api.invoke("GET", "/v1/users/sur-3/memory", { key: "agent" })).body)).toMatchObject({ context: {}, total_messages: 0 });
+    expect(JSON.parse((await api.invoke("GET", "/v1/users/sur-3/memory", { key: "agent" })).body)).toMatchObject({
+      context: {},
+      total_messages: 0,
+    });
     expect(JSON.parse((await api.invoke("GET", "/v1/users/sur-4/memory", { key: "agent" })).body)).toMatchObject({ total_messages: 0 });
     expect(JSON.parse((await api.invoke("GET", "/v1/users/sur-5/protocol", { key: "agent" })).body)).toMatchObject({ status: "INACTIVE" });
     expect(JSON.parse((await api.invoke("GET", "/v1/recovery/operations", { key: "bot" })).body).items).toEqual([]);
@@ -73,7 +97,10 @@ describe("lone surrogates, however escaped (finding 7)", () => {
   });
 
   it("still accepts a proper pair, and an escaped backslash before 'ud800' on its own (the control case)", async () => {
-    const res = await api.invoke("PATCH", "/v1/users/sur-6/memory/context", { key: "agent", body: String.raw`{"updates":{"pair":"\ud83d\ude00","text":"\\ud800"}}` });
+    const res = await api.invoke("PATCH", "/v1/users/sur-6/memory/context", {
+      key: "agent",
+      body: String.raw`{"updates":{"pair":"\ud83d\ude00","text":"\\ud800"}}`,
+    });
     expect(res.statusCode, res.body).toBe(200);
     expect(JSON.parse(res.body).context).toMatchObject({ pair: "\u{1F600}", text: "\\ud800" });
   });
@@ -86,11 +113,38 @@ describe("lone surrogates, however escaped (finding 7)", () => {
 
 describe("__proto__, constructor and prototype keys are refused, never dropped (finding 10)", () => {
   const cases: [string, string, string, "bot" | "agent", (k: string) => string, (k: string) => string][] = [
-    ["memory context", "PATCH", "/v1/users/proto-1/memory/context", "agent", (k) => `{"updates":{"kept":1,"${k}":{"polluted":true}}}`, (k) => `updates.${k}`],
-    ["nested memory context", "PATCH", "/v1/users/proto-1/memory/context", "agent", (k) => `{"updates":{"profile":{"${k}":1}}}`, (k) => `updates.profile.${k}`],
-    ["cta_data", "POST", "/v1/interactions", "agent",
-      (k) => JSON.stringify(interactionBody({ user_id: "proto-2" })).replace(/}$/, `,"cta_data":{"offer":"x","${k}":{"a":1}}}`), (k) => `cta_data.${k}`],
-    ["metadata", "POST", "/v1/recovery/operations", "bot", (k) => `{"operation_type":"manual","metadata":{"n":1,"${k}":{"a":1}}}`, (k) => `metadata.${k}`],
+    [
+      "memory context",
+      "PATCH",
+      "/v1/users/proto-1/memory/context",
+      "agent",
+      (k) => `{"updates":{"kept":1,"${k}":{"polluted":true}}}`,
+      (k) => `updates.${k}`,
+    ],
+    [
+      "nested memory context",
+      "PATCH",
+      "/v1/users/proto-1/memory/context",
+      "agent",
+      (k) => `{"updates":{"profile":{"${k}":1}}}`,
+      (k) => `updates.profile.${k}`,
+    ],
+    [
+      "cta_data",
+      "POST",
+      "/v1/interactions",
+      "agent",
+      (k) => JSON.stringify(interactionBody({ user_id: "proto-2" })).replace(/}$/, `,"cta_data":{"offer":"x","${k}":{"a":1}}}`),
+      (k) => `cta_data.${k}`,
+    ],
+    [
+      "metadata",
+      "POST",
+      "/v1/recovery/operations",
+      "bot",
+      (k) => `{"operation_type":"manual","metadata":{"n":1,"${k}":{"a":1}}}`,
+      (k) => `metadata.${k}`,
+    ],
   ];
   for (const key of ["__proto__", "constructor", "prototype"]) {
     it.each(cases)(`refuses "${key}" in %s with 400 naming it`, async (_name, method, path, scope, body, field) => {
@@ -108,19 +162,32 @@ describe("__proto__, constructor and prototype keys are refused, never dropped (
   });
 
   it("keeps keys that only resemble them", async () => {
-    const res = await api.invoke("PATCH", "/v1/users/proto-3/memory/context", { key: "agent", body: '{"updates":{"__proto__x":1,"my_constructor":2}}' });
+    const res = await api.invoke("PATCH", "/v1/users/proto-3/memory/context", {
+      key: "agent",
+      body: '{"updates":{"__proto__x":1,"my_constructor":2}}',
+    });
     expect(res.statusCode, res.body).toBe(200);
-    expect(JSON.parse((await api.invoke("GET", "/v1/users/proto-3/memory", { key: "agent" })).body).context).toMatchObject({ __proto__x: 1, my_constructor: 2 });
+    expect(JSON.parse((await api.invoke("GET", "/v1/users/proto-3/memory", { key: "agent" })).body).context).toMatchObject({
+      __proto__x: 1,
+      my_constructor: 2,
+    });
   });
 });
 
 describe("a Lambda body marked base64 that is not base64 (finding 10)", () => {
-  it.each(["not base64 at all!", "eyJ1c2VyX2lkIjoiYSJ9=", "@@@@", "e30"])("answers %j with 400 in the API's error shape, not a plain-text 500", async (body) => {
-    expectApiError(await api.invoke("POST", "/v1/messages", { key: "bot", body, isBase64Encoded: true }), 400);
-  });
+  it.each(["not base64 at all!", "eyJ1c2VyX2lkIjoiYSJ9=", "@@@@", "e30"])(
+    "answers %j with 400 in the API's error shape, not a plain-text 500",
+    async (body) => {
+      expectApiError(await api.invoke("POST", "/v1/messages", { key: "bot", body, isBase64Encoded: true }), 400);
+    },
+  );
 
   it("still reads a valid base64 body (the control case)", async () => {
-    const res = await api.invoke("POST", "/v1/messages", { key: "bot", body: Buffer.from('{"user_id":"b64","text":"hi"}').toString("base64"), isBase64Encoded: true });
+    const res = await api.invoke("POST", "/v1/messages", {
+      key: "bot",
+      body: Buffer.from('{"user_id":"b64","text":"hi"}').toString("base64"),
+      isBase64Encoded: true,
+    });
     expect(res.statusCode, res.body).toBe(202);
   });
 });

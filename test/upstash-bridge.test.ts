@@ -5,8 +5,10 @@ import { stack } from "./support/stack.js";
 
 // The REST bridge, held to what Upstash does, through the real @upstash/redis client (production
 // settings: retries on, telemetry off) and raw HTTP where the client would hide the answer.
-const client = (extra: Record<string, unknown> = {}) => new Redis({ url: stack().upstashUrl, token: stack().upstashToken, enableTelemetry: false, ...extra });
-const post = (path: string, body: string) => fetch(`${stack().upstashUrl}${path}`, { method: "POST", headers: { authorization: `Bearer ${stack().upstashToken}` }, body });
+const client = (extra: Record<string, unknown> = {}) =>
+  new Redis({ url: stack().upstashUrl, token: stack().upstashToken, enableTelemetry: false, ...extra });
+const post = (path: string, body: string) =>
+  fetch(`${stack().upstashUrl}${path}`, { method: "POST", headers: { authorization: `Bearer ${stack().upstashToken}` }, body });
 
 describe("Upstash REST bridge fidelity", () => {
   it("refuses subscribe (and other connection-state commands) on the command routes, and keeps serving", async () => {
@@ -21,7 +23,16 @@ describe("Upstash REST bridge fidelity", () => {
   });
 
   it("answers malformed bodies with 400 and a Redis-worded error, never JavaScript text", async () => {
-    for (const [path, body] of [["/", "[]"], ["/", "{}"], ["/", "\"get\""], ["/", "not json"], ["/", "[null]"], ["/pipeline", "[[]]"], ["/pipeline", "[]"], ["/multi-exec", "{\"a\":1}"]] as const) {
+    for (const [path, body] of [
+      ["/", "[]"],
+      ["/", "{}"],
+      ["/", '"get"'],
+      ["/", "not json"],
+      ["/", "[null]"],
+      ["/pipeline", "[[]]"],
+      ["/pipeline", "[]"],
+      ["/multi-exec", '{"a":1}'],
+    ] as const) {
       const res = await post(path, body);
       expect(res.status, `${path} ${body}`).toBe(400);
       const { error } = (await res.json()) as { error: string };
@@ -53,8 +64,14 @@ describe("Upstash REST bridge fidelity", () => {
     psub.on("pmessage", (m) => pgot.push([m.channel, m.message]));
     const counts = await new Promise<number[]>((resolve) => {
       const seen: number[] = [];
-      sub.on("subscribe", (n) => { seen.push(n); if (seen.length === 2) resolve(seen); });
-      psub.on("psubscribe", (n) => { seen.push(n); if (seen.length === 2) resolve(seen); });
+      sub.on("subscribe", (n) => {
+        seen.push(n);
+        if (seen.length === 2) resolve(seen);
+      });
+      psub.on("psubscribe", (n) => {
+        seen.push(n);
+        if (seen.length === 2) resolve(seen);
+      });
     });
     expect(counts).toEqual([1, 1]);
     expect(await redis.publish(channel, { n: 1 })).toBe(2);
@@ -85,7 +102,9 @@ describe("Upstash REST bridge fidelity", () => {
     const k = `lock-${Date.now()}`;
     const flagged = (body: string, flags = "allow-key-locking") => `#!lua flags=${flags}\n${body}`;
     // Declared keys: reads and writes work, and the flag reaches no redis-server (7.0 would refuse it).
-    expect(await redis.eval(flagged("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])"), [`${k}:a`], ["v"])).toBe("v");
+    expect(await redis.eval(flagged("redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])"), [`${k}:a`], ["v"])).toBe(
+      "v",
+    );
     expect(await redis.eval(flagged("return redis.call('DEL', KEYS[1], KEYS[2])"), [`${k}:a`, `${k}:b`], [])).toBe(1);
     // A key built inside the script, or a second key not passed, is refused, for call and pcall alike.
     for (const body of [
@@ -100,7 +119,9 @@ describe("Upstash REST bridge fidelity", () => {
     // Without the flag Upstash takes the global lock and lets the script touch any key.
     expect(await redis.eval("return redis.call('SET', ARGV[1], 'x')", [], [`${k}:free`])).toBe("OK");
     // no-writes stays in force beside the flag.
-    await expect(redis.eval(flagged("return redis.call('SET', KEYS[1], 'x')", "no-writes,allow-key-locking"), [`${k}:ro`], [])).rejects.toThrow(/Write commands are not allowed from read-only scripts/);
+    await expect(
+      redis.eval(flagged("return redis.call('SET', KEYS[1], 'x')", "no-writes,allow-key-locking"), [`${k}:ro`], []),
+    ).rejects.toThrow(/Write commands are not allowed from read-only scripts/);
     expect(await redis.eval(flagged("return redis.call('GET', KEYS[1])", "no-writes,allow-key-locking"), [`${k}:free`], [])).toBe("x");
   });
 

@@ -25,7 +25,9 @@ export function minimalApp(env: { url: string; token: string; keySha256: string;
   const app = new Hono();
   app.post("/v1/messages", async (c) => {
     const key = /^Bearer (.+)$/.exec(c.req.header("authorization") ?? "")?.[1];
-    const got = createHash("sha256").update(key ?? "").digest();
+    const got = createHash("sha256")
+      .update(key ?? "")
+      .digest();
     if (!key || !timingSafeEqual(got, want)) return c.json({ error: { code: "unauthorized", message: "unknown key" } }, 401);
     const body = parse(await c.req.json());
     if (!body) return c.json({ error: { code: "invalid_request", message: "user_id and text" } }, 400);

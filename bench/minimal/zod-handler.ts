@@ -9,7 +9,14 @@ import { minimalApp } from "./app.js";
  */
 const Body = z.object({ user_id: z.string().min(1), text: z.string().min(1) });
 
-export const handler = handle(minimalApp({
-  url: process.env.UPSTASH_REDIS_REST_URL ?? "http://127.0.0.1:1", token: process.env.UPSTASH_REDIS_REST_TOKEN ?? "",
-  keySha256: process.env.MINIMAL_KEY_SHA256 ?? "0".repeat(64), databaseUrl: process.env.DATABASE_URL,
-}, (body) => Body.safeParse(body).data));
+export const handler = handle(
+  minimalApp(
+    {
+      url: process.env.UPSTASH_REDIS_REST_URL ?? "http://127.0.0.1:1",
+      token: process.env.UPSTASH_REDIS_REST_TOKEN ?? "",
+      keySha256: process.env.MINIMAL_KEY_SHA256 ?? "0".repeat(64),
+      databaseUrl: process.env.DATABASE_URL,
+    },
+    (body) => Body.safeParse(body).data,
+  ),
+);

@@ -10,7 +10,10 @@ import { ROUTE_GROUPS } from "./routes/index.js";
 /** What the HTTP layer reads from the services before a handler runs: no store is involved. */
 const admin = generateKey("admin-1", ["admin"]);
 const services = {
-  config: { maxBodyBytes: 1024 * 1024, lambdaMarginMs: 1000 }, log: createLogger("silent"), metrics: createMetrics(), keys: new KeyRing([admin.entry]),
+  config: { maxBodyBytes: 1024 * 1024, lambdaMarginMs: 1000 },
+  log: createLogger("silent"),
+  metrics: createMetrics(),
+  keys: new KeyRing([admin.entry]),
 } as unknown as Services;
 const auth = { authorization: `Bearer ${admin.key}`, "content-type": "application/json" };
 
@@ -19,11 +22,16 @@ describe("adding a route", () => {
     // A route file as a developer writes one (functions/api/routes/*.ts), and its one line in routes/index.ts.
     const Widget = z.object({ name: z.string().min(1).max(20), size: z.number().int().default(1) }).openapi("Widget");
     const create = securedRoute(["agent"], {
-      method: "post", path: "/v1/widgets/{id}", operationId: "createWidget", tags: ["operations"], summary: "A route added by a test",
+      method: "post",
+      path: "/v1/widgets/{id}",
+      operationId: "createWidget",
+      tags: ["operations"],
+      summary: "A route added by a test",
       request: { params: z.object({ id: z.string().max(8) }), body: jsonBody(Widget) },
       responses: { 201: jsonContent(Widget.extend({ id: z.string() })) },
     });
-    const widgetRoutes = () => createOpenApiApp().openapi(create, async (c) => c.json({ id: c.req.valid("param").id, ...c.req.valid("json") }, 201));
+    const widgetRoutes = () =>
+      createOpenApiApp().openapi(create, async (c) => c.json({ id: c.req.valid("param").id, ...c.req.valid("json") }, 201));
     ROUTE_GROUPS.push(widgetRoutes as never);
     try {
       const app = createApp(async () => services);

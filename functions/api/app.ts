@@ -32,8 +32,14 @@ export function createApp(provide: () => Promise<Services>) {
   // Every route group (routes/index.ts), mounted with its declarations: what the document lists.
   for (const group of ROUTE_GROUPS) app.route("/", group());
   // The document as `npm run openapi` wrote it (docs/openapi.json), loaded on its first request.
-  app.openapi(openApiRoute, async (c) => c.json((await import("../../docs/openapi.json", { with: { type: "json" } })).default as never, 200));
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", description: "An API key (`npm run keygen`), scoped bot, agent, reviewer or admin" });
+  app.openapi(openApiRoute, async (c) =>
+    c.json((await import("../../docs/openapi.json", { with: { type: "json" } })).default as never, 200),
+  );
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key (`npm run keygen`), scoped bot, agent, reviewer or admin",
+  });
   app.notFound(notFound(app));
   app.onError((err, c) => toErrorResponse(err, c));
   return Object.assign(app, { currentDeadline: () => deadline, currentServices: () => services });

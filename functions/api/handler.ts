@@ -26,7 +26,9 @@ export const handler: typeof base = async (event, context) => {
 function unreadableBody(message: string, multiValue: boolean) {
   const headers = { "content-type": "application/json", "x-request-id": crypto.randomUUID() };
   return {
-    statusCode: 400, isBase64Encoded: false, headers,
+    statusCode: 400,
+    isBase64Encoded: false,
+    headers,
     ...(multiValue ? { multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])) } : {}),
     body: JSON.stringify({ error: { code: "invalid_request", message } }),
   };

@@ -16,7 +16,9 @@ export type Continue = (event: Required<JobEvent>) => Promise<void>;
 
 export class ContinuationFailedError extends Error {
   override name = "ContinuationFailedError";
-  constructor(status: number) { super(`self-invocation refused: HTTP ${status}`); }
+  constructor(status: number) {
+    super(`self-invocation refused: HTTP ${status}`);
+  }
 }
 
 /**
@@ -28,11 +30,23 @@ export function selfInvoke(env: NodeJS.ProcessEnv = process.env, timeoutMs = 10_
   return async (event) => {
     const name = env.AWS_LAMBDA_FUNCTION_NAME;
     const region = env.AWS_REGION;
-    if (!name || !region || !env.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY) throw new Error("self-invocation needs the Lambda environment (function name, region, credentials)");
-    const aws = new AwsClient({ accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN, region, service: "lambda" });
-    const res = await withDeadline({ timeoutMs }, (signal) => aws.fetch(`https://lambda.${region}.amazonaws.com/2015-03-31/functions/${encodeURIComponent(name)}/invocations`, {
-      method: "POST", body: JSON.stringify(event), headers: { "X-Amz-Invocation-Type": "Event" }, signal,
-    }));
+    if (!name || !region || !env.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY)
+      throw new Error("self-invocation needs the Lambda environment (function name, region, credentials)");
+    const aws = new AwsClient({
+      accessKeyId: env.AWS_ACCESS_KEY_ID,
+      secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+      sessionToken: env.AWS_SESSION_TOKEN,
+      region,
+      service: "lambda",
+    });
+    const res = await withDeadline({ timeoutMs }, (signal) =>
+      aws.fetch(`https://lambda.${region}.amazonaws.com/2015-03-31/functions/${encodeURIComponent(name)}/invocations`, {
+        method: "POST",
+        body: JSON.stringify(event),
+        headers: { "X-Amz-Invocation-Type": "Event" },
+        signal,
+      }),
+    );
     if (res.status !== 202) throw new ContinuationFailedError(res.status);
   };
 }

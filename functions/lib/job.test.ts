@@ -4,7 +4,10 @@ import { describe, expect, it, vi } from "vitest";
 const outcome = vi.hoisted(() => ({ value: {} as Record<string, unknown> }));
 vi.mock("./config.js", () => ({ loadConfig: async () => ({ logLevel: "silent" }) }));
 vi.mock("@hitl/core", () => ({
-  createLogger: () => { const l = { info: () => {}, warn: () => {}, error: () => {}, child: () => l }; return l; },
+  createLogger: () => {
+    const l = { info: () => {}, warn: () => {}, error: () => {}, child: () => l };
+    return l;
+  },
 }));
 vi.mock("@hitl/core/backup", () => ({
   jobContext: () => ({ reader: { end: async () => {} }, services: { metrics: { registry: {} } } }),
@@ -16,7 +19,11 @@ describe("jobHandler", () => {
   it("fails the invocation for a set that failed verification, continues an incomplete one, returns a verified one", async () => {
     const { jobHandler } = await import("./job.js");
     const continued: unknown[] = [];
-    const handler = jobHandler("backup-postgres", { continueWith: async (e) => { continued.push(e); } });
+    const handler = jobHandler("backup-postgres", {
+      continueWith: async (e) => {
+        continued.push(e);
+      },
+    });
     outcome.value = { status: "complete", id: "s1", verified: false };
     await expect(handler({})).rejects.toMatchObject({ name: "BackupUnverifiedError" });
     outcome.value = { status: "incomplete", id: "s2" };

@@ -10,12 +10,16 @@ export const MAX_RUNS = 24;
 
 export class JobIncompleteError extends Error {
   override name = "JobIncompleteError";
-  constructor(job: string, id: string, runs: number) { super(`${job} ${id} still incomplete after ${runs} runs`); }
+  constructor(job: string, id: string, runs: number) {
+    super(`${job} ${id} still incomplete after ${runs} runs`);
+  }
 }
 
 export class BackupUnverifiedError extends Error {
   override name = "BackupUnverifiedError";
-  constructor(job: string, id: string) { super(`${job} ${id} failed its verification`); }
+  constructor(job: string, id: string) {
+    super(`${job} ${id} failed its verification`);
+  }
 }
 
 export interface JobRuntime {
@@ -47,7 +51,7 @@ export function jobHandler(name: JobName, runtime: JobRuntime = {}) {
     // The lease's holder: a continuation's is its chain's; a scheduled run's is its request id,
     // which Lambda keeps across the retries of one event (a retry takes its own lease back),
     // while a duplicate delivery is another request and finds the lease held.
-    const holder = typeof e.lease === "string" && e.lease ? e.lease : context?.awsRequestId ?? randomUUID();
+    const holder = typeof e.lease === "string" && e.lease ? e.lease : (context?.awsRequestId ?? randomUUID());
     const maxRuns = runtime.maxRuns ?? MAX_RUNS;
     const ctx = jobContext(config, { deadline: remaining !== undefined ? Date.now() + remaining : undefined, holder, ...runtime.tuning });
     ctx.continuing = () => run < maxRuns;

@@ -27,21 +27,31 @@ export async function createEmptyDatabase(): Promise<string> {
 export async function withPg<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
-  try { return await fn(c); } finally { await c.end(); }
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
 }
 
 /** Row count and an md5 of every row's JSON in primary-key order, per table. */
 export async function tableFingerprints(url: string, skip: string[] = []): Promise<Record<string, { rows: number; md5: string }>> {
   return withPg(url, async (c) => {
-    const tables = (await c.query(`SELECT c.relname AS name,
+    const tables = (
+      await c.query(`SELECT c.relname AS name,
         (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord) FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum WHERE i.indrelid = c.oid AND i.indisprimary) AS pk
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1`)).rows;
+      WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1`)
+    ).rows;
     const out: Record<string, { rows: number; md5: string }> = {};
     for (const t of tables) {
       if (skip.includes(t.name)) continue;
-      const [r] = (await c.query(`SELECT count(*)::int AS rows, md5(coalesce(string_agg(x::text, '|' ORDER BY ${t.pk}), '')) AS md5 FROM "${t.name}" x`)).rows;
+      const [r] = (
+        await c.query(
+          `SELECT count(*)::int AS rows, md5(coalesce(string_agg(x::text, '|' ORDER BY ${t.pk}), '')) AS md5 FROM "${t.name}" x`,
+        )
+      ).rows;
       out[t.name] = r;
     }
     return out;

@@ -22,5 +22,8 @@ export function interactionBody(over: Record<string, unknown> = {}) {
 }
 
 export const approveBody = (over: Record<string, unknown> = {}) => ({
-  final_bubbles: ["hey!", "all good here"], edit_tags: ["TONE_CASUAL"], quality_score: 4, ...over,
+  final_bubbles: ["hey!", "all good here"],
+  edit_tags: ["TONE_CASUAL"],
+  quality_score: 4,
+  ...over,
 });

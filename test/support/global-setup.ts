@@ -26,7 +26,9 @@ export default async function setup(project: TestProject) {
     // Drop the proxy's idle sessions on the template so it can be cloned.
     const admin = new pg.Client({ connectionString: stack.adminUrl("postgres") });
     await admin.connect();
-    await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [TEMPLATE_DB]);
+    await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [
+      TEMPLATE_DB,
+    ]);
     await admin.end();
     await loadScripts(stack.upstashUrl, stack.upstashToken);
   } catch (e) {

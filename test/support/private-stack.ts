@@ -30,10 +30,15 @@ export async function startPrivateStack() {
     pids: () => ({ postgres: pgPid, redis: redisPid }),
     /** Fresh services (closed breakers) and app on this stack; `extra` are settings. */
     app(extra: Record<string, string> = {}, deadline?: () => number | undefined, logLines?: string[]) {
-      const config = parseConfig(testEnv(stack.databaseUrl, JSON.stringify(entries), {
-        LOCAL_NEON_PROXY_URL: stack.neonProxyUrl, UPSTASH_REDIS_REST_URL: stack.upstashUrl, UPSTASH_REDIS_REST_TOKEN: stack.upstashToken,
-        REDIS_PREFIX: "pf:", ...extra,
-      }));
+      const config = parseConfig(
+        testEnv(stack.databaseUrl, JSON.stringify(entries), {
+          LOCAL_NEON_PROXY_URL: stack.neonProxyUrl,
+          UPSTASH_REDIS_REST_URL: stack.upstashUrl,
+          UPSTASH_REDIS_REST_TOKEN: stack.upstashToken,
+          REDIS_PREFIX: "pf:",
+          ...extra,
+        }),
+      );
       // As in Lambda: store calls end by the request's deadline, which the app takes from the Lambda context.
       const log = logLines ? createLogger("debug", {}, (l) => logLines.push(l)) : undefined;
       const services: Services = createServices(config, { deadline: deadline ?? (() => app.currentDeadline()), log });

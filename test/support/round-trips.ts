@@ -21,7 +21,10 @@ export function countRoundTrips(services: Services): RoundTrips {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
       if (prop !== "request" || typeof value !== "function") return value;
-      return (...args: unknown[]) => { redis += 1; return value.apply(target, args); };
+      return (...args: unknown[]) => {
+        redis += 1;
+        return value.apply(target, args);
+      };
     },
   });
   const sql = services.db.sql;
@@ -29,13 +32,26 @@ export function countRoundTrips(services: Services): RoundTrips {
     get(target, prop, receiver) {
       const value = Reflect.get(target, prop, receiver);
       if ((prop !== "query" && prop !== "transaction") || typeof value !== "function") return value;
-      return (...args: unknown[]) => { postgres += 1; return value.apply(target, args); };
+      return (...args: unknown[]) => {
+        postgres += 1;
+        return value.apply(target, args);
+      };
     },
   });
   return {
-    get redis() { return redis; },
-    get postgres() { return postgres; },
-    reset() { redis = 0; postgres = 0; },
-    restore() { upstash.client = requester; services.db.sql = sql; },
+    get redis() {
+      return redis;
+    },
+    get postgres() {
+      return postgres;
+    },
+    reset() {
+      redis = 0;
+      postgres = 0;
+    },
+    restore() {
+      upstash.client = requester;
+      services.db.sql = sql;
+    },
   };
 }

@@ -1,15 +1,34 @@
 import { ReportQuery, UnavailableError, report, resolveRange, type Logger, type Report, type ReportRange, type Services } from "@hitl/core";
 import { barChart, esc, hbarChart, table } from "./svg.js";
 
-interface PageQuery { from?: string; to?: string; tz?: string; expires?: string; sig?: string }
+interface PageQuery {
+  from?: string;
+  to?: string;
+  tz?: string;
+  expires?: string;
+  sig?: string;
+}
 
-type Figures = { volume: Report<"volume">; quality: Report<"quality">; funnel: Report<"funnel">; cost: Report<"cost">; tags: Report<"edit-tags">; reviewers: Report<"reviewers"> };
+type Figures = {
+  volume: Report<"volume">;
+  quality: Report<"quality">;
+  funnel: Report<"funnel">;
+  cost: Report<"cost">;
+  tags: Report<"edit-tags">;
+  reviewers: Report<"reviewers">;
+};
 
 /** The page's figures: the reports' own answers (cached like them). */
 async function figures(s: Services, r: ReportRange, log?: Logger): Promise<Figures> {
   const deps = { db: s.db, redis: s.redis, log };
-  const [volume, quality, funnel, cost, tags, reviewers] = await Promise.all([report(deps, "volume", r), report(deps, "quality", r),
-    report(deps, "funnel", r), report(deps, "cost", r), report(deps, "edit-tags", r), report(deps, "reviewers", r)]);
+  const [volume, quality, funnel, cost, tags, reviewers] = await Promise.all([
+    report(deps, "volume", r),
+    report(deps, "quality", r),
+    report(deps, "funnel", r),
+    report(deps, "cost", r),
+    report(deps, "edit-tags", r),
+    report(deps, "reviewers", r),
+  ]);
   return { volume, quality, funnel, cost, tags, reviewers };
 }
 
@@ -17,14 +36,28 @@ async function figures(s: Services, r: ReportRange, log?: Logger): Promise<Figur
 export async function analyticsPage(s: Services, q: PageQuery, log?: Logger): Promise<{ status: 200 | 400 | 503; html: string }> {
   const parsed = ReportQuery.safeParse({ from: q.from || undefined, to: q.to || undefined, tz: q.tz || undefined });
   if (!parsed.success) {
-    return { status: 400, html: layout(q, null, `<p role="alert" class="bad" data-testid="error">${esc(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "))}</p>`) };
+    return {
+      status: 400,
+      html: layout(
+        q,
+        null,
+        `<p role="alert" class="bad" data-testid="error">${esc(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "))}</p>`,
+      ),
+    };
   }
   const range = resolveRange(parsed.data);
   try {
     return { status: 200, html: layout(q, range, body(await figures(s, range, log))) };
   } catch (e) {
     if (!(e instanceof UnavailableError)) throw e;
-    return { status: 503, html: layout(q, range, `<p role="alert" class="bad" data-testid="unavailable"><b>Unavailable: ${esc(e.store ?? "a store")}.</b> The reports need it; try again shortly.</p>`) };
+    return {
+      status: 503,
+      html: layout(
+        q,
+        range,
+        `<p role="alert" class="bad" data-testid="unavailable"><b>Unavailable: ${esc(e.store ?? "a store")}.</b> The reports need it; try again shortly.</p>`,
+      ),
+    };
   }
 }
 
@@ -39,22 +72,67 @@ function body(f: Figures): string {
 <div class="stat"><span>Average quality</span><b data-testid="avg-quality">${esc(f.quality.average ?? "n/a")}</b></div>
 <div class="stat"><span>Cost</span><b data-testid="total-cost">$${f.cost.total_usd.toFixed(4)}</b></div></div>
 <section aria-labelledby="h-volume"><h2 id="h-volume">Volume by day</h2><figure data-testid="chart-volume">${barChart(days, { title: "Interactions per day", unit: "interactions", xLabel: "day", testId: "chart-volume" })}</figure>
-${table("table-volume", "Interactions per day", ["day", "interactions"], f.volume.by_day.map((d) => [d.day, d.interactions]))}</section>
-<section aria-labelledby="h-quality"><h2 id="h-quality">Quality</h2><figure data-testid="chart-quality">${hbarChart(f.quality.histogram.map((b) => ({ label: `score ${b.score}`, value: b.count })), { title: "Quality score histogram", unit: "reviewed interactions", testId: "chart-quality" })}</figure>
-${table("table-quality", "Quality histogram", ["score", "count"], f.quality.histogram.map((b) => [b.score, b.count]))}</section>
-<section aria-labelledby="h-funnel"><h2 id="h-funnel">Customer funnel</h2><figure data-testid="chart-funnel">${hbarChart(f.funnel.stages.map((st) => ({ label: st.stage, value: st.users })), { title: "Customer funnel", unit: "users", testId: "chart-funnel" })}</figure>
-${table("table-funnel", "Customer funnel", ["stage", "users", "from previous stage"], f.funnel.stages.map((st) => [st.stage, st.users, pct(st.rate_from_previous)]))}</section>
+${table(
+  "table-volume",
+  "Interactions per day",
+  ["day", "interactions"],
+  f.volume.by_day.map((d) => [d.day, d.interactions]),
+)}</section>
+<section aria-labelledby="h-quality"><h2 id="h-quality">Quality</h2><figure data-testid="chart-quality">${hbarChart(
+    f.quality.histogram.map((b) => ({ label: `score ${b.score}`, value: b.count })),
+    { title: "Quality score histogram", unit: "reviewed interactions", testId: "chart-quality" },
+  )}</figure>
+${table(
+  "table-quality",
+  "Quality histogram",
+  ["score", "count"],
+  f.quality.histogram.map((b) => [b.score, b.count]),
+)}</section>
+<section aria-labelledby="h-funnel"><h2 id="h-funnel">Customer funnel</h2><figure data-testid="chart-funnel">${hbarChart(
+    f.funnel.stages.map((st) => ({ label: st.stage, value: st.users })),
+    { title: "Customer funnel", unit: "users", testId: "chart-funnel" },
+  )}</figure>
+${table(
+  "table-funnel",
+  "Customer funnel",
+  ["stage", "users", "from previous stage"],
+  f.funnel.stages.map((st) => [st.stage, st.users, pct(st.rate_from_previous)]),
+)}</section>
 <section aria-labelledby="h-cost"><h2 id="h-cost">Cost by day</h2><figure data-testid="chart-cost">${barChart(costDays, { title: "Cost per day (USD)", unit: "USD", xLabel: "day", testId: "chart-cost" })}</figure>
-${table("table-cost", "Cost per day", ["day", "USD", "LLM1 USD", "LLM2 USD", "interactions"], f.cost.by_day.map((d) => [d.day, d.cost_usd, d.llm1_usd, d.llm2_usd, d.interactions]))}</section>
-<section aria-labelledby="h-tags"><h2 id="h-tags">Top edit tags</h2><figure data-testid="chart-tags">${hbarChart(topTags.map((t) => ({ label: t.tag, value: t.count })), { title: "Top 10 edit tags", unit: "uses", testId: "chart-tags" })}</figure>
-${table("table-tags", "Edit tags", ["tag", "uses", "avg quality", "avg review time (s)"], f.tags.tags.map((t) => [t.tag, t.count, t.avg_quality ?? "n/a", t.avg_review_time_seconds ?? "n/a"]))}</section>
-<section aria-labelledby="h-reviewers"><h2 id="h-reviewers">Reviewer throughput</h2><figure data-testid="chart-reviewers">${hbarChart(f.reviewers.reviewers.slice(0, 15).map((v) => ({ label: v.reviewer_id, value: v.reviewed })), { title: "Items reviewed per reviewer", unit: "items reviewed", testId: "chart-reviewers" })}</figure>
-${table("table-reviewers", "Reviewer throughput", ["reviewer", "reviewed", "approval rate", "avg review time (s)"], f.reviewers.reviewers.map((v) => [v.reviewer_id, v.reviewed, pct(v.approval_rate), v.avg_review_time_seconds ?? "n/a"]))}</section>`;
+${table(
+  "table-cost",
+  "Cost per day",
+  ["day", "USD", "LLM1 USD", "LLM2 USD", "interactions"],
+  f.cost.by_day.map((d) => [d.day, d.cost_usd, d.llm1_usd, d.llm2_usd, d.interactions]),
+)}</section>
+<section aria-labelledby="h-tags"><h2 id="h-tags">Top edit tags</h2><figure data-testid="chart-tags">${hbarChart(
+    topTags.map((t) => ({ label: t.tag, value: t.count })),
+    { title: "Top 10 edit tags", unit: "uses", testId: "chart-tags" },
+  )}</figure>
+${table(
+  "table-tags",
+  "Edit tags",
+  ["tag", "uses", "avg quality", "avg review time (s)"],
+  f.tags.tags.map((t) => [t.tag, t.count, t.avg_quality ?? "n/a", t.avg_review_time_seconds ?? "n/a"]),
+)}</section>
+<section aria-labelledby="h-reviewers"><h2 id="h-reviewers">Reviewer throughput</h2><figure data-testid="chart-reviewers">${hbarChart(
+    f.reviewers.reviewers.slice(0, 15).map((v) => ({ label: v.reviewer_id, value: v.reviewed })),
+    { title: "Items reviewed per reviewer", unit: "items reviewed", testId: "chart-reviewers" },
+  )}</figure>
+${table(
+  "table-reviewers",
+  "Reviewer throughput",
+  ["reviewer", "reviewed", "approval rate", "avg review time (s)"],
+  f.reviewers.reviewers.map((v) => [v.reviewer_id, v.reviewed, pct(v.approval_rate), v.avg_review_time_seconds ?? "n/a"]),
+)}</section>`;
 }
 
 function layout(q: PageQuery, r: ReportRange | null, content: string): string {
   // A signed link's parameters ride along with the picker, so changing the range keeps the page open.
-  const hidden = q.expires && q.sig ? `<input type="hidden" name="expires" value="${esc(q.expires)}"><input type="hidden" name="sig" value="${esc(q.sig)}">` : "";
+  const hidden =
+    q.expires && q.sig
+      ? `<input type="hidden" name="expires" value="${esc(q.expires)}"><input type="hidden" name="sig" value="${esc(q.sig)}">`
+      : "";
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>HITL analytics</title>
 <style>

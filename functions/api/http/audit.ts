@@ -40,9 +40,18 @@ export function auditTrail(): MiddlewareHandler<AppEnv> {
       return;
     }
     const { audit, hasher } = c.get("services");
-    const resourceId = name === undefined || value === undefined ? undefined : isUserParam(route, name) ? `user:${hasher.hash(value)}` : value.slice(0, 200);
+    const resourceId =
+      name === undefined || value === undefined ? undefined : isUserParam(route, name) ? `user:${hasher.hash(value)}` : value.slice(0, 200);
     try {
-      await audit.record({ principal: principal.id, keyId: principal.keyId, method: c.req.method, route, resourceId, status: c.res.status, requestId: c.get("requestId") });
+      await audit.record({
+        principal: principal.id,
+        keyId: principal.keyId,
+        method: c.req.method,
+        route,
+        resourceId,
+        status: c.res.status,
+        requestId: c.get("requestId"),
+      });
     } catch (e) {
       c.get("log").error("audit row not written", { route, status: c.res.status, err: e instanceof Error ? e : new Error(String(e)) });
     }

@@ -7,9 +7,13 @@ import { ForbiddenError, UnauthorizedError } from "./errors.js";
  * The port auth needs: bearer key -> principal, or nothing or a failure reason (core's key
  * directory: bootstrap keys and the keys stored in Postgres; it may answer asynchronously).
  */
-export interface KeyLookup { authenticate(key: string | undefined): Principal | string | undefined | Promise<Principal | string | undefined> }
+export interface KeyLookup {
+  authenticate(key: string | undefined): Principal | string | undefined | Promise<Principal | string | undefined>;
+}
 /** The port the per-key rate limit needs (core's RateLimiter; 429 by throwing): the key's own limit, else the deployment's. */
-export interface RateCheck { check(keyId: string, own?: { requests: number; windowSeconds: number }): Promise<void> }
+export interface RateCheck {
+  check(keyId: string, own?: { requests: number; windowSeconds: number }): Promise<void>;
+}
 
 export interface AuthOptions {
   keys: (c: Context<AppEnv>) => KeyLookup;

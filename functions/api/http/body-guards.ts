@@ -50,7 +50,16 @@ export function bodyGuards({ maxBytes }: BodyGuardOptions): MiddlewareHandler<Ap
       // An empty body is an empty object: optional bodies then get their schema's defaults.
       if (!hasBody) c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers: withJsonType(c.req.raw.headers), body: "{}" });
     }
-    if (limit?.max !== max) limit = { max, handler: bodyLimit({ maxSize: max, onError: () => { throw new PayloadTooLargeError(max); } }) };
+    if (limit?.max !== max)
+      limit = {
+        max,
+        handler: bodyLimit({
+          maxSize: max,
+          onError: () => {
+            throw new PayloadTooLargeError(max);
+          },
+        }),
+      };
     return limit.handler(c, async () => {
       if (carriesBody) await readJson(c);
       await next();

@@ -6,7 +6,9 @@ import { SetupFailedError } from "./services.js";
 
 /* The errors only HTTP has (core's errors are in packages/core/src/errors.ts). */
 export class UnauthorizedError extends AppError {
-  constructor(message = "missing or unknown API key") { super("unauthorized", 401, message); }
+  constructor(message = "missing or unknown API key") {
+    super("unauthorized", 401, message);
+  }
 }
 /** The key is valid but has none of the route's scopes: the message and details name them. */
 export class ForbiddenError extends AppError {
@@ -16,17 +18,28 @@ export class ForbiddenError extends AppError {
   }
 }
 export class MethodNotAllowedError extends AppError {
-  constructor(readonly allow: readonly string[]) { super("method_not_allowed", 405, `method not allowed here; allowed: ${allow.join(", ")}`); }
+  constructor(readonly allow: readonly string[]) {
+    super("method_not_allowed", 405, `method not allowed here; allowed: ${allow.join(", ")}`);
+  }
 }
 export class PayloadTooLargeError extends AppError {
-  constructor(limitBytes: number) { super("payload_too_large", 413, `body exceeds ${limitBytes} bytes`); }
+  constructor(limitBytes: number) {
+    super("payload_too_large", 413, `body exceeds ${limitBytes} bytes`);
+  }
 }
 export class UnsupportedMediaTypeError extends AppError {
-  constructor() { super("unsupported_media_type", 415, "body must be application/json"); }
+  constructor() {
+    super("unsupported_media_type", 415, "body must be application/json");
+  }
 }
 
 /** Hono's own 4xx codes (the validator's malformed JSON, the media-type gate) in the API's codes. */
-const HTTP_CODES: Record<number, string> = { 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type" };
+const HTTP_CODES: Record<number, string> = {
+  404: "not_found",
+  405: "method_not_allowed",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+};
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -40,17 +53,26 @@ export function toErrorResponse(err: unknown, c: Context<AppEnv>): Response {
     // The rest of an oversized body is not read: the connection cannot carry another request.
     if (err instanceof PayloadTooLargeError) headers.Connection = "close";
     if (err instanceof MethodNotAllowedError) headers.Allow = err.allow.join(", ");
-    const body: ErrorBody = { error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) } };
+    const body: ErrorBody = {
+      error: { code: err.code, message: err.message, ...(err.details !== undefined ? { details: err.details } : {}) },
+    };
     return c.json(body, err.status as 400, headers);
   }
   if (isRolledBackConflict(err)) {
     // A deadlock or serialization failure that outlasted its retries: nothing was written; retry.
-    return c.json({ error: { code: "unavailable", message: "a concurrent change conflicted; retry" } } satisfies ErrorBody, 503, { "Retry-After": "1" });
+    return c.json({ error: { code: "unavailable", message: "a concurrent change conflicted; retry" } } satisfies ErrorBody, 503, {
+      "Retry-After": "1",
+    });
   }
   if (isDataException(err)) {
     // SQLSTATE class 22 (data exception): a value Postgres cannot store, e.g. a NUL character in
     // text. The statement failed whole, so nothing was written; it is the caller's input.
-    return c.json({ error: { code: "invalid_request", message: "a value in the request cannot be stored (for example a NUL character)" } } satisfies ErrorBody, 400);
+    return c.json(
+      {
+        error: { code: "invalid_request", message: "a value in the request cannot be stored (for example a NUL character)" },
+      } satisfies ErrorBody,
+      400,
+    );
   }
   if (err instanceof HTTPException && err.status < 500) {
     // Hono's own 4xx (e.g. malformed JSON from the validator).
@@ -59,7 +81,8 @@ export function toErrorResponse(err: unknown, c: Context<AppEnv>): Response {
   }
   // Set-up failures were logged where they happened; everything else is logged here, with the
   // Error itself so that its stack reaches the logs (and SST Console's Issues), never the response.
-  if (!(err instanceof SetupFailedError)) c.get("log")?.error("unhandled error", { err: err instanceof Error ? err : new Error(String(err)) });
+  if (!(err instanceof SetupFailedError))
+    c.get("log")?.error("unhandled error", { err: err instanceof Error ? err : new Error(String(err)) });
   return c.json({ error: { code: "internal", message: "internal error" } } satisfies ErrorBody, 500);
 }
 

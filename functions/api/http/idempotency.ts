@@ -19,18 +19,28 @@ const KEY = /^[A-Za-z0-9._:-]{1,128}$/;
 export function idempotencyScope(c: Context<AppEnv>, operation: string, input: unknown): IdempotencyScope | undefined {
   const key = c.req.header("idempotency-key");
   if (key === undefined) return undefined;
-  if (!KEY.test(key)) throw new ValidationError("invalid Idempotency-Key", [{ in: "header", path: "Idempotency-Key", message: "1..128 characters of [A-Za-z0-9._:-]", code: "invalid_format" }]);
+  if (!KEY.test(key))
+    throw new ValidationError("invalid Idempotency-Key", [
+      { in: "header", path: "Idempotency-Key", message: "1..128 characters of [A-Za-z0-9._:-]", code: "invalid_format" },
+    ]);
   return { key: scopedKey(c.get("principal")!.id, operation, key), fingerprint: requestFingerprint(operation, input) };
 }
 
 /** The header in the OpenAPI document of every route that honours it (validated like any input). */
 export const IdempotencyHeaders = z.object({
-  "idempotency-key": z.string().regex(KEY, "1..128 characters of [A-Za-z0-9._:-]").optional().openapi({
-    description: "A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, "
-      + "however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request "
-      + "(path or body) answers 422 `idempotency_key_reused`.",
-  }),
+  "idempotency-key": z
+    .string()
+    .regex(KEY, "1..128 characters of [A-Za-z0-9._:-]")
+    .optional()
+    .openapi({
+      description:
+        "A client-chosen id (e.g. a UUID), the same on every retry of one request: a retry is answered as the first request was, and applies nothing twice, " +
+        "however many retries run at once. Scoped to the caller's API key and this operation; remembered 24 hours. The same key with a different request " +
+        "(path or body) answers 422 `idempotency_key_reused`.",
+    }),
 });
 
 /** The answer of a key reused with a different request. */
-export const idempotencyErrors = { 422: errorResponse("the Idempotency-Key was already used with a different request (code idempotency_key_reused)") } as const;
+export const idempotencyErrors = {
+  422: errorResponse("the Idempotency-Key was already used with a different request (code idempotency_key_reused)"),
+} as const;

@@ -15,7 +15,11 @@ function bare() {
   app.onError((err, c) => toErrorResponse(err, c));
   return app;
 }
-const json = (body: string, headers: Record<string, string> = {}) => ({ method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+const json = (body: string, headers: Record<string, string> = {}) => ({
+  method: "POST",
+  headers: { "content-type": "application/json", ...headers },
+  body,
+});
 const bot = generateKey("bot-1", ["bot"]);
 const admin = generateKey("admin-1", ["admin"]);
 const keys = new KeyRing([bot.entry, admin.entry]);
@@ -107,7 +111,14 @@ describe("withServices({ provide })", () => {
     ok.get("/", (c) => c.json({ same: c.get("services") === services }));
     expect(await (await ok.request("/")).json()).toEqual({ same: true });
     const failing = bare();
-    failing.use("*", withServices({ provide: async () => { throw new Error("DATABASE_URL is required"); } }));
+    failing.use(
+      "*",
+      withServices({
+        provide: async () => {
+          throw new Error("DATABASE_URL is required");
+        },
+      }),
+    );
     failing.get("/", (c) => c.text("unreachable"));
     const res = await failing.request("/");
     expect(res.status).toBe(500);

@@ -19,6 +19,9 @@ export function notFound(app: Hono<any>) {
 
 /** A Hono route path (`/v1/users/:id`) as a regular expression over request paths. */
 function pattern(path: string): RegExp {
-  const source = path.split("/").map((s) => (s.startsWith(":") ? "[^/]+" : s === "*" ? ".*" : s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/");
+  const source = path
+    .split("/")
+    .map((s) => (s.startsWith(":") ? "[^/]+" : s === "*" ? ".*" : s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+    .join("/");
   return new RegExp(`^${source}/?$`);
 }

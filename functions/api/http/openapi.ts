@@ -26,7 +26,9 @@ type Documented = { operationId: string; tags: [string] };
 export const ROUTE_SCOPES = new Map<string, readonly Scope[] | "open">();
 /** The key of a route in ROUTE_SCOPES: `GET /v1/reviews`. */
 export const routeKey = (method: string, path: string) => `${method.toUpperCase()} ${path}`;
-export const withScopes = <T extends { method: string; path: string }>(route: T, scopes: readonly Scope[] | "open"): T => (ROUTE_SCOPES.set(routeKey(route.method, route.path), scopes), route);
+export const withScopes = <T extends { method: string; path: string }>(route: T, scopes: readonly Scope[] | "open"): T => (
+  ROUTE_SCOPES.set(routeKey(route.method, route.path), scopes), route
+);
 
 /**
  * A route that needs a key with one of `scopes` (admin always passes). Every status it can answer
@@ -42,13 +44,16 @@ export function securedRoute<R extends Omit<RouteConfig, "middleware" | "securit
     ...(req.body ? unsupportedMediaError : {}),
     ...always,
   };
-  return withScopes({
-    ...route,
-    responses: { ...errors, ...route.responses } as unknown as R["responses"] & Omit<typeof securedErrors, keyof R["responses"]>,
-    security: [{ bearerAuth: [] }],
-    description: `${route.description ?? ""}\n\nScopes: ${scopes.join(", ")} (or admin).`.trim(),
-    middleware: [requireScopes(scopes)] as MiddlewareHandler<AppEnv>[],
-  }, scopes);
+  return withScopes(
+    {
+      ...route,
+      responses: { ...errors, ...route.responses } as unknown as R["responses"] & Omit<typeof securedErrors, keyof R["responses"]>,
+      security: [{ bearerAuth: [] }],
+      description: `${route.description ?? ""}\n\nScopes: ${scopes.join(", ")} (or admin).`.trim(),
+      middleware: [requireScopes(scopes)] as MiddlewareHandler<AppEnv>[],
+    },
+    scopes,
+  );
 }
 
 /** A route open to anyone (no key): declared as such (`security: []`), with the errors any request can meet. */

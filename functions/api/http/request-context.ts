@@ -35,7 +35,13 @@ export function requestContext(options: RequestContextOptions): MiddlewareHandle
       metrics.httpDuration.observe({ method: c.req.method, route }, seconds);
       // The status page's own requests (it refreshes itself) would skew the figures it shows.
       if (route !== "/status") metrics.timeline.record(seconds * 1000, c.res.status);
-      log.info("request", { method: c.req.method, route, status: c.res.status, duration_ms: Math.round(seconds * 1e4) / 10, key_id: c.get("principal")?.id });
+      log.info("request", {
+        method: c.req.method,
+        route,
+        status: c.res.status,
+        duration_ms: Math.round(seconds * 1e4) / 10,
+        key_id: c.get("principal")?.id,
+      });
     }
   };
 }

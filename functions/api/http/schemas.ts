@@ -1,12 +1,17 @@
 import { z } from "./zod.js";
 
-export const ErrorSchema = z.object({
-  error: z.object({
-    code: z.string().openapi({ description: "stable, machine-readable: invalid_request, unauthorized, forbidden, not_found, method_not_allowed, conflict, payload_too_large, unsupported_media_type, rate_limited, unavailable, internal" }),
-    message: z.string().openapi({ description: "for people; may change" }),
-    details: z.any().optional().openapi({ description: "400: the issues, [{ in, path, message, code }]; 403: { required_scopes }" }),
-  }),
-}).openapi("Error", { description: "The shape of every error answer" });
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({
+        description:
+          "stable, machine-readable: invalid_request, unauthorized, forbidden, not_found, method_not_allowed, conflict, payload_too_large, unsupported_media_type, rate_limited, unavailable, internal",
+      }),
+      message: z.string().openapi({ description: "for people; may change" }),
+      details: z.any().optional().openapi({ description: "400: the issues, [{ in, path, message, code }]; 403: { required_scopes }" }),
+    }),
+  })
+  .openapi("Error", { description: "The shape of every error answer" });
 
 export const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
 
@@ -31,10 +36,12 @@ export const notFoundError = { 404: errorResponse("no such item") } as const;
 export const unsupportedMediaError = { 415: errorResponse("the body is not JSON (Content-Type)") } as const;
 
 export const jsonContent = <T extends z.ZodType>(schema: T, description = "OK") => ({
-  description, content: { "application/json": { schema } },
+  description,
+  content: { "application/json": { schema } },
 });
 
 /** A JSON request body; `required: false` lets an empty body take the schema's defaults. */
 export const jsonBody = <T extends z.ZodType>(schema: T, required = true) => ({
-  required, content: { "application/json": { schema } },
+  required,
+  content: { "application/json": { schema } },
 });

@@ -5,7 +5,9 @@ import type { AppEnv } from "./env.js";
 /** The instance's services could not be built (already logged where it failed). */
 export class SetupFailedError extends Error {
   override name = "SetupFailedError";
-  constructor() { super("service set-up failed"); }
+  constructor() {
+    super("service set-up failed");
+  }
 }
 
 export interface WithServicesOptions {
@@ -17,7 +19,11 @@ export interface WithServicesOptions {
 }
 
 /** Puts the instance's services on the context (`c.get("services")`); a set-up failure is logged and becomes a bare 500. */
-export function withServices({ provide, onDeadline, margin = (s) => s.config.lambdaMarginMs }: WithServicesOptions): MiddlewareHandler<AppEnv> {
+export function withServices({
+  provide,
+  onDeadline,
+  margin = (s) => s.config.lambdaMarginMs,
+}: WithServicesOptions): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     let services: Services;
     try {

@@ -2,9 +2,21 @@ import { ValidationError } from "@hitl/core/runtime";
 import type { Hook } from "@hono/zod-openapi";
 
 /** What each validation target is called in an error message. */
-const PART = { json: "request body", param: "path parameters", query: "query", header: "headers", cookie: "cookies", form: "form" } as const;
+const PART = {
+  json: "request body",
+  param: "path parameters",
+  query: "query",
+  header: "headers",
+  cookie: "cookies",
+  form: "form",
+} as const;
 
-interface Issue { code: string; path: PropertyKey[]; message: string; errors?: Issue[][] }
+interface Issue {
+  code: string;
+  path: PropertyKey[];
+  message: string;
+  errors?: Issue[][];
+}
 
 /**
  * The app's validation hook (@hono/zod-openapi's `defaultHook`): input that fails a route's schema

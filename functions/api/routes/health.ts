@@ -8,20 +8,30 @@ const LIVENESS_CACHE_MS = 2000;
 
 const Liveness = z.object({ status: z.enum(["ok", "degraded"]) }).openapi("Liveness");
 const Check = z.object({ ok: z.boolean(), latency_ms: z.number() });
-const HealthReport = z.object({
-  status: z.enum(["ok", "degraded"]),
-  postgres: Check.extend({ breaker: z.enum(["closed", "open", "half_open"]) }),
-  redis: Check.extend({ breaker: z.enum(["closed", "open", "half_open"]) }),
-  storage: z.object({ ok: z.boolean() }),
-}).openapi("HealthReport");
+const HealthReport = z
+  .object({
+    status: z.enum(["ok", "degraded"]),
+    postgres: Check.extend({ breaker: z.enum(["closed", "open", "half_open"]) }),
+    redis: Check.extend({ breaker: z.enum(["closed", "open", "half_open"]) }),
+    storage: z.object({ ok: z.boolean() }),
+  })
+  .openapi("HealthReport");
 
 const publicHealth = openRoute({
-  method: "get", path: "/health", operationId: "getLiveness", tags: ["operations"], summary: "Liveness: 200 ok or 503 degraded, nothing else revealed",
+  method: "get",
+  path: "/health",
+  operationId: "getLiveness",
+  tags: ["operations"],
+  summary: "Liveness: 200 ok or 503 degraded, nothing else revealed",
   responses: { 200: jsonContent(Liveness), 503: jsonContent(Liveness, "a store is down") },
 });
 
 const detailedHealth = securedRoute(["admin"], {
-  method: "get", path: "/v1/health", operationId: "getHealth", tags: ["operations"], summary: "Checks Postgres, Redis (through the breaker) and storage: 200 ok, 503 degraded (the same report)",
+  method: "get",
+  path: "/v1/health",
+  operationId: "getHealth",
+  tags: ["operations"],
+  summary: "Checks Postgres, Redis (through the breaker) and storage: 200 ok, 503 degraded (the same report)",
   responses: { 200: jsonContent(HealthReport), 503: jsonContent(HealthReport, "degraded: a store is down (the report says which)") },
 });
 

@@ -21,7 +21,20 @@ import { analyticsRoutes } from "./analytics.js";
  * A new group is one line here.
  */
 export const ROUTE_GROUPS = [
-  healthRoutes, opsRoutes, messageRoutes,
-  interactionRoutes, reviewRoutes, outboxRoutes, dashboardRoutes, memoryRoutes, userRoutes, quarantineRoutes, recoveryRoutes, statusRoutes,
-  accessRoutes, customerRoutes, coherenceRoutes, analyticsRoutes,
+  healthRoutes,
+  opsRoutes,
+  messageRoutes,
+  interactionRoutes,
+  reviewRoutes,
+  outboxRoutes,
+  dashboardRoutes,
+  memoryRoutes,
+  userRoutes,
+  quarantineRoutes,
+  recoveryRoutes,
+  statusRoutes,
+  accessRoutes,
+  customerRoutes,
+  coherenceRoutes,
+  analyticsRoutes,
 ];

@@ -1,5 +1,13 @@
 import { z } from "../http/zod.js";
-import { CreateInteractionBody, Interaction, InteractionId, NotesBody, createInteraction, getInteraction, setReviewerNotes } from "@hitl/core";
+import {
+  CreateInteractionBody,
+  Interaction,
+  InteractionId,
+  NotesBody,
+  createInteraction,
+  getInteraction,
+  setReviewerNotes,
+} from "@hitl/core";
 import { IdempotencyHeaders, idempotencyErrors, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
@@ -7,20 +15,37 @@ import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/sch
 export const IdParam = z.object({ id: InteractionId });
 
 const create = securedRoute(["agent"], {
-  method: "post", path: "/v1/interactions", operationId: "createInteraction", tags: ["interactions"],
+  method: "post",
+  path: "/v1/interactions",
+  operationId: "createInteraction",
+  tags: ["interactions"],
   summary: "Store an interaction (idempotent on message_id) and append the user turn to the history",
   request: { headers: IdempotencyHeaders, body: jsonBody(CreateInteractionBody) },
-  responses: { 201: jsonContent(z.object({ id: z.string() }), "created"), 200: jsonContent(z.object({ id: z.string() }), "already stored (same message_id)"),
-    409: errorResponse("the message_id belongs to another user (an interaction of another user holds it, or the queued message is another user's)"),
-    ...idempotencyErrors, ...securedErrors },
+  responses: {
+    201: jsonContent(z.object({ id: z.string() }), "created"),
+    200: jsonContent(z.object({ id: z.string() }), "already stored (same message_id)"),
+    409: errorResponse(
+      "the message_id belongs to another user (an interaction of another user holds it, or the queued message is another user's)",
+    ),
+    ...idempotencyErrors,
+    ...securedErrors,
+  },
 });
 const get = securedRoute(["agent", "reviewer", "viewer"], {
-  method: "get", path: "/v1/interactions/{id}", operationId: "getInteraction", tags: ["interactions"], summary: "One interaction",
+  method: "get",
+  path: "/v1/interactions/{id}",
+  operationId: "getInteraction",
+  tags: ["interactions"],
+  summary: "One interaction",
   request: { params: IdParam },
   responses: { 200: jsonContent(Interaction), ...securedErrors },
 });
 const notes = securedRoute(["reviewer"], {
-  method: "patch", path: "/v1/interactions/{id}/notes", operationId: "setInteractionNotes", tags: ["interactions"], summary: "Set reviewer notes",
+  method: "patch",
+  path: "/v1/interactions/{id}/notes",
+  operationId: "setInteractionNotes",
+  tags: ["interactions"],
+  summary: "Set reviewer notes",
   request: { params: IdParam, body: jsonBody(NotesBody) },
   responses: { 200: jsonContent(Interaction), ...securedErrors },
 });
@@ -29,9 +54,15 @@ export function interactionRoutes() {
   return createOpenApiApp()
     .openapi(create, async (c) => {
       const s = c.get("services");
-      const r = await createInteraction({ db: s.db, redis: s.redis, log: c.get("log") }, c.req.valid("json"), idempotencyScope(c, "createInteraction", c.req.valid("json")));
+      const r = await createInteraction(
+        { db: s.db, redis: s.redis, log: c.get("log") },
+        c.req.valid("json"),
+        idempotencyScope(c, "createInteraction", c.req.valid("json")),
+      );
       return c.json({ id: r.id }, r.created ? 201 : 200);
     })
     .openapi(get, async (c) => c.json(await getInteraction(c.get("services").db, c.req.valid("param").id), 200))
-    .openapi(notes, async (c) => c.json(await setReviewerNotes(c.get("services").db, c.req.valid("param").id, c.req.valid("json").reviewer_notes), 200));
+    .openapi(notes, async (c) =>
+      c.json(await setReviewerNotes(c.get("services").db, c.req.valid("param").id, c.req.valid("json").reviewer_notes), 200),
+    );
 }

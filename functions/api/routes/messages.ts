@@ -5,23 +5,38 @@ import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
 const ingest = securedRoute(["bot"], {
-  method: "post", path: "/v1/messages", operationId: "ingestMessages", tags: ["messages"],
+  method: "post",
+  path: "/v1/messages",
+  operationId: "ingestMessages",
+  tags: ["messages"],
   summary: "Ingest one message or a batch of up to 100 into the WAL (or quarantine)",
   request: { headers: IdempotencyHeaders, body: jsonBody(IngestBody) },
   responses: { 202: jsonContent(z.object({ items: z.array(IngestResult) }), "accepted"), ...securedErrors },
 });
 const claim = securedRoute(["agent"], {
-  method: "post", path: "/v1/messages/claim", operationId: "claimMessages", tags: ["messages"], summary: "Claim messages under a lease",
+  method: "post",
+  path: "/v1/messages/claim",
+  operationId: "claimMessages",
+  tags: ["messages"],
+  summary: "Claim messages under a lease",
   request: { headers: IdempotencyHeaders, body: jsonBody(ClaimBody, false) },
   responses: { 200: jsonContent(z.object({ items: z.array(ClaimedMessage) })), ...securedErrors },
 });
 const ack = securedRoute(["agent"], {
-  method: "post", path: "/v1/messages/ack", operationId: "ackMessages", tags: ["messages"], summary: "Acknowledge claimed messages",
+  method: "post",
+  path: "/v1/messages/ack",
+  operationId: "ackMessages",
+  tags: ["messages"],
+  summary: "Acknowledge claimed messages",
   request: { body: jsonBody(AckBody) },
   responses: { 200: jsonContent(AckResult), ...securedErrors },
 });
 const stats = securedRoute(["agent", "viewer"], {
-  method: "get", path: "/v1/messages/stats", operationId: "getMessageStats", tags: ["messages"], summary: "WAL depths",
+  method: "get",
+  path: "/v1/messages/stats",
+  operationId: "getMessageStats",
+  tags: ["messages"],
+  summary: "WAL depths",
   responses: { 200: jsonContent(WalStats), ...securedErrors },
 });
 
@@ -29,12 +44,29 @@ export function messageRoutes() {
   return createOpenApiApp()
     .openapi(ingest, async (c) => {
       const s = c.get("services");
-      return c.json({ items: await ingestMessages({ redis: s.redis, db: s.db, wal: s.wal, metrics: s.metrics }, c.req.valid("json"), new Date(), idempotencyScope(c, "ingestMessages", c.req.valid("json"))?.key) }, 202);
+      return c.json(
+        {
+          items: await ingestMessages(
+            { redis: s.redis, db: s.db, wal: s.wal, metrics: s.metrics },
+            c.req.valid("json"),
+            new Date(),
+            idempotencyScope(c, "ingestMessages", c.req.valid("json"))?.key,
+          ),
+        },
+        202,
+      );
     })
     .openapi(claim, async (c) => {
       const b = c.req.valid("json");
       const scope = idempotencyScope(c, "claimMessages", b);
-      return c.json({ items: await c.get("services").wal.claim(b.max, b.lease_seconds, Date.now(), scope && { principal: c.get("principal")!.id, key: scope.key }) }, 200);
+      return c.json(
+        {
+          items: await c
+            .get("services")
+            .wal.claim(b.max, b.lease_seconds, Date.now(), scope && { principal: c.get("principal")!.id, key: scope.key }),
+        },
+        200,
+      );
     })
     .openapi(ack, async (c) => c.json(await c.get("services").wal.ack(c.req.valid("json").items), 200))
     .openapi(stats, async (c) => c.json(await c.get("services").wal.stats(), 200));

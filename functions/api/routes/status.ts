@@ -7,17 +7,27 @@ import type { AppEnv } from "../http/env.js";
 import { requireScopes } from "../http/middleware.js";
 import { securedErrors } from "../http/schemas.js";
 
-const statusRoute = ({
-  method: "get", path: "/status", operationId: "getStatusPage", tags: ["operations"], summary: "Status page (HTML): queues, reviews, breaker, backups, last hour's latency and throughput",
-  description: "A viewer or admin key, or a signed link (`npm run status-link`: the `expires` and `sig` query parameters, valid 15 minutes); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).",
-  request: { query: z.object({ expires: z.string().max(12).optional().openapi({ description: "signed link: expiry (epoch seconds)" }), sig: z.string().max(64).optional().openapi({ description: "signed link: HMAC" }) }) },
+const statusRoute = {
+  method: "get",
+  path: "/status",
+  operationId: "getStatusPage",
+  tags: ["operations"],
+  summary: "Status page (HTML): queues, reviews, breaker, backups, last hour's latency and throughput",
+  description:
+    "A viewer or admin key, or a signed link (`npm run status-link`: the `expires` and `sig` query parameters, valid 15 minutes); open under `npm start` (STATUS_PAGE_OPEN=1 on a loopback-only server).",
+  request: {
+    query: z.object({
+      expires: z.string().max(12).optional().openapi({ description: "signed link: expiry (epoch seconds)" }),
+      sig: z.string().max(64).optional().openapi({ description: "signed link: HMAC" }),
+    }),
+  },
   security: [{ bearerAuth: [] }],
   responses: {
     ...securedErrors,
     200: { description: "HTML", content: { "text/html": { schema: z.string() } } },
     503: { description: "HTML naming the stores that are unavailable", content: { "text/html": { schema: z.string() } } },
   },
-}) satisfies RouteConfig;
+} satisfies RouteConfig;
 
 /** CSP: the page loads nothing and runs nothing. */
 const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";

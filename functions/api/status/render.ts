@@ -8,8 +8,14 @@ const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
  * labelled: the value scale on the left (0 and the maximum, in `unit`), time along the bottom.
  */
 function chart(values: number[], label: string, unit: string, testId: string): string {
-  const w = 420, h = 120, left = 44, bottom = 22, top = 8, right = 8;
-  const pw = w - left - right, ph = h - top - bottom;
+  const w = 420,
+    h = 120,
+    left = 44,
+    bottom = 22,
+    top = 8,
+    right = 8;
+  const pw = w - left - right,
+    ph = h - top - bottom;
   const max = Math.max(1, ...values);
   const x = (i: number) => left + (i / Math.max(1, values.length - 1)) * pw;
   const y = (v: number) => top + ph - (v / max) * ph;
@@ -28,7 +34,11 @@ function chart(values: number[], label: string, unit: string, testId: string): s
 <polyline fill="none" stroke="#2563eb" stroke-width="2" points="${pts}"/></svg></figure>`;
 }
 
-const BACKLOG_LABEL = { wal: "Message queue (WAL) backlog", review_queue: "Review queue backlog", outbox_unsent: "Unsent replies backlog" } as const;
+const BACKLOG_LABEL = {
+  wal: "Message queue (WAL) backlog",
+  review_queue: "Review queue backlog",
+  outbox_unsent: "Unsent replies backlog",
+} as const;
 const hours = (h: number | null) => (h === null ? "none yet" : h < 1 ? `${Math.round(h * 60)} min` : `${h.toFixed(1)} h`);
 const ms = (v: number | null) => (v === null ? "n/a" : `${Math.round(v * 10) / 10} ms`);
 
@@ -40,8 +50,12 @@ export function renderStatus(s: StatusSnapshot): string {
   const breaker = s.health.redis.breaker;
   const wal = s.wal;
   const reviews = s.reviews;
-  const rows = (s.backups ?? []).map((b) => `<tr data-testid="backup-row"><td>${esc(b.kind)}</td><td>${esc(b.id)}</td><td>${esc(b.finished_at ?? "running")}</td>
-<td>${b.complete ? "complete" : "incomplete"}</td><td class="${b.verified ? "ok" : "bad"}">${b.verified ? "verified" : "not verified"}</td><td>${esc(mb(b.bytes))}</td><td>${esc(b.objects)}</td></tr>`).join("\n");
+  const rows = (s.backups ?? [])
+    .map(
+      (b) => `<tr data-testid="backup-row"><td>${esc(b.kind)}</td><td>${esc(b.id)}</td><td>${esc(b.finished_at ?? "running")}</td>
+<td>${b.complete ? "complete" : "incomplete"}</td><td class="${b.verified ? "ok" : "bad"}">${b.verified ? "verified" : "not verified"}</td><td>${esc(mb(b.bytes))}</td><td>${esc(b.objects)}</td></tr>`,
+    )
+    .join("\n");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="30">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>HITL data layer status</title>
@@ -81,12 +95,34 @@ ${stat("Latency p50", ms(s.hour.p50_ms), "hour-p50")}
 ${stat("Latency p95", ms(s.hour.p95_ms), "hour-p95")}
 ${stat("Latency p99", ms(s.hour.p99_ms), "hour-p99", (s.hour.p99_ms ?? 0) > 50 ? "warn" : "")}
 </div><div class="grid">
-${chart(s.timeline.map((t) => t.requests), "Requests per minute", "req/min", "chart-throughput")}
-${chart(s.timeline.map((t) => t.max_ms), "Slowest request per minute", "ms", "chart-latency")}
+${chart(
+  s.timeline.map((t) => t.requests),
+  "Requests per minute",
+  "req/min",
+  "chart-throughput",
+)}
+${chart(
+  s.timeline.map((t) => t.max_ms),
+  "Slowest request per minute",
+  "ms",
+  "chart-latency",
+)}
 </div>
 <h2>Backups</h2><div class="grid">
-${s.last_backups ? s.last_backups.map((b) => stat(`Last verified ${b.kind}`, `${b.age_hours === null ? "none yet" : `${hours(b.age_hours)} ago`} (alarm after ${b.limit_hours} h)`, `last-${b.kind}`, b.overdue ? "bad" : "ok")).join("\n")
-    : stat("Last verified backups", "n/a (Postgres unavailable)", "last-backups")}
+${
+  s.last_backups
+    ? s.last_backups
+        .map((b) =>
+          stat(
+            `Last verified ${b.kind}`,
+            `${b.age_hours === null ? "none yet" : `${hours(b.age_hours)} ago`} (alarm after ${b.limit_hours} h)`,
+            `last-${b.kind}`,
+            b.overdue ? "bad" : "ok",
+          ),
+        )
+        .join("\n")
+    : stat("Last verified backups", "n/a (Postgres unavailable)", "last-backups")
+}
 </div>
 <table data-testid="backups"><thead><tr><th>kind</th><th>set</th><th>finished</th><th>state</th><th>verification</th><th>size</th><th>objects</th></tr></thead>
 <tbody>${rows || `<tr><td colspan="7">${s.backups ? "no backups yet" : "n/a (Postgres unavailable)"}</td></tr>`}</tbody></table>

@@ -1,7 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { createHitlClient } from "@hitl/client";
 
-export interface TurnOptions { baseUrl: string; botKey: string; agentKey: string; reviewerKey: string }
+export interface TurnOptions {
+  baseUrl: string;
+  botKey: string;
+  agentKey: string;
+  reviewerKey: string;
+}
 
 /**
  * One conversation turn through the API, as a bot, an agent pipeline and a reviewer make it:
@@ -14,13 +19,26 @@ export async function turn(o: TurnOptions) {
   const api = (apiKey: string) => createHitlClient({ baseUrl: o.baseUrl, apiKey });
   const [bot, agent, reviewer] = [api(o.botKey), api(o.agentKey), api(o.reviewerKey)];
   const user = `example-${randomUUID().slice(0, 8)}`; // a new conversation each run
-  const [ingested] = (await bot.ingestMessages({ body: { user_id: user, chat_id: 42, text: "Hi!", telegram_message_id: Date.now() } })).items;
+  const [ingested] = (await bot.ingestMessages({ body: { user_id: user, chat_id: 42, text: "Hi!", telegram_message_id: Date.now() } }))
+    .items;
   // The WAL hands out the oldest queued messages: keep ours; any other's lease lapses in 5 s and it is queued again.
-  const msg = (await agent.claimMessages({ body: { max: 100, lease_seconds: 5 } })).items.find((m) => m.message_id === ingested!.message_id);
+  const msg = (await agent.claimMessages({ body: { max: 100, lease_seconds: 5 } })).items.find(
+    (m) => m.message_id === ingested!.message_id,
+  );
   if (!msg) throw new Error(`message ${ingested!.message_id} was not handed out (claimed by another consumer?)`);
-  const { id } = await agent.createInteraction({ body: { message_id: msg.message_id, user_id: msg.user_id, user_message: msg.text,
-    user_message_timestamp: msg.received_at, llm1_raw_response: "draft", llm2_bubbles: ["Hello!"],
-    constitution_risk_score: 0.1, constitution_flags: [], constitution_recommendation: "review" } });
+  const { id } = await agent.createInteraction({
+    body: {
+      message_id: msg.message_id,
+      user_id: msg.user_id,
+      user_message: msg.text,
+      user_message_timestamp: msg.received_at,
+      llm1_raw_response: "draft",
+      llm2_bubbles: ["Hello!"],
+      constitution_risk_score: 0.1,
+      constitution_flags: [],
+      constitution_recommendation: "review",
+    },
+  });
   await agent.ackMessages({ body: { items: [msg] } });
   await reviewer.startReview({ params: { path: { id } } }); // this interaction's review (claimReview takes the top of the queue)
   await reviewer.approveReview({ params: { path: { id } }, body: { final_bubbles: ["Hello there!"], quality_score: 5 } });

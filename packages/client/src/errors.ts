@@ -17,7 +17,11 @@ export class HitlApiError extends Error {
 /** No answer: the request timed out or the connection failed (whether it was applied is unknown). */
 export class HitlRequestError extends Error {
   override name = "HitlRequestError";
-  constructor(readonly operation: string, readonly timedOut: boolean, options?: { cause?: unknown }) {
+  constructor(
+    readonly operation: string,
+    readonly timedOut: boolean,
+    options?: { cause?: unknown },
+  ) {
     super(`${operation}: ${timedOut ? "timed out" : "request failed"}`, options);
   }
 }

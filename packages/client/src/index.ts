@@ -16,7 +16,15 @@ type Init<K extends OperationId> = MaybeOptionalInit<paths[PathOf<K>], MethodOf<
 type RequiredKeys<T> = { [P in keyof T]-?: object extends Pick<T, P> ? never : P }[keyof T];
 type Args<K extends OperationId> = RequiredKeys<Init<K>> extends never ? [init?: Init<K>] : [init: Init<K>];
 type Success<D> = D extends { responses: infer R }
-  ? { [S in keyof R]: S extends 200 | 201 | 202 ? (R[S] extends { content: { "application/json": infer B } } ? B : never) : S extends 204 ? null : never }[keyof R]
+  ? {
+      [S in keyof R]: S extends 200 | 201 | 202
+        ? R[S] extends { content: { "application/json": infer B } }
+          ? B
+          : never
+        : S extends 204
+          ? null
+          : never;
+    }[keyof R]
   : never;
 
 /** One method per operation, named by its operationId; each resolves to the success body (null for 204). */
@@ -73,25 +81,48 @@ export function createHitlClient(opts: HitlClientOptions): HitlClient {
       let data: unknown;
       let error: unknown;
       try {
-        ({ response: res, data, error } = await (http.request as (m: string, p: string, i: object) => Promise<{ response: Response; data?: unknown; error?: unknown }>)(
-          op.method, op.path, { ...init, params, signal: init.signal ? AbortSignal.any([signal, init.signal as AbortSignal]) : signal }));
+        ({
+          response: res,
+          data,
+          error,
+        } = await (http.request as (m: string, p: string, i: object) => Promise<{ response: Response; data?: unknown; error?: unknown }>)(
+          op.method,
+          op.path,
+          { ...init, params, signal: init.signal ? AbortSignal.any([signal, init.signal as AbortSignal]) : signal },
+        ));
       } catch (e) {
-        if (repeatable && attempt < retries && !(init.signal as AbortSignal | undefined)?.aborted) { await sleep(backoff(attempt)); continue; }
+        if (repeatable && attempt < retries && !(init.signal as AbortSignal | undefined)?.aborted) {
+          await sleep(backoff(attempt));
+          continue;
+        }
         throw new HitlRequestError(id, signal.aborted, { cause: e });
       }
       if (res.ok) return res.status === 204 ? null : data;
       const retryAfter = Number(res.headers.get("retry-after"));
       if (repeatable && RETRYABLE.has(res.status) && attempt < retries) {
-        await sleep(Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(maxDelayMs, retryAfter * 1000 * (0.5 + Math.random() / 2)) : backoff(attempt));
+        await sleep(
+          Number.isFinite(retryAfter) && retryAfter > 0
+            ? Math.min(maxDelayMs, retryAfter * 1000 * (0.5 + Math.random() / 2))
+            : backoff(attempt),
+        );
         continue;
       }
       const body = (error ?? {}) as { error?: { code?: string; message?: string; details?: unknown } };
-      throw new HitlApiError(id, res.status, body.error?.code ?? `http_${res.status}`, body.error?.message ?? res.statusText, body.error?.details,
-        res.headers.get("x-request-id") ?? undefined, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined);
+      throw new HitlApiError(
+        id,
+        res.status,
+        body.error?.code ?? `http_${res.status}`,
+        body.error?.message ?? res.statusText,
+        body.error?.details,
+        res.headers.get("x-request-id") ?? undefined,
+        Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
+      );
     }
   }
   /** Full jitter over 0.2 s doubling, capped. */
   const backoff = (attempt: number) => Math.random() * Math.min(maxDelayMs, 200 * 2 ** attempt);
 
-  return Object.fromEntries(Object.keys(OPERATIONS).map((id) => [id, (init?: Record<string, unknown>) => call(id as OperationId, init)])) as unknown as HitlClient;
+  return Object.fromEntries(
+    Object.keys(OPERATIONS).map((id) => [id, (init?: Record<string, unknown>) => call(id as OperationId, init)]),
+  ) as unknown as HitlClient;
 }

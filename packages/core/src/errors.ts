@@ -16,20 +16,32 @@ export class AppError extends Error {
 }
 
 export class ValidationError extends AppError {
-  constructor(message: string, details?: unknown) { super("invalid_request", 400, message, details); }
+  constructor(message: string, details?: unknown) {
+    super("invalid_request", 400, message, details);
+  }
 }
 export class NotFoundError extends AppError {
-  constructor(message = "not found") { super("not_found", 404, message); }
+  constructor(message = "not found") {
+    super("not_found", 404, message);
+  }
 }
 export class ConflictError extends AppError {
-  constructor(message: string, details?: unknown) { super("conflict", 409, message, details); }
+  constructor(message: string, details?: unknown) {
+    super("conflict", 409, message, details);
+  }
 }
 export class RateLimitedError extends AppError {
-  constructor(readonly retryAfterSeconds: number) { super("rate_limited", 429, "rate limit exceeded"); }
+  constructor(readonly retryAfterSeconds: number) {
+    super("rate_limited", 429, "rate limit exceeded");
+  }
 }
 /** A required store is down; nothing was half-written. */
 export class UnavailableError extends AppError {
-  constructor(readonly store: string, readonly retryAfterSeconds: number, options?: { cause?: unknown }) {
+  constructor(
+    readonly store: string,
+    readonly retryAfterSeconds: number,
+    options?: { cause?: unknown },
+  ) {
     super("unavailable", 503, `${store} is unavailable`, undefined, options);
   }
 }

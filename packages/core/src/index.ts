@@ -46,7 +46,15 @@ export { RateLimiter } from "./cache/ratelimit.js";
 export * from "./customers/lifecycle.js";
 export * from "./coherence/commitments.js";
 export * from "./coherence/analyses.js";
-export { getUserStatus, setUserStatus, setNickname, PutStatusBody, PutNicknameBody, UserStatus, CUSTOMER_STATUSES } from "./users/status.js";
+export {
+  getUserStatus,
+  setUserStatus,
+  setNickname,
+  PutStatusBody,
+  PutNicknameBody,
+  UserStatus,
+  CUSTOMER_STATUSES,
+} from "./users/status.js";
 export { getProtocol, setProtocol, PutProtocolBody } from "./protocol/manage.js";
 export * from "./protocol/admin.js";
 export * from "./protocol/active.js";
@@ -54,7 +62,13 @@ export * from "./recovery/recovery.js";
 export * from "./recovery/health.js";
 export { eraseUser, erasureStatements, completePendingErasures, USER_TABLES, USER_ID_FIELDS, type ErasureResult } from "./gdpr/erase.js";
 export { USER_FIELDS_NOTE, OWN_USER_DATA_NOTE } from "./gdpr/tables.js";
-export { scopedKey, requestFingerprint, purgeIdempotencyKeys, IdempotencyKeyReusedError, type IdempotencyScope } from "./idempotency/keys.js";
+export {
+  scopedKey,
+  requestFingerprint,
+  purgeIdempotencyKeys,
+  IdempotencyKeyReusedError,
+  type IdempotencyScope,
+} from "./idempotency/keys.js";
 export { UserHasher, LOCAL_ERASURE_KEY } from "./gdpr/hash.js";
 export { listBackupSets } from "./backup/catalog.js";
 export { recordErasure, ERASURE_PREFIX } from "./backup/erasure-log.js";

@@ -18,7 +18,7 @@ export interface Logger {
  */
 export function safeMessage(message: string): string {
   return message
-    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, "\"…\"")
+    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, '"…"')
     .replace(/\(([^()]*)\)=\(([^()]*)\)/g, "(…)=(…)")
     .replace(/command was: .*/s, "command was: …")
     .slice(0, 300);
@@ -61,7 +61,12 @@ export const lambdaErrorReporter = (env: NodeJS.ProcessEnv = process.env): Error
  * Error-level events that carry an Error also hand a reportable copy of it (with its stack frames)
  * to `report`.
  */
-export function createLogger(level: LogLevel = "info", base: Record<string, unknown> = {}, write: (line: string) => void = (l) => process.stdout.write(l + "\n"), report: ErrorReporter | undefined = lambdaErrorReporter()): Logger {
+export function createLogger(
+  level: LogLevel = "info",
+  base: Record<string, unknown> = {},
+  write: (line: string) => void = (l) => process.stdout.write(l + "\n"),
+  report: ErrorReporter | undefined = lambdaErrorReporter(),
+): Logger {
   return new JsonLogger(ORDER[level], base, write, report);
 }
 
@@ -74,10 +79,18 @@ class JsonLogger implements Logger {
     private readonly report: ErrorReporter | undefined,
   ) {}
 
-  debug(msg: string, fields?: Record<string, unknown>): void { this.emit("debug", msg, fields); }
-  info(msg: string, fields?: Record<string, unknown>): void { this.emit("info", msg, fields); }
-  warn(msg: string, fields?: Record<string, unknown>): void { this.emit("warn", msg, fields); }
-  error(msg: string, fields?: Record<string, unknown>): void { this.emit("error", msg, fields); }
+  debug(msg: string, fields?: Record<string, unknown>): void {
+    this.emit("debug", msg, fields);
+  }
+  info(msg: string, fields?: Record<string, unknown>): void {
+    this.emit("info", msg, fields);
+  }
+  warn(msg: string, fields?: Record<string, unknown>): void {
+    this.emit("warn", msg, fields);
+  }
+  error(msg: string, fields?: Record<string, unknown>): void {
+    this.emit("error", msg, fields);
+  }
 
   child(fields: Record<string, unknown>): Logger {
     return new JsonLogger(this.min, { ...this.base, ...fields }, this.write, this.report);
@@ -86,6 +99,7 @@ class JsonLogger implements Logger {
   private emit(lvl: Exclude<LogLevel, "silent">, msg: string, fields?: Record<string, unknown>): void {
     if (ORDER[lvl] < this.min) return;
     this.write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...redact({ ...this.base, ...fields }) }));
-    if (lvl === "error" && this.report && fields) for (const v of Object.values(fields)) if (v instanceof Error) this.report(reportableError(v));
+    if (lvl === "error" && this.report && fields)
+      for (const v of Object.values(fields)) if (v instanceof Error) this.report(reportableError(v));
   }
 }

@@ -6,4 +6,11 @@
  */
 export { PoolDb } from "./db/pool-db.js";
 export { useLocalNeonProxy, ensureWebSocket } from "./db/neon-local.js";
-export { migrate, readMigrations, MigrationChecksumError, DEFAULT_MIGRATIONS_DIR, findMigrationsDir, type Migration } from "./db/migrate.js";
+export {
+  migrate,
+  readMigrations,
+  MigrationChecksumError,
+  DEFAULT_MIGRATIONS_DIR,
+  findMigrationsDir,
+  type Migration,
+} from "./db/migrate.js";

@@ -57,11 +57,21 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const redis = new RedisGateway({ ...config.redis, requestDeadline, breaker: config.breaker, metrics, log });
   // Redis is back: erasures interrupted while it was away are finished (their Postgres part is done).
   // Loaded then: erasure reaches the archives and the protocol schemas, which no cold start needs.
-  redis.recoveryHooks.push(() => void import("./gdpr/erase.js").then(({ completePendingErasures }) => completePendingErasures({ db, redis }))
-    .then((n) => { if (n) log.info("pending erasures completed", { count: n }); })
-    .catch((e) => log.warn("pending erasures not completed yet", { err: e as Error })));
+  redis.recoveryHooks.push(
+    () =>
+      void import("./gdpr/erase.js")
+        .then(({ completePendingErasures }) => completePendingErasures({ db, redis }))
+        .then((n) => {
+          if (n) log.info("pending erasures completed", { count: n });
+        })
+        .catch((e) => log.warn("pending erasures not completed yet", { err: e as Error })),
+  );
   return {
-    config, log, metrics, db, redis,
+    config,
+    log,
+    metrics,
+    db,
+    redis,
     keys: new KeyDirectory({ db, bootstrap: config.apiKeys, maxAgeMs: config.apiKeyMaxAgeMs, log }),
     audit: new AuditWriter(db),
     storage: new FetchBlobStore({ ...config.s3, requestDeadline }),

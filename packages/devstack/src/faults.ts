@@ -6,24 +6,26 @@ import { z } from "zod";
  * production does: a slow store, a hung one, an error status with the real service's body, a
  * connection reset mid-response, a Neon compute waking from scale-to-zero.
  */
-export const FaultSpec = z.object({
-  /** Added to every request: `ms` plus a uniform random 0..`jitterMs`. */
-  latency: z.object({ ms: z.number().int().min(0), jitterMs: z.number().int().min(0).default(0) }).optional(),
-  /** Accept the request and never answer. */
-  hang: z.boolean().optional(),
-  /** Answer this HTTP status with the body the real service sends for it. */
-  status: z.number().int().min(400).max(599).optional(),
-  /** Do the work, then reset the connection halfway through the response (the write was applied). */
-  reset: z.boolean().optional(),
-  /** Do the work, send the headers and half the body, then nothing more until the fault clears (a response stalled mid-body). */
-  stall: z.boolean().optional(),
-  /** The first request after `idleMs` without traffic waits `delayMs` (a Neon compute waking up). */
-  coldStart: z.object({ idleMs: z.number().int().min(0), delayMs: z.number().int().min(0) }).optional(),
-  /** The next `skip` requests pass untouched, then the fault applies (a failure mid-sequence). */
-  skip: z.number().int().min(0).optional(),
-  /** The fault clears itself after this long. */
-  forMs: z.number().int().min(1).optional(),
-}).strict();
+export const FaultSpec = z
+  .object({
+    /** Added to every request: `ms` plus a uniform random 0..`jitterMs`. */
+    latency: z.object({ ms: z.number().int().min(0), jitterMs: z.number().int().min(0).default(0) }).optional(),
+    /** Accept the request and never answer. */
+    hang: z.boolean().optional(),
+    /** Answer this HTTP status with the body the real service sends for it. */
+    status: z.number().int().min(400).max(599).optional(),
+    /** Do the work, then reset the connection halfway through the response (the write was applied). */
+    reset: z.boolean().optional(),
+    /** Do the work, send the headers and half the body, then nothing more until the fault clears (a response stalled mid-body). */
+    stall: z.boolean().optional(),
+    /** The first request after `idleMs` without traffic waits `delayMs` (a Neon compute waking up). */
+    coldStart: z.object({ idleMs: z.number().int().min(0), delayMs: z.number().int().min(0) }).optional(),
+    /** The next `skip` requests pass untouched, then the fault applies (a failure mid-sequence). */
+    skip: z.number().int().min(0).optional(),
+    /** The fault clears itself after this long. */
+    forMs: z.number().int().min(1).optional(),
+  })
+  .strict();
 export type FaultSpec = z.input<typeof FaultSpec>;
 
 /** What a fault does to one request before the server handles it. */
@@ -88,7 +90,10 @@ export class FaultSwitch {
     const idle = now - this.lastActivity;
     this.lastActivity = now;
     if (spec.coldStart && (this.waking || idle >= spec.coldStart.idleMs)) {
-      this.waking ??= sleep(spec.coldStart.delayMs).finally(() => { this.waking = undefined; this.lastActivity = Date.now(); });
+      this.waking ??= sleep(spec.coldStart.delayMs).finally(() => {
+        this.waking = undefined;
+        this.lastActivity = Date.now();
+      });
       await this.waking;
     }
     if (spec.latency) await sleep(spec.latency.ms + Math.random() * spec.latency.jitterMs);
@@ -123,7 +128,9 @@ export function resetMidResponse(res: ServerResponse, status: number, body: stri
 
 /** Sends the headers and half of `body`, then holds the connection: the client waits mid-body. */
 export function stallMidResponse(res: ServerResponse, status: number, body: string, faults: FaultSwitch): void {
-  halfResponse(res, status, body, () => { if (res.socket) faults.hold(res.socket); });
+  halfResponse(res, status, body, () => {
+    if (res.socket) faults.hold(res.socket);
+  });
 }
 
 /**
@@ -131,16 +138,36 @@ export function stallMidResponse(res: ServerResponse, status: number, body: stri
  * the operator's switch under `npm start`, behind the stack's fault token. Returns false when the
  * request is not for it.
  */
-export async function handleFaultAdmin(req: IncomingMessage, res: ServerResponse, faults: FaultSwitch, token: string, readBody: (r: IncomingMessage) => Promise<string>): Promise<boolean> {
+export async function handleFaultAdmin(
+  req: IncomingMessage,
+  res: ServerResponse,
+  faults: FaultSwitch,
+  token: string,
+  readBody: (r: IncomingMessage) => Promise<string>,
+): Promise<boolean> {
   if ((req.url ?? "").split("?")[0] !== "/__faults") return false;
-  const send = (status: number, body: unknown) => { res.writeHead(status, { "content-type": "application/json" }); res.end(JSON.stringify(body)); };
-  if (req.headers["x-fault-token"] !== token) { send(401, { error: "fault token required" }); return true; }
+  const send = (status: number, body: unknown) => {
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
+  };
+  if (req.headers["x-fault-token"] !== token) {
+    send(401, { error: "fault token required" });
+    return true;
+  }
   if (req.method === "DELETE") faults.clear();
   else if (req.method === "POST") {
     let raw: unknown;
-    try { raw = JSON.parse((await readBody(req)) || "{}"); } catch { send(400, { error: "body must be JSON" }); return true; }
+    try {
+      raw = JSON.parse((await readBody(req)) || "{}");
+    } catch {
+      send(400, { error: "body must be JSON" });
+      return true;
+    }
     const parsed = FaultSpec.safeParse(raw);
-    if (!parsed.success) { send(400, { error: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") }); return true; }
+    if (!parsed.success) {
+      send(400, { error: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ") });
+      return true;
+    }
     faults.set(parsed.data);
   }
   send(200, { fault: faults.current(), traffic: faults.traffic });

@@ -28,8 +28,24 @@ const neonErrorBody = (status: number) => NEON_ERROR_BODIES[status] ?? JSON.stri
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 /** Postgres error fields the Neon HTTP API returns on a 400 (the driver copies them onto its error). */
-const PG_ERROR_FIELDS = ["severity", "code", "detail", "hint", "position", "internalPosition", "internalQuery",
-  "where", "schema", "table", "column", "dataType", "constraint", "file", "line", "routine"] as const;
+const PG_ERROR_FIELDS = [
+  "severity",
+  "code",
+  "detail",
+  "hint",
+  "position",
+  "internalPosition",
+  "internalQuery",
+  "where",
+  "schema",
+  "table",
+  "column",
+  "dataType",
+  "constraint",
+  "file",
+  "line",
+  "routine",
+] as const;
 /** Raw text for every type: the driver parses values itself from each field's dataTypeID. */
 const RAW_TYPES = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
 
@@ -37,16 +53,28 @@ const RAW_TYPES = { getTypeParser: () => (v: string) => v } as unknown as pg.Cus
 const CORS_HEADERS = {
   "access-control-allow-origin": "*",
   "access-control-allow-methods": "POST, OPTIONS",
-  "access-control-allow-headers": "Authorization, Content-Type, Neon-Connection-String, Neon-Raw-Text-Output, Neon-Array-Mode, Neon-Pool-Opt-In, Neon-Batch-Read-Only, Neon-Batch-Isolation-Level, Neon-Batch-Deferrable",
+  "access-control-allow-headers":
+    "Authorization, Content-Type, Neon-Connection-String, Neon-Raw-Text-Output, Neon-Array-Mode, Neon-Pool-Opt-In, Neon-Batch-Read-Only, Neon-Batch-Isolation-Level, Neon-Batch-Deferrable",
   "access-control-max-age": "86400",
 };
 
-const ISOLATION: Record<string, string> = { Serializable: "SERIALIZABLE", ReadUncommitted: "READ UNCOMMITTED", ReadCommitted: "READ COMMITTED", RepeatableRead: "REPEATABLE READ" };
+const ISOLATION: Record<string, string> = {
+  Serializable: "SERIALIZABLE",
+  ReadUncommitted: "READ UNCOMMITTED",
+  ReadCommitted: "READ COMMITTED",
+  RepeatableRead: "REPEATABLE READ",
+};
 
 /** A request the endpoint refuses before running anything (Neon answers 400 with a message). */
 class BadRequest extends Error {}
 
-interface SqlOptions { arrayMode: boolean; rawText: boolean; isolation?: string; readOnly?: boolean; deferrable?: boolean }
+interface SqlOptions {
+  arrayMode: boolean;
+  rawText: boolean;
+  isolation?: string;
+  readOnly?: boolean;
+  deferrable?: boolean;
+}
 
 /** The Neon-* headers, each checked against the values Neon accepts (nothing is pasted into SQL unchecked). */
 function sqlOptions(h: IncomingMessage["headers"]): SqlOptions {
@@ -57,19 +85,33 @@ function sqlOptions(h: IncomingMessage["headers"]): SqlOptions {
     throw new BadRequest(`invalid ${name} header: expected true or false`);
   };
   const iso = h["neon-batch-isolation-level"];
-  if (iso !== undefined && (typeof iso !== "string" || !ISOLATION[iso])) throw new BadRequest(`invalid neon-batch-isolation-level header: expected one of ${Object.keys(ISOLATION).join(", ")}`);
+  if (iso !== undefined && (typeof iso !== "string" || !ISOLATION[iso]))
+    throw new BadRequest(`invalid neon-batch-isolation-level header: expected one of ${Object.keys(ISOLATION).join(", ")}`);
   return {
-    arrayMode: bool("neon-array-mode") ?? false, rawText: bool("neon-raw-text-output") ?? false,
-    isolation: iso ? ISOLATION[iso] : undefined, readOnly: bool("neon-batch-read-only"), deferrable: bool("neon-batch-deferrable"),
+    arrayMode: bool("neon-array-mode") ?? false,
+    rawText: bool("neon-raw-text-output") ?? false,
+    isolation: iso ? ISOLATION[iso] : undefined,
+    readOnly: bool("neon-batch-read-only"),
+    deferrable: bool("neon-batch-deferrable"),
   };
 }
 
-interface SqlQuery { query: string; params: unknown[] }
-const isQuery = (q: unknown): q is SqlQuery => typeof q === "object" && q !== null && typeof (q as SqlQuery).query === "string"
-  && ((q as SqlQuery).params === undefined || Array.isArray((q as SqlQuery).params));
+interface SqlQuery {
+  query: string;
+  params: unknown[];
+}
+const isQuery = (q: unknown): q is SqlQuery =>
+  typeof q === "object" &&
+  q !== null &&
+  typeof (q as SqlQuery).query === "string" &&
+  ((q as SqlQuery).params === undefined || Array.isArray((q as SqlQuery).params));
 function parseBody(raw: string): SqlQuery | { queries: SqlQuery[] } {
   let body: unknown;
-  try { body = JSON.parse(raw); } catch { throw new BadRequest("request body is not valid JSON"); }
+  try {
+    body = JSON.parse(raw);
+  } catch {
+    throw new BadRequest("request body is not valid JSON");
+  }
   if (isQuery(body)) return body;
   const queries = (body as { queries?: unknown })?.queries;
   if (Array.isArray(queries) && queries.every(isQuery)) return { queries };
@@ -88,8 +130,15 @@ function jsonValue(v: unknown, typeId: number): unknown {
 }
 
 function toResult(r: pg.QueryResult, o: SqlOptions) {
-  const fields = r.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID, tableID: f.tableID, columnID: f.columnID,
-    dataTypeSize: f.dataTypeSize, dataTypeModifier: f.dataTypeModifier, format: f.format }));
+  const fields = r.fields.map((f) => ({
+    name: f.name,
+    dataTypeID: f.dataTypeID,
+    tableID: f.tableID,
+    columnID: f.columnID,
+    dataTypeSize: f.dataTypeSize,
+    dataTypeModifier: f.dataTypeModifier,
+    format: f.format,
+  }));
   const values = (row: unknown[]) => (o.rawText ? row : row.map((v, i) => jsonValue(v, fields[i]!.dataTypeID)));
   const rows = (r.rows as unknown[][]).map((row) => {
     const out = values(row);
@@ -126,7 +175,8 @@ function sqlHandler(pools: Map<string, pg.Pool>, faults: FaultSwitch, postgresPo
     }
     const send = (status: number, body: unknown) => {
       let text = JSON.stringify(body);
-      if (text.length > NEON_HTTP_LIMIT_BYTES && Buffer.byteLength(text) > NEON_HTTP_LIMIT_BYTES) [status, text] = [507, neonErrorBody(507)];
+      if (text.length > NEON_HTTP_LIMIT_BYTES && Buffer.byteLength(text) > NEON_HTTP_LIMIT_BYTES)
+        [status, text] = [507, neonErrorBody(507)];
       if (verdict.kind === "reset") return resetMidResponse(res, status, text);
       if (verdict.kind === "stall") return stallMidResponse(res, status, text, faults);
       res.writeHead(status, { "content-type": "application/json", ...CORS_HEADERS });
@@ -144,13 +194,24 @@ function sqlHandler(pools: Map<string, pg.Pool>, faults: FaultSwitch, postgresPo
       const c = new pg.Client({ connectionString: cs });
       c.on("error", () => {});
       // Only a statement that started before the abort: the connection may serve another by then.
-      void c.connect()
-        .then(() => c.query("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query_start <= to_timestamp($2 / 1000.0)", [pid, abortedAt]))
-        .catch(() => {}).finally(() => void c.end().catch(() => {}));
+      void c
+        .connect()
+        .then(() =>
+          c.query(
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query_start <= to_timestamp($2 / 1000.0)",
+            [pid, abortedAt],
+          ),
+        )
+        .catch(() => {})
+        .finally(() => void c.end().catch(() => {}));
     };
     try {
       let target: URL;
-      try { target = new URL(String(req.headers["neon-connection-string"] ?? "")); } catch { throw new BadRequest("missing or invalid neon-connection-string header"); }
+      try {
+        target = new URL(String(req.headers["neon-connection-string"] ?? ""));
+      } catch {
+        throw new BadRequest("missing or invalid neon-connection-string header");
+      }
       if (!/^postgres(ql)?:$/.test(target.protocol)) throw new BadRequest("neon-connection-string must be a postgres:// URL");
       if (!LOOPBACK.has(target.hostname)) return send(400, { message: "only loopback databases are served" });
       // Neon routes by host name: whatever port the string names, the stack's Postgres answers.
@@ -159,15 +220,28 @@ function sqlHandler(pools: Map<string, pg.Pool>, faults: FaultSwitch, postgresPo
       cs = target.toString();
       const options = sqlOptions(req.headers);
       const raw = await readBody(req);
-      if (Buffer.byteLength(raw) > NEON_HTTP_LIMIT_BYTES) return send(413, { message: `request is too large (max is ${NEON_HTTP_LIMIT_BYTES} bytes)` });
+      if (Buffer.byteLength(raw) > NEON_HTTP_LIMIT_BYTES)
+        return send(413, { message: `request is too large (max is ${NEON_HTTP_LIMIT_BYTES} bytes)` });
       const body = parseBody(raw);
       faults.traffic.commands += "queries" in body ? body.queries.length : 1;
       res.once("close", cancelOnAbort);
       client = await poolFor(cs).connect();
-      const exec = (q: SqlQuery) => client!.query({ text: q.query, values: q.params ?? [], rowMode: "array", types: RAW_TYPES, queryMode: "extended" } as pg.QueryConfig);
+      const exec = (q: SqlQuery) =>
+        client!.query({
+          text: q.query,
+          values: q.params ?? [],
+          rowMode: "array",
+          types: RAW_TYPES,
+          queryMode: "extended",
+        } as pg.QueryConfig);
       if ("queries" in body) {
-        const mode = [options.isolation && `ISOLATION LEVEL ${options.isolation}`, options.readOnly !== undefined && (options.readOnly ? "READ ONLY" : "READ WRITE"),
-          options.deferrable !== undefined && (options.deferrable ? "DEFERRABLE" : "NOT DEFERRABLE")].filter(Boolean).join(", ");
+        const mode = [
+          options.isolation && `ISOLATION LEVEL ${options.isolation}`,
+          options.readOnly !== undefined && (options.readOnly ? "READ ONLY" : "READ WRITE"),
+          options.deferrable !== undefined && (options.deferrable ? "DEFERRABLE" : "NOT DEFERRABLE"),
+        ]
+          .filter(Boolean)
+          .join(", ");
         await client.query(`BEGIN${mode ? ` ${mode}` : ""}`);
         inTx = true;
         const results = [];
@@ -234,14 +308,17 @@ function relay(ws: WebSocket, tcp: () => Socket, cutAfterFirstBlock?: () => void
   return {
     buffer: readBuffer,
     callback(n: number) {
-      for (let at = 0; at < n;) {
+      for (let at = 0; at < n; ) {
         block ??= spare.pop() ?? Buffer.allocUnsafe(BLOCK);
         const copied = readBuffer.copy(block, used, at, n);
         used += copied;
         at += copied;
         if (used === BLOCK) flush();
       }
-      if (!scheduled) { scheduled = true; setImmediate(flush); }
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
       return true;
     },
   };
@@ -255,13 +332,19 @@ export async function startNeonProxy(opts: { postgresPort: number; port?: number
   const pools = new Map<string, pg.Pool>();
   const faults = new FaultSwitch();
   const handleSql = sqlHandler(pools, faults, opts.postgresPort);
-  const server = createServer((req, res) => void (async () => {
-    if (opts.faultToken && await handleFaultAdmin(req, res, faults, opts.faultToken, readBody)) return;
-    const path = (req.url ?? "/").split("?")[0];
-    if (path === "/sql" && req.method === "OPTIONS") return void res.writeHead(204, CORS_HEADERS).end();
-    if (path === "/sql" && req.method === "POST") return handleSql(req, res);
-    res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ message: "not found" }));
-  })().catch(() => { if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(neonErrorBody(500)); else res.destroy(); }));
+  const server = createServer(
+    (req, res) =>
+      void (async () => {
+        if (opts.faultToken && (await handleFaultAdmin(req, res, faults, opts.faultToken, readBody))) return;
+        const path = (req.url ?? "/").split("?")[0];
+        if (path === "/sql" && req.method === "OPTIONS") return void res.writeHead(204, CORS_HEADERS).end();
+        if (path === "/sql" && req.method === "POST") return handleSql(req, res);
+        res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ message: "not found" }));
+      })().catch(() => {
+        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end(neonErrorBody(500));
+        else res.destroy();
+      }),
+  );
   const wss = new WebSocketServer({ noServer: true });
   server.on("upgrade", (req, socket, head) => {
     const url = new URL(req.url ?? "/", "http://x");
@@ -271,7 +354,9 @@ export async function startNeonProxy(opts: { postgresPort: number; port?: number
     void faults.before().then((verdict) => {
       if (verdict.kind === "status") {
         const body = neonErrorBody(verdict.status);
-        return void socket.end(`HTTP/1.1 ${verdict.status} Error\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+        return void socket.end(
+          `HTTP/1.1 ${verdict.status} Error\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
         // Hang (or a stall, which a relay of whole messages cannot cut mid-body): the WebSocket opens and nothing ever comes back.
@@ -284,12 +369,20 @@ export async function startNeonProxy(opts: { postgresPort: number; port?: number
    * One WebSocket relayed to Postgres over TCP. `reset` cuts the connection once Postgres has
    * started answering; `latency` delays each client message (in order).
    */
-  const tunnel = (ws: WebSocket, host: string, port: number, reset: boolean, latency: () => { ms: number; jitterMs: number } | undefined) => {
+  const tunnel = (
+    ws: WebSocket,
+    host: string,
+    port: number,
+    reset: boolean,
+    latency: () => { ms: number; jitterMs: number } | undefined,
+  ) => {
     {
       const tcp: Socket = connect({ port, host, noDelay: true, onread: relay(ws, () => tcp, reset ? () => ws.terminate() : undefined) });
       const pending: Buffer[] = [];
       let chain = Promise.resolve();
-      tcp.on("connect", () => { for (const b of pending.splice(0)) tcp.write(b); });
+      tcp.on("connect", () => {
+        for (const b of pending.splice(0)) tcp.write(b);
+      });
       tcp.on("end", () => ws.close());
       tcp.on("error", () => ws.close());
       const forward = (data: Buffer) => {

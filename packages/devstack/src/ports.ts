@@ -31,7 +31,10 @@ export async function waitForPort(port: number, timeoutMs = 15_000): Promise<voi
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect(port, "127.0.0.1");
-      s.once("connect", () => { s.destroy(); resolve(true); });
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
       s.once("error", () => resolve(false));
     });
     if (ok) return;

@@ -31,7 +31,10 @@ export interface RunningPostgres {
   stop(): Promise<void>;
 }
 
-interface Ids { uid: number; gid: number }
+interface Ids {
+  uid: number;
+  gid: number;
+}
 
 const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0;
 
@@ -118,7 +121,12 @@ function run(bin: string, args: string[], ids: Ids | undefined): Promise<void> {
 }
 
 function processAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A crash leaves postmaster.pid behind; a pid file naming a dead process is removed before start. */
@@ -140,10 +148,19 @@ async function initialise(bin: string, dataDir: string, ids: Ids | undefined): P
   const pwfile = path.join(os.tmpdir(), `hitl-pgpw-${process.pid}-${Date.now()}`);
   await fs.writeFile(pwfile, PASSWORD + "\n", { mode: 0o644 });
   try {
-    await run(path.join(bin, "initdb"), [
-      `--pgdata=${dataDir}`, "--auth=scram-sha-256", `--username=${SUPERUSER}`, `--pwfile=${pwfile}`,
-      "--encoding=UTF8", "--locale=C", "--no-sync",
-    ], ids);
+    await run(
+      path.join(bin, "initdb"),
+      [
+        `--pgdata=${dataDir}`,
+        "--auth=scram-sha-256",
+        `--username=${SUPERUSER}`,
+        `--pwfile=${pwfile}`,
+        "--encoding=UTF8",
+        "--locale=C",
+        "--no-sync",
+      ],
+      ids,
+    );
   } finally {
     await fs.rm(pwfile, { force: true });
   }
@@ -157,7 +174,9 @@ async function initialise(bin: string, dataDir: string, ids: Ids | undefined): P
  */
 async function writeHba(dataDir: string, ids: Ids | undefined): Promise<void> {
   const file = path.join(dataDir, "pg_hba.conf");
-  await fs.writeFile(file, "# written by the local stack (packages/devstack/src/postgres.ts)\nhost all all 127.0.0.1/32 password\n", { mode: 0o600 });
+  await fs.writeFile(file, "# written by the local stack (packages/devstack/src/postgres.ts)\nhost all all 127.0.0.1/32 password\n", {
+    mode: 0o600,
+  });
   if (ids) await fs.chown(file, ids.uid, ids.gid);
 }
 
@@ -171,10 +190,24 @@ export async function startPostgres(opts: PostgresOptions): Promise<RunningPostg
   if (!existsSync(path.join(dataDir, "PG_VERSION"))) await initialise(bin, dataDir, ids);
   await clearStalePid(dataDir, log);
   await writeHba(dataDir, ids);
-  const flags = ["-D", dataDir, "-p", String(opts.port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-    "-c", "max_connections=200"];
+  const flags = [
+    "-D",
+    dataDir,
+    "-p",
+    String(opts.port),
+    "-c",
+    "listen_addresses=127.0.0.1",
+    "-c",
+    "unix_socket_directories=",
+    "-c",
+    "max_connections=200",
+  ];
   if (opts.fast) flags.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
-  const child: ChildProcess = spawn(path.join(bin, "postgres"), flags, { ...(ids ?? {}), stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, LC_ALL: "C" } });
+  const child: ChildProcess = spawn(path.join(bin, "postgres"), flags, {
+    ...(ids ?? {}),
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, LC_ALL: "C" },
+  });
   await new Promise<void>((resolve, reject) => {
     let err = "";
     const onData = (c: Buffer) => {

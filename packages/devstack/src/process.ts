@@ -34,7 +34,11 @@ export function readBody(req: IncomingMessage): Promise<string> {
 function childrenOf(pid: number): number[] {
   const out: number[] = [];
   let entries: string[] = [];
-  try { entries = readdirSync("/proc"); } catch { return out; }
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return out;
+  }
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue;
     try {
@@ -42,7 +46,9 @@ function childrenOf(pid: number): number[] {
       const stat = readFileSync(`/proc/${e}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       if (ppid === pid) out.push(Number(e));
-    } catch { /* exited meanwhile */ }
+    } catch {
+      /* exited meanwhile */
+    }
   }
   return out;
 }
@@ -54,6 +60,10 @@ function childrenOf(pid: number): number[] {
 export function signalTree(pid: number, signal: NodeJS.Signals): void {
   const pids = [pid, ...childrenOf(pid)];
   for (const p of signal === "SIGCONT" ? pids.reverse() : pids) {
-    try { process.kill(p, signal); } catch { /* already gone */ }
+    try {
+      process.kill(p, signal);
+    } catch {
+      /* already gone */
+    }
   }
 }

@@ -16,7 +16,10 @@ export interface RunningRedis {
 export function redisServerBin(): string {
   const fromEnv = process.env.REDIS_SERVER_BIN ?? process.env.REDISMS_SYSTEM_BINARY;
   if (fromEnv) {
-    if (!existsSync(fromEnv)) throw new Error(`REDIS_SERVER_BIN=${fromEnv} does not exist: point it at a redis-server binary, or unset it to use the one on PATH (Debian: apt-get install redis-server)`);
+    if (!existsSync(fromEnv))
+      throw new Error(
+        `REDIS_SERVER_BIN=${fromEnv} does not exist: point it at a redis-server binary, or unset it to use the one on PATH (Debian: apt-get install redis-server)`,
+      );
     return fromEnv;
   }
   try {
@@ -32,8 +35,18 @@ export function redisServerBin(): string {
  * No eviction: WAL keys must never be evicted (see README, "Redis eviction policy").
  */
 export async function startRedisServer(opts: { port: number; dir?: string }): Promise<RunningRedis> {
-  const args = ["--port", String(opts.port), "--bind", "127.0.0.1", "--protected-mode", "yes",
-    "--maxmemory-policy", "noeviction", "--save", ""];
+  const args = [
+    "--port",
+    String(opts.port),
+    "--bind",
+    "127.0.0.1",
+    "--protected-mode",
+    "yes",
+    "--maxmemory-policy",
+    "noeviction",
+    "--save",
+    "",
+  ];
   if (opts.dir) {
     mkdirSync(opts.dir, { recursive: true });
     args.push("--dir", opts.dir, "--appendonly", "yes", "--appendfsync", "everysec");
@@ -45,7 +58,8 @@ export async function startRedisServer(opts: { port: number; dir?: string }): Pr
   child.stdout.on("data", (c) => (out = (out + c).slice(-2000)));
   child.stderr.on("data", (c) => (out = (out + c).slice(-2000)));
   const exited = new Promise<never>((_, reject) =>
-    child.once("exit", (code) => reject(new Error(`redis-server exited (${code}): ${out.trim()}`))));
+    child.once("exit", (code) => reject(new Error(`redis-server exited (${code}): ${out.trim()}`))),
+  );
   await Promise.race([waitForPort(opts.port), exited]);
   exited.catch(() => {});
   return {

@@ -23,12 +23,30 @@ export const S3RVER_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3R
 export async function startS3(opts: { dir: string; port: number; bucket: string }): Promise<RunningS3> {
   mkdirSync(opts.dir, { recursive: true });
   const bin = createRequire(import.meta.url).resolve("s3rver/bin/s3rver.js");
-  const child = spawn(process.execPath, ["--openssl-legacy-provider", bin, "-d", opts.dir, "-a", "127.0.0.1",
-    "-p", String(opts.port), "-s", "--no-vhost-buckets", "--configure-bucket", opts.bucket], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(
+    process.execPath,
+    [
+      "--openssl-legacy-provider",
+      bin,
+      "-d",
+      opts.dir,
+      "-a",
+      "127.0.0.1",
+      "-p",
+      String(opts.port),
+      "-s",
+      "--no-vhost-buckets",
+      "--configure-bucket",
+      opts.bucket,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
   let out = "";
   child.stdout.on("data", (c) => (out = (out + c).slice(-2000)));
   child.stderr.on("data", (c) => (out = (out + c).slice(-2000)));
-  const exited = new Promise<never>((_, reject) => child.once("exit", (code) => reject(new Error(`s3rver exited (${code}): ${out.trim()}`))));
+  const exited = new Promise<never>((_, reject) =>
+    child.once("exit", (code) => reject(new Error(`s3rver exited (${code}): ${out.trim()}`))),
+  );
   await Promise.race([waitForPort(opts.port), exited]);
   exited.catch(() => {});
   return {

@@ -100,12 +100,21 @@ export async function startStack(opts: StackOptions): Promise<LocalStack> {
     started.push(postgres);
     await ensureDatabase(postgres.url(), database);
     const faultToken = randomBytes(18).toString("base64url");
-    const proxy = await startNeonProxy({ postgresPort: postgres.port, port: p.neonProxy ? await portOr(p.neonProxy) : await freePort(), faultToken });
+    const proxy = await startNeonProxy({
+      postgresPort: postgres.port,
+      port: p.neonProxy ? await portOr(p.neonProxy) : await freePort(),
+      faultToken,
+    });
     started.push(proxy);
     const redis = await startRedisServer({ port: await portOr(p.redis), dir: persistent ? path.join(opts.dataDir, "redis") : undefined });
     started.push(redis);
     const token = opts.upstashToken ?? randomBytes(24).toString("base64url");
-    const bridge = await startUpstashBridge({ redisUrl: redis.url, token, port: p.upstash ? await portOr(p.upstash) : undefined, faultToken });
+    const bridge = await startUpstashBridge({
+      redisUrl: redis.url,
+      token,
+      port: p.upstash ? await portOr(p.upstash) : undefined,
+      faultToken,
+    });
     started.push(bridge);
     const s3 = await startS3({ dir: path.join(opts.dataDir, "s3"), port: await portOr(p.s3), bucket });
     started.push(s3);
@@ -126,7 +135,11 @@ export async function startStack(opts: StackOptions): Promise<LocalStack> {
     });
     return {
       ...endpoints(),
-      postgres, redis, bridge, proxy, s3,
+      postgres,
+      redis,
+      bridge,
+      proxy,
+      s3,
       adminUrl: (db?: string) => postgres.url(db),
       endpoints,
       watch(onDeath) {

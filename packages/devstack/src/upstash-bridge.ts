@@ -28,8 +28,7 @@ function encode(v: Reply, base64: boolean): unknown {
  * Command name upper-cased: ioredis keys its reply transformers (hgetall -> object, ...) by the
  * lower-case name, and the bridge must pass Redis's raw replies through.
  */
-const asArgs = (cmd: unknown[]) =>
-  cmd.map((a, i) => (i === 0 ? String(a).toUpperCase() : typeof a === "string" ? a : JSON.stringify(a)));
+const asArgs = (cmd: unknown[]) => cmd.map((a, i) => (i === 0 ? String(a).toUpperCase() : typeof a === "string" ? a : JSON.stringify(a)));
 
 /** Script flags Upstash accepts and open-source Redis rejects ("Unexpected flag in script shebang"). */
 const UPSTASH_ONLY_FLAGS = /^(#!lua[^\n]*?)\bflags=([^\n]*)/;
@@ -90,7 +89,10 @@ function scriptShim() {
   const rewrite = (script: string) => {
     const m = UPSTASH_ONLY_FLAGS.exec(script);
     if (!m) return script;
-    const flags = m[2]!.split(",").map((f) => f.trim()).filter(Boolean);
+    const flags = m[2]!
+      .split(",")
+      .map((f) => f.trim())
+      .filter(Boolean);
     const kept = flags.filter((f) => f !== "allow-key-locking");
     let out = script.replace(UPSTASH_ONLY_FLAGS, kept.length ? `${m[1]}flags=${kept.join(",")}` : m[1]!.trimEnd());
     if (kept.length !== flags.length) {
@@ -131,14 +133,40 @@ class BackendUnavailable extends Error {}
 
 /** Commands that block their connection: each runs on a connection of its own. */
 const BLOCKING = new Set(["BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "WAITAOF"]);
-const blocks = (args: string[]) => BLOCKING.has(args[0]!) || ((args[0] === "XREAD" || args[0] === "XREADGROUP") && args.some((a) => a.toUpperCase() === "BLOCK"));
+const blocks = (args: string[]) =>
+  BLOCKING.has(args[0]!) || ((args[0] === "XREAD" || args[0] === "XREADGROUP") && args.some((a) => a.toUpperCase() === "BLOCK"));
 /**
  * Commands that would change the state of a shared connection (subscriber mode, another database,
  * a closed or reset session, replication) are refused, as Upstash's REST API refuses them.
  * Pub/sub goes through the /subscribe and /psubscribe event streams.
  */
-const REFUSED = new Set(["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR",
-  "SELECT", "SWAPDB", "QUIT", "RESET", "HELLO", "AUTH", "CLIENT", "SHUTDOWN", "SYNC", "PSYNC", "REPLICAOF", "SLAVEOF", "DEBUG", "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"]);
+const REFUSED = new Set([
+  "SUBSCRIBE",
+  "PSUBSCRIBE",
+  "SSUBSCRIBE",
+  "UNSUBSCRIBE",
+  "PUNSUBSCRIBE",
+  "SUNSUBSCRIBE",
+  "MONITOR",
+  "SELECT",
+  "SWAPDB",
+  "QUIT",
+  "RESET",
+  "HELLO",
+  "AUTH",
+  "CLIENT",
+  "SHUTDOWN",
+  "SYNC",
+  "PSYNC",
+  "REPLICAOF",
+  "SLAVEOF",
+  "DEBUG",
+  "MULTI",
+  "EXEC",
+  "DISCARD",
+  "WATCH",
+  "UNWATCH",
+]);
 /** Connections shared by the non-blocking commands (round robin). */
 const POOL_SIZE = 4;
 /** Blocking commands at once; more wait for a connection (Upstash's own limit is far higher). */
@@ -146,7 +174,9 @@ const MAX_BLOCKING = 64;
 
 type Arg = string | number | boolean;
 const isCommand = (c: unknown): c is Arg[] =>
-  Array.isArray(c) && c.length > 0 && c.every((a) => typeof a === "string" || typeof a === "number" || typeof a === "boolean" || (typeof a === "object" && a !== null));
+  Array.isArray(c) &&
+  c.length > 0 &&
+  c.every((a) => typeof a === "string" || typeof a === "number" || typeof a === "boolean" || (typeof a === "object" && a !== null));
 
 /**
  * An Upstash-compatible REST front for a real redis-server, so tests and `npm start` use the real
@@ -155,7 +185,12 @@ const isCommand = (c: unknown): c is Arg[] =>
  * No request can wedge or crash it: blocking commands get connections of their own, commands that
  * would change a shared connection's state are refused, and malformed bodies are a 400.
  */
-export async function startUpstashBridge(opts: { redisUrl: string; token: string; port?: number; faultToken?: string }): Promise<UpstashBridge> {
+export async function startUpstashBridge(opts: {
+  redisUrl: string;
+  token: string;
+  port?: number;
+  faultToken?: string;
+}): Promise<UpstashBridge> {
   const faults = new FaultSwitch();
   // RESP2, as Upstash's REST API answers: flat arrays for WITHSCORES/HGETALL, scores as strings.
   const connect = () => {
@@ -179,13 +214,25 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
   const takeBlocking = async (): Promise<IORedis> => {
     const idle = idleBlocking.pop();
     if (idle) return idle;
-    if (blockingOpen < MAX_BLOCKING) { blockingOpen++; return connect(); }
+    if (blockingOpen < MAX_BLOCKING) {
+      blockingOpen++;
+      return connect();
+    }
     return new Promise((r) => waiting.push(r));
   };
   const giveBlocking = (c: IORedis, healthy: boolean) => {
-    if (!healthy) { c.disconnect(); blockingOpen--; if (waiting.length) { blockingOpen++; waiting.shift()!(connect()); } return; }
+    if (!healthy) {
+      c.disconnect();
+      blockingOpen--;
+      if (waiting.length) {
+        blockingOpen++;
+        waiting.shift()!(connect());
+      }
+      return;
+    }
     const next = waiting.shift();
-    if (next) next(c); else idleBlocking.push(c);
+    if (next) next(c);
+    else idleBlocking.push(c);
   };
   const streams = new Set<IORedis>();
   // Read-your-writes: every answer carries a token that only grows (one Redis, so any answer's
@@ -207,15 +254,20 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
     const conn = blocking ? await takeBlocking() : shared();
     let healthy = true;
     try {
-      return await Promise.all(parsed.map(async ([name, ...args]) => {
-        if (REFUSED.has(name!)) return { error: `ERR Command is not allowed: ${name!.toLowerCase()}` };
-        try {
-          return { result: shim.reply([name!, ...args], (await conn.callBuffer(name!, ...args)) as Reply) };
-        } catch (e) {
-          if (!(e instanceof ReplyError)) { healthy = false; throw new BackendUnavailable((e as Error).message); }
-          return { error: (e as Error).message };
-        }
-      }));
+      return await Promise.all(
+        parsed.map(async ([name, ...args]) => {
+          if (REFUSED.has(name!)) return { error: `ERR Command is not allowed: ${name!.toLowerCase()}` };
+          try {
+            return { result: shim.reply([name!, ...args], (await conn.callBuffer(name!, ...args)) as Reply) };
+          } catch (e) {
+            if (!(e instanceof ReplyError)) {
+              healthy = false;
+              throw new BackendUnavailable((e as Error).message);
+            }
+            return { error: (e as Error).message };
+          }
+        }),
+      );
     } finally {
       if (blocking) giveBlocking(conn, healthy);
     }
@@ -224,8 +276,17 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
   const subscribe = (req: IncomingMessage, res: ServerResponse, pattern: boolean, target: string) => {
     const sub = connect();
     streams.add(sub);
-    const end = () => { streams.delete(sub); sub.disconnect(); if (!res.writableEnded) res.end(); };
-    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "upstash-sync-token": String(++syncToken) });
+    const end = () => {
+      streams.delete(sub);
+      sub.disconnect();
+      if (!res.writableEnded) res.end();
+    };
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+      "upstash-sync-token": String(++syncToken),
+    });
     const event = (...parts: (string | number)[]) => res.write(`data: ${parts.join(",")}\n\n`);
     sub.on(pattern ? "pmessage" : "message", (...a: string[]) => event(pattern ? "pmessage" : "message", ...a));
     req.on("close", end);
@@ -235,7 +296,7 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
       .catch(() => end());
   };
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    if (opts.faultToken && await handleFaultAdmin(req, res, faults, opts.faultToken, readBody)) return;
+    if (opts.faultToken && (await handleFaultAdmin(req, res, faults, opts.faultToken, readBody))) return;
     const verdict = await faults.before();
     if (verdict.kind === "hang") return faults.hold(req.socket);
     if (verdict.kind === "status") {
@@ -253,26 +314,39 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
     };
     if (!authorized(req.headers.authorization)) return reply(401, { error: "Unauthorized" });
     const base64 = String(req.headers["upstash-encoding"] ?? "").toLowerCase() === "base64";
-    const out = (r: { result?: Reply; error?: string }) => (r.error !== undefined ? { error: r.error } : { result: encode(r.result ?? null, base64) });
+    const out = (r: { result?: Reply; error?: string }) =>
+      r.error !== undefined ? { error: r.error } : { result: encode(r.result ?? null, base64) };
     const path = (req.url ?? "/").split("?")[0]!;
     const stream = /^\/(p?)subscribe\/(.+)$/.exec(path);
     if (stream) {
       await readBody(req);
       let target: string;
-      try { target = decodeURIComponent(stream[2]!); } catch { target = stream[2]!; }
+      try {
+        target = decodeURIComponent(stream[2]!);
+      } catch {
+        target = stream[2]!;
+      }
       return subscribe(req, res, stream[1] === "p", target);
     }
     let body: unknown;
-    try { body = JSON.parse(await readBody(req)); } catch { return reply(400, { error: "ERR failed to parse command" }); }
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch {
+      return reply(400, { error: "ERR failed to parse command" });
+    }
     faults.traffic.commands += Array.isArray(body) && Array.isArray(body[0]) ? body.length : 1;
     if (path === "/pipeline" || path === "/multi-exec") {
-      if (!Array.isArray(body) || body.length === 0 || !body.every(isCommand)) return reply(400, { error: "ERR failed to parse pipeline request" });
+      if (!Array.isArray(body) || body.length === 0 || !body.every(isCommand))
+        return reply(400, { error: "ERR failed to parse pipeline request" });
       const cmds = body as Arg[][];
       if (path === "/pipeline") return reply(200, (await runAll(cmds)).map(out));
       const refused = cmds.map((c) => String(c[0]).toUpperCase()).find((n) => REFUSED.has(n) || BLOCKING.has(n));
       if (refused) return reply(400, { error: `ERR Command is not allowed in a transaction: ${refused.toLowerCase()}` });
       const tx = shared().multi();
-      for (const c of cmds) { const [n, ...a] = shim.args(asArgs(c)); tx.callBuffer(n!, ...a); }
+      for (const c of cmds) {
+        const [n, ...a] = shim.args(asArgs(c));
+        tx.callBuffer(n!, ...a);
+      }
       let results;
       try {
         results = (await tx.exec()) ?? [];
@@ -280,19 +354,27 @@ export async function startUpstashBridge(opts: { redisUrl: string; token: string
         if (!(e instanceof ReplyError)) throw new BackendUnavailable((e as Error).message);
         return reply(400, { error: (e as Error).message });
       }
-      return reply(200, results.map(([err, r]) => out(err ? { error: err.message } : { result: r as Reply })));
+      return reply(
+        200,
+        results.map(([err, r]) => out(err ? { error: err.message } : { result: r as Reply })),
+      );
     }
     if (path !== "/" && path !== "") return reply(404, { error: "ERR unknown endpoint" });
     if (!isCommand(body)) return reply(400, { error: "ERR failed to parse command" });
     const [r] = await runAll([body]);
     return r!.error !== undefined ? reply(400, { error: r!.error }) : reply(200, out(r!));
   };
-  const server = createServer((req, res) => void handle(req, res).catch((e) => {
-    if (res.headersSent) return void res.destroy();
-    // Redis itself is gone (killed, refused): Upstash answers a 5xx, not a command error.
-    const status = e instanceof BackendUnavailable ? 503 : 500;
-    res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ error: status === 503 ? "ERR backend unavailable" : "ERR internal error" }));
-  }));
+  const server = createServer(
+    (req, res) =>
+      void handle(req, res).catch((e) => {
+        if (res.headersSent) return void res.destroy();
+        // Redis itself is gone (killed, refused): Upstash answers a 5xx, not a command error.
+        const status = e instanceof BackendUnavailable ? 503 : 500;
+        res
+          .writeHead(status, { "content-type": "application/json" })
+          .end(JSON.stringify({ error: status === 503 ? "ERR backend unavailable" : "ERR internal error" }));
+      }),
+  );
   await new Promise<void>((r) => server.listen(opts.port ?? 0, "127.0.0.1", r));
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : 0;

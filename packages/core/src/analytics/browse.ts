@@ -7,7 +7,8 @@ import { IsoDateTime } from "../wal/schemas.js";
 
 const CUSTOMER_STATUS = z.enum(["PROSPECT", "LEAD_QUALIFIED", "CUSTOMER", "CHURNED", "LEAD_EXHAUSTED"]);
 /** A filter that takes one value or several (`?review_status=pending&review_status=approved`). */
-const oneOrMany = <T extends z.ZodType>(t: T) => z.union([t, z.array(t).max(10)]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
+const oneOrMany = <T extends z.ZodType>(t: T) =>
+  z.union([t, z.array(t).max(10)]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
 const Quality = z.coerce.number().int().min(1).max(5);
 
 /** Search needs 3 characters: the trigram index cannot serve a shorter pattern. */
@@ -25,7 +26,10 @@ export const BrowseQuery = z.object({
   quality_min: Quality.optional(),
   quality_max: Quality.optional(),
   cta_type: z.string().min(1).max(50).optional(),
-  edited: z.enum(["true", "false"]).transform((v) => v === "true").optional(),
+  edited: z
+    .enum(["true", "false"])
+    .transform((v) => v === "true")
+    .optional(),
   q: z.string().trim().min(MIN_SEARCH_CHARS).max(200).optional(),
   sort: z.enum(["created", "priority", "quality", "cost"]).default("created"),
   order: z.enum(["asc", "desc"]).default("desc"),
@@ -47,7 +51,10 @@ const LIKE_ESCAPED = "replace(replace(replace($P, '\\', '\\\\'), '%', '\\%'), '_
 
 /** The WHERE clauses of the filters given, their values as parameters (never spliced into SQL). */
 function filters(q: BrowseQuery, params: unknown[]): string[] {
-  const p = (v: unknown) => { params.push(v); return `$${params.length}`; };
+  const p = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
   const w: string[] = [];
   if (q.from) w.push(`created_at >= ${p(q.from)}::timestamptz`);
   if (q.to) w.push(`created_at < ${p(q.to)}::timestamptz`);
@@ -71,7 +78,10 @@ function filters(q: BrowseQuery, params: unknown[]): string[] {
 export const searchClause = (param: string) =>
   `hitl_search_text(user_message, llm2_bubbles, final_bubbles) LIKE '%' || ${LIKE_ESCAPED.replace("$P", `hitl_fold(${param}::text)`)} || '%'`;
 
-export interface BrowsePage { items: Interaction[]; next_cursor: string | null }
+export interface BrowsePage {
+  items: Interaction[];
+  next_cursor: string | null;
+}
 
 /**
  * GET /v1/interactions: filtered, searched, sorted, keyset-paged (sort key, created_at, id), and
@@ -90,13 +100,32 @@ export async function browseInteractions(db: Db, q: BrowseQuery): Promise<Browse
   }
   params.push(q.limit + 1, PAGE_BYTE_BUDGET);
   const dir = q.order.toUpperCase();
-  const rows = await db.query(budgetedPage(`
+  const rows = await db.query(
+    budgetedPage(
+      `
     SELECT ${INTERACTION_COLUMNS}, ${sort.expr} AS sort_value, ${sort.expr}::text AS cursor_sort, created_at::text AS cursor_created,
-      ${rowBytes(["user_message", "llm1_raw_response", "array_to_string(llm2_bubbles, '')", "array_to_string(constitution_flags, '')",
-        "array_to_string(final_bubbles, '')", "array_to_string(edit_tags, '')", "reviewer_notes", "cta_data::text"])} AS row_bytes
+      ${rowBytes([
+        "user_message",
+        "llm1_raw_response",
+        "array_to_string(llm2_bubbles, '')",
+        "array_to_string(constitution_flags, '')",
+        "array_to_string(final_bubbles, '')",
+        "array_to_string(edit_tags, '')",
+        "reviewer_notes",
+        "cta_data::text",
+      ])} AS row_bytes
     FROM interactions ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
     ORDER BY ${sort.expr} ${dir}, created_at ${dir}, id ${dir}
-    LIMIT $${params.length - 1}`, `l.sort_value ${dir}, l.cursor_created::timestamptz ${dir}, l.id ${dir}`, `$${params.length}`), params);
-  return keysetPage(rows, q.limit, ({ sort_value: _s, cursor_sort: _c, cursor_created: _d, ...r }) => interactionFromRow(r),
-    (r) => [String(r.cursor_sort), String(r.cursor_created), String(r.id)]);
+    LIMIT $${params.length - 1}`,
+      `l.sort_value ${dir}, l.cursor_created::timestamptz ${dir}, l.id ${dir}`,
+      `$${params.length}`,
+    ),
+    params,
+  );
+  return keysetPage(
+    rows,
+    q.limit,
+    ({ sort_value: _s, cursor_sort: _c, cursor_created: _d, ...r }) => interactionFromRow(r),
+    (r) => [String(r.cursor_sort), String(r.cursor_created), String(r.id)],
+  );
 }

@@ -14,8 +14,19 @@ export const HOURLY_KINDS = ["all", "model", "quality", "cta", "response", "stat
 export type HourlyKind = (typeof HOURLY_KINDS)[number];
 
 /** The measures of a rollup row, in table order. */
-export const MEASURES = ["interactions", "approved", "rejected", "edited", "review_time_sum", "review_time_n",
-  "quality_sum", "quality_n", "cost_usd", "llm1_cost_usd", "llm2_cost_usd"] as const;
+export const MEASURES = [
+  "interactions",
+  "approved",
+  "rejected",
+  "edited",
+  "review_time_sum",
+  "review_time_n",
+  "quality_sum",
+  "quality_n",
+  "cost_usd",
+  "llm1_cost_usd",
+  "llm2_cost_usd",
+] as const;
 
 const bin = `CASE WHEN review_time_seconds IS NULL THEN NULL ${REVIEW_TIME_BINS_SECONDS.map((b) => `WHEN review_time_seconds <= ${b} THEN '${b}'`).join(" ")} ELSE '${OPEN_BIN}' END`;
 

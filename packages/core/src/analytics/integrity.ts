@@ -12,8 +12,18 @@ export const PARTITIONS_AHEAD = 2;
 /** How many recent rows / cache entries a sampled check looks at. */
 export const INTEGRITY_SAMPLE = 200;
 
-export interface Check { name: string; ok: boolean; count: number | null; detail: string; sample?: string[] }
-export interface IntegrityReport { ok: boolean; generated_at: string; checks: Check[] }
+export interface Check {
+  name: string;
+  ok: boolean;
+  count: number | null;
+  detail: string;
+  sample?: string[];
+}
+export interface IntegrityReport {
+  ok: boolean;
+  generated_at: string;
+  checks: Check[];
+}
 
 const measureDiff = MEASURES.map((m) => `a.${m} IS DISTINCT FROM r.${m}`).join(" OR ");
 
@@ -46,28 +56,66 @@ SELECT
      ORDER BY updated_at DESC LIMIT $4) x) AS recent_protocols`;
 
 interface PgFacts {
-  past_lease: number; past_lease_sample: string[]; unsent: number; unsent_sample: string[]; missing_partitions: string[];
-  pending_erasures: number; rollup_diff: number; sample_day: string; sample_day_dirty: boolean;
-  recent_messages: [string, string][]; recent_protocols: [string, number][];
+  past_lease: number;
+  past_lease_sample: string[];
+  unsent: number;
+  unsent_sample: string[];
+  missing_partitions: string[];
+  pending_erasures: number;
+  rollup_diff: number;
+  sample_day: string;
+  sample_day_dirty: boolean;
+  recent_messages: [string, string][];
+  recent_protocols: [string, number][];
 }
 
 /**
  * GET /v1/admin/integrity and `npm run check`: one Postgres statement, then Redis (one pipeline,
  * and a bounded scan). With Redis down, the Redis checks say so and the others still answer.
  */
-export async function integrityReport(deps: { db: Db; redis: RedisGateway }, opts: { unsentAfterHours?: number } = {}): Promise<IntegrityReport> {
+export async function integrityReport(
+  deps: { db: Db; redis: RedisGateway },
+  opts: { unsentAfterHours?: number } = {},
+): Promise<IntegrityReport> {
   const hours = opts.unsentAfterHours ?? UNSENT_AFTER_HOURS;
   const [f] = await deps.db.query<PgFacts>(PG_CHECKS, [hours, PARTITIONS_AHEAD, DIRTY_MARGIN_SECONDS, INTEGRITY_SAMPLE]);
   const checks: Check[] = [
-    { name: "reviews_past_lease", ok: f!.past_lease === 0, count: f!.past_lease, detail: "reviews still 'reviewing' after their lease expired (claimable again)", sample: f!.past_lease_sample },
-    { name: "approved_unsent", ok: f!.unsent === 0, count: f!.unsent, detail: `approved replies not sent ${hours} h after approval`, sample: f!.unsent_sample },
-    { name: "partitions_ahead", ok: f!.missing_partitions.length === 0, count: f!.missing_partitions.length, detail: `month partitions missing among this month and the next ${PARTITIONS_AHEAD}`, sample: f!.missing_partitions },
-    { name: "erasures_pending", ok: f!.pending_erasures === 0, count: f!.pending_erasures, detail: "erasures whose Redis part has not finished" },
-    { name: "rollups_recount", ok: f!.rollup_diff === 0 || f!.sample_day_dirty, count: f!.rollup_diff,
-      detail: `rollup rows of ${f!.sample_day} (UTC) that differ from a recount of its rows${f!.rollup_diff && f!.sample_day_dirty ? " (rows changed since the last rollup run: the next run recounts the day)" : ""}` },
+    {
+      name: "reviews_past_lease",
+      ok: f!.past_lease === 0,
+      count: f!.past_lease,
+      detail: "reviews still 'reviewing' after their lease expired (claimable again)",
+      sample: f!.past_lease_sample,
+    },
+    {
+      name: "approved_unsent",
+      ok: f!.unsent === 0,
+      count: f!.unsent,
+      detail: `approved replies not sent ${hours} h after approval`,
+      sample: f!.unsent_sample,
+    },
+    {
+      name: "partitions_ahead",
+      ok: f!.missing_partitions.length === 0,
+      count: f!.missing_partitions.length,
+      detail: `month partitions missing among this month and the next ${PARTITIONS_AHEAD}`,
+      sample: f!.missing_partitions,
+    },
+    {
+      name: "erasures_pending",
+      ok: f!.pending_erasures === 0,
+      count: f!.pending_erasures,
+      detail: "erasures whose Redis part has not finished",
+    },
+    {
+      name: "rollups_recount",
+      ok: f!.rollup_diff === 0 || f!.sample_day_dirty,
+      count: f!.rollup_diff,
+      detail: `rollup rows of ${f!.sample_day} (UTC) that differ from a recount of its rows${f!.rollup_diff && f!.sample_day_dirty ? " (rows changed since the last rollup run: the next run recounts the day)" : ""}`,
+    },
   ];
   try {
-    checks.push(...await redisChecks(deps, f!));
+    checks.push(...(await redisChecks(deps, f!)));
   } catch (e) {
     if (!(e instanceof UnavailableError)) throw e;
     for (const name of ["wal_missing_for_interactions", "interactions_missing_for_acked_wal", "protocol_cache_versions"]) {
@@ -88,19 +136,24 @@ async function redisChecks(deps: { db: Db; redis: RedisGateway }, f: PgFacts): P
   const protocols = f.recent_protocols;
   const replies = await deps.redis.run("integrity.sample", (r) => {
     const p = r.pipeline();
-    for (const [id] of msgs) { p.hexists(k.messagesOf(id), id); p.exists(k.acked(id)); }
+    for (const [id] of msgs) {
+      p.hexists(k.messagesOf(id), id);
+      p.exists(k.acked(id));
+    }
     for (const [user] of protocols) p.get<string>(protocolKey(deps.redis, user));
     return msgs.length + protocols.length ? p.exec() : Promise.resolve([] as unknown[]);
   });
   const missing = msgs.filter((_, i) => Number(replies[2 * i]) === 0 && Number(replies[2 * i + 1]) === 0).map(([id]) => id);
-  const stale = protocols.filter((row, i) => {
-    const cached = replies[2 * msgs.length + i];
-    if (cached === null || cached === undefined) return false; // not cached: nothing to disagree
-    // `<version>#<payload>` (SET_IF_NEWER), or `{"v":N,...}` written before that format.
-    const text = typeof cached === "string" ? cached : JSON.stringify(cached);
-    const v = Number(text.startsWith("{") ? /^\{"v":(\d+)/.exec(text)?.[1] ?? NaN : text.slice(0, text.indexOf("#")));
-    return !(v >= Number(row[1]));
-  }).map(([u]) => u);
+  const stale = protocols
+    .filter((row, i) => {
+      const cached = replies[2 * msgs.length + i];
+      if (cached === null || cached === undefined) return false; // not cached: nothing to disagree
+      // `<version>#<payload>` (SET_IF_NEWER), or `{"v":N,...}` written before that format.
+      const text = typeof cached === "string" ? cached : JSON.stringify(cached);
+      const v = Number(text.startsWith("{") ? (/^\{"v":(\d+)/.exec(text)?.[1] ?? NaN) : text.slice(0, text.indexOf("#")));
+      return !(v >= Number(row[1]));
+    })
+    .map(([u]) => u);
   // Acked WAL messages (last 24 h) whose interaction Postgres does not hold: a bounded scan.
   const acked: string[] = [];
   let cursor = "0";
@@ -110,12 +163,32 @@ async function redisChecks(deps: { db: Db; redis: RedisGateway }, f: PgFacts): P
     cursor = String(next);
     if (cursor === "0") break;
   }
-  const held = acked.length ? await deps.db.query<{ message_id: string }>("SELECT message_id FROM interaction_keys WHERE message_id = ANY($1)", [acked]) : [];
+  const held = acked.length
+    ? await deps.db.query<{ message_id: string }>("SELECT message_id FROM interaction_keys WHERE message_id = ANY($1)", [acked])
+    : [];
   const heldIds = new Set(held.map((h) => h.message_id));
   const orphaned = acked.filter((id) => !heldIds.has(id));
   return [
-    { name: "wal_missing_for_interactions", ok: missing.length === 0, count: missing.length, detail: `of the last ${msgs.length} interactions with a message id (20 h), those the WAL has no record of (neither queued nor acked)`, sample: missing.slice(0, 10) },
-    { name: "interactions_missing_for_acked_wal", ok: orphaned.length === 0, count: orphaned.length, detail: `of ${acked.length} WAL messages acked in the last 24 h${cursor === "0" ? "" : " (scan bounded: a sample)"}, those without an interaction`, sample: orphaned.slice(0, 10) },
-    { name: "protocol_cache_versions", ok: stale.length === 0, count: stale.length, detail: `of the ${protocols.length} most recently changed protocol rows, cached entries older than Postgres`, sample: stale.slice(0, 10) },
+    {
+      name: "wal_missing_for_interactions",
+      ok: missing.length === 0,
+      count: missing.length,
+      detail: `of the last ${msgs.length} interactions with a message id (20 h), those the WAL has no record of (neither queued nor acked)`,
+      sample: missing.slice(0, 10),
+    },
+    {
+      name: "interactions_missing_for_acked_wal",
+      ok: orphaned.length === 0,
+      count: orphaned.length,
+      detail: `of ${acked.length} WAL messages acked in the last 24 h${cursor === "0" ? "" : " (scan bounded: a sample)"}, those without an interaction`,
+      sample: orphaned.slice(0, 10),
+    },
+    {
+      name: "protocol_cache_versions",
+      ok: stale.length === 0,
+      count: stale.length,
+      detail: `of the ${protocols.length} most recently changed protocol rows, cached entries older than Postgres`,
+      sample: stale.slice(0, 10),
+    },
   ];
 }

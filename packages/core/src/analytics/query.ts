@@ -9,9 +9,17 @@ export interface FactRow {
   key: string;
   /** '' (grain none), the local date (day), or the local hour `YYYY-MM-DDTHH:00` (hour). */
   bucket: string;
-  interactions: number; approved: number; rejected: number; edited: number;
-  review_time_sum: number; review_time_n: number; quality_sum: number; quality_n: number;
-  cost_usd: number; llm1_cost_usd: number; llm2_cost_usd: number;
+  interactions: number;
+  approved: number;
+  rejected: number;
+  edited: number;
+  review_time_sum: number;
+  review_time_n: number;
+  quality_sum: number;
+  quality_n: number;
+  cost_usd: number;
+  llm1_cost_usd: number;
+  llm2_cost_usd: number;
 }
 
 export interface Freshness {
@@ -52,11 +60,18 @@ const sums = (cols: string[]) => cols.map((c) => `sum(${c})${c.includes("cost") 
  * One round trip: the hourly facts of the range for each (kind, grain) asked, summed per key and
  * bucket (local day or hour in the range's zone): rollups before the cut, live rows after it.
  */
-export async function readFacts(db: Db, r: ReportRange, specs: [kind: string, grain: Grain][]): Promise<{ rows: FactRow[]; freshness: Freshness }> {
-  const live = needsLive(r) ? `UNION ALL
+export async function readFacts(
+  db: Db,
+  r: ReportRange,
+  specs: [kind: string, grain: Grain][],
+): Promise<{ rows: FactRow[]; freshness: Freshness }> {
+  const live = needsLive(r)
+    ? `UNION ALL
   SELECT hour, kind, key, interactions, approved, rejected, edited, review_time_sum, review_time_n, quality_sum, quality_n,
-    cost_usd, llm1_cost_usd, llm2_cost_usd FROM (${hourlyFactsSql("(SELECT live_from FROM b)", "(SELECT t1 FROM b)", "$4::text[]", "(SELECT live FROM b)")}) l` : "";
-  const [row] = await db.query<{ rows: FactRow[] } & Record<keyof Freshness, unknown>>(`
+    cost_usd, llm1_cost_usd, llm2_cost_usd FROM (${hourlyFactsSql("(SELECT live_from FROM b)", "(SELECT t1 FROM b)", "$4::text[]", "(SELECT live FROM b)")}) l`
+    : "";
+  const [row] = await db.query<{ rows: FactRow[] } & Record<keyof Freshness, unknown>>(
+    `
 WITH ${BOUNDS},
 spec AS (SELECT * FROM unnest($4::text[], $5::text[]) AS s(kind, grain)),
 f AS (
@@ -69,13 +84,21 @@ SELECT ${FRESHNESS(live !== "")}, coalesce((SELECT json_agg(g) FROM (
     WHEN 'hour' THEN to_char(f.hour AT TIME ZONE $3, 'YYYY-MM-DD"T"HH24:00') ELSE '' END AS bucket,
     ${sums(["interactions", "approved", "rejected", "edited", "review_time_sum", "review_time_n", "quality_sum", "quality_n", "cost_usd", "llm1_cost_usd", "llm2_cost_usd"])}
   FROM f JOIN spec USING (kind) GROUP BY 1, 2, 3) g), '[]') AS rows`,
-  [r.from, r.to, r.tz, specs.map((s) => s[0]), specs.map((s) => s[1])]);
+    [r.from, r.to, r.tz, specs.map((s) => s[0]), specs.map((s) => s[1])],
+  );
   return { rows: row!.rows, freshness: freshness(row!) };
 }
 
 export interface UserRow {
-  user_id: string; interactions: number; approved: number; rejected: number; edited: number;
-  quality_sum: number; quality_n: number; cost_usd: number; last_at: string;
+  user_id: string;
+  interactions: number;
+  approved: number;
+  rejected: number;
+  edited: number;
+  quality_sum: number;
+  quality_n: number;
+  cost_usd: number;
+  last_at: string;
 }
 
 /**
@@ -83,10 +106,13 @@ export interface UserRow {
  * day edges are widened to whole UTC days), the `limit` busiest users first.
  */
 export async function readUserFacts(db: Db, r: ReportRange, limit: number): Promise<{ rows: UserRow[]; freshness: Freshness }> {
-  const live = needsLive(r) ? `UNION ALL
+  const live = needsLive(r)
+    ? `UNION ALL
   SELECT user_id, interactions, approved, rejected, edited, quality_sum, quality_n, cost_usd, last_at
-  FROM (${userFactsSql("(SELECT live_from FROM u)", "(SELECT t1 FROM u)", "(SELECT live FROM u)")}) l` : "";
-  const [row] = await db.query<{ rows: UserRow[] } & Record<keyof Freshness, unknown>>(`
+  FROM (${userFactsSql("(SELECT live_from FROM u)", "(SELECT t1 FROM u)", "(SELECT live FROM u)")}) l`
+    : "";
+  const [row] = await db.query<{ rows: UserRow[] } & Record<keyof Freshness, unknown>>(
+    `
 WITH ${BOUNDS},
 u AS (SELECT d0, t1, greatest(d0, cut) AS live_from, greatest(d0, cut) < t1 AS live FROM (
   SELECT date_trunc('day', t0, 'UTC') AS d0, date_trunc('day', t1 - interval '1 microsecond', 'UTC') + interval '1 day' AS t1,
@@ -99,11 +125,16 @@ f AS (
 )
 SELECT ${FRESHNESS(live !== "")}, coalesce((SELECT json_agg(g) FROM (
   SELECT user_id, ${sums(["interactions", "approved", "rejected", "edited", "quality_sum", "quality_n", "cost_usd"])}, max(last_at) AS last_at
-  FROM f GROUP BY user_id ORDER BY sum(interactions) DESC, user_id LIMIT $4) g), '[]') AS rows`, [r.from, r.to, r.tz, limit]);
+  FROM f GROUP BY user_id ORDER BY sum(interactions) DESC, user_id LIMIT $4) g), '[]') AS rows`,
+    [r.from, r.to, r.tz, limit],
+  );
   return { rows: row!.rows, freshness: freshness(row!) };
 }
 
-const iso = (v: unknown) => (v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
+const iso = (v: unknown) =>
+  v === null || v === undefined ? null : v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString();
 const freshness = (row: Record<string, unknown>): Freshness => ({
-  rollups_as_of: iso(row.rollups_as_of), live_from: iso(row.live_from), generated_at: iso(row.generated_at)!,
+  rollups_as_of: iso(row.rollups_as_of),
+  live_from: iso(row.live_from),
+  generated_at: iso(row.generated_at)!,
 });

@@ -12,7 +12,11 @@ export const REPORT_CACHE_TTL_SECONDS = 300;
 /** The per-user report lists this many users, the busiest first. */
 export const USER_REPORT_LIMIT = 100;
 
-export interface ReportDeps { db: Db; redis: RedisGateway; log?: Logger }
+export interface ReportDeps {
+  db: Db;
+  redis: RedisGateway;
+  log?: Logger;
+}
 
 const avg = (sum: number, n: number) => (n ? round(sum / n, 2) : null);
 const rate = (part: number, whole: number) => (whole ? round(part / whole, 4) : null);
@@ -41,67 +45,130 @@ const REPORTS = {
     const byDay = new Map(rangeDays(r).map((d) => [d, 0]));
     for (const h of rows) byDay.set(h.bucket.slice(0, 10), (byDay.get(h.bucket.slice(0, 10)) ?? 0) + h.interactions);
     return {
-      freshness, total: rows.reduce((s, h) => s + h.interactions, 0),
+      freshness,
+      total: rows.reduce((s, h) => s + h.interactions, 0),
       by_day: [...byDay].map(([day, interactions]) => ({ day, interactions })),
       by_hour: rows.sort((a, b) => a.bucket.localeCompare(b.bucket)).map((h) => ({ hour: h.bucket, interactions: h.interactions })),
     };
   },
   async reviews(db: Db, r: ReportRange) {
-    const { rows, freshness } = await readFacts(db, r, [["all", "none"], ["review_time", "none"]]);
+    const { rows, freshness } = await readFacts(db, r, [
+      ["all", "none"],
+      ["review_time", "none"],
+    ]);
     const t = total(rows);
-    const n = t?.interactions ?? 0, approved = t?.approved ?? 0, rejected = t?.rejected ?? 0;
-    const bins = [...REVIEW_TIME_BINS_SECONDS, null].map((le) => ({ le, count: of(rows, "review_time").find((b) => b.key === (le === null ? OPEN_BIN : String(le)))?.interactions ?? 0 }));
+    const n = t?.interactions ?? 0,
+      approved = t?.approved ?? 0,
+      rejected = t?.rejected ?? 0;
+    const bins = [...REVIEW_TIME_BINS_SECONDS, null].map((le) => ({
+      le,
+      count: of(rows, "review_time").find((b) => b.key === (le === null ? OPEN_BIN : String(le)))?.interactions ?? 0,
+    }));
     return {
       freshness,
-      outcomes: { interactions: n, approved, rejected, not_reviewed: n - approved - rejected, edited: t?.edited ?? 0,
-        approval_rate: rate(approved, approved + rejected), edit_rate: rate(t?.edited ?? 0, approved) },
-      review_time: { reviewed: t?.review_time_n ?? 0, avg_seconds: avg(t?.review_time_sum ?? 0, t?.review_time_n ?? 0),
-        p50_seconds: histogramPercentile(bins, 0.5), p90_seconds: histogramPercentile(bins, 0.9), p99_seconds: histogramPercentile(bins, 0.99), histogram: bins },
+      outcomes: {
+        interactions: n,
+        approved,
+        rejected,
+        not_reviewed: n - approved - rejected,
+        edited: t?.edited ?? 0,
+        approval_rate: rate(approved, approved + rejected),
+        edit_rate: rate(t?.edited ?? 0, approved),
+      },
+      review_time: {
+        reviewed: t?.review_time_n ?? 0,
+        avg_seconds: avg(t?.review_time_sum ?? 0, t?.review_time_n ?? 0),
+        p50_seconds: histogramPercentile(bins, 0.5),
+        p90_seconds: histogramPercentile(bins, 0.9),
+        p99_seconds: histogramPercentile(bins, 0.99),
+        histogram: bins,
+      },
     };
   },
   async quality(db: Db, r: ReportRange) {
-    const { rows, freshness } = await readFacts(db, r, [["quality", "none"], ["all", "none"]]);
+    const { rows, freshness } = await readFacts(db, r, [
+      ["quality", "none"],
+      ["all", "none"],
+    ]);
     const t = total(rows);
     return {
-      freshness, rated: t?.quality_n ?? 0, average: avg(t?.quality_sum ?? 0, t?.quality_n ?? 0),
-      histogram: [1, 2, 3, 4, 5].map((score) => ({ score, count: of(rows, "quality").find((q) => q.key === String(score))?.interactions ?? 0 })),
+      freshness,
+      rated: t?.quality_n ?? 0,
+      average: avg(t?.quality_sum ?? 0, t?.quality_n ?? 0),
+      histogram: [1, 2, 3, 4, 5].map((score) => ({
+        score,
+        count: of(rows, "quality").find((q) => q.key === String(score))?.interactions ?? 0,
+      })),
     };
   },
   async cta(db: Db, r: ReportRange) {
-    const { rows, freshness } = await readFacts(db, r, [["cta", "none"], ["response", "none"]]);
-    const list = (kind: string) => of(rows, kind).map((c) => ({ type: c.key, count: c.interactions })).sort((a, b) => b.count - a.count || a.type.localeCompare(b.type));
+    const { rows, freshness } = await readFacts(db, r, [
+      ["cta", "none"],
+      ["response", "none"],
+    ]);
+    const list = (kind: string) =>
+      of(rows, kind)
+        .map((c) => ({ type: c.key, count: c.interactions }))
+        .sort((a, b) => b.count - a.count || a.type.localeCompare(b.type));
     return { freshness, cta_types: list("cta"), response_types: list("response") };
   },
   async funnel(db: Db, r: ReportRange) {
-    return { freshness: { rollups_as_of: null, live_from: null, generated_at: new Date().toISOString() } as Freshness, ...shapeFunnel(await funnelSource(db, r)) };
+    return {
+      freshness: { rollups_as_of: null, live_from: null, generated_at: new Date().toISOString() } as Freshness,
+      ...shapeFunnel(await funnelSource(db, r)),
+    };
   },
   async cost(db: Db, r: ReportRange) {
     const [{ rows, freshness }, [silenced]] = await Promise.all([
-      readFacts(db, r, [["all", "day"], ["model", "none"]]),
-      db.query<{ messages: number; saved_usd: number }>(`SELECT count(*)::int AS messages,
+      readFacts(db, r, [
+        ["all", "day"],
+        ["model", "none"],
+      ]),
+      db.query<{ messages: number; saved_usd: number }>(
+        `SELECT count(*)::int AS messages,
         (SELECT coalesce(sum(cost_saved_usd), 0)::float8 FROM user_protocol_status) AS saved_usd FROM quarantine_messages
-        WHERE received_at >= ($1::date::timestamp AT TIME ZONE $3) AND received_at < (($2::date + 1)::timestamp AT TIME ZONE $3)`, [r.from, r.to, r.tz]),
+        WHERE received_at >= ($1::date::timestamp AT TIME ZONE $3) AND received_at < (($2::date + 1)::timestamp AT TIME ZONE $3)`,
+        [r.from, r.to, r.tz],
+      ),
     ]);
     const days = new Map(of(rows, "all").map((d) => [d.bucket, d]));
     const cost = of(rows, "all").reduce((s, d) => s + d.cost_usd, 0);
     const n = of(rows, "all").reduce((s, d) => s + d.interactions, 0);
     return {
-      freshness, total_usd: money(cost), interactions: n,
-      by_day: rangeDays(r).map((day) => ({ day, cost_usd: money(days.get(day)?.cost_usd ?? 0), llm1_usd: money(days.get(day)?.llm1_cost_usd ?? 0),
-        llm2_usd: money(days.get(day)?.llm2_cost_usd ?? 0), interactions: days.get(day)?.interactions ?? 0 })),
-      by_model: of(rows, "model").map((m) => {
-        const [llm1, llm2] = JSON.parse(m.key) as [string | null, string | null];
-        return { llm1_model: llm1, llm2_model: llm2, interactions: m.interactions, cost_usd: money(m.cost_usd) };
-      }).sort((a, b) => b.cost_usd - a.cost_usd || b.interactions - a.interactions),
-      silenced: { messages_quarantined: silenced!.messages, estimated_saved_usd: money(n ? (silenced!.messages * cost) / n : 0),
-        recorded_saved_usd_all_time: money(silenced!.saved_usd) },
+      freshness,
+      total_usd: money(cost),
+      interactions: n,
+      by_day: rangeDays(r).map((day) => ({
+        day,
+        cost_usd: money(days.get(day)?.cost_usd ?? 0),
+        llm1_usd: money(days.get(day)?.llm1_cost_usd ?? 0),
+        llm2_usd: money(days.get(day)?.llm2_cost_usd ?? 0),
+        interactions: days.get(day)?.interactions ?? 0,
+      })),
+      by_model: of(rows, "model")
+        .map((m) => {
+          const [llm1, llm2] = JSON.parse(m.key) as [string | null, string | null];
+          return { llm1_model: llm1, llm2_model: llm2, interactions: m.interactions, cost_usd: money(m.cost_usd) };
+        })
+        .sort((a, b) => b.cost_usd - a.cost_usd || b.interactions - a.interactions),
+      silenced: {
+        messages_quarantined: silenced!.messages,
+        estimated_saved_usd: money(n ? (silenced!.messages * cost) / n : 0),
+        recorded_saved_usd_all_time: money(silenced!.saved_usd),
+      },
     };
   },
   async "edit-tags"(db: Db, r: ReportRange) {
     const { rows, freshness } = await readFacts(db, r, [["tag", "none"]]);
     return {
       freshness,
-      tags: rows.map((t) => ({ tag: t.key, count: t.interactions, avg_quality: avg(t.quality_sum, t.quality_n), avg_review_time_seconds: avg(t.review_time_sum, t.review_time_n) }))
+      tags: rows
+        .map((t) => ({
+          tag: t.key,
+          count: t.interactions,
+          avg_quality: avg(t.quality_sum, t.quality_n),
+          avg_review_time_seconds: avg(t.review_time_sum, t.review_time_n),
+        }))
         .sort((a, b) => b.count - a.count || a.tag.localeCompare(b.tag)),
     };
   },
@@ -109,16 +176,31 @@ const REPORTS = {
     const { rows, freshness } = await readUserFacts(db, r, USER_REPORT_LIMIT);
     return {
       freshness,
-      users: rows.map((u) => ({ user_id: u.user_id, interactions: u.interactions, approved: u.approved, rejected: u.rejected, edited: u.edited,
-        avg_quality: avg(u.quality_sum, u.quality_n), cost_usd: money(u.cost_usd), last_interaction_at: new Date(u.last_at).toISOString() })),
+      users: rows.map((u) => ({
+        user_id: u.user_id,
+        interactions: u.interactions,
+        approved: u.approved,
+        rejected: u.rejected,
+        edited: u.edited,
+        avg_quality: avg(u.quality_sum, u.quality_n),
+        cost_usd: money(u.cost_usd),
+        last_interaction_at: new Date(u.last_at).toISOString(),
+      })),
     };
   },
   async reviewers(db: Db, r: ReportRange) {
     const { rows, freshness } = await readFacts(db, r, [["reviewer", "none"]]);
     return {
       freshness,
-      reviewers: rows.map((v) => ({ reviewer_id: v.key, reviewed: v.approved + v.rejected, approved: v.approved, rejected: v.rejected,
-        approval_rate: rate(v.approved, v.approved + v.rejected), avg_review_time_seconds: avg(v.review_time_sum, v.review_time_n) }))
+      reviewers: rows
+        .map((v) => ({
+          reviewer_id: v.key,
+          reviewed: v.approved + v.rejected,
+          approved: v.approved,
+          rejected: v.rejected,
+          approval_rate: rate(v.approved, v.approved + v.rejected),
+          avg_review_time_seconds: avg(v.review_time_sum, v.review_time_n),
+        }))
         .sort((a, b) => b.reviewed - a.reviewed || a.reviewer_id.localeCompare(b.reviewer_id)),
     };
   },
@@ -139,5 +221,11 @@ export function computeReport<N extends ReportName>(db: Db, name: N, r: ReportRa
  */
 export function report<N extends ReportName>(deps: ReportDeps, name: N, r: ReportRange): Promise<Report<N>> {
   const key = deps.redis.keys.analyticsReport(name, Buffer.from(JSON.stringify([r.from, r.to, r.tz])).toString("base64url"));
-  return readThroughVersioned(deps.redis, key, REPORT_CACHE_TTL_SECONDS, async () => ({ value: await computeReport(deps.db, name, r), version: 0 }), deps.log);
+  return readThroughVersioned(
+    deps.redis,
+    key,
+    REPORT_CACHE_TTL_SECONDS,
+    async () => ({ value: await computeReport(deps.db, name, r), version: 0 }),
+    deps.log,
+  );
 }

@@ -24,7 +24,10 @@ export function recomputeDayStatements(day: string): Statement[] {
   return [
     { text: LOCK },
     { text: `DELETE FROM analytics_hourly WHERE hour >= ${from} AND hour < ${to}`, params: [day] },
-    { text: `INSERT INTO analytics_hourly (${HOURLY_COLUMNS}) SELECT ${HOURLY_COLUMNS} FROM (${hourlyFactsSql(from, to)}) f`, params: [day] },
+    {
+      text: `INSERT INTO analytics_hourly (${HOURLY_COLUMNS}) SELECT ${HOURLY_COLUMNS} FROM (${hourlyFactsSql(from, to)}) f`,
+      params: [day],
+    },
     { text: "DELETE FROM analytics_user_daily WHERE day = $1::date", params: [day] },
     { text: `INSERT INTO analytics_user_daily (${USER_COLUMNS}) SELECT ${USER_COLUMNS} FROM (${userFactsSql(from, to)}) f`, params: [day] },
   ];
@@ -43,17 +46,21 @@ export interface RefreshResult {
  * Days whose partitions archival dropped have no changed rows: their rollups stay as they are.
  */
 export async function refreshRollups(db: Db, progress?: (line: string) => void): Promise<RefreshResult> {
-  const [r] = await db.query<{ started: Date | string; days: string[] }>(`
+  const [r] = await db.query<{ started: Date | string; days: string[] }>(
+    `
     SELECT now() AS started, array(
       SELECT DISTINCT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM interactions
-      WHERE updated_at >= (SELECT watermark FROM analytics_rollup_state) - make_interval(secs => $1) ORDER BY 1) AS days`, [DIRTY_MARGIN_SECONDS]);
+      WHERE updated_at >= (SELECT watermark FROM analytics_rollup_state) - make_interval(secs => $1) ORDER BY 1) AS days`,
+    [DIRTY_MARGIN_SECONDS],
+  );
   const started = r!.started instanceof Date ? r!.started.toISOString() : new Date(String(r!.started)).toISOString();
   for (const day of r!.days) {
     await db.transaction(recomputeDayStatements(day));
     progress?.(`rolled up ${day}`);
   }
-  await db.query("UPDATE analytics_rollup_state SET watermark = greatest(watermark, $1), refreshed_at = greatest(refreshed_at, $1)", [started]);
+  await db.query("UPDATE analytics_rollup_state SET watermark = greatest(watermark, $1), refreshed_at = greatest(refreshed_at, $1)", [
+    started,
+  ]);
   progress?.(`rollups: ${r!.days.length} day(s) recounted, as of ${started}`);
   return { days: r!.days, as_of: started };
 }
-

@@ -50,8 +50,13 @@ export class AuditWriter {
       const rows = batch.map((b) => b.row);
       try {
         await this.db.query(INSERT_ROWS, [
-          rows.map((r) => r.principal), rows.map((r) => r.keyId ?? null), rows.map((r) => r.method), rows.map((r) => r.route),
-          rows.map((r) => r.resourceId ?? null), rows.map((r) => r.status), rows.map((r) => r.requestId),
+          rows.map((r) => r.principal),
+          rows.map((r) => r.keyId ?? null),
+          rows.map((r) => r.method),
+          rows.map((r) => r.route),
+          rows.map((r) => r.resourceId ?? null),
+          rows.map((r) => r.status),
+          rows.map((r) => r.requestId),
         ]);
         for (const b of batch) b.done();
       } catch (e) {
@@ -67,7 +72,10 @@ export async function listAudit(db: Db, q: AccessAuditQuery): Promise<{ items: A
   const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.integer]);
   const where: string[] = [];
   const params: unknown[] = [];
-  const add = (sql: (p: string) => string, v: unknown) => { params.push(v); where.push(sql(`$${params.length}`)); };
+  const add = (sql: (p: string) => string, v: unknown) => {
+    params.push(v);
+    where.push(sql(`$${params.length}`));
+  };
   if (q.principal) add((p) => `principal = ${p}`, q.principal);
   if (q.route) add((p) => `route = ${p}`, q.route);
   if (q.kind) add((p) => `kind = ${p}`, q.kind);
@@ -88,11 +96,18 @@ export async function listAudit(db: Db, q: AccessAuditQuery): Promise<{ items: A
   const last = page.at(-1);
   return {
     items: page.map((r) => ({
-      id: String(r.id), at: new Date(r.at as string).toISOString(), kind: r.kind as AuditEntry["kind"],
-      principal: (r.principal as string | null) ?? null, key_id: (r.key_id as string | null) ?? null, method: (r.method as string | null) ?? null,
-      route: (r.route as string | null) ?? null, resource_id: (r.resource_id as string | null) ?? null,
-      status: r.status === null ? null : Number(r.status), request_id: (r.request_id as string | null) ?? null,
-      event: (r.event as string | null) ?? null, count: r.count === null ? null : Number(r.count),
+      id: String(r.id),
+      at: new Date(r.at as string).toISOString(),
+      kind: r.kind as AuditEntry["kind"],
+      principal: (r.principal as string | null) ?? null,
+      key_id: (r.key_id as string | null) ?? null,
+      method: (r.method as string | null) ?? null,
+      route: (r.route as string | null) ?? null,
+      resource_id: (r.resource_id as string | null) ?? null,
+      status: r.status === null ? null : Number(r.status),
+      request_id: (r.request_id as string | null) ?? null,
+      event: (r.event as string | null) ?? null,
+      count: r.count === null ? null : Number(r.count),
     })),
     next_cursor: rows.length > q.limit && last ? encodeCursor([String(last.at_text), String(last.id)]) : null,
   };

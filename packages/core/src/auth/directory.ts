@@ -77,7 +77,9 @@ export class KeyDirectory {
   /** The principal of a presented key, or the reason it was refused. */
   async authenticate(presented: string | undefined): Promise<Principal | AuthFailure> {
     await this.fresh();
-    const hash = createHash("sha256").update(presented ?? "", "utf8").digest();
+    const hash = createHash("sha256")
+      .update(presented ?? "", "utf8")
+      .digest();
     const bootstrap = this.ring.match(hash);
     const stored = this.byHash.get(hash.toString("hex"));
     const same = timingSafeEqual(hash, stored ? stored.digest : NO_KEY) && stored !== undefined;
@@ -110,7 +112,10 @@ export class KeyDirectory {
     const k = issued.api_key;
     const sha256 = hashKey(issued.key);
     this.change(k.id, {
-      id: k.id, name: k.name, sha256, scopes: k.scopes,
+      id: k.id,
+      name: k.name,
+      sha256,
+      scopes: k.scopes,
       ...(k.expires_at ? { expiresAt: Date.parse(k.expires_at) } : {}),
       ...(k.rate_limit ? { rateLimit: { requests: k.rate_limit.requests, windowSeconds: k.rate_limit.window_seconds } } : {}),
     });
@@ -119,7 +124,15 @@ export class KeyDirectory {
   /** A rotated key's new expiry (its grace), in this instance's copy at once. */
   expire(keyId: string, expiresAt: string | null): void {
     const known = [...this.byHash.values()].find((k) => k.id === keyId);
-    if (known && expiresAt) this.change(keyId, { id: known.id, name: known.name, sha256: known.sha256, scopes: known.scopes, rateLimit: known.rateLimit, expiresAt: Date.parse(expiresAt) });
+    if (known && expiresAt)
+      this.change(keyId, {
+        id: known.id,
+        name: known.name,
+        sha256: known.sha256,
+        scopes: known.scopes,
+        rateLimit: known.rateLimit,
+        expiresAt: Date.parse(expiresAt),
+      });
   }
 
   /** Reloads now, whatever the copy's age. */
@@ -141,7 +154,9 @@ export class KeyDirectory {
   }
 
   private reload(): Promise<void> {
-    return (this.loading ??= this.load().finally(() => { this.loading = undefined; }));
+    return (this.loading ??= this.load().finally(() => {
+      this.loading = undefined;
+    }));
   }
 
   private async load(): Promise<void> {
@@ -165,7 +180,9 @@ export class KeyDirectory {
     }
     let rows: Record<string, unknown>[];
     try {
-      rows = writes.length ? (await this.opts.db.transaction([...writes, { text: LIVE_KEYS }])).at(-1)! : await this.opts.db.query(LIVE_KEYS);
+      rows = writes.length
+        ? (await this.opts.db.transaction([...writes, { text: LIVE_KEYS }])).at(-1)!
+        : await this.opts.db.query(LIVE_KEYS);
     } catch (e) {
       // Counted again with the next reload (a lost answer may count failures twice: coarse anyway).
       for (const id of used) this.used.add(id);

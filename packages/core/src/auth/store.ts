@@ -39,7 +39,10 @@ function toApiKey(r: Record<string, unknown>, now = Date.now()): ApiKey {
     id: String(r.id),
     name: String(r.name),
     scopes: r.scopes as Scope[],
-    rate_limit: r.rate_limit_requests === null ? null : { requests: Number(r.rate_limit_requests), window_seconds: Number(r.rate_limit_window_seconds) },
+    rate_limit:
+      r.rate_limit_requests === null
+        ? null
+        : { requests: Number(r.rate_limit_requests), window_seconds: Number(r.rate_limit_window_seconds) },
     expires_at: iso(r.expires_at),
     created_by: String(r.created_by),
     created_at: iso(r.created_at)!,
@@ -48,7 +51,8 @@ function toApiKey(r: Record<string, unknown>, now = Date.now()): ApiKey {
     revoked_by: (r.revoked_by as string | null) ?? null,
     rotated_from: (r.rotated_from as string | null) ?? null,
     replaced_by: (r.replaced_by as string | null) ?? null,
-    state: r.revoked_at !== null ? "revoked" : expires !== null && expires <= now ? "expired" : r.replaced_by !== null ? "rotating" : "active",
+    state:
+      r.revoked_at !== null ? "revoked" : expires !== null && expires <= now ? "expired" : r.replaced_by !== null ? "rotating" : "active",
   };
 }
 
@@ -68,13 +72,23 @@ const isUniqueViolation = (e: unknown) => (e as { code?: string })?.code === "23
 
 /** Creates a key: the answer carries the key itself, the only time it is ever shown. */
 export async function createKey(deps: KeyStoreDeps, body: CreateKeyBody, by: string): Promise<IssuedKey> {
-  if (deps.reservedNames?.includes(body.name)) throw new ConflictError(`the name ${body.name} belongs to a bootstrap key (the ApiKeys secret)`);
+  if (deps.reservedNames?.includes(body.name))
+    throw new ConflictError(`the name ${body.name} belongs to a bootstrap key (the ApiKeys secret)`);
   const key = newKey();
   const id = newKeyId();
   const insert: Statement = {
     text: `INSERT INTO api_keys (id, name, key_sha256, scopes, rate_limit_requests, rate_limit_window_seconds, expires_at, created_by)
            VALUES ($1, $2, decode($3, 'hex'), $4::text[], $5, $6, $7, $8) RETURNING ${COLUMNS}`,
-    params: [id, body.name, hashKey(key), body.scopes, body.rate_limit?.requests ?? null, body.rate_limit?.window_seconds ?? null, body.expires_at ?? null, by],
+    params: [
+      id,
+      body.name,
+      hashKey(key),
+      body.scopes,
+      body.rate_limit?.requests ?? null,
+      body.rate_limit?.window_seconds ?? null,
+      body.expires_at ?? null,
+      by,
+    ],
   };
   try {
     const [rows] = await deps.db.transaction([insert, { text: keyEvent("create", "$2", "$1"), params: [id, by] }]);
@@ -91,7 +105,9 @@ const issued = (key: string, row: Record<string, unknown>, maxAgeMs: number): Is
 };
 
 export async function listKeys(db: Db, opts: { includeRevoked?: boolean } = {}): Promise<ApiKey[]> {
-  const rows = await db.query(`SELECT ${COLUMNS} FROM api_keys ${opts.includeRevoked ? "" : "WHERE revoked_at IS NULL"} ORDER BY name, created_at DESC LIMIT 10000`);
+  const rows = await db.query(
+    `SELECT ${COLUMNS} FROM api_keys ${opts.includeRevoked ? "" : "WHERE revoked_at IS NULL"} ORDER BY name, created_at DESC LIMIT 10000`,
+  );
   const now = Date.now();
   return rows.map((r) => toApiKey(r, now));
 }
@@ -105,7 +121,10 @@ export async function getKey(db: Db, id: string): Promise<ApiKey> {
 /** Revokes a key (idempotent: a revoked key stays revoked, its first revocation recorded once). */
 export async function revokeKey(db: Db, id: string, by: string): Promise<ApiKey> {
   const [rows] = await db.transaction([
-    { text: `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, $2) WHERE id = $1 RETURNING ${COLUMNS}`, params: [id, by] },
+    {
+      text: `UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, $2) WHERE id = $1 RETURNING ${COLUMNS}`,
+      params: [id, by],
+    },
     // now() is the transaction's time: equal only for the revocation this transaction made.
     { text: keyEvent("revoke", "$2", "$1", "k.revoked_at = now()"), params: [id, by] },
   ]);
@@ -118,7 +137,12 @@ export async function revokeKey(db: Db, id: string, by: string): Promise<ApiKey>
  * `graceSeconds` (then expires), and is marked replaced. A key already rotated, revoked or expired
  * is a 409 (a repeated rotation never issues a second key).
  */
-export async function rotateKey(deps: KeyStoreDeps, id: string, graceSeconds: number, by: string): Promise<IssuedKey & { previous: ApiKey }> {
+export async function rotateKey(
+  deps: KeyStoreDeps,
+  id: string,
+  graceSeconds: number,
+  by: string,
+): Promise<IssuedKey & { previous: ApiKey }> {
   const key = newKey();
   const next = newKeyId();
   const [inserted, , old] = await deps.db.transaction([
@@ -141,7 +165,13 @@ export async function rotateKey(deps: KeyStoreDeps, id: string, graceSeconds: nu
   if (!prev) throw new NotFoundError("no such key");
   if (!inserted![0]) {
     const p = toApiKey(prev);
-    throw new ConflictError(p.state === "revoked" ? "the key is revoked" : p.replaced_by ? `the key was already rotated (replaced by ${p.replaced_by})` : "the key has expired: create a new one");
+    throw new ConflictError(
+      p.state === "revoked"
+        ? "the key is revoked"
+        : p.replaced_by
+          ? `the key was already rotated (replaced by ${p.replaced_by})`
+          : "the key has expired: create a new one",
+    );
   }
   return { ...issued(key, inserted![0], deps.maxAgeMs), previous: toApiKey(prev) };
 }
@@ -153,8 +183,13 @@ export const LIVE_KEYS = `SELECT id, name, encode(key_sha256, 'hex') AS sha256, 
 
 export function toLiveKey(r: Record<string, unknown>): LiveKey {
   return {
-    id: String(r.id), name: String(r.name), sha256: String(r.sha256), scopes: r.scopes as Scope[],
+    id: String(r.id),
+    name: String(r.name),
+    sha256: String(r.sha256),
+    scopes: r.scopes as Scope[],
     ...(r.expires_ms !== null ? { expiresAt: Number(r.expires_ms) } : {}),
-    ...(r.rate_limit_requests !== null ? { rateLimit: { requests: Number(r.rate_limit_requests), windowSeconds: Number(r.rate_limit_window_seconds) } } : {}),
+    ...(r.rate_limit_requests !== null
+      ? { rateLimit: { requests: Number(r.rate_limit_requests), windowSeconds: Number(r.rate_limit_window_seconds) } }
+      : {}),
   };
 }

@@ -24,7 +24,13 @@ const MONTHS_AHEAD = 3;
 export const archivePrefix = (partition: string) => `archives/interactions/${partition}/`;
 
 export interface ArchiveDeps {
-  db: Db; reader: CopyDb; hasher: UserHasher; store: StreamingBlobStore; log?: Logger; now?: () => Date; progress?: (l: string) => void;
+  db: Db;
+  reader: CopyDb;
+  hasher: UserHasher;
+  store: StreamingBlobStore;
+  log?: Logger;
+  now?: () => Date;
+  progress?: (l: string) => void;
   /** Called between a partition's export and its commit (tests: an erasure in between). */
   afterExport?: (partition: string) => Promise<void>;
 }
@@ -34,7 +40,9 @@ const EXPORT_ATTEMPTS = 3;
 
 export class PartitionChangedError extends Error {
   override name = "PartitionChangedError";
-  constructor(partition: string, attempts: number) { super(`${partition} changed during each of ${attempts} exports; kept`); }
+  constructor(partition: string, attempts: number) {
+    super(`${partition} changed during each of ${attempts} exports; kept`);
+  }
 }
 
 /** `interactions_2026_01` -> the first instant after its month. */
@@ -51,34 +59,56 @@ function partitionEnd(name: string): Date | null {
 export async function archiveOldPartitions(deps: ArchiveDeps, hotDays = HOT_WINDOW_DAYS) {
   const now = deps.now?.() ?? new Date();
   const cutoff = new Date(now.getTime() - hotDays * 86_400_000);
-  const parts = await deps.db.query<{ name: string }>("SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'interactions'::regclass ORDER BY 1");
-  const old = parts.map((p) => p.name).filter((n) => { const end = partitionEnd(n); return end !== null && end <= cutoff; });
+  const parts = await deps.db.query<{ name: string }>(
+    "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'interactions'::regclass ORDER BY 1",
+  );
+  const old = parts
+    .map((p) => p.name)
+    .filter((n) => {
+      const end = partitionEnd(n);
+      return end !== null && end <= cutoff;
+    });
   const archived: { partition: string; rows: number }[] = [];
   let dropped = 0;
   for (const partition of old) {
     // An empty month (a fresh install's partitions before it had traffic) is dropped, not archived:
     // no empty sets in the bucket.
-    if (await dropIfEmpty(deps.db, partition)) { dropped++; continue; }
+    if (await dropIfEmpty(deps.db, partition)) {
+      dropped++;
+      continue;
+    }
     archived.push({ partition, rows: await archivePartition(deps, partition, now) });
   }
   // After the partitions: an erasure that committed while one was archived is rewritten now.
   const erasures = await eraseArchivedUsers(deps);
   const purged = await purgeExpiredQuarantine(deps.db);
-  const [created] = await deps.db.query<{ n: number }>("SELECT hitl_ensure_interaction_partitions(date_trunc('month', now())::date, $1) AS n", [MONTHS_AHEAD + 1]);
-  return { archived, empty_partitions_dropped: dropped, archive_erasures: erasures.erasures, archive_objects_rewritten: erasures.objects, purged_quarantine: purged, partitions_created: Number(created?.n ?? 0) };
+  const [created] = await deps.db.query<{ n: number }>(
+    "SELECT hitl_ensure_interaction_partitions(date_trunc('month', now())::date, $1) AS n",
+    [MONTHS_AHEAD + 1],
+  );
+  return {
+    archived,
+    empty_partitions_dropped: dropped,
+    archive_erasures: erasures.erasures,
+    archive_objects_rewritten: erasures.objects,
+    purged_quarantine: purged,
+    partitions_created: Number(created?.n ?? 0),
+  };
 }
 
 /** Detaches and drops a partition only if it holds no row, under its exclusive lock (atomic). */
 async function dropIfEmpty(db: Db, partition: string): Promise<boolean> {
   const q = quoteIdent(partition);
   const results = await db.transaction([
-    { text: `DO $$ BEGIN
+    {
+      text: `DO $$ BEGIN
         LOCK TABLE ${q} IN ACCESS EXCLUSIVE MODE;
         IF NOT EXISTS (SELECT 1 FROM ONLY ${q}) THEN
           ALTER TABLE interactions DETACH PARTITION ${q};
           DROP TABLE ${q};
         END IF;
-      END $$` },
+      END $$`,
+    },
     { text: "SELECT to_regclass($1) IS NULL AS dropped", params: [partition] },
   ]);
   return results[1]?.[0]?.dropped === true;
@@ -128,7 +158,8 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
       for (let from = 0; from < blocks; from += PAGE_BLOCKS) {
         const [page] = await s.query<{ body: string | null; n: number }>(
           `SELECT string_agg(row_to_json(t)::text, E'\\n') AS body, count(*)::int AS n FROM ONLY ${quoteIdent(partition)} t WHERE ctid >= $1::tid AND ctid < $2::tid`,
-          [`(${from},0)`, `(${Math.min(from + PAGE_BLOCKS, blocks)},0)`]);
+          [`(${from},0)`, `(${Math.min(from + PAGE_BLOCKS, blocks)},0)`],
+        );
         if (!page?.n || !page.body) continue;
         for (const line of page.body.split("\n")) users.add(deps.hasher.hash((JSON.parse(line) as { user_id: string }).user_id));
         writer ??= new GzipObjectWriter(deps.store, `${prefix}part-${String(objects.length).padStart(4, "0")}.ndjson.gz`);
@@ -143,25 +174,45 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
   const rows = objects.reduce((s, o) => s + o.rows, 0);
   for (const o of objects) {
     const back = await scanObject(await deps.store.read(o.key));
-    if (back.sha256 !== o.sha256 || back.rows !== o.rows) throw new Error(`archive object ${o.key} did not read back intact; ${partition} kept`);
+    if (back.sha256 !== o.sha256 || back.rows !== o.rows)
+      throw new Error(`archive object ${o.key} did not read back intact; ${partition} kept`);
   }
   await deps.afterExport?.(partition);
   const exportedUsers = [...new Set(objects.flatMap((o) => o.users))];
   const manifest: Manifest = {
-    format: 1, kind: "archive", id: newSetId(now), prefix, started_at: now.toISOString(), finished_at: new Date().toISOString(),
-    objects: objects.map(({ users: _u, ...o }) => o), totals: { objects: objects.length, bytes: objects.reduce((s, o) => s + o.bytes, 0), rows },
+    format: 1,
+    kind: "archive",
+    id: newSetId(now),
+    prefix,
+    started_at: now.toISOString(),
+    finished_at: new Date().toISOString(),
+    objects: objects.map(({ users: _u, ...o }) => o),
+    totals: { objects: objects.length, bytes: objects.reduce((s, o) => s + o.bytes, 0), rows },
   };
   await deps.store.put(`${prefix}manifest.json`, manifestText(manifest), "application/json");
   await deps.db.transaction([
-    { text: "SELECT hitl_archive_guard($1::regclass, $2, $3, $4::text[])", params: [quoteIdent(partition), rows, lastErasure, exportedUsers] },
-    { text: "INSERT INTO archived_partitions (partition, prefix, rows, bytes) VALUES ($1, $2, $3, $4)", params: [partition, prefix, rows, manifest.totals.bytes] },
-    ...objects.map((o) => ({ text: "INSERT INTO archive_objects (key, partition, rows, bytes, sha256) VALUES ($1, $2, $3, $4, $5)", params: [o.key, partition, o.rows, o.bytes, o.sha256] })),
-    ...objects.filter((o) => o.users.length).map((o) => ({ text: "INSERT INTO archive_users (user_hash, object_key) SELECT unnest($1::text[]), $2", params: [o.users, o.key] })),
+    {
+      text: "SELECT hitl_archive_guard($1::regclass, $2, $3, $4::text[])",
+      params: [quoteIdent(partition), rows, lastErasure, exportedUsers],
+    },
+    {
+      text: "INSERT INTO archived_partitions (partition, prefix, rows, bytes) VALUES ($1, $2, $3, $4)",
+      params: [partition, prefix, rows, manifest.totals.bytes],
+    },
+    ...objects.map((o) => ({
+      text: "INSERT INTO archive_objects (key, partition, rows, bytes, sha256) VALUES ($1, $2, $3, $4, $5)",
+      params: [o.key, partition, o.rows, o.bytes, o.sha256],
+    })),
+    ...objects
+      .filter((o) => o.users.length)
+      .map((o) => ({ text: "INSERT INTO archive_users (user_hash, object_key) SELECT unnest($1::text[]), $2", params: [o.users, o.key] })),
     { text: `ALTER TABLE interactions DETACH PARTITION "${partition}"` },
     { text: `DROP TABLE "${partition}"` },
   ]);
   await recordSet(deps.db, manifest, true);
-  deps.progress?.(`  ${partition}: ${rows} ${rows === 1 ? "row" : "rows"} in ${objects.length} ${objects.length === 1 ? "object" : "objects"}, detached and dropped`);
+  deps.progress?.(
+    `  ${partition}: ${rows} ${rows === 1 ? "row" : "rows"} in ${objects.length} ${objects.length === 1 ? "object" : "objects"}, detached and dropped`,
+  );
   return rows;
 }
 
@@ -190,30 +241,48 @@ export async function archivedObjectsOf(db: Db, userHash: string): Promise<numbe
  * statement that sees no archived object still listing its user: an archive committed meanwhile
  * leaves it pending for the next pass. Safe to repeat: a rewritten object holds no row to drop.
  */
-export async function eraseArchivedUsers(deps: { db: Db; store: BlobStore; hasher: UserHasher }, limit = 1000): Promise<{ erasures: number; objects: number }> {
+export async function eraseArchivedUsers(
+  deps: { db: Db; store: BlobStore; hasher: UserHasher },
+  limit = 1000,
+): Promise<{ erasures: number; objects: number }> {
   const pending = await deps.db.query<{ id: string; user_hash: string }>(
-    "SELECT id::text AS id, user_hash FROM erasures WHERE archives_erased_at IS NULL ORDER BY id LIMIT $1", [limit]);
+    "SELECT id::text AS id, user_hash FROM erasures WHERE archives_erased_at IS NULL ORDER BY id LIMIT $1",
+    [limit],
+  );
   let erasures = 0;
   let objects = 0;
   for (const e of pending) {
-    const targets = await deps.db.query<{ key: string; partition: string; prefix: string }>(`SELECT o.key, o.partition, p.prefix FROM archive_users u
-      JOIN archive_objects o ON o.key = u.object_key JOIN archived_partitions p ON p.partition = o.partition WHERE u.user_hash = $1`, [e.user_hash]);
+    const targets = await deps.db.query<{ key: string; partition: string; prefix: string }>(
+      `SELECT o.key, o.partition, p.prefix FROM archive_users u
+      JOIN archive_objects o ON o.key = u.object_key JOIN archived_partitions p ON p.partition = o.partition WHERE u.user_hash = $1`,
+      [e.user_hash],
+    );
     for (const t of targets) {
       await rewriteWithout(deps, t, e.user_hash);
       objects++;
     }
-    const [done] = await deps.db.query<{ id: string }>(`UPDATE erasures SET archives_erased_at = now()
-      WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM archive_users WHERE user_hash = $2) RETURNING id`, [e.id, e.user_hash]);
+    const [done] = await deps.db.query<{ id: string }>(
+      `UPDATE erasures SET archives_erased_at = now()
+      WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM archive_users WHERE user_hash = $2) RETURNING id`,
+      [e.id, e.user_hash],
+    );
     if (done) erasures++;
   }
   return { erasures, objects };
 }
 
 /** One archived object rewritten without the rows of the user whose keyed hash is `hash`, with its manifest entry and index. */
-async function rewriteWithout(deps: { db: Db; store: BlobStore; hasher: UserHasher }, t: { key: string; partition: string; prefix: string }, hash: string): Promise<void> {
+async function rewriteWithout(
+  deps: { db: Db; store: BlobStore; hasher: UserHasher },
+  t: { key: string; partition: string; prefix: string },
+  hash: string,
+): Promise<void> {
   const body = await deps.store.get(t.key);
   if (body) {
-    const kept = gunzipSync(body).toString("utf8").split("\n").filter((l) => l && deps.hasher.hash((JSON.parse(l) as { user_id: string }).user_id) !== hash);
+    const kept = gunzipSync(body)
+      .toString("utf8")
+      .split("\n")
+      .filter((l) => l && deps.hasher.hash((JSON.parse(l) as { user_id: string }).user_id) !== hash);
     const out = gzipSync(kept.length ? kept.join("\n") + "\n" : "");
     const sha = createHash("sha256").update(out).digest("hex");
     await deps.store.put(t.key, out, "application/x-ndjson+gzip");
@@ -221,11 +290,21 @@ async function rewriteWithout(deps: { db: Db; store: BlobStore; hasher: UserHash
     const { manifest, problem } = readManifest((await deps.store.get(manifestKey))!);
     if (!manifest || problem) throw new Error(`archive ${t.partition}: ${problem}`);
     for (const o of manifest.objects ?? []) if (o.key === t.key) Object.assign(o, { rows: kept.length, bytes: out.length, sha256: sha });
-    manifest.totals = { objects: manifest.objects!.length, bytes: manifest.objects!.reduce((s, o) => s + o.bytes, 0), rows: manifest.objects!.reduce((s, o) => s + o.rows, 0) };
+    manifest.totals = {
+      objects: manifest.objects!.length,
+      bytes: manifest.objects!.reduce((s, o) => s + o.bytes, 0),
+      rows: manifest.objects!.reduce((s, o) => s + o.rows, 0),
+    };
     await deps.store.put(manifestKey, manifestText(manifest), "application/json");
     await deps.db.transaction([
-      { text: "UPDATE archive_objects SET rows = $2, bytes = $3, sha256 = $4 WHERE key = $1", params: [t.key, kept.length, out.length, sha] },
-      { text: "UPDATE archived_partitions SET rows = (SELECT sum(rows) FROM archive_objects WHERE partition = $1) WHERE partition = $1", params: [t.partition] },
+      {
+        text: "UPDATE archive_objects SET rows = $2, bytes = $3, sha256 = $4 WHERE key = $1",
+        params: [t.key, kept.length, out.length, sha],
+      },
+      {
+        text: "UPDATE archived_partitions SET rows = (SELECT sum(rows) FROM archive_objects WHERE partition = $1) WHERE partition = $1",
+        params: [t.partition],
+      },
     ]);
   }
   await deps.db.query("DELETE FROM archive_users WHERE user_hash = $1 AND object_key = $2", [hash, t.key]);

@@ -35,9 +35,17 @@ export class GzipObjectWriter {
   rows = 0;
   private readonly uploading: Promise<void>;
 
-  constructor(store: StreamingBlobStore, readonly key: string, contentType = "application/x-ndjson+gzip") {
+  constructor(
+    store: StreamingBlobStore,
+    readonly key: string,
+    contentType = "application/x-ndjson+gzip",
+  ) {
     const tap = new Transform({
-      transform: (chunk: Buffer, _enc, cb) => { this.hash.update(chunk); this.bytes += chunk.length; cb(null, chunk); },
+      transform: (chunk: Buffer, _enc, cb) => {
+        this.hash.update(chunk);
+        this.bytes += chunk.length;
+        cb(null, chunk);
+      },
     });
     const body = new PassThrough();
     this.gzip.pipe(tap).pipe(body);
@@ -63,7 +71,7 @@ export class GzipObjectWriter {
    * blocks for gzip. Call `settle` between batches to bound what waits.
    */
   push(data: Buffer): void {
-    for (let at = 0; at < data.length;) {
+    for (let at = 0; at < data.length; ) {
       const n = data.copy(this.block, this.used, at);
       this.used += n;
       at += n;
@@ -104,12 +112,21 @@ export class GzipObjectWriter {
 function hashing() {
   const hash = createHash("sha256");
   let bytes = 0;
-  const tap = new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); bytes += chunk.length; cb(null, chunk); } });
+  const tap = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      cb(null, chunk);
+    },
+  });
   return { tap, result: () => ({ sha256: hash.digest("hex"), bytes }) };
 }
 
 /** Streams an object back: its sha256 over the stored bytes and each line. */
-export async function readNdjson(stream: Readable, onLine: (line: string) => void | Promise<void>): Promise<{ sha256: string; bytes: number; rows: number }> {
+export async function readNdjson(
+  stream: Readable,
+  onLine: (line: string) => void | Promise<void>,
+): Promise<{ sha256: string; bytes: number; rows: number }> {
   const h = hashing();
   let rows = 0;
   const gunzip = createGunzip();

@@ -9,6 +9,16 @@ export { erasedHashes, reapplyErasures } from "./erasure-log.js";
 export { listTables } from "./pg-tables.js";
 export { S3BlobStore } from "../storage/s3-blob.js";
 export { markVerified } from "./catalog.js";
-export { JOBS, JOB_PREFIX, runJob, jobContext, backupAges, publishBackupAges, SAFETY_MARGIN_MS, type JobName, type JobContext } from "./jobs.js";
+export {
+  JOBS,
+  JOB_PREFIX,
+  runJob,
+  jobContext,
+  backupAges,
+  publishBackupAges,
+  SAFETY_MARGIN_MS,
+  type JobName,
+  type JobContext,
+} from "./jobs.js";
 export { acquireLease, renewLease, releaseLease, LEASE_TTL_SECONDS } from "./lease.js";
 export { eraseArchivedUsers, archivedObjectsOf, PartitionChangedError } from "./archive.js";

@@ -46,18 +46,36 @@ export interface JobContext {
   continuing?: () => boolean;
 }
 
-export function jobContext(config: Config, opts: Pick<JobContext, "deadline" | "marginMs" | "backup" | "progress" | "holder"> = {}): JobContext {
+export function jobContext(
+  config: Config,
+  opts: Pick<JobContext, "deadline" | "marginMs" | "backup" | "progress" | "holder"> = {},
+): JobContext {
   const services = createServices(config);
-  return { services, reader: new PoolDb(config.databaseUrl, { connectTimeoutMs: config.postgres.connectTimeoutMs, statementTimeoutMs: config.postgres.bulkStatementTimeoutMs }), store: new S3BlobStore(config.s3), ...opts };
+  return {
+    services,
+    reader: new PoolDb(config.databaseUrl, {
+      connectTimeoutMs: config.postgres.connectTimeoutMs,
+      statementTimeoutMs: config.postgres.bulkStatementTimeoutMs,
+    }),
+    store: new S3BlobStore(config.s3),
+    ...opts,
+  };
 }
 
 const KIND: Record<JobName, string> = { "backup-postgres": "postgres", "backup-redis": "redis", archive: "archive" };
 
 /** The only prefix each job writes and deletes under (its IAM grant is the same, infra/permissions.ts). */
-export const JOB_PREFIX: Record<JobName, string> = { "backup-postgres": "backups/postgres/", "backup-redis": "backups/redis/", archive: "archives/" };
+export const JOB_PREFIX: Record<JobName, string> = {
+  "backup-postgres": "backups/postgres/",
+  "backup-redis": "backups/redis/",
+  archive: "archives/",
+};
 
 /** What a run does when another run holds its job's lease (a duplicate delivery): nothing. */
-export interface SkippedRun { status: "skipped"; reason: string }
+export interface SkippedRun {
+  status: "skipped";
+  reason: string;
+}
 
 /**
  * Runs one scheduled job and records its outcome. Single-flight: the run first takes its job's
@@ -79,7 +97,12 @@ export async function runJob(name: JobName, ctx: JobContext): Promise<Record<str
     }
     let lost = false;
     const heartbeat = setInterval(() => {
-      renewLease(db, name, holder).then((held) => { if (!held) lost = true; }, () => {});
+      renewLease(db, name, holder).then(
+        (held) => {
+          if (!held) lost = true;
+        },
+        () => {},
+      );
     }, LEASE_RENEW_MS);
     heartbeat.unref?.();
     let handedOver = false;
@@ -87,7 +110,10 @@ export async function runJob(name: JobName, ctx: JobContext): Promise<Record<str
       const r = await runJobOnce(name, { ...ctx, store: scopedStore(ctx.store, JOB_PREFIX[name]) }, () => lost);
       const ok = r.status !== "incomplete" && r.verified !== false;
       m.backupRuns.inc({ kind: KIND[name], outcome: r.status === "incomplete" ? "incomplete" : ok ? "success" : "unverified" });
-      if (ok) { m.backupLastSuccess.set({ kind: KIND[name] }, Date.now() / 1000); m.backupAge.set({ kind: KIND[name] }, 0); }
+      if (ok) {
+        m.backupLastSuccess.set({ kind: KIND[name] }, Date.now() / 1000);
+        m.backupAge.set({ kind: KIND[name] }, 0);
+      }
       handedOver = r.status === "incomplete" && (ctx.continuing?.() ?? false);
       return r;
     } catch (e) {
@@ -99,7 +125,10 @@ export async function runJob(name: JobName, ctx: JobContext): Promise<Record<str
       else await releaseLease(db, name, holder).catch(() => {});
     }
   } finally {
-    await backupAges(db).then((ages) => publishBackupAges(m.registry, ages), (e) => ctx.services.log.warn("backup ages unavailable", { err: e instanceof Error ? e : new Error(String(e)) }));
+    await backupAges(db).then(
+      (ages) => publishBackupAges(m.registry, ages),
+      (e) => ctx.services.log.warn("backup ages unavailable", { err: e instanceof Error ? e : new Error(String(e)) }),
+    );
   }
 }
 
@@ -119,7 +148,8 @@ export async function backupAges(db: Db): Promise<{ postgres: number; redis: num
 
 /** The ages as two gauges of `registry` (unlabelled: the EMF publisher sends a gauge's value without dimensions). */
 export function publishBackupAges(registry: Registry, ages: { postgres: number; redis: number }): void {
-  const gauge = (name: string, help: string) => (registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, registers: [registry] });
+  const gauge = (name: string, help: string) =>
+    (registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help, registers: [registry] });
   gauge("postgres_backup_age_seconds", "Seconds since the newest verified Postgres set finished").set(ages.postgres);
   gauge("redis_backup_age_seconds", "Seconds since the newest verified Redis snapshot finished").set(ages.redis);
 }
@@ -131,16 +161,32 @@ async function runJobOnce(name: JobName, ctx: JobContext, leaseLost: () => boole
     case "backup-postgres": {
       const margin = ctx.marginMs ?? SAFETY_MARGIN_MS;
       // A run whose lease was lost (it froze past the lease; another run took over) stops at its next object.
-      const out = await backupPostgres(deps, { ...ctx.backup, shouldStop: () => leaseLost() || (ctx.deadline !== undefined && Date.now() > ctx.deadline - margin) });
+      const out = await backupPostgres(deps, {
+        ...ctx.backup,
+        shouldStop: () => leaseLost() || (ctx.deadline !== undefined && Date.now() > ctx.deadline - margin),
+      });
       const pruned = out.status === "complete" ? await pruneBackups({ store, db: s.db, log: s.log }, "postgres") : undefined;
       return out.status === "complete"
-        ? { status: out.status, id: out.manifest.id, verified: out.verified, rows: out.manifest.totals.rows, bytes: out.manifest.totals.bytes, pruned: pruned?.remove.length }
+        ? {
+            status: out.status,
+            id: out.manifest.id,
+            verified: out.verified,
+            rows: out.manifest.totals.rows,
+            bytes: out.manifest.totals.bytes,
+            pruned: pruned?.remove.length,
+          }
         : out;
     }
     case "backup-redis": {
       const out = await backupRedis({ redis: s.redis.client, prefix: s.config.redis.prefix, store, db: s.db, progress });
       const pruned = await pruneBackups({ store, db: s.db, log: s.log }, "redis");
-      return { status: "complete", id: out.manifest.id, verified: out.verified, keys: out.manifest.totals.rows, pruned: pruned.remove.length };
+      return {
+        status: "complete",
+        id: out.manifest.id,
+        verified: out.verified,
+        keys: out.manifest.totals.rows,
+        pruned: pruned.remove.length,
+      };
     }
     case "archive": {
       // The daily job also finishes any erasure whose Redis part was interrupted, and prunes the
@@ -153,8 +199,15 @@ async function runJobOnce(name: JobName, ctx: JobContext, leaseLost: () => boole
       const keys = await purgeIdempotencyKeys(s.db);
       const commitments = await expireOverdueCommitments(s.db);
       const memory = await sweepOversizedContexts({ db: s.db, memory: s.memory, log: s.log });
-      return { ...archived, pending_erasures_completed: erasures, quarantine_requeued: requeued, idempotency_keys_purged: keys, audit_rows_pruned: await pruneAudit(s.db),
-        commitments_expired: commitments, memory_sweep: memory };
+      return {
+        ...archived,
+        pending_erasures_completed: erasures,
+        quarantine_requeued: requeued,
+        idempotency_keys_purged: keys,
+        audit_rows_pruned: await pruneAudit(s.db),
+        commitments_expired: commitments,
+        memory_sweep: memory,
+      };
     }
   }
 }

@@ -17,17 +17,23 @@ export const LEASE_HANDOVER_SECONDS = 1800;
  * response succeeds too.
  */
 export async function acquireLease(db: Db, job: string, holder: string, ttlSeconds = LEASE_TTL_SECONDS): Promise<boolean> {
-  const rows = await db.query<{ holder: string }>(`INSERT INTO job_leases (job, holder, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
+  const rows = await db.query<{ holder: string }>(
+    `INSERT INTO job_leases (job, holder, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3))
     ON CONFLICT (job) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at,
       acquired_at = CASE WHEN job_leases.holder = EXCLUDED.holder THEN job_leases.acquired_at ELSE now() END
     WHERE job_leases.holder = EXCLUDED.holder OR job_leases.expires_at < now()
-    RETURNING holder`, [job, holder, ttlSeconds]);
+    RETURNING holder`,
+    [job, holder, ttlSeconds],
+  );
   return rows.length === 1;
 }
 
 /** Extends `holder`'s lease; false when it was lost (expired and taken by another run). */
 export async function renewLease(db: Db, job: string, holder: string, ttlSeconds = LEASE_TTL_SECONDS): Promise<boolean> {
-  const rows = await db.query("UPDATE job_leases SET expires_at = now() + make_interval(secs => $3) WHERE job = $1 AND holder = $2 RETURNING 1", [job, holder, ttlSeconds]);
+  const rows = await db.query(
+    "UPDATE job_leases SET expires_at = now() + make_interval(secs => $3) WHERE job = $1 AND holder = $2 RETURNING 1",
+    [job, holder, ttlSeconds],
+  );
   return rows.length === 1;
 }
 

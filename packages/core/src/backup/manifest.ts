@@ -70,8 +70,14 @@ export function manifestText(m: Manifest): string {
  */
 export function readManifest(raw: Buffer | string): { manifest: Manifest | null; problem?: string } {
   let m: Manifest;
-  try { m = JSON.parse(raw.toString()) as Manifest; } catch { return { manifest: null, problem: "manifest unreadable (not JSON)" }; }
+  try {
+    m = JSON.parse(raw.toString()) as Manifest;
+  } catch {
+    return { manifest: null, problem: "manifest unreadable (not JSON)" };
+  }
   if (m.format === 1 && m.checksum === undefined) return { manifest: m };
   const sum = createHash("sha256").update(canonical(m)).digest("hex");
-  return sum === m.checksum ? { manifest: m } : { manifest: m, problem: "manifest checksum mismatch: the manifest changed after it was written" };
+  return sum === m.checksum
+    ? { manifest: m }
+    : { manifest: m, problem: "manifest checksum mismatch: the manifest changed after it was written" };
 }

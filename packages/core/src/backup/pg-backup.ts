@@ -36,14 +36,29 @@ const RESUME_WINDOW_MS = 24 * 3600_000;
  * one run and starts over in `key` mode: keyset pages on the primary key, resumable from any run.
  */
 type ReadMode = "blocks" | "key";
-interface TableState extends TableEntry { done: boolean; after: string[] | null; mode?: ReadMode; cut?: number }
-interface State { id: string; started_at: string; schema_version: string; schema_objects: ObjectEntry[]; tables: TableState[] }
+interface TableState extends TableEntry {
+  done: boolean;
+  after: string[] | null;
+  mode?: ReadMode;
+  cut?: number;
+}
+interface State {
+  id: string;
+  started_at: string;
+  schema_version: string;
+  schema_objects: ObjectEntry[];
+  tables: TableState[];
+}
 
 export interface BackupDeps {
   db: Db;
   /** Where tables are read with COPY: a WebSocket `PoolDb` with a session per worker (BACKUP_CONCURRENCY). */
   reader: CopyDb;
-  store: StreamingBlobStore; log?: Logger; now?: () => Date; migrationsDir?: string; progress?: (line: string) => void;
+  store: StreamingBlobStore;
+  log?: Logger;
+  now?: () => Date;
+  migrationsDir?: string;
+  progress?: (line: string) => void;
 }
 export interface BackupOptions {
   /** Stop between objects once this returns true (Lambda: remaining time low); state is saved. */
@@ -57,7 +72,9 @@ export interface BackupOptions {
   pageBytes?: number;
   objectRows?: number;
 }
-export type BackupOutcome = { status: "complete"; manifest: Manifest; verified: boolean } | { status: "incomplete"; id: string; tables_done: number };
+export type BackupOutcome =
+  | { status: "complete"; manifest: Manifest; verified: boolean }
+  | { status: "incomplete"; id: string; tables_done: number };
 
 const stateKey = (id: string) => setPrefix("postgres", id) + "state.json";
 /** pg_export_snapshot() ids look like 00000003-0000001B-1; SET TRANSACTION SNAPSHOT takes a literal only. */
@@ -96,50 +113,73 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
   // Checkpoints are written one at a time, each with the whole state as it is then: the last
   // one stored is always the newest (two workers must not race on one object).
   let saving = Promise.resolve();
-  const checkpoint = () => (saving = saving.then(() => deps.store.put(stateKey(state.id), JSON.stringify(state), "application/json")).then(() => { progressed = true; }));
+  const checkpoint = () =>
+    (saving = saving
+      .then(() => deps.store.put(stateKey(state.id), JSON.stringify(state), "application/json"))
+      .then(() => {
+        progressed = true;
+      }));
   // The first worker exports its snapshot and the others import it: one view of the database for
   // the whole run. The exporter keeps its transaction open until every other worker has imported.
   let shareSnapshot!: (id: string) => void;
   let noSnapshot!: (e: unknown) => void;
-  const snapshot = new Promise<string>((res, rej) => { shareSnapshot = res; noSnapshot = rej; });
+  const snapshot = new Promise<string>((res, rej) => {
+    shareSnapshot = res;
+    noSnapshot = rej;
+  });
   snapshot.catch(() => {});
   // One settles when worker n has imported the snapshot or will never (failed, or stopped first).
-  const settled = Array.from({ length: BACKUP_CONCURRENCY }, () => { let done!: () => void; return { promise: new Promise<void>((r) => (done = r)), done }; });
-  const worker = (n: number) => deps.reader.session(async (s) => {
-    await s.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-    try {
-      if (n === 0) {
-        try {
-          const [row] = await s.query<{ id: string }>("SELECT pg_export_snapshot() AS id");
-          if (!row || !SNAPSHOT_ID.test(row.id)) throw new Error(`unexpected snapshot id ${row?.id}`);
-          shareSnapshot(row.id);
-        } catch (e) {
-          noSnapshot(e);
-          throw e;
-        }
-      } else {
-        await s.query(`SET TRANSACTION SNAPSHOT '${await snapshot}'`);
-        settled[n]!.done();
-      }
-      for (let ts = queue.shift(); ts && !stop(); ts = queue.shift()) {
-        const current = tables.get(ts.name);
-        if (!current) throw new Error(`table ${ts.name} disappeared during the backup`);
-        // Every object of a table holds the columns the set started with.
-        const info = { ...current, columns: ts.columns ?? current.columns };
-        const out = new TableObjects(deps.store, `${prefix}data/${ts.name}/`, ts, opts, checkpoint);
-        await (ts.mode === "key" ? exportByKey(s, info, out, stop) : exportByBlocks(s, info, out, stop));
-        if (!ts.done) break;
-        say(`  ${state.tables.filter((t) => t.done).length}/${state.tables.length} tables: ${ts.name}, ${ts.rows} rows in ${ts.objects.length} object(s)${ts.mode === "key" ? " (by key)" : ""}`);
-        await opts.afterTable?.(ts.name);
-      }
-      if (n === 0) await Promise.all(settled.slice(1).map((x) => x.promise));
-    } finally {
-      // Read-only: a failed COMMIT (a broken session) loses nothing and must not hide the cause.
-      await s.query("COMMIT").catch(() => {});
-    }
+  const settled = Array.from({ length: BACKUP_CONCURRENCY }, () => {
+    let done!: () => void;
+    return { promise: new Promise<void>((r) => (done = r)), done };
   });
+  const worker = (n: number) =>
+    deps.reader.session(async (s) => {
+      await s.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+      try {
+        if (n === 0) {
+          try {
+            const [row] = await s.query<{ id: string }>("SELECT pg_export_snapshot() AS id");
+            if (!row || !SNAPSHOT_ID.test(row.id)) throw new Error(`unexpected snapshot id ${row?.id}`);
+            shareSnapshot(row.id);
+          } catch (e) {
+            noSnapshot(e);
+            throw e;
+          }
+        } else {
+          await s.query(`SET TRANSACTION SNAPSHOT '${await snapshot}'`);
+          settled[n]!.done();
+        }
+        for (let ts = queue.shift(); ts && !stop(); ts = queue.shift()) {
+          const current = tables.get(ts.name);
+          if (!current) throw new Error(`table ${ts.name} disappeared during the backup`);
+          // Every object of a table holds the columns the set started with.
+          const info = { ...current, columns: ts.columns ?? current.columns };
+          const out = new TableObjects(deps.store, `${prefix}data/${ts.name}/`, ts, opts, checkpoint);
+          await (ts.mode === "key" ? exportByKey(s, info, out, stop) : exportByBlocks(s, info, out, stop));
+          if (!ts.done) break;
+          say(
+            `  ${state.tables.filter((t) => t.done).length}/${state.tables.length} tables: ${ts.name}, ${ts.rows} rows in ${ts.objects.length} object(s)${ts.mode === "key" ? " (by key)" : ""}`,
+          );
+          await opts.afterTable?.(ts.name);
+        }
+        if (n === 0) await Promise.all(settled.slice(1).map((x) => x.promise));
+      } finally {
+        // Read-only: a failed COMMIT (a broken session) loses nothing and must not hide the cause.
+        await s.query("COMMIT").catch(() => {});
+      }
+    });
   // allSettled: a failing worker must not leave another writing after this call has returned.
-  const outcomes = await Promise.allSettled(Array.from({ length: BACKUP_CONCURRENCY }, (_, n) => worker(n).catch((e) => { stopped = true; throw e; }).finally(() => settled[n]!.done())));
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: BACKUP_CONCURRENCY }, (_, n) =>
+      worker(n)
+        .catch((e) => {
+          stopped = true;
+          throw e;
+        })
+        .finally(() => settled[n]!.done()),
+    ),
+  );
   const failed = outcomes.find((o) => o.status === "rejected");
   if (failed) throw (failed as PromiseRejectedResult).reason;
   if (state.tables.some((t) => !t.done)) {
@@ -149,7 +189,9 @@ export async function backupPostgres(deps: BackupDeps, opts: BackupOptions = {})
   const manifest = await finish(deps, state, now());
   const verified = opts.verify === false ? false : (await verifySet(deps.store, "postgres", state.id)).ok;
   await recordSet(deps.db, manifest, verified);
-  say(`postgres backup ${state.id}: ${manifest.totals.rows} rows, ${manifest.totals.objects} objects, ${(manifest.totals.bytes / 1e6).toFixed(1)} MB, verified ${verified}`);
+  say(
+    `postgres backup ${state.id}: ${manifest.totals.rows} rows, ${manifest.totals.objects} objects, ${(manifest.totals.bytes / 1e6).toFixed(1)} MB, verified ${verified}`,
+  );
   return { status: "complete", manifest, verified };
 }
 
@@ -163,22 +205,37 @@ class TableObjects {
   readonly pageBytes: number;
   private readonly objectRows: number;
 
-  constructor(private readonly store: StreamingBlobStore, private readonly dir: string, readonly ts: TableState, private readonly opts: BackupOptions, private readonly checkpoint: () => Promise<void>) {
+  constructor(
+    private readonly store: StreamingBlobStore,
+    private readonly dir: string,
+    readonly ts: TableState,
+    private readonly opts: BackupOptions,
+    private readonly checkpoint: () => Promise<void>,
+  ) {
     this.pageBytes = opts.pageBytes ?? PAGE_BYTES;
     this.objectRows = opts.objectRows ?? OBJECT_ROWS;
   }
 
   /** Rows the open object may still take. */
-  get room(): number { return this.objectRows - this.rows; }
+  get room(): number {
+    return this.objectRows - this.rows;
+  }
 
   push(chunk: Buffer): void {
-    (this.writer ??= new GzipObjectWriter(this.store, `${this.dir}${String(this.ts.objects.length).padStart(5, "0")}.copy.gz`, "application/gzip")).push(chunk);
+    (this.writer ??= new GzipObjectWriter(
+      this.store,
+      `${this.dir}${String(this.ts.objects.length).padStart(5, "0")}.copy.gz`,
+      "application/gzip",
+    )).push(chunk);
   }
 
   /** After a page of `rows`: closes a full object, else waits while over a page waits for gzip. */
   async page(rows: number): Promise<boolean> {
     this.rows += rows;
-    if (this.rows >= this.objectRows) { await this.close(); return true; }
+    if (this.rows >= this.objectRows) {
+      await this.close();
+      return true;
+    }
     await this.writer?.settle(this.pageBytes);
     return false;
   }
@@ -217,7 +274,10 @@ async function exportByKey(s: CopySession, info: TableInfo, out: TableObjects, s
   for (;;) {
     const want = Math.min(limit, out.room);
     let bytes = 0;
-    const page = await copyKeyPage(s, info, ts.after, want, (chunk) => { bytes += chunk.length; out.push(chunk); });
+    const page = await copyKeyPage(s, info, ts.after, want, (chunk) => {
+      bytes += chunk.length;
+      out.push(chunk);
+    });
     if (page.last) ts.after = page.last;
     const closed = await out.page(page.rows);
     if (page.rows < want) break;
@@ -233,15 +293,24 @@ async function start(deps: BackupDeps, listed: TableInfo[], now: Date): Promise<
   const prefix = setPrefix("postgres", id);
   const dir = deps.migrationsDir ?? findMigrationsDir();
   const files = (await readdir(dir)).filter((f) => f.endsWith(".sql")).sort();
-  const schema_objects: ObjectEntry[] = await Promise.all(files.map(async (f) => {
-    const body = await readFile(path.join(dir, f));
-    const key = `${prefix}schema/${f}`;
-    await deps.store.put(key, body, "application/sql");
-    return { key, bytes: body.length, sha256: createHash("sha256").update(body).digest("hex"), rows: 0 };
-  }));
+  const schema_objects: ObjectEntry[] = await Promise.all(
+    files.map(async (f) => {
+      const body = await readFile(path.join(dir, f));
+      const key = `${prefix}schema/${f}`;
+      await deps.store.put(key, body, "application/sql");
+      return { key, bytes: body.length, sha256: createHash("sha256").update(body).digest("hex"), rows: 0 };
+    }),
+  );
   const [v] = await deps.db.query<{ version: string }>("SELECT max(version) AS version FROM schema_migrations");
   const tables = listed.map((t) => ({
-    name: t.name, ...(t.parent ? { parent: t.parent } : {}), primary_key: t.key.map((k) => k.column), columns: t.columns, rows: 0, objects: [], done: false, after: null,
+    name: t.name,
+    ...(t.parent ? { parent: t.parent } : {}),
+    primary_key: t.key.map((k) => k.column),
+    columns: t.columns,
+    rows: 0,
+    objects: [],
+    done: false,
+    after: null,
   }));
   const state: State = { id, started_at: now.toISOString(), schema_version: v?.version ?? "", schema_objects, tables };
   await deps.store.put(stateKey(id), JSON.stringify(state), "application/json");
@@ -258,7 +327,11 @@ async function resumable(deps: BackupDeps, now: Date): Promise<State | null> {
     if (!id || !file) continue;
     byId.set(id, (byId.get(id) ?? new Set()).add(file));
   }
-  const open = [...byId.entries()].filter(([, files]) => files.has("state.json") && !files.has("manifest.json")).map(([id]) => id).sort().reverse();
+  const open = [...byId.entries()]
+    .filter(([, files]) => files.has("state.json") && !files.has("manifest.json"))
+    .map(([id]) => id)
+    .sort()
+    .reverse();
   for (const id of open) {
     const raw = await deps.store.get(stateKey(id));
     if (!raw) continue;
@@ -269,13 +342,32 @@ async function resumable(deps: BackupDeps, now: Date): Promise<State | null> {
 }
 
 async function finish(deps: BackupDeps, state: State, now: Date): Promise<Manifest> {
-  const tables: TableEntry[] = state.tables.map(({ name, parent, primary_key, columns, rows, objects }) => ({ name, ...(parent ? { parent } : {}), primary_key, columns, rows, objects }));
+  const tables: TableEntry[] = state.tables.map(({ name, parent, primary_key, columns, rows, objects }) => ({
+    name,
+    ...(parent ? { parent } : {}),
+    primary_key,
+    columns,
+    rows,
+    objects,
+  }));
   // The months restore must create: the interaction partitions that hold rows (named by month).
-  const months = tables.filter((t) => t.parent === "interactions" && t.rows > 0).map((t) => /_(\d{4}_\d{2})$/.exec(t.name)?.[1]).filter((m): m is string => !!m);
+  const months = tables
+    .filter((t) => t.parent === "interactions" && t.rows > 0)
+    .map((t) => /_(\d{4}_\d{2})$/.exec(t.name)?.[1])
+    .filter((m): m is string => !!m);
   const all = [...state.schema_objects, ...tables.flatMap((t) => t.objects)];
   const manifest: Manifest = {
-    format: 1, kind: "postgres", id: state.id, prefix: setPrefix("postgres", state.id), started_at: state.started_at, finished_at: now.toISOString(),
-    schema_version: state.schema_version, schema_objects: state.schema_objects, tables, row_format: "copy", partitions: months,
+    format: 1,
+    kind: "postgres",
+    id: state.id,
+    prefix: setPrefix("postgres", state.id),
+    started_at: state.started_at,
+    finished_at: now.toISOString(),
+    schema_version: state.schema_version,
+    schema_objects: state.schema_objects,
+    tables,
+    row_format: "copy",
+    partitions: months,
     totals: { objects: all.length, bytes: all.reduce((s, o) => s + o.bytes, 0), rows: tables.reduce((s, t) => s + t.rows, 0) },
   };
   await deps.store.put(`${manifest.prefix}manifest.json`, manifestText(manifest), "application/json");

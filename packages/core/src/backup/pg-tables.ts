@@ -20,7 +20,13 @@ const SKIP = new Set(["schema_migrations"]);
  * partitions (each exported on its own, so large months go in parallel), each naming its parent.
  */
 export async function listTables(db: Db, opts: { leaves?: boolean } = {}): Promise<TableInfo[]> {
-  const rows = await db.query<{ name: string; parent: string | null; key: { column: string; type: string }[]; columns: string[]; bytes: string }>(`
+  const rows = await db.query<{
+    name: string;
+    parent: string | null;
+    key: { column: string; type: string }[];
+    columns: string[];
+    bytes: string;
+  }>(`
     SELECT c.relname AS name, pg_relation_size(c.oid) AS bytes, (SELECT p.relname FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent WHERE i.inhrelid = c.oid) AS parent,
       (SELECT json_agg(json_build_object('column', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY k.ord)
          FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
@@ -31,10 +37,12 @@ export async function listTables(db: Db, opts: { leaves?: boolean } = {}): Promi
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = 'public' AND ${opts.leaves ? "c.relkind = 'r'" : "c.relkind IN ('r', 'p') AND NOT c.relispartition"}
     ORDER BY c.relname`);
-  return rows.filter((r) => !SKIP.has(r.name)).map((r) => {
-    if (!r.key?.length) throw new Error(`table ${r.name} has no primary key: it cannot be paged`);
-    return { name: r.name, ...(r.parent ? { parent: r.parent } : {}), key: r.key, columns: r.columns, bytes: Number(r.bytes) };
-  });
+  return rows
+    .filter((r) => !SKIP.has(r.name))
+    .map((r) => {
+      if (!r.key?.length) throw new Error(`table ${r.name} has no primary key: it cannot be paged`);
+      return { name: r.name, ...(r.parent ? { parent: r.parent } : {}), key: r.key, columns: r.columns, bytes: Number(r.bytes) };
+    });
 }
 
 const q = (ident: string) => `"${ident.replace(/"/g, '""')}"`;

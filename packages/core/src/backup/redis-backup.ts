@@ -11,9 +11,21 @@ import { verifySet } from "./verify.js";
 export const REDIS_BATCH = 1000;
 
 export type RedisValue = string | string[] | Record<string, string> | (string | number)[];
-export interface RedisLine { k: string; t: "string" | "hash" | "list" | "set" | "zset"; ttl: number; v: RedisValue }
+export interface RedisLine {
+  k: string;
+  t: "string" | "hash" | "list" | "set" | "zset";
+  ttl: number;
+  v: RedisValue;
+}
 
-export interface RedisBackupDeps { redis: Redis; prefix: string; store: StreamingBlobStore; db?: Db; now?: () => Date; progress?: (line: string) => void }
+export interface RedisBackupDeps {
+  redis: Redis;
+  prefix: string;
+  store: StreamingBlobStore;
+  db?: Db;
+  now?: () => Date;
+  progress?: (line: string) => void;
+}
 
 /**
  * A logical Redis snapshot (Upstash has no DUMP/RESTORE): SCAN the service's keys, then per batch
@@ -40,8 +52,15 @@ export async function backupRedis(deps: RedisBackupDeps): Promise<{ manifest: Ma
   } while (cursor !== "0");
   const object = await writer.close();
   const manifest: Manifest = {
-    format: 1, kind: "redis", id, prefix, started_at: startedAt.toISOString(), finished_at: now().toISOString(),
-    objects: [object], key_counts: counts, totals: { objects: 1, bytes: object.bytes, rows: object.rows },
+    format: 1,
+    kind: "redis",
+    id,
+    prefix,
+    started_at: startedAt.toISOString(),
+    finished_at: now().toISOString(),
+    objects: [object],
+    key_counts: counts,
+    totals: { objects: 1, bytes: object.bytes, rows: object.rows },
   };
   await deps.store.put(`${prefix}manifest.json`, manifestText(manifest), "application/json");
   const verification = await verifySet(deps.store, "redis", id);
@@ -53,7 +72,8 @@ export async function backupRedis(deps: RedisBackupDeps): Promise<{ manifest: Ma
  * Type, remaining TTL and value of each key in one script (one round trip per batch, and a
  * consistent view of each key). Keys that vanished since the SCAN come back as "none" and are skipped.
  */
-const SNAPSHOT = defineScript(`
+const SNAPSHOT = defineScript(
+  `
 local out = {}
 for i, k in ipairs(KEYS) do
   local t = redis.call('TYPE', k)['ok']
@@ -67,7 +87,9 @@ for i, k in ipairs(KEYS) do
   out[i] = {t, redis.call('PTTL', k), v}
 end
 return out
-`, { readOnly: true });
+`,
+  { readOnly: true },
+);
 
 export async function snapshotKeys(redis: Redis, keys: string[]): Promise<RedisLine[]> {
   const rows = await redis.eval<string[], [string, number, RedisValue][]>(SNAPSHOT, keys, []);

@@ -51,14 +51,23 @@ const KEPT_TABLES = new Set(["backup_sets"]);
  * users never come back. Refuses a set that fails verification, and a non-empty target unless
  * confirmed.
  */
-export async function restorePostgres(store: StreamingBlobStore, id: string, db: Db & CopyDb, opts: PgRestoreOptions): Promise<{ rows: number; erased_rows: number }> {
+export async function restorePostgres(
+  store: StreamingBlobStore,
+  id: string,
+  db: Db & CopyDb,
+  opts: PgRestoreOptions,
+): Promise<{ rows: number; erased_rows: number }> {
   const say = opts.progress ?? (() => {});
   const v = await verifySet(store, "postgres", id);
-  if (!v.ok || !v.manifest) throw new RestoreRefusedError(`set ${id} failed verification: ${v.problems.map((p) => `${p.key}: ${p.problem}`).join("; ")}`);
+  if (!v.ok || !v.manifest)
+    throw new RestoreRefusedError(`set ${id} failed verification: ${v.problems.map((p) => `${p.key}: ${p.problem}`).join("; ")}`);
   const m = v.manifest;
   const nonEmpty: string[] = [];
   for (const t of await listTables(db)) if ((await db.query(`SELECT 1 FROM ${quoteIdent(t.name)} LIMIT 1`)).length) nonEmpty.push(t.name);
-  if (nonEmpty.length && !opts.confirmOverwrite) throw new RestoreRefusedError(`target database is not empty (${nonEmpty.join(", ")}); confirm to overwrite it (npm run restore -- <id> --yes)`);
+  if (nonEmpty.length && !opts.confirmOverwrite)
+    throw new RestoreRefusedError(
+      `target database is not empty (${nonEmpty.join(", ")}); confirm to overwrite it (npm run restore -- <id> --yes)`,
+    );
   // What the target's caches may hold, read before anything is replaced (see fenceVersions).
   const before = await preRestoreState(db);
   const dir = await mkdtemp(path.join(os.tmpdir(), "hitl-restore-schema-"));
@@ -70,11 +79,19 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
   }
   const tables = new Map((await listTables(db)).map((t) => [t.name, t]));
   // The set holds every table's rows, seed data included: start from empty tables.
-  await db.query(`TRUNCATE ${[...tables.keys()].filter((n) => !KEPT_TABLES.has(n)).map(quoteIdent).join(", ")}`);
+  await db.query(
+    `TRUNCATE ${[...tables.keys()]
+      .filter((n) => !KEPT_TABLES.has(n))
+      .map(quoteIdent)
+      .join(", ")}`,
+  );
   if (m.partitions?.length) {
-    await db.transaction(m.partitions.map((p) => ({ text: "SELECT hitl_ensure_interaction_partitions(to_date($1, 'YYYY_MM'), 1)", params: [p] })));
+    await db.transaction(
+      m.partitions.map((p) => ({ text: "SELECT hitl_ensure_interaction_partitions(to_date($1, 'YYYY_MM'), 1)", params: [p] })),
+    );
   }
-  if (m.row_format !== "copy") throw new RestoreRefusedError(`set ${id} has rows in format ${m.row_format ?? "json"}; this version restores COPY sets`);
+  if (m.row_format !== "copy")
+    throw new RestoreRefusedError(`set ${id} has rows in format ${m.row_format ?? "json"}; this version restores COPY sets`);
   let rows = 0;
   const setTables = m.tables ?? [];
   let restored = 0;
@@ -86,16 +103,19 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
     const columns = (t.columns ?? info.columns).map(quoteIdent).join(", ");
     if (KEPT_TABLES.has(target)) {
       // Merged: the set's rows into a temporary copy, then those the target lacks.
-      for (const o of t.objects) rows += (await db.session(async (s) => {
-        await s.query(`CREATE TEMP TABLE restore_merge (LIKE ${quoteIdent(target)}) ON COMMIT PRESERVE ROWS`);
-        try {
-          const r = await s.copyIn(`COPY restore_merge (${columns}) FROM STDIN`, (await store.read(o.key)).pipe(createGunzip()));
-          await s.query(`INSERT INTO ${quoteIdent(target)} (${columns}) SELECT ${columns} FROM restore_merge ON CONFLICT DO NOTHING`);
-          return r;
-        } finally {
-          await s.query("DROP TABLE IF EXISTS restore_merge");
-        }
-      })).rows;
+      for (const o of t.objects)
+        rows += (
+          await db.session(async (s) => {
+            await s.query(`CREATE TEMP TABLE restore_merge (LIKE ${quoteIdent(target)}) ON COMMIT PRESERVE ROWS`);
+            try {
+              const r = await s.copyIn(`COPY restore_merge (${columns}) FROM STDIN`, (await store.read(o.key)).pipe(createGunzip()));
+              await s.query(`INSERT INTO ${quoteIdent(target)} (${columns}) SELECT ${columns} FROM restore_merge ON CONFLICT DO NOTHING`);
+              return r;
+            } finally {
+              await s.query("DROP TABLE IF EXISTS restore_merge");
+            }
+          })
+        ).rows;
       say(`  ${++restored}/${setTables.length} tables: ${t.name}, ${t.rows} rows (merged into the target's catalog)`);
       continue;
     }
@@ -103,12 +123,17 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
     for (const o of t.objects) rows += (await db.session(async (s) => s.copyIn(copy, (await store.read(o.key)).pipe(createGunzip())))).rows;
     // Sequences the table's columns own (identity columns, the protocol version) continue after
     // the restored values.
-    const owned = await db.query<{ col: string; seq: string }>(`SELECT a.attname AS col, s.oid::regclass::text AS seq
+    const owned = await db.query<{ col: string; seq: string }>(
+      `SELECT a.attname AS col, s.oid::regclass::text AS seq
       FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
       JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-      WHERE d.classid = 'pg_class'::regclass AND d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')`, [quoteIdent(target)]);
+      WHERE d.classid = 'pg_class'::regclass AND d.refobjid = $1::regclass AND d.deptype IN ('a', 'i')`,
+      [quoteIdent(target)],
+    );
     for (const { col, seq } of owned) {
-      await db.query(`SELECT setval($1::regclass, coalesce((SELECT max(${quoteIdent(col)}) FROM ${quoteIdent(target)}), 0) + 1, false)`, [seq]);
+      await db.query(`SELECT setval($1::regclass, coalesce((SELECT max(${quoteIdent(col)}) FROM ${quoteIdent(target)}), 0) + 1, false)`, [
+        seq,
+      ]);
     }
     say(`  ${++restored}/${setTables.length} tables: ${t.name}, ${t.rows} rows`);
   }
@@ -125,21 +150,34 @@ export async function restorePostgres(store: StreamingBlobStore, id: string, db:
 }
 
 /** What a restore must outrun: the target's sequences and versions, and the users with cached rows. */
-interface PreRestoreState { sequences: Map<string, bigint>; memoryVersion: bigint; users: Set<string> }
+interface PreRestoreState {
+  sequences: Map<string, bigint>;
+  memoryVersion: bigint;
+  users: Set<string>;
+}
 
 /** Tables behind per-user caches, with the cache families they back (`restoredCacheKeys`). */
 const CACHED_USER_TABLES = ["user_memory", "memory_messages", "user_current_status", "user_protocol_status"];
 
 async function preRestoreState(db: Db): Promise<PreRestoreState> {
   const present = new Set((await listTables(db)).map((t) => t.name));
-  const sequences = new Map((await db.query<{ seq: string; last: string | null }>(
-    "SELECT quote_ident(sequencename) AS seq, last_value::text AS last FROM pg_sequences WHERE schemaname = 'public'"))
-    .filter((r) => r.last !== null).map((r) => [r.seq, BigInt(r.last!)] as const));
-  const memoryVersion = present.has("user_memory") ? BigInt((await db.query<{ v: string }>("SELECT coalesce(max(version), 0)::text AS v FROM user_memory"))[0]!.v) : 0n;
+  const sequences = new Map(
+    (
+      await db.query<{ seq: string; last: string | null }>(
+        "SELECT quote_ident(sequencename) AS seq, last_value::text AS last FROM pg_sequences WHERE schemaname = 'public'",
+      )
+    )
+      .filter((r) => r.last !== null)
+      .map((r) => [r.seq, BigInt(r.last!)] as const),
+  );
+  const memoryVersion = present.has("user_memory")
+    ? BigInt((await db.query<{ v: string }>("SELECT coalesce(max(version), 0)::text AS v FROM user_memory"))[0]!.v)
+    : 0n;
   const users = new Set<string>();
   const cached = CACHED_USER_TABLES.filter((t) => present.has(t));
   if (cached.length) {
-    for (const r of await db.query<{ user_id: string }>(cached.map((t) => `SELECT user_id FROM ${quoteIdent(t)}`).join(" UNION "))) users.add(r.user_id);
+    for (const r of await db.query<{ user_id: string }>(cached.map((t) => `SELECT user_id FROM ${quoteIdent(t)}`).join(" UNION ")))
+      users.add(r.user_id);
   }
   return { sequences, memoryVersion, users };
 }
@@ -188,7 +226,10 @@ const restoredGlobalKeys = (redis: RedisGateway) => [redis.keys.dashboard];
  */
 export async function fenceCaches(redis: RedisGateway, db: Db, usersBefore: Set<string>, settleMs = 5_000): Promise<number> {
   const users = new Set(usersBefore);
-  for (const r of await db.query<{ user_id: string }>(CACHED_USER_TABLES.map((t) => `SELECT user_id FROM ${quoteIdent(t)}`).join(" UNION "))) users.add(r.user_id);
+  for (const r of await db.query<{ user_id: string }>(
+    CACHED_USER_TABLES.map((t) => `SELECT user_id FROM ${quoteIdent(t)}`).join(" UNION "),
+  ))
+    users.add(r.user_id);
   const keys = [...restoredGlobalKeys(redis), ...[...users].flatMap((u) => restoredCacheKeys(redis, u))];
   const flush = async () => {
     let n = 0;
@@ -197,7 +238,7 @@ export async function fenceCaches(redis: RedisGateway, db: Db, usersBefore: Set<
   };
   const first = await flush();
   await new Promise((r) => setTimeout(r, settleMs));
-  return first + await flush();
+  return first + (await flush());
 }
 
 /** Whether any key matches: SCAN until one does or the cursor comes back (a batch may hold none). */
@@ -218,10 +259,19 @@ const keyUser = (prefix: string, key: string): string | null => redisKeys(prefix
  * Restores a verified Redis snapshot with each key's remaining TTL (as of the snapshot), skipping
  * every key and queued message of an erased user.
  */
-export async function restoreRedis(store: StreamingBlobStore, id: string, redis: Redis, opts: { prefix: string; hasher: UserHasher; db?: Db; confirmOverwrite?: boolean; progress?: (l: string) => void }): Promise<{ keys: number; skipped: number }> {
+export async function restoreRedis(
+  store: StreamingBlobStore,
+  id: string,
+  redis: Redis,
+  opts: { prefix: string; hasher: UserHasher; db?: Db; confirmOverwrite?: boolean; progress?: (l: string) => void },
+): Promise<{ keys: number; skipped: number }> {
   const v = await verifySet(store, "redis", id);
-  if (!v.ok || !v.manifest) throw new RestoreRefusedError(`set ${id} failed verification: ${v.problems.map((p) => `${p.key}: ${p.problem}`).join("; ")}`);
-  if (!opts.confirmOverwrite && (await anyKey(redis, `${opts.prefix}*`))) throw new RestoreRefusedError("target Redis already holds keys under this prefix; confirm to overwrite it (npm run restore -- <id> --yes)");
+  if (!v.ok || !v.manifest)
+    throw new RestoreRefusedError(`set ${id} failed verification: ${v.problems.map((p) => `${p.key}: ${p.problem}`).join("; ")}`);
+  if (!opts.confirmOverwrite && (await anyKey(redis, `${opts.prefix}*`)))
+    throw new RestoreRefusedError(
+      "target Redis already holds keys under this prefix; confirm to overwrite it (npm run restore -- <id> --yes)",
+    );
   const erased = await erasedHashes(store, opts.db);
   const objects = v.manifest.objects ?? [];
   // Pass 1: queued WAL messages of erased users (their ids also appear in the queue lists).
@@ -234,7 +284,11 @@ export async function restoreRedis(store: StreamingBlobStore, id: string, redis:
       // The WAL's body hashes (message id -> JSON with user_id).
       if (redisKeys(opts.prefix).wal.messageBuckets.includes(l.k) && l.t === "hash") {
         for (const [msg, body] of Object.entries(l.v as Record<string, string>)) {
-          try { if (erased.has(opts.hasher.hash(String((JSON.parse(body) as { user_id: unknown }).user_id)))) erasedMessages.add(msg); } catch { /* not ours to judge */ }
+          try {
+            if (erased.has(opts.hasher.hash(String((JSON.parse(body) as { user_id: unknown }).user_id)))) erasedMessages.add(msg);
+          } catch {
+            /* not ours to judge */
+          }
         }
       }
     });
@@ -248,15 +302,24 @@ export async function restoreRedis(store: StreamingBlobStore, id: string, redis:
     let n = 0;
     for (const l of batch) {
       const user = keyUser(opts.prefix, l.k);
-      if ((user && erased.has(opts.hasher.hash(user))) || erasedMessages.has(l.k.slice(l.k.lastIndexOf(":") + 1))) { skipped++; continue; }
-      if (restoreCommands(p, l, erasedMessages)) { keys++; n++; }
+      if ((user && erased.has(opts.hasher.hash(user))) || erasedMessages.has(l.k.slice(l.k.lastIndexOf(":") + 1))) {
+        skipped++;
+        continue;
+      }
+      if (restoreCommands(p, l, erasedMessages)) {
+        keys++;
+        n++;
+      }
     }
     if (n) await p.exec();
     batch = [];
     opts.progress?.(`  ${keys} keys restored`);
   };
   for (const o of objects) {
-    await readNdjson(await store.read(o.key), async (raw) => { batch.push(JSON.parse(raw) as RedisLine); if (batch.length >= 500) await flush(); });
+    await readNdjson(await store.read(o.key), async (raw) => {
+      batch.push(JSON.parse(raw) as RedisLine);
+      if (batch.length >= 500) await flush();
+    });
   }
   if (batch.length) await flush();
   return { keys, skipped };
@@ -273,8 +336,7 @@ function restoreCommands(p: Pipeline, l: RedisLine, erasedMessages: Set<string>)
     const fields = Object.fromEntries(Object.entries(l.v as Record<string, string>).filter(([f]) => !erasedMessages.has(f)));
     if (!Object.keys(fields).length) return false;
     p.hset(l.k, fields);
-  }
-  else if (l.t === "list") {
+  } else if (l.t === "list") {
     const items = (l.v as string[]).filter((x) => !erasedMessages.has(x));
     if (!items.length) return false;
     p.rpush(l.k, ...items);
@@ -284,7 +346,8 @@ function restoreCommands(p: Pipeline, l: RedisLine, erasedMessages: Set<string>)
     const members: { member: string; score: number }[] = [];
     // Members are message ids (in-flight) or `<user>:<message id>` (the WAL's owners index).
     const id = (m: string) => m.slice(m.lastIndexOf(":") + 1);
-    for (let j = 0; j < flat.length; j += 2) if (!erasedMessages.has(id(String(flat[j])))) members.push({ member: String(flat[j]), score: Number(flat[j + 1]) });
+    for (let j = 0; j < flat.length; j += 2)
+      if (!erasedMessages.has(id(String(flat[j])))) members.push({ member: String(flat[j]), score: Number(flat[j + 1]) });
     if (!members.length) return false;
     p.zadd(l.k, members[0]!, ...members.slice(1));
   }

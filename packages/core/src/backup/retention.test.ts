@@ -3,7 +3,11 @@ import { planRetention, RETENTION, type SetInfo } from "./retention.js";
 
 const now = new Date("2026-11-25T12:00:00Z");
 const daysAgo = (d: number, over: Partial<SetInfo> = {}): SetInfo => ({
-  id: `d${d}`, started_at: new Date(now.getTime() - d * 86_400_000), complete: true, verified: true, ...over,
+  id: `d${d}`,
+  started_at: new Date(now.getTime() - d * 86_400_000),
+  complete: true,
+  verified: true,
+  ...over,
 });
 
 describe("backup retention", () => {
@@ -28,16 +32,17 @@ describe("backup retention", () => {
   });
 
   it("drops unfinished sets once they can no longer be resumed, keeps recent ones", () => {
-    const plan = planRetention([daysAgo(0.5, { complete: false, verified: false }), daysAgo(2, { complete: false, verified: false }), daysAgo(1)], now, RETENTION.postgres);
+    const plan = planRetention(
+      [daysAgo(0.5, { complete: false, verified: false }), daysAgo(2, { complete: false, verified: false }), daysAgo(1)],
+      now,
+      RETENTION.postgres,
+    );
     expect(plan.keep.sort()).toEqual(["d0.5", "d1"]);
     expect(plan.remove).toEqual(["d2"]);
   });
 
   it("warns when retention cannot hold two sets of the schedule, or nothing is verified", () => {
     const plan = planRetention([daysAgo(1, { verified: false })], now, { maxAgeDays: 1, maxCount: 10, scheduleHours: 24 });
-    expect(plan.warnings).toEqual([
-      "retention of 1 days keeps fewer than two sets at one set every 24 h",
-      "no verified set exists",
-    ]);
+    expect(plan.warnings).toEqual(["retention of 1 days keeps fewer than two sets at one set every 24 h", "no verified set exists"]);
   });
 });

@@ -17,7 +17,12 @@ export const RETENTION: Record<"postgres" | "redis", RetentionPolicy> = {
   redis: { maxAgeDays: 7, maxCount: 56, scheduleHours: 6 },
 };
 
-export interface SetInfo { id: string; started_at: Date; complete: boolean; verified: boolean }
+export interface SetInfo {
+  id: string;
+  started_at: Date;
+  complete: boolean;
+  verified: boolean;
+}
 
 /** Unfinished sets younger than this may still be resumed. */
 const INCOMPLETE_GRACE_MS = 24 * 3600_000;
@@ -26,7 +31,11 @@ const INCOMPLETE_GRACE_MS = 24 * 3600_000;
  * Which sets to delete: older than the age limit or beyond the count limit, and unfinished sets
  * past the resume window; never the newest verified set, however old. Pure (the clock is passed).
  */
-export function planRetention(sets: SetInfo[], now: Date, policy: RetentionPolicy): { keep: string[]; remove: string[]; warnings: string[] } {
+export function planRetention(
+  sets: SetInfo[],
+  now: Date,
+  policy: RetentionPolicy,
+): { keep: string[]; remove: string[]; warnings: string[] } {
   const warnings: string[] = [];
   if (policy.maxAgeDays * 24 < policy.scheduleHours * 2) {
     warnings.push(`retention of ${policy.maxAgeDays} days keeps fewer than two sets at one set every ${policy.scheduleHours} h`);
@@ -69,7 +78,12 @@ export async function listSets(store: StreamingBlobStore, kind: Manifest["kind"]
 }
 
 /** Applies the plan: deletes every object of the removed sets (and their catalog rows). */
-export async function pruneBackups(deps: { store: StreamingBlobStore; db?: Db; log?: Logger }, kind: "postgres" | "redis", now = new Date(), policy = RETENTION[kind]) {
+export async function pruneBackups(
+  deps: { store: StreamingBlobStore; db?: Db; log?: Logger },
+  kind: "postgres" | "redis",
+  now = new Date(),
+  policy = RETENTION[kind],
+) {
   const plan = planRetention(await listSets(deps.store, kind), now, policy);
   for (const w of plan.warnings) deps.log?.warn("backup retention", { kind, warning: w });
   for (const id of plan.remove) {

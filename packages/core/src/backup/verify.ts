@@ -16,10 +16,23 @@ export interface Verification {
  * Checks a set without restoring it: the manifest exists, and every object's sha256 and line
  * count match it (every object is read back in full). The result is stored beside the set.
  */
-export async function verifySet(store: StreamingBlobStore, kind: Manifest["kind"], id: string, onObject?: (key: string) => void): Promise<Verification> {
+export async function verifySet(
+  store: StreamingBlobStore,
+  kind: Manifest["kind"],
+  id: string,
+  onObject?: (key: string) => void,
+): Promise<Verification> {
   const prefix = setPrefix(kind, id);
   const raw = await store.get(`${prefix}manifest.json`);
-  if (!raw) return { ok: false, id, kind, manifest: null, checked: 0, problems: [{ key: `${prefix}manifest.json`, problem: "missing: the set is incomplete" }] };
+  if (!raw)
+    return {
+      ok: false,
+      id,
+      kind,
+      manifest: null,
+      checked: 0,
+      problems: [{ key: `${prefix}manifest.json`, problem: "missing: the set is incomplete" }],
+    };
   const read = readManifest(raw);
   const problems: Verification["problems"] = read.problem ? [{ key: `${prefix}manifest.json`, problem: read.problem }] : [];
   if (!read.manifest) return { ok: false, id, kind, manifest: null, checked: 0, problems };
@@ -45,9 +58,14 @@ export async function verifySet(store: StreamingBlobStore, kind: Manifest["kind"
   }
   for (const t of manifest.tables ?? []) {
     const sum = t.objects.reduce((s, o) => s + o.rows, 0);
-    if (sum !== t.rows) problems.push({ key: `${prefix}manifest.json`, problem: `table ${t.name}: objects hold ${sum} rows, manifest says ${t.rows}` });
+    if (sum !== t.rows)
+      problems.push({ key: `${prefix}manifest.json`, problem: `table ${t.name}: objects hold ${sum} rows, manifest says ${t.rows}` });
   }
   const result = { ok: problems.length === 0, id, kind, manifest, checked, problems };
-  await store.put(`${prefix}verification.json`, JSON.stringify({ ok: result.ok, checked, problems, at: new Date().toISOString() }), "application/json");
+  await store.put(
+    `${prefix}verification.json`,
+    JSON.stringify({ ok: result.ok, checked, problems, at: new Date().toISOString() }),
+    "application/json",
+  );
   return result;
 }

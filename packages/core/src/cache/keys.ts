@@ -79,9 +79,10 @@ export function redisKeys(prefix: string) {
       /** A claim's answer kept for its retry: scoped by principal and Idempotency-Key. */
       claim: (principal: string, idempotencyKey: string) => key("wal", "claim", principal, idempotencyKey),
       /** Dedupe key: `wal:dedupe:<user>:<telegram id>`, or `wal:dedupe:<user>:k:<Idempotency-Key>:<i>`. */
-      dedupe: (userId: string, d: DedupeId) => "telegramMessageId" in d
-        ? key("wal", "dedupe", userId, String(d.telegramMessageId))
-        : key("wal", "dedupe", userId, "k", d.requestKey, String(d.index)),
+      dedupe: (userId: string, d: DedupeId) =>
+        "telegramMessageId" in d
+          ? key("wal", "dedupe", userId, String(d.telegramMessageId))
+          : key("wal", "dedupe", userId, "k", d.requestKey, String(d.index)),
       /** The `owners` member of a user's message. */
       ownerMember: (userId: string, messageId: string) => `${encodeSegment(userId)}:${encodeSegment(messageId)}`,
       /** The `owners` lex range holding exactly one user's messages. */
@@ -130,7 +131,8 @@ export function redisKeys(prefix: string) {
       if (!k.startsWith(prefix)) return null;
       const parts = k.slice(prefix.length).split(":");
       if (parts[0] === "user" && parts.length === 3) return decodeSegment(parts[1]!);
-      if (parts[0] === "wal" && parts[1] === "dedupe" && (parts.length === 4 || (parts.length === 6 && parts[3] === "k"))) return decodeSegment(parts[2]!);
+      if (parts[0] === "wal" && parts[1] === "dedupe" && (parts.length === 4 || (parts.length === 6 && parts[3] === "k")))
+        return decodeSegment(parts[2]!);
       // The layout before: ids were not encoded, so an id may itself hold ':'.
       const legacy = /^user:(.+):[a-z_]+$/.exec(k.slice(prefix.length));
       return legacy ? legacy[1]! : null;

@@ -20,7 +20,11 @@ export class RateLimiter {
   /** @upstash/ratelimit is loaded with the first check: an instance without limits never loads it. */
   private readonly limiters = new Map<string, Promise<Ratelimit>>();
 
-  constructor(private readonly redis: RedisGateway, private readonly opts?: RateLimitOptions, private readonly log?: Logger) {}
+  constructor(
+    private readonly redis: RedisGateway,
+    private readonly opts?: RateLimitOptions,
+    private readonly log?: Logger,
+  ) {}
 
   /**
    * One limiter per (requests, window), as few as there are distinct limits. The deployment's
@@ -31,15 +35,20 @@ export class RateLimiter {
     const id = `${own ? "own" : "default"}:${limit.requests}:${limit.windowSeconds}`;
     let limiter = this.limiters.get(id);
     if (!limiter) {
-      limiter = import("@upstash/ratelimit").then(({ Ratelimit }) => new Ratelimit({
-        redis: this.redis.client,
-        limiter: Ratelimit.slidingWindow(limit.requests, `${limit.windowSeconds} s`),
-        prefix: own ? this.redis.keys.rateLimitWindowPrefix(limit.windowSeconds) : this.redis.keys.rateLimitPrefix,
-        analytics: false,
-      })).catch((e: unknown) => {
-        this.limiters.delete(id);
-        throw e;
-      });
+      limiter = import("@upstash/ratelimit")
+        .then(
+          ({ Ratelimit }) =>
+            new Ratelimit({
+              redis: this.redis.client,
+              limiter: Ratelimit.slidingWindow(limit.requests, `${limit.windowSeconds} s`),
+              prefix: own ? this.redis.keys.rateLimitWindowPrefix(limit.windowSeconds) : this.redis.keys.rateLimitPrefix,
+              analytics: false,
+            }),
+        )
+        .catch((e: unknown) => {
+          this.limiters.delete(id);
+          throw e;
+        });
       this.limiters.set(id, limiter);
     }
     return limiter;

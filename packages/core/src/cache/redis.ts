@@ -8,7 +8,6 @@ import { isStoreFailure } from "../resilience/store-failure.js";
 import { UpstashTransport } from "./upstash-transport.js";
 import { redisKeys, type RedisKeys } from "./keys.js";
 
-
 export interface RedisGatewayOptions {
   url: string;
   token: string;
@@ -53,10 +52,13 @@ export class RedisGateway {
     // The client's requester (its one protected field for it) becomes ours; commands, options and
     // serialization stay the library's.
     (this.client as unknown as { client: Requester }).client = new UpstashTransport(opts);
-    this.breaker = storeBreaker("redis", opts.breaker, { ...opts, onClosed: () => {
-      void this.dropStale();
-      for (const hook of this.recoveryHooks) hook();
-    } });
+    this.breaker = storeBreaker("redis", opts.breaker, {
+      ...opts,
+      onClosed: () => {
+        void this.dropStale();
+        for (const hook of this.recoveryHooks) hook();
+      },
+    });
   }
 
   /**

@@ -44,12 +44,23 @@ export class UpstashTransport implements Requester {
   }
 
   request<TResult = unknown>(req: UpstashRequest): Promise<UpstashResponse<TResult>> {
-    return req.signal ? this.send(req, req.signal) : withDeadline(this.opts, (signal) => this.send(req, signal), (cause) => timedOut("redis", cause));
+    return req.signal
+      ? this.send(req, req.signal)
+      : withDeadline(
+          this.opts,
+          (signal) => this.send(req, signal),
+          (cause) => timedOut("redis", cause),
+        );
   }
 
   private async send<TResult>(req: UpstashRequest, signal: AbortSignal | undefined): Promise<UpstashResponse<TResult>> {
     const body = JSON.stringify(req.body);
-    const headers = { ...this.headers, ...req.headers, "upstash-sync-token": this.upstashSyncToken, "content-length": String(Buffer.byteLength(body)) };
+    const headers = {
+      ...this.headers,
+      ...req.headers,
+      "upstash-sync-token": this.upstashSyncToken,
+      "content-length": String(Buffer.byteLength(body)),
+    };
     const path = [this.base.pathname.replace(/\/$/, ""), ...(req.path ?? [])].join("/") || "/";
     let res: IncomingMessage | undefined;
     for (let attempt = 0; !res; attempt++) {
@@ -58,8 +69,11 @@ export class UpstashTransport implements Requester {
       } catch (e) {
         if (signal?.aborted) throw timeout(signal);
         // Only a request that never left is sent again (a reset may follow an applied write).
-        if (attempt >= this.opts.retries || !neverSent(e)) throw new StoreFailure("redis", "connection", "redis is unreachable", undefined, { cause: e });
-        await sleep(25 * 2 ** attempt, signal).catch(() => { throw timeout(signal!); });
+        if (attempt >= this.opts.retries || !neverSent(e))
+          throw new StoreFailure("redis", "connection", "redis is unreachable", undefined, { cause: e });
+        await sleep(25 * 2 ** attempt, signal).catch(() => {
+          throw timeout(signal!);
+        });
       }
     }
     const status = res.statusCode ?? 0;
@@ -90,12 +104,27 @@ export class UpstashTransport implements Requester {
   }
 
   /** One POST; resolves with the response once its headers arrive (the body is read by the caller). */
-  private async post(path: string, headers: Record<string, string>, body: string, signal: AbortSignal | undefined): Promise<IncomingMessage> {
+  private async post(
+    path: string,
+    headers: Record<string, string>,
+    body: string,
+    signal: AbortSignal | undefined,
+  ): Promise<IncomingMessage> {
     const { request, agent } = await (this.connection ??= this.connect());
     return new Promise((resolve, reject) => {
-      const req = request({
-        protocol: this.base.protocol, hostname: this.base.hostname.replace(/^\[(.*)\]$/, "$1"), port: this.base.port, path, method: "POST", headers, agent, signal,
-      }, resolve);
+      const req = request(
+        {
+          protocol: this.base.protocol,
+          hostname: this.base.hostname.replace(/^\[(.*)\]$/, "$1"),
+          port: this.base.port,
+          path,
+          method: "POST",
+          headers,
+          agent,
+          signal,
+        },
+        resolve,
+      );
       // `on`, not `once`: an error after the answer (an abort, a reset) must find a listener too.
       req.on("error", reject);
       req.end(body);
@@ -119,7 +148,9 @@ function readText(res: IncomingMessage): Promise<string> {
     res.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     res.on("error", reject);
     // A connection closed (or aborted) before the body ended: settles even without an "error".
-    res.once("close", () => { if (!res.complete) reject(new Error("connection closed mid-response")); });
+    res.once("close", () => {
+      if (!res.complete) reject(new Error("connection closed mid-response"));
+    });
   });
 }
 

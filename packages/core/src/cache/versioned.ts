@@ -4,7 +4,10 @@ import type { Logger } from "../log.js";
 import { defineScript, runScript } from "./scripts.js";
 
 /** A value read from Postgres with its row version (0: no row yet, or a value without one, such as an aggregate: any write replaces it). */
-export interface Versioned<T> { value: T; version: number }
+export interface Versioned<T> {
+  value: T;
+  version: number;
+}
 
 /**
  * Versioned cache values are `<version>#<payload>` (the payload: JSON, or an envelope), and a write
@@ -58,7 +61,13 @@ export function setIfNewer(target: CacheKey, version: number, payload: string, t
 }
 
 /** Refreshes after a write Postgres accepted; a Redis failure is logged and the key marked stale. */
-export async function writeVersioned<T extends object>(redis: RedisGateway, target: CacheKey, v: Versioned<T>, ttlSeconds: number, log?: Logger): Promise<void> {
+export async function writeVersioned<T extends object>(
+  redis: RedisGateway,
+  target: CacheKey,
+  v: Versioned<T>,
+  ttlSeconds: number,
+  log?: Logger,
+): Promise<void> {
   try {
     const [keys, args] = setIfNewer(target, v.version, JSON.stringify(v.value), ttlSeconds);
     await redis.run("cache.set", (r) => runScript(r, SET_IF_NEWER, keys, args));
@@ -73,12 +82,22 @@ export async function writeVersioned<T extends object>(redis: RedisGateway, targ
  * down or its breaker is open, Postgres answers alone: a read Postgres can serve never becomes a
  * 5xx because of the cache.
  */
-export async function readThroughVersioned<T extends object>(redis: RedisGateway, target: CacheKey, ttlSeconds: number, load: () => Promise<Versioned<T>>, log?: Logger): Promise<T> {
+export async function readThroughVersioned<T extends object>(
+  redis: RedisGateway,
+  target: CacheKey,
+  ttlSeconds: number,
+  load: () => Promise<Versioned<T>>,
+  log?: Logger,
+): Promise<T> {
   let redisUp = true;
   try {
     const cached = await redis.run("cache.get", (r) => r.get<string>(keyOf(target)));
     if (cached) {
-      try { return decodeVersioned<T>(cached); } catch { /* rebuilt below */ }
+      try {
+        return decodeVersioned<T>(cached);
+      } catch {
+        /* rebuilt below */
+      }
     }
   } catch (e) {
     if (!(e instanceof UnavailableError)) throw e;

@@ -52,8 +52,17 @@ SELECT
 export async function dashboardMetrics(deps: { db: Db; redis: RedisGateway; wal: WalQueue; log?: Logger }): Promise<DashboardMetrics> {
   const key = deps.redis.keys.dashboard;
   const [aggregates, wal] = await Promise.all([
-    readThroughVersioned(deps.redis, key, DASHBOARD_CACHE_TTL_SECONDS, async () => ({ value: (await deps.db.query<DashboardAggregates>(AGGREGATES))[0]!, version: 0 }), deps.log),
-    deps.wal.stats().catch((e) => { if (e instanceof UnavailableError) return null; throw e; }),
+    readThroughVersioned(
+      deps.redis,
+      key,
+      DASHBOARD_CACHE_TTL_SECONDS,
+      async () => ({ value: (await deps.db.query<DashboardAggregates>(AGGREGATES))[0]!, version: 0 }),
+      deps.log,
+    ),
+    deps.wal.stats().catch((e) => {
+      if (e instanceof UnavailableError) return null;
+      throw e;
+    }),
   ]);
   return { ...aggregates, wal: wal && { pending: wal.pending, in_flight: wal.in_flight, dead_letter: wal.dead_letter } };
 }

@@ -4,20 +4,26 @@ import { copyFields, LastLine } from "./copy.js";
 
 describe("LastLine", () => {
   it("keeps the last complete line whatever the chunking", () => {
-    fc.assert(fc.property(fc.array(fc.stringMatching(/^[^\n]*$/), { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { maxLength: 6 }), (lines, cuts) => {
-      const text = Buffer.from(lines.map((l) => l + "\n").join(""));
-      const at = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
-      const last = new LastLine();
-      let from = 0;
-      for (const c of [...at, text.length]) {
-        // The driver reuses its buffer: the tracker must have copied what it keeps.
-        const chunk = Buffer.from(text.subarray(from, c));
-        last.push(chunk);
-        chunk.fill(0x21);
-        from = c;
-      }
-      expect(last.value?.toString()).toBe(lines.at(-1));
-    }));
+    fc.assert(
+      fc.property(
+        fc.array(fc.stringMatching(/^[^\n]*$/), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        (lines, cuts) => {
+          const text = Buffer.from(lines.map((l) => l + "\n").join(""));
+          const at = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b);
+          const last = new LastLine();
+          let from = 0;
+          for (const c of [...at, text.length]) {
+            // The driver reuses its buffer: the tracker must have copied what it keeps.
+            const chunk = Buffer.from(text.subarray(from, c));
+            last.push(chunk);
+            chunk.fill(0x21);
+            from = c;
+          }
+          expect(last.value?.toString()).toBe(lines.at(-1));
+        },
+      ),
+    );
   });
 
   it("has no line before the first newline", () => {

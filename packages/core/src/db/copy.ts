@@ -17,7 +17,9 @@ interface Connection {
 }
 
 /** The result of one COPY: the row count Postgres reports. */
-export interface CopyResult { rows: number }
+export interface CopyResult {
+  rows: number;
+}
 
 /** A pg "submittable": the client calls these as protocol messages arrive. */
 abstract class CopyQuery {
@@ -28,22 +30,45 @@ abstract class CopyQuery {
   private failed: Error | null = null;
 
   constructor(private readonly text: string) {
-    this.done = new Promise((res, rej) => { this.resolve = res; this.reject = rej; });
+    this.done = new Promise((res, rej) => {
+      this.resolve = res;
+      this.reject = rej;
+    });
     this.done.catch(() => {});
   }
 
-  submit(connection: Connection): void { connection.query(this.text); }
-  handleCommandComplete(msg: { text?: string }): void { this.rows = Number(String(msg.text ?? "").split(" ").pop()) || 0; }
+  submit(connection: Connection): void {
+    connection.query(this.text);
+  }
+  handleCommandComplete(msg: { text?: string }): void {
+    this.rows =
+      Number(
+        String(msg.text ?? "")
+          .split(" ")
+          .pop(),
+      ) || 0;
+  }
   /** The client forgets the query after an error, so settle now (it waits for ReadyForQuery itself). */
-  handleError(e: Error): void { this.reject(this.failed ?? e); }
-  handleReadyForQuery(): void { if (this.failed) this.reject(this.failed); else this.resolve({ rows: this.rows }); }
-  handleRowDescription(): void { this.fail(new Error("COPY query returned rows: expected COPY ... TO STDOUT or FROM STDIN")); }
+  handleError(e: Error): void {
+    this.reject(this.failed ?? e);
+  }
+  handleReadyForQuery(): void {
+    if (this.failed) this.reject(this.failed);
+    else this.resolve({ rows: this.rows });
+  }
+  handleRowDescription(): void {
+    this.fail(new Error("COPY query returned rows: expected COPY ... TO STDOUT or FROM STDIN"));
+  }
   handleDataRow(): void {}
   handleEmptyQuery(): void {}
   handlePortalSuspended(): void {}
   handleCopyData(_msg: { chunk: Buffer }): void {}
-  handleCopyInResponse(connection: Connection): void { connection.sendCopyFail("this query does not send data"); }
-  protected fail(e: Error): void { this.failed ??= e; }
+  handleCopyInResponse(connection: Connection): void {
+    connection.sendCopyFail("this query does not send data");
+  }
+  protected fail(e: Error): void {
+    this.failed ??= e;
+  }
 }
 
 /** `COPY ... TO STDOUT`: each CopyData chunk is passed on before the next is parsed. */
@@ -52,7 +77,12 @@ export class CopyOutQuery extends CopyQuery {
    * @param onChunk receives each chunk synchronously. The buffer is a view into the driver's parse
    *   buffer, which is reused: copy what must outlive the call.
    */
-  constructor(text: string, private readonly onChunk: (chunk: Buffer) => void) { super(text); }
+  constructor(
+    text: string,
+    private readonly onChunk: (chunk: Buffer) => void,
+  ) {
+    super(text);
+  }
 
   override handleCopyData(msg: { chunk: Buffer }): void {
     try {
@@ -71,7 +101,13 @@ function backlog(c: Connection): number {
 
 /** `COPY ... FROM STDIN` fed from an async source, pausing while the socket's backlog is high. */
 export class CopyInQuery extends CopyQuery {
-  constructor(text: string, private readonly source: AsyncIterable<Buffer>, private readonly highWater = 4 << 20) { super(text); }
+  constructor(
+    text: string,
+    private readonly source: AsyncIterable<Buffer>,
+    private readonly highWater = 4 << 20,
+  ) {
+    super(text);
+  }
 
   override handleCopyInResponse(connection: Connection): void {
     void this.feed(connection);
@@ -111,7 +147,9 @@ export class LastLine {
   }
 
   /** The last complete line, without its newline. */
-  get value(): Buffer | null { return this.line; }
+  get value(): Buffer | null {
+    return this.line;
+  }
 }
 
 const ESCAPES: Record<string, string> = { b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" };

@@ -71,10 +71,13 @@ async function loadDriver(localProxyUrl: string | undefined) {
 /** `neon(url)`'s queries over the lazily loaded driver (a failed load is tried again on the next query). */
 function neonRunner(url: string, localProxyUrl: string | undefined): SqlRunner {
   let sql: Promise<NeonQueryFunction<false, false>> | undefined;
-  const load = () => (sql ??= loadDriver(localProxyUrl).then(({ neon }) => neon(url)).catch((e: unknown) => {
-    sql = undefined;
-    throw e;
-  }));
+  const load = () =>
+    (sql ??= loadDriver(localProxyUrl)
+      .then(({ neon }) => neon(url))
+      .catch((e: unknown) => {
+        sql = undefined;
+        throw e;
+      }));
   return {
     query: async (text, params, opts) => (await load()).query(text, params, opts) as Promise<Record<string, unknown>[]>,
     transaction: async (statements, opts) => {
@@ -123,7 +126,14 @@ export class NeonDb implements Db {
     const end = m?.queryDuration.startTimer({ kind });
     try {
       return await this.breaker.run(
-        () => withSafeRetry(() => attempt().catch((e) => { throw classify(e, signal); }), { ...this.opts.retry, deadline: () => deadline }),
+        () =>
+          withSafeRetry(
+            () =>
+              attempt().catch((e) => {
+                throw classify(e, signal);
+              }),
+            { ...this.opts.retry, deadline: () => deadline },
+          ),
         isStoreFailure,
       );
     } catch (e) {

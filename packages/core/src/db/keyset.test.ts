@@ -7,10 +7,13 @@ const byDefinition = (v: unknown) => Buffer.byteLength(JSON.stringify(JSON.strin
 
 describe("envelopeBytes", () => {
   it("equals the size of the JSON text escaped again, for any JSON value (control characters, quotes, backslashes, non-BMP, lone surrogates)", () => {
-    fc.assert(fc.property(fc.jsonValue(), fc.string({ unit: "binary" }), (v, s) => {
-      expect(envelopeBytes(v)).toBe(byDefinition(v));
-      expect(envelopeBytes({ s, a: [s, s] })).toBe(byDefinition({ s, a: [s, s] }));
-    }), { numRuns: 150 });
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.string({ unit: "binary" }), (v, s) => {
+        expect(envelopeBytes(v)).toBe(byDefinition(v));
+        expect(envelopeBytes({ s, a: [s, s] })).toBe(byDefinition({ s, a: [s, s] }));
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it("counts a control character as 7 bytes, a quote or backslash as 4, a non-BMP character as 4", () => {

@@ -22,8 +22,12 @@ export function decodeCursor(cursor: string | undefined, parts: ((s: string) => 
   try {
     const v = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
     if (Array.isArray(v) && v.length === parts.length && v.every((x, i) => typeof x === "string" && parts[i]!(x))) return v as string[];
-  } catch { /* below */ }
-  throw new ValidationError("invalid cursor", [{ in: "query", path: "cursor", message: "not a cursor this API returned", code: "invalid_value" }]);
+  } catch {
+    /* below */
+  }
+  throw new ValidationError("invalid cursor", [
+    { in: "query", path: "cursor", message: "not a cursor this API returned", code: "invalid_value" },
+  ]);
 }
 
 /**
@@ -103,14 +107,21 @@ export function fitEnvelope(items: readonly unknown[], budget = ENVELOPE_PAGE_BU
  * The page a budgeted query answered: at most `limit` rows and no row past the byte budget (but
  * always one); `more` when rows were left for the next page.
  */
-export function sizedPage<T extends Record<string, unknown>>(rows: T[], limit: number, budget = PAGE_BYTE_BUDGET): { page: Omit<T, "page_bytes" | "row_bytes">[]; more: boolean } {
+export function sizedPage<T extends Record<string, unknown>>(
+  rows: T[],
+  limit: number,
+  budget = PAGE_BYTE_BUDGET,
+): { page: Omit<T, "page_bytes" | "row_bytes">[]; more: boolean } {
   let n = 0;
   while (n < rows.length && n < limit && (n === 0 || Number(rows[n]!.page_bytes) <= budget)) n++;
   const page = rows.slice(0, n).map(({ page_bytes: _p, row_bytes: _r, ...r }) => r);
   return { page, more: rows.length > n };
 }
 
-export interface KeysetPage<I> { items: I[]; next_cursor: string | null }
+export interface KeysetPage<I> {
+  items: I[];
+  next_cursor: string | null;
+}
 
 /**
  * The one way a list route makes its page from a keyset query's rows (fetched with LIMIT
@@ -119,8 +130,13 @@ export interface KeysetPage<I> { items: I[]; next_cursor: string | null }
  * (`fitEnvelope`, measured on the items as the route serializes them). A page that stops short
  * of the rows there are always carries the cursor of its last item.
  */
-export function keysetPage<R extends Record<string, unknown>, I>(rows: R[], limit: number, toItem: (row: Omit<R, "page_bytes" | "row_bytes">) => I,
-  cursorOf: (row: Omit<R, "page_bytes" | "row_bytes">) => string[], budget = ENVELOPE_PAGE_BUDGET): KeysetPage<I> {
+export function keysetPage<R extends Record<string, unknown>, I>(
+  rows: R[],
+  limit: number,
+  toItem: (row: Omit<R, "page_bytes" | "row_bytes">) => I,
+  cursorOf: (row: Omit<R, "page_bytes" | "row_bytes">) => string[],
+  budget = ENVELOPE_PAGE_BUDGET,
+): KeysetPage<I> {
   const { page } = sizedPage(rows, limit);
   const items = page.map(toItem);
   const n = fitEnvelope(items, budget);

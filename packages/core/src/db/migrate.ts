@@ -34,11 +34,13 @@ export function findMigrationsDir(): string {
 
 export async function readMigrations(dir = DEFAULT_MIGRATIONS_DIR): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((f) => FILE_PATTERN.test(f)).sort();
-  return Promise.all(files.map(async (f) => {
-    const [, version, name] = FILE_PATTERN.exec(f)!;
-    const sql = await readFile(path.join(dir, f), "utf8");
-    return { version: version!, name: name!, sql, checksum: createHash("sha256").update(sql).digest("hex") };
-  }));
+  return Promise.all(
+    files.map(async (f) => {
+      const [, version, name] = FILE_PATTERN.exec(f)!;
+      const sql = await readFile(path.join(dir, f), "utf8");
+      return { version: version!, name: name!, sql, checksum: createHash("sha256").update(sql).digest("hex") };
+    }),
+  );
 }
 
 export interface MigrateResult {
@@ -61,7 +63,10 @@ export const MIGRATION_IDLE_TIMEOUT_MS = 60_000;
  * most an idle transaction, which Postgres ends after `idleTimeoutMs`: it cannot block the next
  * deploy. Uses the driver's WebSocket Pool (interactive transactions).
  */
-export async function migrate(databaseUrl: string, opts: { dir?: string; log?: (line: string) => void; idleTimeoutMs?: number } = {}): Promise<MigrateResult> {
+export async function migrate(
+  databaseUrl: string,
+  opts: { dir?: string; log?: (line: string) => void; idleTimeoutMs?: number } = {},
+): Promise<MigrateResult> {
   const migrations = await readMigrations(opts.dir);
   // A connection deadline; statements are left without one (a migration may rewrite a big table).
   ensureWebSocket();
@@ -72,7 +77,9 @@ export async function migrate(databaseUrl: string, opts: { dir?: string; log?: (
   const locked = async <T>(fn: () => Promise<T>): Promise<T> => {
     await client.query("BEGIN");
     try {
-      await client.query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", [String(opts.idleTimeoutMs ?? MIGRATION_IDLE_TIMEOUT_MS)]);
+      await client.query("SELECT set_config('idle_in_transaction_session_timeout', $1, true)", [
+        String(opts.idleTimeoutMs ?? MIGRATION_IDLE_TIMEOUT_MS),
+      ]);
       await client.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK_KEY]);
       const out = await fn();
       await client.query("COMMIT");
@@ -104,11 +111,18 @@ export async function migrate(databaseUrl: string, opts: { dir?: string; log?: (
           return false;
         }
         await client.query(m.sql);
-        await client.query("INSERT INTO schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)",
-          [m.version, m.name, m.checksum, Date.now() - start]);
+        await client.query("INSERT INTO schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)", [
+          m.version,
+          m.name,
+          m.checksum,
+          Date.now() - start,
+        ]);
         return true;
       });
-      if (!applied) { result.skipped.push(m.version); continue; }
+      if (!applied) {
+        result.skipped.push(m.version);
+        continue;
+      }
       opts.log?.(`applied ${m.version}_${m.name} in ${Date.now() - start} ms`);
       result.applied.push(m.version);
     }

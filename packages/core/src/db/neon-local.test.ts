@@ -18,7 +18,8 @@ describe("ensureWebSocket", () => {
       expect(neonConfig.webSocketConstructor).toBeUndefined();
     } finally {
       neonConfig.webSocketConstructor = saved.ctor;
-      if (saved.global === undefined) delete g.WebSocket; else g.WebSocket = saved.global;
+      if (saved.global === undefined) delete g.WebSocket;
+      else g.WebSocket = saved.global;
     }
   });
 });

@@ -39,7 +39,9 @@ export interface PoolDbOptions {
 /** A new session did not answer within the connection deadline. */
 export class ConnectTimeoutError extends Error {
   override name = "ConnectTimeoutError";
-  constructor(ms: number) { super(`database session not ready within ${ms} ms`); }
+  constructor(ms: number) {
+    super(`database session not ready within ${ms} ms`);
+  }
 }
 
 const READY = Symbol("session ready");
@@ -83,7 +85,9 @@ export class PoolDb implements Db, CopyDb {
     try {
       await Promise.race([
         client.query(`SET statement_timeout = ${Math.floor(this.statementTimeoutMs)}`),
-        new Promise((_, reject) => { timer = setTimeout(() => reject(new ConnectTimeoutError(this.connectTimeoutMs)), this.connectTimeoutMs); }),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new ConnectTimeoutError(this.connectTimeoutMs)), this.connectTimeoutMs);
+        }),
       ]);
       marked[READY] = true;
       return client;
@@ -102,7 +106,11 @@ export class PoolDb implements Db, CopyDb {
    */
   private answer<T>(statement: Promise<T>): Promise<T> {
     if (!this.statementTimeoutMs) return statement;
-    return withDeadline({ timeoutMs: this.statementTimeoutMs + this.connectTimeoutMs }, () => statement, (cause) => timedOut("postgres", cause));
+    return withDeadline(
+      { timeoutMs: this.statementTimeoutMs + this.connectTimeoutMs },
+      () => statement,
+      (cause) => timedOut("postgres", cause),
+    );
   }
 
   async query<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
@@ -142,7 +150,7 @@ export class PoolDb implements Db, CopyDb {
     let broken: Error | undefined;
     try {
       return await fn({
-        query: async <R,>(text: string, params: unknown[] = []) => (await this.answer(client.query(text, params))).rows as R[],
+        query: async <R>(text: string, params: unknown[] = []) => (await this.answer(client.query(text, params))).rows as R[],
         copyOut: (copy, onChunk) => this.answer(run(client, new CopyOutQuery(copy, onChunk))),
         copyIn: (copy, source) => this.answer(run(client, new CopyInQuery(copy, source))),
       });
@@ -160,7 +168,8 @@ export class PoolDb implements Db, CopyDb {
 }
 
 /** An error that is not Postgres's answer (no SQLSTATE): the session may be unusable. */
-const isConnectionError = (e: unknown) => !(typeof (e as { code?: unknown })?.code === "string" && /^[0-9A-Z]{5}$/.test((e as { code: string }).code));
+const isConnectionError = (e: unknown) =>
+  !(typeof (e as { code?: unknown })?.code === "string" && /^[0-9A-Z]{5}$/.test((e as { code: string }).code));
 
 function run(client: PoolClient, q: CopyOutQuery | CopyInQuery): Promise<CopyResult> {
   (client as unknown as { query(q: unknown): void }).query(q);

@@ -9,7 +9,15 @@ export interface RetryOptions {
   deadline?: () => number | undefined;
 }
 
-const CONNECT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_SOCKET"]);
+const CONNECT_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_SOCKET",
+]);
 
 /**
  * A failure to reach Postgres at all (no SQLSTATE): refused connection, DNS, a proxy that cannot
@@ -19,7 +27,8 @@ const CONNECT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_A
 export function isConnectionError(e: unknown): boolean {
   if (e instanceof StoreFailure) return e.kind === "connection";
   const err = e as { code?: unknown; sourceError?: unknown; cause?: unknown; message?: unknown };
-  if (typeof err?.code === "string" && /^[0-9A-Z]{5}$/.test(err.code)) return ["57P01", "57P03", "08000", "08001", "08003", "08006"].includes(err.code);
+  if (typeof err?.code === "string" && /^[0-9A-Z]{5}$/.test(err.code))
+    return ["57P01", "57P03", "08000", "08001", "08003", "08006"].includes(err.code);
   const chain = [err, err?.sourceError, err?.cause, (err?.sourceError as { cause?: unknown })?.cause];
   for (const c of chain) {
     const code = (c as { code?: unknown })?.code;
@@ -47,7 +56,10 @@ export async function withSafeRetry<T>(fn: () => Promise<T>, opts: RetryOptions)
       const conflict = isRolledBackConflict(e);
       const wait = conflict ? 5 + Math.random() * 20 * (attempt + 1) : opts.baseMs * 2 ** attempt;
       const deadline = opts.deadline?.();
-      const last = attempt + 1 >= (conflict ? Math.max(opts.attempts, 5) : opts.attempts) || !(neverSent(e) || conflict) || (deadline !== undefined && Date.now() + wait >= deadline);
+      const last =
+        attempt + 1 >= (conflict ? Math.max(opts.attempts, 5) : opts.attempts) ||
+        !(neverSent(e) || conflict) ||
+        (deadline !== undefined && Date.now() + wait >= deadline);
       if (last) throw e;
       await new Promise((r) => setTimeout(r, wait));
     }

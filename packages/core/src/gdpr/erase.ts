@@ -83,14 +83,22 @@ export function erasureStatements(hasher: UserHasher, userId: string, actor: str
   return [
     { text: "INSERT INTO erasures (user_hash, requested_by) VALUES ($1, $2) RETURNING id", params: [hash, actor] },
     ...USER_TABLES.map((t) => ({ text: count(`DELETE FROM ${t} WHERE user_id = $1`), params: [userId] })),
-    { text: count(`UPDATE protocol_audit_log SET user_id = 'erased:' || (SELECT max(id) FROM erasures WHERE user_hash = $2), reason = NULL WHERE user_id = $1`), params: [userId, hash] },
+    {
+      text: count(
+        `UPDATE protocol_audit_log SET user_id = 'erased:' || (SELECT max(id) FROM erasures WHERE user_hash = $2), reason = NULL WHERE user_id = $1`,
+      ),
+      params: [userId, hash],
+    },
     // Free-form JSON names a user only in its `user_id` and `user_ids` fields (USER_ID_FIELDS):
     // those values, when they are the id, and nothing else (migration 0020). cta_data and memory
     // context belong to one user and go with the user's rows above.
-    { text: count(`UPDATE recovery_operations r SET metadata = s.metadata, error_details = s.error_details
+    {
+      text: count(`UPDATE recovery_operations r SET metadata = s.metadata, error_details = s.error_details
         FROM (SELECT id, hitl_erase_user_fields(metadata, ARRAY[$1]) AS metadata, hitl_erase_user_fields(error_details, ARRAY[$1]) AS error_details
           FROM recovery_operations WHERE strpos(metadata::text, $1) > 0 OR strpos(error_details::text, $1) > 0) s
-        WHERE r.id = s.id AND (r.metadata IS DISTINCT FROM s.metadata OR r.error_details IS DISTINCT FROM s.error_details)`), params: [userId] },
+        WHERE r.id = s.id AND (r.metadata IS DISTINCT FROM s.metadata OR r.error_details IS DISTINCT FROM s.error_details)`),
+      params: [userId],
+    },
     // Kept until the Redis part is done (see completePendingErasures); deleted in the same request when it is.
     { text: "INSERT INTO pending_erasures (user_id) VALUES ($1) ON CONFLICT DO NOTHING", params: [userId] },
   ];
@@ -111,7 +119,11 @@ export function erasureStatements(hasher: UserHasher, userId: string, actor: str
  *    them (eraseArchivedUsers, from the erasures row of step 3), since the API may not write
  *    archives/ (infra/permissions.ts). `archives_rewritten` is that count.
  */
-export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: UserHasher; storage?: BlobStore }, userId: string, actor: string): Promise<ErasureResult> {
+export async function eraseUser(
+  deps: { db: Db; redis: RedisGateway; hasher: UserHasher; storage?: BlobStore },
+  userId: string,
+  actor: string,
+): Promise<ErasureResult> {
   if (deps.storage) await recordErasure(deps.storage, deps.hasher.hash(userId), new Date(), actor);
   // One call before Postgres (the mark, caches and queued messages; it answers the dedupe keys),
   // one after (those, and whatever was queued or cached meanwhile).
@@ -123,7 +135,12 @@ export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: Use
   postgres.recovery_operations = Number(results[USER_TABLES.length + 2]![0]!.n);
   const after = await eraseRedis(deps.redis, userId, before.left);
   const archives = await archivedObjectsOf(deps.db, deps.hasher.hash(userId));
-  const counts = { postgres, redis_keys: before.keys + after.keys, wal_messages: before.messages + after.messages, archives_rewritten: archives };
+  const counts = {
+    postgres,
+    redis_keys: before.keys + after.keys,
+    wal_messages: before.messages + after.messages,
+    archives_rewritten: archives,
+  };
   await deps.db.transaction([
     { text: "UPDATE erasures SET counts = $2::jsonb WHERE id = $1", params: [results[0]![0]!.id, JSON.stringify(counts)] },
     { text: "DELETE FROM pending_erasures WHERE user_id = $1", params: [userId] },
@@ -132,25 +149,59 @@ export async function eraseUser(deps: { db: Db; redis: RedisGateway; hasher: Use
 }
 
 /** Keys of the user's index sets that a call was not passed: the next call deletes them. */
-interface Leftover { dedupe: string[]; legacyIds: string[] }
+interface Leftover {
+  dedupe: string[];
+  legacyIds: string[];
+}
 const NONE: Leftover = { dedupe: [], legacyIds: [] };
 
 /** Dedupe keys passed to one call at most (a request stays small; the rest go to the next call). */
 const MAX_KEYS_PER_CALL = 1000;
 
 /** One round trip: see ERASE_REDIS. Every key comes from the key layout (cache/keys.ts). */
-async function eraseRedisOnce(redis: RedisGateway, userId: string, all: Leftover): Promise<{ messages: number; keys: number; left: Leftover }> {
+async function eraseRedisOnce(
+  redis: RedisGateway,
+  userId: string,
+  all: Leftover,
+): Promise<{ messages: number; keys: number; left: Leftover }> {
   const pass = { dedupe: all.dedupe.slice(0, MAX_KEYS_PER_CALL), legacyIds: all.legacyIds.slice(0, MAX_KEYS_PER_CALL) };
   const w = redis.keys.wal;
   const u = redis.keys.user(userId);
   const legacy = redis.keys.legacyUser(userId);
-  const caches = [...new Set([u.ctx, u.history, u.status, u.protocol, ...legacy.keys])]
-    .filter((k) => k !== u.dedupe && k !== legacy.dedupe && k !== legacy.wal);
+  const caches = [...new Set([u.ctx, u.history, u.status, u.protocol, ...legacy.keys])].filter(
+    (k) => k !== u.dedupe && k !== legacy.dedupe && k !== legacy.wal,
+  );
   const [lo, hi] = w.ownerRange(userId);
   const legacyKeys = pass.legacyIds.map((id) => w.legacyMessage(id));
-  const [messages, keys, dedupe, legacyIds] = await redis.run("gdpr.redis", (r) => runScript<[number, number, string[], string[]]>(r, ERASE_REDIS,
-    [u.erasing, w.inflight, w.attempts, w.tokens, w.owners, u.dedupe, legacy.dedupe, legacy.wal, ...w.messageBuckets, ...caches, ...pass.dedupe, ...legacyKeys],
-    [String(ERASING_TTL_SECONDS), lo, hi, String(caches.length), String(pass.dedupe.length), String(legacyKeys.length), ...pass.legacyIds]));
+  const [messages, keys, dedupe, legacyIds] = await redis.run("gdpr.redis", (r) =>
+    runScript<[number, number, string[], string[]]>(
+      r,
+      ERASE_REDIS,
+      [
+        u.erasing,
+        w.inflight,
+        w.attempts,
+        w.tokens,
+        w.owners,
+        u.dedupe,
+        legacy.dedupe,
+        legacy.wal,
+        ...w.messageBuckets,
+        ...caches,
+        ...pass.dedupe,
+        ...legacyKeys,
+      ],
+      [
+        String(ERASING_TTL_SECONDS),
+        lo,
+        hi,
+        String(caches.length),
+        String(pass.dedupe.length),
+        String(legacyKeys.length),
+        ...pass.legacyIds,
+      ],
+    ),
+  );
   return { messages, keys, left: { dedupe: [...new Set(dedupe.map(String))], legacyIds: legacyIds.map(String) } };
 }
 
@@ -158,7 +209,12 @@ async function eraseRedisOnce(redis: RedisGateway, userId: string, all: Leftover
  * The user's Redis data. With `until: "done"` it repeats until the index sets are empty (bounded);
  * otherwise one call, answering what is left for the next one.
  */
-async function eraseRedis(redis: RedisGateway, userId: string, pass: Leftover = NONE, until: "once" | "done" = "done"): Promise<{ messages: number; keys: number; left: Leftover }> {
+async function eraseRedis(
+  redis: RedisGateway,
+  userId: string,
+  pass: Leftover = NONE,
+  until: "once" | "done" = "done",
+): Promise<{ messages: number; keys: number; left: Leftover }> {
   let messages = 0;
   let keys = 0;
   for (let attempt = 0; ; attempt++) {

@@ -26,7 +26,9 @@ export async function checkHealth(deps: { db: NeonDb; redis: RedisGateway; stora
   const [postgres, redis, storage] = await Promise.all([
     timed(() => deps.db.query("SELECT 1")),
     timed(() => deps.redis.run("ping", (r) => r.ping())),
-    timed(async () => { if (!(await deps.storage.headBucket())) throw new Error("bucket unavailable"); }),
+    timed(async () => {
+      if (!(await deps.storage.headBucket())) throw new Error("bucket unavailable");
+    }),
   ]);
   const ok = postgres.ok && redis.ok && storage.ok;
   return {
@@ -39,9 +41,6 @@ export async function checkHealth(deps: { db: NeonDb; redis: RedisGateway; stora
 
 /** The public liveness answer: the two stores the API cannot work without. */
 export async function checkLiveness(deps: { db: Db; redis: RedisGateway }): Promise<boolean> {
-  const [pg, redis] = await Promise.all([
-    timed(() => deps.db.query("SELECT 1")),
-    timed(() => deps.redis.run("ping", (r) => r.ping())),
-  ]);
+  const [pg, redis] = await Promise.all([timed(() => deps.db.query("SELECT 1")), timed(() => deps.redis.run("ping", (r) => r.ping()))]);
   return pg.ok && redis.ok;
 }

@@ -29,7 +29,11 @@ function canonical(v: unknown): string {
   if (v === null || typeof v !== "object") return JSON.stringify(v) ?? "null";
   if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
   const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(",")}}`;
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
+    .join(",")}}`;
 }
 
 /**
@@ -43,7 +47,11 @@ export function requestFingerprint(operation: string, input: unknown): string {
 /** 422: the Idempotency-Key was first used with a different request (draft, section 2.7). */
 export class IdempotencyKeyReusedError extends AppError {
   constructor() {
-    super("idempotency_key_reused", 422, "this Idempotency-Key was already used with a different request (method, path or body); send a new key for a new request");
+    super(
+      "idempotency_key_reused",
+      422,
+      "this Idempotency-Key was already used with a different request (method, path or body); send a new key for a new request",
+    );
   }
 }
 
@@ -63,7 +71,10 @@ export const claimCte = (k: number, f: number, user: string, resource: string) =
  * was a different request; otherwise returns what the first one created (null if nothing).
  */
 export async function repeatOf(db: Db, scope: IdempotencyScope): Promise<{ resource: string | null }> {
-  const [row] = await db.query<{ fingerprint: string; resource: string | null }>("SELECT fingerprint, resource FROM idempotency_keys WHERE key = $1", [scope.key]);
+  const [row] = await db.query<{ fingerprint: string; resource: string | null }>(
+    "SELECT fingerprint, resource FROM idempotency_keys WHERE key = $1",
+    [scope.key],
+  );
   // Gone between the two statements: only an erasure of the user or the expiry deletes it.
   if (!row) return { resource: null };
   if (row.fingerprint !== scope.fingerprint) throw new IdempotencyKeyReusedError();
@@ -75,6 +86,8 @@ export const IDEMPOTENCY_KEY_TTL_HOURS = 24;
 
 /** Forgets keys older than the window (called by the daily archive job). Returns how many. */
 export async function purgeIdempotencyKeys(db: Db): Promise<number> {
-  const rows = await db.query(`DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1) RETURNING 1`, [IDEMPOTENCY_KEY_TTL_HOURS]);
+  const rows = await db.query(`DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1) RETURNING 1`, [
+    IDEMPOTENCY_KEY_TTL_HOURS,
+  ]);
   return rows.length;
 }

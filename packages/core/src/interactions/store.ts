@@ -69,18 +69,38 @@ export async function createInteraction(deps: InteractionDeps, b: CreateInteract
     if (queued && queued.user_id !== b.user_id) throw new ConflictError("message_id belongs to another user's message");
     chatId = queued?.chat_id;
   }
-  const params = [b.message_id ?? null, b.user_id, chatId === undefined || chatId === null ? null : String(chatId), b.user_message, b.user_message_timestamp,
-    b.llm1_raw_response, b.llm1_model ?? null, b.llm2_model ?? null, b.llm1_cost_usd ?? null, b.llm2_cost_usd ?? null,
-    b.llm2_bubbles, b.constitution_risk_score, b.constitution_flags, b.constitution_recommendation, b.priority_score ?? null,
-    b.telegram_message_id ?? null, b.telegram_date ?? null, b.is_recovered_message ?? null,
-    b.cta_data === undefined ? null : JSON.stringify(b.cta_data), b.message_id ?? null, keyed?.key ?? null, keyed?.fingerprint ?? null];
+  const params = [
+    b.message_id ?? null,
+    b.user_id,
+    chatId === undefined || chatId === null ? null : String(chatId),
+    b.user_message,
+    b.user_message_timestamp,
+    b.llm1_raw_response,
+    b.llm1_model ?? null,
+    b.llm2_model ?? null,
+    b.llm1_cost_usd ?? null,
+    b.llm2_cost_usd ?? null,
+    b.llm2_bubbles,
+    b.constitution_risk_score,
+    b.constitution_flags,
+    b.constitution_recommendation,
+    b.priority_score ?? null,
+    b.telegram_message_id ?? null,
+    b.telegram_date ?? null,
+    b.is_recovered_message ?? null,
+    b.cta_data === undefined ? null : JSON.stringify(b.cta_data),
+    b.message_id ?? null,
+    keyed?.key ?? null,
+    keyed?.fingerprint ?? null,
+  ];
   const [row] = await deps.db.query(INSERT, params);
   if (!row?.id) return { id: await repeatedInteraction(deps.db, b, keyed), created: false };
   const memoryId = row.memory_id;
   if (memoryId !== null && memoryId !== undefined) {
     const ts = row.sent_at instanceof Date ? row.sent_at.toISOString() : String(row.sent_at);
-    await appendToHistoryCacheSafely(deps.redis, deps.log, b.user_id,
-      [{ id: Number(memoryId), role: "user", content: b.user_message, timestamp: ts }]);
+    await appendToHistoryCacheSafely(deps.redis, deps.log, b.user_id, [
+      { id: Number(memoryId), role: "user", content: b.user_message, timestamp: ts },
+    ]);
   }
   return { id: String(row.id), created: true };
 }
@@ -92,7 +112,10 @@ export async function createInteraction(deps: InteractionDeps, b: CreateInteract
  */
 async function repeatedInteraction(db: Db, b: CreateInteractionBody, keyed: IdempotencyScope | undefined): Promise<string> {
   if (b.message_id !== undefined) {
-    const [k] = await db.query<{ id: string; user_id: string }>("SELECT interaction_id AS id, user_id FROM interaction_keys WHERE message_id = $1", [b.message_id]);
+    const [k] = await db.query<{ id: string; user_id: string }>(
+      "SELECT interaction_id AS id, user_id FROM interaction_keys WHERE message_id = $1",
+      [b.message_id],
+    );
     if (!k) throw new ConflictError("message_id was stored and then erased; send a new one");
     if (k.user_id !== b.user_id) throw new ConflictError("message_id belongs to another user's interaction");
     return String(k.id);

@@ -17,16 +17,24 @@ const BROTLI_QUALITY = 2;
 
 export function compress(codec: Codec, data: Buffer): Buffer {
   switch (codec) {
-    case "none": return data;
-    case "deflate": return deflateRawSync(data, { level: DEFLATE_LEVEL });
-    case "brotli": return brotliCompressSync(data, { params: { [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY, [constants.BROTLI_PARAM_SIZE_HINT]: data.length } });
+    case "none":
+      return data;
+    case "deflate":
+      return deflateRawSync(data, { level: DEFLATE_LEVEL });
+    case "brotli":
+      return brotliCompressSync(data, {
+        params: { [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY, [constants.BROTLI_PARAM_SIZE_HINT]: data.length },
+      });
   }
 }
 
 export function decompress(codec: Codec, data: Buffer): Buffer {
   switch (codec) {
-    case "none": return data;
-    case "deflate": return inflateRawSync(data);
-    case "brotli": return brotliDecompressSync(data);
+    case "none":
+      return data;
+    case "deflate":
+      return inflateRawSync(data);
+    case "brotli":
+      return brotliDecompressSync(data);
   }
 }

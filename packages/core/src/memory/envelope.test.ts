@@ -5,16 +5,23 @@ import { decodeEnvelope, encodeEnvelope, EnvelopeError } from "./envelope.js";
 
 describe("lossless codec and envelope", () => {
   it("round-trips any JSON value through every codec (property)", () => {
-    fc.assert(fc.property(fc.jsonValue(), fc.constantFrom("none", "deflate", "brotli") as fc.Arbitrary<"none" | "deflate" | "brotli">, (value, codec) => {
-      const text = JSON.stringify(value);
-      const enc = encodeEnvelope(text, codec, 0);
-      expect(decodeEnvelope(enc.envelope)).toBe(text);
-      expect(decompress(codec, compress(codec, Buffer.from(text))).toString()).toBe(text);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(
+        fc.jsonValue(),
+        fc.constantFrom("none", "deflate", "brotli") as fc.Arbitrary<"none" | "deflate" | "brotli">,
+        (value, codec) => {
+          const text = JSON.stringify(value);
+          const enc = encodeEnvelope(text, codec, 0);
+          expect(decodeEnvelope(enc.envelope)).toBe(text);
+          expect(decompress(codec, compress(codec, Buffer.from(text))).toString()).toBe(text);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it("stores small values uncompressed and large ones compressed", () => {
-    expect(encodeEnvelope("{\"a\":1}").codec).toBe("none");
+    expect(encodeEnvelope('{"a":1}').codec).toBe("none");
     const big = JSON.stringify({ notes: "hello world ".repeat(500) });
     const enc = encodeEnvelope(big);
     expect(enc.codec).toBe("brotli");

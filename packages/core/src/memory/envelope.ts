@@ -14,7 +14,12 @@ export class EnvelopeError extends Error {
   override name = "EnvelopeError";
 }
 
-export interface Encoded { envelope: string; codec: Codec; rawBytes: number; storedBytes: number }
+export interface Encoded {
+  envelope: string;
+  codec: Codec;
+  rawBytes: number;
+  storedBytes: number;
+}
 
 export function encodeEnvelope(text: string, codec: Codec = DEFAULT_CODEC, threshold = COMPRESS_THRESHOLD_BYTES): Encoded {
   const raw = Buffer.from(text, "utf8");

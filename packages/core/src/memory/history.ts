@@ -54,7 +54,11 @@ export const appendKeys = (redis: RedisGateway, userId: string) => [historyKey(r
 
 /** EVAL arguments: window size, whether these rows are a rebuild from Postgres, then score/member pairs. */
 export function appendArgs(entries: HistoryEntry[], rebuild: boolean): string[] {
-  return [String(HISTORY_WINDOW), rebuild ? "1" : "0", ...entries.flatMap((e) => [String(e.id), encodeEnvelope(JSON.stringify(e)).envelope])];
+  return [
+    String(HISTORY_WINDOW),
+    rebuild ? "1" : "0",
+    ...entries.flatMap((e) => [String(e.id), encodeEnvelope(JSON.stringify(e)).envelope]),
+  ];
 }
 
 /** Members of the cached window -> entries; `null` when the window is not cached. Throws EnvelopeError on corruption. */
@@ -83,7 +87,13 @@ export async function appendToHistoryCache(redis: RedisGateway, userId: string, 
  * Best effort after the durable write: a Redis failure must not fail a write Postgres accepted.
  * The window then stays stale until its TTL or the next rebuild; it is logged.
  */
-export async function appendToHistoryCacheSafely(redis: RedisGateway, log: Logger | undefined, userId: string, entries: HistoryEntry[], whole = false): Promise<void> {
+export async function appendToHistoryCacheSafely(
+  redis: RedisGateway,
+  log: Logger | undefined,
+  userId: string,
+  entries: HistoryEntry[],
+  whole = false,
+): Promise<void> {
   try {
     await appendToHistoryCache(redis, userId, entries, whole);
   } catch (e) {

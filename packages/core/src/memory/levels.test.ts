@@ -12,13 +12,34 @@ describe("context compression levels", () => {
   });
 
   it("L1 keeps profile keys, metadata and summaries, and drops the rest", () => {
-    const ctx = { name: "Ana", age: 29, location: "MTY", occupation: "designer", preferences: { food: "tacos" }, last_interaction: "t1",
-      first_interaction: "t0", total_messages: 9, conversation_summary: ["s1"], scratch: blob(120) };
+    const ctx = {
+      name: "Ana",
+      age: 29,
+      location: "MTY",
+      occupation: "designer",
+      preferences: { food: "tacos" },
+      last_interaction: "t1",
+      first_interaction: "t0",
+      total_messages: 9,
+      conversation_summary: ["s1"],
+      scratch: blob(120),
+    };
     const r = applyContextLimits(ctx, now);
     expect(r.level).toBe(1);
-    expect(r.context).toEqual({ name: "Ana", age: 29, location: "MTY", occupation: "designer", preferences: { food: "tacos" },
-      last_interaction: "t1", first_interaction: "t0", total_messages: 9, conversation_summary: ["s1"],
-      compression_applied: true, compression_level: 1, compression_timestamp: now.toISOString() });
+    expect(r.context).toEqual({
+      name: "Ana",
+      age: 29,
+      location: "MTY",
+      occupation: "designer",
+      preferences: { food: "tacos" },
+      last_interaction: "t1",
+      first_interaction: "t0",
+      total_messages: 9,
+      conversation_summary: ["s1"],
+      compression_applied: true,
+      compression_level: 1,
+      compression_timestamp: now.toISOString(),
+    });
     expect(r.bytesAfter).toBeLessThanOrEqual(MAX_CONTEXT_BYTES);
   });
 
@@ -36,7 +57,13 @@ describe("context compression levels", () => {
     expect(logicalSize(level2(ctx, now))).toBeGreaterThan(MAX_CONTEXT_BYTES);
     const r = applyContextLimits(ctx, now);
     expect(r.level).toBe(3);
-    expect(r.context).toEqual({ name: "Ana", last_interaction: "t9", aggressive_compression_applied: true, compression_level: 3, compression_timestamp: now.toISOString() });
+    expect(r.context).toEqual({
+      name: "Ana",
+      last_interaction: "t9",
+      aggressive_compression_applied: true,
+      compression_level: 3,
+      compression_timestamp: now.toISOString(),
+    });
   });
 
   it("L3 names an unnamed user Unknown", () => {

@@ -19,8 +19,14 @@ const pick = (ctx: Context, keys: readonly string[]) =>
 
 /** L1, selective retention: profile keys, metadata and the conversation summaries. */
 export function level1(ctx: Context, now: Date): Context {
-  return { ...pick(ctx, PROFILE_KEYS), ...pick(ctx, METADATA_KEYS), ...pick(ctx, [SUMMARY_KEY]),
-    compression_applied: true, compression_level: 1, compression_timestamp: now.toISOString() };
+  return {
+    ...pick(ctx, PROFILE_KEYS),
+    ...pick(ctx, METADATA_KEYS),
+    ...pick(ctx, [SUMMARY_KEY]),
+    compression_applied: true,
+    compression_level: 1,
+    compression_timestamp: now.toISOString(),
+  };
 }
 
 /** L2: L1, keeping only the last 3 conversation summaries. */
@@ -34,8 +40,13 @@ export function level2(ctx: Context, now: Date): Context {
 
 /** L3, aggressive: the name and the last interaction only. */
 export function level3(ctx: Context, now: Date): Context {
-  return { name: typeof ctx.name === "string" ? ctx.name.slice(0, 200) : "Unknown", last_interaction: ctx.last_interaction ?? null,
-    aggressive_compression_applied: true, compression_level: 3, compression_timestamp: now.toISOString() };
+  return {
+    name: typeof ctx.name === "string" ? ctx.name.slice(0, 200) : "Unknown",
+    last_interaction: ctx.last_interaction ?? null,
+    aggressive_compression_applied: true,
+    compression_level: 3,
+    compression_timestamp: now.toISOString(),
+  };
 }
 
 export interface LimitResult {
@@ -49,7 +60,12 @@ export interface LimitResult {
 const LEVELS = [level1, level2, level3] as const;
 
 /** Applies L1, then L2, then L3, each only if the previous result is still over the limit. */
-export function applyContextLimits(ctx: Context, now = new Date(), limit = MAX_CONTEXT_BYTES, onLevel?: (level: 1 | 2 | 3, ms: number) => void): LimitResult {
+export function applyContextLimits(
+  ctx: Context,
+  now = new Date(),
+  limit = MAX_CONTEXT_BYTES,
+  onLevel?: (level: 1 | 2 | 3, ms: number) => void,
+): LimitResult {
   const bytesBefore = logicalSize(ctx);
   if (bytesBefore <= limit) return { context: ctx, level: 0, bytesBefore, bytesAfter: bytesBefore };
   let current = ctx;

@@ -5,7 +5,18 @@ import { SET_IF_NEWER, setIfNewer, versionedPayload } from "../cache/versioned.j
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics/registry.js";
 import { decodeEnvelope, encodeEnvelope, EnvelopeError } from "./envelope.js";
-import { APPEND_SCRIPT, HISTORY_SQL, HISTORY_WINDOW, appendArgs, appendKeys, appendToHistoryCacheSafely, entryFromRow, historyKey, parseWindow, type HistoryEntry } from "./history.js";
+import {
+  APPEND_SCRIPT,
+  HISTORY_SQL,
+  HISTORY_WINDOW,
+  appendArgs,
+  appendKeys,
+  appendToHistoryCacheSafely,
+  entryFromRow,
+  historyKey,
+  parseWindow,
+  type HistoryEntry,
+} from "./history.js";
 import { applyContextLimits, type Context } from "./levels.js";
 import type { AppendHistoryBody } from "./schemas.js";
 import { lastAssistantAskedQuestion, temporalSummary } from "./summary.js";
@@ -76,13 +87,21 @@ export class MemoryManager {
     if (context === null || window === null) {
       const [row] = await this.deps.db.query<{ context: Context | null; version: string | null; history: Record<string, unknown>[] }>(
         `SELECT (SELECT context FROM user_memory WHERE user_id = $1) AS context, (SELECT version FROM user_memory WHERE user_id = $1) AS version,
-          (${HISTORY_SQL}) AS history`, [userId]);
+          (${HISTORY_SQL}) AS history`,
+        [userId],
+      );
       const needCtx = context === null;
       const needHistory = window === null;
       context ??= row?.context ?? {};
       window ??= (row?.history ?? []).map(entryFromRow);
       const version = Number(row?.version ?? 0);
-      if (redisUp) await this.writeBack(userId, needCtx ? { context, version, replace: corrupt.ctx } : null, needHistory ? window : null, corrupt.history);
+      if (redisUp)
+        await this.writeBack(
+          userId,
+          needCtx ? { context, version, replace: corrupt.ctx } : null,
+          needHistory ? window : null,
+          corrupt.history,
+        );
     }
     return this.view(userId, context, window, recent);
   }
@@ -91,7 +110,9 @@ export class MemoryManager {
     const recentMessages = window.slice(-recent);
     const older = window.slice(0, Math.max(0, window.length - recent));
     return {
-      user_id: userId, context, recent_messages: recentMessages,
+      user_id: userId,
+      context,
+      recent_messages: recentMessages,
       temporal_summary: window.length ? temporalSummary(older, this.now()) : "",
       total_messages: window.length,
       last_assistant_asked_question: lastAssistantAskedQuestion(recentMessages),
@@ -119,11 +140,19 @@ export class MemoryManager {
 
   private corrupted(kind: string, e: unknown): void {
     this.deps.metrics?.memoryCorruption.inc({ kind });
-    this.deps.log?.warn("corrupt cached memory value; rebuilding from Postgres", { kind, reason: e instanceof EnvelopeError ? e.message : "unparseable JSON" });
+    this.deps.log?.warn("corrupt cached memory value; rebuilding from Postgres", {
+      kind,
+      reason: e instanceof EnvelopeError ? e.message : "unparseable JSON",
+    });
   }
 
   /** One pipeline: the context envelope and/or the rebuilt window (a corrupt window is deleted first). */
-  private async writeBack(userId: string, ctx: { context: Context; version: number; replace: boolean } | null, window: HistoryEntry[] | null, dropWindow: boolean): Promise<void> {
+  private async writeBack(
+    userId: string,
+    ctx: { context: Context; version: number; replace: boolean } | null,
+    window: HistoryEntry[] | null,
+    dropWindow: boolean,
+  ): Promise<void> {
     const { redis } = this.deps;
     try {
       await redis.run("memory.writeback", (r) => {
@@ -161,11 +190,14 @@ export class MemoryManager {
   async patchContext(userId: string, updates: Context): Promise<{ context: Context; compression_level: 0 | 1 | 2 | 3 }> {
     const { db, metrics } = this.deps;
     {
-      const [row] = await db.query<{ context: Context; version: string }>(`
+      const [row] = await db.query<{ context: Context; version: string }>(
+        `
         INSERT INTO user_memory (user_id, context, context_bytes, version) VALUES ($1, $2::jsonb, octet_length($2::text), 1)
         ON CONFLICT (user_id) DO UPDATE SET context = user_memory.context || EXCLUDED.context, version = user_memory.version + 1,
           context_bytes = octet_length((user_memory.context || EXCLUDED.context)::text), compression_level = 0
-        RETURNING context, version`, [userId, JSON.stringify(updates)]);
+        RETURNING context, version`,
+        [userId, JSON.stringify(updates)],
+      );
       let limited;
       try {
         limited = applyContextLimits(row!.context, this.now(), undefined, (level, ms) => {
@@ -179,13 +211,18 @@ export class MemoryManager {
       metrics?.contextSize.observe(limited.bytesAfter);
       let version = Number(row!.version);
       if (limited.level > 0) {
-        const updated = await db.query<{ version: string }>(`UPDATE user_memory SET context = $2::jsonb, compression_level = $3, context_bytes = $4, version = version + 1
-          WHERE user_id = $1 AND version = $5 RETURNING version`, [userId, JSON.stringify(limited.context), limited.level, limited.bytesAfter, row!.version]);
+        const updated = await db.query<{ version: string }>(
+          `UPDATE user_memory SET context = $2::jsonb, compression_level = $3, context_bytes = $4, version = version + 1
+          WHERE user_id = $1 AND version = $5 RETURNING version`,
+          [userId, JSON.stringify(limited.context), limited.level, limited.bytesAfter, row!.version],
+        );
         if (updated.length === 0) {
           // A concurrent PATCH merged after ours (so its result holds our updates) and limits it
           // itself: answer the context as it now is. Never a 409 after the merge went in.
           const [now] = await db.query<{ context: Context; version: string; compression_level: number }>(
-            "SELECT context, version, compression_level FROM user_memory WHERE user_id = $1", [userId]);
+            "SELECT context, version, compression_level FROM user_memory WHERE user_id = $1",
+            [userId],
+          );
           await this.cacheContext(userId, now!.context, Number(now!.version));
           return { context: now!.context, compression_level: now!.compression_level as 0 | 1 | 2 | 3 };
         }
@@ -209,13 +246,15 @@ export class MemoryManager {
   /** Appends one message: Postgres first (one statement), then the cached window (one EVAL). */
   async appendHistory(userId: string, b: AppendHistoryBody, requestKey?: string): Promise<{ total_messages: number; id: number }> {
     // A repeat with the same Idempotency-Key answers the row the first one stored.
-    const [row] = await this.deps.db.query<{ id: string; sent_at: Date; total: number }>(`
+    const [row] = await this.deps.db.query<{ id: string; sent_at: Date; total: number }>(
+      `
       WITH ins AS (INSERT INTO memory_messages (user_id, role, content, bubbles, sent_at, request_key)
         VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, now()), $6)
         ON CONFLICT (user_id, request_key) WHERE request_key IS NOT NULL DO NOTHING RETURNING id, sent_at),
       hit AS (SELECT id, sent_at FROM ins UNION ALL SELECT id, sent_at FROM memory_messages WHERE user_id = $1 AND request_key = $6 AND NOT EXISTS (SELECT 1 FROM ins))
       SELECT hit.id, hit.sent_at, (SELECT count(*) FROM memory_messages WHERE user_id = $1)::int + (SELECT count(*) FROM ins)::int AS total FROM hit`,
-    [userId, b.role, b.content, b.bubbles ?? null, b.timestamp ?? null, requestKey ?? null]);
+      [userId, b.role, b.content, b.bubbles ?? null, b.timestamp ?? null, requestKey ?? null],
+    );
     if (!row) return this.appendHistory(userId, b, requestKey); // a concurrent twin committed after our snapshot
     const entry: HistoryEntry = { id: Number(row!.id), role: b.role, content: b.content, timestamp: new Date(row!.sent_at).toISOString() };
     if (b.bubbles) entry.bubbles = b.bubbles;

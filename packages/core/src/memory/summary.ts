@@ -48,7 +48,10 @@ export function temporalSummary(messages: Pick<HistoryEntry, "role" | "content" 
     if (n >= 2) points.push(`Note: Used '${p}' ${n} times recently`);
   }
   if (points.length === 0) return "- First conversation with this user";
-  return points.slice(0, MAX_POINTS).map((p) => `- ${p}`).join("\n");
+  return points
+    .slice(0, MAX_POINTS)
+    .map((p) => `- ${p}`)
+    .join("\n");
 }
 
 /** Anti-interrogation: did the last assistant message among the recent ones ask a question? */

@@ -30,7 +30,10 @@ export class EmfPublisher {
   /** The first flush sends every metric (CloudWatch then knows them all); later ones only what moved. */
   private first = true;
 
-  constructor(private readonly registry: Registry, private readonly sink: EmfSink) {}
+  constructor(
+    private readonly registry: Registry,
+    private readonly sink: EmfSink,
+  ) {}
 
   private delta(name: string, total: number): number {
     const d = total - (this.last.get(name) ?? 0);

@@ -6,7 +6,14 @@ const EDGES: number[] = [];
 for (let e = 0.5; e < 60_000; e *= 1.25) EDGES.push(e);
 EDGES.push(Infinity);
 
-interface MinuteBucket { minute: number; requests: number; errors: number; totalMs: number; maxMs: number; bins: Uint32Array }
+interface MinuteBucket {
+  minute: number;
+  requests: number;
+  errors: number;
+  totalMs: number;
+  maxMs: number;
+  bins: Uint32Array;
+}
 
 export interface HourSummary {
   requests: number;
@@ -57,19 +64,29 @@ export class Timeline {
     return Array.from({ length: TIMELINE_MINUTES }, (_, i) => {
       const minute = current - TIMELINE_MINUTES + 1 + i;
       const b = byMinute.get(minute);
-      return { minute, requests: b?.requests ?? 0, errors: b?.errors ?? 0, avg_ms: b && b.requests ? b.totalMs / b.requests : 0, max_ms: b?.maxMs ?? 0 };
+      return {
+        minute,
+        requests: b?.requests ?? 0,
+        errors: b?.errors ?? 0,
+        avg_ms: b && b.requests ? b.totalMs / b.requests : 0,
+        max_ms: b?.maxMs ?? 0,
+      };
     });
   }
 
   /** Requests, error rate and latency percentiles over the last hour. */
   summary(): HourSummary {
     const bins = new Uint32Array(EDGES.length);
-    let requests = 0, errors = 0, max = 0;
+    let requests = 0,
+      errors = 0,
+      max = 0;
     for (const b of this.recent()) {
       requests += b.requests;
       errors += b.errors;
       max = Math.max(max, b.maxMs);
-      b.bins.forEach((n, i) => { bins[i]! += n; });
+      b.bins.forEach((n, i) => {
+        bins[i]! += n;
+      });
     }
     const at = (q: number) => {
       if (!requests) return null;

@@ -17,7 +17,11 @@ export const BACKLOG_DEFAULT_THRESHOLDS: Record<BacklogQueue, number> = { wal: 1
 /** A backlog is an alert once it has stayed over its threshold this long (the reference's 5 minutes). */
 export const BACKLOG_SUSTAIN_SECONDS = 300;
 /** The metric each alarm watches (a gauge, emitted by the monitor function every minute and on /metrics). */
-export const BACKLOG_METRICS: Record<BacklogQueue, string> = { wal: "backlog_wal_pending", review_queue: "backlog_review_queue", outbox_unsent: "backlog_outbox_unsent" };
+export const BACKLOG_METRICS: Record<BacklogQueue, string> = {
+  wal: "backlog_wal_pending",
+  review_queue: "backlog_review_queue",
+  outbox_unsent: "backlog_outbox_unsent",
+};
 
 export type BacklogLevels = Record<BacklogQueue, number | null>;
 
@@ -38,10 +42,16 @@ export interface BacklogWarning {
  */
 export async function measureBacklog(deps: { db: Db; wal: WalQueue }): Promise<BacklogLevels> {
   const [wal, pg] = await Promise.all([
-    deps.wal.stats().then((s) => s.pending).catch(() => null),
-    deps.db.query<{ review_queue: number; outbox_unsent: number }>(`SELECT
+    deps.wal
+      .stats()
+      .then((s) => s.pending)
+      .catch(() => null),
+    deps.db
+      .query<{ review_queue: number; outbox_unsent: number }>(`SELECT
       (SELECT count(*)::int FROM interactions WHERE review_status = 'pending' OR (review_status = 'reviewing' AND review_lease_expires_at < now())) AS review_queue,
-      (SELECT count(*)::int FROM interactions WHERE review_status = 'approved' AND messages_sent_at IS NULL) AS outbox_unsent`).then((r) => r[0]!).catch(() => null),
+      (SELECT count(*)::int FROM interactions WHERE review_status = 'approved' AND messages_sent_at IS NULL) AS outbox_unsent`)
+      .then((r) => r[0]!)
+      .catch(() => null),
   ]);
   return { wal, review_queue: pg?.review_queue ?? null, outbox_unsent: pg?.outbox_unsent ?? null };
 }
@@ -73,7 +83,12 @@ return redis.call('HGETALL', KEYS[1])
  * its threshold now, `sustained` once it has been for BACKLOG_SUSTAIN_SECONDS. Without Redis the
  * warnings still show, each as just observed.
  */
-export async function backlogWarnings(redis: RedisGateway, levels: BacklogLevels, thresholds: Record<BacklogQueue, number>, now = Date.now()): Promise<BacklogWarning[]> {
+export async function backlogWarnings(
+  redis: RedisGateway,
+  levels: BacklogLevels,
+  thresholds: Record<BacklogQueue, number>,
+  now = Date.now(),
+): Promise<BacklogWarning[]> {
   const args = [String(now), ...BACKLOG_QUEUES.flatMap((q) => [q, levels[q] === null ? "" : levels[q]! > thresholds[q] ? "1" : "0"])];
   let since: Record<string, number> = {};
   try {
@@ -84,6 +99,12 @@ export async function backlogWarnings(redis: RedisGateway, levels: BacklogLevels
   }
   return BACKLOG_QUEUES.filter((q) => levels[q] !== null && levels[q]! > thresholds[q]).map((q) => {
     const over = since[q] ?? now;
-    return { queue: q, depth: levels[q]!, threshold: thresholds[q], over_since: over, sustained: now - over >= BACKLOG_SUSTAIN_SECONDS * 1000 };
+    return {
+      queue: q,
+      depth: levels[q]!,
+      threshold: thresholds[q],
+      over_since: over,
+      sustained: now - over >= BACKLOG_SUSTAIN_SECONDS * 1000,
+    };
   });
 }

@@ -14,7 +14,12 @@ export interface OutboxItem {
   lease_token: string;
 }
 
-export interface OutboxDeps { db: Db; redis: RedisGateway; log?: Logger; metrics?: Metrics }
+export interface OutboxDeps {
+  db: Db;
+  redis: RedisGateway;
+  log?: Logger;
+  metrics?: Metrics;
+}
 
 /**
  * Approved, unsent replies, oldest approval first, leased to the caller (SKIP LOCKED). With a
@@ -22,7 +27,8 @@ export interface OutboxDeps { db: Db; redis: RedisGateway; log?: Logger; metrics
  * while their leases live, instead of leasing more.
  */
 export async function claimOutbox(db: Db, max: number, leaseSeconds: number, claimKey?: string): Promise<OutboxItem[]> {
-  const rows = await db.query(`
+  const rows = await db.query(
+    `
     WITH prior AS (
       SELECT id, user_id, chat_id, final_bubbles, outbox_lease_token, review_completed_at FROM interactions
       WHERE $3::text IS NOT NULL AND outbox_claim_key = $3 AND messages_sent_at IS NULL AND outbox_lease_expires_at > now()),
@@ -35,12 +41,17 @@ export async function claimOutbox(db: Db, max: number, leaseSeconds: number, cla
             ORDER BY review_completed_at ASC, id LIMIT $1 FOR UPDATE SKIP LOCKED) c
       WHERE i.id = c.c_id AND i.created_at = c.c_created AND NOT EXISTS (SELECT 1 FROM prior)
       RETURNING i.id, i.user_id, i.chat_id, i.final_bubbles, i.outbox_lease_token, i.review_completed_at)
-    SELECT * FROM prior UNION ALL SELECT * FROM upd`, [max, leaseSeconds, claimKey ?? null]);
+    SELECT * FROM prior UNION ALL SELECT * FROM upd`,
+    [max, leaseSeconds, claimKey ?? null],
+  );
   return rows
     .sort((a, b) => +new Date(a.review_completed_at as string) - +new Date(b.review_completed_at as string))
     .map((r) => ({
-      interaction_id: String(r.id), user_id: String(r.user_id), chat_id: chatIdFromStore(r.chat_id),
-      final_bubbles: (r.final_bubbles as string[]) ?? [], lease_token: String(r.outbox_lease_token),
+      interaction_id: String(r.id),
+      user_id: String(r.user_id),
+      chat_id: chatIdFromStore(r.chat_id),
+      final_bubbles: (r.final_bubbles as string[]) ?? [],
+      lease_token: String(r.outbox_lease_token),
     }));
 }
 
@@ -48,8 +59,14 @@ export async function claimOutbox(db: Db, max: number, leaseSeconds: number, cla
  * Marks a reply sent and appends the assistant turn (with its bubbles) to the durable history in
  * the same statement; then to the history cache. Repeating it with the same token is a no-op 200.
  */
-export async function markSent(deps: OutboxDeps, id: string, leaseToken: string, sentAt?: string): Promise<{ interaction_id: string; messages_sent_at: string; already_sent: boolean }> {
-  const [o] = await deps.db.query(`
+export async function markSent(
+  deps: OutboxDeps,
+  id: string,
+  leaseToken: string,
+  sentAt?: string,
+): Promise<{ interaction_id: string; messages_sent_at: string; already_sent: boolean }> {
+  const [o] = await deps.db.query(
+    `
     WITH upd AS (
       UPDATE interactions SET messages_sent_at = coalesce($3::timestamptz, now())
       WHERE id = $1 AND outbox_lease_token = $2::uuid AND messages_sent_at IS NULL AND review_status = 'approved'
@@ -61,21 +78,25 @@ export async function markSent(deps: OutboxDeps, id: string, leaseToken: string,
     SELECT (SELECT row_to_json(mem) FROM mem) AS appended,
       (SELECT messages_sent_at FROM upd) AS sent_now,
       (SELECT json_build_object('token', outbox_lease_token, 'sent', messages_sent_at, 'status', review_status) FROM interactions WHERE id = $1) AS current`,
-  [id, isUuid(leaseToken) ? leaseToken : null, sentAt ?? null]);
+    [id, isUuid(leaseToken) ? leaseToken : null, sentAt ?? null],
+  );
   const current = o?.current as { token: string | null; sent: string | null; status: string } | null;
   if (!current) throw new NotFoundError("interaction not found");
   const appended = o!.appended as { id: number; user_id: string; content: string; bubbles: string[]; sent_at: string } | null;
   if (appended) {
     deps.metrics?.outboxSent.inc();
     const timestamp = new Date(appended.sent_at).toISOString();
-    await appendToHistoryCacheSafely(deps.redis, deps.log, appended.user_id,
-      [{ id: Number(appended.id), role: "assistant", content: appended.content, bubbles: appended.bubbles, timestamp }]);
+    await appendToHistoryCacheSafely(deps.redis, deps.log, appended.user_id, [
+      { id: Number(appended.id), role: "assistant", content: appended.content, bubbles: appended.bubbles, timestamp },
+    ]);
     return { interaction_id: id, messages_sent_at: timestamp, already_sent: false };
   }
   // Nothing updated: read the state as it is now (a concurrent repeat may have committed after this
   // statement's snapshot; its answer must be `already_sent`, not a 409).
   const [now] = await deps.db.query<{ token: string | null; sent: string | null; status: string }>(
-    "SELECT outbox_lease_token::text AS token, messages_sent_at AS sent, review_status AS status FROM interactions WHERE id = $1", [id]);
+    "SELECT outbox_lease_token::text AS token, messages_sent_at AS sent, review_status AS status FROM interactions WHERE id = $1",
+    [id],
+  );
   if (now) Object.assign(current, now);
   if (current.sent && current.token === leaseToken) {
     return { interaction_id: id, messages_sent_at: new Date(current.sent).toISOString(), already_sent: true };

@@ -5,16 +5,35 @@ import type { RedisGateway } from "../cache/redis.js";
 import type { Db, Statement } from "../db/db.js";
 import type { Logger } from "../log.js";
 import { claimCte, repeatOf, type IdempotencyScope } from "../idempotency/keys.js";
-import { PROTOCOL_CACHE_TTL_SECONDS, PROTOCOL_COLUMNS, cacheProtocols, loadProtocols, protocolCache, protocolKey, versionedFromRow, type ProtocolStatus, type VersionedProtocol } from "./status.js";
+import {
+  PROTOCOL_CACHE_TTL_SECONDS,
+  PROTOCOL_COLUMNS,
+  cacheProtocols,
+  loadProtocols,
+  protocolCache,
+  protocolKey,
+  versionedFromRow,
+  type ProtocolStatus,
+  type VersionedProtocol,
+} from "./status.js";
 
 export const PutProtocolBody = z.object({ status: z.enum(["ACTIVE", "INACTIVE"]), reason: z.string().max(500).optional() }).strict();
 
-export interface ProtocolDeps { db: Db; redis: RedisGateway; log?: Logger }
+export interface ProtocolDeps {
+  db: Db;
+  redis: RedisGateway;
+  log?: Logger;
+}
 
 /** GET protocol: the cache, Postgres on a miss; Postgres alone while Redis is unavailable. */
 export function getProtocol(deps: ProtocolDeps, userId: string): Promise<ProtocolStatus> {
-  return readThroughVersioned(deps.redis, protocolCache(deps.redis, userId), PROTOCOL_CACHE_TTL_SECONDS,
-    async () => (await loadProtocols(deps.db, [userId]))[0]!, deps.log);
+  return readThroughVersioned(
+    deps.redis,
+    protocolCache(deps.redis, userId),
+    PROTOCOL_CACHE_TTL_SECONDS,
+    async () => (await loadProtocols(deps.db, [userId]))[0]!,
+    deps.log,
+  );
 }
 
 /**
@@ -24,7 +43,13 @@ export function getProtocol(deps: ProtocolDeps, userId: string): Promise<Protoco
  * scope and fingerprint: with a key, the write and its audit row happen only in the request that
  * claims it (`claimCte`); concurrent retries wait for it and write nothing.
  */
-export function setProtocolStatement(userId: string, status: "ACTIVE" | "INACTIVE", actor: string, reason: string | null, scope: IdempotencyScope | null = null): Statement {
+export function setProtocolStatement(
+  userId: string,
+  status: "ACTIVE" | "INACTIVE",
+  actor: string,
+  reason: string | null,
+  scope: IdempotencyScope | null = null,
+): Statement {
   return {
     text: `WITH ${claimCte(5, 6, "$1::text", "NULL")},
       up AS (
@@ -50,7 +75,14 @@ export function setProtocolStatement(userId: string, status: "ACTIVE" | "INACTIV
  * A repeat of a request already applied (its Idempotency-Key) answers the current status and
  * refreshes the cache again (the first may have answered 503 because Redis could not take it).
  */
-export async function setProtocol(deps: ProtocolDeps, userId: string, status: "ACTIVE" | "INACTIVE", actor: string, reason?: string, scope?: IdempotencyScope): Promise<ProtocolStatus> {
+export async function setProtocol(
+  deps: ProtocolDeps,
+  userId: string,
+  status: "ACTIVE" | "INACTIVE",
+  actor: string,
+  reason?: string,
+  scope?: IdempotencyScope,
+): Promise<ProtocolStatus> {
   const st = setProtocolStatement(userId, status, actor, reason ?? null, scope ?? null);
   const [row] = await deps.db.query(st.text, st.params);
   let versioned: VersionedProtocol;

@@ -24,8 +24,9 @@ export interface QuarantineOutcome {
  */
 export async function quarantineMessages(db: Db, messages: QuarantineInput[]): Promise<QuarantineOutcome> {
   if (messages.length === 0) return { results: [], protocols: [] };
-  const [rows, protocolRows] = await db.transaction([{
-    text: `WITH input AS (
+  const [rows, protocolRows] = await db.transaction([
+    {
+      text: `WITH input AS (
         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(ord int, message_id text, user_id text, text text, chat_id text,
           telegram_message_id bigint, telegram_date timestamptz, received_at timestamptz)),
       ins AS (
@@ -43,13 +44,17 @@ export async function quarantineMessages(db: Db, messages: QuarantineInput[]): P
             WHERE i2.user_id = i.user_id AND i2.telegram_message_id = i.telegram_message_id LIMIT 1),
           (SELECT q.message_id FROM quarantine_messages q WHERE q.user_id = i.user_id AND q.telegram_message_id = i.telegram_message_id)) AS existing
       FROM input i LEFT JOIN ins ON ins.message_id = i.message_id ORDER BY i.ord`,
-    params: [JSON.stringify(messages.map((m, ord) => ({ ord, ...m }))), COST_SAVED_PER_MESSAGE_USD],
-  }, {
-    text: `SELECT ${PROTOCOL_COLUMNS} FROM user_protocol_status WHERE user_id = ANY($1)`,
-    params: [[...new Set(messages.map((m) => m.user_id))]],
-  }]);
-  const results = rows!.map((r) => r.inserted
-    ? { message_id: String(r.inserted), status: "quarantined" as const }
-    : { message_id: String(r.existing ?? r.requested), status: "duplicate" as const });
+      params: [JSON.stringify(messages.map((m, ord) => ({ ord, ...m }))), COST_SAVED_PER_MESSAGE_USD],
+    },
+    {
+      text: `SELECT ${PROTOCOL_COLUMNS} FROM user_protocol_status WHERE user_id = ANY($1)`,
+      params: [[...new Set(messages.map((m) => m.user_id))]],
+    },
+  ]);
+  const results = rows!.map((r) =>
+    r.inserted
+      ? { message_id: String(r.inserted), status: "quarantined" as const }
+      : { message_id: String(r.existing ?? r.requested), status: "duplicate" as const },
+  );
   return { results, protocols: protocolRows!.map(versionedFromRow) };
 }

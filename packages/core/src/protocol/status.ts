@@ -20,8 +20,14 @@ export interface ProtocolStatus {
 }
 
 export const inactiveProtocol = (userId: string): ProtocolStatus => ({
-  user_id: userId, status: "INACTIVE", activated_by: null, activated_at: null, reason: null,
-  messages_quarantined: 0, cost_saved_usd: 0, last_message_at: null,
+  user_id: userId,
+  status: "INACTIVE",
+  activated_by: null,
+  activated_at: null,
+  reason: null,
+  messages_quarantined: 0,
+  cost_saved_usd: 0,
+  last_message_at: null,
 });
 
 export const PROTOCOL_COLUMNS = `user_id, status, activated_by, activated_at, reason, messages_quarantined,
@@ -30,14 +36,18 @@ export const PROTOCOL_COLUMNS = `user_id, status, activated_by, activated_at, re
 /** A status with the row version it was read at (0: no row yet), for the cache's ordering. */
 export type VersionedProtocol = Versioned<ProtocolStatus>;
 
-const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : (v as string | null) ?? null);
+const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : ((v as string | null) ?? null));
 
 export function protocolFromRow(row: Record<string, unknown>): ProtocolStatus {
   return {
-    user_id: String(row.user_id), status: row.status === "ACTIVE" ? "ACTIVE" : "INACTIVE",
-    activated_by: (row.activated_by as string | null) ?? null, activated_at: iso(row.activated_at),
-    reason: (row.reason as string | null) ?? null, messages_quarantined: Number(row.messages_quarantined ?? 0),
-    cost_saved_usd: Number(row.cost_saved_usd ?? 0), last_message_at: iso(row.last_message_at),
+    user_id: String(row.user_id),
+    status: row.status === "ACTIVE" ? "ACTIVE" : "INACTIVE",
+    activated_by: (row.activated_by as string | null) ?? null,
+    activated_at: iso(row.activated_at),
+    reason: (row.reason as string | null) ?? null,
+    messages_quarantined: Number(row.messages_quarantined ?? 0),
+    cost_saved_usd: Number(row.cost_saved_usd ?? 0),
+    last_message_at: iso(row.last_message_at),
   };
 }
 
@@ -45,7 +55,10 @@ export const protocolKey = (redis: RedisGateway, userId: string) => redis.keys.u
 /** The protocol cache with its owner's erasing mark (what SET_IF_NEWER takes). */
 export const protocolCache = (redis: RedisGateway, userId: string) => redis.keys.userCache(userId, "protocol");
 
-export const versionedFromRow = (row: Record<string, unknown>): VersionedProtocol => ({ value: protocolFromRow(row), version: Number(row.version ?? 0) });
+export const versionedFromRow = (row: Record<string, unknown>): VersionedProtocol => ({
+  value: protocolFromRow(row),
+  version: Number(row.version ?? 0),
+});
 
 /** Statuses from Postgres (INACTIVE, version 0, for users without a row). */
 export async function loadProtocols(db: Db, userIds: string[]): Promise<VersionedProtocol[]> {
@@ -60,11 +73,19 @@ export async function loadProtocols(db: Db, userIds: string[]): Promise<Versione
  * Answers each command's reply. A failed command throws, except NOSCRIPT (an EVALSHA that `also`
  * added, for a script a flushed Redis no longer has: nothing of it ran), answered as its error.
  */
-export async function cacheProtocols(redis: RedisGateway, statuses: VersionedProtocol[], also?: (p: ReturnType<Redis["pipeline"]>) => void): Promise<{ result: unknown; error?: string }[]> {
+export async function cacheProtocols(
+  redis: RedisGateway,
+  statuses: VersionedProtocol[],
+  also?: (p: ReturnType<Redis["pipeline"]>) => void,
+): Promise<{ result: unknown; error?: string }[]> {
   if (statuses.length === 0 && !also) return [];
   const replies = await redis.run("protocol.set", (r) => {
     const p = r.pipeline();
-    for (const s of statuses) p.eval(SET_IF_NEWER, ...setIfNewer(protocolCache(redis, s.value.user_id), s.version, JSON.stringify(s.value), PROTOCOL_CACHE_TTL_SECONDS));
+    for (const s of statuses)
+      p.eval(
+        SET_IF_NEWER,
+        ...setIfNewer(protocolCache(redis, s.value.user_id), s.version, JSON.stringify(s.value), PROTOCOL_CACHE_TTL_SECONDS),
+      );
     also?.(p);
     return p.exec({ keepErrors: true }) as Promise<{ result: unknown; error?: string }[]>;
   });

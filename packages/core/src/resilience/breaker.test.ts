@@ -6,7 +6,9 @@ function breaker() {
   let now = 0;
   const changes: string[] = [];
   const b = new CircuitBreaker("redis", {
-    failureThreshold: 3, cooldownMs: 60_000, now: () => now,
+    failureThreshold: 3,
+    cooldownMs: 60_000,
+    now: () => now,
     onStateChange: (from: BreakerState, to: BreakerState) => changes.push(`${from}->${to}`),
   });
   return { b, changes, advance: (ms: number) => (now += ms) };
@@ -20,7 +22,11 @@ describe("CircuitBreaker", () => {
     for (let i = 0; i < 3; i++) await expect(b.run(fail)).rejects.toThrow("down");
     expect(b.state).toBe("open");
     let called = false;
-    await expect(b.run(async () => { called = true; })).rejects.toBeInstanceOf(UnavailableError);
+    await expect(
+      b.run(async () => {
+        called = true;
+      }),
+    ).rejects.toBeInstanceOf(UnavailableError);
     expect(called).toBe(false);
     expect(changes).toEqual(["closed->open"]);
   });
@@ -41,7 +47,12 @@ describe("CircuitBreaker", () => {
     advance(60_000);
     expect(b.state).toBe("half_open");
     let release!: () => void;
-    const probe = b.run(() => new Promise<string>((r) => { release = () => r("ok"); }));
+    const probe = b.run(
+      () =>
+        new Promise<string>((r) => {
+          release = () => r("ok");
+        }),
+    );
     await expect(b.run(ok)).rejects.toBeInstanceOf(UnavailableError);
     release();
     await expect(probe).resolves.toBe("ok");

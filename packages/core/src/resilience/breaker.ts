@@ -23,7 +23,10 @@ export class CircuitBreaker {
   private probing = false;
   private readonly now: () => number;
 
-  constructor(readonly name: string, private readonly opts: BreakerOptions) {
+  constructor(
+    readonly name: string,
+    private readonly opts: BreakerOptions,
+  ) {
     this.now = opts.now ?? Date.now;
   }
 

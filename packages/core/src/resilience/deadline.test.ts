@@ -17,16 +17,23 @@ describe("store-call deadlines", () => {
   it("leave no timer behind a call that ended in time: its signal never fires afterwards", async () => {
     let seen: AbortSignal | undefined;
     let fired = 0;
-    expect(await withDeadline({ timeoutMs: 30 }, async (signal) => {
-      seen = signal;
-      signal!.addEventListener("abort", () => fired++);
-      return "done";
-    })).toBe("done");
+    expect(
+      await withDeadline({ timeoutMs: 30 }, async (signal) => {
+        seen = signal;
+        signal!.addEventListener("abort", () => fired++);
+        return "done";
+      }),
+    ).toBe("done");
     await sleep(60);
     expect(seen!.aborted).toBe(false);
     expect(fired).toBe(0);
     // A failed call clears its timer too.
-    await expect(withDeadline({ timeoutMs: 30 }, async (signal) => { seen = signal; throw new Error("refused"); })).rejects.toThrow("refused");
+    await expect(
+      withDeadline({ timeoutMs: 30 }, async (signal) => {
+        seen = signal;
+        throw new Error("refused");
+      }),
+    ).rejects.toThrow("refused");
     await sleep(60);
     expect(seen!.aborted).toBe(false);
   });
@@ -48,8 +55,11 @@ describe("a call that misses its signal", () => {
   it("is abandoned at the deadline: the caller gets the expired error, not a hang", async () => {
     const started = performance.now();
     // Ignores the abort entirely, like a library sleeping between its own retries.
-    const deaf = withDeadline({ timeoutMs: 40 }, () => new Promise<string>((resolve) => setTimeout(() => resolve("too late"), 2_000).unref()),
-      (reason) => Object.assign(new Error("store did not answer"), { reason }));
+    const deaf = withDeadline(
+      { timeoutMs: 40 },
+      () => new Promise<string>((resolve) => setTimeout(() => resolve("too late"), 2_000).unref()),
+      (reason) => Object.assign(new Error("store did not answer"), { reason }),
+    );
     await expect(deaf).rejects.toMatchObject({ message: "store did not answer", reason: { name: "TimeoutError" } });
     expect(performance.now() - started).toBeLessThan(1_000);
   });

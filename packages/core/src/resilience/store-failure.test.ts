@@ -6,9 +6,15 @@ describe("failure classification", () => {
     const refused = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
     // The shapes the two clients give: fetch's TypeError with a cause, the Neon driver's sourceError.
     expect(neverSent(new TypeError("fetch failed", { cause: refused }))).toBe(true);
-    expect(neverSent(Object.assign(new Error("Error connecting to database"), { sourceError: new TypeError("fetch failed", { cause: refused }) }))).toBe(true);
+    expect(
+      neverSent(
+        Object.assign(new Error("Error connecting to database"), { sourceError: new TypeError("fetch failed", { cause: refused }) }),
+      ),
+    ).toBe(true);
     expect(neverSent({ code: "57P03" })).toBe(true);
-    expect(neverSent(new TypeError("fetch failed", { cause: Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }) }))).toBe(false);
+    expect(
+      neverSent(new TypeError("fetch failed", { cause: Object.assign(new Error("other side closed"), { code: "UND_ERR_SOCKET" }) })),
+    ).toBe(false);
     expect(neverSent(Object.assign(new Error("reset"), { code: "ECONNRESET" }))).toBe(false);
     expect(neverSent({ code: "23505" })).toBe(false);
     const loop: { cause?: unknown } = {};

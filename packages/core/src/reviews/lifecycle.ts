@@ -32,7 +32,11 @@ const REVIEW_TIME = `greatest(0, round(extract(epoch FROM now() - (${REVIEW_FROM
 
 const RETURNING = `RETURNING ${INTERACTION_COLUMNS}`;
 
-interface Outcome { updated: Record<string, unknown> | null; current: string | null; bad_tags?: string[] }
+interface Outcome {
+  updated: Record<string, unknown> | null;
+  current: string | null;
+  bad_tags?: string[];
+}
 
 /** Wraps an UPDATE so the same round trip also says why nothing was updated (404 vs 409). */
 const withCurrent = (update: string, extra = "") => `
@@ -41,7 +45,10 @@ SELECT (SELECT row_to_json(upd) FROM upd) AS updated,
   (SELECT review_status FROM interactions WHERE id = $1) AS current${extra}`;
 
 export class ReviewLifecycle {
-  constructor(private readonly db: Db, private readonly metrics?: Metrics) {}
+  constructor(
+    private readonly db: Db,
+    private readonly metrics?: Metrics,
+  ) {}
 
   /**
    * The answer of a transition. When nothing was updated, the state is read again: the statement's
@@ -49,7 +56,13 @@ export class ReviewLifecycle {
    * transition that already happened for this reviewer (`repeatOf`: a retry whose first answer was
    * lost) answers 200 with the item, not 409.
    */
-  private async settle(o: Outcome | undefined, id: string, action: string, to: string, repeatOf?: (row: Record<string, unknown>) => boolean): Promise<Interaction> {
+  private async settle(
+    o: Outcome | undefined,
+    id: string,
+    action: string,
+    to: string,
+    repeatOf?: (row: Record<string, unknown>) => boolean,
+  ): Promise<Interaction> {
     if (o?.updated) {
       this.metrics?.reviewTransitions.inc({ to });
       return interactionFromRow(o.updated);
@@ -59,7 +72,9 @@ export class ReviewLifecycle {
     if (!row) throw new NotFoundError("interaction not found");
     if (repeatOf?.(row)) return interactionFromRow(row);
     const now = String(row.review_status);
-    throw new ConflictError(`cannot ${action}: the review is ${now}${now === "reviewing" ? " by another reviewer" : ""}`, { review_status: now });
+    throw new ConflictError(`cannot ${action}: the review is ${now}${now === "reviewing" ? " by another reviewer" : ""}`, {
+      review_status: now,
+    });
   }
 
   /**
@@ -67,7 +82,8 @@ export class ReviewLifecycle {
    * claim key (the caller's Idempotency-Key), a repeat answers the item the first claim leased.
    */
   async claim(reviewer: string, leaseSeconds: number, claimKey?: string): Promise<Interaction | null> {
-    const [row] = await this.db.query(`
+    const [row] = await this.db.query(
+      `
       WITH prior AS (
         SELECT ${INTERACTION_COLUMNS} FROM interactions
         WHERE $3::text IS NOT NULL AND review_claim_key = $3 AND reviewer_id = $1 AND review_status = 'reviewing' LIMIT 1),
@@ -79,7 +95,9 @@ export class ReviewLifecycle {
               ORDER BY priority_score DESC, created_at ASC, id LIMIT 1 FOR UPDATE SKIP LOCKED) c
         WHERE i.id = c.c_id AND i.created_at = c.c_created AND NOT EXISTS (SELECT 1 FROM prior)
         ${RETURNING})
-      SELECT * FROM prior UNION ALL SELECT * FROM upd`, [reviewer, leaseSeconds, claimKey ?? null]);
+      SELECT * FROM prior UNION ALL SELECT * FROM upd`,
+      [reviewer, leaseSeconds, claimKey ?? null],
+    );
     if (!row) return null;
     this.metrics?.reviewTransitions.inc({ to: "reviewing" });
     return interactionFromRow(row);
@@ -87,16 +105,20 @@ export class ReviewLifecycle {
 
   /** Starts (or renews) the review of one item; 409 if another reviewer holds a live lease or it is final. */
   async start(id: string, reviewer: string, leaseSeconds: number): Promise<Interaction> {
-    const [o] = await this.db.query<Outcome>(withCurrent(`
+    const [o] = await this.db.query<Outcome>(
+      withCurrent(`
       UPDATE interactions SET review_status = 'reviewing', reviewer_id = $2, review_started_at = ${STARTED_AT},
         review_lease_expires_at = now() + make_interval(secs => $3)
-      WHERE id = $1 AND ${ACTIONABLE}`), [id, reviewer, leaseSeconds]);
+      WHERE id = $1 AND ${ACTIONABLE}`),
+      [id, reviewer, leaseSeconds],
+    );
     return this.settle(o, id, "start", "reviewing");
   }
 
   /** Approves from pending or from this reviewer's review; edit tags must be taxonomy codes. */
   async approve(id: string, reviewer: string, b: ApproveBody): Promise<Interaction> {
-    const [o] = await this.db.query<Outcome>(`
+    const [o] = await this.db.query<Outcome>(
+      `
       WITH bad AS (
         SELECT coalesce(array_agg(t ORDER BY t), '{}') AS tags FROM unnest($3::text[]) t
         WHERE NOT EXISTS (SELECT 1 FROM edit_taxonomy e WHERE e.code = t)),
@@ -111,28 +133,52 @@ export class ReviewLifecycle {
         ${RETURNING})
       SELECT (SELECT row_to_json(upd) FROM upd) AS updated,
         (SELECT review_status FROM interactions WHERE id = $1) AS current, (SELECT tags FROM bad) AS bad_tags`,
-    [id, reviewer, b.edit_tags, b.final_bubbles, b.quality_score, b.reviewer_notes ?? null, JSON.stringify(b.cta_data ?? ctaFromTags(b.edit_tags))]);
+      [
+        id,
+        reviewer,
+        b.edit_tags,
+        b.final_bubbles,
+        b.quality_score,
+        b.reviewer_notes ?? null,
+        JSON.stringify(b.cta_data ?? ctaFromTags(b.edit_tags)),
+      ],
+    );
     if (o?.bad_tags?.length) {
-      throw new ValidationError("unknown edit tags", o.bad_tags.map((t) => ({ in: "json", path: "edit_tags", message: `not in the edit taxonomy: ${t}`, code: "invalid_value" })));
+      throw new ValidationError(
+        "unknown edit tags",
+        o.bad_tags.map((t) => ({ in: "json", path: "edit_tags", message: `not in the edit taxonomy: ${t}`, code: "invalid_value" })),
+      );
     }
-    return this.settle(o, id, "approve", "approved", (r) => r.review_status === "approved" && r.reviewer_id === reviewer
-      && JSON.stringify(r.final_bubbles) === JSON.stringify(b.final_bubbles));
+    return this.settle(
+      o,
+      id,
+      "approve",
+      "approved",
+      (r) =>
+        r.review_status === "approved" && r.reviewer_id === reviewer && JSON.stringify(r.final_bubbles) === JSON.stringify(b.final_bubbles),
+    );
   }
 
   async reject(id: string, reviewer: string, notes?: string): Promise<Interaction> {
-    const [o] = await this.db.query<Outcome>(withCurrent(`
+    const [o] = await this.db.query<Outcome>(
+      withCurrent(`
       UPDATE interactions SET review_status = 'rejected', reviewer_id = $2, review_started_at = ${STARTED_AT},
         review_completed_at = now(), review_time_seconds = ${REVIEW_TIME},
         review_lease_expires_at = NULL, reviewer_notes = coalesce($3, reviewer_notes)
-      WHERE id = $1 AND ${ACTIONABLE}`), [id, reviewer, notes ?? null]);
+      WHERE id = $1 AND ${ACTIONABLE}`),
+      [id, reviewer, notes ?? null],
+    );
     return this.settle(o, id, "reject", "rejected", (r) => r.review_status === "rejected" && r.reviewer_id === reviewer);
   }
 
   /** Back to pending, reviewer cleared: only the reviewer holding the review may cancel it. */
   async cancel(id: string, reviewer: string): Promise<Interaction> {
-    const [o] = await this.db.query<Outcome>(withCurrent(`
+    const [o] = await this.db.query<Outcome>(
+      withCurrent(`
       UPDATE interactions SET review_status = 'pending', reviewer_id = NULL, review_started_at = NULL, review_lease_expires_at = NULL
-      WHERE id = $1 AND review_status = 'reviewing' AND reviewer_id = $2`), [id, reviewer]);
+      WHERE id = $1 AND review_status = 'reviewing' AND reviewer_id = $2`),
+      [id, reviewer],
+    );
     return this.settle(o, id, "cancel", "pending");
   }
 }

@@ -32,7 +32,9 @@ export class FetchBlobStore implements BlobStore {
   constructor(private readonly opts: FetchBlobOptions) {
     const c = opts.credentials;
     this.aws = c ? new AwsClient({ ...c, region: opts.region, service: "s3", retries: 0 }) : undefined;
-    this.base = opts.endpoint ? `${opts.endpoint.replace(/\/$/, "")}/${opts.bucket}` : `https://${opts.bucket}.s3.${opts.region}.amazonaws.com`;
+    this.base = opts.endpoint
+      ? `${opts.endpoint.replace(/\/$/, "")}/${opts.bucket}`
+      : `https://${opts.bucket}.s3.${opts.region}.amazonaws.com`;
   }
 
   private client(): AwsClient {
@@ -50,24 +52,28 @@ export class FetchBlobStore implements BlobStore {
    * bytes are safe to repeat).
    */
   private async send(url: string, init: RequestInit, read?: (res: Response) => Promise<Buffer>): Promise<{ res: Response; body?: Buffer }> {
-    return withDeadline(this.opts, async (signal, deadlineAt) => {
-      for (let attempt = 1; ; attempt++) {
-        let res: Response;
-        try {
-          res = await this.client().fetch(url, { ...init, signal });
-          if (!isUnavailableStatus(res.status)) return { res, body: res.ok && read ? await read(res) : undefined };
-        } catch (e) {
-          if (signal?.aborted) throw s3Timeout(e);
-          throw new StoreFailure("s3", "connection", "S3 is unreachable", undefined, { cause: e });
+    return withDeadline(
+      this.opts,
+      async (signal, deadlineAt) => {
+        for (let attempt = 1; ; attempt++) {
+          let res: Response;
+          try {
+            res = await this.client().fetch(url, { ...init, signal });
+            if (!isUnavailableStatus(res.status)) return { res, body: res.ok && read ? await read(res) : undefined };
+          } catch (e) {
+            if (signal?.aborted) throw s3Timeout(e);
+            throw new StoreFailure("s3", "connection", "S3 is unreachable", undefined, { cause: e });
+          }
+          await res.body?.cancel();
+          const backoff = 50 * 2 ** attempt * (0.5 + Math.random() / 2);
+          if (attempt >= ATTEMPTS || (deadlineAt !== undefined && Date.now() + backoff >= deadlineAt)) {
+            throw new StoreFailure("s3", "http", `S3 answered HTTP ${res.status}`, res.status);
+          }
+          await sleep(backoff, signal);
         }
-        await res.body?.cancel();
-        const backoff = 50 * 2 ** attempt * (0.5 + Math.random() / 2);
-        if (attempt >= ATTEMPTS || (deadlineAt !== undefined && Date.now() + backoff >= deadlineAt)) {
-          throw new StoreFailure("s3", "http", `S3 answered HTTP ${res.status}`, res.status);
-        }
-        await sleep(backoff, signal);
-      }
-    }, s3Timeout);
+      },
+      s3Timeout,
+    );
   }
 
   /**
@@ -77,13 +83,21 @@ export class FetchBlobStore implements BlobStore {
    */
   async headBucket(): Promise<boolean> {
     if (!this.aws) return false;
-    const { res } = await this.send(`${this.base}/?list-type=2&max-keys=1&prefix=${encodeURIComponent(HEALTH_PREFIX)}`, { method: "GET" }, async (r) => Buffer.from(await r.arrayBuffer()));
+    const { res } = await this.send(
+      `${this.base}/?list-type=2&max-keys=1&prefix=${encodeURIComponent(HEALTH_PREFIX)}`,
+      { method: "GET" },
+      async (r) => Buffer.from(await r.arrayBuffer()),
+    );
     if (!res.ok) await res.body?.cancel();
     return res.ok;
   }
 
   async put(key: string, body: Buffer | string, contentType = "application/octet-stream"): Promise<void> {
-    const { res } = await this.send(this.url(key), { method: "PUT", body: typeof body === "string" ? body : new Uint8Array(body), headers: { "content-type": contentType } });
+    const { res } = await this.send(this.url(key), {
+      method: "PUT",
+      body: typeof body === "string" ? body : new Uint8Array(body),
+      headers: { "content-type": contentType },
+    });
     if (!res.ok) throw new Error(`S3 PUT ${key} failed: ${res.status}`);
   }
 

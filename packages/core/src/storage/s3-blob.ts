@@ -23,7 +23,12 @@ const SDK_ATTEMPTS = 3;
 export class DeleteObjectsFailedError extends Error {
   override name = "DeleteObjectsFailedError";
   constructor(readonly failed: { key: string; code: string }[]) {
-    super(`S3 did not delete ${failed.length} object(s): ${failed.slice(0, 5).map((f) => `${f.key} (${f.code})`).join(", ")}${failed.length > 5 ? ", …" : ""}`);
+    super(
+      `S3 did not delete ${failed.length} object(s): ${failed
+        .slice(0, 5)
+        .map((f) => `${f.key} (${f.code})`)
+        .join(", ")}${failed.length > 5 ? ", …" : ""}`,
+    );
   }
 }
 
@@ -38,7 +43,11 @@ export class S3BlobStore implements StreamingBlobStore {
       forcePathStyle: Boolean(opts.endpoint),
       credentials: opts.credentials,
       // throwOnRequestTimeout: without it this SDK version only logs a warning when the deadline passes.
-      requestHandler: { requestTimeout: opts.timeoutMs ?? 10_000, connectionTimeout: Math.min(opts.timeoutMs ?? 10_000, 5_000), throwOnRequestTimeout: true },
+      requestHandler: {
+        requestTimeout: opts.timeoutMs ?? 10_000,
+        connectionTimeout: Math.min(opts.timeoutMs ?? 10_000, 5_000),
+        throwOnRequestTimeout: true,
+      },
       // Plain bodies: checksummed chunked encoding is not understood by every S3-compatible server.
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
@@ -46,8 +55,13 @@ export class S3BlobStore implements StreamingBlobStore {
   }
 
   async upload(key: string, body: Readable, contentType = "application/octet-stream"): Promise<void> {
-    await new Upload({ client: this.s3, params: { Bucket: this.opts.bucket, Key: key, Body: body, ContentType: contentType },
-      partSize: PART_BYTES, queueSize: QUEUE_SIZE, leavePartsOnError: false }).done();
+    await new Upload({
+      client: this.s3,
+      params: { Bucket: this.opts.bucket, Key: key, Body: body, ContentType: contentType },
+      partSize: PART_BYTES,
+      queueSize: QUEUE_SIZE,
+      leavePartsOnError: false,
+    }).done();
   }
 
   /**
@@ -59,11 +73,15 @@ export class S3BlobStore implements StreamingBlobStore {
   }
 
   async put(key: string, body: Buffer | string, contentType = "application/octet-stream"): Promise<void> {
-    await this.bounded((abortSignal) => this.s3.send(new PutObjectCommand({ Bucket: this.opts.bucket, Key: key, Body: body, ContentType: contentType }), { abortSignal }));
+    await this.bounded((abortSignal) =>
+      this.s3.send(new PutObjectCommand({ Bucket: this.opts.bucket, Key: key, Body: body, ContentType: contentType }), { abortSignal }),
+    );
   }
 
   async read(key: string): Promise<Readable> {
-    const res = await this.bounded((abortSignal) => this.s3.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }), { abortSignal }));
+    const res = await this.bounded((abortSignal) =>
+      this.s3.send(new GetObjectCommand({ Bucket: this.opts.bucket, Key: key }), { abortSignal }),
+    );
     return res.Body as Readable;
   }
 
@@ -83,7 +101,9 @@ export class S3BlobStore implements StreamingBlobStore {
     const out: { key: string; size: number; lastModified: Date }[] = [];
     let token: string | undefined;
     do {
-      const res = await this.bounded((abortSignal) => this.s3.send(new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal }));
+      const res = await this.bounded((abortSignal) =>
+        this.s3.send(new ListObjectsV2Command({ Bucket: this.opts.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal }),
+      );
       for (const o of res.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) });
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
@@ -99,7 +119,9 @@ export class S3BlobStore implements StreamingBlobStore {
   async delete(keys: string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000).map((Key) => ({ Key }));
-      const res = await this.bounded((abortSignal) => this.s3.send(new DeleteObjectsCommand({ Bucket: this.opts.bucket, Delete: { Objects: batch, Quiet: true } }), { abortSignal }));
+      const res = await this.bounded((abortSignal) =>
+        this.s3.send(new DeleteObjectsCommand({ Bucket: this.opts.bucket, Delete: { Objects: batch, Quiet: true } }), { abortSignal }),
+      );
       if (res.Errors?.length) throw new DeleteObjectsFailedError(res.Errors.map((e) => ({ key: e.Key ?? "", code: e.Code ?? "unknown" })));
     }
   }

@@ -29,11 +29,17 @@ export function decodeUtf8Body(bytes: ArrayBuffer | Uint8Array): string {
   try {
     return UTF8.decode(bytes);
   } catch {
-    throw new ValidationError("the body is not valid UTF-8", [{ in: "json", path: "", message: "invalid UTF-8 byte sequence", code: "invalid_encoding" }]);
+    throw new ValidationError("the body is not valid UTF-8", [
+      { in: "json", path: "", message: "invalid UTF-8 byte sequence", code: "invalid_encoding" },
+    ]);
   }
 }
 
-export interface BodyIssue { path: string; message: string; code: string }
+export interface BodyIssue {
+  path: string;
+  message: string;
+  code: string;
+}
 
 /**
  * The first string or key of a parsed JSON value that is not well-formed Unicode, or the first
@@ -46,13 +52,24 @@ export function jsonTextIssue(value: unknown): BodyIssue | null {
   while (stack.length) {
     const [v, path] = stack.pop()!;
     if (typeof v === "string") {
-      if (!isWellFormed(v)) return { path, message: "text must be well-formed Unicode (a lone surrogate cannot be stored)", code: "invalid_string" };
+      if (!isWellFormed(v))
+        return { path, message: "text must be well-formed Unicode (a lone surrogate cannot be stored)", code: "invalid_string" };
     } else if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) stack.push([v[i], at(path, i)]);
     } else if (v !== null && typeof v === "object") {
       for (const key of Object.keys(v)) {
-        if (!isWellFormed(key)) return { path: at(path, key.replace(LONE_SURROGATE, "\uFFFD")), message: "keys must be well-formed Unicode (a lone surrogate cannot be stored)", code: "invalid_key" };
-        if (RESERVED_KEYS.has(key)) return { path: at(path, key), message: `the key "${key}" is not accepted (reserved: __proto__, constructor, prototype)`, code: "invalid_key" };
+        if (!isWellFormed(key))
+          return {
+            path: at(path, key.replace(LONE_SURROGATE, "\uFFFD")),
+            message: "keys must be well-formed Unicode (a lone surrogate cannot be stored)",
+            code: "invalid_key",
+          };
+        if (RESERVED_KEYS.has(key))
+          return {
+            path: at(path, key),
+            message: `the key "${key}" is not accepted (reserved: __proto__, constructor, prototype)`,
+            code: "invalid_key",
+          };
         stack.push([(v as Record<string, unknown>)[key], at(path, key)]);
       }
     }

@@ -27,7 +27,9 @@ export interface IngestDeps {
 export async function ingestMessages(deps: IngestDeps, body: IngestBody, now = new Date(), requestKey?: string): Promise<IngestResult[]> {
   const incoming: IncomingMessage[] = "messages" in body ? body.messages : [body];
   const messages: QueuedMessage[] = incoming.map((m, i) => ({
-    ...m, message_id: randomUUID(), received_at: m.received_at ?? now.toISOString(),
+    ...m,
+    message_id: randomUUID(),
+    received_at: m.received_at ?? now.toISOString(),
     ...(requestKey !== undefined && m.telegram_message_id === undefined ? { request_key: { key: requestKey, index: i } } : {}),
   }));
   const first = await deps.wal.enqueue(messages, { checkProtocol: true, now: now.getTime() });
@@ -49,7 +51,10 @@ export async function ingestMessages(deps: IngestDeps, body: IngestBody, now = n
     const statuses = new Map<string, VersionedProtocol>();
     if (unknown.size) {
       const loaded = await loadProtocols(deps.db, [...unknown]);
-      for (const p of loaded) { active.set(p.value.user_id, p.value.status === "ACTIVE"); statuses.set(p.value.user_id, p); }
+      for (const p of loaded) {
+        active.set(p.value.user_id, p.value.status === "ACTIVE");
+        statuses.set(p.value.user_id, p);
+      }
     }
     const silenced = unsure.filter((m) => active.get(m.user_id));
     const free = unsure.filter((m) => !active.get(m.user_id));
@@ -63,7 +68,11 @@ export async function ingestMessages(deps: IngestDeps, body: IngestBody, now = n
       silenced.forEach((m, i) => {
         const id = dedupeId(m);
         if (id === undefined || q.results[i]!.status !== "quarantined") return;
-        quarantined.push({ key: deps.redis.keys.wal.dedupe(m.user_id, id), set: deps.redis.keys.user(m.user_id).dedupe, messageId: q.results[i]!.message_id });
+        quarantined.push({
+          key: deps.redis.keys.wal.dedupe(m.user_id, id),
+          set: deps.redis.keys.user(m.user_id).dedupe,
+          messageId: q.results[i]!.message_id,
+        });
       });
     }
     // One round trip: the cache writes, the dedupe keys, and the enqueue of the rest (independent
@@ -80,7 +89,10 @@ export async function ingestMessages(deps: IngestDeps, body: IngestBody, now = n
     if (ingest) {
       const last = replies.at(-1);
       // NOSCRIPT (a flushed Redis since this request's first EVAL): nothing of it ran; enqueue alone.
-      const second = last && !last.error ? deps.wal.ingestResults(last.result as string[], free) : await deps.wal.enqueue(free, { checkProtocol: false, now: now.getTime() });
+      const second =
+        last && !last.error
+          ? deps.wal.ingestResults(last.result as string[], free)
+          : await deps.wal.enqueue(free, { checkProtocol: false, now: now.getTime() });
       free.forEach((m, i) => results.set(m.message_id, second[i] as IngestResult));
     }
   }

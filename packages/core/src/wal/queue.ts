@@ -20,13 +20,22 @@ export interface QueuedMessage extends IncomingMessage {
 
 /** A queued message as its body hash (`wal:messages:<digit>`) holds it (JSON; `owner` is its `wal:owners` member). */
 interface StoredMessage {
-  user_id: string; text: string; chat_id: string | null; telegram_message_id: number | null; telegram_date: string | null;
-  received_at: string; enqueued_at: number; owner: string;
+  user_id: string;
+  text: string;
+  chat_id: string | null;
+  telegram_message_id: number | null;
+  telegram_date: string | null;
+  received_at: string;
+  enqueued_at: number;
+  owner: string;
 }
 
 /** The message WAL in Redis: ingest, claim with a lease, ack. Each call is one atomic EVAL. */
 export class WalQueue {
-  constructor(private readonly redis: RedisGateway, private readonly metrics?: Metrics) {}
+  constructor(
+    private readonly redis: RedisGateway,
+    private readonly metrics?: Metrics,
+  ) {}
 
   /**
    * Enqueues in order; a (user_id, telegram_message_id) seen within 7 days answers duplicate.
@@ -48,11 +57,22 @@ export class WalQueue {
     for (const m of messages) {
       const dedupe = dedupeId(m);
       const body = k.wal.messagesOf(m.message_id);
-      keys.push(dedupe ? k.wal.dedupe(m.user_id, dedupe) : body, dedupe ? k.user(m.user_id).dedupe : body, k.user(m.user_id).protocol, body);
+      keys.push(
+        dedupe ? k.wal.dedupe(m.user_id, dedupe) : body,
+        dedupe ? k.user(m.user_id).dedupe : body,
+        k.user(m.user_id).protocol,
+        body,
+      );
       const owner = k.wal.ownerMember(m.user_id, m.message_id);
       const stored: StoredMessage = {
-        user_id: m.user_id, text: m.text, chat_id: m.chat_id?.toString() ?? null, telegram_message_id: m.telegram_message_id ?? null,
-        telegram_date: m.telegram_date ?? null, received_at: m.received_at, enqueued_at: now, owner,
+        user_id: m.user_id,
+        text: m.text,
+        chat_id: m.chat_id?.toString() ?? null,
+        telegram_message_id: m.telegram_message_id ?? null,
+        telegram_date: m.telegram_date ?? null,
+        received_at: m.received_at,
+        enqueued_at: now,
+        owner,
       };
       args.push(m.message_id, owner, JSON.stringify(stored), dedupe ? "1" : "0");
     }
@@ -63,7 +83,12 @@ export class WalQueue {
   ingestResults(out: string[], messages: QueuedMessage[]): EnqueueResult[] {
     return out.map((s, i): EnqueueResult => {
       if (s.startsWith("duplicate:")) return { message_id: s.slice("duplicate:".length), status: "duplicate" };
-      if (s.startsWith("check:")) return { message_id: messages[i]!.message_id, status: "check", cached: s.slice("check:".length) as "active" | "inactive" | "unknown" };
+      if (s.startsWith("check:"))
+        return {
+          message_id: messages[i]!.message_id,
+          status: "check",
+          cached: s.slice("check:".length) as "active" | "inactive" | "unknown",
+        };
       return { message_id: messages[i]!.message_id, status: "queued" };
     });
   }
@@ -75,20 +100,41 @@ export class WalQueue {
   async claim(max: number, leaseSeconds: number, now = Date.now(), retry?: { principal: string; key: string }): Promise<ClaimedMessage[]> {
     const w = this.redis.keys.wal;
     const args = [String(now), String(leaseSeconds * 1000), String(max), String(MAX_DELIVERIES), randomUUID()];
-    const keys = [w.pending, w.inflight, w.dead, w.attempts, w.tokens, w.orphans, ...w.messageBuckets, ...(retry ? [w.claim(retry.principal, retry.key)] : [])];
-    const [dead, orphans, flat] = await this.redis.run("wal.claim", (r) => runScript<[number, number, (string | number)[]]>(r, CLAIM, keys, args));
+    const keys = [
+      w.pending,
+      w.inflight,
+      w.dead,
+      w.attempts,
+      w.tokens,
+      w.orphans,
+      ...w.messageBuckets,
+      ...(retry ? [w.claim(retry.principal, retry.key)] : []),
+    ];
+    const [dead, orphans, flat] = await this.redis.run("wal.claim", (r) =>
+      runScript<[number, number, (string | number)[]]>(r, CLAIM, keys, args),
+    );
     const items: ClaimedMessage[] = [];
     for (let i = 0; i < flat.length; i += 4) {
       const m = JSON.parse(String(flat[i + 3])) as StoredMessage;
       items.push({
-        message_id: String(flat[i]), lease_token: String(flat[i + 1]), attempts: Number(flat[i + 2]), user_id: m.user_id, text: m.text,
-        chat_id: chatIdFromStore(m.chat_id), telegram_message_id: m.telegram_message_id, telegram_date: m.telegram_date, received_at: m.received_at,
+        message_id: String(flat[i]),
+        lease_token: String(flat[i + 1]),
+        attempts: Number(flat[i + 2]),
+        user_id: m.user_id,
+        text: m.text,
+        chat_id: chatIdFromStore(m.chat_id),
+        telegram_message_id: m.telegram_message_id,
+        telegram_date: m.telegram_date,
+        received_at: m.received_at,
       });
     }
     this.metrics?.walClaims.inc(items.length);
     if (dead) this.metrics?.walDeadLetters.inc(dead);
     // Ids without a body: erased, or queued by the layout before this one; move those (idempotent).
-    if (orphans) void migrateLegacyWal(this.redis).catch(() => { /* the next claim that meets one tries again */ });
+    if (orphans)
+      void migrateLegacyWal(this.redis).catch(() => {
+        /* the next claim that meets one tries again */
+      });
     return items;
   }
 
@@ -105,14 +151,17 @@ export class WalQueue {
 
   async stats(now = Date.now()): Promise<WalStats> {
     const w = this.redis.keys.wal;
-    const [pending, inFlight, dead, oldest] = await this.redis.run("wal.stats",
-      (r) => runScript<[number, number, number, string | null]>(r, STATS, [w.pending, w.inflight, w.dead, ...w.messageBuckets], []));
+    const [pending, inFlight, dead, oldest] = await this.redis.run("wal.stats", (r) =>
+      runScript<[number, number, number, string | null]>(r, STATS, [w.pending, w.inflight, w.dead, ...w.messageBuckets], []),
+    );
     this.metrics?.walDepth.set({ queue: "pending" }, pending);
     this.metrics?.walDepth.set({ queue: "in_flight" }, inFlight);
     this.metrics?.walDepth.set({ queue: "dead_letter" }, dead);
     const oldestMs = oldest ? Number(oldest) : NaN;
     return {
-      pending, in_flight: inFlight, dead_letter: dead,
+      pending,
+      in_flight: inFlight,
+      dead_letter: dead,
       oldest_pending_age_seconds: Number.isFinite(oldestMs) ? Math.max(0, Math.round((now - oldestMs) / 1000)) : null,
     };
   }
@@ -129,7 +178,10 @@ export function dedupeId(m: { telegram_message_id?: number; request_key?: { key:
 
 /** The chat id a queued or in-flight message came with, if any (one HGET). */
 /** The user and chat of a WAL message while it is queued or in flight, if any. */
-export async function walMessageRef(redis: RedisGateway, messageId: string): Promise<{ user_id: string; chat_id: string | undefined } | undefined> {
+export async function walMessageRef(
+  redis: RedisGateway,
+  messageId: string,
+): Promise<{ user_id: string; chat_id: string | undefined } | undefined> {
   const raw = await redis.run("wal.chat", (r) => r.hget<string>(redis.keys.wal.messagesOf(messageId), messageId));
   if (!raw) return undefined;
   const m = JSON.parse(raw) as StoredMessage;
@@ -171,14 +223,22 @@ export async function migrateLegacyWal(redis: RedisGateway): Promise<{ moved: nu
       if (!h || !h.id || !h.user_id) return;
       const owner = w.ownerMember(h.user_id, h.id);
       const stored: StoredMessage = {
-        user_id: h.user_id, text: h.text ?? "", chat_id: h.chat_id || null, telegram_message_id: h.telegram_message_id ? Number(h.telegram_message_id) : null,
-        telegram_date: h.telegram_date || null, received_at: h.received_at ?? "", enqueued_at: Number(h.enqueued_at ?? 0), owner,
+        user_id: h.user_id,
+        text: h.text ?? "",
+        chat_id: h.chat_id || null,
+        telegram_message_id: h.telegram_message_id ? Number(h.telegram_message_id) : null,
+        telegram_date: h.telegram_date || null,
+        received_at: h.received_at ?? "",
+        enqueued_at: Number(h.enqueued_at ?? 0),
+        owner,
       };
       keys.push(key, w.messagesOf(h.id));
       args.push(h.id, owner, JSON.stringify(stored));
     });
     if (args.length) moved += await redis.run("wal.migrate", (r) => runScript<number>(r, MIGRATE_LEGACY, keys, args));
   } while (cursor !== "0");
-  const [requeued, dropped] = await redis.run("wal.migrate", (r) => runScript<[number, number]>(r, REQUEUE_ORPHANS, [w.orphans, w.pending, ...w.messageBuckets], []));
+  const [requeued, dropped] = await redis.run("wal.migrate", (r) =>
+    runScript<[number, number]>(r, REQUEUE_ORPHANS, [w.orphans, w.pending, ...w.messageBuckets], []),
+  );
   return { moved, requeued, dropped };
 }

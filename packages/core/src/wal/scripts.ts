@@ -181,7 +181,8 @@ return {acked, stale}
 `);
 
 /** KEYS: pending, in-flight, dead, the 16 body hashes. Returns {pending, in_flight, dead, oldest enqueued_at ms or false}. */
-export const STATS = defineScript(`
+export const STATS = defineScript(
+  `
 local function bucket(id, base) return KEYS[base + (tonumber(string.sub(id, 1, 1), 16) or 0)] end
 local first = redis.call('LINDEX', KEYS[1], 0)
 local oldest = false
@@ -193,7 +194,9 @@ if first then
   end
 end
 return {redis.call('LLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('LLEN', KEYS[3]), oldest}
-`, { readOnly: true });
+`,
+  { readOnly: true },
+);
 
 /**
  * Moves messages written by the layout before this one (a hash per message, `wal:msg:<id>`) into
