@@ -208,7 +208,7 @@ describe("alerts", () => {
     }[];
     const by = Object.fromEntries(rules.map((r) => [r.alert, r]));
     expect(by.DatabasePoolExhaustion).toMatchObject({
-      expr: expect.stringContaining("pool_size_waiting) > 5"),
+      expr: expect.stringContaining('increase(connection_errors_total{store="postgres"}[5m])) > 10'),
       for: "5m",
       labels: { severity: "warning" },
     });
