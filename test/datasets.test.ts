@@ -353,3 +353,14 @@ describe("filters", () => {
     expect((await run(chatFinetuneSource, { review_status: ["approved"], user_id: "bob" })).lines.length).toBe(8);
   });
 });
+
+describe("docs/DATASETS.md", () => {
+  it("gives an example line of each dataset that its schema accepts", () => {
+    const doc = readFileSync(new URL("../docs/DATASETS.md", import.meta.url), "utf8");
+    for (const kind of ["chat_finetune", "preference_pairs"] as const) {
+      const m = new RegExp(`<!-- example:${kind} -->\\n\`\`\`json\\n(.+)\\n\`\`\``).exec(doc);
+      expect(m, kind).not.toBeNull();
+      validAll(kind, [{ line: JSON.parse(m![1]!) }]);
+    }
+  });
+});
