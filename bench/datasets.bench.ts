@@ -116,7 +116,9 @@ export async function datasetsBench(env: BenchEnv): Promise<BenchResult[]> {
       await x.query("COMMIT");
     });
     const lateral = (performance.now() - t1) / 1000;
-    out.push(result("chat_finetune context: window query, s", chat.seconds, "s", "LATERAL index probe per approved row, s", lateral));
+    out.push(
+      result("chat_finetune (user-ordered rows, context ring), s", chat.seconds, "s", "LATERAL index probe per approved row, s", lateral),
+    );
     const pairs = await timeSource(preferencePairsSource, deps);
     out.push(
       result(

@@ -12,15 +12,16 @@ import { DEFAULT_CONTEXT_TURNS, type Turn } from "./turns.js";
  * One session, one REPEATABLE READ transaction:
  * 1. the archived months up to `to` are read object by object (readArchive, its callback awaited:
  *    backpressure) into a temporary table (ON COMMIT DROP), erased users' rows left out;
- * 2. one query over live rows UNION ALL those, ordered by user then time, takes each row's context
- *    with a window (`json_agg ... OVER (PARTITION BY user_id ORDER BY created_at, id ROWS BETWEEN n
- *    PRECEDING AND 1 PRECEDING)`), and keeps the rows the filters select; it is read through a
- *    server-side cursor, BATCH_ROWS per FETCH.
+ * 2. one query over live rows UNION ALL those, ordered by user then time, keeps the target rows (the
+ *    filters') and the rows among the `context_turns` before a target of the same user (a window:
+ *    `sum(is_target) OVER (PARTITION BY user_id ORDER BY created_at, id ROWS BETWEEN 1 FOLLOWING AND
+ *    n FOLLOWING)`); it is read through a server-side cursor, BATCH_ROWS per FETCH, and each target's
+ *    context is the last `n` rows read of its user (contextRing). Each row crosses the wire once.
  * So context crosses the archive boundary (a user's first live turns get their archived turns as
  * context), nothing is held in memory but a batch, and the whole export is one consistent snapshot.
  */
 
-/** Rows per FETCH from the cursor (each with its context: at most ~50 turns of 4 KB; usually ~1 KB). */
+/** Rows per FETCH from the cursor (a row: a user message of up to 4,000 characters and a reply of up to 5,000). */
 export const BATCH_ROWS = 500;
 /** Archived rows per INSERT into the temporary table. */
 const STAGE_ROWS = 1000;
@@ -134,35 +135,44 @@ export async function countTurns(deps: ExportSourceDeps, f: ExportFilters, q: Tu
   return Number(live?.n ?? 0) + targetMonths(archived, f).reduce((s, m) => s + Number(m.rows), 0);
 }
 
-/** The session's query: context by window over live rows and the staged archived rows, targets kept. */
+/**
+ * The session's query: the rows in scope (live UNION ALL the staged archived ones), user by user in
+ * time order, only those a line needs: the targets, and the rows among the `n` before a target of
+ * the same user (a window counts the targets among each row's next `n`; `sum` over a moving frame
+ * costs O(1) a row). Each row goes over the wire once, whatever the number of lines it is context
+ * of; the reader rebuilds each target's context from the rows before it (a ring of `n` turns).
+ */
 function turnsSql(f: ExportFilters, q: TurnQuery, params: unknown[], staged: boolean): string {
   const p = placeholder(params);
   const scope = scopeWhere(f, p);
   const scoped = (table: string) => `SELECT ${COLUMNS} FROM ${table}${scope.length ? ` WHERE ${scope.join(" AND ")}` : ""}`;
-  const n = p(contextTurns(f));
   const target = targetWhere(f, p, q);
+  const n = p(contextTurns(f));
+  const only = (c: string) => `CASE WHEN is_target THEN ${c} END AS ${c}`;
   return `
   WITH src AS (${scoped("interactions")}${staged ? ` UNION ALL ${scoped("pg_temp.hitl_dataset_archived")}` : ""}),
+  marked AS (SELECT src.*, coalesce(${target.join(" AND ")}, false) AS is_target FROM src),
   w AS (
-    SELECT src.*, json_agg(json_build_array(user_message, CASE WHEN review_status = 'approved' THEN final_bubbles END))
-      OVER (PARTITION BY user_id ORDER BY created_at, id ROWS BETWEEN ${n}::int PRECEDING AND 1 PRECEDING) AS context
-    FROM src)
-  SELECT id::text AS id, user_id, created_at, user_message, final_bubbles, llm2_bubbles, edit_tags, quality_score, llm1_model, llm2_model,
-    customer_status, messages_sent_at IS NOT NULL AS sent, context
-  FROM w WHERE ${target.join(" AND ")}
+    SELECT marked.*, coalesce(sum(is_target::int) OVER (PARTITION BY user_id ORDER BY created_at, id
+      ROWS BETWEEN 1 FOLLOWING AND ${n}::int FOLLOWING), 0) > 0 AS is_context
+    FROM marked)
+  SELECT id::text AS id, user_id, created_at, user_message, CASE WHEN review_status = 'approved' THEN final_bubbles END AS reply, is_target,
+    ${["llm2_bubbles", "edit_tags", "quality_score", "llm1_model", "llm2_model", "customer_status"].map(only).join(", ")},
+    CASE WHEN is_target THEN messages_sent_at IS NOT NULL END AS sent
+  FROM w WHERE is_target OR is_context
   ORDER BY user_id, created_at, id`;
 }
 
 const toIso = (v: unknown) => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
 
-function turnRow(r: Record<string, unknown>): TurnRow {
-  const context = ((r.context as [string, string[] | null][] | null) ?? []).map(([user_message, reply]) => ({ user_message, reply }));
+/** A target row of the query, with its context (oldest first). */
+function turnRow(r: Record<string, unknown>, context: Turn[]): TurnRow {
   return {
     id: String(r.id),
     user_id: String(r.user_id),
     created_at: toIso(r.created_at),
     user_message: String(r.user_message),
-    final_bubbles: (r.final_bubbles as string[] | null) ?? [],
+    final_bubbles: (r.reply as string[] | null) ?? [],
     llm2_bubbles: (r.llm2_bubbles as string[] | null) ?? [],
     edit_tags: (r.edit_tags as string[] | null) ?? [],
     quality_score: r.quality_score === null || r.quality_score === undefined ? null : Number(r.quality_score),
@@ -171,6 +181,31 @@ function turnRow(r: Record<string, unknown>): TurnRow {
     customer_status: String(r.customer_status),
     sent: r.sent === true,
     context,
+  };
+}
+
+/**
+ * Rows of the query (user by user, in time order, across FETCH batches) to target rows with their
+ * context: the last `n` rows seen of the same user, a ring of at most `n` turns.
+ */
+export function contextRing(n: number, isErased: (userId: string) => boolean) {
+  let user: string | undefined;
+  let ring: Turn[] = [];
+  return (rows: Record<string, unknown>[]): TurnRow[] => {
+    const out: TurnRow[] = [];
+    for (const r of rows) {
+      const u = String(r.user_id);
+      if (u !== user) {
+        user = u;
+        ring = [];
+      }
+      if (r.is_target === true && !isErased(u)) out.push(turnRow(r, ring.slice()));
+      if (n > 0) {
+        ring.push({ user_message: String(r.user_message), reply: (r.reply as string[] | null) ?? null });
+        if (ring.length > n) ring.shift();
+      }
+    }
+    return out;
   };
 }
 
@@ -187,7 +222,16 @@ function erasedCheck(deps: ExportSourceDeps, hashes: Set<string>) {
   };
 }
 
-/** Archived rows of the months (filtered: scope, erased users) into the session's temporary table. */
+/** The columns' names, for picking them out of an archived row. */
+const COLUMN_NAMES = COLUMNS.split(",").map((c) => c.trim());
+/** Bytes of archived rows per INSERT at most (an archived row may hold a long draft: rows are bounded by bytes too). */
+const STAGE_BYTES = 4 << 20;
+
+/**
+ * Archived rows of the months (in the user and `to` scope, erased users left out) into the
+ * session's temporary table, only the columns the datasets read, converted by Postgres itself
+ * (jsonb_populate_record over the table's row type: the archive's JSON is row_to_json's).
+ */
 async function stageArchives(
   s: CopySession,
   deps: ExportSourceDeps,
@@ -199,28 +243,30 @@ async function stageArchives(
   await s.query(`CREATE TEMP TABLE hitl_dataset_archived ON COMMIT DROP AS SELECT ${COLUMNS} FROM interactions WITH NO DATA`);
   const to = f.to ? Date.parse(f.to) : Infinity;
   let batch: string[] = [];
+  let bytes = 0;
   let staged = 0;
   const flush = async () => {
     if (!batch.length) return;
+    signal?.throwIfAborted();
     await s.query(
-      `INSERT INTO hitl_dataset_archived SELECT ${COLUMNS} FROM unnest($1::jsonb[]) AS d(doc), jsonb_populate_record(NULL::interactions, d.doc)`,
+      "INSERT INTO hitl_dataset_archived SELECT r.* FROM unnest($1::jsonb[]) AS d(doc), jsonb_populate_record(NULL::hitl_dataset_archived, d.doc) AS r",
       [batch],
     );
     staged += batch.length;
     batch = [];
+    bytes = 0;
   };
   for (const partition of months) {
     await readArchive(deps.store, partition, async (line) => {
-      const row = JSON.parse(line) as { user_id?: unknown; created_at?: unknown };
+      const row = JSON.parse(line) as Record<string, unknown>;
       const user = String(row.user_id);
       if (f.user_id !== undefined && user !== f.user_id) return;
       if (Date.parse(String(row.created_at)) >= to) return;
       if (isErased(user)) return;
-      batch.push(line);
-      if (batch.length >= STAGE_ROWS) {
-        signal?.throwIfAborted();
-        await flush();
-      }
+      const picked = JSON.stringify(Object.fromEntries(COLUMN_NAMES.map((c) => [c, row[c] ?? null])));
+      batch.push(picked);
+      bytes += picked.length;
+      if (batch.length >= STAGE_ROWS || bytes >= STAGE_BYTES) await flush();
     });
   }
   await flush();
@@ -313,11 +359,12 @@ export async function* streamTurns(
         const now = (await deps.db.query<{ partition: string }>("SELECT partition FROM archived_partitions")).map((r) => r.partition);
         const missed = contextMonths(now, f).filter((m) => !months.includes(m));
         if (missed.length) throw new ArchivedDuringExportError(missed);
+        const toTurns = contextRing(contextTurns(f), isErased);
         for (;;) {
           signal?.throwIfAborted();
           const rows = await s.query(`FETCH ${BATCH_ROWS} FROM hitl_dataset`);
           if (!rows.length) break;
-          const batch = rows.map(turnRow).filter((r) => !isErased(r.user_id));
+          const batch = toTurns(rows);
           if (batch.length) await emit(batch);
         }
       } finally {
