@@ -102,6 +102,24 @@ export async function datasetsBench(env: BenchEnv): Promise<BenchResult[]> {
         total / base.seconds,
       ),
     );
+    // The same rows and columns through the same driver's cursor (no context): the transport's floor.
+    const tc = performance.now();
+    await reader.session(async (x) => {
+      await x.query("BEGIN");
+      await x.query(`DECLARE plain NO SCROLL CURSOR FOR SELECT ${COLUMNS} FROM interactions ORDER BY user_id, created_at, id`);
+      while ((await x.query("FETCH 500 FROM plain")).length);
+      await x.query("COMMIT");
+    });
+    const cursorS = (performance.now() - tc) / 1000;
+    out.push(
+      result(
+        "chat_finetune rows read/s (as above)",
+        total / chat.seconds,
+        "rows/s",
+        "cursor FETCH 500 of the same rows, same driver, no context",
+        total / cursorS,
+      ),
+    );
     // The per-row alternative: each approved row's 6 earlier turns by an index probe (LATERAL).
     const t1 = performance.now();
     await reader.session(async (x) => {

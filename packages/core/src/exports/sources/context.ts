@@ -156,11 +156,12 @@ function turnsSql(f: ExportFilters, q: TurnQuery, params: unknown[], staged: boo
     SELECT marked.*, coalesce(sum(is_target::int) OVER (PARTITION BY user_id ORDER BY created_at, id
       ROWS BETWEEN 1 FOLLOWING AND ${n}::int FOLLOWING), 0) > 0 AS is_context
     FROM marked)
-  SELECT id::text AS id, user_id, created_at, user_message, CASE WHEN review_status = 'approved' THEN final_bubbles END AS reply, is_target,
-    ${["llm2_bubbles", "edit_tags", "quality_score", "llm1_model", "llm2_model", "customer_status"].map(only).join(", ")},
-    CASE WHEN is_target THEN messages_sent_at IS NOT NULL END AS sent
-  FROM w WHERE is_target OR is_context
-  ORDER BY user_id, created_at, id`;
+  SELECT row_to_json(x)::text AS j FROM (
+    SELECT id, user_id, created_at, user_message, CASE WHEN review_status = 'approved' THEN final_bubbles END AS reply, is_target,
+      ${["llm2_bubbles", "edit_tags", "quality_score", "llm1_model", "llm2_model", "customer_status"].map(only).join(", ")},
+      CASE WHEN is_target THEN messages_sent_at IS NOT NULL END AS sent
+    FROM w WHERE is_target OR is_context) x
+  ORDER BY x.user_id, x.created_at, x.id`;
 }
 
 const toIso = (v: unknown) => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
@@ -362,9 +363,9 @@ export async function* streamTurns(
         const toTurns = contextRing(contextTurns(f), isErased);
         for (;;) {
           signal?.throwIfAborted();
-          const rows = await s.query(`FETCH ${BATCH_ROWS} FROM hitl_dataset`);
+          const rows = await s.query<{ j: string }>(`FETCH ${BATCH_ROWS} FROM hitl_dataset`);
           if (!rows.length) break;
-          const batch = toTurns(rows);
+          const batch = toTurns(rows.map((r) => JSON.parse(r.j) as Record<string, unknown>));
           if (batch.length) await emit(batch);
         }
       } finally {
