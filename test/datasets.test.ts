@@ -348,6 +348,28 @@ describe("filters", () => {
       }
     });
 
+  it("selects by customer status, quality ceiling and second model", async () => {
+    expect((await run(chatFinetuneSource, { customer_status: ["CUSTOMER"] })).lines).toEqual([]);
+    expect((await run(chatFinetuneSource, { customer_status: ["PROSPECT", "CUSTOMER"], user_id: "bob" })).lines.length).toBe(8);
+    expect((await run(chatFinetuneSource, { llm2_model: "other" })).lines).toEqual([]);
+    const low = await run(chatFinetuneSource, { quality_max: 2, user_id: "bob" });
+    expect(low.lines.map((l) => l.line.metadata.interaction_id).sort()).toEqual(
+      seeds
+        .filter((s) => s.user === "bob" && (s.quality ?? 0) <= 2)
+        .map((s) => s.id)
+        .sort(),
+    );
+    expect(low.lines.length).toBeGreaterThan(0);
+  });
+
+  it("stops with the abort signal's reason", async () => {
+    const ac = new AbortController();
+    const read = async () => {
+      for await (const _ of chatFinetuneSource(deps, {}).rows(ac.signal)) ac.abort(new Error("export cancelled"));
+    };
+    await expect(read()).rejects.toThrow("export cancelled");
+  });
+
   it("selects nothing when review_status leaves out approved; approved alone changes nothing", async () => {
     expect((await run(chatFinetuneSource, { review_status: ["rejected", "pending"] })).lines).toEqual([]);
     expect((await run(chatFinetuneSource, { review_status: ["approved"], user_id: "bob" })).lines.length).toBe(8);

@@ -373,5 +373,8 @@ export async function* streamTurns(
       }
     }),
   );
-  for await (const batch of batches) yield* batch;
+  for await (const batch of batches) {
+    signal?.throwIfAborted();
+    yield* batch;
+  }
 }
