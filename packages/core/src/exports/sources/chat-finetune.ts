@@ -53,8 +53,9 @@ export const chatFinetuneSource: ExportSourceFactory = (deps, filters): ExportSo
   count: () => countTurns(deps, filters),
   async *rows(signal) {
     for await (const t of streamTurns(deps, filters, {}, signal)) {
-      const line = chatFinetuneLine(t);
-      if (line.messages[line.messages.length - 1]!.content !== "") yield line as unknown as Record<string, unknown>;
+      // A blank user message or reply teaches nothing (the API refuses both; older rows may hold them).
+      if (t.user_message.trim() === "" || joinBubbles(t.final_bubbles) === "") continue;
+      yield chatFinetuneLine(t) as unknown as Record<string, unknown>;
     }
   },
 });

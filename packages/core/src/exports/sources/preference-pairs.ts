@@ -23,7 +23,7 @@ export interface PreferencePairLine {
 export function preferencePairLine(t: TurnRow): PreferencePairLine | null {
   const chosen = joinBubbles(t.final_bubbles);
   const rejected = joinBubbles(t.llm2_bubbles);
-  if (chosen.trim() === "" || rejected.trim() === "" || !draftChanged(t.llm2_bubbles, t.final_bubbles)) return null;
+  if (t.user_message.trim() === "" || chosen === "" || rejected === "" || !draftChanged(t.llm2_bubbles, t.final_bubbles)) return null;
   return {
     prompt: promptMessages(t.context, t.user_message),
     chosen: [{ role: "assistant", content: chosen }],
