@@ -7,7 +7,7 @@ import { archivePartition, readArchive, type S3BlobStore } from "@hitl/core/back
 import { ExportFilters, type ExportSource, type ExportSourceDeps, type ExportSourceFactory } from "../packages/core/src/exports/source.js";
 import { chatFinetuneSource } from "../packages/core/src/exports/sources/chat-finetune.js";
 import { preferencePairsSource } from "../packages/core/src/exports/sources/preference-pairs.js";
-import { BATCH_ROWS } from "../packages/core/src/exports/sources/context.js";
+import { ArchivedDuringExportError, BATCH_ROWS, streamTurns } from "../packages/core/src/exports/sources/context.js";
 import { draftChanged, joinBubbles, promptMessages, type ChatMessage } from "../packages/core/src/exports/sources/turns.js";
 import { createTestContext, stack, type TestContext } from "./support/stack.js";
 import { createTestBucket, withPg } from "./support/backup.js";
@@ -384,5 +384,26 @@ describe("docs/DATASETS.md", () => {
       expect(m, kind).not.toBeNull();
       validAll(kind, [{ line: JSON.parse(m![1]!) }]);
     }
+  });
+});
+
+describe("a month archived while an export reads", () => {
+  it("fails the export (ArchivedDuringExportError) rather than leave its rows out; the next run has them", async () => {
+    await withPg(t.databaseUrl, async (c) => {
+      await c.query("SELECT hitl_ensure_interaction_partitions(date '2025-03-01', 1)");
+      await c.query(
+        `INSERT INTO interactions (user_id, conversation_id, user_message, user_message_timestamp, created_at, final_bubbles, review_status, quality_score)
+        VALUES ('eve', 'eve_c', 'e0 march', '2025-03-03T10:00:00Z', '2025-03-03T10:00:00Z', '{"e0 reply"}', 'approved', 4)`,
+      );
+    });
+    const read = async (afterList?: () => Promise<void>) => {
+      const got: string[] = [];
+      for await (const r of streamTurns(deps, { user_id: "eve" }, {}, undefined, afterList)) got.push(r.user_message);
+      return got;
+    };
+    await expect(read(async () => void (await archivePartition({ ...deps }, "interactions_2025_03")))).rejects.toBeInstanceOf(
+      ArchivedDuringExportError,
+    );
+    expect(await read()).toEqual(["e0 march"]);
   });
 });

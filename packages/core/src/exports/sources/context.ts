@@ -342,6 +342,8 @@ export async function* streamTurns(
   f: ExportFilters,
   q: TurnQuery = {},
   signal?: AbortSignal,
+  /** Tests: called once the snapshot has listed the archived months (an archival in between). */
+  afterList?: () => Promise<void>,
 ): AsyncGenerator<TurnRow> {
   const isErased = erasedCheck(deps, await erasedHashes(deps.store, deps.db));
   const batches = pulled<TurnRow[]>((emit) =>
@@ -352,6 +354,7 @@ export async function* streamTurns(
           (await s.query<{ partition: string }>("SELECT partition FROM archived_partitions ORDER BY partition")).map((r) => r.partition),
           f,
         );
+        await afterList?.();
         const staged = months.length > 0 && (await stageArchives(s, deps, f, months, isErased, signal)) > 0;
         const params: unknown[] = [];
         await s.query(`DECLARE hitl_dataset NO SCROLL CURSOR FOR ${turnsSql(f, q, params, staged)}`, params);
