@@ -345,7 +345,6 @@ export async function* streamTurns(
   /** Tests: called once the snapshot has listed the archived months (an archival in between). */
   afterList?: () => Promise<void>,
 ): AsyncGenerator<TurnRow> {
-  const isErased = erasedCheck(deps, await erasedHashes(deps.store, deps.db));
   const batches = pulled<TurnRow[]>((emit) =>
     deps.reader.session(async (s) => {
       await s.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
@@ -355,6 +354,9 @@ export async function* streamTurns(
           f,
         );
         await afterList?.();
+        // Read after the snapshot began: every erasure the snapshot sees (its live rows gone) is in
+        // the set, so its archived rows are left out too. Later ones are the export job's to handle.
+        const isErased = erasedCheck(deps, await erasedHashes(deps.store, deps.db));
         const staged = months.length > 0 && (await stageArchives(s, deps, f, months, isErased, signal)) > 0;
         const params: unknown[] = [];
         await s.query(`DECLARE hitl_dataset NO SCROLL CURSOR FOR ${turnsSql(f, q, params, staged)}`, params);
