@@ -17,6 +17,7 @@ import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 import type { AppEnv } from "../http/env.js";
 import type { Context } from "hono";
+import { deps } from "../http/deps.js";
 
 const KeyParam = z.object({ id: KeyId });
 const Key = ApiKey;
@@ -90,7 +91,7 @@ export function accessRoutes() {
       return c.json(issued, 201);
     })
     .openapi(list, async (c) =>
-      c.json({ items: await listKeys(c.get("services").db, { includeRevoked: c.req.valid("query").include_revoked === "true" }) }, 200),
+      c.json({ items: await listKeys(deps(c).db, { includeRevoked: c.req.valid("query").include_revoked === "true" }) }, 200),
     )
     .openapi(rotate, async (c) => {
       const issued = await rotateKey(keyDeps(c), c.req.valid("param").id, c.req.valid("json").grace_seconds, by(c));
@@ -99,9 +100,9 @@ export function accessRoutes() {
       return c.json(issued, 201);
     })
     .openapi(revoke, async (c) => {
-      const key = await revokeKey(c.get("services").db, c.req.valid("param").id, by(c));
+      const key = await revokeKey(deps(c).db, c.req.valid("param").id, by(c));
       c.get("services").keys.forget(key.id);
       return c.json(key, 200);
     })
-    .openapi(audit, async (c) => c.json(await listAudit(c.get("services").db, c.req.valid("query")), 200));
+    .openapi(audit, async (c) => c.json(await listAudit(deps(c).db, c.req.valid("query")), 200));
 }
