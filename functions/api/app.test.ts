@@ -4,7 +4,7 @@ import { openApiDocument } from "../../scripts/openapi-document.js";
 import { createApp } from "./app.js";
 import { createOpenApiApp, securedRoute } from "./http/openapi.js";
 import { jsonBody, jsonContent } from "./http/schemas.js";
-import { z } from "./http/zod.js";
+import { z } from "@hono/zod-openapi";
 import { ROUTE_GROUPS } from "./routes/index.js";
 
 /** What the HTTP layer reads from the services before a handler runs: no store is involved. */

@@ -1,4 +1,4 @@
-import { z } from "./zod.js";
+import { z } from "@hono/zod-openapi";
 import { ValidationError, requestFingerprint, scopedKey, type IdempotencyScope } from "@hitl/core/runtime";
 import type { Context } from "hono";
 import type { AppEnv } from "./env.js";

@@ -1,4 +1,4 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import { CleanupBody, CleanupCriteria, executeCleanup, integrityReport, previewCleanup } from "@hitl/core";
 import type { ApiApp } from "../http/openapi.js";
 import { securedRoute } from "../http/openapi.js";

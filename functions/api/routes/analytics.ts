@@ -1,4 +1,4 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import type { RouteConfig } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import {
@@ -15,7 +15,7 @@ import {
   type ReportName,
 } from "@hitl/core";
 import type { AppEnv } from "../http/env.js";
-import { requireScopes } from "../http/middleware.js";
+import { requireScopes } from "../http/auth.js";
 import { createOpenApiApp, securedRoute, withScopes } from "../http/openapi.js";
 import { jsonContent, securedErrors } from "../http/schemas.js";
 import { withAnalyticsAdmin } from "./analytics-admin.js";

@@ -1,4 +1,4 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import { dashboardMetrics, editTaxonomy } from "@hitl/core";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonContent, securedErrors } from "../http/schemas.js";

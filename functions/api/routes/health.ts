@@ -1,4 +1,4 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import { checkHealth, checkLiveness } from "@hitl/core/runtime";
 import { createOpenApiApp, openRoute, securedRoute } from "../http/openapi.js";
 import { deps } from "../http/deps.js";

@@ -1,11 +1,11 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import type { RouteConfig } from "@hono/zod-openapi";
 import { statusSnapshot, verifyStatusLink } from "@hitl/core";
 import { createOpenApiApp, withScopes } from "../http/openapi.js";
 import { deps } from "../http/deps.js";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/env.js";
-import { requireScopes } from "../http/middleware.js";
+import { requireScopes } from "../http/auth.js";
 import { securedErrors } from "../http/schemas.js";
 
 const statusRoute = {

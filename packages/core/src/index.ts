@@ -4,7 +4,17 @@ export { REDIS_SCRIPTS } from "./cache/scripts.js";
 export { createLogger, reportableError, lambdaErrorReporter, type ErrorReporter, type Logger, type LogLevel } from "./log.js";
 export { KeyRing, hashKey, generateKey, hasScope, type Principal } from "./auth/keys.js";
 export { KeyDirectory, type AuthFailure } from "./auth/directory.js";
-export { createKey, listKeys, getKey, revokeKey, rotateKey, type LiveKey } from "./auth/store.js";
+export {
+  createKey,
+  listKeys,
+  getKey,
+  revokeKey,
+  rotateKey,
+  createApiKey,
+  rotateApiKey,
+  revokeApiKey,
+  type LiveKey,
+} from "./auth/store.js";
 export { AuditWriter, listAudit, pruneAudit, AUDIT_RETENTION_DAYS, type RequestRecord } from "./auth/audit.js";
 export * from "./auth/schemas.js";
 export { CircuitBreaker, type BreakerState } from "./resilience/breaker.js";
