@@ -152,7 +152,7 @@ export function coherenceRoutes() {
         deps(c).db,
         c.req.valid("param").id,
         c.req.valid("json"),
-        idempotencyScope(c, "createCommitment", { id: c.req.valid("param").id, ...c.req.valid("json") })?.key,
+        idempotencyScope(c, "createCommitment")?.key,
       );
       return r.created ? c.json(r.commitment, 201) : c.json(r.commitment, 200);
     })
@@ -165,22 +165,12 @@ export function coherenceRoutes() {
       c.json(await updateCommitmentStatus(deps(c).db, c.req.valid("param").id, c.req.valid("json").status), 200),
     )
     .openapi(routes.analyze, async (c) => {
-      const r = await recordAnalysis(
-        deps(c).db,
-        c.req.valid("param").id,
-        c.req.valid("json"),
-        idempotencyScope(c, "recordAnalysis", { id: c.req.valid("param").id, ...c.req.valid("json") })?.key,
-      );
+      const r = await recordAnalysis(deps(c).db, c.req.valid("param").id, c.req.valid("json"), idempotencyScope(c, "recordAnalysis")?.key);
       return r.created ? c.json(r.analysis, 201) : c.json(r.analysis, 200);
     })
     .openapi(routes.analyses, async (c) => c.json(await listAnalyses(deps(c).db, c.req.valid("param").id, c.req.valid("query")), 200))
     .openapi(routes.rotate, async (c) => {
-      const r = await recordRotation(
-        deps(c).db,
-        c.req.valid("param").id,
-        c.req.valid("json"),
-        idempotencyScope(c, "recordRotation", { id: c.req.valid("param").id, ...c.req.valid("json") })?.key,
-      );
+      const r = await recordRotation(deps(c).db, c.req.valid("param").id, c.req.valid("json"), idempotencyScope(c, "recordRotation")?.key);
       return r.created ? c.json(r.rotation, 201) : c.json(r.rotation, 200);
     })
     .openapi(routes.rotations, async (c) => c.json(await listRotations(deps(c).db, c.req.valid("param").id, c.req.valid("query")), 200));

@@ -54,7 +54,7 @@ const notes = securedRoute(["reviewer"], {
 export function interactionRoutes() {
   return createOpenApiApp()
     .openapi(create, async (c) => {
-      const r = await createInteraction(deps(c), c.req.valid("json"), idempotencyScope(c, "createInteraction", c.req.valid("json")));
+      const r = await createInteraction(deps(c), c.req.valid("json"), idempotencyScope(c, "createInteraction"));
       return c.json({ id: r.id }, r.created ? 201 : 200);
     })
     .openapi(get, async (c) => c.json(await getInteraction(deps(c).db, c.req.valid("param").id), 200))

@@ -99,12 +99,7 @@ export function memoryRoutes() {
     .openapi(get, async (c) => c.json(await getMemory(deps(c), c.req.valid("param").id, c.req.valid("query").recent), 200))
     .openapi(patch, async (c) => c.json(await patchMemoryContext(deps(c), c.req.valid("param").id, c.req.valid("json").updates), 200))
     .openapi(append, async (c) => {
-      const r = await appendMemoryHistory(
-        deps(c),
-        c.req.valid("param").id,
-        c.req.valid("json"),
-        idempotencyScope(c, "appendHistory", { id: c.req.valid("param").id, ...c.req.valid("json") })?.key,
-      );
+      const r = await appendMemoryHistory(deps(c), c.req.valid("param").id, c.req.valid("json"), idempotencyScope(c, "appendHistory")?.key);
       return c.json({ total_messages: r.total_messages }, 201);
     })
     .openapi(stats, async (c) => c.json(await userMemoryStats(deps(c).db, c.req.valid("param").id), 200))

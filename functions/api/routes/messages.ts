@@ -58,19 +58,14 @@ export function messageRoutes() {
     .openapi(ingest, async (c) =>
       c.json(
         {
-          items: await ingestMessages(
-            deps(c),
-            c.req.valid("json"),
-            new Date(),
-            idempotencyScope(c, "ingestMessages", c.req.valid("json"))?.key,
-          ),
+          items: await ingestMessages(deps(c), c.req.valid("json"), new Date(), idempotencyScope(c, "ingestMessages")?.key),
         },
         202,
       ),
     )
     .openapi(claim, async (c) => {
       const b = c.req.valid("json");
-      const scope = idempotencyScope(c, "claimMessages", b);
+      const scope = idempotencyScope(c, "claimMessages");
       return c.json({ items: await claimMessages(deps(c), b, scope && { principal: c.get("principal")!.id, key: scope.key }) }, 200);
     })
     .openapi(ack, async (c) => c.json(await ackMessages(deps(c), c.req.valid("json").items), 200))

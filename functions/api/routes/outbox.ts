@@ -58,7 +58,7 @@ export function outboxRoutes() {
     .openapi(claim, async (c) => {
       const b = c.req.valid("json");
       return c.json(
-        { items: await claimOutbox(deps(c).db, b.max, b.lease_seconds, idempotencyScope(c, "claimOutbox", b)?.key, b.interaction_ids) },
+        { items: await claimOutbox(deps(c).db, b.max, b.lease_seconds, idempotencyScope(c, "claimOutbox")?.key, b.interaction_ids) },
         200,
       );
     })

@@ -167,21 +167,15 @@ export function recoveryRoutes() {
     .openapi(routes.cursor, async (c) => c.json((await getCursor(deps(c).db, c.req.valid("param").user_id)) as z.infer<typeof Cursor>, 200))
     .openapi(routes.putCursor, async (c) =>
       c.json(
-        (await putCursor(
-          deps(c).db,
-          c.req.valid("param").user_id,
-          c.req.valid("json"),
-          idempotencyScope(c, "putCursor", { user_id: c.req.valid("param").user_id, ...c.req.valid("json") }),
-        )) as z.infer<typeof Cursor>,
+        (await putCursor(deps(c).db, c.req.valid("param").user_id, c.req.valid("json"), idempotencyScope(c, "putCursor"))) as z.infer<
+          typeof Cursor
+        >,
         200,
       ),
     )
     .openapi(routes.highWater, async (c) => c.json(await highWater(deps(c).db, c.req.valid("query").user_ids), 200))
     .openapi(routes.createOp, async (c) =>
-      c.json(
-        await createOperation(deps(c).db, c.req.valid("json"), idempotencyScope(c, "createRecoveryOperation", c.req.valid("json"))),
-        201,
-      ),
+      c.json(await createOperation(deps(c).db, c.req.valid("json"), idempotencyScope(c, "createRecoveryOperation")), 201),
     )
     .openapi(routes.patchOp, async (c) =>
       c.json((await updateOperation(deps(c).db, c.req.valid("param").id, c.req.valid("json"))) as z.infer<typeof RecoveryOperation>, 200),

@@ -84,12 +84,7 @@ export function reviewRoutes() {
   return createOpenApiApp()
     .openapi(list, async (c) => c.json(await listPendingReviews(deps(c).db, c.req.valid("query")), 200))
     .openapi(claim, async (c) => {
-      const item = await claimReview(
-        deps(c),
-        reviewer(c),
-        c.req.valid("json").lease_seconds,
-        idempotencyScope(c, "claimReview", c.req.valid("json"))?.key,
-      );
+      const item = await claimReview(deps(c), reviewer(c), c.req.valid("json").lease_seconds, idempotencyScope(c, "claimReview")?.key);
       return item ? c.json(item, 200) : c.body(null, 204);
     })
     .openapi(start, async (c) =>

@@ -111,7 +111,7 @@ export function userRoutes() {
           deps(c),
           c.req.valid("param").id,
           c.req.valid("json"),
-          idempotencyScope(c, "setUserStatus", { id: c.req.valid("param").id, ...c.req.valid("json") }),
+          idempotencyScope(c, "setUserStatus"),
           c.get("principal")!.id,
         ),
         200,
@@ -122,14 +122,7 @@ export function userRoutes() {
     .openapi(putProto, async (c) => {
       const b = c.req.valid("json");
       return c.json(
-        await setProtocol(
-          deps(c),
-          c.req.valid("param").id,
-          b.status,
-          c.get("principal")!.id,
-          b.reason,
-          idempotencyScope(c, "setProtocol", { id: c.req.valid("param").id, ...b }),
-        ),
+        await setProtocol(deps(c), c.req.valid("param").id, b.status, c.get("principal")!.id, b.reason, idempotencyScope(c, "setProtocol")),
         200,
       );
     })
