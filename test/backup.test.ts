@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { useLocalNeonProxy, PoolDb } from "@hitl/core/postgres";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { PoolDb } from "@hitl/core/postgres";
 import {
   archiveOldPartitions,
   eraseArchivedUsers,
@@ -14,23 +14,21 @@ import {
 } from "@hitl/core/backup";
 import { createServices } from "@hitl/core";
 import { createApp } from "../functions/api/app.js";
-import { createTestContext, stack, type TestContext } from "./support/stack.js";
-import { createEmptyDatabase, createTestBucket, tableFingerprints, withPg } from "./support/backup.js";
+import { createTestContext, type TestContext } from "./support/stack.js";
+import { json } from "./support/sql.js";
+import { createEmptyDatabase, createTestBucket, tableFingerprints, useBackupContext, withPg } from "./support/backup.js";
 import { approveBody, interactionBody } from "./support/fixtures.js";
 
+const ctx = useBackupContext();
+/** A WebSocket pool (COPY) on `url`, ended after the file. */
+const dbFor = ctx.dbFor;
 let t: TestContext;
 let store: S3BlobStore;
 let reader: PoolDb;
-const pools: PoolDb[] = [];
-beforeAll(async () => {
-  const b = await createTestBucket();
-  store = b.store;
-  t = await createTestContext({ S3_BUCKET: b.bucket });
-  useLocalNeonProxy(stack().neonProxyUrl);
+beforeAll(() => {
+  ({ t, store } = ctx);
   reader = dbFor(t.databaseUrl);
 });
-afterAll(() => Promise.all(pools.map((p) => p.end())));
-const json = async (res: Response) => (await res.json()) as any;
 /** A second app instance on the same stores (a second Lambda instance: its own memory). */
 function secondApp(ctx: TestContext): TestContext["call"] {
   const services = createServices(ctx.config, {});
@@ -48,12 +46,6 @@ function secondApp(ctx: TestContext): TestContext["call"] {
       }),
     );
 }
-/** A WebSocket pool (COPY) on `url`, ended after the file. */
-const dbFor = (url: string) => {
-  const p = new PoolDb(url);
-  pools.push(p);
-  return p;
-};
 
 /** Every table gets rows: several partitions, unicode, nulls, arrays, JSON. */
 async function populate() {

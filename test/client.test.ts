@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createHitlClient, HitlApiError, HitlRequestError } from "@hitl/client";
 import { createTestContext } from "./support/stack.js";
 
@@ -100,7 +100,7 @@ describe("the client as a package another project installs", () => {
 });
 
 describe("the turn example (npm run example -- turn)", () => {
-  it("runs twice against a served API: each run is its own conversation and acts only on its own message", async () => {
+  it("runs twice, beside another consumer: each run is its own conversation and claims only its own message and reply", async () => {
     const { serve } = await import("@hono/node-server");
     const { turn } = await import("../packages/client/examples/turn.js");
     const t = await createTestContext();
@@ -108,21 +108,76 @@ describe("the turn example (npm run example -- turn)", () => {
     await new Promise((r) => server.once("listening", r));
     const baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     try {
-      // Someone else's message is queued first: the example leaves it alone (it is not acknowledged).
+      // Someone else's message is queued first, and someone else's reply is approved and waiting to be sent.
       const other = createHitlClient({ baseUrl, apiKey: t.keys.bot });
-      await other.ingestMessages({ body: { user_id: "someone-else", text: "not the example's" } });
+      const [queued] = (await other.ingestMessages({ body: { user_id: "someone-else", text: "not the example's" } })).items;
+      const otherReply = await approvedReply(t, "someone-else-2");
       const keys = { baseUrl, botKey: t.keys.bot, agentKey: t.keys.agent, reviewerKey: t.keys.reviewer };
-      const first = await turn(keys);
-      const second = await turn(keys);
-      expect(first.sent).toBe(true);
-      expect(second.sent).toBe(true);
+      const log = vi.spyOn(console, "log").mockImplementation(() => {});
+      const [first, second] = await Promise.all([turn(keys), turn(keys)]).finally(() => log.mockRestore());
+      expect(first.sent && second.sent).toBe(true);
       expect(second.user).not.toBe(first.user);
       expect(second.message_id).not.toBe(first.message_id);
-      const stats = await createHitlClient({ baseUrl, apiKey: t.keys.agent }).getMessageStats();
-      // The other message is still there, queued or under a lapsing 5 s lease: never acknowledged.
-      expect(stats.pending + stats.in_flight).toBe(1);
+      expect([first.chat_id, second.chat_id]).toEqual([42, 42]);
+      // The other consumer's message was never claimed: still queued, no lease, handed to the next generic claim.
+      const agent = createHitlClient({ baseUrl, apiKey: t.keys.agent });
+      expect(await agent.getMessageStats()).toMatchObject({ pending: 1, in_flight: 0 });
+      const next = (await agent.claimMessages({ body: { max: 10 } })).items;
+      expect(next.map((m) => ({ id: m.message_id, attempts: m.attempts }))).toEqual([{ id: queued!.message_id, attempts: 1 }]);
+      // The other reply was never leased either.
+      const [lease] = await t.services.db.query<{ outbox_lease_token: string | null }>(
+        "SELECT outbox_lease_token FROM interactions WHERE id = $1",
+        [otherReply],
+      );
+      expect(lease!.outbox_lease_token).toBeNull();
     } finally {
       await new Promise((r) => server.close(r));
     }
   }, 120_000);
 });
+
+describe("claims filtered to given ids", () => {
+  it("a message claim with message_ids hands out only those (queued, or under a lapsed lease), never one under a live lease", async () => {
+    const t = await createTestContext();
+    const bot = createHitlClient({ baseUrl: "http://api.local", apiKey: t.keys.bot, fetch: async (r) => t.app.request(r) });
+    const agent = createHitlClient({ baseUrl: "http://api.local", apiKey: t.keys.agent, fetch: async (r) => t.app.request(r) });
+    const ids = [];
+    for (let i = 0; i < 4; i++) ids.push((await bot.ingestMessages({ body: { user_id: `f${i}`, text: `m${i}` } })).items[0]!.message_id);
+    const [a, b, c, d] = ids as [string, string, string, string];
+    // Another consumer holds b under a live lease.
+    const held = (await agent.claimMessages({ body: { message_ids: [b], lease_seconds: 60 } })).items;
+    expect(held.map((m) => m.message_id)).toEqual([b]);
+    // c and d asked for, and b (held), and an unknown id: only c and d, in the order asked, within max.
+    const unknown = "00000000-0000-4000-8000-000000000000";
+    const mine = (await agent.claimMessages({ body: { message_ids: [d, b, unknown, c], max: 10 } })).items;
+    expect(mine.map((m) => m.message_id)).toEqual([d, c]);
+    expect((await agent.claimMessages({ body: { message_ids: [a, c], max: 1 } })).items.map((m) => m.message_id)).toEqual([a]);
+    expect(await agent.getMessageStats()).toMatchObject({ pending: 0, in_flight: 4 });
+    await expect(agent.claimMessages({ body: { message_ids: ["not-a-uuid"] } })).rejects.toMatchObject({ status: 400 });
+  });
+});
+
+/** An approved reply waiting in the outbox, made through the API. */
+async function approvedReply(t: Awaited<ReturnType<typeof createTestContext>>, user: string): Promise<string> {
+  const res = await t.call("POST", "/v1/interactions", {
+    key: t.keys.agent,
+    body: {
+      user_id: user,
+      user_message: "hi",
+      user_message_timestamp: new Date().toISOString(),
+      llm1_raw_response: "draft",
+      llm2_bubbles: ["hello"],
+      constitution_risk_score: 0.1,
+      constitution_flags: [],
+      constitution_recommendation: "review",
+    },
+  });
+  expect(res.status).toBe(201);
+  const { id } = (await res.json()) as { id: string };
+  const approved = await t.call("POST", `/v1/reviews/${id}/approve`, {
+    key: t.keys.reviewer,
+    body: { final_bubbles: ["hello"], quality_score: 4 },
+  });
+  expect(approved.status, await approved.clone().text()).toBe(200);
+  return id;
+}

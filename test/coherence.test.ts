@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import pg from "pg";
 import { expireOverdueCommitments } from "@hitl/core";
 import { createTestContext, type TestContext } from "./support/stack.js";
+import { directSql, json } from "./support/sql.js";
 import { countRoundTrips } from "./support/round-trips.js";
 import { interactionBody } from "./support/fixtures.js";
 
@@ -9,16 +9,7 @@ let t: TestContext;
 beforeAll(async () => {
   t = await createTestContext();
 });
-const json = async (res: Response) => (await res.json()) as any;
-async function sql(text: string, params: unknown[] = []) {
-  const c = new pg.Client({ connectionString: t.databaseUrl });
-  await c.connect();
-  try {
-    return (await c.query(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = (text: string, params: unknown[] = []) => directSql(t.databaseUrl, text, params);
 const inHours = (h: number) => new Date(Date.now() + h * 3600_000).toISOString();
 const commit = (user: string, body: Record<string, unknown>, headers?: Record<string, string>) =>
   t.call("POST", `/v1/users/${user}/commitments`, { key: t.keys.agent, body: { commitment_text: "call you tomorrow", ...body }, headers });

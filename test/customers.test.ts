@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import pg from "pg";
 import { CTA_RESPONSE_TYPES, nextCustomerStatus, type CtaResponseType, type CustomerStatus } from "@hitl/core";
 import { createTestContext, type TestContext } from "./support/stack.js";
+import { directSql, json } from "./support/sql.js";
 import { countRoundTrips } from "./support/round-trips.js";
 import { interactionBody } from "./support/fixtures.js";
 
@@ -9,16 +9,7 @@ let t: TestContext;
 beforeAll(async () => {
   t = await createTestContext();
 });
-const json = async (res: Response) => (await res.json()) as any;
-async function sql(text: string, params: unknown[] = []) {
-  const c = new pg.Client({ connectionString: t.databaseUrl });
-  await c.connect();
-  try {
-    return (await c.query(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = (text: string, params: unknown[] = []) => directSql(t.databaseUrl, text, params);
 
 /** A user with `ctas` CTAs already sent (approved replies with cta_data) and one fresh interaction to answer. */
 async function userWithCtas(user: string, ctas: number): Promise<string> {

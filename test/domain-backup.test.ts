@@ -1,29 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { useLocalNeonProxy, PoolDb } from "@hitl/core/postgres";
+import { beforeAll, describe, expect, it } from "vitest";
 import { backupPostgres, restorePostgres, verifySet, type S3BlobStore } from "@hitl/core/backup";
-import { createTestContext, stack, type TestContext } from "./support/stack.js";
-import { createEmptyDatabase, createTestBucket, tableFingerprints, withPg } from "./support/backup.js";
+import type { TestContext } from "./support/stack.js";
+import { json } from "./support/sql.js";
+import { createEmptyDatabase, tableFingerprints, useBackupContext, withPg } from "./support/backup.js";
 import { approveBody, interactionBody } from "./support/fixtures.js";
 
 /** The tables issue 26 added: each must be backed up, verified, restored, and erased with its user. */
 const DOMAIN_TABLES = ["customer_status_transitions", "commitments", "coherence_analyses", "prompt_rotations", "memory_resets"];
 
+const ctx = useBackupContext();
+const dbFor = ctx.dbFor;
 let t: TestContext;
 let store: S3BlobStore;
-const pools: PoolDb[] = [];
-beforeAll(async () => {
-  const b = await createTestBucket();
-  store = b.store;
-  t = await createTestContext({ S3_BUCKET: b.bucket });
-  useLocalNeonProxy(stack().neonProxyUrl);
+beforeAll(() => {
+  ({ t, store } = ctx);
 });
-afterAll(() => Promise.all(pools.map((p) => p.end())));
-const json = async (res: Response) => (await res.json()) as any;
-const dbFor = (url: string) => {
-  const p = new PoolDb(url);
-  pools.push(p);
-  return p;
-};
 
 async function populate(user: string) {
   const call = (m: string, p: string, key: string, body?: unknown) => t.call(m, p, { key, body });

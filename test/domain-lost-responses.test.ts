@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startPrivateStack, type PrivateStack } from "./support/private-stack.js";
+import { type App, lostThenRetried } from "./support/lost-response.js";
 import { interactionBody } from "./support/fixtures.js";
 
 /**
@@ -16,15 +17,6 @@ afterAll(async () => {
   await s?.stop();
 });
 
-type App = ReturnType<PrivateStack["app"]>;
-
-async function lostThenRetried(one: App, two: App, method: string, path: string, key: string, body: unknown, idem?: string) {
-  const headers = idem ? { "idempotency-key": idem } : undefined;
-  const first = await s.stack.proxy.faults.during({ reset: true }, () => one.call(method, path, key, body, undefined, headers));
-  expect(first.status, `${path} under a lost response: ${first.text}`).toBe(503);
-  return two.call(method, path, key, body, undefined, headers);
-}
-
 describe("domain writes whose response was lost, retried through another instance", () => {
   let one: App, two: App;
   // Fresh instances per case: the cut answer counts against the first instance's Postgres breaker.
@@ -39,7 +31,7 @@ describe("domain writes whose response was lost, retried through another instanc
   it("a CTA conversion adds its LTV and writes its transition once (no key needed: the response is the key)", async () => {
     const u = `c${randomUUID().slice(0, 8)}`;
     const id = await interaction(u);
-    const r = await lostThenRetried(one, two, "POST", `/v1/interactions/${id}/cta-response`, s.keys.agent, {
+    const r = await lostThenRetried(s, one, two, "POST", `/v1/interactions/${id}/cta-response`, s.keys.agent, {
       response_type: "INTERESTED",
       converted: true,
       ltv_amount: 20,
@@ -53,6 +45,7 @@ describe("domain writes whose response was lost, retried through another instanc
     const u = `c${randomUUID().slice(0, 8)}`;
     const id = await interaction(u);
     const c = await lostThenRetried(
+      s,
       one,
       two,
       "POST",
@@ -63,6 +56,7 @@ describe("domain writes whose response was lost, retried through another instanc
     );
     expect(c.status).toBe(200);
     const a = await lostThenRetried(
+      s,
       s.app(),
       two,
       "POST",
@@ -73,6 +67,7 @@ describe("domain writes whose response was lost, retried through another instanc
     );
     expect(a.status).toBe(200);
     const p = await lostThenRetried(
+      s,
       s.app(),
       two,
       "POST",
@@ -94,6 +89,7 @@ describe("domain writes whose response was lost, retried through another instanc
   it("a manual status change with LTV writes one transition", async () => {
     const u = `c${randomUUID().slice(0, 8)}`;
     const r = await lostThenRetried(
+      s,
       one,
       two,
       "PUT",

@@ -1,28 +1,19 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import pg from "pg";
 import { UserHasher } from "@hitl/core";
 import { createTestContext, type TestContext } from "./support/stack.js";
+import { directSql, json } from "./support/sql.js";
 import { interactionBody, approveBody } from "./support/fixtures.js";
 
 let t: TestContext;
 beforeAll(async () => {
   t = await createTestContext();
 });
-const json = async (res: Response) => (await res.json()) as any;
 const USER = "gdpr-user.42";
 const SECRET = "my-secret-address-7781";
 const OTHER = "other-user";
 
-async function sql(text: string, params: unknown[] = []) {
-  const c = new pg.Client({ connectionString: t.databaseUrl });
-  await c.connect();
-  try {
-    return (await c.query(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = (text: string, params: unknown[] = []) => directSql(t.databaseUrl, text, params);
 
 /** Every public table (partitions included) whose row text mentions `needle`. */
 async function tablesMentioning(needle: string): Promise<string[]> {

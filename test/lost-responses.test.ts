@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPrivateStack, type PrivateStack } from "./support/private-stack.js";
+import { type App, lostThenRetried } from "./support/lost-response.js";
 import { approveBody, interactionBody } from "./support/fixtures.js";
 
 /**
@@ -17,15 +18,6 @@ afterAll(async () => {
   await s?.stop();
 });
 
-type App = ReturnType<PrivateStack["app"]>;
-
-async function lostThenRetried(one: App, two: App, method: string, path: string, key: string, body: unknown, idem?: string) {
-  const headers = idem ? { "idempotency-key": idem } : undefined;
-  const first = await s.stack.proxy.faults.during({ reset: true }, () => one.call(method, path, key, body, undefined, headers));
-  expect(first.status, `${path} under a lost response: ${first.text}`).toBe(503);
-  return two.call(method, path, key, body, undefined, headers);
-}
-
 describe("a write whose response was lost, retried by the client", () => {
   let one: App, two: App;
   beforeAll(async () => {
@@ -39,6 +31,7 @@ describe("a write whose response was lost, retried by the client", () => {
   it("PUT status with LTV adds it once", async () => {
     const u = `l${randomUUID().slice(0, 8)}`;
     const r = await lostThenRetried(
+      s,
       one,
       two,
       "PUT",
@@ -62,7 +55,7 @@ describe("a write whose response was lost, retried by the client", () => {
   it("POST /v1/interactions without message_id stores one interaction and one history turn", async () => {
     const u = `l${randomUUID().slice(0, 8)}`;
     const { message_id: _m, ...body } = interactionBody({ user_id: u });
-    const r = await lostThenRetried(one, two, "POST", "/v1/interactions", s.keys.agent, body, randomUUID());
+    const r = await lostThenRetried(s, one, two, "POST", "/v1/interactions", s.keys.agent, body, randomUUID());
     expect(r.status).toBe(200);
     expect(await count("SELECT count(*)::int AS n FROM interactions WHERE user_id = $1", [u])).toBe(1);
     expect(await count("SELECT count(*)::int AS n FROM memory_messages WHERE user_id = $1", [u])).toBe(1);
@@ -71,6 +64,7 @@ describe("a write whose response was lost, retried by the client", () => {
   it("a history append stores one turn", async () => {
     const u = `l${randomUUID().slice(0, 8)}`;
     const r = await lostThenRetried(
+      s,
       one,
       two,
       "POST",
@@ -86,18 +80,27 @@ describe("a write whose response was lost, retried by the client", () => {
   it("a recovery cursor counts recovered messages once; a recovery operation is created once", async () => {
     const u = `l${randomUUID().slice(0, 8)}`;
     const body = { last_processed_telegram_id: 10, last_processed_telegram_date: new Date().toISOString(), messages_recovered: 7 };
-    const r = await lostThenRetried(one, two, "PUT", `/v1/recovery/cursors/${u}`, s.keys.bot, body, randomUUID());
+    const r = await lostThenRetried(s, one, two, "PUT", `/v1/recovery/cursors/${u}`, s.keys.bot, body, randomUUID());
     expect(r.status).toBe(200);
     expect(r.json().total_recovered_messages).toBe(7);
     const before = await count("SELECT count(*)::int AS n FROM recovery_operations", []);
-    const op = await lostThenRetried(one, two, "POST", "/v1/recovery/operations", s.keys.bot, { operation_type: "manual" }, randomUUID());
+    const op = await lostThenRetried(
+      s,
+      one,
+      two,
+      "POST",
+      "/v1/recovery/operations",
+      s.keys.bot,
+      { operation_type: "manual" },
+      randomUUID(),
+    );
     expect(op.status).toBe(201);
     expect(await count("SELECT count(*)::int AS n FROM recovery_operations", [])).toBe(before + 1);
   });
 
   it("a protocol change writes one audit row", async () => {
     const u = `l${randomUUID().slice(0, 8)}`;
-    const r = await lostThenRetried(one, two, "PUT", `/v1/users/${u}/protocol`, s.keys.reviewer, { status: "ACTIVE" }, randomUUID());
+    const r = await lostThenRetried(s, one, two, "PUT", `/v1/users/${u}/protocol`, s.keys.reviewer, { status: "ACTIVE" }, randomUUID());
     expect(r.status).toBe(200);
     expect(await count("SELECT count(*)::int AS n FROM protocol_audit_log WHERE user_id = $1", [u])).toBe(1);
   });
@@ -105,7 +108,7 @@ describe("a write whose response was lost, retried by the client", () => {
   it("an approve that committed answers 200 to its retry, not 409; another reviewer still gets 409", async () => {
     const created = await one.call("POST", "/v1/interactions", s.keys.agent, interactionBody({ user_id: `l${randomUUID().slice(0, 8)}` }));
     const id = created.json().id;
-    const r = await lostThenRetried(one, two, "POST", `/v1/reviews/${id}/approve`, s.keys.reviewer, approveBody());
+    const r = await lostThenRetried(s, one, two, "POST", `/v1/reviews/${id}/approve`, s.keys.reviewer, approveBody());
     expect(r.status, r.text).toBe(200);
     expect(r.json().review_status).toBe("approved");
     const other = await two.call("POST", `/v1/reviews/${id}/approve`, s.keys.admin, approveBody());

@@ -1,23 +1,14 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import pg from "pg";
 import { MAX_CONTEXT_BYTES, sweepOversizedContexts } from "@hitl/core";
 import { createTestContext, type TestContext } from "./support/stack.js";
+import { directSql, json } from "./support/sql.js";
 import { interactionBody } from "./support/fixtures.js";
 
 let t: TestContext;
 beforeAll(async () => {
   t = await createTestContext();
 });
-const json = async (res: Response) => (await res.json()) as any;
-async function sql(text: string, params: unknown[] = []) {
-  const c = new pg.Client({ connectionString: t.databaseUrl });
-  await c.connect();
-  try {
-    return (await c.query(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = (text: string, params: unknown[] = []) => directSql(t.databaseUrl, text, params);
 const redisKey = (user: string, suffix: string) => t.services.redis.key("user", user, suffix);
 
 describe("memory reset", () => {

@@ -1,28 +1,19 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import pg from "pg";
 import { createTestContext, type TestContext } from "./support/stack.js";
+import { directSql, json } from "./support/sql.js";
 import { countRoundTrips } from "./support/round-trips.js";
 
 let t: TestContext;
 beforeAll(async () => {
   t = await createTestContext();
 });
-const json = async (res: Response) => (await res.json()) as any;
 const get = (user: string, q = "") => t.call("GET", `/v1/users/${user}/memory${q}`, { key: t.keys.agent });
 const patch = (user: string, updates: unknown) =>
   t.call("PATCH", `/v1/users/${user}/memory/context`, { key: t.keys.agent, body: { updates } });
 const append = (user: string, body: unknown, key = t.keys.agent) => t.call("POST", `/v1/users/${user}/memory/history`, { key, body });
 const ctxKey = (user: string) => t.services.redis.key("user", user, "ctx");
 const historyKey = (user: string) => t.services.redis.key("user", user, "history");
-async function sql(text: string, params: unknown[] = []) {
-  const c = new pg.Client({ connectionString: t.databaseUrl });
-  await c.connect();
-  try {
-    return (await c.query(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = (text: string, params: unknown[] = []) => directSql(t.databaseUrl, text, params);
 const metric = async (name: string) => {
   const text = await t.services.metrics.registry.getSingleMetricAsString(name);
   return text

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import pg from "pg";
 import { BACKLOG_SUSTAIN_SECONDS, backlogWarnings, measureBacklog, parseConfig, recordBacklogGauges } from "@hitl/core";
 import { createTestContext, testEnv, type TestContext } from "./support/stack.js";
+import { directSql, json } from "./support/sql.js";
 import { approveBody, interactionBody } from "./support/fixtures.js";
 import { handler as monitor } from "../functions/monitor.js";
 
@@ -9,16 +9,7 @@ let t: TestContext;
 beforeAll(async () => {
   t = await createTestContext({ BACKLOG_WAL_THRESHOLD: "2", BACKLOG_REVIEW_THRESHOLD: "3", BACKLOG_OUTBOX_THRESHOLD: "1" });
 });
-const json = async (res: Response) => (await res.json()) as any;
-async function sql(text: string, params: unknown[] = []) {
-  const c = new pg.Client({ connectionString: t.databaseUrl });
-  await c.connect();
-  try {
-    return (await c.query(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = (text: string, params: unknown[] = []) => directSql(t.databaseUrl, text, params);
 const create = async (user = "rt-user") =>
   (await json(await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: user }) }))).id as string;
 const post = (path: string, body?: unknown, key = t.keys.reviewer) => t.call("POST", path, { key, body });

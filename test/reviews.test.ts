@@ -1,6 +1,6 @@
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
-import pg from "pg";
 import { createTestContext, type TestContext } from "./support/stack.js";
+import { directSql, json } from "./support/sql.js";
 import { countRoundTrips } from "./support/round-trips.js";
 import { approveBody, interactionBody } from "./support/fixtures.js";
 import { generateKey, KeyDirectory } from "@hitl/core";
@@ -19,15 +19,7 @@ beforeAll(async () => {
   });
 });
 
-async function sql(text: string, params: unknown[] = []) {
-  const c = new pg.Client({ connectionString: t.databaseUrl });
-  await c.connect();
-  try {
-    return (await c.query(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = (text: string, params: unknown[] = []) => directSql(t.databaseUrl, text, params);
 
 beforeEach(async () => {
   await sql("DELETE FROM interactions");
@@ -40,7 +32,6 @@ const create = async (over: Record<string, unknown> = {}) => {
   return ((await res.json()) as { id: string }).id;
 };
 const post = (path: string, body?: unknown, key = t.keys.reviewer) => t.call("POST", path, { key, body });
-const json = async (res: Response) => (await res.json()) as any;
 
 describe("interactions", () => {
   it("stores every column of the body, cta_data included, and is idempotent on message_id", async () => {

@@ -79,7 +79,15 @@ describe("every script under Upstash's key locking", () => {
     );
     await ok(t.call("PUT", `/v1/users/${u}-q/protocol`, { key: t.keys.reviewer, body: { status: "ACTIVE" } }));
     await ok(t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: `${u}-q`, text: "shh", telegram_message_id: 6 } }), 202);
-    // Claim (with a retry key), ack, stats.
+    // Claim only given ids (the pending list, the in-flight set and a body hash, all in KEYS), then claim (with a retry key), ack, stats.
+    const picked = (await (
+      await ok(t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: u, text: "picked", telegram_message_id: 7 } }), 202)
+    ).json()) as { items: { message_id: string }[] };
+    const only = (await (
+      await ok(t.call("POST", "/v1/messages/claim", { key: t.keys.agent, body: { message_ids: [picked.items[0]!.message_id] } }))
+    ).json()) as { items: { message_id: string; lease_token: string }[] };
+    expect(only.items.map((i) => i.message_id)).toEqual([picked.items[0]!.message_id]);
+    await ok(t.call("POST", "/v1/messages/ack", { key: t.keys.agent, body: { items: only.items } }));
     const claimed = (await (
       await ok(
         t.call("POST", "/v1/messages/claim", { key: t.keys.agent, body: { max: 100 }, headers: { "idempotency-key": "strict-claim" } }),

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import pg from "pg";
 import { createTestContext, type TestContext } from "./support/stack.js";
+import { directSql, json } from "./support/sql.js";
 import { countRoundTrips } from "./support/round-trips.js";
 import { cacheProtocols, decodeVersioned, writeVersioned } from "@hitl/core";
 
@@ -8,16 +8,7 @@ let t: TestContext;
 beforeAll(async () => {
   t = await createTestContext();
 });
-const json = async (res: Response) => (await res.json()) as any;
-async function sql(text: string, params: unknown[] = []) {
-  const c = new pg.Client({ connectionString: t.databaseUrl });
-  await c.connect();
-  try {
-    return (await c.query(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const sql = (text: string, params: unknown[] = []) => directSql(t.databaseUrl, text, params);
 const put = (path: string, body: unknown) => t.call("PUT", path, { key: t.keys.reviewer, body });
 
 describe("user status and nickname", () => {

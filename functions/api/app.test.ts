@@ -4,7 +4,7 @@ import { openApiDocument } from "../../scripts/openapi-document.js";
 import { createApp } from "./app.js";
 import { createOpenApiApp, securedRoute } from "./http/openapi.js";
 import { jsonBody, jsonContent } from "./http/schemas.js";
-import { z } from "./http/zod.js";
+import { z } from "@hono/zod-openapi";
 import { ROUTE_GROUPS } from "./routes/index.js";
 
 /** What the HTTP layer reads from the services before a handler runs: no store is involved. */
@@ -74,5 +74,30 @@ describe("adding a route", () => {
     }
     expect(missing).toEqual([]);
     expect(Object.keys(doc.paths).length).toBeGreaterThan(30);
+  });
+});
+
+describe("a handler over fake ports", () => {
+  it("the WAL's claim hands the validated body (message_ids included) to core through deps(c), with the caller's scope for a retry", async () => {
+    const calls: unknown[][] = [];
+    const wal = {
+      claim: async (...args: unknown[]) => {
+        calls.push(args);
+        return [];
+      },
+    };
+    const app = createApp(async () => ({ ...services, wal }) as unknown as Services);
+    const id = "3f0c2b9e-8d4a-4c1e-9f7a-0a1b2c3d4e5f";
+    const res = await app.request("/v1/messages/claim", {
+      method: "POST",
+      headers: { ...auth, "idempotency-key": "retry-1" },
+      body: JSON.stringify({ message_ids: [id] }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ items: [] });
+    expect(calls).toHaveLength(1);
+    const [max, lease, , retry, ids] = calls[0]!;
+    expect([max, lease, ids]).toEqual([10, 300, [id]]);
+    expect(retry).toMatchObject({ principal: "admin-1", key: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
   });
 });

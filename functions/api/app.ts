@@ -1,7 +1,11 @@
 import { createServices, type Services } from "@hitl/core/runtime";
 import { loadConfig } from "../lib/config.js";
 import { toErrorResponse } from "./http/errors.js";
-import { authenticateBodies, bodyGuards, notFound, requestContext, withServices } from "./http/middleware.js";
+import { authenticateBodies } from "./http/auth.js";
+import { bodyGuards } from "./http/body-guards.js";
+import { notFound } from "./http/not-found.js";
+import { requestContext } from "./http/request-context.js";
+import { withServices } from "./http/services.js";
 import { auditTrail } from "./http/audit.js";
 import { createOpenApiApp } from "./http/openapi.js";
 import { ROUTE_GROUPS } from "./routes/index.js";

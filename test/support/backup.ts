@@ -1,8 +1,10 @@
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { afterAll, beforeAll } from "vitest";
 import { S3BlobStore } from "@hitl/core/backup";
-import { stack } from "./stack.js";
+import { PoolDb, useLocalNeonProxy } from "@hitl/core/postgres";
+import { createTestContext, stack, type TestContext } from "./stack.js";
 
 /** A bucket of its own, so tests listing and pruning sets never see another file's. */
 export async function createTestBucket(): Promise<{ bucket: string; store: S3BlobStore }> {
@@ -12,6 +14,30 @@ export async function createTestBucket(): Promise<{ bucket: string; store: S3Blo
   const client = new S3Client({ endpoint: s.s3Endpoint, region: "us-east-1", forcePathStyle: true, credentials });
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   return { bucket, store: new S3BlobStore({ bucket, region: "us-east-1", endpoint: s.s3Endpoint, credentials }) };
+}
+
+/**
+ * A backup test file's set-up (registered as its first hooks): a bucket of its own, a test context
+ * whose S3_BUCKET it is, the WebSocket pool pointed at the local Neon proxy, and `dbFor(url)`
+ * pools, each ended after the file. Read `t` and `store` inside tests or later hooks.
+ */
+export function useBackupContext(): { t: TestContext; store: S3BlobStore; dbFor(url: string): PoolDb } {
+  const pools: PoolDb[] = [];
+  const ctx = {
+    dbFor(url: string) {
+      const p = new PoolDb(url);
+      pools.push(p);
+      return p;
+    },
+  } as { t: TestContext; store: S3BlobStore; dbFor(url: string): PoolDb };
+  beforeAll(async () => {
+    const b = await createTestBucket();
+    ctx.store = b.store;
+    ctx.t = await createTestContext({ S3_BUCKET: b.bucket });
+    useLocalNeonProxy(stack().neonProxyUrl);
+  });
+  afterAll(() => Promise.all(pools.map((p) => p.end())));
+  return ctx;
 }
 
 /** An empty database (no schema): what a restore starts from. */

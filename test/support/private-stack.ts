@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { createLogger, createServices, parseConfig, type Services } from "@hitl/core";
+import { createLogger, createServices, parseConfig, type ServiceAdapters } from "@hitl/core";
 import { migrate, useLocalNeonProxy } from "@hitl/core/postgres";
 import { signalTree, startPostgres, startRedisServer, startStack, type LocalStack } from "@hitl/devstack";
 import { createApp } from "../../functions/api/app.js";
@@ -41,7 +41,7 @@ export async function startPrivateStack() {
       );
       // As in Lambda: store calls end by the request's deadline, which the app takes from the Lambda context.
       const log = logLines ? createLogger("debug", {}, (l) => logLines.push(l)) : undefined;
-      const services: Services = createServices(config, { deadline: deadline ?? (() => app.currentDeadline()), log });
+      const services: ServiceAdapters = createServices(config, { deadline: deadline ?? (() => app.currentDeadline()), log });
       const app = createApp(async () => services);
       const call = async (method: string, p: string, key?: string, body?: unknown, env?: unknown, extra: Record<string, string> = {}) => {
         const headers: Record<string, string> = { ...extra, ...(key ? { authorization: `Bearer ${key}` } : {}) };

@@ -1,4 +1,4 @@
-import type { Services } from "@hitl/core";
+import type { ServiceAdapters } from "@hitl/core";
 
 export interface RoundTrips {
   readonly redis: number;
@@ -12,7 +12,7 @@ export interface RoundTrips {
  * Upstash HTTP requester (one REST call: a command, a pipeline or a transaction) and every
  * `query`/`transaction` executed by the Neon HTTP function.
  */
-export function countRoundTrips(services: Services): RoundTrips {
+export function countRoundTrips(services: ServiceAdapters): RoundTrips {
   let redis = 0;
   let postgres = 0;
   const upstash = services.redis.client as unknown as { client: object };

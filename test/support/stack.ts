@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { inject } from "vitest";
-import { createLogger, createServices, generateKey, parseConfig, type Config, type Scope, type Services } from "@hitl/core";
+import { createLogger, createServices, generateKey, parseConfig, type Config, type Scope, type ServiceAdapters } from "@hitl/core";
 import { createApp } from "../../functions/api/app.js";
 import { stackSettings } from "@hitl/devstack";
 
@@ -58,7 +58,7 @@ export function testEnv(databaseUrl: string, apiKeysJson: string, extra: Record<
 
 export interface TestContext {
   config: Config;
-  services: Services;
+  services: ServiceAdapters;
   app: ReturnType<typeof createApp>;
   keys: Record<Scope, string>;
   databaseUrl: string;

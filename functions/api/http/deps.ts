@@ -1,7 +1,11 @@
-import type { Logger, Services } from "@hitl/core/runtime";
+import type { Services } from "@hitl/core/runtime";
+import type { Context } from "hono";
+import type { AppEnv } from "./env.js";
 
-/** The stores a core function needs, with the request's logger (request id attached). */
-export const storeDeps = (c: { get(k: "services"): Services; get(k: "log"): Logger }) => {
-  const s = c.get("services");
-  return { db: s.db, redis: s.redis, wal: s.wal, log: c.get("log") };
-};
+/**
+ * A handler's first argument to core: the instance's services, typed by their ports, with the
+ * request's logger (request id attached). A core function names in its own parameter type only
+ * the ports it reads (`{ db: Db; redis: RedisStore }`); one that reads Postgres alone takes the
+ * `Db` port itself: `listKeys(deps(c).db, query)`.
+ */
+export const deps = (c: Context<AppEnv>): Services => ({ ...c.get("services"), log: c.get("log") });

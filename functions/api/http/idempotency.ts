@@ -1,4 +1,4 @@
-import { z } from "./zod.js";
+import { z } from "@hono/zod-openapi";
 import { ValidationError, requestFingerprint, scopedKey, type IdempotencyScope } from "@hitl/core/runtime";
 import type { Context } from "hono";
 import type { AppEnv } from "./env.js";
@@ -13,10 +13,10 @@ const KEY = /^[A-Za-z0-9._:-]{1,128}$/;
  * a claim) remember it with the write itself, so a retried request is answered as the first one
  * was. The key is scoped to (the caller's key id, `operation`, the header): another caller's key,
  * or the same key on another operation, is another key (`scopedKey`, the one builder). `input`
- * is the validated request (path ids and body), its fingerprint: the same key with a different
- * request answers 422.
+ * (by default the validated path parameters and body, merged) is the request's fingerprint: the
+ * same key with a different request answers 422.
  */
-export function idempotencyScope(c: Context<AppEnv>, operation: string, input: unknown): IdempotencyScope | undefined {
+export function idempotencyScope(c: Context<AppEnv>, operation: string, input: unknown = validatedInput(c)): IdempotencyScope | undefined {
   const key = c.req.header("idempotency-key");
   if (key === undefined) return undefined;
   if (!KEY.test(key))
@@ -24,6 +24,12 @@ export function idempotencyScope(c: Context<AppEnv>, operation: string, input: u
       { in: "header", path: "Idempotency-Key", message: "1..128 characters of [A-Za-z0-9._:-]", code: "invalid_format" },
     ]);
   return { key: scopedKey(c.get("principal")!.id, operation, key), fingerprint: requestFingerprint(operation, input) };
+}
+
+/** The validated request: its path parameters and its body, merged. */
+function validatedInput(c: Context<AppEnv>): Record<string, unknown> {
+  const valid = (target: string) => (c.req as unknown as { valid(t: string): Record<string, unknown> | undefined }).valid(target);
+  return { ...valid("param"), ...valid("json") };
 }
 
 /** The header in the OpenAPI document of every route that honours it (validated like any input). */

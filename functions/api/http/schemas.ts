@@ -1,4 +1,4 @@
-import { z } from "./zod.js";
+import { z } from "@hono/zod-openapi";
 
 export const ErrorSchema = z
   .object({

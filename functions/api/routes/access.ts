@@ -1,4 +1,4 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import {
   AccessAuditQuery,
   ApiKey,
@@ -7,16 +7,17 @@ import {
   IssuedKey,
   KeyId,
   RotateKeyBody,
-  createKey,
+  createApiKey,
   listAudit,
   listKeys,
-  revokeKey,
-  rotateKey,
+  revokeApiKey,
+  rotateApiKey,
 } from "@hitl/core";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 import type { AppEnv } from "../http/env.js";
 import type { Context } from "hono";
+import { deps } from "../http/deps.js";
 
 const KeyParam = z.object({ id: KeyId });
 const Key = ApiKey;
@@ -76,32 +77,17 @@ const audit = securedRoute(["admin"], {
   responses: { 200: jsonContent(z.object({ items: z.array(AuditEntry), next_cursor: z.string().nullable() })), ...securedErrors },
 });
 
-const keyDeps = (c: Context<AppEnv>) => {
-  const s = c.get("services");
-  return { db: s.db, reservedNames: s.keys.bootstrapNames(), maxAgeMs: s.config.apiKeyMaxAgeMs };
-};
 const by = (c: Context<AppEnv>) => c.get("principal")!.id;
 
 export function accessRoutes() {
   return createOpenApiApp()
-    .openapi(create, async (c) => {
-      const issued = await createKey(keyDeps(c), c.req.valid("json"), by(c));
-      c.get("services").keys.learn(issued);
-      return c.json(issued, 201);
-    })
+    .openapi(create, async (c) => c.json(await createApiKey(deps(c), c.req.valid("json"), by(c)), 201))
     .openapi(list, async (c) =>
-      c.json({ items: await listKeys(c.get("services").db, { includeRevoked: c.req.valid("query").include_revoked === "true" }) }, 200),
+      c.json({ items: await listKeys(deps(c).db, { includeRevoked: c.req.valid("query").include_revoked === "true" }) }, 200),
     )
-    .openapi(rotate, async (c) => {
-      const issued = await rotateKey(keyDeps(c), c.req.valid("param").id, c.req.valid("json").grace_seconds, by(c));
-      c.get("services").keys.learn(issued);
-      c.get("services").keys.expire(issued.previous.id, issued.previous.expires_at);
-      return c.json(issued, 201);
-    })
-    .openapi(revoke, async (c) => {
-      const key = await revokeKey(c.get("services").db, c.req.valid("param").id, by(c));
-      c.get("services").keys.forget(key.id);
-      return c.json(key, 200);
-    })
-    .openapi(audit, async (c) => c.json(await listAudit(c.get("services").db, c.req.valid("query")), 200));
+    .openapi(rotate, async (c) =>
+      c.json(await rotateApiKey(deps(c), c.req.valid("param").id, c.req.valid("json").grace_seconds, by(c)), 201),
+    )
+    .openapi(revoke, async (c) => c.json(await revokeApiKey(deps(c), c.req.valid("param").id, by(c)), 200))
+    .openapi(audit, async (c) => c.json(await listAudit(deps(c).db, c.req.valid("query")), 200));
 }

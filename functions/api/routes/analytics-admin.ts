@@ -1,8 +1,9 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import { CleanupBody, CleanupCriteria, executeCleanup, integrityReport, previewCleanup } from "@hitl/core";
 import type { ApiApp } from "../http/openapi.js";
 import { securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+import { deps } from "../http/deps.js";
 
 const preview = securedRoute(["admin"], {
   method: "post",
@@ -61,18 +62,12 @@ const integrity = securedRoute(["admin"], {
 /** The admin side of analytics: test-data cleanup and the integrity report. */
 export function withAnalyticsAdmin(app: ApiApp): ApiApp {
   return app
-    .openapi(preview, async (c) =>
-      c.json(await previewCleanup(c.get("services").db, c.get("services").config.erasureHashKey, c.req.valid("json")), 200),
-    )
+    .openapi(preview, async (c) => c.json(await previewCleanup(deps(c).db, deps(c).config.erasureHashKey, c.req.valid("json")), 200))
     .openapi(execute, async (c) => {
-      const s = c.get("services");
+      const s = deps(c);
       return c.json(await executeCleanup(s.db, s.config.erasureHashKey, c.get("principal")!.id, c.req.valid("json").token), 200);
     })
     .openapi(integrity, async (c) => {
-      const s = c.get("services");
-      return c.json(
-        await integrityReport({ db: s.db, redis: s.redis }, { unsentAfterHours: c.req.valid("query").unsent_after_hours }),
-        200,
-      );
+      return c.json(await integrityReport(deps(c), { unsentAfterHours: c.req.valid("query").unsent_after_hours }), 200);
     });
 }

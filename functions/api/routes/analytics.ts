@@ -1,4 +1,4 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import type { RouteConfig } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import {
@@ -15,10 +15,11 @@ import {
   type ReportName,
 } from "@hitl/core";
 import type { AppEnv } from "../http/env.js";
-import { requireScopes } from "../http/middleware.js";
+import { requireScopes } from "../http/auth.js";
 import { createOpenApiApp, securedRoute, withScopes } from "../http/openapi.js";
 import { jsonContent, securedErrors } from "../http/schemas.js";
 import { withAnalyticsAdmin } from "./analytics-admin.js";
+import { deps } from "../http/deps.js";
 
 const browse = securedRoute(["reviewer", "viewer"], {
   method: "get",
@@ -99,23 +100,17 @@ const pageAccess: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 export function analyticsRoutes() {
-  let app = createOpenApiApp().openapi(browse, async (c) =>
-    c.json(await browseInteractions(c.get("services").db, c.req.valid("query")), 200),
-  );
+  let app = createOpenApiApp().openapi(browse, async (c) => c.json(await browseInteractions(deps(c).db, c.req.valid("query")), 200));
   for (const name of REPORT_NAMES) {
     app = app.openapi(reportRoute(name), async (c) => {
-      const s = c.get("services");
-      return c.json(
-        (await report({ db: s.db, redis: s.redis, log: c.get("log") }, name, resolveRange(c.req.valid("query")))) as never,
-        200,
-      );
+      return c.json((await report(deps(c), name, resolveRange(c.req.valid("query")))) as never, 200);
     });
   }
   return withAnalyticsAdmin(app)
-    .openapi(refresh, async (c) => c.json(await refreshRollups(c.get("services").db), 200))
+    .openapi(refresh, async (c) => c.json(await refreshRollups(deps(c).db), 200))
     .openapi(withScopes({ ...pageRoute, middleware: [pageAccess] }, PAGE_SCOPES), async (c) => {
       const { analyticsPage } = await import("../analytics/page.js");
-      const { status, html } = await analyticsPage(c.get("services"), c.req.valid("query"), c.get("log"));
+      const { status, html } = await analyticsPage(deps(c), c.req.valid("query"), c.get("log"));
       return c.html(html, status, PAGE_HEADERS) as never;
     });
 }

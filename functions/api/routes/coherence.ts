@@ -1,4 +1,4 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import {
   ActiveCommitment,
   ActiveQuery,
@@ -27,6 +27,7 @@ import {
 import { IdempotencyHeaders, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+import { deps } from "../http/deps.js";
 
 const UserParam = z.object({ id: UserId });
 const IdParam = z.object({ id: z.uuid() });
@@ -145,43 +146,32 @@ const routes = {
 };
 
 export function coherenceRoutes() {
-  const db = (c: { get(k: "services"): import("@hitl/core").Services }) => c.get("services").db;
   return createOpenApiApp()
     .openapi(routes.create, async (c) => {
       const r = await createCommitment(
-        db(c),
+        deps(c).db,
         c.req.valid("param").id,
         c.req.valid("json"),
-        idempotencyScope(c, "createCommitment", { id: c.req.valid("param").id, ...c.req.valid("json") })?.key,
+        idempotencyScope(c, "createCommitment")?.key,
       );
       return r.created ? c.json(r.commitment, 201) : c.json(r.commitment, 200);
     })
-    .openapi(routes.list, async (c) => c.json(await listUserCommitments(db(c), c.req.valid("param").id, c.req.valid("query")), 200))
+    .openapi(routes.list, async (c) => c.json(await listUserCommitments(deps(c).db, c.req.valid("param").id, c.req.valid("query")), 200))
     .openapi(routes.conflicts, async (c) =>
-      c.json(await checkCommitmentConflicts(db(c), c.req.valid("param").id, c.req.valid("query")), 200),
+      c.json(await checkCommitmentConflicts(deps(c).db, c.req.valid("param").id, c.req.valid("query")), 200),
     )
-    .openapi(routes.active, async (c) => c.json(await listActiveCommitments(db(c), c.req.valid("query")), 200))
+    .openapi(routes.active, async (c) => c.json(await listActiveCommitments(deps(c).db, c.req.valid("query")), 200))
     .openapi(routes.patch, async (c) =>
-      c.json(await updateCommitmentStatus(db(c), c.req.valid("param").id, c.req.valid("json").status), 200),
+      c.json(await updateCommitmentStatus(deps(c).db, c.req.valid("param").id, c.req.valid("json").status), 200),
     )
     .openapi(routes.analyze, async (c) => {
-      const r = await recordAnalysis(
-        db(c),
-        c.req.valid("param").id,
-        c.req.valid("json"),
-        idempotencyScope(c, "recordAnalysis", { id: c.req.valid("param").id, ...c.req.valid("json") })?.key,
-      );
+      const r = await recordAnalysis(deps(c).db, c.req.valid("param").id, c.req.valid("json"), idempotencyScope(c, "recordAnalysis")?.key);
       return r.created ? c.json(r.analysis, 201) : c.json(r.analysis, 200);
     })
-    .openapi(routes.analyses, async (c) => c.json(await listAnalyses(db(c), c.req.valid("param").id, c.req.valid("query")), 200))
+    .openapi(routes.analyses, async (c) => c.json(await listAnalyses(deps(c).db, c.req.valid("param").id, c.req.valid("query")), 200))
     .openapi(routes.rotate, async (c) => {
-      const r = await recordRotation(
-        db(c),
-        c.req.valid("param").id,
-        c.req.valid("json"),
-        idempotencyScope(c, "recordRotation", { id: c.req.valid("param").id, ...c.req.valid("json") })?.key,
-      );
+      const r = await recordRotation(deps(c).db, c.req.valid("param").id, c.req.valid("json"), idempotencyScope(c, "recordRotation")?.key);
       return r.created ? c.json(r.rotation, 201) : c.json(r.rotation, 200);
     })
-    .openapi(routes.rotations, async (c) => c.json(await listRotations(db(c), c.req.valid("param").id, c.req.valid("query")), 200));
+    .openapi(routes.rotations, async (c) => c.json(await listRotations(deps(c).db, c.req.valid("param").id, c.req.valid("query")), 200));
 }

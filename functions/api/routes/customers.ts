@@ -1,4 +1,4 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import {
   CtaOutcome,
   CtaResponseBody,
@@ -10,7 +10,7 @@ import {
   recordCtaResponse,
   statusHistory,
 } from "@hitl/core";
-import { storeDeps } from "../http/deps.js";
+import { deps } from "../http/deps.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -55,8 +55,8 @@ const funnel = securedRoute(["reviewer"], {
 export function customerRoutes() {
   return createOpenApiApp()
     .openapi(cta, async (c) =>
-      c.json(await recordCtaResponse(storeDeps(c), c.req.valid("param").id, c.req.valid("json"), c.get("principal")!.id), 200),
+      c.json(await recordCtaResponse(deps(c), c.req.valid("param").id, c.req.valid("json"), c.get("principal")!.id), 200),
     )
-    .openapi(history, async (c) => c.json(await statusHistory(c.get("services").db, c.req.valid("param").id, c.req.valid("query")), 200))
-    .openapi(funnel, async (c) => c.json(await customerFunnel(c.get("services").db), 200));
+    .openapi(history, async (c) => c.json(await statusHistory(deps(c).db, c.req.valid("param").id, c.req.valid("query")), 200))
+    .openapi(funnel, async (c) => c.json(await customerFunnel(deps(c).db), 200));
 }

@@ -1,7 +1,8 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import { dashboardMetrics, editTaxonomy } from "@hitl/core";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonContent, securedErrors } from "../http/schemas.js";
+import { deps } from "../http/deps.js";
 
 const taxonomy = securedRoute(["reviewer", "agent", "viewer"], {
   method: "get",
@@ -43,9 +44,6 @@ const metrics = securedRoute(["reviewer", "viewer"], {
 
 export function dashboardRoutes() {
   return createOpenApiApp()
-    .openapi(taxonomy, async (c) => c.json({ items: await editTaxonomy(c.get("services").db) }, 200))
-    .openapi(metrics, async (c) => {
-      const s = c.get("services");
-      return c.json(await dashboardMetrics({ db: s.db, redis: s.redis, wal: s.wal, log: c.get("log") }), 200);
-    });
+    .openapi(taxonomy, async (c) => c.json({ items: await editTaxonomy(deps(c).db) }, 200))
+    .openapi(metrics, async (c) => c.json(await dashboardMetrics(deps(c)), 200));
 }

@@ -1,6 +1,7 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import { checkHealth, checkLiveness } from "@hitl/core/runtime";
 import { createOpenApiApp, openRoute, securedRoute } from "../http/openapi.js";
+import { deps } from "../http/deps.js";
 import { jsonContent } from "../http/schemas.js";
 
 /** The public answer is cached briefly per instance so a load balancer's polling costs no round trips. */
@@ -40,12 +41,12 @@ export function healthRoutes() {
   return createOpenApiApp()
     .openapi(publicHealth, async (c) => {
       if (!last || Date.now() - last.at > LIVENESS_CACHE_MS) {
-        last = { at: Date.now(), ok: await checkLiveness(c.get("services")) };
+        last = { at: Date.now(), ok: await checkLiveness(deps(c)) };
       }
       return last.ok ? c.json({ status: "ok" as const }, 200) : c.json({ status: "degraded" as const }, 503);
     })
     .openapi(detailedHealth, async (c) => {
-      const report = await checkHealth(c.get("services"));
+      const report = await checkHealth(deps(c));
       return report.status === "ok" ? c.json(report, 200) : c.json(report, 503);
     });
 }

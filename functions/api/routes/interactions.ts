@@ -1,4 +1,4 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import {
   CreateInteractionBody,
   Interaction,
@@ -11,6 +11,7 @@ import {
 import { IdempotencyHeaders, idempotencyErrors, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+import { deps } from "../http/deps.js";
 
 export const IdParam = z.object({ id: InteractionId });
 
@@ -53,16 +54,11 @@ const notes = securedRoute(["reviewer"], {
 export function interactionRoutes() {
   return createOpenApiApp()
     .openapi(create, async (c) => {
-      const s = c.get("services");
-      const r = await createInteraction(
-        { db: s.db, redis: s.redis, log: c.get("log") },
-        c.req.valid("json"),
-        idempotencyScope(c, "createInteraction", c.req.valid("json")),
-      );
+      const r = await createInteraction(deps(c), c.req.valid("json"), idempotencyScope(c, "createInteraction"));
       return c.json({ id: r.id }, r.created ? 201 : 200);
     })
-    .openapi(get, async (c) => c.json(await getInteraction(c.get("services").db, c.req.valid("param").id), 200))
+    .openapi(get, async (c) => c.json(await getInteraction(deps(c).db, c.req.valid("param").id), 200))
     .openapi(notes, async (c) =>
-      c.json(await setReviewerNotes(c.get("services").db, c.req.valid("param").id, c.req.valid("json").reviewer_notes), 200),
+      c.json(await setReviewerNotes(deps(c).db, c.req.valid("param").id, c.req.valid("json").reviewer_notes), 200),
     );
 }

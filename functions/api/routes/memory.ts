@@ -1,4 +1,4 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import {
   MemoryReset,
   MemoryUser,
@@ -13,10 +13,14 @@ import {
   UserId,
   globalMemoryStats,
   userMemoryStats,
+  appendMemoryHistory,
+  getMemory,
+  patchMemoryContext,
 } from "@hitl/core";
 import { IdempotencyHeaders, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+import { deps } from "../http/deps.js";
 
 const UserParam = z.object({ id: UserId });
 
@@ -92,22 +96,14 @@ const users = securedRoute(["admin"], {
 
 export function memoryRoutes() {
   return createOpenApiApp()
-    .openapi(get, async (c) => c.json(await c.get("services").memory.get(c.req.valid("param").id, c.req.valid("query").recent), 200))
-    .openapi(patch, async (c) =>
-      c.json(await c.get("services").memory.patchContext(c.req.valid("param").id, c.req.valid("json").updates), 200),
-    )
+    .openapi(get, async (c) => c.json(await getMemory(deps(c), c.req.valid("param").id, c.req.valid("query").recent), 200))
+    .openapi(patch, async (c) => c.json(await patchMemoryContext(deps(c), c.req.valid("param").id, c.req.valid("json").updates), 200))
     .openapi(append, async (c) => {
-      const r = await c
-        .get("services")
-        .memory.appendHistory(
-          c.req.valid("param").id,
-          c.req.valid("json"),
-          idempotencyScope(c, "appendHistory", { id: c.req.valid("param").id, ...c.req.valid("json") })?.key,
-        );
+      const r = await appendMemoryHistory(deps(c), c.req.valid("param").id, c.req.valid("json"), idempotencyScope(c, "appendHistory")?.key);
       return c.json({ total_messages: r.total_messages }, 201);
     })
-    .openapi(stats, async (c) => c.json(await userMemoryStats(c.get("services").db, c.req.valid("param").id), 200))
-    .openapi(allStats, async (c) => c.json(await globalMemoryStats(c.get("services").db), 200))
-    .openapi(reset, async (c) => c.json(await resetMemory(c.get("services"), c.req.valid("param").id, c.get("principal")!.id), 200))
-    .openapi(users, async (c) => c.json(await listMemoryUsers(c.get("services").db, c.req.valid("query")), 200));
+    .openapi(stats, async (c) => c.json(await userMemoryStats(deps(c).db, c.req.valid("param").id), 200))
+    .openapi(allStats, async (c) => c.json(await globalMemoryStats(deps(c).db), 200))
+    .openapi(reset, async (c) => c.json(await resetMemory(deps(c), c.req.valid("param").id, c.get("principal")!.id), 200))
+    .openapi(users, async (c) => c.json(await listMemoryUsers(deps(c).db, c.req.valid("query")), 200));
 }

@@ -1,5 +1,18 @@
-import { z } from "../http/zod.js";
-import { AckBody, AckResult, ClaimBody, ClaimedMessage, IngestBody, IngestResult, WalStats, ingestMessages } from "@hitl/core/runtime";
+import { z } from "@hono/zod-openapi";
+import {
+  AckBody,
+  AckResult,
+  ClaimBody,
+  ClaimedMessage,
+  IngestBody,
+  IngestResult,
+  WalStats,
+  ackMessages,
+  claimMessages,
+  ingestMessages,
+  walStats,
+} from "@hitl/core/runtime";
+import { deps } from "../http/deps.js";
 import { IdempotencyHeaders, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
@@ -42,32 +55,19 @@ const stats = securedRoute(["agent", "viewer"], {
 
 export function messageRoutes() {
   return createOpenApiApp()
-    .openapi(ingest, async (c) => {
-      const s = c.get("services");
-      return c.json(
+    .openapi(ingest, async (c) =>
+      c.json(
         {
-          items: await ingestMessages(
-            { redis: s.redis, db: s.db, wal: s.wal, metrics: s.metrics },
-            c.req.valid("json"),
-            new Date(),
-            idempotencyScope(c, "ingestMessages", c.req.valid("json"))?.key,
-          ),
+          items: await ingestMessages(deps(c), c.req.valid("json"), new Date(), idempotencyScope(c, "ingestMessages")?.key),
         },
         202,
-      );
-    })
+      ),
+    )
     .openapi(claim, async (c) => {
       const b = c.req.valid("json");
-      const scope = idempotencyScope(c, "claimMessages", b);
-      return c.json(
-        {
-          items: await c
-            .get("services")
-            .wal.claim(b.max, b.lease_seconds, Date.now(), scope && { principal: c.get("principal")!.id, key: scope.key }),
-        },
-        200,
-      );
+      const scope = idempotencyScope(c, "claimMessages");
+      return c.json({ items: await claimMessages(deps(c), b, scope && { principal: c.get("principal")!.id, key: scope.key }) }, 200);
     })
-    .openapi(ack, async (c) => c.json(await c.get("services").wal.ack(c.req.valid("json").items), 200))
-    .openapi(stats, async (c) => c.json(await c.get("services").wal.stats(), 200));
+    .openapi(ack, async (c) => c.json(await ackMessages(deps(c), c.req.valid("json").items), 200))
+    .openapi(stats, async (c) => c.json(await walStats(deps(c)), 200));
 }

@@ -1,7 +1,8 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import { listBackupSets, refreshStoreGauges } from "@hitl/core/runtime";
 import { createOpenApiApp, openRoute, securedRoute } from "../http/openapi.js";
 import { securedErrors } from "../http/schemas.js";
+import { deps } from "../http/deps.js";
 
 const metricsRoute = securedRoute(["admin"], {
   method: "get",
@@ -48,9 +49,9 @@ const backupsRoute = securedRoute(["admin"], {
 export function opsRoutes() {
   return createOpenApiApp()
     .openapi(metricsRoute, async (c) => {
-      const s = c.get("services");
+      const s = deps(c);
       await refreshStoreGauges(s.metrics, s.db, s.redis, Date.now(), s.wal);
       return c.text(await s.metrics.registry.metrics(), 200, { "Content-Type": s.metrics.registry.contentType });
     })
-    .openapi(backupsRoute, async (c) => c.json(await listBackupSets(c.get("services").db), 200));
+    .openapi(backupsRoute, async (c) => c.json(await listBackupSets(deps(c).db), 200));
 }

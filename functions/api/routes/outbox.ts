@@ -1,14 +1,21 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import { IsoDateTime, claimOutbox, markSent } from "@hitl/core";
 import { IdempotencyHeaders, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 import { IdParam } from "./interactions.js";
+import { deps } from "../http/deps.js";
 
 const ClaimBody = z
   .object({
     max: z.number().int().min(1).max(50).default(10),
     lease_seconds: z.number().int().min(5).max(600).default(120),
+    interaction_ids: z
+      .array(z.uuid())
+      .min(1)
+      .max(50)
+      .optional()
+      .describe("Claim only these interactions' replies (e.g. the one you just approved), at most `max`. No other reply is leased."),
   })
   .strict();
 const SentBody = z.object({ lease_token: z.string().min(1).max(64), sent_at: IsoDateTime.optional() }).strict();
@@ -51,21 +58,12 @@ export function outboxRoutes() {
     .openapi(claim, async (c) => {
       const b = c.req.valid("json");
       return c.json(
-        { items: await claimOutbox(c.get("services").db, b.max, b.lease_seconds, idempotencyScope(c, "claimOutbox", b)?.key) },
+        { items: await claimOutbox(deps(c).db, b.max, b.lease_seconds, idempotencyScope(c, "claimOutbox")?.key, b.interaction_ids) },
         200,
       );
     })
     .openapi(sent, async (c) => {
-      const s = c.get("services");
       const b = c.req.valid("json");
-      return c.json(
-        await markSent(
-          { db: s.db, redis: s.redis, log: c.get("log"), metrics: s.metrics },
-          c.req.valid("param").id,
-          b.lease_token,
-          b.sent_at,
-        ),
-        200,
-      );
+      return c.json(await markSent(deps(c), c.req.valid("param").id, b.lease_token, b.sent_at), 200);
     });
 }

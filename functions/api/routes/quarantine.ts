@@ -1,4 +1,4 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import {
   ActiveProtocolQuery,
   SilencedUser,
@@ -15,7 +15,7 @@ import {
   protocolStats,
 } from "@hitl/core";
 import { ConflictError, NotFoundError } from "@hitl/core";
-import { storeDeps } from "../http/deps.js";
+import { deps } from "../http/deps.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 
@@ -136,7 +136,7 @@ export function quarantineRoutes() {
   return createOpenApiApp()
     .openapi(list, async (c) =>
       c.json(
-        (await listQuarantine(c.get("services").db, c.req.valid("query"))) as {
+        (await listQuarantine(deps(c).db, c.req.valid("query"))) as {
           items: z.infer<typeof QuarantineItem>[];
           next_cursor: string | null;
         },
@@ -145,23 +145,23 @@ export function quarantineRoutes() {
     )
     .openapi(processRoute, async (c) =>
       c.json(
-        await processOne(storeDeps(c), c.req.valid("param").message_id, c.get("principal")!.id, c.req.valid("json").deactivate_protocol),
+        await processOne(deps(c), c.req.valid("param").message_id, c.get("principal")!.id, c.req.valid("json").deactivate_protocol),
         200,
       ),
     )
     .openapi(del, async (c) => {
-      const r = await deleteQuarantined(c.get("services").db, [c.req.valid("param").message_id]);
+      const r = await deleteQuarantined(deps(c).db, [c.req.valid("param").message_id]);
       if (r.already_processed) throw new ConflictError("already processed: the message was let through, it cannot be deleted");
       if (!r.deleted) throw new NotFoundError("quarantined message not found");
       return c.json({ deleted: r.deleted }, 200);
     })
     .openapi(batch, async (c) => {
       const b = c.req.valid("json");
-      if (b.action === "delete") return c.json(await deleteQuarantined(c.get("services").db, b.message_ids), 200);
-      const r = await processQuarantined(storeDeps(c), b.message_ids, c.get("principal")!.id, false);
+      if (b.action === "delete") return c.json(await deleteQuarantined(deps(c).db, b.message_ids), 200);
+      const r = await processQuarantined(deps(c), b.message_ids, c.get("principal")!.id, false);
       return c.json({ processed: r.processed, not_found: r.not_found, already_processed: r.already_processed }, 200);
     })
-    .openapi(stats, async (c) => c.json((await protocolStats(c.get("services").db)) as z.infer<typeof ProtocolStats>, 200))
-    .openapi(active, async (c) => c.json(await listActiveProtocols(c.get("services").db, c.req.valid("query")), 200))
-    .openapi(audit, async (c) => c.json(await protocolAudit(c.get("services").db, c.req.valid("query")), 200));
+    .openapi(stats, async (c) => c.json((await protocolStats(deps(c).db)) as z.infer<typeof ProtocolStats>, 200))
+    .openapi(active, async (c) => c.json(await listActiveProtocols(deps(c).db, c.req.valid("query")), 200))
+    .openapi(audit, async (c) => c.json(await protocolAudit(deps(c).db, c.req.valid("query")), 200));
 }

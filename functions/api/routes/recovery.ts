@@ -1,4 +1,4 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import {
   CreateOperationBody,
   HighWaterQuery,
@@ -27,6 +27,7 @@ import {
 import { IdempotencyHeaders, idempotencyErrors, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
+import { deps } from "../http/deps.js";
 
 const Any = jsonContent(z.record(z.string(), z.unknown()));
 const Cursor = z
@@ -161,30 +162,28 @@ const routes = {
 };
 
 export function recoveryRoutes() {
-  const db = (c: { get(k: "services"): import("@hitl/core").Services }) => c.get("services").db;
   return createOpenApiApp()
-    .openapi(routes.cursors, async (c) => c.json((await listCursors(db(c), c.req.valid("query"))) as Rows<typeof Cursor>, 200))
-    .openapi(routes.cursor, async (c) => c.json((await getCursor(db(c), c.req.valid("param").user_id)) as z.infer<typeof Cursor>, 200))
+    .openapi(routes.cursors, async (c) => c.json((await listCursors(deps(c).db, c.req.valid("query"))) as Rows<typeof Cursor>, 200))
+    .openapi(routes.cursor, async (c) => c.json((await getCursor(deps(c).db, c.req.valid("param").user_id)) as z.infer<typeof Cursor>, 200))
     .openapi(routes.putCursor, async (c) =>
       c.json(
-        (await putCursor(
-          db(c),
-          c.req.valid("param").user_id,
-          c.req.valid("json"),
-          idempotencyScope(c, "putCursor", { user_id: c.req.valid("param").user_id, ...c.req.valid("json") }),
-        )) as z.infer<typeof Cursor>,
+        (await putCursor(deps(c).db, c.req.valid("param").user_id, c.req.valid("json"), idempotencyScope(c, "putCursor"))) as z.infer<
+          typeof Cursor
+        >,
         200,
       ),
     )
-    .openapi(routes.highWater, async (c) => c.json(await highWater(db(c), c.req.valid("query").user_ids), 200))
+    .openapi(routes.highWater, async (c) => c.json(await highWater(deps(c).db, c.req.valid("query").user_ids), 200))
     .openapi(routes.createOp, async (c) =>
-      c.json(await createOperation(db(c), c.req.valid("json"), idempotencyScope(c, "createRecoveryOperation", c.req.valid("json"))), 201),
+      c.json(await createOperation(deps(c).db, c.req.valid("json"), idempotencyScope(c, "createRecoveryOperation")), 201),
     )
     .openapi(routes.patchOp, async (c) =>
-      c.json((await updateOperation(db(c), c.req.valid("param").id, c.req.valid("json"))) as z.infer<typeof RecoveryOperation>, 200),
+      c.json((await updateOperation(deps(c).db, c.req.valid("param").id, c.req.valid("json"))) as z.infer<typeof RecoveryOperation>, 200),
     )
-    .openapi(routes.ops, async (c) => c.json((await listOperations(db(c), c.req.valid("query"))) as Rows<typeof RecoveryOperation>, 200))
-    .openapi(routes.stats, async (c) => c.json(await recoveryStats(db(c)), 200))
-    .openapi(routes.recovered, async (c) => c.json(await listRecoveredMessages(db(c), c.req.valid("query")), 200))
-    .openapi(routes.status, async (c) => c.json(await recoveryStatus(db(c)), 200));
+    .openapi(routes.ops, async (c) =>
+      c.json((await listOperations(deps(c).db, c.req.valid("query"))) as Rows<typeof RecoveryOperation>, 200),
+    )
+    .openapi(routes.stats, async (c) => c.json(await recoveryStats(deps(c).db), 200))
+    .openapi(routes.recovered, async (c) => c.json(await listRecoveredMessages(deps(c).db, c.req.valid("query")), 200))
+    .openapi(routes.status, async (c) => c.json(await recoveryStatus(deps(c).db), 200));
 }

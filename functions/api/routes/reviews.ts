@@ -1,9 +1,22 @@
-import { z } from "../http/zod.js";
-import { ApproveBody, ClaimReviewBody, Interaction, ListReviewsQuery, RejectBody, listPendingReviews } from "@hitl/core";
+import { z } from "@hono/zod-openapi";
+import {
+  ApproveBody,
+  ClaimReviewBody,
+  Interaction,
+  ListReviewsQuery,
+  RejectBody,
+  approveReview,
+  cancelReview,
+  claimReview,
+  listPendingReviews,
+  rejectReview,
+  startReview,
+} from "@hitl/core";
 import { IdempotencyHeaders, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { errorResponse, jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
 import { IdParam } from "./interactions.js";
+import { deps } from "../http/deps.js";
 
 const PendingReview = Interaction.extend({ current_customer_status: z.string(), nickname: z.string().nullable() }).openapi("ReviewItem", {
   description: "An interaction waiting for review, with the user's current status and nickname",
@@ -69,21 +82,17 @@ const cancel = securedRoute(["reviewer"], {
 export function reviewRoutes() {
   const reviewer = (c: { get(k: "principal"): { id: string } | undefined }) => c.get("principal")!.id;
   return createOpenApiApp()
-    .openapi(list, async (c) => c.json(await listPendingReviews(c.get("services").db, c.req.valid("query")), 200))
+    .openapi(list, async (c) => c.json(await listPendingReviews(deps(c).db, c.req.valid("query")), 200))
     .openapi(claim, async (c) => {
-      const item = await c
-        .get("services")
-        .reviews.claim(reviewer(c), c.req.valid("json").lease_seconds, idempotencyScope(c, "claimReview", c.req.valid("json"))?.key);
+      const item = await claimReview(deps(c), reviewer(c), c.req.valid("json").lease_seconds, idempotencyScope(c, "claimReview")?.key);
       return item ? c.json(item, 200) : c.body(null, 204);
     })
     .openapi(start, async (c) =>
-      c.json(await c.get("services").reviews.start(c.req.valid("param").id, reviewer(c), c.req.valid("json").lease_seconds), 200),
+      c.json(await startReview(deps(c), c.req.valid("param").id, reviewer(c), c.req.valid("json").lease_seconds), 200),
     )
-    .openapi(approve, async (c) =>
-      c.json(await c.get("services").reviews.approve(c.req.valid("param").id, reviewer(c), c.req.valid("json")), 200),
-    )
+    .openapi(approve, async (c) => c.json(await approveReview(deps(c), c.req.valid("param").id, reviewer(c), c.req.valid("json")), 200))
     .openapi(reject, async (c) =>
-      c.json(await c.get("services").reviews.reject(c.req.valid("param").id, reviewer(c), c.req.valid("json").reviewer_notes), 200),
+      c.json(await rejectReview(deps(c), c.req.valid("param").id, reviewer(c), c.req.valid("json").reviewer_notes), 200),
     )
-    .openapi(cancel, async (c) => c.json(await c.get("services").reviews.cancel(c.req.valid("param").id, reviewer(c)), 200));
+    .openapi(cancel, async (c) => c.json(await cancelReview(deps(c), c.req.valid("param").id, reviewer(c)), 200));
 }

@@ -1,10 +1,11 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import type { RouteConfig } from "@hono/zod-openapi";
 import { statusSnapshot, verifyStatusLink } from "@hitl/core";
 import { createOpenApiApp, withScopes } from "../http/openapi.js";
+import { deps } from "../http/deps.js";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/env.js";
-import { requireScopes } from "../http/middleware.js";
+import { requireScopes } from "../http/auth.js";
 import { securedErrors } from "../http/schemas.js";
 
 const statusRoute = {
@@ -51,7 +52,7 @@ export function statusRoutes() {
   const route = withScopes({ ...statusRoute, middleware: [statusAccess] }, STATUS_SCOPES);
   return createOpenApiApp().openapi(route, async (c) => {
     // The page's renderer loads with its first request: an instance that never shows it never compiles it.
-    const [snapshot, { renderStatus }] = await Promise.all([statusSnapshot(c.get("services")), import("../status/render.js")]);
+    const [snapshot, { renderStatus }] = await Promise.all([statusSnapshot(deps(c)), import("../status/render.js")]);
     return c.html(renderStatus(snapshot), snapshot.failing.length ? 503 : 200, PAGE_HEADERS) as never;
   });
 }

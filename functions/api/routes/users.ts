@@ -1,4 +1,4 @@
-import { z } from "../http/zod.js";
+import { z } from "@hono/zod-openapi";
 import {
   PutNicknameBody,
   PutProtocolBody,
@@ -14,7 +14,7 @@ import {
   setProtocol,
   setUserStatus,
 } from "@hitl/core";
-import { storeDeps } from "../http/deps.js";
+import { deps } from "../http/deps.js";
 import { IdempotencyHeaders, idempotencyErrors, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";
@@ -104,43 +104,27 @@ const erase = securedRoute(["admin"], {
 
 export function userRoutes() {
   return createOpenApiApp()
-    .openapi(getStatus, async (c) => c.json(await getUserStatus(storeDeps(c), c.req.valid("param").id), 200))
+    .openapi(getStatus, async (c) => c.json(await getUserStatus(deps(c), c.req.valid("param").id), 200))
     .openapi(putStatus, async (c) =>
       c.json(
         await setUserStatus(
-          storeDeps(c),
+          deps(c),
           c.req.valid("param").id,
           c.req.valid("json"),
-          idempotencyScope(c, "setUserStatus", { id: c.req.valid("param").id, ...c.req.valid("json") }),
+          idempotencyScope(c, "setUserStatus"),
           c.get("principal")!.id,
         ),
         200,
       ),
     )
-    .openapi(putNickname, async (c) => c.json(await setNickname(storeDeps(c), c.req.valid("param").id, c.req.valid("json").nickname), 200))
-    .openapi(getProto, async (c) => c.json(await getProtocol(storeDeps(c), c.req.valid("param").id), 200))
+    .openapi(putNickname, async (c) => c.json(await setNickname(deps(c), c.req.valid("param").id, c.req.valid("json").nickname), 200))
+    .openapi(getProto, async (c) => c.json(await getProtocol(deps(c), c.req.valid("param").id), 200))
     .openapi(putProto, async (c) => {
       const b = c.req.valid("json");
       return c.json(
-        await setProtocol(
-          storeDeps(c),
-          c.req.valid("param").id,
-          b.status,
-          c.get("principal")!.id,
-          b.reason,
-          idempotencyScope(c, "setProtocol", { id: c.req.valid("param").id, ...b }),
-        ),
+        await setProtocol(deps(c), c.req.valid("param").id, b.status, c.get("principal")!.id, b.reason, idempotencyScope(c, "setProtocol")),
         200,
       );
     })
-    .openapi(erase, async (c) =>
-      c.json(
-        await eraseUser(
-          { ...storeDeps(c), hasher: c.get("services").hasher, storage: c.get("services").storage },
-          c.req.valid("param").id,
-          c.get("principal")!.id,
-        ),
-        200,
-      ),
-    );
+    .openapi(erase, async (c) => c.json(await eraseUser(deps(c), c.req.valid("param").id, c.get("principal")!.id), 200));
 }

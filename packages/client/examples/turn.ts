@@ -21,10 +21,8 @@ export async function turn(o: TurnOptions) {
   const user = `example-${randomUUID().slice(0, 8)}`; // a new conversation each run
   const [ingested] = (await bot.ingestMessages({ body: { user_id: user, chat_id: 42, text: "Hi!", telegram_message_id: Date.now() } }))
     .items;
-  // The WAL hands out the oldest queued messages: keep ours; any other's lease lapses in 5 s and it is queued again.
-  const msg = (await agent.claimMessages({ body: { max: 100, lease_seconds: 5 } })).items.find(
-    (m) => m.message_id === ingested!.message_id,
-  );
+  // Only our own message: no other consumer's queued message is touched.
+  const [msg] = (await agent.claimMessages({ body: { message_ids: [ingested!.message_id] } })).items;
   if (!msg) throw new Error(`message ${ingested!.message_id} was not handed out (claimed by another consumer?)`);
   const { id } = await agent.createInteraction({
     body: {
@@ -42,8 +40,11 @@ export async function turn(o: TurnOptions) {
   await agent.ackMessages({ body: { items: [msg] } });
   await reviewer.startReview({ params: { path: { id } } }); // this interaction's review (claimReview takes the top of the queue)
   await reviewer.approveReview({ params: { path: { id } }, body: { final_bubbles: ["Hello there!"], quality_score: 5 } });
-  const out = (await bot.claimOutbox({ body: { max: 50, lease_seconds: 5 } })).items.find((r) => r.interaction_id === id); // out.chat_id is 42
-  if (out) await bot.markOutboxSent({ params: { path: { id } }, body: { lease_token: out.lease_token } });
+  const [out] = (await bot.claimOutbox({ body: { interaction_ids: [id] } })).items; // only our reply
+  if (out) {
+    console.log(`send ${JSON.stringify(out.final_bubbles)} to chat ${out.chat_id}`); // your bot sends it to Telegram here
+    await bot.markOutboxSent({ params: { path: { id } }, body: { lease_token: out.lease_token } });
+  }
   // README:end
-  return { user, message_id: msg.message_id, interaction_id: id, sent: Boolean(out) };
+  return { user, message_id: msg.message_id, interaction_id: id, chat_id: out?.chat_id, sent: Boolean(out) };
 }

@@ -2753,6 +2753,8 @@ export interface operations {
                     max?: number;
                     /** @default 300 */
                     lease_seconds?: number;
+                    /** @description Claim only these messages (e.g. the ones you just ingested), at most `max` of them: each is handed out if it is queued, or in flight under a lapsed lease. No other message is touched. Without it, the oldest queued messages are handed out. */
+                    message_ids?: string[];
                 };
             };
         };
@@ -4060,6 +4062,8 @@ export interface operations {
                     max?: number;
                     /** @default 120 */
                     lease_seconds?: number;
+                    /** @description Claim only these interactions' replies (e.g. the one you just approved), at most `max`. No other reply is leased. */
+                    interaction_ids?: string[];
                 };
             };
         };

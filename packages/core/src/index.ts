@@ -4,12 +4,22 @@ export { REDIS_SCRIPTS } from "./cache/scripts.js";
 export { createLogger, reportableError, lambdaErrorReporter, type ErrorReporter, type Logger, type LogLevel } from "./log.js";
 export { KeyRing, hashKey, generateKey, hasScope, type Principal } from "./auth/keys.js";
 export { KeyDirectory, type AuthFailure } from "./auth/directory.js";
-export { createKey, listKeys, getKey, revokeKey, rotateKey, type LiveKey } from "./auth/store.js";
+export {
+  createKey,
+  listKeys,
+  getKey,
+  revokeKey,
+  rotateKey,
+  createApiKey,
+  rotateApiKey,
+  revokeApiKey,
+  type LiveKey,
+} from "./auth/store.js";
 export { AuditWriter, listAudit, pruneAudit, AUDIT_RETENTION_DAYS, type RequestRecord } from "./auth/audit.js";
 export * from "./auth/schemas.js";
 export { CircuitBreaker, type BreakerState } from "./resilience/breaker.js";
 export { withDeadline } from "./resilience/deadline.js";
-export { RedisGateway } from "./cache/redis.js";
+export { RedisGateway, type RedisStore } from "./cache/redis.js";
 export { NeonDb, type Db, type Statement } from "./db/db.js";
 export { isConnectionError, isRolledBackConflict, withSafeRetry } from "./db/retry.js";
 export { ENVELOPE_PAGE_BUDGET, LAMBDA_RESPONSE_LIMIT, envelopeBytes, fitEnvelope } from "./db/keyset.js";
@@ -18,22 +28,30 @@ export { createMetrics, type Metrics } from "./metrics/registry.js";
 export { FetchBlobStore } from "./storage/fetch-blob.js";
 export type { BlobStore, StreamingBlobStore } from "./storage/blob.js";
 export { checkHealth, checkLiveness, type HealthReport } from "./health/check.js";
-export { createServices, type Services, type ServiceOverrides } from "./services.js";
+export { createServices, type Services, type ServiceAdapters, type ServiceOverrides } from "./services.js";
 export * from "./wal/schemas.js";
-export { WalQueue, migrateLegacyWal, type QueuedMessage } from "./wal/queue.js";
+export { WalQueue, migrateLegacyWal, claimMessages, ackMessages, walStats, type QueuedMessage } from "./wal/queue.js";
 export { ingestMessages } from "./wal/ingest.js";
 export { MAX_DELIVERIES, DEDUPE_TTL_SECONDS } from "./wal/keys.js";
 export { redisKeys, encodeSegment, decodeSegment, type RedisKeys, type DedupeId } from "./cache/keys.js";
 export * from "./interactions/schemas.js";
 export { createInteraction, getInteraction, setReviewerNotes } from "./interactions/store.js";
-export { ReviewLifecycle, ctaFromTags } from "./reviews/lifecycle.js";
+export {
+  ReviewLifecycle,
+  ctaFromTags,
+  claimReview,
+  startReview,
+  approveReview,
+  rejectReview,
+  cancelReview,
+} from "./reviews/lifecycle.js";
 export { listPendingReviews, type PendingReview } from "./reviews/queue.js";
 export { claimOutbox, markSent, type OutboxItem } from "./outbox/outbox.js";
 export { editTaxonomy } from "./dashboard/taxonomy.js";
 export { dashboardMetrics } from "./dashboard/metrics.js";
 export { appendToHistoryCache, historyKey, historyFromPostgres, HISTORY_WINDOW, type HistoryEntry } from "./memory/history.js";
 export { protocolKey, cacheProtocols, type ProtocolStatus } from "./protocol/status.js";
-export { MemoryManager, CONTEXT_TTL_SECONDS } from "./memory/manager.js";
+export { MemoryManager, CONTEXT_TTL_SECONDS, getMemory, patchMemoryContext, appendMemoryHistory } from "./memory/manager.js";
 export { userMemoryStats, globalMemoryStats } from "./memory/stats.js";
 export * from "./memory/admin.js";
 export * from "./memory/schemas.js";

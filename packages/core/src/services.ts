@@ -1,18 +1,25 @@
 import { KeyDirectory } from "./auth/directory.js";
 import { AuditWriter } from "./auth/audit.js";
-import { RedisGateway } from "./cache/redis.js";
+import { RedisGateway, type RedisStore } from "./cache/redis.js";
 import type { Config } from "./config/schema.js";
-import { NeonDb } from "./db/db.js";
+import { NeonDb, type Db } from "./db/db.js";
 import { UserHasher } from "./gdpr/hash.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics/registry.js";
 import { FetchBlobStore } from "./storage/fetch-blob.js";
+import type { BlobStore } from "./storage/blob.js";
+import type { StoreProbes } from "./health/check.js";
 import { ReviewLifecycle } from "./reviews/lifecycle.js";
 import { WalQueue } from "./wal/queue.js";
 import { MemoryManager } from "./memory/manager.js";
 import { RateLimiter } from "./cache/ratelimit.js";
 
-/** Everything a handler needs, built once per instance (cold start) from the configuration. */
+/**
+ * Everything a handler needs, built once per instance (cold start) from the configuration. The
+ * stores are typed by their ports (`Db`, `RedisStore`, `BlobStore`: db/db.ts, cache/redis.ts,
+ * storage/blob.ts), each with its adapter beside it (NeonDb, RedisGateway, FetchBlobStore), so a
+ * core function or a middleware names only the port it uses and a unit test hands in a fake.
+ */
 export interface Services {
   config: Config;
   log: Logger;
@@ -21,9 +28,11 @@ export interface Services {
   keys: KeyDirectory;
   /** The audit of mutating requests (one INSERT per request, shared by concurrent ones). */
   audit: AuditWriter;
-  db: NeonDb;
-  redis: RedisGateway;
-  storage: FetchBlobStore;
+  db: Db;
+  redis: RedisStore;
+  storage: BlobStore;
+  /** The stores' breaker states and the bucket's HEAD, for the health report. */
+  probes: StoreProbes;
   wal: WalQueue;
   reviews: ReviewLifecycle;
   memory: MemoryManager;
@@ -33,6 +42,16 @@ export interface Services {
   rateLimit?: RateLimiter;
 }
 
+/**
+ * The adapters behind the ports, as the composition root built them: what only it, the jobs and
+ * the tests that count round trips or inject faults may reach (the raw client, the breakers).
+ */
+export interface ServiceAdapters extends Services {
+  db: NeonDb;
+  redis: RedisGateway;
+  storage: FetchBlobStore;
+}
+
 export interface ServiceOverrides {
   log?: Logger;
   metrics?: Metrics;
@@ -40,7 +59,7 @@ export interface ServiceOverrides {
   deadline?: () => number | undefined;
 }
 
-export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
+export function createServices(config: Config, overrides: ServiceOverrides = {}): ServiceAdapters {
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = overrides.metrics ?? createMetrics();
   const requestDeadline = overrides.deadline;
@@ -66,6 +85,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
         })
         .catch((e) => log.warn("pending erasures not completed yet", { err: e as Error })),
   );
+  const storage = new FetchBlobStore({ ...config.s3, requestDeadline });
   return {
     config,
     log,
@@ -74,7 +94,8 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     redis,
     keys: new KeyDirectory({ db, bootstrap: config.apiKeys, maxAgeMs: config.apiKeyMaxAgeMs, log }),
     audit: new AuditWriter(db),
-    storage: new FetchBlobStore({ ...config.s3, requestDeadline }),
+    storage,
+    probes: { postgresBreaker: () => db.breaker.state, redisBreaker: () => redis.breaker.state, bucket: () => storage.headBucket() },
     wal: new WalQueue(redis, metrics),
     reviews: new ReviewLifecycle(db, metrics),
     memory: new MemoryManager({ db, redis, metrics, log }),

@@ -1,4 +1,4 @@
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import { UnavailableError } from "../errors.js";
 import { protocolKey } from "../protocol/status.js";
@@ -74,7 +74,7 @@ interface PgFacts {
  * and a bounded scan). With Redis down, the Redis checks say so and the others still answer.
  */
 export async function integrityReport(
-  deps: { db: Db; redis: RedisGateway },
+  deps: { db: Db; redis: RedisStore },
   opts: { unsentAfterHours?: number } = {},
 ): Promise<IntegrityReport> {
   const hours = opts.unsentAfterHours ?? UNSENT_AFTER_HOURS;
@@ -128,7 +128,7 @@ export async function integrityReport(
 /** Upper bound of SCAN calls looking for acked WAL messages (each COUNT 1000). */
 const MAX_SCANS = 10;
 
-async function redisChecks(deps: { db: Db; redis: RedisGateway }, f: PgFacts): Promise<Check[]> {
+async function redisChecks(deps: { db: Db; redis: RedisStore }, f: PgFacts): Promise<Check[]> {
   const k = deps.redis.keys.wal;
   // Interactions of the last 20 hours (inside the 24 h an acked marker lives) whose WAL message is
   // neither queued, in flight, nor acked.

@@ -1,5 +1,5 @@
 import { readThroughVersioned } from "../cache/versioned.js";
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import type { Logger } from "../log.js";
 import { OPEN_BIN, REVIEW_TIME_BINS_SECONDS } from "./facts.js";
@@ -14,7 +14,7 @@ export const USER_REPORT_LIMIT = 100;
 
 export interface ReportDeps {
   db: Db;
-  redis: RedisGateway;
+  redis: RedisStore;
   log?: Logger;
 }
 

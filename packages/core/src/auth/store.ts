@@ -193,3 +193,43 @@ export function toLiveKey(r: Record<string, unknown>): LiveKey {
       : {}),
   };
 }
+
+/** What the API's key routes need: the key table, this instance's key directory, the refresh bound. */
+export interface KeyRouteDeps {
+  db: Db;
+  keys: {
+    bootstrapNames(): readonly string[];
+    learn(issued: IssuedKey): void;
+    expire(keyId: string, expiresAt: string | null): void;
+    forget(keyId: string): void;
+  };
+  config: { apiKeyMaxAgeMs: number };
+}
+
+const storeOf = (d: KeyRouteDeps): KeyStoreDeps => ({
+  db: d.db,
+  reservedNames: d.keys.bootstrapNames(),
+  maxAgeMs: d.config.apiKeyMaxAgeMs,
+});
+
+/** `POST /v1/keys`: createKey, and this instance accepts the key at once (the others within the bound). */
+export async function createApiKey(d: KeyRouteDeps, body: CreateKeyBody, by: string): Promise<IssuedKey> {
+  const issued = await createKey(storeOf(d), body, by);
+  d.keys.learn(issued);
+  return issued;
+}
+
+/** `POST /v1/keys/{id}/rotate`: rotateKey, and this instance knows the new key and the old one's grace at once. */
+export async function rotateApiKey(d: KeyRouteDeps, id: string, graceSeconds: number, by: string) {
+  const issued = await rotateKey(storeOf(d), id, graceSeconds, by);
+  d.keys.learn(issued);
+  d.keys.expire(issued.previous.id, issued.previous.expires_at);
+  return issued;
+}
+
+/** `POST /v1/keys/{id}/revoke`: revokeKey, and this instance refuses the key at once. */
+export async function revokeApiKey(d: KeyRouteDeps, id: string, by: string): Promise<ApiKey> {
+  const key = await revokeKey(d.db, id, by);
+  d.keys.forget(key.id);
+  return key;
+}

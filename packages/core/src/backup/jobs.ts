@@ -1,5 +1,5 @@
 import type { Config } from "../config/schema.js";
-import { createServices, type Services } from "../services.js";
+import { createServices, type ServiceAdapters } from "../services.js";
 import { S3BlobStore } from "../storage/s3-blob.js";
 import { PoolDb } from "../db/pool-db.js";
 import { archiveOldPartitions } from "./archive.js";
@@ -26,7 +26,8 @@ export type JobName = (typeof JOBS)[number];
 export const SAFETY_MARGIN_MS = 60_000;
 
 export interface JobContext {
-  services: Services;
+  /** The adapters themselves: the Redis backup reads the keyspace through the raw client. */
+  services: ServiceAdapters;
   /** Bulk page reads over the WebSocket pool (see PoolDb). */
   reader: PoolDb;
   store: StreamingBlobStore;

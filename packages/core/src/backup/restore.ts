@@ -15,7 +15,7 @@ import { listTables, quoteIdent } from "./pg-tables.js";
 import type { RedisLine } from "./redis-backup.js";
 import { verifySet } from "./verify.js";
 import { recordSet } from "./catalog.js";
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 
 export class RestoreRefusedError extends Error {
   override name = "RestoreRefusedError";
@@ -33,7 +33,7 @@ export interface PgRestoreOptions {
    * The Redis whose caches the target database backs (the service's own, when restoring its own
    * database): fenced after the restore (see `fenceCaches`). Without it nothing in Redis is touched.
    */
-  caches?: RedisGateway;
+  caches?: RedisStore;
   /** How long after the first flush the caches are flushed again (default 5 s; see `fenceCaches`). */
   cacheSettleMs?: number;
 }
@@ -209,13 +209,13 @@ async function fenceVersions(db: Db, before: PreRestoreState): Promise<void> {
  * protocol and customer status, the memory context and the history window. (The one place to
  * extend when a table gains a cache.)
  */
-export function restoredCacheKeys(redis: RedisGateway, userId: string): string[] {
+export function restoredCacheKeys(redis: RedisStore, userId: string): string[] {
   const u = redis.keys.user(userId);
   return [u.protocol, u.status, u.ctx, u.history];
 }
 
 /** Caches of aggregates over restored tables (not per user). */
-const restoredGlobalKeys = (redis: RedisGateway) => [redis.keys.dashboard];
+const restoredGlobalKeys = (redis: RedisStore) => [redis.keys.dashboard];
 
 /**
  * After a restore nothing newer than the restored data may be served: every cache key the
@@ -224,7 +224,7 @@ const restoredGlobalKeys = (redis: RedisGateway) => [redis.keys.dashboard];
  * the restore replaced it, and wrote it back after the first flush, is flushed too (its version,
  * from before, loses to any later write anyway: `fenceVersions`). Returns the keys deleted.
  */
-export async function fenceCaches(redis: RedisGateway, db: Db, usersBefore: Set<string>, settleMs = 5_000): Promise<number> {
+export async function fenceCaches(redis: RedisStore, db: Db, usersBefore: Set<string>, settleMs = 5_000): Promise<number> {
   const users = new Set(usersBefore);
   for (const r of await db.query<{ user_id: string }>(
     CACHED_USER_TABLES.map((t) => `SELECT user_id FROM ${quoteIdent(t)}`).join(" UNION "),
@@ -233,7 +233,10 @@ export async function fenceCaches(redis: RedisGateway, db: Db, usersBefore: Set<
   const keys = [...restoredGlobalKeys(redis), ...[...users].flatMap((u) => restoredCacheKeys(redis, u))];
   const flush = async () => {
     let n = 0;
-    for (let i = 0; i < keys.length; i += 1000) n += await redis.client.del(...(keys.slice(i, i + 1000) as [string, ...string[]]));
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000) as [string, ...string[]];
+      n += await redis.run("del", (r) => r.del(...batch));
+    }
     return n;
   };
   const first = await flush();

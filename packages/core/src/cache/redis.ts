@@ -23,12 +23,28 @@ export interface RedisGatewayOptions {
 }
 
 /**
- * Redis through `@upstash/redis` (REST) over `UpstashTransport` (deadlines, failures classified by
+ * The narrow Redis port every core function and handler is typed by: one round trip through the
+ * breaker (`run`), the key layout (cache/keys.ts) and the stale-cache marks. `RedisGateway` is its
+ * adapter; a unit test can hand in any object of this shape.
+ */
+export interface RedisStore {
+  /** The key layout (cache/keys.ts): every key is built there. */
+  readonly keys: RedisKeys;
+  /** A namespaced key from segments, each encoded: `key("user", id, "status")`. */
+  key(...parts: string[]): string;
+  /** One Redis round trip through the breaker; a store failure becomes UnavailableError. */
+  run<T>(op: string, fn: (r: Redis) => Promise<T>): Promise<T>;
+  /** A cache value that may be stale after a failed refresh: dropped once Redis answers again. */
+  markStale(key: string): void;
+}
+
+/**
+ * The Redis adapter: Redis through `@upstash/redis` (REST) over `UpstashTransport` (deadlines, failures classified by
  * status), behind the circuit breaker. Auto-pipelining is off so each call is exactly one round
  * trip and batching is explicit (`pipeline()`, Lua). `client` is public for tests that count round
  * trips over the real client.
  */
-export class RedisGateway {
+export class RedisGateway implements RedisStore {
   readonly client: Redis;
   /** The key layout (cache/keys.ts): every key is built there. */
   readonly keys: RedisKeys;

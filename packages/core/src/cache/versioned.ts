@@ -1,4 +1,4 @@
-import type { RedisGateway } from "./redis.js";
+import type { RedisStore } from "./redis.js";
 import { UnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { defineScript, runScript } from "./scripts.js";
@@ -62,7 +62,7 @@ export function setIfNewer(target: CacheKey, version: number, payload: string, t
 
 /** Refreshes after a write Postgres accepted; a Redis failure is logged and the key marked stale. */
 export async function writeVersioned<T extends object>(
-  redis: RedisGateway,
+  redis: RedisStore,
   target: CacheKey,
   v: Versioned<T>,
   ttlSeconds: number,
@@ -83,7 +83,7 @@ export async function writeVersioned<T extends object>(
  * 5xx because of the cache.
  */
 export async function readThroughVersioned<T extends object>(
-  redis: RedisGateway,
+  redis: RedisStore,
   target: CacheKey,
   ttlSeconds: number,
   load: () => Promise<Versioned<T>>,

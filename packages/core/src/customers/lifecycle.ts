@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import { writeVersioned } from "../cache/versioned.js";
 import type { Db } from "../db/db.js";
 import { CursorPart, decodeCursor, encodeCursor } from "../db/keyset.js";
@@ -129,7 +129,7 @@ FROM nxt n`;
 
 export interface CustomerDeps {
   db: Db;
-  redis: RedisGateway;
+  redis: RedisStore;
   log?: Logger;
 }
 

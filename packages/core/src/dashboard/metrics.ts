@@ -1,5 +1,5 @@
 import { readThroughVersioned } from "../cache/versioned.js";
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import { UnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Db } from "../db/db.js";
@@ -49,7 +49,7 @@ SELECT
  * GET /v1/dashboard/metrics: the cached aggregates and live WAL depths in one Redis round trip;
  * on a miss, one Postgres query and a cache write.
  */
-export async function dashboardMetrics(deps: { db: Db; redis: RedisGateway; wal: WalQueue; log?: Logger }): Promise<DashboardMetrics> {
+export async function dashboardMetrics(deps: { db: Db; redis: RedisStore; wal: WalQueue; log?: Logger }): Promise<DashboardMetrics> {
   const key = deps.redis.keys.dashboard;
   const [aggregates, wal] = await Promise.all([
     readThroughVersioned(

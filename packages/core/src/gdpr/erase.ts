@@ -1,4 +1,4 @@
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import type { Db, Statement } from "../db/db.js";
 import { archivedObjectsOf } from "../backup/archive.js";
 import { recordErasure } from "../backup/erasure-log.js";
@@ -120,7 +120,7 @@ export function erasureStatements(hasher: UserHasher, userId: string, actor: str
  *    archives/ (infra/permissions.ts). `archives_rewritten` is that count.
  */
 export async function eraseUser(
-  deps: { db: Db; redis: RedisGateway; hasher: UserHasher; storage?: BlobStore },
+  deps: { db: Db; redis: RedisStore; hasher: UserHasher; storage?: BlobStore },
   userId: string,
   actor: string,
 ): Promise<ErasureResult> {
@@ -160,7 +160,7 @@ const MAX_KEYS_PER_CALL = 1000;
 
 /** One round trip: see ERASE_REDIS. Every key comes from the key layout (cache/keys.ts). */
 async function eraseRedisOnce(
-  redis: RedisGateway,
+  redis: RedisStore,
   userId: string,
   all: Leftover,
 ): Promise<{ messages: number; keys: number; left: Leftover }> {
@@ -210,7 +210,7 @@ async function eraseRedisOnce(
  * otherwise one call, answering what is left for the next one.
  */
 async function eraseRedis(
-  redis: RedisGateway,
+  redis: RedisStore,
   userId: string,
   pass: Leftover = NONE,
   until: "once" | "done" = "done",
@@ -232,7 +232,7 @@ async function eraseRedis(
  * Finishes erasures whose Redis part was interrupted (pending_erasures): run when a Redis breaker
  * closes and by the daily job. Returns how many it completed.
  */
-export async function completePendingErasures(deps: { db: Db; redis: RedisGateway }, limit = 100): Promise<number> {
+export async function completePendingErasures(deps: { db: Db; redis: RedisStore }, limit = 100): Promise<number> {
   const pending = await deps.db.query<{ user_id: string }>("SELECT user_id FROM pending_erasures ORDER BY created_at LIMIT $1", [limit]);
   let done = 0;
   for (const { user_id } of pending) {

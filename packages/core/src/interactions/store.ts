@@ -1,4 +1,4 @@
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import { ConflictError, NotFoundError, UnavailableError } from "../errors.js";
 import { claimCte, repeatOf, type IdempotencyScope } from "../idempotency/keys.js";
@@ -10,7 +10,7 @@ import type { CreateInteractionBody, Interaction } from "./schemas.js";
 
 export interface InteractionDeps {
   db: Db;
-  redis: RedisGateway;
+  redis: RedisStore;
   log?: Logger;
 }
 
@@ -126,7 +126,7 @@ async function repeatedInteraction(db: Db, b: CreateInteractionBody, keyed: Idem
 }
 
 /** The user and chat of a WAL message (while it is queued or in flight), if any. */
-async function walMessage(redis: RedisGateway, messageId: string): Promise<{ user_id: string; chat_id: string | undefined } | undefined> {
+async function walMessage(redis: RedisStore, messageId: string): Promise<{ user_id: string; chat_id: string | undefined } | undefined> {
   try {
     return await walMessageRef(redis, messageId);
   } catch (e) {

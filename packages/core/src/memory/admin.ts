@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import { defineScript, runScript } from "../cache/scripts.js";
 import type { Db } from "../db/db.js";
 import { CursorPart, decodeCursor, encodeCursor } from "../db/keyset.js";
@@ -44,7 +44,7 @@ export const MemoryReset = z
  * resets nothing more and is audited again.
  */
 export async function resetMemory(
-  deps: { db: Db; redis: RedisGateway },
+  deps: { db: Db; redis: RedisStore },
   userId: string,
   actor: string,
 ): Promise<z.infer<typeof MemoryReset>> {

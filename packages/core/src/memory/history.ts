@@ -1,4 +1,4 @@
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import type { Logger } from "../log.js";
 import { decodeEnvelope, encodeEnvelope } from "./envelope.js";
@@ -48,9 +48,9 @@ redis.call('EXPIRE', KEYS[1], ${HISTORY_TTL_SECONDS})
 return math.min(n, keep) - marker
 `);
 
-export const historyKey = (redis: RedisGateway, userId: string) => redis.keys.user(userId).history;
+export const historyKey = (redis: RedisStore, userId: string) => redis.keys.user(userId).history;
 /** APPEND_SCRIPT's KEYS for a user. */
-export const appendKeys = (redis: RedisGateway, userId: string) => [historyKey(redis, userId), redis.keys.user(userId).erasing];
+export const appendKeys = (redis: RedisStore, userId: string) => [historyKey(redis, userId), redis.keys.user(userId).erasing];
 
 /** EVAL arguments: window size, whether these rows are a rebuild from Postgres, then score/member pairs. */
 export function appendArgs(entries: HistoryEntry[], rebuild: boolean): string[] {
@@ -79,7 +79,7 @@ export function entryFromRow(r: Record<string, unknown>): HistoryEntry {
  * user's whole history as of the statement that wrote them (a new user's first message), so the
  * window is marked complete, as a rebuild would, and the user's first read is warm.
  */
-export async function appendToHistoryCache(redis: RedisGateway, userId: string, entries: HistoryEntry[], whole = false): Promise<number> {
+export async function appendToHistoryCache(redis: RedisStore, userId: string, entries: HistoryEntry[], whole = false): Promise<number> {
   return redis.run("history.append", (r) => runScript<number>(r, APPEND_SCRIPT, appendKeys(redis, userId), appendArgs(entries, whole)));
 }
 
@@ -88,7 +88,7 @@ export async function appendToHistoryCache(redis: RedisGateway, userId: string, 
  * The window then stays stale until its TTL or the next rebuild; it is logged.
  */
 export async function appendToHistoryCacheSafely(
-  redis: RedisGateway,
+  redis: RedisStore,
   log: Logger | undefined,
   userId: string,
   entries: HistoryEntry[],

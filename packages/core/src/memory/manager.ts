@@ -1,4 +1,4 @@
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import { UnavailableError } from "../errors.js";
 import { SET_IF_NEWER, setIfNewer, versionedPayload } from "../cache/versioned.js";
@@ -33,7 +33,7 @@ export const CONTEXT_TTL_SECONDS = 30 * 24 * 3600;
 
 export interface MemoryDeps {
   db: Db;
-  redis: RedisGateway;
+  redis: RedisStore;
   metrics?: Metrics;
   log?: Logger;
   now?: () => Date;
@@ -264,3 +264,10 @@ export class MemoryManager {
     return { id: entry.id, total_messages: Math.min(HISTORY_WINDOW, row!.total) };
   }
 }
+
+/** The memory routes' calls (a handler calls core as a free function over its deps). */
+type MemoryRouteDeps = { memory: MemoryManager };
+export const getMemory = (d: MemoryRouteDeps, userId: string, recent: number) => d.memory.get(userId, recent);
+export const patchMemoryContext = (d: MemoryRouteDeps, userId: string, updates: Context) => d.memory.patchContext(userId, updates);
+export const appendMemoryHistory = (d: MemoryRouteDeps, userId: string, b: AppendHistoryBody, requestKey?: string) =>
+  d.memory.appendHistory(userId, b, requestKey);

@@ -1,4 +1,4 @@
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import type { Metrics } from "./registry.js";
 import type { WalQueue } from "../wal/queue.js";
@@ -8,7 +8,7 @@ import { measureBacklog, recordBacklogGauges } from "../monitoring/backlog.js";
  * Gauges that need a store round trip: refreshed when a person or Prometheus asks (/metrics,
  * /status), never on the request path. Each is best effort: a store that is down leaves the old value.
  */
-export async function refreshStoreGauges(m: Metrics, db: Db, redis: RedisGateway, now = Date.now(), wal?: WalQueue): Promise<void> {
+export async function refreshStoreGauges(m: Metrics, db: Db, redis: RedisStore, now = Date.now(), wal?: WalQueue): Promise<void> {
   await Promise.all([
     wal ? measureBacklog({ db, wal }).then((levels) => recordBacklogGauges(m, levels)) : undefined,
     db

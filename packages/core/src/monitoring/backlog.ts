@@ -1,4 +1,4 @@
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import { defineScript, runScript } from "../cache/scripts.js";
 import type { Db } from "../db/db.js";
 import type { Metrics } from "../metrics/registry.js";
@@ -84,7 +84,7 @@ return redis.call('HGETALL', KEYS[1])
  * warnings still show, each as just observed.
  */
 export async function backlogWarnings(
-  redis: RedisGateway,
+  redis: RedisStore,
   levels: BacklogLevels,
   thresholds: Record<BacklogQueue, number>,
   now = Date.now(),

@@ -1,5 +1,5 @@
 import { chatIdFromStore } from "../wal/schemas.js";
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -16,7 +16,7 @@ export interface OutboxItem {
 
 export interface OutboxDeps {
   db: Db;
-  redis: RedisGateway;
+  redis: RedisStore;
   log?: Logger;
   metrics?: Metrics;
 }
@@ -24,9 +24,16 @@ export interface OutboxDeps {
 /**
  * Approved, unsent replies, oldest approval first, leased to the caller (SKIP LOCKED). With a
  * claim key (the caller's Idempotency-Key), a repeat answers the items the first claim leased
- * while their leases live, instead of leasing more.
+ * while their leases live, instead of leasing more. `ids`: only those interactions' replies; no
+ * other reply is leased.
  */
-export async function claimOutbox(db: Db, max: number, leaseSeconds: number, claimKey?: string): Promise<OutboxItem[]> {
+export async function claimOutbox(
+  db: Db,
+  max: number,
+  leaseSeconds: number,
+  claimKey?: string,
+  ids?: readonly string[],
+): Promise<OutboxItem[]> {
   const rows = await db.query(
     `
     WITH prior AS (
@@ -38,11 +45,12 @@ export async function claimOutbox(db: Db, max: number, leaseSeconds: number, cla
       FROM (SELECT id AS c_id, created_at AS c_created FROM interactions
             WHERE review_status = 'approved' AND messages_sent_at IS NULL
               AND (outbox_lease_expires_at IS NULL OR outbox_lease_expires_at < now())
+              AND ($4::uuid[] IS NULL OR id = ANY($4::uuid[]))
             ORDER BY review_completed_at ASC, id LIMIT $1 FOR UPDATE SKIP LOCKED) c
       WHERE i.id = c.c_id AND i.created_at = c.c_created AND NOT EXISTS (SELECT 1 FROM prior)
       RETURNING i.id, i.user_id, i.chat_id, i.final_bubbles, i.outbox_lease_token, i.review_completed_at)
     SELECT * FROM prior UNION ALL SELECT * FROM upd`,
-    [max, leaseSeconds, claimKey ?? null],
+    [max, leaseSeconds, claimKey ?? null, ids ?? null],
   );
   return rows
     .sort((a, b) => +new Date(a.review_completed_at as string) - +new Date(b.review_completed_at as string))

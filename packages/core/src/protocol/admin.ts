@@ -1,6 +1,6 @@
 import { chatIdFromStore } from "../wal/schemas.js";
 import { z } from "zod";
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, keysetPage, rowBytes } from "../db/keyset.js";
@@ -36,7 +36,7 @@ export const AuditQuery = z.object({
 
 export interface QuarantineDeps {
   db: Db;
-  redis: RedisGateway;
+  redis: RedisStore;
   wal: WalQueue;
   log?: Logger;
 }

@@ -1,7 +1,7 @@
 import { UnavailableError } from "../errors.js";
 import { z } from "zod";
 import { readThroughVersioned } from "../cache/versioned.js";
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import type { Db, Statement } from "../db/db.js";
 import type { Logger } from "../log.js";
 import { claimCte, repeatOf, type IdempotencyScope } from "../idempotency/keys.js";
@@ -21,7 +21,7 @@ export const PutProtocolBody = z.object({ status: z.enum(["ACTIVE", "INACTIVE"])
 
 export interface ProtocolDeps {
   db: Db;
-  redis: RedisGateway;
+  redis: RedisStore;
   log?: Logger;
 }
 

@@ -1,5 +1,5 @@
 import type { Redis } from "@upstash/redis";
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import { SET_IF_NEWER, setIfNewer, type Versioned } from "../cache/versioned.js";
 import type { Db } from "../db/db.js";
 
@@ -51,9 +51,9 @@ export function protocolFromRow(row: Record<string, unknown>): ProtocolStatus {
   };
 }
 
-export const protocolKey = (redis: RedisGateway, userId: string) => redis.keys.user(userId).protocol;
+export const protocolKey = (redis: RedisStore, userId: string) => redis.keys.user(userId).protocol;
 /** The protocol cache with its owner's erasing mark (what SET_IF_NEWER takes). */
-export const protocolCache = (redis: RedisGateway, userId: string) => redis.keys.userCache(userId, "protocol");
+export const protocolCache = (redis: RedisStore, userId: string) => redis.keys.userCache(userId, "protocol");
 
 export const versionedFromRow = (row: Record<string, unknown>): VersionedProtocol => ({
   value: protocolFromRow(row),
@@ -74,7 +74,7 @@ export async function loadProtocols(db: Db, userIds: string[]): Promise<Versione
  * added, for a script a flushed Redis no longer has: nothing of it ran), answered as its error.
  */
 export async function cacheProtocols(
-  redis: RedisGateway,
+  redis: RedisStore,
   statuses: VersionedProtocol[],
   also?: (p: ReturnType<Redis["pipeline"]>) => void,
 ): Promise<{ result: unknown; error?: string }[]> {

@@ -184,6 +184,16 @@ export class ReviewLifecycle {
 }
 
 /** The reference derived cta_data from a CTA_* edit tag when none was given; so do we. */
+/** The review routes' calls (a handler calls core as a free function over its deps). */
+type ReviewDeps = { reviews: ReviewLifecycle };
+export const claimReview = (d: ReviewDeps, reviewer: string, leaseSeconds: number, claimKey?: string) =>
+  d.reviews.claim(reviewer, leaseSeconds, claimKey);
+export const startReview = (d: ReviewDeps, id: string, reviewer: string, leaseSeconds: number) =>
+  d.reviews.start(id, reviewer, leaseSeconds);
+export const approveReview = (d: ReviewDeps, id: string, reviewer: string, b: ApproveBody) => d.reviews.approve(id, reviewer, b);
+export const rejectReview = (d: ReviewDeps, id: string, reviewer: string, notes?: string) => d.reviews.reject(id, reviewer, notes);
+export const cancelReview = (d: ReviewDeps, id: string, reviewer: string) => d.reviews.cancel(id, reviewer);
+
 export function ctaFromTags(tags: string[]): Record<string, unknown> | null {
   const cta = tags.find((t) => t.startsWith("CTA_"));
   return cta ? { type: cta.slice(4).toLowerCase(), tags: tags.filter((t) => t.startsWith("CTA_")) } : null;

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { readThroughVersioned, writeVersioned, type Versioned } from "../cache/versioned.js";
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import type { Logger } from "../log.js";
 import { claimCte, repeatOf, type IdempotencyScope } from "../idempotency/keys.js";
@@ -42,13 +42,13 @@ export type UserStatus = z.infer<typeof UserStatus>;
 
 export interface UserDeps {
   db: Db;
-  redis: RedisGateway;
+  redis: RedisStore;
   log?: Logger;
 }
 
 export const STATUS_COLUMNS = "user_id, customer_status, ltv_usd::float8 AS ltv_usd, nickname, updated_at, version";
 const COLUMNS = STATUS_COLUMNS;
-export const statusKey = (redis: RedisGateway, userId: string) => redis.keys.userCache(userId, "status");
+export const statusKey = (redis: RedisStore, userId: string) => redis.keys.userCache(userId, "status");
 
 export function statusFromRow(userId: string, r: Record<string, unknown> | undefined): Versioned<UserStatus> {
   if (!r) return { value: { user_id: userId, customer_status: "PROSPECT", ltv_usd: 0, nickname: null, updated_at: null }, version: 0 };

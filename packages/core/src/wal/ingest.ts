@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import type { Metrics } from "../metrics/registry.js";
 import { quarantineMessages } from "../protocol/quarantine.js";
@@ -11,7 +11,7 @@ import { DEDUPE_TTL_SECONDS } from "./keys.js";
 import type { IncomingMessage, IngestBody, IngestResult } from "./schemas.js";
 
 export interface IngestDeps {
-  redis: RedisGateway;
+  redis: RedisStore;
   db: Db;
   wal: WalQueue;
   metrics?: Metrics;

@@ -1,11 +1,11 @@
 import { chatIdFromStore } from "./schemas.js";
 import { randomUUID } from "node:crypto";
-import type { RedisGateway } from "../cache/redis.js";
+import type { RedisStore } from "../cache/redis.js";
 import type { DedupeId } from "../cache/keys.js";
 import type { Metrics } from "../metrics/registry.js";
 import { ACK, CLAIM, INGEST, MIGRATE_LEGACY, REQUEUE_ORPHANS, STATS } from "./scripts.js";
 import { ACKED_MARKER_TTL_SECONDS, DEDUPE_TTL_SECONDS, MAX_DELIVERIES } from "./keys.js";
-import type { ClaimedMessage, IncomingMessage, IngestResult, WalStats } from "./schemas.js";
+import type { ClaimBody, ClaimedMessage, IncomingMessage, IngestResult, WalStats } from "./schemas.js";
 import { runScript } from "../cache/scripts.js";
 
 /** "check": left out; `cached` is what the protocol cache says of the user. */
@@ -33,7 +33,7 @@ interface StoredMessage {
 /** The message WAL in Redis: ingest, claim with a lease, ack. Each call is one atomic EVAL. */
 export class WalQueue {
   constructor(
-    private readonly redis: RedisGateway,
+    private readonly redis: RedisStore,
     private readonly metrics?: Metrics,
   ) {}
 
@@ -95,11 +95,18 @@ export class WalQueue {
 
   /**
    * Hands out up to `max` messages under a lease: expired leases first, then FIFO. `retry` (the
-   * caller's principal and Idempotency-Key) makes a retried claim answer the same items.
+   * caller's principal and Idempotency-Key) makes a retried claim answer the same items. `ids`:
+   * only those messages (queued, or under a lapsed lease); no other is touched.
    */
-  async claim(max: number, leaseSeconds: number, now = Date.now(), retry?: { principal: string; key: string }): Promise<ClaimedMessage[]> {
+  async claim(
+    max: number,
+    leaseSeconds: number,
+    now = Date.now(),
+    retry?: { principal: string; key: string },
+    ids: readonly string[] = [],
+  ): Promise<ClaimedMessage[]> {
     const w = this.redis.keys.wal;
-    const args = [String(now), String(leaseSeconds * 1000), String(max), String(MAX_DELIVERIES), randomUUID()];
+    const args = [String(now), String(leaseSeconds * 1000), String(max), String(MAX_DELIVERIES), randomUUID(), ...ids];
     const keys = [
       w.pending,
       w.inflight,
@@ -167,6 +174,14 @@ export class WalQueue {
   }
 }
 
+/** `POST /v1/messages/claim`: the body's messages (or the oldest queued), under a lease; `retry` makes a repeat answer the same. */
+export const claimMessages = (deps: { wal: WalQueue }, b: ClaimBody, retry?: { principal: string; key: string }) =>
+  deps.wal.claim(b.max, b.lease_seconds, Date.now(), retry, b.message_ids);
+/** `POST /v1/messages/ack`. */
+export const ackMessages = (deps: { wal: WalQueue }, items: { message_id: string; lease_token: string }[]) => deps.wal.ack(items);
+/** `GET /v1/messages/stats`. */
+export const walStats = (deps: { wal: WalQueue }) => deps.wal.stats();
+
 /**
  * What makes a message a duplicate: its Telegram id, or, for a message without one, the request's
  * Idempotency-Key and its position in the batch (a retried batch carries the same key).
@@ -179,7 +194,7 @@ export function dedupeId(m: { telegram_message_id?: number; request_key?: { key:
 /** The chat id a queued or in-flight message came with, if any (one HGET). */
 /** The user and chat of a WAL message while it is queued or in flight, if any. */
 export async function walMessageRef(
-  redis: RedisGateway,
+  redis: RedisStore,
   messageId: string,
 ): Promise<{ user_id: string; chat_id: string | undefined } | undefined> {
   const raw = await redis.run("wal.chat", (r) => r.hget<string>(redis.keys.wal.messagesOf(messageId), messageId));
@@ -202,7 +217,7 @@ function fields(v: Record<string, string> | string[] | null | undefined): Record
  * they have no body: erased). Idempotent, safe on several instances at once; claims start it when
  * they meet an id without a body, so no deploy step is needed. Returns counts.
  */
-export async function migrateLegacyWal(redis: RedisGateway): Promise<{ moved: number; requeued: number; dropped: number }> {
+export async function migrateLegacyWal(redis: RedisStore): Promise<{ moved: number; requeued: number; dropped: number }> {
   const w = redis.keys.wal;
   let moved = 0;
   let cursor = "0";

@@ -51,8 +51,18 @@ export const ClaimBody = z
   .object({
     max: z.number().int().min(1).max(100).default(10),
     lease_seconds: z.number().int().min(5).max(900).default(300),
+    message_ids: z
+      .array(WalMessageId)
+      .min(1)
+      .max(100)
+      .optional()
+      .describe(
+        "Claim only these messages (e.g. the ones you just ingested), at most `max` of them: each is handed out if it is queued, or in flight " +
+          "under a lapsed lease. No other message is touched. Without it, the oldest queued messages are handed out.",
+      ),
   })
   .strict();
+export type ClaimBody = z.infer<typeof ClaimBody>;
 
 export const ClaimedMessage = z
   .object({

@@ -84,8 +84,11 @@ return out
 /**
  * KEYS: [1] pending, [2] in-flight zset (id -> lease expiry ms), [3] dead list, [4] attempts,
  * [5] tokens, [6] orphans, [7..22] the body hashes, [23] (optional) the claim's retry key.
- * ARGV: now_ms, lease_ms, max, max_deliveries, token_prefix.
- * Expired leases are re-delivered first, then pending messages in FIFO order. A message whose
+ * ARGV: now_ms, lease_ms, max, max_deliveries, token_prefix, then (optional) message ids.
+ * Expired leases are re-delivered first, then pending messages in FIFO order. With message ids,
+ * only those are handed out (each if it is queued, or in flight under a lapsed lease); no other
+ * message is touched. An id is looked for in the pending list (LREM from its tail, where fresh
+ * messages are) only when its body exists and it is not in flight. A message whose
  * deliveries would exceed max_deliveries moves to the dead-letter list instead. An id without a
  * body (erased, or written by the layout before this one) goes to the orphans list, which
  * migrateLegacyWal resolves. Returns {dead, orphans, flat list: per message id, token, attempts,
@@ -130,15 +133,28 @@ local function deliver(id)
   out[#out + 1] = body
   claimed = claimed + 1
 end
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, max)
-for _, id in ipairs(expired) do
-  if claimed >= max then break end
-  deliver(id)
-end
-while claimed < max do
-  local id = redis.call('LPOP', KEYS[1])
-  if not id then break end
-  deliver(id)
+if #ARGV > 5 then
+  for i = 6, #ARGV do
+    if claimed >= max then break end
+    local id = ARGV[i]
+    local lease = redis.call('ZSCORE', KEYS[2], id)
+    if lease then
+      if tonumber(lease) <= now then deliver(id) end
+    elseif redis.call('HEXISTS', bucket(id, 7), id) == 1 and redis.call('LREM', KEYS[1], -1, id) == 1 then
+      deliver(id)
+    end
+  end
+else
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, max)
+  for _, id in ipairs(expired) do
+    if claimed >= max then break end
+    deliver(id)
+  end
+  while claimed < max do
+    local id = redis.call('LPOP', KEYS[1])
+    if not id then break end
+    deliver(id)
+  end
 end
 if KEYS[23] then redis.call('SET', KEYS[23], cjson.encode({0, 0, out}), 'PX', ARGV[2]) end
 return {dead, orphans, out}
