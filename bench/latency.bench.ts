@@ -1,5 +1,5 @@
 import { percentile, result, type BenchEnv, type BenchResult } from "./support.js";
-import { benchUser, call, injectLatency, walkOneMessage, type Step } from "./pipeline.js";
+import { benchUser, call, injectLatency, walkOneMessage, type Step, type Store } from "./pipeline.js";
 
 /**
  * `npm run bench -- latency`: every route a bot or the LLM pipeline calls per message, under the
@@ -7,48 +7,49 @@ import { benchUser, call, injectLatency, walkOneMessage, type Step } from "./pip
  * BENCH_PG_MS), cold (a user's first message: every cache empty) and warm (the same user's next
  * message). Each route's floor is what its own round trips cost at that latency: the Redis and
  * Postgres requests it made (counted at the stores' front doors) times the injected latency. The
- * floor is the baseline; the target is p50 ≤ 1.3x the floor. Then the first request after 10 s idle
- * beside a warm one (a sparse Lambda's stale connections).
+ * floor is the baseline; the target is p50 ≤ 1.3x the floor. The same walk with nothing injected,
+ * in the same run, shows what the local HTTP hops cost (client to API, API to the REST bridge and
+ * the Neon proxy, all on this machine): the last column, (p50 − p50 at zero) / floor, is what the
+ * injected latency cost beside what it had to cost. Then the first request after 10 s idle beside
+ * a warm one (a sparse Lambda's stale connections).
  */
 export async function latencyBench(env: BenchEnv): Promise<BenchResult[]> {
-  const ms = { redis: Number(process.env.BENCH_REDIS_MS ?? 2), postgres: Number(process.env.BENCH_PG_MS ?? 6) };
+  const ms: Record<Store, number> = { redis: Number(process.env.BENCH_REDIS_MS ?? 2), postgres: Number(process.env.BENCH_PG_MS ?? 6) };
   const rounds = Number(process.env.BENCH_LATENCY_ROUNDS ?? 30);
   const out: BenchResult[] = [];
   // Warm the server's code paths and connections before measuring.
   for (let i = 0; i < 5; i++) await walkOneMessage(env, benchUser("warmup"), 900_000 + i, false);
-  await injectLatency(env, ms);
   try {
-    const samples = { cold: new Map<string, Step[]>(), warm: new Map<string, Step[]>() };
-    for (let r = 0; r < rounds; r++) {
-      const user = benchUser("lat");
-      for (const [phase, n] of [
-        ["cold", 2 * r],
-        ["warm", 2 * r + 1],
-      ] as const) {
-        for (const s of await walkOneMessage(env, user, 100_000 + n)) {
-          const list = samples[phase].get(s.route) ?? [];
-          list.push(s);
-          samples[phase].set(s.route, list);
-        }
-      }
-    }
-    console.log(`  injected: Redis +${ms.redis} ms, Postgres +${ms.postgres} ms per request; ${rounds} messages cold, ${rounds} warm`);
+    await injectLatency(env, { redis: 0, postgres: 0 });
+    const zero = await walk(env, rounds, 100_000);
+    await injectLatency(env, ms);
+    const injected = await walk(env, rounds, 200_000);
     console.log(
-      `  ${"route".padEnd(34)} ${"phase".padEnd(5)} ${"redis".padStart(5)} ${"pg".padStart(3)} ${"floor".padStart(6)} ${"p50".padStart(7)} ${"p99".padStart(7)} ${"x".padStart(5)}`,
+      `  injected: Redis +${ms.redis} ms, Postgres +${ms.postgres} ms per request; ${rounds} messages cold, ${rounds} warm, each with and without`,
+    );
+    console.log(
+      `  ${"route".padEnd(30)} ${"phase".padEnd(5)} ${"redis".padStart(5)} ${"pg".padStart(3)} ${"floor".padStart(6)} ${"p50@0".padStart(6)} ${"p50".padStart(6)} ${"p99".padStart(6)} ${"x".padStart(5)} ${"Δ/floor".padStart(8)}`,
     );
     for (const phase of ["cold", "warm"] as const) {
-      for (const [route, steps] of samples[phase]) {
+      for (const [route, steps] of injected[phase]) {
         const lat = steps.map((s) => s.answer.ms);
         const redis = median(steps.map((s) => s.cost.redis.requests));
         const pg = median(steps.map((s) => s.cost.postgres.requests));
         const floor = redis * ms.redis + pg * ms.postgres;
         const p50 = percentile(lat, 50);
         const p99 = percentile(lat, 99);
-        console.log(
-          `  ${route.padEnd(34)} ${phase.padEnd(5)} ${String(redis).padStart(5)} ${String(pg).padStart(3)} ${floor.toFixed(0).padStart(6)} ${p50.toFixed(1).padStart(7)} ${p99.toFixed(1).padStart(7)} ${(floor ? p50 / floor : 0).toFixed(2).padStart(5)}`,
+        const p50zero = percentile(
+          (zero[phase].get(route) ?? []).map((s) => s.answer.ms),
+          50,
         );
-        out.push(result(`latency ${phase} ${route} p50`, p50, "ms", `floor: ${redis} Redis + ${pg} Postgres round trips`, floor));
-        out.push(result(`latency ${phase} ${route} p99`, p99, "ms", `floor: ${redis} Redis + ${pg} Postgres round trips`, floor));
+        const overFloor = floor ? (p50 - p50zero) / floor : 0;
+        console.log(
+          `  ${route.padEnd(30)} ${phase.padEnd(5)} ${String(redis).padStart(5)} ${String(pg).padStart(3)} ${floor.toFixed(0).padStart(6)} ${p50zero.toFixed(1).padStart(6)} ${p50.toFixed(1).padStart(6)} ${p99.toFixed(1).padStart(6)} ${(floor ? p50 / floor : 0).toFixed(2).padStart(5)} ${overFloor.toFixed(2).padStart(8)}`,
+        );
+        const trips = `floor: ${redis} Redis + ${pg} Postgres round trips`;
+        out.push(result(`latency ${phase} ${route} p50`, p50, "ms", trips, floor));
+        out.push(result(`latency ${phase} ${route} p99`, p99, "ms", trips, floor));
+        out.push(result(`latency ${phase} ${route} p50 − p50 at zero`, p50 - p50zero, "ms", trips, floor));
       }
     }
     // A sparse Lambda: the first request after 10 s without traffic, beside a warm one.
@@ -62,6 +63,27 @@ export async function latencyBench(env: BenchEnv): Promise<BenchResult[]> {
     await injectLatency(env, { redis: 0, postgres: 0 });
   }
   return out;
+}
+
+type Samples = Record<"cold" | "warm", Map<string, Step[]>>;
+
+/** `rounds` new users, each with a first (cold) and a second (warm) message through the pipeline. */
+async function walk(env: BenchEnv, rounds: number, base: number): Promise<Samples> {
+  const samples: Samples = { cold: new Map(), warm: new Map() };
+  for (let r = 0; r < rounds; r++) {
+    const user = benchUser("lat");
+    for (const [phase, n] of [
+      ["cold", 2 * r],
+      ["warm", 2 * r + 1],
+    ] as const) {
+      for (const s of await walkOneMessage(env, user, base + n)) {
+        const list = samples[phase].get(s.route) ?? [];
+        list.push(s);
+        samples[phase].set(s.route, list);
+      }
+    }
+  }
+  return samples;
 }
 
 function median(xs: number[]): number {
