@@ -30,7 +30,12 @@ async function start(body: string, idleMs = 50) {
     req.on("end", () => {
       seen.requests++;
       res.writeHead(200, { "content-type": "application/json" }).end(body);
-      res.on("finish", () => idle.set(req.socket, setTimeout(() => req.socket.destroy(), idleMs)));
+      res.on("finish", () =>
+        idle.set(
+          req.socket,
+          setTimeout(() => req.socket.destroy(), idleMs),
+        ),
+      );
     });
   });
   server.keepAliveTimeout = 0;
