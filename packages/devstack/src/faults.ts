@@ -46,11 +46,13 @@ export interface Traffic {
   requests: number;
   commands: number;
   bytesOut: number;
+  /** Client connections accepted (a new one is a TCP, in production also a TLS, handshake). */
+  connections: number;
 }
 
 export class FaultSwitch {
   /** Counted for the latency and cost benches (`GET /__faults`), faults or not. */
-  readonly traffic: Traffic = { requests: 0, commands: 0, bytesOut: 0 };
+  readonly traffic: Traffic = { requests: 0, commands: 0, bytesOut: 0, connections: 0 };
   private spec: z.output<typeof FaultSpec> = {};
   private until = 0;
   private lastActivity = Date.now();

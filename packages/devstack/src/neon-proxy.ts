@@ -346,6 +346,7 @@ export async function startNeonProxy(opts: { postgresPort: number; port?: number
       }),
   );
   server.keepAliveTimeout = SERVER_KEEP_ALIVE_MS;
+  server.on("connection", () => faults.traffic.connections++);
   const wss = new WebSocketServer({ noServer: true });
   server.on("upgrade", (req, socket, head) => {
     const url = new URL(req.url ?? "/", "http://x");

@@ -376,6 +376,7 @@ export async function startUpstashBridge(opts: {
       }),
   );
   server.keepAliveTimeout = SERVER_KEEP_ALIVE_MS;
+  server.on("connection", () => faults.traffic.connections++);
   await new Promise<void>((r) => server.listen(opts.port ?? 0, "127.0.0.1", r));
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : 0;
