@@ -220,8 +220,8 @@ const SCENARIOS: Record<string, Scenario> = {
     prepare: async (u) => send("PUT", `/v1/users/${u}/protocol`, t.keys.reviewer, { status: seq++ % 2 ? "ACTIVE" : "INACTIVE" }),
   },
   eraseUser: {
-    cold: [2, 3],
-    warm: [2, 3],
+    cold: [2, 2],
+    warm: [2, 2],
     prepare: async (u) => {
       await interaction(u);
       return send("DELETE", `/v1/users/${u}`, t.keys.admin);
