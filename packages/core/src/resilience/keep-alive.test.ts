@@ -82,6 +82,19 @@ describe("keep-alive connections", () => {
     expect({ stale, ...seen }).toEqual({ stale: 0, requests: 3, connections: 1 });
   });
 
+  it("asks for and decodes a compressed answer, as fetch does", async () => {
+    const { gzipSync } = await import("node:zlib");
+    let asked = "";
+    server = createServer((req, res) => {
+      asked = String(req.headers["accept-encoding"]);
+      res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip" }).end(gzipSync('{"rows":[1]}'));
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const res = await keepAliveFetch()(`http://127.0.0.1:${(server.address() as AddressInfo).port}/sql`, { method: "POST", body: "{}" });
+    expect(asked).toMatch(/gzip/);
+    expect(await res.json()).toEqual({ rows: [1] });
+  });
+
   it("a reset on a new connection, or after the answer began, is not sent again (it may follow an applied write)", async () => {
     let handled = 0;
     server = createServer((req, res) => {

@@ -128,6 +128,8 @@ export function keepAliveFetch(idleMs = KEEP_ALIVE_IDLE_MS, onStale?: () => void
       headers[k] = v;
     });
     headers["content-length"] = String(Buffer.byteLength(body));
+    // As fetch does: a compressed answer is accepted (and decoded below).
+    headers["accept-encoding"] ??= "gzip, deflate, br";
     const res = await postOnce(
       await http,
       {
@@ -152,8 +154,17 @@ export function keepAliveFetch(idleMs = KEEP_ALIVE_IDLE_MS, onStale?: () => void
       });
     });
     const status = res.statusCode ?? 0;
+    const encoding = String(res.headers["content-encoding"] ?? "").toLowerCase();
+    let raw = Buffer.concat(chunks);
+    if (raw.length && ["gzip", "deflate", "br"].includes(encoding)) {
+      const zlib = await import("node:zlib");
+      raw = encoding === "gzip" ? zlib.gunzipSync(raw) : encoding === "br" ? zlib.brotliDecompressSync(raw) : zlib.inflateSync(raw);
+    }
     const out = new Headers();
-    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out.set(k, Array.isArray(v) ? v.join(", ") : v);
-    return new Response([101, 204, 205, 304].includes(status) ? null : Buffer.concat(chunks), { status, headers: out });
+    for (const [k, v] of Object.entries(res.headers)) {
+      if (v === undefined || (encoding && (k === "content-encoding" || k === "content-length"))) continue;
+      out.set(k, Array.isArray(v) ? v.join(", ") : v);
+    }
+    return new Response([101, 204, 205, 304].includes(status) ? null : raw, { status, headers: out });
   };
 }
