@@ -92,7 +92,9 @@ export async function latencyBench(env: BenchEnv): Promise<BenchResult[]> {
       `  with the 4 s idle timeout it replaced, the same request after ${idleMs / 1000} s: ${before.toFixed(1)} ms (+ TCP and TLS 1.3 round trips, 2 x ${ms.redis} ms, + handshake CPU)`,
     );
     out.push(result(`latency GET status after ${idleMs / 1000} s idle`, idle, "ms", "the same request warm", warm));
-    out.push(result(`latency new store connections per request after ${idleMs / 1000} s idle`, opened / idleRounds, "", "none when kept", 0));
+    out.push(
+      result(`latency new store connections per request after ${idleMs / 1000} s idle`, opened / idleRounds, "", "none when kept", 0),
+    );
     out.push(
       result(`latency GET status after ${idleMs / 1000} s idle, 4 s keep-alive (model)`, before, "ms", "the same request warm", warm),
     );
