@@ -72,6 +72,7 @@ export interface StepCost {
   requests: number;
   commands: number;
   bytesOut: number;
+  connections: number;
 }
 export type Snapshot = Record<Store, Traffic>;
 
@@ -85,6 +86,7 @@ export function delta(a: Snapshot, b: Snapshot): Record<Store, StepCost> {
     requests: b[s].requests - a[s].requests,
     commands: b[s].commands - a[s].commands,
     bytesOut: b[s].bytesOut - a[s].bytesOut,
+    connections: b[s].connections - a[s].connections,
   });
   return { redis: d("redis"), postgres: d("postgres") };
 }
@@ -187,6 +189,6 @@ export async function walkOneMessage(env: BenchEnv, user: string, n: number, mea
   return steps;
 }
 
-const zero = (): StepCost => ({ requests: 0, commands: 0, bytesOut: 0 });
+const zero = (): StepCost => ({ requests: 0, commands: 0, bytesOut: 0, connections: 0 });
 
 export const benchUser = (label: string) => `bench-${label}-${randomUUID().slice(0, 8)}`;

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -281,7 +282,7 @@ describe("audit", () => {
     expect(await sql("SELECT 1 FROM audit_log WHERE request_id = 'audit-req-3'")).toHaveLength(0);
   });
 
-  it("adds one Postgres statement to a request that writes, none to ingest (a metric)", async () => {
+  it("adds no round trip to a request that writes (its row rides in the write's transaction), none to ingest (a metric)", async () => {
     // The sender's protocol cached (ingest's own cold path reads Postgres once), the keys fresh.
     await t.call("POST", "/v1/messages", { key: t.keys.bot, body: { user_id: "aud-rt", text: "warm" } });
     await t.services.keys.refresh();
@@ -293,8 +294,8 @@ describe("audit", () => {
         headers: { "x-request-id": "audit-rt-1" },
       });
       expect(made.status).toBe(201);
-      // The interaction's own statement and the audit row.
-      expect(rt.postgres).toBe(2);
+      // The interaction's own statement, its audit row in the same transaction.
+      expect(rt.postgres).toBe(1);
       rt.reset();
       expect(
         (
@@ -314,6 +315,57 @@ describe("audit", () => {
     ]);
     const metrics = await (await t.call("GET", "/metrics", { key: t.keys.admin })).text();
     expect(metrics).toMatch(/http_requests_total\{method="POST",route="\/v1\/messages",status="202"\} \d+/);
+  });
+
+  it("a row written with its write holds the status answered: a replay (200, not 201) and a conflict found after the write are corrected", async () => {
+    const body = interactionBody({ user_id: "aud-st", message_id: `aud-st-${randomUUID()}` });
+    const first = await t.call("POST", "/v1/interactions", { key: t.keys.agent, body, headers: { "x-request-id": "audit-st-1" } });
+    expect(first.status).toBe(201);
+    const id = ((await first.json()) as { id: string }).id;
+    const rt = countRoundTrips(t.services);
+    try {
+      const again = await t.call("POST", "/v1/interactions", { key: t.keys.agent, body, headers: { "x-request-id": "audit-st-2" } });
+      expect(again.status).toBe(200);
+      // The insert that found the twin (its audit row inside), the twin's lookup, the status correction.
+      expect(rt.postgres).toBe(3);
+    } finally {
+      rt.restore();
+    }
+    expect(
+      (await t.call("POST", `/v1/reviews/${id}/reject`, { key: t.keys.reviewer, headers: { "x-request-id": "audit-st-3" } })).status,
+    ).toBe(200);
+    const late = await t.call("POST", `/v1/reviews/${id}/approve`, {
+      key: t.keys.reviewer,
+      body: approveBody(),
+      headers: { "x-request-id": "audit-st-4" },
+    });
+    expect(late.status).toBe(409);
+    expect(await sql("SELECT request_id, status FROM audit_log WHERE request_id LIKE 'audit-st-%' ORDER BY request_id")).toEqual([
+      { request_id: "audit-st-1", status: 201 },
+      { request_id: "audit-st-2", status: 200 },
+      { request_id: "audit-st-3", status: 200 },
+      { request_id: "audit-st-4", status: 409 },
+    ]);
+  });
+
+  it("a write that fails takes its ridden audit row with it: the request is recorded once, apart, with its status", async () => {
+    // Postgres refuses this user's interaction mid-transaction (a trigger raising): write and row roll back.
+    await sql(`CREATE FUNCTION aud_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.user_id = 'aud-fail' THEN RAISE EXCEPTION 'refused for the test'; END IF; RETURN NEW; END $$`);
+    await sql("CREATE TRIGGER aud_refuse BEFORE INSERT ON interactions FOR EACH ROW EXECUTE FUNCTION aud_refuse()");
+    try {
+      const res = await t.call("POST", "/v1/interactions", {
+        key: t.keys.agent,
+        body: interactionBody({ user_id: "aud-fail" }),
+        headers: { "x-request-id": "audit-fail-1" },
+      });
+      expect(res.status).toBe(500);
+    } finally {
+      await sql("DROP TRIGGER aud_refuse ON interactions");
+      await sql("DROP FUNCTION aud_refuse()");
+    }
+    expect(await sql("SELECT 1 FROM interactions WHERE user_id = 'aud-fail'")).toHaveLength(0);
+    expect(await sql("SELECT status FROM audit_log WHERE request_id = 'audit-fail-1'")).toEqual([{ status: 500 }]);
   });
 
   it("GET /v1/audit filters by principal, route, kind and time, pages, and is admin-only", async () => {

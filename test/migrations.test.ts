@@ -100,7 +100,7 @@ describe("migrations", () => {
       const kind = (await c.query("SELECT relkind FROM pg_class WHERE relname = 'interactions'")).rows[0].relkind;
       expect(kind).toBe("p");
       const parts = (await c.query("SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = 'interactions'::regclass")).rows[0].n;
-      expect(parts).toBeGreaterThanOrEqual(13);
+      expect(parts).toBeGreaterThanOrEqual(4);
       const codes = (await c.query("SELECT count(*)::int AS n FROM edit_taxonomy")).rows[0].n;
       expect(codes).toBe(21);
       const moreCasual = (await c.query("SELECT 1 FROM edit_taxonomy WHERE code = 'MORE_CASUAL'")).rowCount;
@@ -108,7 +108,7 @@ describe("migrations", () => {
     });
   });
 
-  it("create month partitions from the current month on, a year ahead (a fresh install has no empty past months)", async () => {
+  it("create month partitions from the current month on, 3 months ahead (no empty past months, no year of empty future ones to plan)", async () => {
     await withClient(await createTestDatabase(), async (c) => {
       const parts = (
         await c.query(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
@@ -116,7 +116,9 @@ describe("migrations", () => {
       ).rows.map((r) => r.relname as string);
       const month = new Date().toISOString().slice(0, 7).replace("-", "_");
       expect(parts[0]).toBe(`interactions_${month}`);
-      expect(parts.length).toBeGreaterThanOrEqual(13);
+      // This month and the next 3, as the archive job keeps them (one more if the month turned meanwhile).
+      expect(parts.length).toBeGreaterThanOrEqual(4);
+      expect(parts.length).toBeLessThanOrEqual(5);
     });
   });
 

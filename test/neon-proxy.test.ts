@@ -1,6 +1,8 @@
 import { neon, neonConfig, Pool } from "@neondatabase/serverless";
 import { beforeAll, describe, expect, it } from "vitest";
 import { useLocalNeonProxy } from "@hitl/core/postgres";
+import { startNeonProxy } from "@hitl/devstack";
+import { WebSocket } from "ws";
 import { createTestDatabase, stack } from "./support/stack.js";
 import { withPg } from "./support/backup.js";
 
@@ -129,6 +131,57 @@ describe("Neon /v1 fidelity", () => {
       await pool.query("DELETE FROM fidelity");
     } finally {
       await pool.end();
+    }
+  });
+});
+
+describe("injected latency (the latency bench's model)", () => {
+  const MS = 150;
+  it("charges one /sql exchange its latency once", async () => {
+    const proxy = await startNeonProxy({ postgresPort: stack().ports.postgres });
+    try {
+      proxy.faults.set({ latency: { ms: MS, jitterMs: 0 } });
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const t = performance.now();
+        const res = await fetch(`${proxy.url}/sql`, {
+          method: "POST",
+          headers: { "neon-connection-string": url, "content-type": "application/json" },
+          body: JSON.stringify({ query: "SELECT 1 AS n", params: [] }),
+        });
+        expect(res.status).toBe(200);
+        times.push(performance.now() - t);
+      }
+      times.sort((a, b) => a - b);
+      expect(times[1]).toBeGreaterThanOrEqual(MS);
+      expect(times[1]).toBeLessThan(2 * MS);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it("delays WebSocket messages sent together once, not once per message in series", async () => {
+    const proxy = await startNeonProxy({ postgresPort: stack().ports.postgres });
+    const ws = new WebSocket(`${proxy.url.replace("http", "ws")}/v1?address=127.0.0.1:5432`);
+    try {
+      await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+      proxy.faults.set({ latency: { ms: MS, jitterMs: 0 } });
+      // A Postgres startup packet in three WebSocket messages: Postgres answers once it has all three.
+      const params = Buffer.from("user\0postgres\0database\0postgres\0\0");
+      const packet = Buffer.alloc(8 + params.length);
+      packet.writeInt32BE(packet.length, 0);
+      packet.writeInt32BE(196608, 4);
+      params.copy(packet, 8);
+      const answered = new Promise<number>((resolve) => ws.once("message", () => resolve(performance.now())));
+      const sent = performance.now();
+      for (const part of [packet.subarray(0, 4), packet.subarray(4, 12), packet.subarray(12)]) ws.send(part);
+      const ms = (await answered) - sent;
+      expect(ms).toBeGreaterThanOrEqual(MS);
+      // In series it was 3 x MS.
+      expect(ms).toBeLessThan(2 * MS);
+    } finally {
+      ws.terminate();
+      await proxy.stop();
     }
   });
 });

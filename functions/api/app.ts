@@ -30,7 +30,7 @@ export function createApp(provide: () => Promise<Services>) {
   const app = createOpenApiApp();
   app.use("*", withServices({ provide: cached, onDeadline: (d) => (deadline = d) }));
   app.use("*", requestContext({ log: (c) => c.get("services").log, metrics: (c) => c.get("services").metrics }));
-  app.use("*", auditTrail());
+  app.use("*", auditTrail({ successStatus: declaredSuccess(app) }));
   app.use("*", authenticateBodies());
   app.use("*", bodyGuards({ maxBytes: (c) => c.get("services").config.maxBodyBytes }));
   // Every route group (routes/index.ts), mounted with its declarations: what the document lists.
@@ -47,6 +47,23 @@ export function createApp(provide: () => Promise<Services>) {
   app.notFound(notFound(app));
   app.onError((err, c) => toErrorResponse(err, c));
   return Object.assign(app, { currentDeadline: () => deadline, currentServices: () => services });
+}
+
+/** The status each route answers on success: 201 where declared (`POST /v1/interactions`), else its lowest 2xx, read from the document's registry on first use. */
+function declaredSuccess(app: ReturnType<typeof createOpenApiApp>) {
+  let byRoute: Map<string, number> | undefined;
+  return (method: string, route: string) => {
+    byRoute ??= new Map(
+      app.openAPIRegistry.definitions.flatMap((d) => {
+        if (d.type !== "route") return [];
+        const codes = Object.keys(d.route.responses).map(Number);
+        // A route that creates answers 201 when it does (200 is then its replay); else its lowest 2xx.
+        const ok = codes.includes(201) ? 201 : codes.filter((s) => s >= 200 && s < 300).sort((a, b) => a - b)[0];
+        return ok === undefined ? [] : [[`${d.route.method.toUpperCase()} ${d.route.path}`, ok] as const];
+      }),
+    );
+    return byRoute.get(`${method} ${route}`);
+  };
 }
 
 /** The deployed app: configuration from the environment (and SST resources in Lambda), parsed once. */

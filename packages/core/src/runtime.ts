@@ -10,6 +10,8 @@ export type { Metrics } from "./metrics/registry.js";
 export { hasScope, type Principal } from "./auth/keys.js";
 export { withDeadline } from "./resilience/deadline.js";
 export { isRolledBackConflict } from "./db/retry.js";
+export { RideAlong, rideAlongScope } from "./db/ride-along.js";
+export type { RequestRecord } from "./auth/audit.js";
 export { scopedKey, requestFingerprint, type IdempotencyScope } from "./idempotency/keys.js";
 export { checkHealth, checkLiveness } from "./health/check.js";
 export { createServices, type Services, type ServiceAdapters } from "./services.js";

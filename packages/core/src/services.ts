@@ -3,6 +3,7 @@ import { AuditWriter } from "./auth/audit.js";
 import { RedisGateway, type RedisStore } from "./cache/redis.js";
 import type { Config } from "./config/schema.js";
 import { NeonDb, type Db } from "./db/db.js";
+import { rideAlongScope } from "./db/ride-along.js";
 import { UserHasher } from "./gdpr/hash.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics/registry.js";
@@ -76,14 +77,17 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const redis = new RedisGateway({ ...config.redis, requestDeadline, breaker: config.breaker, metrics, log });
   // Redis is back: erasures interrupted while it was away are finished (their Postgres part is done).
   // Loaded then: erasure reaches the archives and the protocol schemas, which no cold start needs.
-  redis.recoveryHooks.push(
-    () =>
-      void import("./gdpr/erase.js")
-        .then(({ completePendingErasures }) => completePendingErasures({ db, redis }))
-        .then((n) => {
-          if (n) log.info("pending erasures completed", { count: n });
-        })
-        .catch((e) => log.warn("pending erasures not completed yet", { err: e as Error })),
+  // Outside the request that noticed the recovery: no audit row rides with the erasures' writes.
+  redis.recoveryHooks.push(() =>
+    rideAlongScope.exit(
+      () =>
+        void import("./gdpr/erase.js")
+          .then(({ completePendingErasures }) => completePendingErasures({ db, redis }))
+          .then((n) => {
+            if (n) log.info("pending erasures completed", { count: n });
+          })
+          .catch((e) => log.warn("pending erasures not completed yet", { err: e as Error })),
+    ),
   );
   const storage = new FetchBlobStore({ ...config.s3, requestDeadline });
   return {

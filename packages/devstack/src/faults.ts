@@ -28,6 +28,14 @@ export const FaultSpec = z
   .strict();
 export type FaultSpec = z.input<typeof FaultSpec>;
 
+/**
+ * How long the bridge and the Neon proxy keep an idle client connection: longer than the clients'
+ * own idle timeout (60 s, core's resilience/keep-alive.ts), as the services do (Neon's proxy sets
+ * no idle timeout on its HTTP connections), so the client is the one that closes; Node's default
+ * (5 s) closed them first, which production does not.
+ */
+export const SERVER_KEEP_ALIVE_MS = 120_000;
+
 /** What a fault does to one request before the server handles it. */
 export type Verdict = { kind: "pass" } | { kind: "hang" } | { kind: "status"; status: number } | { kind: "reset" } | { kind: "stall" };
 
@@ -38,11 +46,13 @@ export interface Traffic {
   requests: number;
   commands: number;
   bytesOut: number;
+  /** Client connections accepted (a new one is a TCP, in production also a TLS, handshake). */
+  connections: number;
 }
 
 export class FaultSwitch {
   /** Counted for the latency and cost benches (`GET /__faults`), faults or not. */
-  readonly traffic: Traffic = { requests: 0, commands: 0, bytesOut: 0 };
+  readonly traffic: Traffic = { requests: 0, commands: 0, bytesOut: 0, connections: 0 };
   private spec: z.output<typeof FaultSpec> = {};
   private until = 0;
   private lastActivity = Date.now();

@@ -3,7 +3,7 @@ import { readBody } from "./process.js";
 import { connect, type Socket } from "node:net";
 import pg from "pg";
 import { WebSocketServer, type WebSocket } from "ws";
-import { FaultSwitch, handleFaultAdmin, resetMidResponse, stallMidResponse } from "./faults.js";
+import { FaultSwitch, SERVER_KEEP_ALIVE_MS, handleFaultAdmin, resetMidResponse, stallMidResponse } from "./faults.js";
 
 export interface NeonProxy {
   /** Base URL, e.g. http://127.0.0.1:PORT: WebSocket at /v1, Neon HTTP queries at /sql. */
@@ -345,6 +345,8 @@ export async function startNeonProxy(opts: { postgresPort: number; port?: number
         else res.destroy();
       }),
   );
+  server.keepAliveTimeout = SERVER_KEEP_ALIVE_MS;
+  server.on("connection", () => faults.traffic.connections++);
   const wss = new WebSocketServer({ noServer: true });
   server.on("upgrade", (req, socket, head) => {
     const url = new URL(req.url ?? "/", "http://x");
@@ -391,10 +393,14 @@ export async function startNeonProxy(opts: { postgresPort: number; port?: number
         // Terminate ('X'): half-close so Postgres ends the session promptly.
         if (data.length === 5 && data[0] === 0x58) tcp.end();
       };
+      // Each message reaches Postgres `latency` after it was sent, in order: messages sent together
+      // (a pipelined Parse/Bind/Execute, a query right after the previous one) are delayed once,
+      // not once per message one after another (which charged a pipeline its latency n times).
       ws.on("message", (data: Buffer) => {
         const l = latency();
-        if (!l) return void chain.then(() => forward(data));
-        chain = chain.then(() => new Promise<void>((r) => setTimeout(r, l.ms + Math.random() * l.jitterMs))).then(() => forward(data));
+        if (!l) return void (chain = chain.then(() => forward(data)));
+        const due = Date.now() + l.ms + Math.random() * l.jitterMs;
+        chain = chain.then(() => new Promise<void>((r) => setTimeout(r, Math.max(0, due - Date.now())))).then(() => forward(data));
       });
       ws.on("close", () => tcp.end());
       ws.on("error", () => tcp.destroy());

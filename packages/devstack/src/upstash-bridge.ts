@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { readBody } from "./process.js";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { Redis as IORedis, ReplyError } from "ioredis";
-import { FaultSwitch, handleFaultAdmin, resetMidResponse, stallMidResponse } from "./faults.js";
+import { FaultSwitch, SERVER_KEEP_ALIVE_MS, handleFaultAdmin, resetMidResponse, stallMidResponse } from "./faults.js";
 
 export interface UpstashBridge {
   url: string;
@@ -375,6 +375,8 @@ export async function startUpstashBridge(opts: {
           .end(JSON.stringify({ error: status === 503 ? "ERR backend unavailable" : "ERR internal error" }));
       }),
   );
+  server.keepAliveTimeout = SERVER_KEEP_ALIVE_MS;
+  server.on("connection", () => faults.traffic.connections++);
   await new Promise<void>((r) => server.listen(opts.port ?? 0, "127.0.0.1", r));
   const addr = server.address();
   const port = typeof addr === "object" && addr ? addr.port : 0;

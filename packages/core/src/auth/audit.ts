@@ -1,4 +1,4 @@
-import type { Db } from "../db/db.js";
+import type { Db, Statement } from "../db/db.js";
 import { CursorPart, decodeCursor, encodeCursor } from "../db/keyset.js";
 import type { AuditEntry, AccessAuditQuery } from "./schemas.js";
 
@@ -26,9 +26,17 @@ const INSERT_ROWS = `INSERT INTO audit_log (kind, principal, key_id, method, rou
 
 /**
  * Writes request rows, each request waiting until its own row is committed (nothing is held in
- * memory past its request's answer). Group commit: rows that arrive while an INSERT is in flight
- * go together in the next one, so concurrent requests on one instance share statements; a lone
- * request (Lambda runs one at a time) costs exactly one INSERT, the only statement the audit adds.
+ * memory past its request's answer).
+ *
+ * - A request that writes to Postgres carries its row in its first write's transaction
+ *   (`rowStatement`, ridden along by NeonDb: see db/ride-along.ts), so the audit adds no round
+ *   trip and the row commits if and only if that write does. The row is written with the status
+ *   the route answers on success; a request that then answers otherwise (a conflict found after
+ *   the write, a replay answering 200 instead of 201, an error) has its row's status corrected
+ *   (`correct`: one more statement, off the success path).
+ * - Any other request (refused before it wrote, or writing only to Redis) gets its row from
+ *   `record`: group commit, rows that arrive while an INSERT is in flight go together in the next
+ *   one, so concurrent requests on one instance share statements.
  */
 export class AuditWriter {
   private queue: { row: RequestRecord; done: (e?: unknown) => void }[] = [];
@@ -41,6 +49,20 @@ export class AuditWriter {
       this.queue.push({ row, done: (e) => (e === undefined ? resolve() : reject(e)) });
       if (!this.flushing) void this.flush();
     });
+  }
+
+  /** The row as one INSERT that returns its id, to run inside the request's write (see RideAlong). */
+  rowStatement(row: RequestRecord): Statement {
+    return {
+      text: `INSERT INTO audit_log (kind, principal, key_id, method, route, resource_id, status, request_id)
+        VALUES ('request', $1, $2, $3, $4, $5, $6, $7) RETURNING id::text AS id`,
+      params: [row.principal, row.keyId ?? null, row.method, row.route, row.resourceId ?? null, row.status, row.requestId],
+    };
+  }
+
+  /** Sets the status of a row written inside a request's write, when the request answered otherwise. */
+  async correct(id: string, status: number): Promise<void> {
+    await this.db.query("UPDATE audit_log SET status = $2 WHERE id = $1::bigint", [id, status]);
   }
 
   private async flush(): Promise<void> {

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import { rideAlongScope } from "../db/ride-along.js";
 import type { ApiKeyEntry } from "../config/schema.js";
 import type { Db, Statement } from "../db/db.js";
 import type { Logger } from "../log.js";
@@ -154,9 +155,12 @@ export class KeyDirectory {
   }
 
   private reload(): Promise<void> {
-    return (this.loading ??= this.load().finally(() => {
-      this.loading = undefined;
-    }));
+    // Outside the request that happened to start it: no audit row rides with the reload's writes.
+    return (this.loading ??= rideAlongScope
+      .exit(() => this.load())
+      .finally(() => {
+        this.loading = undefined;
+      }));
   }
 
   private async load(): Promise<void> {

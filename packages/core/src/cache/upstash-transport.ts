@@ -1,13 +1,18 @@
-import type { Agent, IncomingMessage, request as httpRequest } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { errors, type Requester, type UpstashRequest, type UpstashResponse } from "@upstash/redis";
 import { sleep, withDeadline, type DeadlineOptions } from "../resilience/deadline.js";
 import { StoreFailure, isUnavailableStatus, neverSent, timedOut } from "../resilience/store-failure.js";
+import { keepAliveHttp, postOnce } from "../resilience/keep-alive.js";
 
 export interface UpstashTransportOptions extends DeadlineOptions {
   url: string;
   token: string;
   /** Network retries of a request that got no response at all (connection refused or reset). */
   retries: number;
+  /** How long an idle keep-alive connection is kept (default KEEP_ALIVE_IDLE_MS). */
+  idleMs?: number;
+  /** Told when a request met a dead keep-alive connection and was sent again (see isStaleSocket). */
+  onStaleSocket?: () => void;
 }
 
 /**
@@ -21,22 +26,23 @@ export interface UpstashTransportOptions extends DeadlineOptions {
  *   bad command; here a 400 is a reply error (`UpstashError`, as before) and a timeout, a transport
  *   error, a 429 or a 5xx is a `StoreFailure`.
  *
- * Retries re-send only requests that never reached the server (refused, DNS): a reset after the
- * request went out may follow an applied write, and is the caller's to retry (WAL ingest dedupes
- * by user and Telegram message id; cache writes are versioned or plain SETs).
+ * Retries re-send only requests that never reached the server (refused, DNS), and, once, a request
+ * written onto a keep-alive connection that was already dead (resilience/keep-alive.ts); any other
+ * reset after the request went out may follow an applied write, and is the caller's to retry (WAL
+ * ingest dedupes by user and Telegram message id; cache writes are versioned or plain SETs).
  *
  * Requests go through `node:http(s)` on keep-alive connections, not `fetch`: a REST call needs no
  * WHATWG Request, Headers, Response or body stream, and building them cost about three times the
  * CPU of the request itself (measured: ~465 vs ~116 µs per call against a local server). Idle
- * connections are closed after 4 s, before the server's keep-alive timeout can race a reuse.
- * `node:http(s)` load with the first call (TLS costs ~12 ms to load): a cold start's import skips it.
+ * connections are kept KEEP_ALIVE_IDLE_MS (resilience/keep-alive.ts, which says why). `node:http(s)`
+ * load with the first call (TLS costs ~12 ms to load): a cold start's import skips it.
  */
 export class UpstashTransport implements Requester {
   readYourWrites = true;
   upstashSyncToken = "";
   private readonly base: URL;
   private readonly headers: Record<string, string>;
-  private connection?: Promise<{ request: typeof httpRequest; agent: Agent }>;
+  private connection?: ReturnType<typeof keepAliveHttp>;
 
   constructor(private readonly opts: UpstashTransportOptions) {
     this.base = new URL(opts.url.replace(/\/$/, ""));
@@ -110,35 +116,11 @@ export class UpstashTransport implements Requester {
     body: string,
     signal: AbortSignal | undefined,
   ): Promise<IncomingMessage> {
-    const { request, agent } = await (this.connection ??= this.connect());
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          protocol: this.base.protocol,
-          hostname: this.base.hostname.replace(/^\[(.*)\]$/, "$1"),
-          port: this.base.port,
-          path,
-          method: "POST",
-          headers,
-          agent,
-          signal,
-        },
-        resolve,
-      );
-      // `on`, not `once`: an error after the answer (an abort, a reset) must find a listener too.
-      req.on("error", reject);
-      req.end(body);
-    });
-  }
-
-  private async connect() {
-    const { request, Agent } = this.base.protocol === "https:" ? await import("node:https") : await import("node:http");
-    return { request: request as typeof httpRequest, agent: new Agent({ keepAlive: true, timeout: IDLE_MS }) };
+    const http = await (this.connection ??= keepAliveHttp(this.base.protocol, this.opts.idleMs));
+    const { protocol, hostname, port } = this.base;
+    return postOnce(http, { protocol, hostname, port, path, headers, body, signal }, this.opts.onStaleSocket);
   }
 }
-
-/** Idle keep-alive connections are closed after this (as undici's default), before a server closes them under a reuse. */
-const IDLE_MS = 4_000;
 
 /** A response body as text; rejects if the connection fails or is aborted before it ends. */
 function readText(res: IncomingMessage): Promise<string> {

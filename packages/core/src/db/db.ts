@@ -7,6 +7,7 @@ import { storeBreaker } from "../resilience/store-breaker.js";
 import { callBudget, expiry, timeoutSignal, type DeadlineOptions } from "../resilience/deadline.js";
 import { StoreFailure, isStoreFailure, isUnavailableStatus, timedOut } from "../resilience/store-failure.js";
 import { isConnectionError, withSafeRetry, type RetryOptions } from "./retry.js";
+import { boardWrite } from "./ride-along.js";
 
 export interface Statement {
   text: string;
@@ -103,12 +104,35 @@ export class NeonDb implements Db {
     this.breaker = storeBreaker("postgres", opts.breaker, opts);
   }
 
+  /**
+   * A request's first write carries the statement riding along with it (its audit row, see
+   * RideAlong): the two run as one transaction in the same round trip.
+   */
   query<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-    return this.timed("query", (fetchOptions) => this.sql.query(text, params, { fetchOptions }) as Promise<T[]>);
+    const rider = boardWrite([{ text, params }]);
+    if (!rider) return this.timed("query", (fetchOptions) => this.sql.query(text, params, { fetchOptions }) as Promise<T[]>);
+    return this.withRider(rider, "query", [{ text, params }]).then(([rows]) => rows as T[]);
   }
 
   transaction(statements: Statement[]): Promise<Record<string, unknown>[][]> {
-    return this.timed("transaction", (fetchOptions) => this.sql.transaction(statements, { fetchOptions }));
+    const rider = boardWrite(statements);
+    if (!rider) return this.timed("transaction", (fetchOptions) => this.sql.transaction(statements, { fetchOptions }));
+    return this.withRider(rider, "transaction", statements);
+  }
+
+  private async withRider(
+    rider: NonNullable<ReturnType<typeof boardWrite>>,
+    kind: string,
+    statements: Statement[],
+  ): Promise<Record<string, unknown>[][]> {
+    try {
+      const results = await this.timed(kind, (fetchOptions) => this.sql.transaction([...statements, rider.statement], { fetchOptions }));
+      rider.settle(results.at(-1)?.[0] ?? {});
+      return results.slice(0, -1);
+    } catch (e) {
+      rider.settle(undefined);
+      throw e;
+    }
   }
 
   private async timed<T>(kind: string, fn: (fetchOptions: { signal?: AbortSignal }) => Promise<T>): Promise<T> {

@@ -1,6 +1,5 @@
 import type { RedisStore } from "../cache/redis.js";
 import type { Db, Statement } from "../db/db.js";
-import { archivedObjectsOf } from "../backup/archive.js";
 import { recordErasure } from "../backup/erasure-log.js";
 import type { BlobStore } from "../storage/blob.js";
 import type { UserHasher } from "./hash.js";
@@ -108,10 +107,10 @@ export function erasureStatements(hasher: UserHasher, userId: string, actor: str
  * DELETE /v1/users/:id, idempotent (a repeat answers zeros, and finishes what an interrupted one
  * left). In order:
  * 1. the erasure is recorded in the bucket (any later restore re-applies it; a record whose
- *    erasure then fails is re-applied too, which is what was asked);
+ *    erasure then fails is re-applied too, which is what was asked), and, at the same time,
  * 2. Redis: the user's queued messages, dedupe keys and cache keys, and a mark refusing cache
- *    writes for the user. If Redis is unavailable this answers 503 with nothing erased.
- * 3. Postgres, one transaction (with a pending-erasure row);
+ *    writes for the user. If Redis is unavailable this answers 503 with nothing erased in Postgres.
+ * 3. Postgres, one transaction (with a pending-erasure row, and the count of archived objects);
  * 4. Redis again (whatever was queued or cached between 2 and 3); if that fails the answer is 503
  *    and the pending row stays: the retry, any instance whose breaker closes, or the daily job
  *    completes it. Nothing of the user can be cached meanwhile (the mark) or read from Postgres.
@@ -124,17 +123,26 @@ export async function eraseUser(
   userId: string,
   actor: string,
 ): Promise<ErasureResult> {
-  if (deps.storage) await recordErasure(deps.storage, deps.hasher.hash(userId), new Date(), actor);
-  // One call before Postgres (the mark, caches and queued messages; it answers the dedupe keys),
-  // one after (those, and whatever was queued or cached meanwhile).
-  const before = await eraseRedis(deps.redis, userId, NONE, "once");
-  const results = await deps.db.transaction(erasureStatements(deps.hasher, userId, actor));
+  const hash = deps.hasher.hash(userId);
+  // The bucket's record and the first Redis call side by side: both done before Postgres is touched
+  // (Redis is never restored from a backup, so erasing it before the record is written loses nothing).
+  // One Redis call before Postgres (the mark, caches and queued messages; it answers the dedupe
+  // keys), one after (those, and whatever was queued or cached meanwhile).
+  const [, before] = await Promise.all([
+    deps.storage ? recordErasure(deps.storage, hash, new Date(), actor) : undefined,
+    eraseRedis(deps.redis, userId, NONE, "once"),
+  ]);
+  // The archived objects holding the user are counted in the erasure's own transaction (one round trip).
+  const results = await deps.db.transaction([
+    ...erasureStatements(deps.hasher, userId, actor),
+    { text: "SELECT count(*)::int AS n FROM archive_users WHERE user_hash = $1", params: [hash] },
+  ]);
   const postgres: Record<string, number> = {};
   USER_TABLES.forEach((t, i) => (postgres[t] = Number(results[i + 1]![0]!.n)));
   postgres.protocol_audit_log = Number(results[USER_TABLES.length + 1]![0]!.n);
   postgres.recovery_operations = Number(results[USER_TABLES.length + 2]![0]!.n);
+  const archives = Number(results.at(-1)![0]!.n);
   const after = await eraseRedis(deps.redis, userId, before.left);
-  const archives = await archivedObjectsOf(deps.db, deps.hasher.hash(userId));
   const counts = {
     postgres,
     redis_keys: before.keys + after.keys,

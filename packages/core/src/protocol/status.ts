@@ -3,8 +3,15 @@ import type { RedisStore } from "../cache/redis.js";
 import { SET_IF_NEWER, setIfNewer, type Versioned } from "../cache/versioned.js";
 import type { Db } from "../db/db.js";
 
-/** Protocol cache TTL (seed/reference: 5 minutes). */
-export const PROTOCOL_CACHE_TTL_SECONDS = 300;
+/**
+ * Protocol cache TTL: a day (seed/reference: 5 minutes, after which a quiet user's next message
+ * cost ingest 2 Redis and 1 Postgres round trips). Every writer of user_protocol_status refreshes
+ * the cache in its own request (PUT protocol; the quarantine's counters, cached by ingest in the same
+ * pipeline), versioned so an older write never wins; the TTL only bounds how long a lost refresh is
+ * served. A restore flushes it (restore's fenceCaches); a manual SQL change to a user's protocol must
+ * delete that user's protocol cache key; the integrity report lists cache entries older than Postgres.
+ */
+export const PROTOCOL_CACHE_TTL_SECONDS = 24 * 3600;
 /** Cost the earlier system credited per quarantined message (REFERENCE.md section 6). */
 export const COST_SAVED_PER_MESSAGE_USD = 0.000307;
 

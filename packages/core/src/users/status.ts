@@ -5,8 +5,15 @@ import type { Db } from "../db/db.js";
 import type { Logger } from "../log.js";
 import { claimCte, repeatOf, type IdempotencyScope } from "../idempotency/keys.js";
 
-/** Status cache TTL (reference: 5 minutes). */
-export const STATUS_CACHE_TTL_SECONDS = 300;
+/**
+ * Status cache TTL: a day (the reference had 5 minutes). Every writer of user_current_status
+ * refreshes the cache in its own request (versioned, so an older write never wins), so the TTL only
+ * bounds how long a refresh that was lost (Redis down, and the instance gone before its stale-key
+ * drop) can be served; a user quiet for 5 minutes no longer pays 2 Redis and 1 Postgres round trips
+ * on their next read. A restore flushes these caches (restore's fenceCaches); a manual SQL change to
+ * a user's status must delete that user's cache key (`redisKeys(...).userCache(user, "status")`).
+ */
+export const STATUS_CACHE_TTL_SECONDS = 24 * 3600;
 export const CUSTOMER_STATUSES = ["PROSPECT", "LEAD_QUALIFIED", "CUSTOMER", "CHURNED", "LEAD_EXHAUSTED"] as const;
 
 /** Whether an amount is whole cents as sent (0.07 is, 0.005 and 5e-324 are not). */
@@ -64,7 +71,7 @@ export function statusFromRow(userId: string, r: Record<string, unknown> | undef
   };
 }
 
-/** Cached 5 minutes (versioned); Postgres is authoritative. Unknown users are PROSPECT with no LTV. */
+/** Cached a day (versioned, refreshed by every writer); Postgres is authoritative. Unknown users are PROSPECT with no LTV. */
 export function getUserStatus(deps: UserDeps, userId: string): Promise<UserStatus> {
   return readThroughVersioned(
     deps.redis,
