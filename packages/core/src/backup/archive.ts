@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { Db } from "../db/db.js";
 import type { CopyDb } from "../db/pool-db.js";
@@ -9,7 +9,16 @@ import { purgeExpiredQuarantine } from "../protocol/admin.js";
 import { recordSet } from "./catalog.js";
 import { manifestText, newSetId, readManifest, type Manifest, type ObjectEntry } from "./manifest.js";
 import { readNdjson } from "./gzip-object.js";
-import { archiveColumns, archiveSelectList, ParquetObjectWriter, readParquetObject, type ArchiveColumn } from "./parquet-object.js";
+import { acquireLease, releaseLease, renewLease } from "./lease.js";
+import {
+  archiveColumns,
+  archiveSelectList,
+  lineOf,
+  ParquetObjectWriter,
+  readParquetObject,
+  selectFormOfLegacyRow,
+  type ArchiveColumn,
+} from "./parquet-object.js";
 import { tableBlocks } from "./pg-copy.js";
 import { listTables, quoteIdent } from "./pg-tables.js";
 
@@ -394,4 +403,124 @@ async function rewriteNdjson(
   const out = gzipSync(kept.length ? kept.join("\n") + "\n" : "");
   await deps.store.put(key, out, "application/x-ndjson+gzip");
   return { key, rows: kept.length, bytes: out.length, sha256: createHash("sha256").update(out).digest("hex") };
+}
+
+export class ArchiveBusyError extends Error {
+  override name = "ArchiveBusyError";
+  constructor() {
+    super("the archive job is running (it holds the archive lease); convert again when it is done");
+  }
+}
+
+/**
+ * `npm run archive -- convert`: the one-off conversion of NDJSON archives (written before Parquet)
+ * to Parquet sets. Each month's objects are rewritten one to one (so archive_users keeps its
+ * object-level index), each Parquet object read back and compared line by line (a hash of the
+ * lines) with the NDJSON rows it came from; then, in one transaction that first checks the NDJSON
+ * objects are still the ones read (hitl_archive_objects_unchanged, migration 0080), the catalog
+ * swaps to the new objects; the NDJSON set is deleted last. Runs under the archive job's lease, so
+ * no erasure rewrite runs meanwhile. Safe to repeat: a month already converted is not listed, and a
+ * conversion cut short leaves the NDJSON set in force (the next run writes the Parquet set again).
+ */
+export async function convertLegacyArchives(deps: {
+  db: Db;
+  store: StreamingBlobStore;
+  now?: () => Date;
+  progress?: (l: string) => void;
+}): Promise<{ converted: { partition: string; rows: number; ndjson_bytes: number; parquet_bytes: number }[] }> {
+  const holder = `convert-${randomUUID()}`;
+  if (!(await acquireLease(deps.db, "archive", holder))) throw new ArchiveBusyError();
+  const converted = [];
+  try {
+    const legacy = await deps.db.query<{ partition: string; prefix: string }>(
+      "SELECT partition, prefix FROM archived_partitions WHERE format = 'ndjson' ORDER BY partition",
+    );
+    const columns = await archiveColumns(deps.db, "interactions");
+    for (const { partition, prefix } of legacy) {
+      converted.push(await convertOne(deps, partition, prefix, columns));
+      if (!(await renewLease(deps.db, "archive", holder))) throw new ArchiveBusyError();
+    }
+  } finally {
+    await releaseLease(deps.db, "archive", holder).catch(() => {});
+  }
+  return { converted };
+}
+
+async function convertOne(
+  deps: { db: Db; store: StreamingBlobStore; now?: () => Date; progress?: (l: string) => void },
+  partition: string,
+  oldPrefix: string,
+  columns: ArchiveColumn[],
+) {
+  const now = deps.now?.() ?? new Date();
+  const oldManifestKey = archiveManifestKey(oldPrefix);
+  const { manifest: old, problem } = readManifest((await deps.store.get(oldManifestKey)) ?? "");
+  if (!old || problem) throw new Error(`archive ${partition}: ${problem ?? "no manifest"}`);
+  const prefix = archivePrefix(partition);
+  const objects: ObjectEntry[] = [];
+  for (const [i, o] of (old.objects ?? []).entries()) {
+    const writer = new ParquetObjectWriter(deps.store, partKey(prefix, i), columns);
+    const expected = createHash("sha256");
+    let batch: Record<string, unknown>[] = [];
+    const read = await readNdjson(await deps.store.read(o.key), async (line) => {
+      const row = selectFormOfLegacyRow(columns, JSON.parse(line) as Record<string, unknown>);
+      expected.update(lineOf(columns, row) + "\n");
+      batch.push(row);
+      if (batch.length >= 1000) {
+        await writer.add(batch);
+        batch = [];
+      }
+    });
+    await writer.add(batch);
+    const written = await writer.close();
+    if (read.sha256 !== o.sha256 || read.rows !== o.rows)
+      throw new Error(`archive object ${o.key} does not match its manifest; ${partition} not converted`);
+    const got = createHash("sha256");
+    const body = await deps.store.get(written.key);
+    const back = body ? await readParquetObject(body, columns, (line) => void got.update(line + "\n")) : null;
+    if (!back || back.sha256 !== written.sha256 || back.rows !== o.rows || got.digest("hex") !== expected.digest("hex"))
+      throw new Error(`converted object ${written.key} did not read back as ${o.key}; ${partition} not converted`);
+    objects.push(written);
+  }
+  const rows = objects.reduce((s, o) => s + o.rows, 0);
+  const manifest: Manifest = {
+    format: 1,
+    kind: "archive",
+    id: newSetId(now),
+    prefix,
+    started_at: now.toISOString(),
+    finished_at: new Date().toISOString(),
+    row_format: "parquet",
+    columns,
+    objects,
+    totals: { objects: objects.length, bytes: objects.reduce((s, o) => s + o.bytes, 0), rows },
+  };
+  await deps.store.put(archiveManifestKey(prefix), manifestText(manifest), "application/json");
+  const oldKeys = (old.objects ?? []).map((o) => o.key);
+  await deps.db.transaction([
+    {
+      text: "SELECT hitl_archive_objects_unchanged($1, $2::text[], $3::text[])",
+      params: [partition, oldKeys, (old.objects ?? []).map((o) => o.sha256)],
+    },
+    ...objects.map((o) => ({
+      text: "INSERT INTO archive_objects (key, partition, rows, bytes, sha256) VALUES ($1, $2, $3, $4, $5)",
+      params: [o.key, partition, o.rows, o.bytes, o.sha256],
+    })),
+    {
+      text: "UPDATE archive_users u SET object_key = m.new FROM unnest($1::text[], $2::text[]) AS m(old, new) WHERE u.object_key = m.old",
+      params: [oldKeys, objects.map((o) => o.key)],
+    },
+    { text: "DELETE FROM archive_objects WHERE key = ANY($1::text[])", params: [oldKeys] },
+    {
+      text: "UPDATE archived_partitions SET prefix = $2, format = 'parquet', rows = $3, bytes = $4 WHERE partition = $1",
+      params: [partition, prefix, rows, manifest.totals.bytes],
+    },
+  ]);
+  await recordSet(deps.db, manifest, true);
+  await deps.store.delete([...oldKeys, oldManifestKey]);
+  const ndjsonBytes = (old.objects ?? []).reduce((s, o) => s + o.bytes, 0);
+  deps.progress?.(
+    `  ${partition}: ${rows} ${rows === 1 ? "row" : "rows"} converted (${ndjsonBytes} B of NDJSON.gz -> ${manifest.totals.bytes} B of Parquet)`,
+  );
+  return { partition, rows, ndjson_bytes: ndjsonBytes, parquet_bytes: manifest.totals.bytes };
 }

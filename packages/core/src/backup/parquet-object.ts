@@ -144,6 +144,23 @@ export function selectFormOfLegacyRow(columns: ArchiveColumn[], row: Record<stri
   return out;
 }
 
+/**
+ * A row in the writer's form (archiveSelectList's, or as read back) -> the JSON text line the
+ * NDJSON archives held (row_to_json of the row in a UTC session), field for field.
+ */
+export function lineOf(columns: ArchiveColumn[], raw: Record<string, unknown>): string {
+  const row: Record<string, unknown> = {};
+  for (const { name, type } of columns) {
+    const v = raw[name];
+    if (v === null || v === undefined) row[name] = null;
+    else if (type === "timestamp") row[name] = timestampText(BigInt(v as number | bigint));
+    else if (type === "json") row[name] = JSON.parse(v as string);
+    else if (typeof v === "bigint") row[name] = Number(v);
+    else row[name] = v;
+  }
+  return JSON.stringify(row);
+}
+
 /** Rows per row group: a row group's columns are what the writer holds before encoding them. */
 export const ROW_GROUP_ROWS = 10_000;
 
@@ -230,8 +247,6 @@ export async function readParquetObject(
   const sha256 = createHash("sha256").update(body).digest("hex");
   const file = arrayBufferOf(body);
   const metadata = parquetMetadata(file);
-  const types = new Map(columns.map((c) => [c.name, c.type]));
-  const names = columns.map((c) => c.name);
   let rows = 0;
   let start = 0;
   for (const group of metadata.row_groups) {
@@ -244,18 +259,8 @@ export async function readParquetObject(
       parsers: { timestampFromMicroseconds: (v: bigint) => v },
     });
     for (const o of objects) {
-      const row: Record<string, unknown> = {};
-      for (const name of names) {
-        const v = o[name];
-        const type = types.get(name);
-        if (v === null || v === undefined) row[name] = null;
-        else if (type === "timestamp") row[name] = timestampText(v as bigint);
-        else if (type === "json") row[name] = JSON.parse(v as string);
-        else if (typeof v === "bigint") row[name] = Number(v);
-        else row[name] = v;
-      }
       rows++;
-      await onLine(JSON.stringify(row), o);
+      await onLine(lineOf(columns, o), o);
     }
     start = end;
   }
