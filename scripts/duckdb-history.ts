@@ -86,3 +86,41 @@ export function formatTable({ columns, rows }: QueryResult): string {
       .trimEnd();
   return [line(columns), width.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)].join("\n");
 }
+
+/**
+ * What `npm run analytics` does once it has a store: the archives fetched into a temp dir (removed
+ * when done, and on Ctrl-C through `onTemp`), the SQL run, the rows written as a table or JSON lines.
+ */
+export async function analyticsOverArchives(
+  store: S3BlobStore,
+  sql: string,
+  opts: {
+    json?: boolean;
+    write: (text: string) => void;
+    progress?: (l: string) => void;
+    onTemp?: (remove: () => Promise<void>) => () => void;
+  },
+): Promise<QueryResult> {
+  const tmp = await archiveTempDir();
+  const forget = opts.onTemp?.(tmp.remove);
+  try {
+    const t0 = Date.now();
+    const got = await downloadArchives(store, tmp.dir);
+    if (!got.objects)
+      throw new Error("no Parquet archive yet (months older than 90 days are archived by the daily job: npm run archive -- run)");
+    opts.progress?.(
+      `${got.objects} Parquet ${got.objects === 1 ? "object" : "objects"} (${(got.bytes / 1048576).toFixed(1)} MiB) fetched in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+    const c = await openHistory(tmp.dir);
+    const t1 = Date.now();
+    const result = await runSql(c, sql);
+    c.closeSync();
+    if (opts.json) for (const r of result.rows) opts.write(JSON.stringify(r));
+    else opts.write(formatTable(result));
+    opts.progress?.(`${result.rows.length} ${result.rows.length === 1 ? "row" : "rows"} in ${((Date.now() - t1) / 1000).toFixed(2)} s`);
+    return result;
+  } finally {
+    await tmp.remove();
+    forget?.();
+  }
+}

@@ -1,4 +1,8 @@
+import { execFile } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
+import { readdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DuckDBConnection } from "@duckdb/node-api";
@@ -18,7 +22,7 @@ import {
   type S3BlobStore,
 } from "@hitl/core/backup";
 import { HISTORY_COLUMNS, HISTORY_QUERIES, historyQuery } from "@hitl/core/analytics/history-queries";
-import { archiveTempDir, downloadArchives, openHistory, runSql } from "../scripts/duckdb-history.js";
+import { analyticsOverArchives, archiveTempDir, downloadArchives, openHistory, runSql } from "../scripts/duckdb-history.js";
 import { createTestContext, stack, type TestContext } from "./support/stack.js";
 import { createTestBucket, withPg } from "./support/backup.js";
 
@@ -427,6 +431,56 @@ describe("every named query over history, in DuckDB, against a recount of the se
     }).sort((a, b) => b.interactions - a.interactions || (a.tag < b.tag ? -1 : 1));
     expect(expected.every((e) => e.interactions > 20)).toBe(true);
     expect(await run("edit_tags")).toEqual(expected);
+  });
+});
+
+describe("npm run analytics", () => {
+  // Usage errors are found before any stack or store is touched.
+  const cli = (...args: string[]) =>
+    promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/analytics.ts", ...args], { timeout: 60_000 });
+  const temps = async () => (await readdir(tmpdir())).filter((f) => f.startsWith("hitl-analytics-")).length;
+
+  it("runs a named query and free SQL over the bucket's archives, prints a table, and removes its temp dir", async () => {
+    const before = await temps();
+    const out: string[] = [];
+    const progress: string[] = [];
+    let registered = 0;
+    const opts = {
+      write: (l: string) => out.push(l),
+      progress: (l: string) => progress.push(l),
+      onTemp: () => {
+        registered++;
+        return () => {};
+      },
+    };
+    const named = await analyticsOverArchives(store, historyQuery("quality_by_month")!.sql, { ...opts, json: true });
+    expect(out.map((l) => JSON.parse(l))).toEqual(named.rows);
+    expect(named.rows.map((r) => r.month)).toEqual(MONTHS);
+    out.length = 0;
+    await analyticsOverArchives(store, "SELECT month, count(*) AS n FROM interactions GROUP BY month ORDER BY month", opts);
+    expect(out[0]!.split("\n").slice(0, 3)).toEqual([
+      "month    n",
+      "-------  ---",
+      `2025-01  ${rows.filter((r) => monthOf(r) === "2025-01").length}`,
+    ]);
+    expect(progress).toContainEqual(expect.stringMatching(/^4 rows in [\d.]+ s$/));
+    // The temp dir was registered for Ctrl-C, and is gone after each run.
+    expect(registered).toBe(2);
+    expect(await temps()).toBe(before);
+    await expect(analyticsOverArchives(store, "SELECT nope FROM interactions", opts)).rejects.toThrow(/nope/);
+    expect(await temps()).toBe(before);
+  });
+
+  it("--help is safe; a wrong flag or an unknown named query prints the usage and exits 2", async () => {
+    expect((await cli("--help")).stdout).toMatch(/^usage:\n {2}npm run analytics -- "<SQL>"/);
+    for (const args of [["--nope"], ["--query", "nope"], []]) {
+      const e = await cli(...args).then(
+        () => null,
+        (err: { code: number; stderr: string }) => err,
+      );
+      expect(e?.code, args.join(" ")).toBe(2);
+      expect(e?.stderr).toContain("usage:");
+    }
   });
 });
 

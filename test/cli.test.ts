@@ -108,7 +108,7 @@ describe("operations CLI usage", () => {
       const help = await cli("restore", "--help");
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/^usage:/);
-      expect((await cli("archive", "purge")).stderr).toMatch(/^archive takes run, list, or read <partition>/);
+      expect((await cli("archive", "purge")).stderr).toMatch(/^archive takes run, list, read <partition>, or convert/);
       // keygen and reset have --help and name what is wrong too.
       const tool = (script: string, ...args: string[]) =>
         new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
