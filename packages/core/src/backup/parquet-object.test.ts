@@ -1,0 +1,32 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { archiveType, microsOf, timestampText, UnsupportedColumnError } from "./parquet-object.js";
+
+describe("timestamps in the Parquet archive", () => {
+  it("microseconds <-> the text row_to_json gives in a UTC session, exactly, across the range Postgres stores", () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: -62_135_596_800_000_000n, max: 253_402_300_799_999_999n }), (micros) => {
+        const text = timestampText(micros);
+        expect(text).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?\+00:00$/);
+        expect(microsOf(text)).toBe(micros);
+      }),
+    );
+  });
+
+  it("reads Postgres' forms: trailing zeros trimmed, other offsets, Z", () => {
+    expect(timestampText(0n)).toBe("1970-01-01T00:00:00+00:00");
+    expect(timestampText(1_500_000n)).toBe("1970-01-01T00:00:01.5+00:00");
+    expect(timestampText(-1n)).toBe("1969-12-31T23:59:59.999999+00:00");
+    expect(microsOf("2025-07-15T12:00:00.25+02:00")).toBe(microsOf("2025-07-15T10:00:00.25Z"));
+    expect(microsOf("2025-07-15T05:30:00-0430")).toBe(microsOf("2025-07-15T10:00:00+00"));
+    expect(() => microsOf("yesterday")).toThrow(/not a timestamp/);
+  });
+
+  it("maps every Postgres type the archive holds, and names the one it cannot", () => {
+    expect(archiveType("a", "numeric(12,6)")).toBe("double");
+    expect(archiveType("a", "character varying(20)")).toBe("string");
+    expect(archiveType("a", "text[]")).toBe("string_list");
+    expect(archiveType("a", "jsonb")).toBe("json");
+    expect(() => archiveType("shape", "point")).toThrow(UnsupportedColumnError);
+  });
+});
