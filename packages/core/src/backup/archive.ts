@@ -440,6 +440,12 @@ export async function convertLegacyArchives(deps: {
       converted.push(await convertOne(deps, partition, prefix, columns));
       if (!(await renewLease(deps.db, "archive", holder))) throw new ArchiveBusyError();
     }
+    // A conversion interrupted after its commit left NDJSON objects behind: deleted now.
+    const done = await deps.db.query<{ partition: string }>("SELECT partition FROM archived_partitions WHERE format = 'parquet'");
+    for (const { partition } of done) {
+      const left = await deps.store.list(legacyArchivePrefix(partition));
+      if (left.length) await deps.store.delete(left.map((o) => o.key));
+    }
   } finally {
     await releaseLease(deps.db, "archive", holder).catch(() => {});
   }
@@ -458,6 +464,27 @@ async function convertOne(
   if (!old || problem) throw new Error(`archive ${partition}: ${problem ?? "no manifest"}`);
   const prefix = archivePrefix(partition);
   const objects: ObjectEntry[] = [];
+  try {
+    return await convertObjects(deps, partition, old, oldManifestKey, prefix, columns, objects, now);
+  } catch (e) {
+    // Nothing of a failed conversion stays where Athena would read it (the NDJSON set stays in
+    // force). A process killed here leaves them: `convert` again rewrites them from the NDJSON set.
+    const written = (await deps.store.list(prefix)).map((o) => o.key);
+    if (written.length) await deps.store.delete(written).catch(() => {});
+    throw e;
+  }
+}
+
+async function convertObjects(
+  deps: { db: Db; store: StreamingBlobStore; progress?: (l: string) => void },
+  partition: string,
+  old: Manifest,
+  oldManifestKey: string,
+  prefix: string,
+  columns: ArchiveColumn[],
+  objects: ObjectEntry[],
+  now: Date,
+) {
   for (const [i, o] of (old.objects ?? []).entries()) {
     const writer = new ParquetObjectWriter(deps.store, partKey(prefix, i), columns);
     const expected = createHash("sha256");
