@@ -3,7 +3,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { promisify } from "node:util";
-import { gzipSync } from "node:zlib";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { PoolDb, useLocalNeonProxy } from "@hitl/core/postgres";
@@ -299,6 +299,14 @@ describe("the NDJSON archives written before Parquet", () => {
     const before: string[] = [];
     await readArchive(store, "interactions_2025_04", (l) => before.push(l));
     expect(before).toEqual(legacyLines);
+    // An object that does not match its manifest (here: the same rows gzipped again) stops the
+    // conversion, which leaves nothing under month=2025-04/ and the NDJSON set in force.
+    const second = "archives/interactions/interactions_2025_04/part-0001.ndjson.gz";
+    const original = (await store.get(second))!;
+    await store.put(second, gzipSync(gunzipSync(original), { level: 9 }));
+    await expect(convertLegacyArchives({ db: t.services.db, store })).rejects.toThrow(/does not match its manifest/);
+    expect(await store.list("archives/interactions/month=2025-04/")).toEqual([]);
+    await store.put(second, original);
     const out = await convertLegacyArchives({ db: t.services.db, store });
     expect(out.converted).toEqual([
       { partition: "interactions_2025_04", rows: legacyLines.length, ndjson_bytes: expect.any(Number), parquet_bytes: expect.any(Number) },

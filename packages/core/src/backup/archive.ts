@@ -463,14 +463,23 @@ async function convertOne(
   const { manifest: old, problem } = readManifest((await deps.store.get(oldManifestKey)) ?? "");
   if (!old || problem) throw new Error(`archive ${partition}: ${problem ?? "no manifest"}`);
   const prefix = archivePrefix(partition);
-  const objects: ObjectEntry[] = [];
+  const state = { committed: false };
   try {
-    return await convertObjects(deps, partition, old, oldManifestKey, prefix, columns, objects, now);
+    return await convertObjects(deps, partition, old, oldManifestKey, prefix, columns, state, now);
   } catch (e) {
-    // Nothing of a failed conversion stays where Athena would read it (the NDJSON set stays in
-    // force). A process killed here leaves them: `convert` again rewrites them from the NDJSON set.
-    const written = (await deps.store.list(prefix)).map((o) => o.key);
-    if (written.length) await deps.store.delete(written).catch(() => {});
+    // Before its commit, nothing of a failed conversion stays where Athena would read it (the
+    // NDJSON set stays in force). A process killed there leaves them: `convert` again rewrites
+    // them from the NDJSON set.
+    // The catalog decides (a commit whose answer was lost counts as committed).
+    const [catalog] = state.committed
+      ? [{ format: "parquet" }]
+      : await deps.db
+          .query<{ format: string }>("SELECT format FROM archived_partitions WHERE partition = $1", [partition])
+          .catch(() => [{ format: "unknown" }]);
+    if (catalog?.format === "ndjson") {
+      const written = (await deps.store.list(prefix)).map((o) => o.key);
+      if (written.length) await deps.store.delete(written).catch(() => {});
+    }
     throw e;
   }
 }
@@ -482,9 +491,10 @@ async function convertObjects(
   oldManifestKey: string,
   prefix: string,
   columns: ArchiveColumn[],
-  objects: ObjectEntry[],
+  state: { committed: boolean },
   now: Date,
 ) {
+  const objects: ObjectEntry[] = [];
   for (const [i, o] of (old.objects ?? []).entries()) {
     const writer = new ParquetObjectWriter(deps.store, partKey(prefix, i), columns);
     const expected = createHash("sha256");
@@ -543,6 +553,7 @@ async function convertObjects(
       params: [partition, prefix, rows, manifest.totals.bytes],
     },
   ]);
+  state.committed = true;
   await recordSet(deps.db, manifest, true);
   await deps.store.delete([...oldKeys, oldManifestKey]);
   const ndjsonBytes = (old.objects ?? []).reduce((s, o) => s + o.bytes, 0);
