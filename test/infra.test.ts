@@ -503,6 +503,7 @@ describe("sst.config.ts", () => {
         "projection.month.range": expect.stringMatching(/^\d{4}-\d{2},NOW$/),
         "projection.month.interval.unit": "MONTHS",
         // Exactly where the archive job writes a month (archivePrefix: archives/interactions/month=YYYY-MM/).
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: Athena's projection placeholder, not a JS template
         "storage.location.template": "s3://Backups-name/archives/interactions/month=${month}/",
       },
       storageDescriptor: {
