@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { archiveType, microsOf, timestampText, UnsupportedColumnError } from "./parquet-object.js";
+import { archiveType, lineOf, microsOf, selectFormOfLegacyRow, timestampText, UnsupportedColumnError } from "./parquet-object.js";
 
 describe("timestamps in the Parquet archive", () => {
   it("microseconds <-> the text row_to_json gives in a UTC session, exactly, across the range Postgres stores", () => {
@@ -28,5 +28,28 @@ describe("timestamps in the Parquet archive", () => {
     expect(archiveType("a", "text[]")).toBe("string_list");
     expect(archiveType("a", "jsonb")).toBe("json");
     expect(() => archiveType("shape", "point")).toThrow(UnsupportedColumnError);
+  });
+
+  it("an NDJSON row of an older schema converts to today's columns: missing ones null, a bigint chat_id as text; an unknown field refuses", () => {
+    const columns = [
+      { name: "chat_id", type: "string" as const },
+      { name: "created_at", type: "timestamp" as const },
+      { name: "cta_data", type: "json" as const },
+      { name: "review_claim_key", type: "string" as const },
+    ];
+    const row = selectFormOfLegacyRow(columns, { chat_id: 12345, created_at: "2025-07-15T10:00:00.5+00:00", cta_data: { a: [1, "x"] } });
+    expect(row).toEqual({
+      chat_id: "12345",
+      created_at: Number(microsOf("2025-07-15T10:00:00.5Z")),
+      cta_data: '{"a":[1,"x"]}',
+      review_claim_key: null,
+    });
+    expect(JSON.parse(lineOf(columns, row))).toEqual({
+      chat_id: "12345",
+      created_at: "2025-07-15T10:00:00.5+00:00",
+      cta_data: { a: [1, "x"] },
+      review_claim_key: null,
+    });
+    expect(() => selectFormOfLegacyRow(columns, { dropped_column: 1 })).toThrow(/no longer has/);
   });
 });

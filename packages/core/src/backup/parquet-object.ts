@@ -140,6 +140,8 @@ export function selectFormOfLegacyRow(columns: ArchiveColumn[], row: Record<stri
     if (v === null || v === undefined) out[name] = null;
     else if (type === "timestamp") out[name] = Number(microsOf(v as string));
     else if (type === "json") out[name] = JSON.stringify(v);
+    // A column whose type changed since (chat_id was a bigint before migration 0013) takes the row's value in today's type.
+    else if (type === "string" && typeof v !== "string") out[name] = typeof v === "object" ? JSON.stringify(v) : String(v);
     else out[name] = v;
   }
   return out;
