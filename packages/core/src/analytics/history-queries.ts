@@ -135,13 +135,13 @@ ORDER BY day, llm1_model, llm2_model`,
     name: "edit_tags",
     description: "Edit tags: how often each was used, and the average quality and review time of the interactions it tags.",
     sql: `SELECT tag,
-  count(*) AS interactions,
+  count(*) AS tagged,
   avg(CAST(i.quality_score AS DOUBLE)) AS avg_quality,
   avg(CAST(i.review_time_seconds AS DOUBLE)) AS avg_review_time_seconds
 FROM interactions i
 CROSS JOIN UNNEST(i.edit_tags) AS t (tag)
 GROUP BY tag
-ORDER BY interactions DESC, tag`,
+ORDER BY tagged DESC, tag`,
   },
 ];
 
