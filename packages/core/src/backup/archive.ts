@@ -195,7 +195,7 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
         const rows = JSON.parse(page.body) as Record<string, unknown>[];
         for (const r of rows) users.add(deps.hasher.hash(r.user_id as string));
         writer ??= new ParquetObjectWriter(deps.store, partKey(prefix, objects.length), columns);
-        await writer.add(rows);
+        await writer.add(rows, page.body.length);
         if (writer.rows >= ARCHIVE_OBJECT_ROWS) await close();
       }
       await close();
@@ -381,8 +381,8 @@ async function rewriteParquet(
   hash: string,
 ): Promise<ObjectEntry> {
   const writer = new ParquetObjectWriter(deps.store, key, columns);
-  await readParquetObject(body, columns, async (_line, raw) => {
-    if (deps.hasher.hash(raw.user_id as string) !== hash) await writer.add([raw]);
+  await readParquetObject(body, columns, async (line, raw) => {
+    if (deps.hasher.hash(raw.user_id as string) !== hash) await writer.add([raw], line.length);
   });
   const written = await writer.close();
   await verifyParquetObject(deps.store, written, columns, key);
@@ -499,16 +499,19 @@ async function convertObjects(
     const writer = new ParquetObjectWriter(deps.store, partKey(prefix, i), columns);
     const expected = createHash("sha256");
     let batch: Record<string, unknown>[] = [];
+    let batchBytes = 0;
     const read = await readNdjson(await deps.store.read(o.key), async (line) => {
       const row = selectFormOfLegacyRow(columns, JSON.parse(line) as Record<string, unknown>);
       expected.update(lineOf(columns, row) + "\n");
       batch.push(row);
+      batchBytes += line.length;
       if (batch.length >= 1000) {
-        await writer.add(batch);
+        await writer.add(batch, batchBytes);
         batch = [];
+        batchBytes = 0;
       }
     });
-    await writer.add(batch);
+    await writer.add(batch, batchBytes);
     const written = await writer.close();
     if (read.sha256 !== o.sha256 || read.rows !== o.rows)
       throw new Error(`archive object ${o.key} does not match its manifest; ${partition} not converted`);
