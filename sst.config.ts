@@ -42,6 +42,7 @@ export default $config({
     const { jobs } = await import("./infra/jobs");
     const { alarms } = await import("./infra/alarms");
     const { backlogAlarms } = await import("./infra/backlog-alarms");
+    const { analytics } = await import("./infra/analytics");
     const s = secrets();
     const { bucket, replication } = backupBucket();
     // Migrations first: the API and the jobs are updated only after this deploy's migrations ran.
@@ -51,6 +52,7 @@ export default $config({
     const { dlq } = jobs(s, bucket, after);
     const { topic } = alarms(dlq, s.alertEmail, replication, after);
     backlogAlarms(s, bucket, topic, after);
-    return { api: fn.url, bucket: bucket.name };
+    const history = analytics(bucket);
+    return { api: fn.url, bucket: bucket.name, athenaWorkgroup: history.workgroup.name, glueDatabase: history.database.name };
   },
 });

@@ -9,6 +9,7 @@ import { costBench } from "./cost.bench.js";
 import { keysBench } from "./keys.bench.js";
 import { analyticsBench } from "./analytics.bench.js";
 import { datasetsBench } from "./datasets.bench.js";
+import { archiveFormatBench } from "./archive-format.bench.js";
 
 /** `npm run bench [-- name...]`: runs the benchmarks against a private local stack, prints and records figures. */
 const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) => Promise<BenchResult[]>> = {
@@ -22,6 +23,7 @@ const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) =
   keys: keysBench,
   analytics: analyticsBench,
   datasets: datasetsBench,
+  "archive-format": archiveFormatBench,
 };
 
 const USAGE = `usage: npm run bench [-- NAME ...]

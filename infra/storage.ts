@@ -19,8 +19,14 @@ export const PREFIXES = {
   postgres: "backups/postgres/",
   redis: "backups/redis/",
   archives: "archives/",
+  /** The archive's table (Hive-style month partitions of Parquet objects): Glue's table location (infra/analytics.ts). */
+  archiveTable: "archives/interactions/",
   erasures: "erasures/",
+  /** Athena's query results (the History workgroup's output location), expired after ATHENA_RESULTS_DAYS. */
+  athenaResults: "athena-results/",
 } as const;
+/** Days Athena's query results are kept. */
+export const ATHENA_RESULTS_DAYS = 7;
 /** The replication rule's id (a dimension of S3's replication metrics). */
 export const REPLICATION_RULE = "all";
 /** Replication latency (seconds) past which the ReplicationLate alarm fires: S3 replicates most objects in minutes. */
@@ -36,6 +42,7 @@ const LIFECYCLE_RULES = [
   },
   { id: "expire-noncurrent", status: "Enabled", filter: {}, noncurrentVersionExpiration: { noncurrentDays: NONCURRENT_VERSION_DAYS } },
   { id: "backups-safety-expiry", status: "Enabled", filter: { prefix: PREFIXES.backups }, expiration: { days: BACKUP_SAFETY_EXPIRY_DAYS } },
+  { id: "athena-results-expiry", status: "Enabled", filter: { prefix: PREFIXES.athenaResults }, expiration: { days: ATHENA_RESULTS_DAYS } },
 ];
 
 export interface BackupStorage {

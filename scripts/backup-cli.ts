@@ -4,6 +4,7 @@ import { createServices, listBackupSets } from "@hitl/core";
 import { PoolDb, useLocalNeonProxy } from "@hitl/core/postgres";
 import {
   JOBS,
+  convertLegacyArchives,
   jobContext,
   markVerified,
   readArchive,
@@ -25,7 +26,8 @@ const USAGE = `usage:
   npm run backups                             every set and archive: kind, size, age, verification
   npm run verify -- <set id>                  read a set back and check every object
   npm run restore -- <set id> [--database URL] [--redis URL --redis-token TOKEN] [--yes]
-  npm run archive -- run | list | read <partition>
+  npm run archive -- run | list | read <partition> | convert
+                                              convert: rewrites archives written as NDJSON (before Parquet) as Parquet, verified
   npm run job -- ${JOBS.join("|")}     the deployed handler with a scheduler event
 options:
   --json    the result as one JSON line (for scripts) instead of the sentence
@@ -181,22 +183,37 @@ async function main() {
       }
       case "archive": {
         if (positionals[0] === "list") {
-          const rows = await ctx.services.db.query<{ partition: string; prefix: string; rows: string; bytes: string; archived_at: string }>(
-            "SELECT partition, prefix, rows, bytes, archived_at FROM archived_partitions ORDER BY partition",
-          );
+          const rows = await ctx.services.db.query<{
+            partition: string;
+            prefix: string;
+            format: string;
+            rows: string;
+            bytes: string;
+            archived_at: string;
+          }>("SELECT partition, prefix, format, rows, bytes, archived_at FROM archived_partitions ORDER BY partition");
           if (values.json)
             return void console.log(JSON.stringify(rows.map((r) => ({ ...r, rows: Number(r.rows), bytes: Number(r.bytes) }))));
           if (!rows.length)
             return void console.log("no partition archived yet (partitions older than 90 days are, by the daily archive job)");
           for (const r of rows)
             console.log(
-              `${r.partition}  ${count(Number(r.rows), "row").padStart(14)}  ${size(Number(r.bytes)).padStart(9)}  archived ${age(r.archived_at)} ago  ${r.prefix}`,
+              `${r.partition}  ${r.format.padEnd(7)}  ${count(Number(r.rows), "row").padStart(14)}  ${size(Number(r.bytes)).padStart(9)}  archived ${age(r.archived_at)} ago  ${r.prefix}`,
             );
           return;
         }
         if (positionals[0] === "read" && positionals[1]) {
           const r = await readArchive(ctx.store, positionals[1], (line) => process.stdout.write(line + "\n"));
           console.error(`archive ${positionals[1]}: ${count(r.rows, "row")} in ${took()}`);
+          return;
+        }
+        if (positionals[0] === "convert") {
+          const r = await convertLegacyArchives({ db: ctx.services.db, store: ctx.store, progress });
+          done(
+            r.converted.length
+              ? `archive convert: ${count(r.converted.length, "partition")} converted to Parquet (${r.converted.map((c) => `${c.partition}: ${count(c.rows, "row")}, ${size(c.ndjson_bytes)} -> ${size(c.parquet_bytes)}`).join("; ")})`
+              : "archive convert: no NDJSON archive left to convert",
+            r,
+          );
           return;
         }
         if (positionals[0] !== "run") throw new UsageError();
@@ -290,9 +307,9 @@ function usageProblem(command: string, args: string[]): string | null {
     case "restore":
       return args[0] ? null : `${command} needs a set id (npm run backups lists them)`;
     case "archive":
-      return args[0] === "run" || args[0] === "list" || (args[0] === "read" && args[1])
+      return args[0] === "run" || args[0] === "list" || args[0] === "convert" || (args[0] === "read" && args[1])
         ? null
-        : "archive takes run, list, or read <partition>";
+        : "archive takes run, list, read <partition>, or convert";
     case "job":
       return (JOBS as readonly string[]).includes(args[0] ?? "")
         ? null

@@ -486,14 +486,21 @@ describe("archival", () => {
     for (const p of ["interactions_2025_06", "interactions_2025_07", "interactions_2025_08"]) {
       expect(await withPg(t.databaseUrl, async (c) => (await c.query("SELECT to_regclass($1) AS t", [p])).rows[0].t), p).toBeNull();
       const archivedHere = out.archived.some((a) => a.partition === p);
-      expect((await store.get(`archives/interactions/${p}/manifest.json`)) !== null, p).toBe(archivedHere);
+      expect((await store.get(`archives/interactions/month=${p.slice(13, 17)}-${p.slice(18)}/_manifest.json`)) !== null, p).toBe(
+        archivedHere,
+      );
     }
     expect(out.purged_quarantine).toBe(1);
     const gone = await withPg(t.databaseUrl, async (c) => (await c.query("SELECT to_regclass('interactions_2025_07') AS t")).rows[0].t);
     expect(gone).toBeNull();
     const lines: string[] = [];
     await readArchive(store, "interactions_2025_07", (l) => lines.push(l));
-    expect(lines).toEqual(before);
+    // Parquet holds typed columns; read back, each row is the JSON row_to_json gave (same fields and values).
+    expect(lines.map((l) => JSON.parse(l))).toEqual(before.map((l) => JSON.parse(l)));
+    expect((await store.list("archives/interactions/month=2025-07/")).map((o) => o.key).sort()).toEqual([
+      "archives/interactions/month=2025-07/_manifest.json",
+      "archives/interactions/month=2025-07/part-00000.parquet",
+    ]);
     const erased = await json(await t.call("DELETE", "/v1/users/old1", { key: t.keys.admin }));
     expect(erased.deleted.archives_rewritten).toBe(1);
     // The Archive job rewrites them (the API may not write archives/).
@@ -571,7 +578,7 @@ describe("every byte of a set is checked", () => {
       }
     }
     // The archive written by the archival test above: its manifest is checked when read.
-    const archiveManifest = "archives/interactions/interactions_2025_07/manifest.json";
+    const archiveManifest = "archives/interactions/month=2025-07/_manifest.json";
     const restore = await flip(archiveManifest, (b) => b.indexOf(Buffer.from('"started_at": "')) + 20);
     try {
       await expect(readArchive(store, "interactions_2025_07", () => {})).rejects.toThrow(/checksum mismatch/);

@@ -41,6 +41,16 @@ describe("operations CLI", () => {
           .every((l) => l.length < 300),
       ).toBe(true);
       expect((await cli("archive", "list")).stdout).toMatch(/^no partition archived yet/m);
+      expect((await cli("archive", "convert")).stdout).toMatch(/^archive convert: no NDJSON archive left to convert in [\d.]+ s$/m);
+      // npm run analytics on the same stack: nothing archived yet, said in one line (exit 1), its temp dir removed.
+      const analytics = await run(process.execPath, ["--import", "tsx", "scripts/analytics.ts", "--query", "volume_by_day"], {
+        env,
+        timeout: 120_000,
+      }).then(
+        () => null,
+        (e: { code: number; stderr: string }) => e,
+      );
+      expect(analytics).toMatchObject({ code: 1, stderr: expect.stringMatching(/^failed: no Parquet archive yet/m) });
       await expect(cli("job", "nope")).rejects.toMatchObject({ code: 2 });
     } finally {
       await rm(effectiveDataDir(path.join(dataDir, "postgres")), { recursive: true, force: true });
@@ -108,7 +118,7 @@ describe("operations CLI usage", () => {
       const help = await cli("restore", "--help");
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/^usage:/);
-      expect((await cli("archive", "purge")).stderr).toMatch(/^archive takes run, list, or read <partition>/);
+      expect((await cli("archive", "purge")).stderr).toMatch(/^archive takes run, list, read <partition>, or convert/);
       // keygen and reset have --help and name what is wrong too.
       const tool = (script: string, ...args: string[]) =>
         new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FUNCTIONS } from "../scripts/build.js";
+import { HISTORY_COLUMNS, HISTORY_QUERIES } from "@hitl/core/analytics/history-queries";
 
 interface Declared {
   kind: string;
@@ -70,6 +71,8 @@ beforeAll(() => {
     iam: { Role: recorder("aws.iam.Role"), RolePolicy: recorder("aws.iam.RolePolicy") },
     cloudwatch: { MetricAlarm: recorder("aws.cloudwatch.MetricAlarm"), Dashboard: recorder("aws.cloudwatch.Dashboard") },
     Provider: recorder("aws.Provider"),
+    glue: { CatalogDatabase: recorder("aws.glue.CatalogDatabase"), CatalogTable: recorder("aws.glue.CatalogTable") },
+    athena: { Workgroup: recorder("aws.athena.Workgroup"), NamedQuery: recorder("aws.athena.NamedQuery") },
   };
   g.$interpolate = (strings: TemplateStringsArray, ...v: unknown[]) =>
     strings.reduce((a, s, i) => a + s + (i < v.length ? String(v[i]) : ""), "");
@@ -358,7 +361,12 @@ describe("sst.config.ts", () => {
       expect(key.opts).toMatchObject({ retainOnDelete: true });
       expect(byKind("aws.s3.Bucket").find((b) => b.name === "BackupsReplica")!.opts).toMatchObject({ retainOnDelete: true });
       const replicaLife = byKind("aws.s3.Lifecycle").find((l) => l.name === "BackupsReplicaLifecycle")!;
-      expect(replicaLife.args.rules.map((r: any) => r.id)).toEqual(["abort-stale-multipart", "expire-noncurrent", "backups-safety-expiry"]);
+      expect(replicaLife.args.rules.map((r: any) => r.id)).toEqual([
+        "abort-stale-multipart",
+        "expire-noncurrent",
+        "backups-safety-expiry",
+        "athena-results-expiry",
+      ]);
       expect(byKind("aws.Provider")[0]!.args).toEqual({ region: "eu-west-1" });
       // The replication metrics feed two alarms.
       alarms({ nodes: { queue: { name: "q" } } }, { value: "ops@example.org" }, replication);
@@ -477,5 +485,49 @@ describe("sst.config.ts", () => {
     const [life] = byKind("aws.s3.Lifecycle");
     const abort = life!.args.rules.find((r: any) => r.abortIncompleteMultipartUpload);
     expect(abort).toMatchObject({ status: "Enabled", abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } });
+  });
+
+  it("puts Athena over the archive: a Glue table with partition projection over the Parquet months (no crawler), an enforced workgroup, the named queries over history", () => {
+    const [db] = byKind("aws.glue.CatalogDatabase");
+    expect(db!.args.name).toBe("hitl_data_layer_test");
+    const [table] = byKind("aws.glue.CatalogTable");
+    expect(table!.args).toMatchObject({
+      databaseName: "HistoryDatabase-name",
+      name: "interactions",
+      tableType: "EXTERNAL_TABLE",
+      partitionKeys: [{ name: "month", type: "string" }],
+      parameters: {
+        "projection.enabled": "true",
+        "projection.month.type": "date",
+        "projection.month.format": "yyyy-MM",
+        "projection.month.range": expect.stringMatching(/^\d{4}-\d{2},NOW$/),
+        "projection.month.interval.unit": "MONTHS",
+        // Exactly where the archive job writes a month (archivePrefix: archives/interactions/month=YYYY-MM/).
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: Athena's projection placeholder, not a JS template
+        "storage.location.template": "s3://Backups-name/archives/interactions/month=${month}/",
+      },
+      storageDescriptor: {
+        location: "s3://Backups-name/archives/interactions/",
+        inputFormat: "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        serDeInfo: { serializationLibrary: "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe" },
+      },
+    });
+    // The columns are the archive's (test/analytics-history.test.ts checks those against Postgres).
+    expect(table!.args.storageDescriptor.columns).toEqual(HISTORY_COLUMNS);
+    expect(declared.filter((d) => /crawler/i.test(d.kind))).toEqual([]);
+    const [wg] = byKind("aws.athena.Workgroup");
+    expect(wg!.args.configuration).toMatchObject({
+      enforceWorkgroupConfiguration: true,
+      bytesScannedCutoffPerQuery: expect.any(Number),
+      resultConfiguration: { outputLocation: "s3://Backups-name/athena-results/" },
+    });
+    const [life] = byKind("aws.s3.Lifecycle");
+    expect(life!.args.rules).toContainEqual(
+      expect.objectContaining({ status: "Enabled", filter: { prefix: "athena-results/" }, expiration: { days: expect.any(Number) } }),
+    );
+    const named = byKind("aws.athena.NamedQuery");
+    expect(named.map((q) => [q.args.name, q.args.query, q.args.workgroup, q.args.database])).toEqual(
+      HISTORY_QUERIES.map((q) => [q.name, q.sql, "History-name", "HistoryDatabase-name"]),
+    );
   });
 });

@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 vi.setConfig({ testTimeout: 120_000 });
 import { FUNCTIONS } from "../scripts/build.js";
 import { createTestDatabase, testEnv, testKeys } from "./support/stack.js";
-import { createEmptyDatabase, createTestBucket } from "./support/backup.js";
+import { createEmptyDatabase, createTestBucket, withPg } from "./support/backup.js";
+import { readArchive, type S3BlobStore } from "@hitl/core/backup";
 
 const run = promisify(execFile);
 const temps: string[] = [];
@@ -113,9 +114,25 @@ const SCHEDULER_EVENTS = [
   },
 ];
 
+describe("what goes into the bundles", () => {
+  it("DuckDB never enters a Lambda bundle (it is a tool of the CLI, the tests and the benches)", async () => {
+    const record = JSON.parse(await readFile("dist/build.json", "utf8")) as { inputs: Record<string, string> };
+    expect(Object.keys(record.inputs).filter((f) => /duckdb/i.test(f))).toEqual([]);
+    const files = (await readdir("dist", { recursive: true, withFileTypes: true })).filter((f) => f.isFile());
+    expect(files.length).toBeGreaterThan(Object.keys(FUNCTIONS).length);
+    for (const f of files) {
+      const text = await readFile(path.join(f.parentPath, f.name), "latin1");
+      expect(/@duckdb\/|duckdb\.node|read_parquet\(/i.test(text), path.join(f.parentPath, f.name)).toBe(false);
+    }
+    // The archive writes Parquet itself (hyparquet-writer, pure JavaScript).
+    expect(Object.keys(record.inputs).some((f) => f.includes("node_modules/hyparquet-writer/"))).toBe(true);
+  });
+});
+
 describe("each bundle, alone, as Lambda loads it", () => {
   let env: Record<string, string>;
   let keys: Record<string, string>;
+  let store: S3BlobStore;
 
   beforeAll(async () => {
     for (const name of Object.keys(FUNCTIONS))
@@ -127,7 +144,9 @@ describe("each bundle, alone, as Lambda loads it", () => {
     }
     const k = testKeys();
     keys = k.keys;
-    const { bucket } = await createTestBucket();
+    const b = await createTestBucket();
+    const bucket = b.bucket;
+    store = b.store;
     env = testEnv(await createTestDatabase(), JSON.stringify(k.entries), { S3_BUCKET: bucket });
   });
 
@@ -195,4 +214,23 @@ describe("each bundle, alone, as Lambda loads it", () => {
       expect(continuation).toMatchObject({ run: 2, ...done });
     });
   }
+
+  it("archive, bundled alone, writes an old month as Parquet (hyparquet-writer inside the bundle) that reads back row for row", async () => {
+    const rows = await withPg(env.DATABASE_URL!, async (c) => {
+      await c.query("SELECT hitl_ensure_interaction_partitions(date '2024-01-01', 1)");
+      await c.query(
+        `INSERT INTO interactions (user_id, conversation_id, user_message, user_message_timestamp, edit_tags, cta_data, created_at)
+        SELECT 'bundle-' || g, 'c', 'msg ✓ ' || g, now(), ARRAY['tone'], '{"a": [1, 2]}', timestamptz '2024-01-10T00:00:00Z' + g * interval '1 hour'
+        FROM generate_series(1, 3) g`,
+      );
+      return (await c.query("SELECT row_to_json(i)::text AS j FROM interactions_2024_01 i")).rows.map((r) => JSON.parse(r.j));
+    });
+    const [res] = await invokeAlone("archive", env, [SCHEDULER_EVENTS[0]]);
+    expect(res!.error).toBeUndefined();
+    expect(res!.ok.archived).toEqual([{ partition: "interactions_2024_01", rows: 3 }]);
+    const lines: string[] = [];
+    await readArchive(store, "interactions_2024_01", (l) => lines.push(l));
+    const byId = (xs: { id: string }[]) => [...xs].sort((a, b) => a.id.localeCompare(b.id));
+    expect(byId(lines.map((l) => JSON.parse(l)))).toEqual(byId(rows));
+  });
 });

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { Db } from "../db/db.js";
 import type { CopyDb } from "../db/pool-db.js";
@@ -8,7 +8,17 @@ import type { UserHasher } from "../gdpr/hash.js";
 import { purgeExpiredQuarantine } from "../protocol/admin.js";
 import { recordSet } from "./catalog.js";
 import { manifestText, newSetId, readManifest, type Manifest, type ObjectEntry } from "./manifest.js";
-import { GzipObjectWriter, readNdjson, scanObject } from "./gzip-object.js";
+import { readNdjson } from "./gzip-object.js";
+import { acquireLease, releaseLease, renewLease } from "./lease.js";
+import {
+  archiveColumns,
+  archiveSelectList,
+  lineOf,
+  ParquetObjectWriter,
+  readParquetObject,
+  selectFormOfLegacyRow,
+  type ArchiveColumn,
+} from "./parquet-object.js";
 import { tableBlocks } from "./pg-copy.js";
 import { listTables, quoteIdent } from "./pg-tables.js";
 
@@ -21,7 +31,24 @@ const PAGE_BLOCKS = 256;
 /** Months of partitions kept created ahead of time. */
 const MONTHS_AHEAD = 3;
 
-export const archivePrefix = (partition: string) => `archives/interactions/${partition}/`;
+/** `interactions_2026_01` -> `2026-01`, the value of the Hive partition column `month`. */
+export function archiveMonth(partition: string): string {
+  const m = /^interactions_(\d{4})_(\d{2})$/.exec(partition);
+  if (!m) throw new Error(`not a month partition of interactions: ${partition.slice(0, 60)}`);
+  return `${m[1]}-${m[2]}`;
+}
+/** Where a month's Parquet objects go: a Hive-style partition that Athena (partition projection) and DuckDB read as they are. */
+export const ARCHIVE_ROOT = "archives/interactions/";
+export const archivePrefix = (partition: string) => `${ARCHIVE_ROOT}month=${archiveMonth(partition)}/`;
+/** Where NDJSON archives (before Parquet) were written. */
+export const legacyArchivePrefix = (partition: string) => `${ARCHIVE_ROOT}${partition}/`;
+/**
+ * A set's manifest: `_manifest.json` beside Parquet objects (engines skip names starting with `_`
+ * when they read a partition's folder), `manifest.json` in an NDJSON set.
+ */
+export const archiveManifestKey = (prefix: string) => `${prefix}${prefix.includes("/month=") ? "_manifest.json" : "manifest.json"}`;
+/** Object `i` of a Parquet set. */
+const partKey = (prefix: string, i: number) => `${prefix}part-${String(i).padStart(5, "0")}.parquet`;
 
 export interface ArchiveDeps {
   db: Db;
@@ -138,9 +165,13 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
   const prefix = archivePrefix(partition);
   const [info] = (await listTables(deps.db)).filter((t) => t.name === "interactions");
   const table = { ...info!, name: partition };
+  const columns = await archiveColumns(deps.db, partition);
   const objects: (ObjectEntry & { users: string[] })[] = [];
   let lastErasure = "0";
-  // Heap block ranges in physical order, all in one snapshot: every row exactly once.
+  // Heap block ranges in physical order, all in one snapshot: every row exactly once. Each page
+  // comes as one JSON array in the typed form the Parquet writer takes (archiveSelectList).
+  const pageSql = `SELECT '[' || string_agg(row_to_json(t)::text, ',') || ']' AS body, count(*)::int AS n
+    FROM (SELECT ${archiveSelectList(columns)} FROM ONLY ${quoteIdent(partition)} WHERE ctid >= $1::tid AND ctid < $2::tid) t`;
   await deps.reader.session(async (s) => {
     await s.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
     try {
@@ -148,7 +179,7 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
       const [seen] = await s.query<{ id: string }>("SELECT coalesce(max(id), 0)::text AS id FROM erasures");
       lastErasure = seen?.id ?? "0";
       const blocks = await tableBlocks(s, table);
-      let writer: GzipObjectWriter | null = null;
+      let writer: ParquetObjectWriter | null = null;
       let users = new Set<string>();
       const close = async () => {
         if (writer) objects.push({ ...(await writer.close()), users: [...users] });
@@ -156,14 +187,15 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
         users = new Set();
       };
       for (let from = 0; from < blocks; from += PAGE_BLOCKS) {
-        const [page] = await s.query<{ body: string | null; n: number }>(
-          `SELECT string_agg(row_to_json(t)::text, E'\\n') AS body, count(*)::int AS n FROM ONLY ${quoteIdent(partition)} t WHERE ctid >= $1::tid AND ctid < $2::tid`,
-          [`(${from},0)`, `(${Math.min(from + PAGE_BLOCKS, blocks)},0)`],
-        );
+        const [page] = await s.query<{ body: string | null; n: number }>(pageSql, [
+          `(${from},0)`,
+          `(${Math.min(from + PAGE_BLOCKS, blocks)},0)`,
+        ]);
         if (!page?.n || !page.body) continue;
-        for (const line of page.body.split("\n")) users.add(deps.hasher.hash((JSON.parse(line) as { user_id: string }).user_id));
-        writer ??= new GzipObjectWriter(deps.store, `${prefix}part-${String(objects.length).padStart(4, "0")}.ndjson.gz`);
-        await writer.writeText(page.body, page.n);
+        const rows = JSON.parse(page.body) as Record<string, unknown>[];
+        for (const r of rows) users.add(deps.hasher.hash(r.user_id as string));
+        writer ??= new ParquetObjectWriter(deps.store, partKey(prefix, objects.length), columns);
+        await writer.add(rows, page.body.length);
         if (writer.rows >= ARCHIVE_OBJECT_ROWS) await close();
       }
       await close();
@@ -172,11 +204,7 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
     }
   });
   const rows = objects.reduce((s, o) => s + o.rows, 0);
-  for (const o of objects) {
-    const back = await scanObject(await deps.store.read(o.key));
-    if (back.sha256 !== o.sha256 || back.rows !== o.rows)
-      throw new Error(`archive object ${o.key} did not read back intact; ${partition} kept`);
-  }
+  for (const o of objects) await verifyParquetObject(deps.store, o, columns, partition);
   await deps.afterExport?.(partition);
   const exportedUsers = [...new Set(objects.flatMap((o) => o.users))];
   const manifest: Manifest = {
@@ -186,17 +214,19 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
     prefix,
     started_at: now.toISOString(),
     finished_at: new Date().toISOString(),
+    row_format: "parquet",
+    columns,
     objects: objects.map(({ users: _u, ...o }) => o),
     totals: { objects: objects.length, bytes: objects.reduce((s, o) => s + o.bytes, 0), rows },
   };
-  await deps.store.put(`${prefix}manifest.json`, manifestText(manifest), "application/json");
+  await deps.store.put(archiveManifestKey(prefix), manifestText(manifest), "application/json");
   await deps.db.transaction([
     {
       text: "SELECT hitl_archive_guard($1::regclass, $2, $3, $4::text[])",
       params: [quoteIdent(partition), rows, lastErasure, exportedUsers],
     },
     {
-      text: "INSERT INTO archived_partitions (partition, prefix, rows, bytes) VALUES ($1, $2, $3, $4)",
+      text: "INSERT INTO archived_partitions (partition, prefix, rows, bytes, format) VALUES ($1, $2, $3, $4, 'parquet')",
       params: [partition, prefix, rows, manifest.totals.bytes],
     },
     ...objects.map((o) => ({
@@ -216,14 +246,49 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
   return rows;
 }
 
+/** Read-back check of a written Parquet object: the stored bytes hash as written, and every row decodes. */
+async function verifyParquetObject(store: StreamingBlobStore, o: ObjectEntry, columns: ArchiveColumn[], partition: string) {
+  const body = await store.get(o.key);
+  const back = body ? await readParquetObject(body, columns, () => {}) : null;
+  if (!back || back.sha256 !== o.sha256 || back.rows !== o.rows || back.bytes !== o.bytes)
+    throw new Error(`archive object ${o.key} did not read back intact; ${partition} kept`);
+}
+
+/** A month's archive manifest, checked: the Parquet set, else an NDJSON set written before Parquet. */
+export async function archiveManifest(store: BlobStore, partition: string): Promise<Manifest> {
+  for (const prefix of [archivePrefix(partition), legacyArchivePrefix(partition)]) {
+    const raw = await store.get(archiveManifestKey(prefix));
+    if (!raw) continue;
+    const { manifest, problem } = readManifest(raw);
+    if (!manifest || problem) throw new Error(`archive ${partition}: ${problem}`);
+    return manifest;
+  }
+  throw new Error(`no archive for ${partition}`);
+}
+
 /** `npm run archive -- read <partition>`: every archived row, in order. */
-export async function readArchive(store: StreamingBlobStore, partition: string, onRow: (line: string) => void): Promise<{ rows: number }> {
-  const raw = await store.get(`${archivePrefix(partition)}manifest.json`);
-  if (!raw) throw new Error(`no archive for ${partition}`);
-  const { manifest, problem } = readManifest(raw);
-  if (!manifest || problem) throw new Error(`archive ${partition}: ${problem}`);
+/**
+ * `npm run archive -- read <partition>`: every archived row, in order, as one JSON text line (the
+ * row_to_json of the partition: same field names and JSON types), whatever the set's format. A
+ * Parquet object is held in memory one at a time (ARCHIVE_OBJECT_ROWS rows at most).
+ */
+export async function readArchive(
+  store: StreamingBlobStore,
+  partition: string,
+  onRow: (line: string) => unknown,
+): Promise<{ rows: number }> {
+  const manifest = await archiveManifest(store, partition);
+  const each = async (line: string) => {
+    await onRow(line);
+  };
   let rows = 0;
-  for (const o of manifest.objects ?? []) rows += (await readNdjson(await store.read(o.key), onRow)).rows;
+  for (const o of manifest.objects ?? []) {
+    if (manifest.row_format === "parquet") {
+      const body = await store.get(o.key);
+      if (!body) throw new Error(`archive ${partition}: object ${o.key} is missing`);
+      rows += (await readParquetObject(body, manifest.columns as ArchiveColumn[], each)).rows;
+    } else rows += (await readNdjson(await store.read(o.key), each)).rows;
+  }
   return { rows };
 }
 
@@ -242,7 +307,7 @@ export async function archivedObjectsOf(db: Db, userHash: string): Promise<numbe
  * leaves it pending for the next pass. Safe to repeat: a rewritten object holds no row to drop.
  */
 export async function eraseArchivedUsers(
-  deps: { db: Db; store: BlobStore; hasher: UserHasher },
+  deps: { db: Db; store: StreamingBlobStore; hasher: UserHasher },
   limit = 1000,
 ): Promise<{ erasures: number; objects: number }> {
   const pending = await deps.db.query<{ id: string; user_hash: string }>(
@@ -273,23 +338,20 @@ export async function eraseArchivedUsers(
 
 /** One archived object rewritten without the rows of the user whose keyed hash is `hash`, with its manifest entry and index. */
 async function rewriteWithout(
-  deps: { db: Db; store: BlobStore; hasher: UserHasher },
+  deps: { db: Db; store: StreamingBlobStore; hasher: UserHasher },
   t: { key: string; partition: string; prefix: string },
   hash: string,
 ): Promise<void> {
   const body = await deps.store.get(t.key);
   if (body) {
-    const kept = gunzipSync(body)
-      .toString("utf8")
-      .split("\n")
-      .filter((l) => l && deps.hasher.hash((JSON.parse(l) as { user_id: string }).user_id) !== hash);
-    const out = gzipSync(kept.length ? kept.join("\n") + "\n" : "");
-    const sha = createHash("sha256").update(out).digest("hex");
-    await deps.store.put(t.key, out, "application/x-ndjson+gzip");
-    const manifestKey = `${t.prefix}manifest.json`;
-    const { manifest, problem } = readManifest((await deps.store.get(manifestKey))!);
+    const manifestKey = archiveManifestKey(t.prefix);
+    const { manifest, problem } = readManifest((await deps.store.get(manifestKey)) ?? "");
     if (!manifest || problem) throw new Error(`archive ${t.partition}: ${problem}`);
-    for (const o of manifest.objects ?? []) if (o.key === t.key) Object.assign(o, { rows: kept.length, bytes: out.length, sha256: sha });
+    const written =
+      manifest.row_format === "parquet"
+        ? await rewriteParquet(deps, t.key, body, manifest.columns as ArchiveColumn[], hash)
+        : await rewriteNdjson(deps, t.key, body, hash);
+    for (const o of manifest.objects ?? []) if (o.key === t.key) Object.assign(o, written);
     manifest.totals = {
       objects: manifest.objects!.length,
       bytes: manifest.objects!.reduce((s, o) => s + o.bytes, 0),
@@ -299,13 +361,207 @@ async function rewriteWithout(
     await deps.db.transaction([
       {
         text: "UPDATE archive_objects SET rows = $2, bytes = $3, sha256 = $4 WHERE key = $1",
-        params: [t.key, kept.length, out.length, sha],
+        params: [t.key, written.rows, written.bytes, written.sha256],
       },
       {
-        text: "UPDATE archived_partitions SET rows = (SELECT sum(rows) FROM archive_objects WHERE partition = $1) WHERE partition = $1",
+        text: "UPDATE archived_partitions SET rows = (SELECT sum(rows) FROM archive_objects WHERE partition = $1), bytes = (SELECT sum(bytes) FROM archive_objects WHERE partition = $1) WHERE partition = $1",
         params: [t.partition],
       },
     ]);
   }
   await deps.db.query("DELETE FROM archive_users WHERE user_hash = $1 AND object_key = $2", [hash, t.key]);
+}
+
+/** A Parquet object written again, in place, without the user's rows (streamed row group by row group), then read back. */
+async function rewriteParquet(
+  deps: { store: StreamingBlobStore; hasher: UserHasher },
+  key: string,
+  body: Buffer,
+  columns: ArchiveColumn[],
+  hash: string,
+): Promise<ObjectEntry> {
+  const writer = new ParquetObjectWriter(deps.store, key, columns);
+  await readParquetObject(body, columns, async (line, raw) => {
+    if (deps.hasher.hash(raw.user_id as string) !== hash) await writer.add([raw], line.length);
+  });
+  const written = await writer.close();
+  await verifyParquetObject(deps.store, written, columns, key);
+  return written;
+}
+
+/** An NDJSON object (an archive from before Parquet) written again without the user's rows. */
+async function rewriteNdjson(
+  deps: { store: BlobStore; hasher: UserHasher },
+  key: string,
+  body: Buffer,
+  hash: string,
+): Promise<ObjectEntry> {
+  const kept = gunzipSync(body)
+    .toString("utf8")
+    .split("\n")
+    .filter((l) => l && deps.hasher.hash((JSON.parse(l) as { user_id: string }).user_id) !== hash);
+  const out = gzipSync(kept.length ? kept.join("\n") + "\n" : "");
+  await deps.store.put(key, out, "application/x-ndjson+gzip");
+  return { key, rows: kept.length, bytes: out.length, sha256: createHash("sha256").update(out).digest("hex") };
+}
+
+export class ArchiveBusyError extends Error {
+  override name = "ArchiveBusyError";
+  constructor() {
+    super("the archive job is running (it holds the archive lease); convert again when it is done");
+  }
+}
+
+/**
+ * `npm run archive -- convert`: the one-off conversion of NDJSON archives (written before Parquet)
+ * to Parquet sets. Each month's objects are rewritten one to one (so archive_users keeps its
+ * object-level index), each Parquet object read back and compared line by line (a hash of the
+ * lines) with the NDJSON rows it came from; then, in one transaction that first checks the NDJSON
+ * objects are still the ones read (hitl_archive_objects_unchanged, migration 0080), the catalog
+ * swaps to the new objects; the NDJSON set is deleted last. Runs under the archive job's lease, so
+ * no erasure rewrite runs meanwhile. Safe to repeat: a month already converted is not listed, and a
+ * conversion cut short leaves the NDJSON set in force (the next run writes the Parquet set again).
+ */
+export async function convertLegacyArchives(deps: {
+  db: Db;
+  store: StreamingBlobStore;
+  now?: () => Date;
+  progress?: (l: string) => void;
+}): Promise<{ converted: { partition: string; rows: number; ndjson_bytes: number; parquet_bytes: number }[] }> {
+  const holder = `convert-${randomUUID()}`;
+  if (!(await acquireLease(deps.db, "archive", holder))) throw new ArchiveBusyError();
+  const converted = [];
+  try {
+    const legacy = await deps.db.query<{ partition: string; prefix: string }>(
+      "SELECT partition, prefix FROM archived_partitions WHERE format = 'ndjson' ORDER BY partition",
+    );
+    const columns = await archiveColumns(deps.db, "interactions");
+    for (const { partition, prefix } of legacy) {
+      converted.push(await convertOne(deps, partition, prefix, columns));
+      if (!(await renewLease(deps.db, "archive", holder))) throw new ArchiveBusyError();
+    }
+    // A conversion interrupted after its commit left NDJSON objects behind: deleted now.
+    const done = await deps.db.query<{ partition: string }>("SELECT partition FROM archived_partitions WHERE format = 'parquet'");
+    for (const { partition } of done) {
+      const left = await deps.store.list(legacyArchivePrefix(partition));
+      if (left.length) await deps.store.delete(left.map((o) => o.key));
+    }
+  } finally {
+    await releaseLease(deps.db, "archive", holder).catch(() => {});
+  }
+  return { converted };
+}
+
+async function convertOne(
+  deps: { db: Db; store: StreamingBlobStore; now?: () => Date; progress?: (l: string) => void },
+  partition: string,
+  oldPrefix: string,
+  columns: ArchiveColumn[],
+) {
+  const now = deps.now?.() ?? new Date();
+  const oldManifestKey = archiveManifestKey(oldPrefix);
+  const { manifest: old, problem } = readManifest((await deps.store.get(oldManifestKey)) ?? "");
+  if (!old || problem) throw new Error(`archive ${partition}: ${problem ?? "no manifest"}`);
+  const prefix = archivePrefix(partition);
+  const state = { committed: false };
+  try {
+    return await convertObjects(deps, partition, old, oldManifestKey, prefix, columns, state, now);
+  } catch (e) {
+    // Before its commit, nothing of a failed conversion stays where Athena would read it (the
+    // NDJSON set stays in force). A process killed there leaves them: `convert` again rewrites
+    // them from the NDJSON set.
+    // The catalog decides (a commit whose answer was lost counts as committed).
+    const [catalog] = state.committed
+      ? [{ format: "parquet" }]
+      : await deps.db
+          .query<{ format: string }>("SELECT format FROM archived_partitions WHERE partition = $1", [partition])
+          .catch(() => [{ format: "unknown" }]);
+    if (catalog?.format === "ndjson") {
+      const written = (await deps.store.list(prefix)).map((o) => o.key);
+      if (written.length) await deps.store.delete(written).catch(() => {});
+    }
+    throw e;
+  }
+}
+
+async function convertObjects(
+  deps: { db: Db; store: StreamingBlobStore; progress?: (l: string) => void },
+  partition: string,
+  old: Manifest,
+  oldManifestKey: string,
+  prefix: string,
+  columns: ArchiveColumn[],
+  state: { committed: boolean },
+  now: Date,
+) {
+  const objects: ObjectEntry[] = [];
+  for (const [i, o] of (old.objects ?? []).entries()) {
+    const writer = new ParquetObjectWriter(deps.store, partKey(prefix, i), columns);
+    const expected = createHash("sha256");
+    let batch: Record<string, unknown>[] = [];
+    let batchBytes = 0;
+    const read = await readNdjson(await deps.store.read(o.key), async (line) => {
+      const row = selectFormOfLegacyRow(columns, JSON.parse(line) as Record<string, unknown>);
+      expected.update(lineOf(columns, row) + "\n");
+      batch.push(row);
+      batchBytes += line.length;
+      if (batch.length >= 1000) {
+        await writer.add(batch, batchBytes);
+        batch = [];
+        batchBytes = 0;
+      }
+    });
+    await writer.add(batch, batchBytes);
+    const written = await writer.close();
+    if (read.sha256 !== o.sha256 || read.rows !== o.rows)
+      throw new Error(`archive object ${o.key} does not match its manifest; ${partition} not converted`);
+    const got = createHash("sha256");
+    const body = await deps.store.get(written.key);
+    const back = body ? await readParquetObject(body, columns, (line) => void got.update(line + "\n")) : null;
+    if (!back || back.sha256 !== written.sha256 || back.rows !== o.rows || got.digest("hex") !== expected.digest("hex"))
+      throw new Error(`converted object ${written.key} did not read back as ${o.key}; ${partition} not converted`);
+    objects.push(written);
+  }
+  const rows = objects.reduce((s, o) => s + o.rows, 0);
+  const manifest: Manifest = {
+    format: 1,
+    kind: "archive",
+    id: newSetId(now),
+    prefix,
+    started_at: now.toISOString(),
+    finished_at: new Date().toISOString(),
+    row_format: "parquet",
+    columns,
+    objects,
+    totals: { objects: objects.length, bytes: objects.reduce((s, o) => s + o.bytes, 0), rows },
+  };
+  await deps.store.put(archiveManifestKey(prefix), manifestText(manifest), "application/json");
+  const oldKeys = (old.objects ?? []).map((o) => o.key);
+  await deps.db.transaction([
+    {
+      text: "SELECT hitl_archive_objects_unchanged($1, $2::text[], $3::text[])",
+      params: [partition, oldKeys, (old.objects ?? []).map((o) => o.sha256)],
+    },
+    ...objects.map((o) => ({
+      text: "INSERT INTO archive_objects (key, partition, rows, bytes, sha256) VALUES ($1, $2, $3, $4, $5)",
+      params: [o.key, partition, o.rows, o.bytes, o.sha256],
+    })),
+    {
+      text: "UPDATE archive_users u SET object_key = m.new FROM unnest($1::text[], $2::text[]) AS m(old, new) WHERE u.object_key = m.old",
+      params: [oldKeys, objects.map((o) => o.key)],
+    },
+    { text: "DELETE FROM archive_objects WHERE key = ANY($1::text[])", params: [oldKeys] },
+    {
+      text: "UPDATE archived_partitions SET prefix = $2, format = 'parquet', rows = $3, bytes = $4 WHERE partition = $1",
+      params: [partition, prefix, rows, manifest.totals.bytes],
+    },
+  ]);
+  state.committed = true;
+  await recordSet(deps.db, manifest, true);
+  await deps.store.delete([...oldKeys, oldManifestKey]);
+  const ndjsonBytes = (old.objects ?? []).reduce((s, o) => s + o.bytes, 0);
+  deps.progress?.(
+    `  ${partition}: ${rows} ${rows === 1 ? "row" : "rows"} converted (${ndjsonBytes} B of NDJSON.gz -> ${manifest.totals.bytes} B of Parquet)`,
+  );
+  return { partition, rows, ndjson_bytes: ndjsonBytes, parquet_bytes: manifest.totals.bytes };
 }

@@ -4,7 +4,20 @@ export { backupRedis, snapshotKeys } from "./redis-backup.js";
 export { verifySet, type Verification } from "./verify.js";
 export { restorePostgres, restoreRedis, RestoreRefusedError } from "./restore.js";
 export { planRetention, pruneBackups, listSets, RETENTION, type RetentionPolicy, type SetInfo } from "./retention.js";
-export { archiveOldPartitions, archivePartition, readArchive, HOT_WINDOW_DAYS } from "./archive.js";
+export {
+  archiveOldPartitions,
+  archivePartition,
+  readArchive,
+  archiveManifest,
+  archivePrefix,
+  legacyArchivePrefix,
+  archiveMonth,
+  convertLegacyArchives,
+  ArchiveBusyError,
+  ARCHIVE_ROOT,
+  HOT_WINDOW_DAYS,
+} from "./archive.js";
+export { archiveColumns, GLUE_TYPES, type ArchiveColumn } from "./parquet-object.js";
 export { erasedHashes, reapplyErasures } from "./erasure-log.js";
 export { listTables } from "./pg-tables.js";
 export { S3BlobStore } from "../storage/s3-blob.js";

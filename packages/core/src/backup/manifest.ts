@@ -32,8 +32,13 @@ export interface Manifest {
   schema_version?: string;
   schema_objects?: ObjectEntry[];
   tables?: TableEntry[];
-  /** How table rows are written: `copy` is COPY's text format (Postgres sets). */
-  row_format?: "copy";
+  /**
+   * How rows are written: `copy` is COPY's text format (Postgres sets); archives are `parquet`
+   * objects, or gzipped NDJSON (`ndjson`, and archives written before the field existed).
+   */
+  row_format?: "copy" | "parquet" | "ndjson";
+  /** Parquet archives: the columns of every object, in order, with their types. */
+  columns?: { name: string; type: string }[];
   /** Postgres: months (YYYY_MM) of interaction partitions the data needs. */
   partitions?: string[];
   /** Redis: the snapshot object and key counts by type. */
