@@ -11,6 +11,7 @@ import { ReviewLifecycle } from "./reviews/lifecycle.js";
 import { WalQueue } from "./wal/queue.js";
 import { MemoryManager } from "./memory/manager.js";
 import { RateLimiter } from "./cache/ratelimit.js";
+import { lambdaExportStarter, type ExportStarter } from "./exports/api.js";
 
 /** Everything a handler needs, built once per instance (cold start) from the configuration. */
 export interface Services {
@@ -31,6 +32,8 @@ export interface Services {
   hasher: UserHasher;
   /** Per-key limits: the deployment's (RATE_LIMIT_REQUESTS), or a stored key's own. */
   rateLimit?: RateLimiter;
+  /** Starts export jobs: the export function in Lambda (EXPORT_FUNCTION_NAME); set by `npm start` to run them in-process. */
+  exportStarter?: ExportStarter;
 }
 
 export interface ServiceOverrides {
@@ -80,5 +83,9 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     memory: new MemoryManager({ db, redis, metrics, log }),
     hasher: new UserHasher(config.erasureHashKey),
     rateLimit: new RateLimiter(redis, config.rateLimit, log),
+    exportStarter:
+      config.exportFunctionName && config.s3.credentials
+        ? lambdaExportStarter({ functionName: config.exportFunctionName, region: config.s3.region, credentials: config.s3.credentials })
+        : undefined,
   };
 }
