@@ -1,5 +1,14 @@
 import { z } from "../http/zod.js";
-import { CreateExportBody, DOWNLOAD_URL_SECONDS, EXPORT_EXPIRY_DAYS, ExportState, ListExportsQuery, createExport, getExport, listExports } from "@hitl/core";
+import {
+  CreateExportBody,
+  DOWNLOAD_URL_SECONDS,
+  EXPORT_EXPIRY_DAYS,
+  ExportState,
+  ListExportsQuery,
+  createExport,
+  getExport,
+  listExports,
+} from "@hitl/core";
 import { IdempotencyHeaders, idempotencyErrors, idempotencyScope } from "../http/idempotency.js";
 import { createOpenApiApp, securedRoute } from "../http/openapi.js";
 import { jsonBody, jsonContent, securedErrors } from "../http/schemas.js";

@@ -78,7 +78,8 @@ function view(r: Record<string, unknown>, now = Date.now()): ExportView {
     rows_done: Number(r.rows_done ?? 0),
     rows_total: r.rows_total === null || r.rows_total === undefined ? null : Number(r.rows_total),
     bytes: r.bytes === null || r.bytes === undefined ? null : Number(r.bytes),
-    error: state === "expired" ? `the file expired ${EXPORT_EXPIRY_DAYS} days after the export finished` : ((r.error as string | null) ?? null),
+    error:
+      state === "expired" ? `the file expired ${EXPORT_EXPIRY_DAYS} days after the export finished` : ((r.error as string | null) ?? null),
     created_by: String(r.created_by),
     created_at: iso(r.created_at)!,
     started_at: iso(r.started_at),
@@ -173,7 +174,10 @@ async function startOrFail(deps: ExportApiDeps, id: string): Promise<void> {
     await deps.starter.start(id);
   } catch (e) {
     const reason = `the export job could not be started: ${e instanceof Error ? e.message : String(e)}`.slice(0, 500);
-    await deps.db.query("UPDATE exports SET state = 'failed', error = $2, finished_at = now() WHERE id = $1 AND state = 'queued'", [id, reason]);
+    await deps.db.query("UPDATE exports SET state = 'failed', error = $2, finished_at = now() WHERE id = $1 AND state = 'queued'", [
+      id,
+      reason,
+    ]);
     throw e;
   }
 }
@@ -202,7 +206,10 @@ export const ListExportsQuery = z.object({
 });
 
 /** GET /v1/exports: newest first, keyset-paged on (created_at, id). Rows are small (filters are bounded). */
-export async function listExports(db: Db, q: z.output<typeof ListExportsQuery>): Promise<{ items: ExportView[]; next_cursor: string | null }> {
+export async function listExports(
+  db: Db,
+  q: z.output<typeof ListExportsQuery>,
+): Promise<{ items: ExportView[]; next_cursor: string | null }> {
   const after = decodeCursor(q.cursor, [CursorPart.timestamp, CursorPart.uuid]);
   const params: unknown[] = [q.limit + 1];
   let where = "";
@@ -229,4 +236,3 @@ export async function listExports(db: Db, q: z.output<typeof ListExportsQuery>):
 
 /** A forged or malformed id is a 400, never a cast error. */
 export const ExportId = z.string().uuid();
-

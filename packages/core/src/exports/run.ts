@@ -67,7 +67,8 @@ export class FormatNotAllowedError extends Error {
   }
 }
 
-export const ERASED_REASON = "a user in this export was erased (GDPR); its file was deleted";
+export { ERASED_REASON } from "./erased.js";
+import { ERASED_REASON } from "./erased.js";
 
 /**
  * Runs export `id` once, retry-safe:
@@ -122,7 +123,9 @@ export async function runExport(deps: ExportJobDeps, id: string): Promise<Export
     deps.onProgress?.(0, total);
     // Users erased whose archived rows are not rewritten yet: their archived rows are skipped.
     const pending = new Set(
-      (await deps.db.query<{ user_hash: string }>("SELECT user_hash FROM erasures WHERE archives_erased_at IS NULL")).map((r) => r.user_hash),
+      (await deps.db.query<{ user_hash: string }>("SELECT user_hash FROM erasures WHERE archives_erased_at IS NULL")).map(
+        (r) => r.user_hash,
+      ),
     );
     const written = await writeObject(deps, { id, holder, key, format, dataset, source, pending, total });
     const [done] = await deps.db.query(
@@ -163,7 +166,9 @@ export async function runExport(deps: ExportJobDeps, id: string): Promise<Export
 
 /** Why the final write matched nothing: the export was erased, or an erasure of one of its users came after it started, or the lease was lost. */
 async function whyNotDone(db: Db, id: string, holder: string): Promise<ExportStoppedError> {
-  const [cur] = await db.query<{ state: string; lease_holder: string | null }>("SELECT state, lease_holder FROM exports WHERE id = $1", [id]);
+  const [cur] = await db.query<{ state: string; lease_holder: string | null }>("SELECT state, lease_holder FROM exports WHERE id = $1", [
+    id,
+  ]);
   if (cur && cur.state === "running" && cur.lease_holder !== holder) return new ExportStoppedError("lease_lost");
   return new ExportStoppedError("erased");
 }
@@ -196,10 +201,12 @@ async function writeObject(deps: ExportJobDeps, job: WriteJob): Promise<{ rows: 
   const stop = new AbortController();
   const upload = deps.store.upload(job.key, sink.stream, FORMAT_FILES[job.format].contentType);
   let uploadError: unknown;
+  let writeError: unknown;
   const uploaded = upload.then(
     () => undefined,
     (e: unknown) => {
-      uploadError = e;
+      // The upload's own failure, unless it only failed because the writing side gave up first.
+      if (writeError === undefined) uploadError = e;
       stop.abort(e);
       sink.fail(e);
     },
@@ -278,8 +285,9 @@ async function writeObject(deps: ExportJobDeps, job: WriteJob): Promise<{ rows: 
     await record();
     return { rows, bytes: sink.bytes };
   } catch (e) {
+    if (uploadError === undefined) writeError = e;
     sink.fail(e);
     await uploaded;
-    throw uploadError && !(e instanceof ExportStoppedError) ? uploadError : e;
+    throw uploadError !== undefined && !(e instanceof ExportStoppedError) ? uploadError : e;
   }
 }

@@ -149,7 +149,9 @@ export const interactionsSource: ExportSourceFactory = (deps: ExportSourceDeps, 
         await s.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
         try {
           months = monthsInRange(
-            await s.query<{ partition: string; rows: number }>("SELECT partition, rows::int AS rows FROM archived_partitions ORDER BY partition"),
+            await s.query<{ partition: string; rows: number }>(
+              "SELECT partition, rows::int AS rows FROM archived_partitions ORDER BY partition",
+            ),
             f,
           );
           await s.query(
