@@ -375,3 +375,59 @@ describe("exports: GDPR erasure", () => {
     expect(later.got).toMatchObject({ state: "done", rows_done: 0 });
   });
 });
+
+describe("npm run export (the CLI)", () => {
+  it("--help runs nothing, a wrong flag prints the usage; an export of the local stack with progress, one summary line and --out", async () => {
+    const { execFile } = await import("node:child_process");
+    const { readFile, readdir } = await import("node:fs/promises");
+    const data = await mkdtemp(join(tmpdir(), "hitl-export-cli-"));
+    try {
+      const cli = (...args: string[]) =>
+        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+          execFile(
+            process.execPath,
+            ["--import", "tsx", "scripts/export-cli.ts", ...args],
+            { env: { ...process.env, DATA_DIR: data, DATABASE_URL: "", HITL_MODE: "" }, timeout: 60_000 },
+            (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+          );
+        });
+      expect(await cli("--help")).toMatchObject({ code: 0, stdout: expect.stringMatching(/^usage: npm run export/) });
+      const typo = await cli("interactions", "--fromat", "csv");
+      expect([typo.code, typo.stderr]).toEqual([2, expect.stringMatching(/^Unknown option '--fromat'\n\nusage:/)]);
+      const badFormat = await cli("chat_finetune", "--format", "csv");
+      expect([badFormat.code, badFormat.stderr]).toEqual([
+        2,
+        expect.stringMatching(/^format: the chat_finetune dataset is written as ndjson only/),
+      ]);
+      // Nothing was started by those.
+      expect(await readdir(data)).toEqual([]);
+      // The local stack as `npm start` records it (this test's database and bucket).
+      await writeFile(
+        join(data, "stack.json"),
+        JSON.stringify({
+          ...stack(),
+          databaseUrl: t.databaseUrl,
+          s3Bucket: bucket,
+          apiUrl: "",
+          pid: process.pid,
+          startedAt: new Date().toISOString(),
+        }),
+      );
+      const out = join(dir, "cli.csv");
+      const r = await cli("interactions", "--format", "csv", "--user", "u1", "--status", "approved", "--out", out);
+      expect(r.code, r.stderr).toBe(0);
+      const expected = await sqlCount("user_id = 'u1' AND review_status = 'approved'");
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `^export \\S+: ${expected} rows?, [\\d.]+ (B|KiB|MiB) of csv in [\\d.]+ s -> exports/\\S+/interactions\\.csv \\(saved to ${out}\\)\\n$`,
+        ),
+      );
+      expect(r.stderr).toMatch(new RegExp(`rows`));
+      const rows = parseCsv(await readFile(out), { columns: true }) as Record<string, string>[];
+      expect(rows).toHaveLength(expected);
+      expect(rows.every((x) => x.user_id === "u1" && x.review_status === "approved")).toBe(true);
+    } finally {
+      await rm(data, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

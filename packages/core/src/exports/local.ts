@@ -59,3 +59,18 @@ export function inProcessExportStarter(deps: ExportJobDeps & { reader: PoolDb })
     },
   };
 }
+
+/**
+ * Exports no run is working on: queued for over a minute (a start that never ran: the process
+ * stopped first), or running with an expired lease (the run died). `npm start` starts them again
+ * (each restarts from the beginning and writes the same key). In Lambda, a run that died is
+ * retried by Lambda itself under the same request id, which takes its own lease back at once.
+ */
+export async function orphanedExports(db: Db, limit = 20): Promise<string[]> {
+  const rows = await db.query<{ id: string }>(
+    `SELECT id FROM exports WHERE (state = 'queued' AND created_at < now() - interval '1 minute') OR (state = 'running' AND lease_expires_at < now())
+      ORDER BY created_at LIMIT $1`,
+    [limit],
+  );
+  return rows.map((r) => r.id);
+}
