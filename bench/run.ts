@@ -8,6 +8,7 @@ import { latencyBench } from "./latency.bench.js";
 import { costBench } from "./cost.bench.js";
 import { keysBench } from "./keys.bench.js";
 import { analyticsBench } from "./analytics.bench.js";
+import { exportBench } from "./export.bench.js";
 
 /** `npm run bench [-- name...]`: runs the benchmarks against a private local stack, prints and records figures. */
 const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) => Promise<BenchResult[]>> = {
@@ -20,6 +21,7 @@ const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) =
   cost: costBench,
   keys: keysBench,
   analytics: analyticsBench,
+  export: exportBench,
 };
 
 const USAGE = `usage: npm run bench [-- NAME ...]

@@ -5,4 +5,4 @@ export * from "./writers.js";
 export * from "./run.js";
 export * from "./local.js";
 export { EXPORT_SOURCES, DatasetUnavailableError } from "./sources/index.js";
-export { interactionsSource, INTERACTION_EXPORT_COLUMNS, interactionWhere, matchesFilters } from "./sources/interactions.js";
+export { interactionsSource, INTERACTION_EXPORT_COLUMNS, interactionWhere, matchesFilters, isoTimestamp } from "./sources/interactions.js";

@@ -263,7 +263,7 @@ async function writeObject(deps: ExportJobDeps, job: WriteJob): Promise<{ rows: 
         let h = cache.get(user);
         if (h === undefined) {
           h = hasher.hash(user);
-          if (cache.size > 10_000) cache.clear();
+          if (cache.size > 100_000) cache.clear();
           cache.set(user, h);
         }
         if (job.pending.has(h)) continue;

@@ -1,6 +1,6 @@
 import { filters as browseFilters, type BrowseQuery } from "../../analytics/browse.js";
 import { readArchive } from "../../backup/archive.js";
-import { INTERACTION_COLUMNS, interactionFromRow } from "../../interactions/row.js";
+import { interactionFromRow } from "../../interactions/row.js";
 import type { ExportColumn, ExportFilters, ExportSource, ExportSourceDeps, ExportSourceFactory } from "../source.js";
 import { pushToPull } from "./pull.js";
 
@@ -45,7 +45,7 @@ export const INTERACTION_EXPORT_COLUMNS: ExportColumn[] = [
 ];
 const NAMES = INTERACTION_EXPORT_COLUMNS.map((c) => c.name);
 
-/** Rows per FETCH from the server-side cursor (about 2 MB of JSON). */
+/** Rows per FETCH from the server-side cursor (a few MB). */
 export const LIVE_BATCH_ROWS = 2000;
 
 /**
@@ -108,8 +108,50 @@ function monthsInRange(partitions: { partition: string; rows: number }[], f: Exp
   });
 }
 
-/** An interaction in the export's shape: the listed columns only, as the API gives them. */
-function exportRow(raw: Record<string, unknown>): Record<string, unknown> {
+const TIMESTAMPS = INTERACTION_EXPORT_COLUMNS.filter((c) => c.type === "timestamp").map((c) => c.name);
+
+/**
+ * The live query's columns, in the export's order and shape, so a row needs little work in JS:
+ * money and the bigint Telegram id as float8 (total never null), timestamps as text (rewritten to ISO 8601 by string slicing,
+ * not parsed into Dates), chat_id text.
+ */
+const LIVE_COLUMNS = INTERACTION_EXPORT_COLUMNS.map(({ name, type }) =>
+  name === "total_cost_usd"
+    ? "coalesce(total_cost_usd, 0)::float8 AS total_cost_usd"
+    : (type === "number" && name.endsWith("_usd")) || name === "telegram_message_id"
+      ? `${name}::float8 AS ${name}`
+      : type === "timestamp"
+        ? `${name}::text AS ${name}`
+        : name,
+).join(", ");
+
+/**
+ * A timestamp as the API gives it (`toISOString`: milliseconds, `Z`). timestamptz's text in a UTC
+ * session is `2026-11-01 10:00:00.123456+00` (no fraction when it is zero): rewritten as text; any
+ * other form goes through Date.
+ */
+export function isoTimestamp(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  const s = String(v);
+  if (s.endsWith("+00") && s[10] === " " && s[13] === ":") {
+    if (s.length === 22) return `${s.slice(0, 10)}T${s.slice(11, 19)}.000Z`;
+    if (s[19] === ".")
+      return `${s.slice(0, 10)}T${s
+        .slice(11, s.length - 3)
+        .padEnd(12, "0")
+        .slice(0, 12)}Z`;
+  }
+  return new Date(s.replace(/\+00$/, "Z").replace(" ", "T")).toISOString();
+}
+
+/** A live row (the export query's columns, in order) in the export's shape: only the timestamps are rewritten, in place. */
+function liveRow(row: Record<string, unknown>): Record<string, unknown> {
+  for (const t of TIMESTAMPS) row[t] = isoTimestamp(row[t]);
+  return row;
+}
+
+/** An archived row (row_to_json of the whole table row): the listed columns only, as the API gives them. */
+function archivedRow(raw: Record<string, unknown>): Record<string, unknown> {
   const picked: Record<string, unknown> = {};
   for (const n of NAMES) picked[n] = raw[n] ?? null;
   const row = interactionFromRow(picked) as unknown as Record<string, unknown>;
@@ -148,6 +190,11 @@ export const interactionsSource: ExportSourceFactory = (deps: ExportSourceDeps, 
       await deps.reader.session(async (s) => {
         await s.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
         try {
+          // Timestamps' text in UTC (liveRow's fast path), and the cursor planned for its whole
+          // result (a sort), not for its first rows (an index scan visiting the heap in index
+          // order): it is read to the end. Both local to this transaction.
+          await s.query("SET LOCAL TIME ZONE 'UTC'");
+          await s.query("SET LOCAL cursor_tuple_fraction = 1.0");
           months = monthsInRange(
             await s.query<{ partition: string; rows: number }>(
               "SELECT partition, rows::int AS rows FROM archived_partitions ORDER BY partition",
@@ -155,16 +202,15 @@ export const interactionsSource: ExportSourceFactory = (deps: ExportSourceDeps, 
             f,
           );
           await s.query(
-            `DECLARE hitl_export NO SCROLL CURSOR FOR SELECT row_to_json(t)::text AS j FROM (
-              SELECT ${INTERACTION_COLUMNS} FROM interactions ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-              ORDER BY created_at, id) t`,
+            `DECLARE hitl_export NO SCROLL CURSOR FOR SELECT ${LIVE_COLUMNS} FROM interactions
+              ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id`,
             params,
           );
           for (;;) {
             signal?.throwIfAborted();
-            const batch = await s.query<{ j: string }>(`FETCH ${LIVE_BATCH_ROWS} FROM hitl_export`);
+            const batch = await s.query<Record<string, unknown>>(`FETCH ${LIVE_BATCH_ROWS} FROM hitl_export`);
             if (!batch.length) break;
-            await emit(batch.map((b) => exportRow(JSON.parse(b.j) as Record<string, unknown>)));
+            await emit(batch.map(liveRow));
           }
         } finally {
           await s.query("COMMIT").catch(() => {});
@@ -177,7 +223,7 @@ export const interactionsSource: ExportSourceFactory = (deps: ExportSourceDeps, 
       const archived = pushToPull<Record<string, unknown>[]>(async (emit) => {
         let batch: Record<string, unknown>[] = [];
         await readArchive(deps.store, partition, async (line) => {
-          const row = exportRow(JSON.parse(line) as Record<string, unknown>);
+          const row = archivedRow(JSON.parse(line) as Record<string, unknown>);
           if (!matchesFilters(row, f)) return;
           batch.push(row);
           if (batch.length >= LIVE_BATCH_ROWS) {
