@@ -354,7 +354,7 @@ describe("exports: GDPR erasure", () => {
     expect(erased.deleted.postgres.exports).toBe(holding);
     expect(await keysUnder(withA.got.id)).toEqual([]);
     const a = await json(await t.call("GET", `/v1/exports/${withA.got.id}`, { key: t.keys.admin }));
-    expect(a).toMatchObject({ state: "erased", download_url: null });
+    expect(a).toMatchObject({ state: "erased", download_url: null, filters: { user_id: "erased" } });
     expect(a.error).toMatch(/erased/);
     const b = await json(await t.call("GET", `/v1/exports/${withoutA.got.id}`, { key: t.keys.admin }));
     expect(b.state).toBe("done");

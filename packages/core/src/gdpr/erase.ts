@@ -112,6 +112,11 @@ export function erasureStatements(hasher: UserHasher, userId: string, actor: str
         SELECT count(*)::int AS n, coalesce(array_agg(object_key), '{}') AS keys FROM x`,
       params: [hash, ERASED_REASON],
     },
+    // An export asked for by the user's id keeps no trace of it in its filters.
+    {
+      text: count(`UPDATE exports SET filters = jsonb_set(filters, '{user_id}', '"erased"') WHERE filters->>'user_id' = $1`),
+      params: [userId],
+    },
   ];
 }
 
