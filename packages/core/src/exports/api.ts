@@ -234,5 +234,3 @@ export async function listExports(
   );
 }
 
-/** A forged or malformed id is a 400, never a cast error. */
-export const ExportId = z.string().uuid();
