@@ -319,6 +319,27 @@ describe("exports: API", () => {
     expect(await keysUnder(a.id)).toHaveLength(1);
   });
 
+  it("a job that cannot be started: 503, and the export says why", async () => {
+    t.services.exportStarter = {
+      start: async () => {
+        throw new Error("the export function refused the invocation: HTTP 429");
+      },
+    };
+    try {
+      const res = await t.call("POST", "/v1/exports", { key: t.keys.admin, body: { dataset: "interactions", format: "csv" } });
+      expect(res.status).toBe(503);
+      const [row] = await withPg(
+        t.databaseUrl,
+        async (c) => (await c.query("SELECT id FROM exports ORDER BY created_at DESC LIMIT 1")).rows,
+      );
+      const got = await json(await t.call("GET", `/v1/exports/${row.id}`, { key: t.keys.admin }));
+      expect(got).toMatchObject({ state: "failed", download_url: null });
+      expect(got.error).toMatch(/could not be started: the export function refused the invocation: HTTP 429/);
+    } finally {
+      t.services.exportStarter = starter;
+    }
+  });
+
   it("lists exports newest first, keyset-paged; expired after 7 days (no URL)", async () => {
     const page1 = await json(await t.call("GET", "/v1/exports?limit=2", { key: t.keys.admin }));
     expect(page1.items).toHaveLength(2);

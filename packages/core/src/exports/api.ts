@@ -3,7 +3,7 @@ import { AwsClient } from "aws4fetch";
 import { z } from "zod";
 import type { Db } from "../db/db.js";
 import { CursorPart, PAGE_BYTE_BUDGET, budgetedPage, decodeCursor, keysetPage, rowBytes } from "../db/keyset.js";
-import { NotFoundError } from "../errors.js";
+import { NotFoundError, UnavailableError } from "../errors.js";
 import { claimCte, repeatOf, type IdempotencyScope } from "../idempotency/keys.js";
 import type { Logger } from "../log.js";
 import { withDeadline } from "../resilience/deadline.js";
@@ -138,7 +138,8 @@ export interface ExportApiDeps {
  * POST /v1/exports: records the export (queued) and starts its job. With an Idempotency-Key the
  * export is created once (the key is claimed in the same statement, claimCte); a retry answers the
  * same export, and starts it again only if it is still queued (a start is idempotent: runExport
- * claims the export once). A start that fails leaves the export queued and failed with the reason.
+ * claims the export once). A start that fails records the export as failed, with the reason, and
+ * answers 503.
  */
 export async function createExport(
   deps: ExportApiDeps,
@@ -178,7 +179,8 @@ async function startOrFail(deps: ExportApiDeps, id: string): Promise<void> {
       id,
       reason,
     ]);
-    throw e;
+    // 503: the export is recorded as failed with the reason; the client may ask for a new one.
+    throw new UnavailableError("the export function", 30, { cause: e });
   }
 }
 
@@ -233,4 +235,3 @@ export async function listExports(
     (r) => [String(r.cursor_created), String(r.id)],
   );
 }
-
