@@ -138,7 +138,9 @@ describe("exports: formats read back by independent readers", () => {
   it("xlsx: read back by read-excel-file (not the writer's library); past a sheet's row limit the rows go on in a new sheet", async () => {
     const { got } = await exportVia({ dataset: "interactions", format: "xlsx", filters: { to: "2025-08-01T00:00:00Z" } });
     expect(got.state).toBe("done");
-    const sheets = await readXlsxFile(await download(got.download_url));
+    const xlsx = await download(got.download_url);
+    expect(xlsx.length).toBe(got.bytes);
+    const sheets = await readXlsxFile(xlsx);
     expect(sheets).toHaveLength(1);
     const [header, ...data] = sheets[0]!.data;
     expect(header).toEqual(INTERACTION_EXPORT_COLUMNS.map((c) => c.name));

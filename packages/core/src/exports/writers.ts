@@ -13,15 +13,21 @@ const HIGH_WATER = 4 * 1024 * 1024;
  * the upload's own parts. `fail` wakes a waiting writer when the upload side has failed.
  */
 export class ByteSink {
-  readonly stream = new PassThrough({ highWaterMark: HIGH_WATER });
-  private readonly abort = new AbortController();
+  /** Bytes written, whoever wrote them (exceljs writes into `stream` itself). */
   bytes = 0;
+  readonly stream = new PassThrough({
+    highWaterMark: HIGH_WATER,
+    transform: (chunk: Buffer, _enc, done) => {
+      this.bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  private readonly abort = new AbortController();
 
   async write(chunk: Buffer | string): Promise<void> {
     this.abort.signal.throwIfAborted();
     const buf = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
     if (!buf.length) return;
-    this.bytes += buf.length;
     if (!this.stream.write(buf)) await once(this.stream, "drain", { signal: this.abort.signal });
   }
 
