@@ -40,6 +40,7 @@ export default $config({
     const { backupBucket } = await import("./infra/storage");
     const { api, migrationFunction, migrator } = await import("./infra/api");
     const { jobs } = await import("./infra/jobs");
+    const { exportFunction, exportFunctionName } = await import("./infra/exports");
     const { alarms } = await import("./infra/alarms");
     const { backlogAlarms } = await import("./infra/backlog-alarms");
     const { analytics } = await import("./infra/analytics");
@@ -48,7 +49,8 @@ export default $config({
     // Migrations first: the API and the jobs are updated only after this deploy's migrations ran.
     const migrated = migrator(migrationFunction(s));
     const after = { dependsOn: [migrated] };
-    const fn = api(s, bucket, after);
+    const exporter = exportFunction(s, bucket, after);
+    const fn = api(s, bucket, after, { name: exportFunctionName(), arn: exporter.arn });
     const { dlq } = jobs(s, bucket, after);
     const { topic } = alarms(dlq, s.alertEmail, replication, after);
     backlogAlarms(s, bucket, topic, after);

@@ -10,6 +10,7 @@ import { keysBench } from "./keys.bench.js";
 import { analyticsBench } from "./analytics.bench.js";
 import { datasetsBench } from "./datasets.bench.js";
 import { archiveFormatBench } from "./archive-format.bench.js";
+import { exportBench } from "./export.bench.js";
 
 /** `npm run bench [-- name...]`: runs the benchmarks against a private local stack, prints and records figures. */
 const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) => Promise<BenchResult[]>> = {
@@ -24,6 +25,7 @@ const BENCHES: Record<string, (env: Awaited<ReturnType<typeof startBenchEnv>>) =
   analytics: analyticsBench,
   datasets: datasetsBench,
   "archive-format": archiveFormatBench,
+  export: exportBench,
 };
 
 const USAGE = `usage: npm run bench [-- NAME ...]

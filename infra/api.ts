@@ -36,7 +36,12 @@ export function migrationFunction(s: Secrets) {
  * The bucket is not linked (a link grants `s3:*`): the API gets API_S3 only. Its concurrency is
  * the account's unreserved pool: the jobs and Migrate have their own (README, "Deploying").
  */
-export function api(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations) {
+export function api(
+  s: Secrets,
+  bucket: sst.aws.Bucket,
+  after?: AfterMigrations,
+  exportFunction?: { name: string; arn: $util.Input<string> },
+) {
   return new sst.aws.Function(
     "Api",
     {
@@ -48,8 +53,16 @@ export function api(s: Secrets, bucket: sst.aws.Bucket, after?: AfterMigrations)
       // No CORS: the API is called by servers (userbot, pipeline, dashboard backend), never by browsers.
       url: { cors: false },
       link: secretLinks(s),
-      permissions: s3Permissions(bucket, API_S3),
-      environment: { LOG_LEVEL: "info", S3_BUCKET: bucket.name },
+      permissions: [
+        ...s3Permissions(bucket, API_S3),
+        // POST /v1/exports invokes the export function asynchronously (packages/core/src/exports/api.ts).
+        ...(exportFunction ? [{ actions: ["lambda:InvokeFunction"], resources: [exportFunction.arn] }] : []),
+      ],
+      environment: {
+        LOG_LEVEL: "info",
+        S3_BUCKET: bucket.name,
+        ...(exportFunction ? { EXPORT_FUNCTION_NAME: exportFunction.name } : {}),
+      },
     },
     after,
   );

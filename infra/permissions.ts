@@ -8,13 +8,25 @@ export type S3Grant = { actions: string[]; prefixes: string[] } | { actions: ["s
 
 /**
  * The internet-facing API: its health check lists one key under erasures/, and DELETE
- * /v1/users/:id writes an erasure record there. Nothing else: no read, write or delete of
+ * /v1/users/:id writes an erasure record there; exports/ below. Nothing else: no read, write or delete of
  * archives/ or backups/ (the GDPR rewrite of archives is the Archive job's, functions/archive.ts),
  * so a stolen admin key or a bug in the API cannot overwrite or list archived history.
  */
 export const API_S3: S3Grant[] = [
   { actions: ["s3:ListBucket"], listPrefixes: [PREFIXES.erasures] },
   { actions: ["s3:PutObject"], prefixes: [PREFIXES.erasures] },
+  // Exports: GET /v1/exports/{id} presigns a GET (signed with this role, so the role must be allowed to read it);
+  // an erasure deletes the exports holding the user.
+  { actions: ["s3:GetObject", "s3:DeleteObject"], prefixes: [PREFIXES.exports] },
+];
+
+/**
+ * The export function: reads archived months (never writes them) and writes, deletes (an export
+ * erased while it ran) and aborts multipart uploads under exports/ only.
+ */
+export const EXPORT_S3: S3Grant[] = [
+  { actions: ["s3:GetObject"], prefixes: [PREFIXES.archives] },
+  { actions: ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], prefixes: [PREFIXES.exports] },
 ];
 
 /**

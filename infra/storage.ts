@@ -9,6 +9,8 @@ export const NONCURRENT_VERSION_DAYS = 7;
  * objects older than this expire even if the pruning job stopped running.
  */
 export const BACKUP_SAFETY_EXPIRY_DAYS = 35;
+/** Exports (exports/<id>/...) are deleted this long after they were written (the API reports them expired after as long). */
+export const EXPORT_EXPIRY_DAYS = 7;
 
 /**
  * Where each kind of object lives in the bucket (infra/permissions.ts grants by these prefixes):
@@ -24,6 +26,7 @@ export const PREFIXES = {
   erasures: "erasures/",
   /** Athena's query results (the History workgroup's output location), expired after ATHENA_RESULTS_DAYS. */
   athenaResults: "athena-results/",
+  exports: "exports/",
 } as const;
 /** Days Athena's query results are kept. */
 export const ATHENA_RESULTS_DAYS = 7;
@@ -43,6 +46,8 @@ const LIFECYCLE_RULES = [
   { id: "expire-noncurrent", status: "Enabled", filter: {}, noncurrentVersionExpiration: { noncurrentDays: NONCURRENT_VERSION_DAYS } },
   { id: "backups-safety-expiry", status: "Enabled", filter: { prefix: PREFIXES.backups }, expiration: { days: BACKUP_SAFETY_EXPIRY_DAYS } },
   { id: "athena-results-expiry", status: "Enabled", filter: { prefix: PREFIXES.athenaResults }, expiration: { days: ATHENA_RESULTS_DAYS } },
+  // Exports hold personal data for a download, not for keeping: gone after 7 days (in the replica too).
+  { id: "exports-expiry", status: "Enabled", filter: { prefix: PREFIXES.exports }, expiration: { days: EXPORT_EXPIRY_DAYS } },
 ];
 
 export interface BackupStorage {

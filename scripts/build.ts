@@ -17,6 +17,7 @@ export const FUNCTIONS: Record<string, string> = {
   archive: "functions/archive.ts",
   monitor: "functions/monitor.ts",
   "analytics-rollup": "functions/analytics-rollup.ts",
+  export: "functions/export.ts",
 };
 
 /** Functions whose bundle is split into an entry and chunks loaded on first use. */

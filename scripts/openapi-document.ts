@@ -18,6 +18,10 @@ export const TAGS = [
     name: "analytics",
     description: "Browse and search interactions, reports over rollups, the analytics page, test-data cleanup and integrity",
   },
+  {
+    name: "exports",
+    description: "Exports as jobs: a dataset in csv, ndjson, xlsx or parquet, written to S3, downloaded by a presigned URL",
+  },
   { name: "operations", description: "Health, metrics, backups, this document and the status page" },
   { name: "access", description: "API keys stored in Postgres (create, rotate, revoke) and the audit of who did what" },
 ];

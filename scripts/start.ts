@@ -7,6 +7,7 @@ import { migrate, useLocalNeonProxy } from "@hitl/core/postgres";
 import { redisServerBin, startStack, type LocalStack } from "@hitl/devstack";
 import { createApp } from "../functions/api/app.js";
 import { JOBS, jobContext, runJob, type JobName } from "@hitl/core/backup";
+import { exportJobDeps, inProcessExportStarter, orphanedExports } from "@hitl/core/exports";
 import { DATA_DIR, STACK_FILE, isAlive, localAdminKey, localSettings, readStackFile } from "./local-env.js";
 
 /**
@@ -80,6 +81,9 @@ async function main() {
   // The server binds loopback only, so the status page may open without a key here.
   process.env.STATUS_PAGE_OPEN ??= "1";
   const services = createServices(config);
+  // POST /v1/exports runs the export in this process (in Lambda: an invocation of the export function).
+  const exporter = inProcessExportStarter(exportJobDeps(config, services.db, services.log));
+  services.exportStarter = exporter;
   const app = createApp(async () => services);
   server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" });
   server.on("clientError", answerClientError);
@@ -118,6 +122,14 @@ HITL data layer running (${Date.now() - t0} ms; ${migrated.applied.length} migra
       `  keys       from API_KEYS: ${config.apiKeys.map((k) => `${k.id} (${k.scopes.join(", ")})`).join("; ")}; ${DATA_DIR}/local-admin-key.json is not in force`,
     );
   timers = schedule(config);
+  // Exports an earlier `npm start` left unfinished (stopped mid-export) start again, now and every minute.
+  const resume = () =>
+    orphanedExports(services.db).then(
+      (ids) => Promise.all(ids.map((id) => exporter.start(id))),
+      () => {},
+    );
+  void resume();
+  timers.push(setInterval(() => void resume(), 60_000));
   console.log("Ctrl-C stops everything; data stays in DATA_DIR (npm run reset removes it).");
 }
 

@@ -388,6 +388,28 @@ const SCENARIOS: Record<string, Scenario> = {
     prepare: async () => send("POST", "/v1/admin/analytics/refresh", t.keys.admin, {}),
   },
   getAnalyticsPage: { cold: [6, 0], warm: [6, 0], prepare: async () => get("/analytics", t.keys.reviewer) },
+  // The export row (its Idempotency-Key claimed in the same statement) and the audit row; the job's
+  // start is a Lambda invocation (none here: no export function in this context), not a store round trip.
+  createExport: {
+    cold: [0, 2],
+    warm: [0, 2],
+    prepare: async (u) => send("POST", "/v1/exports", t.keys.admin, { dataset: "interactions", format: "csv", filters: { user_id: u } }),
+  },
+  // One read; a done export's URL is signed locally (no request).
+  getExport: {
+    cold: [0, 1],
+    warm: [0, 1],
+    prepare: async (u) => {
+      const made = await json(
+        await t.call("POST", "/v1/exports", {
+          key: t.keys.admin,
+          body: { dataset: "interactions", format: "ndjson", filters: { user_id: u } },
+        }),
+      );
+      return get(`/v1/exports/${made.id}`, t.keys.admin);
+    },
+  },
+  listExports: { cold: [0, 1], warm: [0, 1], prepare: async () => get("/v1/exports?limit=5", t.keys.admin) },
 };
 const commitmentBody = () => ({
   commitment_timestamp: new Date(Date.now() + 3_600_000).toISOString(),

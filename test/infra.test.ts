@@ -3,6 +3,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FUNCTIONS } from "../scripts/build.js";
 import { HISTORY_COLUMNS, HISTORY_QUERIES } from "@hitl/core/analytics/history-queries";
+import { EXPORT_EXPIRY_DAYS } from "@hitl/core";
 
 interface Declared {
   kind: string;
@@ -167,6 +168,7 @@ describe("sst.config.ts", () => {
       "BacklogMonitor",
       "BackupPostgresJob",
       "BackupRedisJob",
+      "ExportJob",
     ]);
     for (const d of dependents) expect(d.opts?.dependsOn, d.name).toEqual([invocation!.self]);
     expect(byKind("sst.aws.Function").find((f) => f.name === "Migrate")!.opts?.dependsOn).toBeUndefined();
@@ -221,6 +223,13 @@ describe("sst.config.ts", () => {
         conditions: [{ test: "StringLike", variable: "s3:prefix", values: ["erasures/", "erasures/*"] }],
       },
       { actions: ["s3:PutObject"], resources: ["arn:Backups/erasures/*"] },
+      // Exports: a presigned GET (signed by the API's role) and an erasure's delete, under exports/ only.
+      { actions: ["s3:GetObject", "s3:DeleteObject"], resources: ["arn:Backups/exports/*"] },
+    ]);
+    // The export function reads archived months and writes exports; it lists nothing and changes no archive.
+    expect(s3("ExportJob")).toEqual([
+      { actions: ["s3:GetObject"], resources: ["arn:Backups/archives/*"] },
+      { actions: ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], resources: ["arn:Backups/exports/*"] },
     ]);
     const own = { BackupPostgresJob: "backups/postgres/", BackupRedisJob: "backups/redis/", ArchiveJob: "archives/" };
     for (const [job, prefix] of Object.entries(own)) {
@@ -239,8 +248,16 @@ describe("sst.config.ts", () => {
       for (const g of s3(f.name))
         for (const a of g.actions) {
           expect(a, f.name).not.toMatch(/\*|DeleteObjectVersion|Policy|PutBucket|PutLifecycle|PutReplication/);
-          if (f.name === "Api") expect(a).not.toMatch(/Delete|GetObject/);
+          if (f.name === "Api" && g.resources[0] !== "arn:Backups/exports/*") expect(a).not.toMatch(/Delete|GetObject/);
         }
+    // The API invokes the export function (and nothing else), named in its environment.
+    const apiFn = fns.find((f) => f.name === "Api")!;
+    const exportFn = fns.find((f) => f.name === "ExportJob")!;
+    expect(apiFn.args.permissions.filter((g: { actions: string[] }) => g.actions.includes("lambda:InvokeFunction"))).toEqual([
+      { actions: ["lambda:InvokeFunction"], resources: ["arn:ExportJob"] },
+    ]);
+    expect(apiFn.args.environment.EXPORT_FUNCTION_NAME).toBe(exportFn.args.name);
+    expect(exportFn.args).toMatchObject({ timeout: "15 minutes", retries: 2 });
     // The bucket's name reaches the functions through the environment instead.
     for (const f of fns.filter((f) => f.name !== "Migrate")) expect(f.args.environment.S3_BUCKET, f.name).toBe("Backups-name");
     // The health check lists exactly the prefix the API may list.
@@ -366,6 +383,7 @@ describe("sst.config.ts", () => {
         "expire-noncurrent",
         "backups-safety-expiry",
         "athena-results-expiry",
+        "exports-expiry",
       ]);
       expect(byKind("aws.Provider")[0]!.args).toEqual({ region: "eu-west-1" });
       // The replication metrics feed two alarms.
@@ -393,6 +411,7 @@ describe("sst.config.ts", () => {
       ArchiveJob: "archive",
       AnalyticsRollupJob: "analytics-rollup",
       BacklogMonitor: "monitor",
+      ExportJob: "export",
     };
     expect(fns.map((f) => f.name).sort()).toEqual(Object.keys(dirs).sort());
     expect(Object.values(dirs).sort()).toEqual(Object.keys(FUNCTIONS).sort());
@@ -485,6 +504,13 @@ describe("sst.config.ts", () => {
     const [life] = byKind("aws.s3.Lifecycle");
     const abort = life!.args.rules.find((r: any) => r.abortIncompleteMultipartUpload);
     expect(abort).toMatchObject({ status: "Enabled", abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } });
+    // Exports expire after the days the API reports them expired after (packages/core/src/exports/api.ts).
+    expect(life!.args.rules.find((r: any) => r.id === "exports-expiry")).toEqual({
+      id: "exports-expiry",
+      status: "Enabled",
+      filter: { prefix: "exports/" },
+      expiration: { days: EXPORT_EXPIRY_DAYS },
+    });
   });
 
   it("puts Athena over the archive: a Glue table with partition projection over the Parquet months (no crawler), an enforced workgroup, the named queries over history", () => {

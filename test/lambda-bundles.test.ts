@@ -201,6 +201,21 @@ describe("each bundle, alone, as Lambda loads it", () => {
     });
   }
 
+  it("export runs an export from its event (CSV into the bucket); a retried event does nothing; a bad event fails", async () => {
+    const id = crypto.randomUUID();
+    await withPg(env.DATABASE_URL!, (c) =>
+      c.query(
+        "INSERT INTO exports (id, dataset, format, filters, created_by, object_key) VALUES ($1, 'interactions', 'csv', '{}', 'test', $2)",
+        [id, `exports/${id}/interactions.csv`],
+      ),
+    );
+    const [first, retry, bad] = await invokeAlone("export", env, [{ export_id: id }, { export_id: id }, { export_id: "nope" }]);
+    expect(first!.error, JSON.stringify(first)).toBeUndefined();
+    expect(first!.ok).toMatchObject({ status: "done", key: `exports/${id}/interactions.csv` });
+    expect(retry!.ok).toMatchObject({ status: "skipped" });
+    expect(JSON.stringify(bad!.error)).toContain("BadExportEventError");
+  });
+
   for (const job of ["backup-postgres", "backup-redis", "archive"]) {
     it(`${job} runs from a scheduler event, and from a continuation payload`, async () => {
       const events = [...SCHEDULER_EVENTS, { resume: "2026-12-07T03-00-00-000Z", run: 2, lease: "chain-of-another-run" }];

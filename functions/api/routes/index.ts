@@ -14,6 +14,7 @@ import { accessRoutes } from "./access.js";
 import { customerRoutes } from "./customers.js";
 import { coherenceRoutes } from "./coherence.js";
 import { analyticsRoutes } from "./analytics.js";
+import { exportRoutes } from "./exports.js";
 
 /**
  * Every route group, in the order the document lists them. A route added to a group answers as
@@ -37,4 +38,5 @@ export const ROUTE_GROUPS = [
   customerRoutes,
   coherenceRoutes,
   analyticsRoutes,
+  exportRoutes,
 ];

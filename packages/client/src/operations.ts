@@ -86,5 +86,8 @@ export const OPERATIONS = {
   getIntegrityReport: { method: "get", path: "/v1/admin/integrity", retry: "safe" },
   refreshAnalyticsRollups: { method: "post", path: "/v1/admin/analytics/refresh", retry: "once" },
   getAnalyticsPage: { method: "get", path: "/analytics", retry: "safe" },
+  createExport: { method: "post", path: "/v1/exports", retry: "keyed" },
+  listExports: { method: "get", path: "/v1/exports", retry: "safe" },
+  getExport: { method: "get", path: "/v1/exports/{id}", retry: "safe" },
   getOpenApi: { method: "get", path: "/openapi.json", retry: "safe" },
 } as const;

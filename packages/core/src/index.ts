@@ -98,3 +98,6 @@ export * from "./monitoring/backlog.js";
 export { statusSnapshot, BACKUP_ALERT_AFTER_HOURS, type StatusSnapshot } from "./status/snapshot.js";
 export { signStatusLink, verifyStatusLink, STATUS_LINK_TTL_SECONDS } from "./status/link.js";
 export * from "./analytics/index.js";
+export * from "./exports/api.js";
+export { ExportDataset, ExportFormat, ExportFilters } from "./exports/source.js";
+export { DATASET_FORMATS, exportObjectKey } from "./exports/formats.js";

@@ -8,12 +8,13 @@ import { UserHasher } from "./gdpr/hash.js";
 import { createLogger, type Logger } from "./log.js";
 import { createMetrics, type Metrics } from "./metrics/registry.js";
 import { FetchBlobStore } from "./storage/fetch-blob.js";
-import type { BlobStore } from "./storage/blob.js";
+import type { ApiBlobStore } from "./storage/blob.js";
 import type { StoreProbes } from "./health/check.js";
 import { ReviewLifecycle } from "./reviews/lifecycle.js";
 import { WalQueue } from "./wal/queue.js";
 import { MemoryManager } from "./memory/manager.js";
 import { RateLimiter } from "./cache/ratelimit.js";
+import { lambdaExportStarter, type ExportStarter } from "./exports/api.js";
 
 /**
  * Everything a handler needs, built once per instance (cold start) from the configuration. The
@@ -31,7 +32,7 @@ export interface Services {
   audit: AuditWriter;
   db: Db;
   redis: RedisStore;
-  storage: BlobStore;
+  storage: ApiBlobStore;
   /** The stores' breaker states and the bucket's HEAD, for the health report. */
   probes: StoreProbes;
   wal: WalQueue;
@@ -41,6 +42,8 @@ export interface Services {
   hasher: UserHasher;
   /** Per-key limits: the deployment's (RATE_LIMIT_REQUESTS), or a stored key's own. */
   rateLimit?: RateLimiter;
+  /** Starts export jobs: the export function in Lambda (EXPORT_FUNCTION_NAME); set by `npm start` to run them in-process. */
+  exportStarter?: ExportStarter;
 }
 
 /**
@@ -105,5 +108,9 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     memory: new MemoryManager({ db, redis, metrics, log }),
     hasher: new UserHasher(config.erasureHashKey),
     rateLimit: new RateLimiter(redis, config.rateLimit, log),
+    exportStarter:
+      config.exportFunctionName && config.s3.credentials
+        ? lambdaExportStarter({ functionName: config.exportFunctionName, region: config.s3.region, credentials: config.s3.credentials })
+        : undefined,
   };
 }

@@ -50,7 +50,7 @@ const SORTS = {
 const LIKE_ESCAPED = "replace(replace(replace($P, '\\', '\\\\'), '%', '\\%'), '_', '\\_')";
 
 /** The WHERE clauses of the filters given, their values as parameters (never spliced into SQL). */
-function filters(q: BrowseQuery, params: unknown[]): string[] {
+export function filters(q: BrowseQuery, params: unknown[]): string[] {
   const p = (v: unknown) => {
     params.push(v);
     return `$${params.length}`;

@@ -56,6 +56,8 @@ export const ConfigSchema = z
     AWS_REGION: z.string().min(1).optional(),
     /** Local only: S3-compatible endpoint (path-style). */
     S3_ENDPOINT: z.url().optional(),
+    /** The export function (Lambda): POST /v1/exports invokes it asynchronously. Unset locally (exports run in-process). */
+    EXPORT_FUNCTION_NAME: z.string().min(1).max(170).optional(),
     AWS_ACCESS_KEY_ID: z.string().optional(),
     AWS_SECRET_ACCESS_KEY: z.string().optional(),
     AWS_SESSION_TOKEN: z.string().optional(),
@@ -172,6 +174,8 @@ export const ConfigSchema = z
     maxBodyBytes: c.MAX_BODY_BYTES,
     /** Depths over which a queue's backlog warns (monitoring/backlog.ts). */
     backlog: { wal: c.BACKLOG_WAL_THRESHOLD, review_queue: c.BACKLOG_REVIEW_THRESHOLD, outbox_unsent: c.BACKLOG_OUTBOX_THRESHOLD },
+    /** The export function's name (Lambda); absent = exports run in-process (`npm start`) or by the CLI. */
+    exportFunctionName: c.EXPORT_FUNCTION_NAME,
     /** Per-key rate limit; absent = off. */
     rateLimit: c.RATE_LIMIT_REQUESTS > 0 ? { requests: c.RATE_LIMIT_REQUESTS, windowSeconds: c.RATE_LIMIT_WINDOW_SECONDS } : undefined,
   }));

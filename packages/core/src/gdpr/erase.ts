@@ -4,6 +4,7 @@ import { recordErasure } from "../backup/erasure-log.js";
 import type { BlobStore } from "../storage/blob.js";
 import type { UserHasher } from "./hash.js";
 import { USER_ID_FIELDS, USER_TABLES } from "./tables.js";
+import { ERASED_REASON } from "../exports/erased.js";
 import { defineScript, runScript } from "../cache/scripts.js";
 
 export { USER_ID_FIELDS, USER_TABLES };
@@ -100,6 +101,21 @@ export function erasureStatements(hasher: UserHasher, userId: string, actor: str
     },
     // Kept until the Redis part is done (see completePendingErasures); deleted in the same request when it is.
     { text: "INSERT INTO pending_erasures (user_id) VALUES ($1) ON CONFLICT DO NOTHING", params: [userId] },
+    // Every export holding the user (export_users) is marked erased: no download URL is given any
+    // more, and its object is deleted after this transaction (eraseUser). A running export is
+    // marked too: its job sees it and deletes what it wrote (exports/run.ts). Repeatable: an
+    // erased export's object is deleted again by a repeated erasure.
+    {
+      text: `WITH x AS (UPDATE exports SET state = 'erased', error = $2, finished_at = coalesce(finished_at, now()), lease_holder = NULL, lease_expires_at = NULL
+          WHERE id IN (SELECT export_id FROM export_users WHERE user_hash = $1) RETURNING object_key)
+        SELECT count(*)::int AS n, coalesce(array_agg(object_key), '{}') AS keys FROM x`,
+      params: [hash, ERASED_REASON],
+    },
+    // An export asked for by the user's id keeps no trace of it in its filters.
+    {
+      text: count(`UPDATE exports SET filters = jsonb_set(filters, '{user_id}', '"erased"') WHERE filters->>'user_id' = $1`),
+      params: [userId],
+    },
   ];
 }
 
@@ -114,12 +130,14 @@ export function erasureStatements(hasher: UserHasher, userId: string, actor: str
  * 4. Redis again (whatever was queued or cached between 2 and 3); if that fails the answer is 503
  *    and the pending row stays: the retry, any instance whose breaker closes, or the daily job
  *    completes it. Nothing of the user can be cached meanwhile (the mark) or read from Postgres.
+ *    Exports holding the user are marked erased in that transaction, then their files deleted
+ *    (`deleted.postgres.exports` counts them).
  * 5. the archived objects that hold the user are counted, not rewritten: the Archive job rewrites
  *    them (eraseArchivedUsers, from the erasures row of step 3), since the API may not write
  *    archives/ (infra/permissions.ts). `archives_rewritten` is that count.
  */
 export async function eraseUser(
-  deps: { db: Db; redis: RedisStore; hasher: UserHasher; storage?: BlobStore },
+  deps: { db: Db; redis: RedisStore; hasher: UserHasher; storage?: BlobStore & { delete?(keys: string[]): Promise<void> } },
   userId: string,
   actor: string,
 ): Promise<ErasureResult> {
@@ -142,6 +160,10 @@ export async function eraseUser(
   postgres.protocol_audit_log = Number(results[USER_TABLES.length + 1]![0]!.n);
   postgres.recovery_operations = Number(results[USER_TABLES.length + 2]![0]!.n);
   const archives = Number(results.at(-1)![0]!.n);
+  const exports = results[USER_TABLES.length + 4]![0] as { n: number; keys: string[] };
+  postgres.exports = Number(exports.n);
+  // The erased exports' files (the API may delete under exports/ only, infra/permissions.ts).
+  if (exports.keys.length) await deps.storage?.delete?.(exports.keys);
   const after = await eraseRedis(deps.redis, userId, before.left);
   const counts = {
     postgres,

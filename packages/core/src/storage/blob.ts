@@ -10,6 +10,13 @@ export interface BlobStore {
   get(key: string): Promise<Buffer | null>;
 }
 
+/** What the API does with the bucket beyond small objects: delete an erased export's file, sign a download link. */
+export interface ApiBlobStore extends BlobStore {
+  delete(keys: string[]): Promise<void>;
+  /** A presigned GET URL of `key`, valid `seconds` (no request made). */
+  presignGet(key: string, seconds: number): Promise<string>;
+}
+
 export interface StreamingBlobStore extends BlobStore {
   /** Uploads a stream (multipart, bounded memory); resolves when the object is complete. */
   upload(key: string, body: Readable, contentType?: string): Promise<void>;

@@ -107,6 +107,29 @@ export class FetchBlobStore implements BlobStore {
     if (!res.ok) throw new Error(`S3 GET ${key} failed: ${res.status}`);
     return body!;
   }
+
+  /**
+   * Deletes objects one request each (DELETE of a missing key is a success: a repeat is harmless).
+   * The API deletes only under exports/ (an erasure's exports; infra/permissions.ts).
+   */
+  async delete(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      const { res } = await this.send(this.url(key), { method: "DELETE" });
+      await res.body?.cancel();
+      if (!res.ok && res.status !== 404) throw new Error(`S3 DELETE ${key} failed: ${res.status}`);
+    }
+  }
+
+  /**
+   * A presigned GET URL of `key`, valid `seconds` (SigV4 query signing, no request made). Signed
+   * with the caller's credentials: with a role's session credentials the URL also ends when they do.
+   */
+  async presignGet(key: string, seconds: number): Promise<string> {
+    const url = new URL(this.url(key));
+    url.searchParams.set("X-Amz-Expires", String(seconds));
+    const signed = await this.client().sign(url.toString(), { method: "GET", aws: { signQuery: true } });
+    return signed.url;
+  }
 }
 
 const s3Timeout = (cause: unknown) => timedOut("s3", cause);
