@@ -423,6 +423,7 @@ describe("the contract", () => {
       )
       .sort();
     expect(declared).toEqual([
+      "POST /v1/exports",
       "POST /v1/interactions",
       "POST /v1/interactions/{id}/coherence",
       "POST /v1/messages",
