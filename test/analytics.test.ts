@@ -119,7 +119,8 @@ describe("analytics: reports from rollups, checked against a recount of raw rows
   for (const tz of ["UTC", "Europe/Madrid", "America/New_York"]) {
     it(`every report over 150 days in ${tz} equals the recount from raw rows, archived months included`, async () => {
       const day = localDay(tz);
-      const range = { from: utcDay(-150), to: day(new Date()), tz };
+      const to = day(new Date()); // the zone's today (not always the UTC one)
+      const range = { from: new Date(Date.parse(`${to}T00:00:00Z`) - 150 * 86_400_000).toISOString().slice(0, 10), to, tz };
       const rows = raw.filter((r) => day(r.created_at) >= range.from && day(r.created_at) <= range.to);
       expect(rows.length).toBeGreaterThan(2000);
 
@@ -270,9 +271,28 @@ describe("analytics: reports from rollups, checked against a recount of raw rows
     seen.length = 0;
     await computeReport(spy, "edit-tags", { from: utcDay(-95), to: utcDay(-5), tz: "UTC" });
     expect(seen[0]!.text).not.toMatch(/FROM interactions/);
-    // The same reports with today in range do count today live.
-    const live = await computeReport(t.services.db, "volume", { ...range, to: utcDay(0), tz: "UTC" });
-    expect(live.freshness.live_from).toBe(`${utcDay(0)}T00:00:00.000Z`);
+    // The same reports with today in range count live what was created since the hour of the last
+    // rollup run (earlier hours of today come from the hourly rollups).
+    const today = { from: utcDay(-3), to: utcDay(0), tz: "UTC" };
+    const live = await computeReport(t.services.db, "volume", today);
+    const hourOfRun = Math.floor(Date.parse(live.freshness.rollups_as_of!) / 3_600_000) * 3_600_000;
+    expect(live.freshness.live_from).toBe(new Date(Math.max(Date.parse(`${utcDay(0)}T00:00:00Z`), hourOfRun)).toISOString());
+  });
+
+  it("today: what was created since the last rollup run is counted live, once, before and after the next run", async () => {
+    const today = { from: utcDay(-3), to: utcDay(0), tz: "UTC" };
+    const figures = async () => {
+      const [volume, users] = [await computeReport(t.services.db, "volume", today), await computeReport(t.services.db, "users", today)];
+      return { total: volume.total, u9: users.users.find((u) => u.user_id === "today-u9")?.interactions ?? 0 };
+    };
+    const before = await figures();
+    for (let i = 0; i < 2; i++)
+      expect((await t.call("POST", "/v1/interactions", { key: t.keys.agent, body: interactionBody({ user_id: "today-u9" }) })).status).toBe(
+        201,
+      );
+    expect(await figures()).toEqual({ total: before.total + 2, u9: before.u9 + 2 }); // live, before any run
+    expect((await t.call("POST", "/v1/admin/analytics/refresh", { key: t.keys.admin })).status).toBe(200);
+    expect(await figures()).toEqual({ total: before.total + 2, u9: before.u9 + 2 }); // in the rollups now, not counted twice
   });
 
   it("answers in one Postgres round trip uncached, and from one Redis round trip for 5 minutes", async () => {
