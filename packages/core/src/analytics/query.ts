@@ -136,7 +136,11 @@ const castOf = (c: string) => (c.includes("cost") ? "float8" : "int8");
 /** A parameter list: `p(value)` appends a value and answers its placeholder. */
 function params() {
   const values: unknown[] = [];
-  return { values, p: (v: unknown) => (values.push(v), `$${values.length}`) };
+  const p = (v: unknown) => {
+    values.push(v);
+    return `$${values.length}`;
+  };
+  return { values, p };
 }
 
 export interface ReadOptions {

@@ -1,4 +1,5 @@
-import { readThroughVersioned } from "../cache/versioned.js";
+import { decodeVersioned, encodeVersioned, readThroughVersioned } from "../cache/versioned.js";
+import { UnavailableError } from "../errors.js";
 import type { RedisGateway } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import type { Logger } from "../log.js";
@@ -245,7 +246,7 @@ export function computeReport<N extends ReportName>(db: Db, name: N, r: ReportRa
  * The range's parts are validated, and encoded into the key as base64url JSON: no two ranges share one.
  */
 export function report<N extends ReportName>(deps: ReportDeps, name: N, r: ReportRange): Promise<Report<N>> {
-  const key = deps.redis.keys.analyticsReport(name, Buffer.from(JSON.stringify([r.from, r.to, r.tz])).toString("base64url"));
+  const key = reportKey(deps, name, r);
   return readThroughVersioned(
     deps.redis,
     key,
@@ -253,4 +254,56 @@ export function report<N extends ReportName>(deps: ReportDeps, name: N, r: Repor
     async () => ({ value: await computeReport(deps.db, name, r), version: 0 }),
     deps.log,
   );
+}
+
+const reportKey = (deps: ReportDeps, name: ReportName, r: ReportRange) =>
+  deps.redis.keys.analyticsReport(name, Buffer.from(JSON.stringify([r.from, r.to, r.tz])).toString("base64url"));
+
+/**
+ * Several reports of one range, cached like `report`, in one Redis round trip (MGET); the misses
+ * are computed (in parallel) and written back in one pipeline. When Redis is down, every report is
+ * computed; a failed write-back is logged and the keys marked stale (the TTL bounds the rest).
+ */
+export async function reports<N extends ReportName>(
+  deps: ReportDeps,
+  names: readonly N[],
+  r: ReportRange,
+): Promise<{ [K in N]: Report<K> }> {
+  const keys = names.map((n) => reportKey(deps, n, r));
+  let cached: (string | null)[] = keys.map(() => null);
+  let redisUp = true;
+  try {
+    cached = await deps.redis.run("cache.mget", (c) => c.mget<(string | null)[]>(...keys));
+  } catch (e) {
+    if (!(e instanceof UnavailableError)) throw e;
+    redisUp = false;
+  }
+  const values = await Promise.all(
+    names.map(async (name, i) => {
+      const hit = cached[i];
+      if (hit) {
+        try {
+          return { value: decodeVersioned<Report<N>>(hit), fresh: false };
+        } catch {
+          /* recomputed below */
+        }
+      }
+      return { value: await computeReport(deps.db, name, r), fresh: true };
+    }),
+  );
+  const misses = values.flatMap((v, i) => (v.fresh ? [i] : []));
+  if (redisUp && misses.length) {
+    try {
+      await deps.redis.run("cache.set", (c) => {
+        const p = c.pipeline();
+        for (const i of misses)
+          p.set(keys[i]!, encodeVersioned({ value: values[i]!.value as object, version: 0 }), { ex: REPORT_CACHE_TTL_SECONDS });
+        return p.exec();
+      });
+    } catch (e) {
+      for (const i of misses) deps.redis.markStale(keys[i]!);
+      deps.log?.warn("report cache refresh failed", { err: e as Error });
+    }
+  }
+  return Object.fromEntries(names.map((n, i) => [n, values[i]!.value])) as { [K in N]: Report<K> };
 }
