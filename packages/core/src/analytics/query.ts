@@ -154,8 +154,8 @@ export interface ReadOptions {
  * One round trip: the facts of the range for each (kind, grain) asked (each kind once), summed per
  * key and bucket (local day or hour in the range's zone). Before the live cut they come from the
  * rollups: for a day or the whole range, daily rows plus or minus the edge hours (decompose); for
- * the hour grain, the hourly rows themselves (one per hour and key: nothing to group). After it,
- * today's rows are counted live.
+ * the hour grain, the hourly rows themselves (one per hour and key: nothing to group). Today: its
+ * hours before the hour of the last rollup run from the hourly rollups, the rest counted live.
  */
 export async function readFacts(
   db: Db,
