@@ -294,16 +294,22 @@ SELECT (SELECT CASE WHEN refreshed_at = '-infinity' THEN NULL ELSE refreshed_at 
     ...row!.rows.map(([kind, key, bucket, ...m]) => fact(kind, key, String(bucket), m)),
     ...row!.hours.flatMap(([kind, key, hs, ...m]) => {
       const series = m.map((xs) => String(xs).split(","));
-      return String(hs)
+      const out: FactRow[] = [];
+      String(hs)
         .split(",")
-        .map((h, i) =>
-          fact(
+        .forEach((h, i) => {
+          const f = fact(
             kind,
             key,
             hourLabel(Number(h)),
             series.map((xs) => xs[i]),
-          ),
-        );
+          );
+          // The hour a clock turned back repeats its local label (two UTC hours): one bucket.
+          const last = out.at(-1);
+          if (last?.bucket === f.bucket) for (const c of MEASURE_COLUMNS) last[c] += f[c];
+          else out.push(f);
+        });
+      return out;
     }),
   ];
   return {
