@@ -65,6 +65,20 @@ describe("analytics: reports from rollups, checked against a recount of raw rows
     const b = await createTestBucket();
     t = await createTestContext({ S3_BUCKET: b.bucket });
     await seedInteractions(t.databaseUrl, { n: 2500, days: 150, users: 40 });
+    // Two rows in the local hour Madrid's clocks repeat (the last fall-back of the range, if any):
+    // two UTC hours, one local label, one bucket of the hourly series.
+    const madridHour = localHour("Europe/Madrid");
+    for (let h = Math.floor(Date.now() / 3_600_000) - 24; h > Math.floor(Date.now() / 3_600_000) - 140 * 24; h--) {
+      if (madridHour(new Date(h * 3_600_000)) !== madridHour(new Date((h - 1) * 3_600_000))) continue;
+      await withPg(t.databaseUrl, (c) =>
+        c.query(
+          `UPDATE interactions SET created_at = x.at, updated_at = now() FROM (SELECT id, (ARRAY[$1, $2]::timestamptz[])[row_number() OVER (ORDER BY id)] AS at
+          FROM interactions ORDER BY id LIMIT 2) x WHERE interactions.id = x.id`,
+          [new Date((h - 1) * 3_600_000 + 1_800_000).toISOString(), new Date(h * 3_600_000 + 1_800_000).toISOString()],
+        ),
+      );
+      break;
+    }
     // Today's rows through the API: one approved with tags, one left pending.
     for (const [i, user] of ["u1", "u2"].entries()) {
       const res = await t.call("POST", "/v1/interactions", {
