@@ -117,7 +117,7 @@ describe.skipIf(!existsSync(CHROMIUM))("analytics page in headless Chromium", ()
       const { page, res, problems } = await open(s.url, "/analytics", empty.keys.reviewer);
       expect(res?.status()).toBe(200);
       expect(await page.getByTestId("total-interactions").textContent()).toBe("0");
-      expect(await page.getByTestId("rollups-as-of").textContent()).toBe("never (all figures live)");
+      expect(await page.getByTestId("rollups-as-of").textContent()).toBe("never (the rollup job has not run: only today is counted, live)");
       expect(await page.locator("[data-testid=chart-volume] rect").count()).toBe(30);
       expect(await page.locator("[data-testid=table-tags] tbody").textContent()).toBe("no data in this range");
       expect(problems).toEqual([]);

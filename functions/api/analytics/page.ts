@@ -1,4 +1,13 @@
-import { ReportQuery, UnavailableError, report, resolveRange, type Logger, type Report, type ReportRange, type Services } from "@hitl/core";
+import {
+  ReportQuery,
+  UnavailableError,
+  reports,
+  resolveRange,
+  type Logger,
+  type Report,
+  type ReportRange,
+  type Services,
+} from "@hitl/core";
 import { barChart, esc, hbarChart, table } from "./svg.js";
 
 interface PageQuery {
@@ -18,18 +27,10 @@ type Figures = {
   reviewers: Report<"reviewers">;
 };
 
-/** The page's figures: the reports' own answers (cached like them). */
+/** The page's figures: the reports' own answers (cached like them), from one Redis round trip. */
 async function figures(s: Services, r: ReportRange, log?: Logger): Promise<Figures> {
-  const deps = { db: s.db, redis: s.redis, log };
-  const [volume, quality, funnel, cost, tags, reviewers] = await Promise.all([
-    report(deps, "volume", r),
-    report(deps, "quality", r),
-    report(deps, "funnel", r),
-    report(deps, "cost", r),
-    report(deps, "edit-tags", r),
-    report(deps, "reviewers", r),
-  ]);
-  return { volume, quality, funnel, cost, tags, reviewers };
+  const f = await reports({ db: s.db, redis: s.redis, log }, ["volume", "quality", "funnel", "cost", "edit-tags", "reviewers"], r);
+  return { volume: f.volume, quality: f.quality, funnel: f.funnel, cost: f.cost, tags: f["edit-tags"], reviewers: f.reviewers };
 }
 
 /** GET /analytics: 200 with the charts, 400 with the picker and what is wrong, 503 when Postgres is down. */
@@ -67,7 +68,7 @@ function body(f: Figures): string {
   const days = f.volume.by_day.map((d) => ({ label: d.day, value: d.interactions }));
   const costDays = f.cost.by_day.map((d) => ({ label: d.day, value: d.cost_usd }));
   const topTags = f.tags.tags.slice(0, 10);
-  return `<p>Rollups as of <time data-testid="rollups-as-of">${esc(f.volume.freshness.rollups_as_of ?? "never (all figures live)")}</time>${f.volume.freshness.live_from ? `; counted live from <time>${esc(f.volume.freshness.live_from)}</time>` : ""}. Figures are cached up to 5 minutes.</p>
+  return `<p>Rollups as of <time data-testid="rollups-as-of">${esc(f.volume.freshness.rollups_as_of ?? "never (the rollup job has not run: only today is counted, live)")}</time>${f.volume.freshness.live_from ? `; counted live from <time>${esc(f.volume.freshness.live_from)}</time>` : ""}. Figures are cached up to 5 minutes.</p>
 <div class="grid"><div class="stat"><span>Interactions</span><b data-testid="total-interactions">${f.volume.total}</b></div>
 <div class="stat"><span>Average quality</span><b data-testid="avg-quality">${esc(f.quality.average ?? "n/a")}</b></div>
 <div class="stat"><span>Cost</span><b data-testid="total-cost">$${f.cost.total_usd.toFixed(4)}</b></div></div>

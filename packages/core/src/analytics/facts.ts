@@ -65,13 +65,16 @@ FROM dims GROUP BY hour, kind, key`;
 
 export const USER_MEASURES = ["interactions", "approved", "rejected", "edited", "quality_sum", "quality_n", "cost_usd"] as const;
 
-/** Rows (day, user_id, ...USER_MEASURES, last_at) of interactions created in [`from`, `to`). */
-export function userFactsSql(from: string, to: string, gate?: string): string {
+/**
+ * Rows (day, user_id, ...USER_MEASURES, last_at) of interactions created in [`from`, `to`), and
+ * before `before` when given (the rollup job's start: today's rows after it are counted live).
+ */
+export function userFactsSql(from: string, to: string, gate?: string, before?: string): string {
   return `
 SELECT (created_at AT TIME ZONE 'UTC')::date AS day, user_id, count(*)::int AS interactions,
   count(*) FILTER (WHERE review_status = 'approved')::int AS approved, count(*) FILTER (WHERE review_status = 'rejected')::int AS rejected,
   count(*) FILTER (WHERE ${EDITED})::int AS edited, coalesce(sum(quality_score), 0)::bigint AS quality_sum, count(quality_score)::int AS quality_n,
   sum(total_cost_usd) AS cost_usd, max(created_at) AS last_at
-FROM interactions WHERE ${gate ? `${gate} AND ` : ""}created_at >= ${from} AND created_at < ${to}
+FROM interactions WHERE ${gate ? `${gate} AND ` : ""}created_at >= ${from} AND created_at < ${to}${before ? ` AND created_at < ${before}` : ""}
 GROUP BY 1, user_id`;
 }

@@ -2,6 +2,7 @@ export { BrowseQuery, browseInteractions, MIN_SEARCH_CHARS, type BrowsePage } fr
 export { ReportQuery, resolveRange, MAX_REPORT_DAYS, type ReportRange } from "./range.js";
 export {
   report,
+  reports,
   computeReport,
   REPORT_NAMES,
   REPORT_CACHE_TTL_SECONDS,

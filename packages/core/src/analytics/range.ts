@@ -13,18 +13,30 @@ const Day = z
     "not a calendar date",
   );
 
+/** One formatter per zone: building an Intl.DateTimeFormat costs far more than using one. */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+const formatter = (tz: string) => {
+  let f = formatters.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone: tz,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    });
+    if (formatters.size >= 64) formatters.clear();
+    formatters.set(tz, f);
+  }
+  return f;
+};
+
 /** The UTC offset of `tz` at `at`, in minutes (Intl: the zone names Postgres also knows). */
 export function offsetMinutes(tz: string, at: Date): number {
-  const parts = new Intl.DateTimeFormat("en-US", {
-    timeZone: tz,
-    hourCycle: "h23",
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-  }).formatToParts(at);
+  const parts = formatter(tz).formatToParts(at);
   const n = (t: string) => Number(parts.find((p) => p.type === t)!.value);
   const local = Date.UTC(n("year"), n("month") - 1, n("day"), n("hour"), n("minute"), n("second"));
   return Math.round((local - Math.floor(at.getTime() / 1000) * 1000) / 60_000);
@@ -45,7 +57,7 @@ export function todayIn(tz: string, now = new Date()): string {
   return new Date(now.getTime() + offsetMinutes(tz, now) * 60_000).toISOString().slice(0, 10);
 }
 
-const addDays = (day: string, n: number) => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+export const addDays = (day: string, n: number) => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
 const daysBetween = (a: string, b: string) => Math.round((Date.parse(`${b}T00:00:00Z`) - Date.parse(`${a}T00:00:00Z`)) / 86_400_000);
 
 /**

@@ -1,4 +1,5 @@
-import { readThroughVersioned } from "../cache/versioned.js";
+import { decodeVersioned, encodeVersioned, readThroughVersioned } from "../cache/versioned.js";
+import { UnavailableError } from "../errors.js";
 import type { RedisStore } from "../cache/redis.js";
 import type { Db } from "../db/db.js";
 import type { Logger } from "../log.js";
@@ -41,21 +42,28 @@ export function histogramPercentile(bins: { le: number | null; count: number }[]
 
 const REPORTS = {
   async volume(db: Db, r: ReportRange) {
-    const { rows, freshness } = await readFacts(db, r, [["all", "hour"]]);
+    const { rows, freshness } = await readFacts(db, r, [["all", "hour"]], { measures: ["interactions"] });
     const byDay = new Map(rangeDays(r).map((d) => [d, 0]));
     for (const h of rows) byDay.set(h.bucket.slice(0, 10), (byDay.get(h.bucket.slice(0, 10)) ?? 0) + h.interactions);
     return {
       freshness,
       total: rows.reduce((s, h) => s + h.interactions, 0),
       by_day: [...byDay].map(([day, interactions]) => ({ day, interactions })),
-      by_hour: rows.sort((a, b) => a.bucket.localeCompare(b.bucket)).map((h) => ({ hour: h.bucket, interactions: h.interactions })),
+      by_hour: rows
+        .sort((a, b) => (a.bucket < b.bucket ? -1 : a.bucket > b.bucket ? 1 : 0))
+        .map((h) => ({ hour: h.bucket, interactions: h.interactions })),
     };
   },
   async reviews(db: Db, r: ReportRange) {
-    const { rows, freshness } = await readFacts(db, r, [
-      ["all", "none"],
-      ["review_time", "none"],
-    ]);
+    const { rows, freshness } = await readFacts(
+      db,
+      r,
+      [
+        ["all", "none"],
+        ["review_time", "none"],
+      ],
+      { measures: ["approved", "rejected", "edited", "review_time_sum", "review_time_n"] },
+    );
     const t = total(rows);
     const n = t?.interactions ?? 0,
       approved = t?.approved ?? 0,
@@ -86,10 +94,15 @@ const REPORTS = {
     };
   },
   async quality(db: Db, r: ReportRange) {
-    const { rows, freshness } = await readFacts(db, r, [
-      ["quality", "none"],
-      ["all", "none"],
-    ]);
+    const { rows, freshness } = await readFacts(
+      db,
+      r,
+      [
+        ["quality", "none"],
+        ["all", "none"],
+      ],
+      { measures: ["quality_sum", "quality_n"] },
+    );
     const t = total(rows);
     return {
       freshness,
@@ -102,10 +115,15 @@ const REPORTS = {
     };
   },
   async cta(db: Db, r: ReportRange) {
-    const { rows, freshness } = await readFacts(db, r, [
-      ["cta", "none"],
-      ["response", "none"],
-    ]);
+    const { rows, freshness } = await readFacts(
+      db,
+      r,
+      [
+        ["cta", "none"],
+        ["response", "none"],
+      ],
+      { measures: ["interactions"] },
+    );
     const list = (kind: string) =>
       of(rows, kind)
         .map((c) => ({ type: c.key, count: c.interactions }))
@@ -119,18 +137,22 @@ const REPORTS = {
     };
   },
   async cost(db: Db, r: ReportRange) {
-    const [{ rows, freshness }, [silenced]] = await Promise.all([
-      readFacts(db, r, [
+    // The quarantined messages of the range ride in the same statement (one round trip).
+    const { rows, freshness, extra } = await readFacts(
+      db,
+      r,
+      [
         ["all", "day"],
         ["model", "none"],
-      ]),
-      db.query<{ messages: number; saved_usd: number }>(
-        `SELECT count(*)::int AS messages,
-        (SELECT coalesce(sum(cost_saved_usd), 0)::float8 FROM user_protocol_status) AS saved_usd FROM quarantine_messages
-        WHERE received_at >= ($1::date::timestamp AT TIME ZONE $3) AND received_at < (($2::date + 1)::timestamp AT TIME ZONE $3)`,
-        [r.from, r.to, r.tz],
-      ),
-    ]);
+      ],
+      {
+        measures: ["cost_usd", "llm1_cost_usd", "llm2_cost_usd"],
+        extra: (t0, t1) => `SELECT json_build_object('messages', count(*)::int,
+          'saved_usd', (SELECT coalesce(sum(cost_saved_usd), 0)::float8 FROM user_protocol_status)) FROM quarantine_messages
+          WHERE received_at >= ${t0} AND received_at < ${t1}`,
+      },
+    );
+    const silenced = extra as { messages: number; saved_usd: number };
     const days = new Map(of(rows, "all").map((d) => [d.bucket, d]));
     const cost = of(rows, "all").reduce((s, d) => s + d.cost_usd, 0);
     const n = of(rows, "all").reduce((s, d) => s + d.interactions, 0);
@@ -159,7 +181,9 @@ const REPORTS = {
     };
   },
   async "edit-tags"(db: Db, r: ReportRange) {
-    const { rows, freshness } = await readFacts(db, r, [["tag", "none"]]);
+    const { rows, freshness } = await readFacts(db, r, [["tag", "none"]], {
+      measures: ["quality_sum", "quality_n", "review_time_sum", "review_time_n"],
+    });
     return {
       freshness,
       tags: rows
@@ -189,7 +213,9 @@ const REPORTS = {
     };
   },
   async reviewers(db: Db, r: ReportRange) {
-    const { rows, freshness } = await readFacts(db, r, [["reviewer", "none"]]);
+    const { rows, freshness } = await readFacts(db, r, [["reviewer", "none"]], {
+      measures: ["approved", "rejected", "review_time_sum", "review_time_n"],
+    });
     return {
       freshness,
       reviewers: rows
@@ -220,7 +246,7 @@ export function computeReport<N extends ReportName>(db: Db, name: N, r: ReportRa
  * The range's parts are validated, and encoded into the key as base64url JSON: no two ranges share one.
  */
 export function report<N extends ReportName>(deps: ReportDeps, name: N, r: ReportRange): Promise<Report<N>> {
-  const key = deps.redis.keys.analyticsReport(name, Buffer.from(JSON.stringify([r.from, r.to, r.tz])).toString("base64url"));
+  const key = reportKey(deps, name, r);
   return readThroughVersioned(
     deps.redis,
     key,
@@ -228,4 +254,56 @@ export function report<N extends ReportName>(deps: ReportDeps, name: N, r: Repor
     async () => ({ value: await computeReport(deps.db, name, r), version: 0 }),
     deps.log,
   );
+}
+
+const reportKey = (deps: ReportDeps, name: ReportName, r: ReportRange) =>
+  deps.redis.keys.analyticsReport(name, Buffer.from(JSON.stringify([r.from, r.to, r.tz])).toString("base64url"));
+
+/**
+ * Several reports of one range, cached like `report`, in one Redis round trip (MGET); the misses
+ * are computed (in parallel) and written back in one pipeline. When Redis is down, every report is
+ * computed; a failed write-back is logged and the keys marked stale (the TTL bounds the rest).
+ */
+export async function reports<N extends ReportName>(
+  deps: ReportDeps,
+  names: readonly N[],
+  r: ReportRange,
+): Promise<{ [K in N]: Report<K> }> {
+  const keys = names.map((n) => reportKey(deps, n, r));
+  let cached: (string | null)[] = keys.map(() => null);
+  let redisUp = true;
+  try {
+    cached = await deps.redis.run("cache.mget", (c) => c.mget<(string | null)[]>(...keys));
+  } catch (e) {
+    if (!(e instanceof UnavailableError)) throw e;
+    redisUp = false;
+  }
+  const values = await Promise.all(
+    names.map(async (name, i) => {
+      const hit = cached[i];
+      if (hit) {
+        try {
+          return { value: decodeVersioned<Report<N>>(hit), fresh: false };
+        } catch {
+          /* recomputed below */
+        }
+      }
+      return { value: await computeReport(deps.db, name, r), fresh: true };
+    }),
+  );
+  const misses = values.flatMap((v, i) => (v.fresh ? [i] : []));
+  if (redisUp && misses.length) {
+    try {
+      await deps.redis.run("cache.set", (c) => {
+        const p = c.pipeline();
+        for (const i of misses)
+          p.set(keys[i]!, encodeVersioned({ value: values[i]!.value as object, version: 0 }), { ex: REPORT_CACHE_TTL_SECONDS });
+        return p.exec();
+      });
+    } catch (e) {
+      for (const i of misses) deps.redis.markStale(keys[i]!);
+      deps.log?.warn("report cache refresh failed", { err: e as Error });
+    }
+  }
+  return Object.fromEntries(names.map((n, i) => [n, values[i]!.value])) as { [K in N]: Report<K> };
 }
