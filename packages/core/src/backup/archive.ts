@@ -244,16 +244,10 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
     totals: { objects: objects.length, bytes: objects.reduce((s, o) => s + o.bytes, 0), rows },
   };
   await deps.store.put(archiveManifestKey(prefix), manifestText(manifest), "application/json");
-  try {
-    await commitArchive(deps.db, partition, prefix, lastErasure, objects, manifest.totals);
-  } catch (e) {
-    // Busy (the lock wait ended, the transaction rolled back: no catalog row, the partition kept):
-    // the set written is removed, so no archive object outlives the rows it copies (a user erased
-    // before the next run, or a month emptied and dropped, must leave no copy behind). The next
-    // run writes the same keys again anyway.
-    if (isLockTimeout(e)) await deps.store.delete([...objects.map((o) => o.key), archiveManifestKey(prefix)]);
-    throw e;
-  }
+  // A busy commit (55P03: the lock wait ended) rolled back whole: no catalog row, the partition
+  // kept. The objects and manifest just written stay (the Archive job may not delete): the next
+  // run writes the same keys (part-NNNNN by position, the manifest's fixed name) and catalogs them.
+  await commitArchive(deps.db, partition, prefix, lastErasure, objects, manifest.totals);
   await recordSet(deps.db, manifest, true);
   deps.progress?.(
     `  ${partition}: ${rows} ${rows === 1 ? "row" : "rows"} in ${objects.length} ${objects.length === 1 ? "object" : "objects"}, detached and dropped`,
