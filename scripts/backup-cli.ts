@@ -287,10 +287,12 @@ function age(iso: string | Date): string {
 function archiveSentence(r: Record<string, unknown>): string {
   const archived = (r.archived as { partition: string; rows: number }[] | undefined) ?? [];
   const n = (k: string) => Number(r[k] ?? 0);
+  const busy = (r.busy as string[] | undefined) ?? [];
   return (
     `archive: ${archived.length ? `${count(archived.length, "partition")} archived (${archived.map((a) => `${a.partition}: ${count(a.rows, "row")}`).join(", ")})` : "nothing old enough to archive"}` +
     `, ${count(n("empty_partitions_dropped"), "empty partition")} dropped, ${count(n("purged_quarantine"), "expired quarantine message")} purged, ${count(n("partitions_created"), "partition")} created` +
-    `${r.pending_erasures_completed ? `, ${count(n("pending_erasures_completed"), "pending erasure")} completed` : ""}`
+    `${r.pending_erasures_completed ? `, ${count(n("pending_erasures_completed"), "pending erasure")} completed` : ""}` +
+    `${busy.length ? `, busy (a long reader held interactions; kept for the next run): ${busy.join(", ")}` : ""}`
   );
 }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +7,8 @@ import { parse as parseCsv } from "csv-parse/sync";
 import readXlsxFile from "read-excel-file/node";
 import { parquetReadObjects } from "hyparquet";
 import { DuckDBInstance } from "@duckdb/node-api";
+import Ajv2020Module from "ajv/dist/2020.js";
+import addFormatsModule from "ajv-formats";
 import { type PoolDb, useLocalNeonProxy } from "@hitl/core/postgres";
 import { S3BlobStore, archivePartition, type S3BlobStore as Store } from "@hitl/core/backup";
 import {
@@ -414,6 +417,130 @@ describe("exports: GDPR erasure", () => {
     // An export started after the erasure does not contain the user (live rows are gone).
     const later = await exportVia({ dataset: "interactions", format: "ndjson", filters: { user_id: "u6" } });
     expect(later.got).toMatchObject({ state: "done", rows_done: 0 });
+  });
+});
+
+describe("exports: training datasets end to end (API, job, presigned download, JSON Schema)", () => {
+  type Validate = ((data: unknown) => boolean) & { errors?: unknown };
+  type Ajv = { compile(schema: unknown): Validate };
+  const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as new (o: object) => Ajv;
+  const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (a: Ajv) => void;
+  const ajv = new Ajv2020({ allErrors: true, strict: true, strictTuples: false });
+  addFormats(ajv);
+  const schemaOf = (name: string): Validate =>
+    ajv.compile(JSON.parse(readFileSync(new URL(`../docs/datasets/${name}.schema.json`, import.meta.url), "utf8")));
+  const SCHEMAS = { chat_finetune: schemaOf("chat_finetune"), preference_pairs: schemaOf("preference_pairs") };
+  const ids: Record<string, string> = {};
+
+  beforeAll(async () => {
+    // Two users' conversations, a few minutes old: reviewed turns (edited and not), a rejected and a pending one.
+    await withPg(t.databaseUrl, async (c) => {
+      await c.query("SELECT hitl_ensure_interaction_partitions((now() - interval '1 day')::date, 2)");
+      const turns: [string, string, string, string[], string[] | null, string, string[], number | null][] = [
+        ["tr_a", "a1", "alpha first question", ["hello", "there"], ["hello", "there"], "approved", [], 5],
+        ["tr_a", "a2", "alpha second question", ["a draft"], ["an edited reply"], "approved", ["TONE_CASUAL"], 3],
+        ["tr_a", "a3", "alpha rejected", ["bad draft"], null, "rejected", [], null],
+        ["tr_a", "a4", 'alpha third question ü 🎉 "q"', ["draft three"], ["edited three"], "approved", ["CTA_SOFT"], 4],
+        ["tr_a", "a5", "alpha pending", ["pending draft"], null, "pending", [], null],
+        ["tr_b", "b1", "beta question", ["b draft"], ["b edited"], "approved", ["TONE_CASUAL"], 2],
+      ];
+      for (const [i, [user, tag, msg, draft, final, status, tags, quality]] of turns.entries()) {
+        const { rows } = await c.query(
+          `INSERT INTO interactions (user_id, conversation_id, user_message, user_message_timestamp, created_at, llm2_bubbles, final_bubbles,
+             review_status, edit_tags, quality_score, llm1_model, llm2_model, messages_sent_at, review_completed_at)
+           VALUES ($1, $1 || '_c', $2, now() - make_interval(mins => 30 - $3), now() - make_interval(mins => 30 - $3), $4, $5, $6, $7, $8,
+             'm1', 'm2', CASE WHEN $6 = 'approved' THEN now() END, CASE WHEN $6 IN ('approved', 'rejected') THEN now() END) RETURNING id::text AS id`,
+          [user, msg, i, draft, final, status, tags, quality],
+        );
+        ids[tag] = rows[0].id;
+      }
+    });
+  });
+
+  /** An export of `dataset` as ndjson through the API, done, downloaded by its presigned URL, every line checked against its schema. */
+  async function trainingExport(dataset: "chat_finetune" | "preference_pairs", filters: Record<string, unknown> = {}) {
+    const { got } = await exportVia({ dataset, format: "ndjson", filters });
+    expect(got).toMatchObject({ state: "done", error: null, dataset, format: "ndjson" });
+    const text = (await download(got.download_url)).toString("utf8");
+    expect(text.endsWith("\n")).toBe(true);
+    const lines = text
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, any>);
+    expect(lines.length).toBe(got.rows_done);
+    for (const l of lines) {
+      const validate = SCHEMAS[dataset];
+      expect(validate(l), JSON.stringify(validate.errors)).toBe(true);
+      // The job's internal field (the user, for erasure) is never written.
+      expect(Object.keys(l)).not.toContain("user_id");
+    }
+    expect(text).not.toContain('"user_id"');
+    expect(text).not.toMatch(/tr_a|tr_b/);
+    return { got, lines, byId: new Map(lines.map((l) => [l.metadata.interaction_id as string, l])) };
+  }
+
+  it("a training dataset asked as csv (or any other format than ndjson) is a 400", async () => {
+    for (const dataset of ["chat_finetune", "preference_pairs"])
+      for (const format of ["csv", "xlsx", "parquet"]) {
+        const res = await t.call("POST", "/v1/exports", { key: t.keys.admin, body: { dataset, format } });
+        expect(res.status, `${dataset} ${format}`).toBe(400);
+        expect((await json(res)).error.code).toBe("invalid_request");
+      }
+  });
+
+  it("chat_finetune and preference_pairs over the whole table: every line valid; the reviewed turns with their context; erasing a user erases the exports holding them", async () => {
+    const chat = await trainingExport("chat_finetune");
+    // Approved turns only (live seeds, the archived July month, and ours), edited or not.
+    expect([ids.a1, ids.a2, ids.a4, ids.b1].every((id) => chat.byId.has(id!))).toBe(true);
+    expect([ids.a3, ids.a5].some((id) => chat.byId.has(id!))).toBe(false);
+    const a1 = chat.byId.get(ids.a1!)!;
+    expect(a1.metadata).toMatchObject({ edited: false, quality_score: 5, context_turns: 0, bubbles: 2, sent: true });
+    expect(a1.messages).toEqual([
+      { role: "user", content: "alpha first question" },
+      { role: "assistant", content: expect.stringContaining("hello") },
+    ]);
+    const a4 = chat.byId.get(ids.a4!)!;
+    expect(a4.metadata).toMatchObject({ edited: true, edit_tags: ["CTA_SOFT"], quality_score: 4 });
+    expect(a4.metadata.context_turns).toBeGreaterThanOrEqual(2);
+    // Earlier turns of the same user come first, oldest first; the approved (edited) reply last.
+    const contents = (a4.messages as { role: string; content: string }[]).map((m) => m.content);
+    expect(contents.indexOf("alpha first question")).toBeLessThan(contents.indexOf("alpha second question"));
+    expect(contents).toContain("an edited reply");
+    // The rejected turn's message goes with the next reviewed one.
+    expect(a4.messages.at(-2)).toEqual({ role: "user", content: 'alpha rejected\nalpha third question ü 🎉 "q"' });
+    expect(a4.messages.at(-1)).toEqual({ role: "assistant", content: "edited three" });
+
+    const pairs = await trainingExport("preference_pairs");
+    // Edited turns only: the reviewer's reply chosen over the draft.
+    expect(pairs.byId.has(ids.a1!)).toBe(false);
+    expect(pairs.byId.get(ids.a2!)).toMatchObject({
+      chosen: [{ role: "assistant", content: "an edited reply" }],
+      rejected: [{ role: "assistant", content: "a draft" }],
+      metadata: { edit_tags: ["TONE_CASUAL"], context_turns: 1 },
+    });
+    expect(pairs.byId.get(ids.a4!)!.prompt.at(-1)).toEqual({ role: "user", content: 'alpha rejected\nalpha third question ü 🎉 "q"' });
+    expect(pairs.byId.has(ids.b1!)).toBe(true);
+
+    // One user's export, and another without them.
+    const onlyB = await trainingExport("chat_finetune", { user_id: "tr_b" });
+    expect(onlyB.lines.map((l) => l.metadata.interaction_id)).toEqual([ids.b1]);
+    const onlyA = await trainingExport("preference_pairs", { user_id: "tr_a" });
+    expect(onlyA.lines.map((l) => l.metadata.interaction_id).sort()).toEqual([ids.a2, ids.a4].sort());
+
+    const erased = await json(await t.call("DELETE", "/v1/users/tr_b", { key: t.keys.admin }));
+    expect(erased.deleted.postgres.exports).toBeGreaterThanOrEqual(3);
+    for (const e of [chat, pairs, onlyB]) {
+      const got = await json(await t.call("GET", `/v1/exports/${e.got.id}`, { key: t.keys.admin }));
+      expect(got, e.got.dataset).toMatchObject({ state: "erased", download_url: null });
+      expect(await keysUnder(e.got.id)).toEqual([]);
+    }
+    const kept = await json(await t.call("GET", `/v1/exports/${onlyA.got.id}`, { key: t.keys.admin }));
+    expect(kept.state).toBe("done");
+    expect((await download(kept.download_url)).length).toBe(kept.bytes);
+    // A training export after the erasure holds nothing of the user.
+    const after = await trainingExport("chat_finetune");
+    expect(after.byId.has(ids.b1!)).toBe(false);
+    expect(after.byId.has(ids.a4!)).toBe(true);
   });
 });
 

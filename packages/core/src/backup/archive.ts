@@ -30,6 +30,18 @@ export const ARCHIVE_OBJECT_ROWS = 50_000;
 const PAGE_BLOCKS = 256;
 /** Months of partitions kept created ahead of time. */
 const MONTHS_AHEAD = 3;
+/**
+ * How long a detach waits for its locks (`SET LOCAL lock_timeout`). DETACH PARTITION needs an
+ * ACCESS EXCLUSIVE lock on `interactions`; a long reader (an export's or dataset's REPEATABLE READ
+ * cursor, for minutes) holds ACCESS SHARE on it, and every later query on `interactions` (ingest,
+ * reviews) queues behind the waiting detach. So the detach gives up after this long: the partition
+ * is "busy", kept for the next run, and other queries waited at most this long. Kept below the
+ * Postgres call deadline (PG_TIMEOUT_MS, 5 s): past it the call is aborted as a 503, not a 55P03.
+ */
+export const DETACH_LOCK_TIMEOUT_SECONDS = 3;
+const setLockTimeout = { text: `SET LOCAL lock_timeout = '${DETACH_LOCK_TIMEOUT_SECONDS}s'` };
+/** Postgres's lock_not_available (lock_timeout expired): the Neon driver's error carries it as `.code`, passed through by the Db port. */
+export const isLockTimeout = (e: unknown): boolean => (e as { code?: unknown } | null)?.code === "55P03";
 
 /** `interactions_2026_01` -> `2026-01`, the value of the Hive partition column `month`. */
 export function archiveMonth(partition: string): string {
@@ -96,15 +108,23 @@ export async function archiveOldPartitions(deps: ArchiveDeps, hotDays = HOT_WIND
       return end !== null && end <= cutoff;
     });
   const archived: { partition: string; rows: number }[] = [];
+  const busy: string[] = [];
   let dropped = 0;
   for (const partition of old) {
-    // An empty month (a fresh install's partitions before it had traffic) is dropped, not archived:
-    // no empty sets in the bucket.
-    if (await dropIfEmpty(deps.db, partition)) {
-      dropped++;
-      continue;
+    try {
+      // An empty month (a fresh install's partitions before it had traffic) is dropped, not archived:
+      // no empty sets in the bucket.
+      if (await dropIfEmpty(deps.db, partition)) {
+        dropped++;
+        continue;
+      }
+      archived.push({ partition, rows: await archivePartition(deps, partition, now) });
+    } catch (e) {
+      // A long reader holds `interactions`: the detach gave up its lock wait (nothing committed).
+      if (!isLockTimeout(e)) throw e;
+      deps.log?.warn("archive: partition busy (a long reader holds interactions), kept for the next run", { partition });
+      busy.push(partition);
     }
-    archived.push({ partition, rows: await archivePartition(deps, partition, now) });
   }
   // After the partitions: an erasure that committed while one was archived is rewritten now.
   const erasures = await eraseArchivedUsers(deps);
@@ -115,6 +135,7 @@ export async function archiveOldPartitions(deps: ArchiveDeps, hotDays = HOT_WIND
   );
   return {
     archived,
+    busy,
     empty_partitions_dropped: dropped,
     archive_erasures: erasures.erasures,
     archive_objects_rewritten: erasures.objects,
@@ -123,10 +144,14 @@ export async function archiveOldPartitions(deps: ArchiveDeps, hotDays = HOT_WIND
   };
 }
 
-/** Detaches and drops a partition only if it holds no row, under its exclusive lock (atomic). */
+/**
+ * Detaches and drops a partition only if it holds no row, under its exclusive lock (atomic); its
+ * lock waits end after DETACH_LOCK_TIMEOUT_SECONDS (a 55P03, nothing done).
+ */
 async function dropIfEmpty(db: Db, partition: string): Promise<boolean> {
   const q = quoteIdent(partition);
   const results = await db.transaction([
+    setLockTimeout,
     {
       text: `DO $$ BEGIN
         LOCK TABLE ${q} IN ACCESS EXCLUSIVE MODE;
@@ -138,7 +163,7 @@ async function dropIfEmpty(db: Db, partition: string): Promise<boolean> {
     },
     { text: "SELECT to_regclass($1) IS NULL AS dropped", params: [partition] },
   ]);
-  return results[1]?.[0]?.dropped === true;
+  return results[2]?.[0]?.dropped === true;
 }
 
 /**
@@ -206,7 +231,6 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
   const rows = objects.reduce((s, o) => s + o.rows, 0);
   for (const o of objects) await verifyParquetObject(deps.store, o, columns, partition);
   await deps.afterExport?.(partition);
-  const exportedUsers = [...new Set(objects.flatMap((o) => o.users))];
   const manifest: Manifest = {
     format: 1,
     kind: "archive",
@@ -220,14 +244,40 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
     totals: { objects: objects.length, bytes: objects.reduce((s, o) => s + o.bytes, 0), rows },
   };
   await deps.store.put(archiveManifestKey(prefix), manifestText(manifest), "application/json");
-  await deps.db.transaction([
+  // A busy commit (55P03: the lock wait ended) rolled back whole: no catalog row, the partition
+  // kept. The objects and manifest just written stay (the Archive job may not delete): the next
+  // run writes the same keys (part-NNNNN by position, the manifest's fixed name) and catalogs them.
+  await commitArchive(deps.db, partition, prefix, lastErasure, objects, manifest.totals);
+  await recordSet(deps.db, manifest, true);
+  deps.progress?.(
+    `  ${partition}: ${rows} ${rows === 1 ? "row" : "rows"} in ${objects.length} ${objects.length === 1 ? "object" : "objects"}, detached and dropped`,
+  );
+  return rows;
+}
+
+/**
+ * The archive's commit, one transaction: the guard (with the partition and `interactions` locked),
+ * the catalog rows, the detach and the drop. Its lock waits end after DETACH_LOCK_TIMEOUT_SECONDS.
+ */
+async function commitArchive(
+  db: Db,
+  partition: string,
+  prefix: string,
+  lastErasure: string,
+  objects: (ObjectEntry & { users: string[] })[],
+  totals: { rows: number; bytes: number },
+) {
+  const rows = totals.rows;
+  const exportedUsers = [...new Set(objects.flatMap((o) => o.users))];
+  await db.transaction([
+    setLockTimeout,
     {
       text: "SELECT hitl_archive_guard($1::regclass, $2, $3, $4::text[])",
       params: [quoteIdent(partition), rows, lastErasure, exportedUsers],
     },
     {
       text: "INSERT INTO archived_partitions (partition, prefix, rows, bytes, format) VALUES ($1, $2, $3, $4, 'parquet')",
-      params: [partition, prefix, rows, manifest.totals.bytes],
+      params: [partition, prefix, rows, totals.bytes],
     },
     ...objects.map((o) => ({
       text: "INSERT INTO archive_objects (key, partition, rows, bytes, sha256) VALUES ($1, $2, $3, $4, $5)",
@@ -239,11 +289,6 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
     { text: `ALTER TABLE interactions DETACH PARTITION "${partition}"` },
     { text: `DROP TABLE "${partition}"` },
   ]);
-  await recordSet(deps.db, manifest, true);
-  deps.progress?.(
-    `  ${partition}: ${rows} ${rows === 1 ? "row" : "rows"} in ${objects.length} ${objects.length === 1 ? "object" : "objects"}, detached and dropped`,
-  );
-  return rows;
 }
 
 /** Read-back check of a written Parquet object: the stored bytes hash as written, and every row decodes. */

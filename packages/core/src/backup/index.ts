@@ -6,6 +6,8 @@ export { restorePostgres, restoreRedis, RestoreRefusedError } from "./restore.js
 export { planRetention, pruneBackups, listSets, RETENTION, type RetentionPolicy, type SetInfo } from "./retention.js";
 export {
   archiveOldPartitions,
+  DETACH_LOCK_TIMEOUT_SECONDS,
+  isLockTimeout,
   archivePartition,
   readArchive,
   archiveManifest,
