@@ -1,5 +1,5 @@
 import type { Db } from "../db/db.js";
-import { hourlyFactsSql, userFactsSql } from "./facts.js";
+import { MEASURES, hourlyFactsSql, userFactsSql } from "./facts.js";
 import { addDays, offsetMinutes, rangeDays, type ReportRange } from "./range.js";
 
 export type Grain = "none" | "day" | "hour";
@@ -116,19 +116,8 @@ export function decompose(bounds: number[], labels: string[]): Pieces {
   return out;
 }
 
-const MEASURE_COLUMNS = [
-  "interactions",
-  "approved",
-  "rejected",
-  "edited",
-  "review_time_sum",
-  "review_time_n",
-  "quality_sum",
-  "quality_n",
-  "cost_usd",
-  "llm1_cost_usd",
-  "llm2_cost_usd",
-] as const;
+/** The rollup measures, in table order (one list: facts.ts). */
+const MEASURE_COLUMNS = MEASURES;
 const sums = (names: string[]) => names.map((c) => `sum(${c})::${castOf(c)} AS ${c}`).join(", ");
 type Measure = (typeof MEASURE_COLUMNS)[number];
 const castOf = (c: string) => (c.includes("cost") ? "float8" : "int8");

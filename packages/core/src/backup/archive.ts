@@ -231,18 +231,12 @@ async function exportAndCommit(deps: ArchiveDeps, partition: string, now: Date):
   const rows = objects.reduce((s, o) => s + o.rows, 0);
   for (const o of objects) await verifyParquetObject(deps.store, o, columns, partition);
   await deps.afterExport?.(partition);
-  const manifest: Manifest = {
-    format: 1,
-    kind: "archive",
-    id: newSetId(now),
+  const manifest = parquetManifest(
+    now,
     prefix,
-    started_at: now.toISOString(),
-    finished_at: new Date().toISOString(),
-    row_format: "parquet",
     columns,
-    objects: objects.map(({ users: _u, ...o }) => o),
-    totals: { objects: objects.length, bytes: objects.reduce((s, o) => s + o.bytes, 0), rows },
-  };
+    objects.map(({ users: _u, ...o }) => o),
+  );
   await deps.store.put(archiveManifestKey(prefix), manifestText(manifest), "application/json");
   // A busy commit (55P03: the lock wait ended) rolled back whole: no catalog row, the partition
   // kept. The objects and manifest just written stay (the Archive job may not delete): the next
@@ -289,6 +283,22 @@ async function commitArchive(
     { text: `ALTER TABLE interactions DETACH PARTITION "${partition}"` },
     { text: `DROP TABLE "${partition}"` },
   ]);
+}
+
+/** The manifest of a month's Parquet set (written by the archive job and by `archive convert`). */
+function parquetManifest(now: Date, prefix: string, columns: ArchiveColumn[], objects: ObjectEntry[]): Manifest {
+  return {
+    format: 1,
+    kind: "archive",
+    id: newSetId(now),
+    prefix,
+    started_at: now.toISOString(),
+    finished_at: new Date().toISOString(),
+    row_format: "parquet",
+    columns,
+    objects,
+    totals: { objects: objects.length, bytes: objects.reduce((s, o) => s + o.bytes, 0), rows: objects.reduce((s, o) => s + o.rows, 0) },
+  };
 }
 
 /** Read-back check of a written Parquet object: the stored bytes hash as written, and every row decodes. */
@@ -568,18 +578,7 @@ async function convertObjects(
     objects.push(written);
   }
   const rows = objects.reduce((s, o) => s + o.rows, 0);
-  const manifest: Manifest = {
-    format: 1,
-    kind: "archive",
-    id: newSetId(now),
-    prefix,
-    started_at: now.toISOString(),
-    finished_at: new Date().toISOString(),
-    row_format: "parquet",
-    columns,
-    objects,
-    totals: { objects: objects.length, bytes: objects.reduce((s, o) => s + o.bytes, 0), rows },
-  };
+  const manifest = parquetManifest(now, prefix, columns, objects);
   await deps.store.put(archiveManifestKey(prefix), manifestText(manifest), "application/json");
   const oldKeys = (old.objects ?? []).map((o) => o.key);
   await deps.db.transaction([

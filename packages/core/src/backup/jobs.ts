@@ -1,7 +1,7 @@
 import type { Config } from "../config/schema.js";
 import { createServices, type ServiceAdapters } from "../services.js";
 import { S3BlobStore } from "../storage/s3-blob.js";
-import { PoolDb } from "../db/pool-db.js";
+import { bulkReader, type PoolDb } from "../db/pool-db.js";
 import { archiveOldPartitions } from "./archive.js";
 import { completePendingErasures } from "../gdpr/erase.js";
 import { expireOverdueCommitments } from "../coherence/commitments.js";
@@ -54,10 +54,7 @@ export function jobContext(
   const services = createServices(config);
   return {
     services,
-    reader: new PoolDb(config.databaseUrl, {
-      connectTimeoutMs: config.postgres.connectTimeoutMs,
-      statementTimeoutMs: config.postgres.bulkStatementTimeoutMs,
-    }),
+    reader: bulkReader(config),
     store: new S3BlobStore(config.s3),
     ...opts,
   };

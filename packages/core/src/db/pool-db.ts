@@ -4,6 +4,7 @@ import { CopyInQuery, CopyOutQuery, type CopyResult } from "./copy.js";
 import type { Db, Statement } from "./db.js";
 import { withDeadline } from "../resilience/deadline.js";
 import { timedOut } from "../resilience/store-failure.js";
+import type { Config } from "../config/schema.js";
 
 /** One database session (connection): statements and COPY, in order, sharing transaction state. */
 export interface CopySession {
@@ -175,3 +176,10 @@ function run(client: PoolClient, q: CopyOutQuery | CopyInQuery): Promise<CopyRes
   (client as unknown as { query(q: unknown): void }).query(q);
   return q.done;
 }
+
+/** The jobs' bulk reader (backups, archive, exports): the WebSocket pool with the bulk statement timeout. */
+export const bulkReader = (config: Config): PoolDb =>
+  new PoolDb(config.databaseUrl, {
+    connectTimeoutMs: config.postgres.connectTimeoutMs,
+    statementTimeoutMs: config.postgres.bulkStatementTimeoutMs,
+  });

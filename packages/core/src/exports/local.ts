@@ -1,5 +1,5 @@
 import type { Config } from "../config/schema.js";
-import { PoolDb } from "../db/pool-db.js";
+import { bulkReader, type PoolDb } from "../db/pool-db.js";
 import { UserHasher } from "../gdpr/hash.js";
 import type { Logger } from "../log.js";
 import type { Db } from "../db/db.js";
@@ -11,10 +11,7 @@ import { runExport, type ExportJobDeps, type ExportRunResult } from "./run.js";
 export function exportJobDeps(config: Config, db: Db, log?: Logger): ExportJobDeps & { reader: PoolDb } {
   return {
     db,
-    reader: new PoolDb(config.databaseUrl, {
-      connectTimeoutMs: config.postgres.connectTimeoutMs,
-      statementTimeoutMs: config.postgres.bulkStatementTimeoutMs,
-    }),
+    reader: bulkReader(config),
     store: new S3BlobStore(config.s3),
     hasher: new UserHasher(config.erasureHashKey),
     log,

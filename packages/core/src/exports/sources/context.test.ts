@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { contextRing, pulled } from "./context.js";
+import { contextRing } from "./context.js";
+import { pushToPull } from "./pull.js";
 
 const row = (user_id: string, user_message: string, is_target: boolean, reply: string[] | null = [`re ${user_message}`]) => ({
   id: `${user_id}-${user_message}`,
@@ -35,10 +36,10 @@ describe("contextRing", () => {
   });
 });
 
-describe("pulled", () => {
+describe("pushToPull", () => {
   it("yields the batches in order, and the producer's failure after them", async () => {
     const got: number[] = [];
-    const it = pulled<number>(async (emit) => {
+    const it = pushToPull<number>(async (emit) => {
       await emit(1);
       await emit(2);
       throw new Error("boom");
@@ -53,7 +54,7 @@ describe("pulled", () => {
   it("stops the producer at its next emit when the consumer stops, and waits for it to end", async () => {
     let emitted = 0;
     let ended = false;
-    const it = pulled<number>(async (emit) => {
+    const it = pushToPull<number>(async (emit) => {
       try {
         for (let i = 0; ; i++) {
           await emit(i);

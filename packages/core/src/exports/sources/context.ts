@@ -1,4 +1,5 @@
 import { readArchive } from "../../backup/archive.js";
+import { pushToPull } from "./pull.js";
 import { erasedHashes } from "../../backup/erasure-log.js";
 import type { CopySession } from "../../db/pool-db.js";
 import type { ExportFilters, ExportSourceDeps } from "../source.js";
@@ -275,64 +276,6 @@ async function stageArchives(
   return staged;
 }
 
-/** A consumer stopped reading: the producer ends at its next batch. */
-class StreamClosed extends Error {
-  override name = "StreamClosed";
-}
-
-/**
- * Batches emitted by `produce` as an async iterable the consumer pulls: `emit` resolves once the
- * consumer has taken the batch (at most one batch waits), and a consumer that stops early makes the
- * pending or next `emit` throw, so the producer (and its session) ends before the iterable returns.
- */
-export async function* pulled<T>(produce: (emit: (batch: T) => Promise<void>) => Promise<void>): AsyncGenerator<T> {
-  let slot: { batch: T; taken: () => void; stop: (e: Error) => void } | null = null;
-  let wake: (() => void) | null = null;
-  let done = false;
-  let stopped = false;
-  let failure: unknown;
-  const notify = () => {
-    wake?.();
-    wake = null;
-  };
-  const emit = (batch: T) =>
-    new Promise<void>((taken, stop) => {
-      if (stopped) return stop(new StreamClosed());
-      slot = { batch, taken, stop };
-      notify();
-    });
-  const run = produce(emit).then(
-    () => {
-      done = true;
-      notify();
-    },
-    (e: unknown) => {
-      done = true;
-      failure = e;
-      notify();
-    },
-  );
-  try {
-    for (;;) {
-      if (!slot && !done) await new Promise<void>((r) => (wake = r));
-      const s = slot as { batch: T; taken: () => void } | null;
-      if (s) {
-        slot = null;
-        s.taken();
-        yield s.batch;
-      } else if (done) {
-        if (failure !== undefined) throw failure;
-        return;
-      }
-    }
-  } finally {
-    stopped = true;
-    (slot as { stop: (e: Error) => void } | null)?.stop(new StreamClosed());
-    slot = null;
-    await run;
-  }
-}
-
 /**
  * Every target row with its context, user by user (then created_at, id), streamed (see the module
  * comment). Rows of erased users are never yielded, live or archived.
@@ -345,7 +288,7 @@ export async function* streamTurns(
   /** Tests: called once the snapshot has listed the archived months (an archival in between). */
   afterList?: () => Promise<void>,
 ): AsyncGenerator<TurnRow> {
-  const batches = pulled<TurnRow[]>((emit) =>
+  const batches = pushToPull<TurnRow[]>((emit) =>
     deps.reader.session(async (s) => {
       await s.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
       try {
