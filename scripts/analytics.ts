@@ -4,6 +4,7 @@ import { HISTORY_QUERIES, historyQuery } from "@hitl/core/analytics/history-quer
 import { cliConfig } from "./cli-env.js";
 import { analyticsOverArchives } from "./duckdb-history.js";
 import { cleanupOnInterrupt } from "./interrupt.js";
+import { runCli, UsageError } from "./cli-common.js";
 
 /**
  * `npm run analytics`: SQL over the archived months with DuckDB (README, "Archive and analytics
@@ -20,8 +21,6 @@ options:
   --help    this text
 named queries: ${HISTORY_QUERIES.map((q) => q.name).join(", ")}
 The table has the archive's columns plus month ('yyyy-MM'); timestamps are UTC.`;
-
-class UsageError extends Error {}
 
 async function main() {
   let parsed;
@@ -68,11 +67,4 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  if (e instanceof UsageError) {
-    console.error(`${e.message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  console.error(`failed: ${e instanceof Error ? e.message : e}`);
-  process.exit(1);
-});
+runCli(main, USAGE);

@@ -16,6 +16,7 @@ import {
 } from "@hitl/core/backup";
 import { Redis } from "@upstash/redis";
 import { cliConfig } from "./cli-env.js";
+import { runCli, size, UsageError } from "./cli-common.js";
 
 /**
  * The operations CLI (README, "Backups"): backup, backups, verify, restore, archive, job.
@@ -264,16 +265,6 @@ async function main() {
   }
 }
 
-class UsageError extends Error {}
-
-const size = (bytes: number) =>
-  bytes >= 1 << 30
-    ? `${(bytes / (1 << 30)).toFixed(1)} GiB`
-    : bytes >= 1 << 20
-      ? `${(bytes / (1 << 20)).toFixed(1)} MiB`
-      : bytes >= 1024
-        ? `${(bytes / 1024).toFixed(1)} KiB`
-        : `${bytes} B`;
 function age(iso: string | Date): string {
   const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
   return s < 90
@@ -326,11 +317,4 @@ async function kindOf(store: Awaited<ReturnType<typeof jobContext>>["store"], id
   throw new Error(`no backup set ${id}`);
 }
 
-main().catch((e) => {
-  if (e instanceof UsageError) {
-    console.error(`${e.message}\n\n${USAGE}`);
-    process.exit(2);
-  }
-  console.error(`failed: ${e instanceof Error ? e.message : e}`);
-  process.exit(1);
-});
+runCli(main, USAGE);

@@ -6,6 +6,7 @@ import { CreateExportBody, createExport, createServices } from "@hitl/core";
 import { exportJobDeps, runExport } from "@hitl/core/exports";
 import { cliConfig } from "./cli-env.js";
 import { cleanupOnInterrupt } from "./interrupt.js";
+import { runCli, size, UsageError } from "./cli-common.js";
 
 /**
  * `npm run export -- <dataset> --format F [filters] [--out FILE]` (README, "Exports"): the export job
@@ -31,9 +32,6 @@ options:
   --help             this text
 example: npm run export -- interactions --format csv --from 2026-11-01T00:00:00Z --status approved --out approved.csv`;
 
-class UsageError extends Error {}
-
-const size = (b: number) => (b < 1024 ? `${b} B` : b < 1 << 20 ? `${(b / 1024).toFixed(1)} KiB` : `${(b / (1 << 20)).toFixed(1)} MiB`);
 const int = (v: string | undefined, name: string) => {
   if (v === undefined) return undefined;
   if (!/^\d+$/.test(v)) throw new UsageError(`${name} takes a whole number (got ${JSON.stringify(v)})`);
@@ -145,12 +143,4 @@ async function main() {
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href)
-  main().catch((e) => {
-    if (e instanceof UsageError) {
-      console.error(`${e.message}\n\n${USAGE}`);
-      process.exit(2);
-    }
-    console.error(`failed: ${e instanceof Error ? e.message : e}`);
-    process.exit(1);
-  });
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) runCli(main, USAGE);
