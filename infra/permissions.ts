@@ -22,9 +22,11 @@ export const API_S3: S3Grant[] = [
 
 /**
  * The export function: reads archived months (never writes them) and writes, deletes (an export
- * erased while it ran) and aborts multipart uploads under exports/ only.
+ * erased while it ran) and aborts multipart uploads under exports/ only. It lists erasures/: the
+ * training datasets leave out every erased user (erasure-log.ts's erasedHashes lists the records).
  */
 export const EXPORT_S3: S3Grant[] = [
+  { actions: ["s3:ListBucket"], listPrefixes: [PREFIXES.erasures] },
   { actions: ["s3:GetObject"], prefixes: [PREFIXES.archives] },
   { actions: ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], prefixes: [PREFIXES.exports] },
 ];

@@ -226,8 +226,14 @@ describe("sst.config.ts", () => {
       // Exports: a presigned GET (signed by the API's role) and an erasure's delete, under exports/ only.
       { actions: ["s3:GetObject", "s3:DeleteObject"], resources: ["arn:Backups/exports/*"] },
     ]);
-    // The export function reads archived months and writes exports; it lists nothing and changes no archive.
+    // The export function reads archived months and writes exports; it lists erasures/ only (the
+    // training datasets' erased users) and changes no archive.
     expect(s3("ExportJob")).toEqual([
+      {
+        actions: ["s3:ListBucket"],
+        resources: ["arn:Backups"],
+        conditions: [{ test: "StringLike", variable: "s3:prefix", values: ["erasures/", "erasures/*"] }],
+      },
       { actions: ["s3:GetObject"], resources: ["arn:Backups/archives/*"] },
       { actions: ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"], resources: ["arn:Backups/exports/*"] },
     ]);
